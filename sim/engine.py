@@ -1,0 +1,178 @@
+"""The batched simulation: the weekly schedule over (runs x agents) arrays.
+
+:class:`Simulation` holds one batch (a world, a parameter set and a seed per
+run) and advances it a week at a time; :func:`run_batch` runs it to a horizon
+and records the weekly metrics. Run i of a batch follows the same trajectory
+whatever else is in the batch: every draw comes from the run's own streams and
+every operation is row-wise.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from sim import services
+from sim.dynamics import (
+    ADVANCED_STAGE,
+    GROUP_INTERVENTIONS,
+    apply_outcomes,
+    connectedness_target,
+    functioning_target,
+    mechanism_doses,
+    personal_recovery,
+    recovery_stage,
+    update_processes,
+)
+from sim.logic_model import USER_INTERVENTIONS
+from sim.metrics import weekly_metrics
+from sim.network import decay_ties, form_group_ties
+from sim.seeding import RunSeed, streams_for
+from sim.state import BatchParams, State, initialise
+from sim.world import World
+
+__all__ = ["BatchResult", "Simulation", "run_batch"]
+
+# form + partner per group intervention, form + partner in the community, one decay
+N_NETWORK_DRAWS = 2 * len(GROUP_INTERVENTIONS) + 3
+
+
+class Simulation:
+    """A batch of runs that share a world.
+
+    Args:
+        world: Sites, teams and offers.
+        param_sets: One full registry parameter mapping per run (see
+            :func:`sim.parameters.validate`).
+        run_seeds: One :class:`~sim.seeding.RunSeed` per run.
+    """
+
+    def __init__(self, world: World, param_sets: Sequence[Mapping[str, float]],
+                 run_seeds: Sequence[RunSeed]) -> None:
+        if len(param_sets) != len(run_seeds) or not param_sets:
+            raise ValueError("need one parameter set per run seed, and at least one run")
+        self.world = world
+        self.params = BatchParams(param_sets, world)
+        self.run_seeds = list(run_seeds)
+        self._streams = streams_for(self.run_seeds)
+        self.state: State = initialise(world, self.params, self._streams["population"],
+                                       self._streams["admission"])
+        self.state.connectedness = connectedness_target(self.state, self.params)
+        self.state.functioning = functioning_target(self.state)
+
+    @property
+    def week(self) -> int:
+        """Weeks simulated so far."""
+        return self.state.week
+
+    def _uniform(self, name: str, shape: tuple[int, ...]) -> np.ndarray:
+        return np.stack([g.random(shape) for g in self._streams[name]])
+
+    def _draws(self) -> dict[str, np.ndarray]:
+        n_agents, n_user = self.world.n_agents, len(USER_INTERVENTIONS)
+        return {
+            "engagement": self._uniform("engagement", (n_agents, n_user)),
+            "employment": self._uniform("employment", (n_agents,)),
+            "housing": self._uniform("housing", (n_agents,)),
+            "relapse": self._uniform("relapse", (n_agents,)),
+            "noise": np.stack([g.standard_normal((n_agents, 3)) for g in self._streams["noise"]]),
+            "network": self._uniform("network", (N_NETWORK_DRAWS, n_agents)),
+        }
+
+    def stage(self) -> np.ndarray:
+        """Current Andresen stage index of every user, (R, N)."""
+        return recovery_stage(personal_recovery(self.state))
+
+    def step(self) -> None:
+        """Advance every run by one week (the schedule of docs/ODD.md §3)."""
+        state, world, bp = self.state, self.world, self.params
+        draws = self._draws()
+        services.train_staff(state, world, bp)
+        engaged = services.engagement(state, bp)
+        was_enrolled = state.enrolled.copy()
+        services.uptake(state, world, bp, draws["engagement"], engaged)
+        services.admit(state, world)
+        advanced = self.stage() >= ADVANCED_STAGE
+        state.doses = mechanism_doses(state, world, bp, engaged, advanced)
+        update_processes(state, bp, state.doses, draws["noise"])
+        apply_outcomes(state, bp, draws)
+        services.disengage_and_complete(state, bp, draws["engagement"], was_enrolled, engaged)
+        self._update_network(draws["network"])
+        state.week += 1
+
+    def _update_network(self, u: np.ndarray) -> None:
+        state, world = self.state, self.world
+        n_runs, n_teams = state.shape[0], len(world.teams)
+        team_group = np.arange(n_runs)[:, None] * n_teams + world.team_of_agent[None, :]
+        for i, k in enumerate(GROUP_INTERVENTIONS):
+            group = np.where(state.enrolled[:, :, k], team_group, -1)
+            form_group_ties(state.network, group, u[:, 2 * i], u[:, 2 * i + 1],
+                            self.params.tie_formation_probability_per_week)
+        # community ties re-form at the rate they lapse, so the mean degree
+        # stays near initial_ties_mean outside groups
+        site_group = np.arange(n_runs)[:, None] * len(world.sites) + world.site_of_agent[None, :]
+        community = self.params.tie_decay_probability_per_week * self.params.initial_ties_mean / 2
+        form_group_ties(state.network, site_group, u[:, -3], u[:, -2], community)
+        decay_ties(state.network, u[:, -1], self.params.tie_decay_probability_per_week)
+
+
+@dataclass
+class BatchResult:
+    """Weekly metrics of a batch and its final state.
+
+    Attributes:
+        metrics: Metric name -> array (R, weeks + 1), week 0 being the entry state.
+        final: The state after the last week.
+        agent_series: Optional per-user series: name -> (R, weeks + 1, N).
+    """
+
+    metrics: dict[str, np.ndarray]
+    final: State
+    agent_series: dict[str, np.ndarray]
+
+
+def run_batch(world: World, param_sets: Sequence[Mapping[str, float]],
+              run_seeds: Sequence[RunSeed], weeks: int, *,
+              agent_series: Sequence[str] = ()) -> BatchResult:
+    """Run a batch for ``weeks`` weeks and record weekly metrics.
+
+    Args:
+        world: Sites, teams and offers shared by the batch.
+        param_sets: One full parameter mapping per run.
+        run_seeds: One seed triple per run.
+        weeks: Horizon in weeks (>= 1).
+        agent_series: Per-user quantities to record every week (``personal_recovery``,
+            ``employed``, ``hope``, ...), for pathway plots and tests.
+
+    Returns:
+        The :class:`BatchResult`.
+    """
+    if isinstance(weeks, bool) or not isinstance(weeks, int) or weeks < 1:
+        raise ValueError(f"weeks must be a whole number >= 1, got {weeks!r}")
+    simulation = Simulation(world, param_sets, run_seeds)
+    records = [weekly_metrics(simulation)]
+    series = {name: [agent_value(simulation.state, name)] for name in agent_series}
+    for _ in range(weeks):
+        simulation.step()
+        records.append(weekly_metrics(simulation))
+        for name in agent_series:
+            series[name].append(agent_value(simulation.state, name))
+    metrics = {name: np.stack([r[name] for r in records], axis=1) for name in records[0]}
+    stacked = {name: np.stack(values, axis=1) for name, values in series.items()}
+    return BatchResult(metrics=metrics, final=simulation.state, agent_series=stacked)
+
+
+def agent_value(state: State, name: str) -> np.ndarray:
+    """One per-user quantity of the state by name, (R, N)."""
+    if name == "personal_recovery":
+        return personal_recovery(state)
+    if name == "stage":
+        return recovery_stage(personal_recovery(state))
+    if name in state.process:
+        return state.process[name].copy()
+    value = getattr(state, name, None)
+    if not isinstance(value, np.ndarray) or value.shape != state.shape:
+        raise ValueError(f"no per-user quantity {name!r}")
+    return value.copy()

@@ -1,0 +1,177 @@
+"""The social network among service users: an undirected edge list over the batch.
+
+Edges are stored as three int64 arrays (run, a, b) with a < b, so a batch of R
+networks of N users each is one block-diagonal graph. Aggregations over
+neighbours use ``np.bincount`` on the edge list (the same product as a
+block-diagonal ``scipy.sparse`` adjacency matrix, without building it each
+week); :meth:`Network.adjacency` returns one run's graph as a
+``scipy.sparse.csr_array`` for analysis and drawing.
+
+Every random decision draws a fixed-size block per run (one uniform per user per
+decision), so the draws an untouched user sees do not depend on how many ties
+other users have (common random numbers).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from scipy import sparse
+
+from sim.world import World
+
+__all__ = ["MAX_INITIAL_STUBS", "Network", "initial_network"]
+
+MAX_INITIAL_STUBS = 8  # cap on ties a user proposes at entry (fixed draw size)
+
+
+@dataclass(eq=False)
+class Network:
+    """Undirected ties within each run of a batch."""
+
+    n_runs: int
+    n_agents: int
+    run: np.ndarray
+    a: np.ndarray
+    b: np.ndarray
+
+    @property
+    def n_edges(self) -> int:
+        """Total number of ties over the batch."""
+        return int(self.run.shape[0])
+
+    def _flat(self) -> tuple[np.ndarray, np.ndarray]:
+        offset = self.run * self.n_agents
+        return offset + self.a, offset + self.b
+
+    def degree(self) -> np.ndarray:
+        """Number of ties of each user, shape (R, N)."""
+        fa, fb = self._flat()
+        size = self.n_runs * self.n_agents
+        counts = np.bincount(fa, minlength=size) + np.bincount(fb, minlength=size)
+        return counts.reshape(self.n_runs, self.n_agents)
+
+    def neighbour_sum(self, values: np.ndarray) -> np.ndarray:
+        """Sum of ``values`` (R, N) over each user's ties, shape (R, N)."""
+        fa, fb = self._flat()
+        flat = values.reshape(-1).astype(np.float64)
+        size = flat.shape[0]
+        total = np.bincount(fa, weights=flat[fb], minlength=size)
+        total += np.bincount(fb, weights=flat[fa], minlength=size)
+        return total.reshape(values.shape)
+
+    def add(self, run: np.ndarray, a: np.ndarray, b: np.ndarray) -> None:
+        """Add ties (duplicates and self-ties are dropped)."""
+        lo, hi = np.minimum(a, b), np.maximum(a, b)
+        keep = lo != hi
+        keys = np.concatenate([self._keys(), self._key(run[keep], lo[keep], hi[keep])])
+        keys = np.unique(keys)
+        n2 = self.n_agents * self.n_agents
+        self.run, rest = np.divmod(keys, n2)
+        self.a, self.b = np.divmod(rest, self.n_agents)
+
+    def keep(self, mask: np.ndarray) -> None:
+        """Keep only the ties where ``mask`` is true."""
+        self.run, self.a, self.b = self.run[mask], self.a[mask], self.b[mask]
+
+    def _key(self, run: np.ndarray, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+        return (run * self.n_agents + a) * self.n_agents + b
+
+    def _keys(self) -> np.ndarray:
+        return self._key(self.run, self.a, self.b)
+
+    def adjacency(self, run: int = 0) -> sparse.csr_array:
+        """One run's symmetric adjacency matrix as ``scipy.sparse.csr_array`` (N x N)."""
+        mine = self.run == run
+        a, b = self.a[mine], self.b[mine]
+        data = np.ones(2 * a.shape[0], dtype=np.int8)
+        rows, cols = np.concatenate([a, b]), np.concatenate([b, a])
+        return sparse.csr_array((data, (rows, cols)), shape=(self.n_agents, self.n_agents))
+
+    def select_runs(self, runs: np.ndarray) -> Network:
+        """A new network holding only ``runs`` (renumbered 0..len-1)."""
+        new_index = np.full(self.n_runs, -1, dtype=np.int64)
+        new_index[runs] = np.arange(len(runs))
+        mine = new_index[self.run] >= 0
+        return Network(len(runs), self.n_agents, new_index[self.run[mine]], self.a[mine],
+                       self.b[mine])
+
+
+def _partners_in_group(group: np.ndarray, u_partner: np.ndarray) -> np.ndarray:
+    """For members labelled by ``group`` (-1 = none), a uniformly chosen other member.
+
+    Returns -1 where a member is alone in its group or not in one.
+    """
+    partner = np.full(group.shape, -1, dtype=np.int64)
+    members = np.flatnonzero(group >= 0)
+    if members.size < 2:
+        return partner
+    order = members[np.argsort(group[members], kind="stable")]
+    labels = group[order]
+    starts = np.flatnonzero(np.r_[True, labels[1:] != labels[:-1]])
+    sizes = np.diff(np.r_[starts, labels.size])
+    member_start = np.repeat(starts, sizes)
+    member_size = np.repeat(sizes, sizes)
+    position = np.arange(labels.size) - member_start
+    pick = np.floor(u_partner[order] * (member_size - 1)).astype(np.int64)
+    pick += pick >= position  # skip oneself
+    ok = member_size >= 2
+    partner[order[ok]] = order[(member_start + pick)[ok]]
+    return partner
+
+
+def form_group_ties(network: Network, group_of_agent: np.ndarray, u_form: np.ndarray,
+                    u_partner: np.ndarray, probability: np.ndarray) -> None:
+    """Each group member, with ``probability``, ties to a random co-member.
+
+    Args:
+        network: Updated in place.
+        group_of_agent: Group label per user, (R, N) int; -1 for none. Labels
+            must already be unique across runs.
+        u_form, u_partner: Uniform draws, (R, N).
+        probability: Weekly tie-formation chance, (R, 1).
+    """
+    flat_group = group_of_agent.reshape(-1)
+    partner = _partners_in_group(flat_group, u_partner.reshape(-1))
+    forming = (partner >= 0) & (u_form < probability).reshape(-1)
+    source = np.flatnonzero(forming)
+    if source.size:
+        run, a = np.divmod(source, network.n_agents)
+        network.add(run, a, partner[source] - run * network.n_agents)
+
+
+def decay_ties(network: Network, u_decay: np.ndarray, probability: np.ndarray) -> None:
+    """Each tie lapses with ``probability`` (R, 1), decided by one uniform per user.
+
+    Tie (a, b) lapses when frac(u_a + u_b) < p: uniform for each tie, and the
+    draws are a fixed block per run whatever the number of ties.
+    """
+    if network.n_edges == 0:
+        return
+    u = (u_decay[network.run, network.a] + u_decay[network.run, network.b]) % 1.0
+    network.keep(u >= probability[network.run, 0])
+
+
+def initial_network(world: World, ties_mean: np.ndarray,
+                    population: list[np.random.Generator]) -> Network:
+    """Random ties within each site: each user proposes Poisson(mean / 2) ties."""
+    n_runs, n_agents = len(population), world.n_agents
+    site = world.site_of_agent
+    order = np.argsort(site, kind="stable")
+    site_sizes = np.bincount(site, minlength=len(world.sites))
+    site_starts = np.r_[0, np.cumsum(site_sizes)[:-1]]
+    runs, sources, targets = [], [], []
+    for r, generator in enumerate(population):
+        stubs = np.minimum(generator.poisson(ties_mean[r] / 2.0, n_agents), MAX_INITIAL_STUBS)
+        u = generator.random((n_agents, MAX_INITIAL_STUBS))
+        slot = np.floor(u * site_sizes[site][:, None]).astype(np.int64)
+        partner = order[site_starts[site][:, None] + slot]
+        use = np.arange(MAX_INITIAL_STUBS)[None, :] < stubs[:, None]
+        src = np.broadcast_to(np.arange(n_agents)[:, None], use.shape)[use]
+        runs.append(np.full(src.shape, r, dtype=np.int64))
+        sources.append(src)
+        targets.append(partner[use])
+    network = Network(n_runs, n_agents, *(np.empty(0, dtype=np.int64) for _ in range(3)))
+    network.add(np.concatenate(runs), np.concatenate(sources), np.concatenate(targets))
+    return network
