@@ -129,7 +129,8 @@ def form_group_ties(network: Network, group_of_agent: np.ndarray, u_form: np.nda
         network: Updated in place.
         group_of_agent: Group label per user, (R, N) int; -1 for none. Labels
             must already be unique across runs.
-        u_form, u_partner: Uniform draws, (R, N).
+        u_form: Uniform draws deciding whether each member forms a tie, (R, N).
+        u_partner: Uniform draws choosing the co-member, (R, N).
         probability: Weekly tie-formation chance, (R, 1).
     """
     flat_group = group_of_agent.reshape(-1)
