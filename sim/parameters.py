@@ -90,16 +90,17 @@ class Parameter:
             where: Prefix naming the file or context, for the error message.
         """
         prefix = f"{where}: " if where else ""
+        unit = "" if self.unit == "1" else f" {self.unit}"
         if isinstance(value, bool) or not isinstance(value, int | float):
             raise ParameterError(
                 f"{prefix}{self.name} = {value!r} is not a number; "
-                f"allowed: a number in [{self.low}, {self.high}] {self.unit}"
+                f"allowed: a number in [{self.low}, {self.high}]{unit}"
             )
         number = float(value)
         if math.isnan(number) or not self.low <= number <= self.high:
             raise ParameterError(
                 f"{prefix}{self.name} = {value!r} is out of bounds; "
-                f"allowed: [{self.low}, {self.high}] {self.unit}"
+                f"allowed: [{self.low}, {self.high}]{unit}"
             )
         if self.integer and number != round(number):
             raise ParameterError(f"{prefix}{self.name} = {value!r} must be a whole number")
