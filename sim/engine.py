@@ -33,7 +33,7 @@ from sim.seeding import RunSeed, streams_for
 from sim.state import BatchParams, State, initialise
 from sim.world import World
 
-__all__ = ["BatchResult", "Simulation", "run_batch"]
+__all__ = ["BatchResult", "Simulation", "agent_value", "run_batch"]
 
 # form + partner per group intervention, form + partner in the community, one decay
 N_NETWORK_DRAWS = 2 * len(GROUP_INTERVENTIONS) + 3

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import cached_property
 
 import numpy as np
 
@@ -88,7 +89,7 @@ class World:
         """Number of service users."""
         return int(self.team_of_agent.shape[0])
 
-    @property
+    @cached_property
     def site_of_agent(self) -> np.ndarray:
         """Site index of each user, shape (N,)."""
         return np.array([t.site for t in self.teams], dtype=np.int64)[self.team_of_agent]
