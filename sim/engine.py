@@ -9,7 +9,7 @@ every operation is row-wise.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -135,7 +135,8 @@ class BatchResult:
 
 def run_batch(world: World, param_sets: Sequence[Mapping[str, float]],
               run_seeds: Sequence[RunSeed], weeks: int, *,
-              agent_series: Sequence[str] = ()) -> BatchResult:
+              agent_series: Sequence[str] = (),
+              progress: Callable[[int], None] | None = None) -> BatchResult:
     """Run a batch for ``weeks`` weeks and record weekly metrics.
 
     Args:
@@ -145,6 +146,8 @@ def run_batch(world: World, param_sets: Sequence[Mapping[str, float]],
         weeks: Horizon in weeks (>= 1).
         agent_series: Per-user quantities to record every week (``personal_recovery``,
             ``employed``, ``hope``, ...), for pathway plots and tests.
+        progress: Called with 1 after every simulated week (e.g. a progress bar's
+            ``update``).
 
     Returns:
         The :class:`BatchResult`.
@@ -159,6 +162,8 @@ def run_batch(world: World, param_sets: Sequence[Mapping[str, float]],
         records.append(weekly_metrics(simulation))
         for name in agent_series:
             series[name].append(agent_value(simulation.state, name))
+        if progress is not None:
+            progress(1)
     metrics = {name: np.stack([r[name] for r in records], axis=1) for name in records[0]}
     stacked = {name: np.stack(values, axis=1) for name, values in series.items()}
     return BatchResult(metrics=metrics, final=simulation.state, agent_series=stacked)

@@ -1,0 +1,122 @@
+"""Writing results: atomic output folders and the manifest every output carries.
+
+An output folder is built under a temporary name beside its destination and
+renamed into place only when complete, so a failed or interrupted run never
+leaves a half-written folder behind (an existing folder is replaced only after
+success). Every folder holds a ``manifest.json``: package version, git commit,
+parameters, seeds, command line and timings.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import platform
+import shutil
+import subprocess
+import sys
+import tempfile
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+import sim
+
+__all__ = ["OutputError", "atomic_folder", "git_commit", "make_manifest", "write_json"]
+
+
+class OutputError(OSError):
+    """An output location that cannot be written."""
+
+
+def git_commit() -> str | None:
+    """The commit of the source tree the package runs from (with '+dirty'), or None."""
+    root = Path(__file__).resolve().parent.parent
+    try:
+        commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True,
+                                text=True, timeout=5, check=True).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"],
+                               cwd=root, capture_output=True, text=True, timeout=5,
+                               check=True).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return f"{commit}+dirty" if dirty else commit
+
+
+def make_manifest(*, command: list[str] | None = None, **fields: Any) -> dict[str, Any]:
+    """The provenance record of an output: versions, commit, command and ``fields``."""
+    return {
+        "package": "recovery-pathways",
+        "version": sim.__version__,
+        "git_commit": git_commit(),
+        "python": platform.python_version(),
+        "numpy": np.__version__,
+        "platform": platform.platform(),
+        "command": command if command is not None else sys.argv,
+        "created": datetime.now(UTC).isoformat(timespec="seconds"),
+        **fields,
+    }
+
+
+def write_json(path: Path, data: Any) -> Path:
+    """Write ``data`` as indented JSON atomically (temporary name, then rename)."""
+    path = Path(path)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            json.dump(data, handle, indent=2, sort_keys=False, default=_jsonable)
+            handle.write("\n")
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+    return path
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    if isinstance(value, Path):
+        return str(value)
+    raise TypeError(f"cannot write {type(value).__name__} to JSON")
+
+
+@contextlib.contextmanager
+def atomic_folder(destination: str | Path) -> Iterator[Path]:
+    """Yield a temporary folder that becomes ``destination`` only if the block succeeds.
+
+    Raises:
+        OutputError: If the parent folder cannot be created or written.
+    """
+    destination = Path(destination)
+    parent = destination.resolve().parent
+    try:
+        parent.mkdir(parents=True, exist_ok=True)
+        work = Path(tempfile.mkdtemp(prefix=f".{destination.name}.partial-", dir=parent))
+    except OSError as exc:
+        raise OutputError(f"cannot write to {destination}: {exc.strerror or exc}") from None
+    try:
+        yield work
+        _swap_into_place(work, destination)
+    except BaseException:
+        shutil.rmtree(work, ignore_errors=True)
+        raise
+
+
+def _swap_into_place(work: Path, destination: Path) -> None:
+    if destination.is_file():
+        raise OutputError(f"cannot write to {destination}: it is a file, not a folder")
+    old = None
+    if destination.exists():
+        old = destination.with_name(f".{destination.name}.old-{os.getpid()}")
+        os.replace(destination, old)
+    os.replace(work, destination)
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True)
