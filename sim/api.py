@@ -95,13 +95,15 @@ def simulate(
     """
     if isinstance(replicates, bool) or not isinstance(replicates, int) or replicates < 1:
         raise ValueError(f"replicates must be a whole number >= 1, got {replicates!r}")
-    full = [validate(ps) for ps in _as_list(param_sets or {})]
+    full = [validate(ps) for ps in _as_list({} if param_sets is None else param_sets)]
     world = world or make_world(n_agents)
     seeds = design_seeds(seed, len(full), replicates,
                          common_random_numbers=common_random_numbers)
     points = np.repeat(np.arange(len(full)), replicates)
     result = run_batch(world, [full[d] for d in points], seeds, weeks)
     keep = list(metrics) if metrics is not None else list(result.metrics)
+    if not keep:
+        raise ValueError("metrics must name at least one metric (or be None for all)")
     unknown = sorted(set(keep) - set(result.metrics))
     if unknown:
         raise ValueError(f"unknown metrics {unknown}; valid: {sorted(result.metrics)}")

@@ -101,7 +101,7 @@ def update_processes(state: State, bp: BatchParams, doses: np.ndarray,
     p["self_efficacy"] = _move(p["self_efficacy"], knowledge_gain,
                                bp.self_efficacy_rate_per_week, decay, b["self_efficacy"])
     p["trust"] = _move(p["trust"], alliance, bp.trust_rate_per_week, decay, b["trust"])
-    sd = bp.process_noise_sd_per_week
+    sd = bp.process_noise_sd
     p["hope"] = np.clip(_move(p["hope"], role, bp.hope_rate_per_week, decay, b["hope"])
                         + sd * noise[..., 0], 0.0, 1.0)
     state.self_stigma = _move(state.self_stigma, -role, bp.stigma_reduction_rate_per_week, decay,
@@ -216,5 +216,5 @@ def _feedback(state: State, bp: BatchParams, start: np.ndarray, lose: np.ndarray
     m = m * (1.0 - setback) * (1.0 - relapse)
     set_point = state.motivation_baseline + bp.hope_motivation_gain * (p["hope"] - state.baseline[
         "hope"])
-    m += bp.motivation_rate_per_week * (set_point - m) + bp.process_noise_sd_per_week * noise
+    m += bp.motivation_rate_per_week * (set_point - m) + bp.process_noise_sd * noise
     state.motivation = np.clip(m, 0.0, 1.0)

@@ -21,6 +21,7 @@ __all__ = [
     "Parameter",
     "ParameterError",
     "defaults",
+    "lookup",
     "names",
     "salib_problem",
     "suggest",
@@ -78,9 +79,18 @@ class Parameter:
             raise ParameterError(f"{self.name}: loguniform needs a positive lower bound")
 
     @property
+    def source_kind(self) -> str:
+        """"published", "calibrated" (to a published target) or "assumption"."""
+        lowered = self.source.lower()
+        for kind in ("assumption", "calibrated"):
+            if lowered.startswith(kind):
+                return kind
+        return "published"
+
+    @property
     def published(self) -> bool:
-        """Whether the source is a publication rather than an assumption."""
-        return not self.source.lower().startswith("assumption")
+        """Whether the value is read from a publication (not calibrated, not assumed)."""
+        return self.source_kind == "published"
 
     def check(self, value: object, *, where: str = "") -> float:
         """Return ``value`` as a float if admissible, else raise :class:`ParameterError`.

@@ -131,7 +131,7 @@ def initialise(world: World, bp: BatchParams, population: list[np.random.Generat
     z = np.stack([g.standard_normal((10, n_agents)) for g in population], axis=1)  # (10, R, N)
     u = np.stack([g.random((3, n_agents)) for g in population], axis=1)  # (3, R, N)
     spread = bp.trait_spread_logit
-    # one shared recovery factor: z[8] loads on motivation, hope, empowerment,
+    # one shared recovery factor: z[9] loads on motivation, hope, empowerment,
     # meaning, self-efficacy and (negatively) self-stigma
     rho = bp.trait_correlation
     shared, own = np.sqrt(rho), np.sqrt(1.0 - rho)
@@ -156,7 +156,7 @@ def initialise(world: World, bp: BatchParams, population: list[np.random.Generat
         work_history=(u[0] < bp.work_history_share) | employed,
         process={k: v.copy() for k, v in baseline.items()}, baseline=baseline,
         employed=employed, ever_employed=employed.copy(),
-        weeks_employed=employed.astype(np.int64),
+        weeks_employed=np.zeros((n_runs, n_agents), dtype=np.int64),
         housed=u[2] < bp.baseline_housed_share,
         weeks_housed=np.zeros((n_runs, n_agents), dtype=np.int64),
         functioning=np.zeros((n_runs, n_agents)),

@@ -46,7 +46,8 @@ def test_validate_fills_defaults_and_overrides():
 
 
 def test_unknown_name_suggests_nearest():
-    with pytest.raises(ParameterError, match=r"unknown parameter 'unemployment_rte'.*'unemployment_rate'"):
+    with pytest.raises(ParameterError,
+                       match=r"unknown parameter 'unemployment_rte'.*'unemployment_rate'"):
         validate({"unemployment_rte": 0.1})
 
 
@@ -57,7 +58,8 @@ def test_error_names_the_file():
 
 @pytest.mark.parametrize("value", [-0.1, 1.5, math.nan, "high", True, None])
 def test_bad_values_are_rejected_with_bounds(value):
-    with pytest.raises(ParameterError, match=r"professional_attitudes.*\[0\.0, 1\.0\]|not a number"):
+    with pytest.raises(ParameterError,
+                       match=r"professional_attitudes.*\[0\.0, 1\.0\]|not a number"):
         validate({"professional_attitudes": value})
 
 
