@@ -25,7 +25,10 @@ from sim.trial import hedges_g
 __all__ = [
     "AGENT_OUTCOMES",
     "OUTCOME_METRICS",
+    "SERIES_COLUMNS",
     "ScenarioResult",
+    "check_columns",
+    "interval_summary",
     "paired_differences",
     "run_scenario",
     "summarise",
@@ -35,6 +38,7 @@ __all__ = [
 AGENT_OUTCOMES = ("employed", "ever_employed", "housed", "functioning", "personal_recovery",
                   "hope", "empowerment", "connectedness")
 OUTCOME_METRICS = (*AGENT_OUTCOMES, "ties", "early_stage")
+SERIES_COLUMNS = ("scenario", "replicate", "week", "metric", "value")
 
 
 @dataclass
@@ -99,20 +103,52 @@ def _interval(values: np.ndarray, level: float = 0.95) -> tuple[float, float, fl
     return mean, mean - half, mean + half
 
 
+def interval_summary(series: pd.DataFrame, metrics: Sequence[str], *,
+                     level: float = 0.95) -> pd.DataFrame:
+    """Mean over replicates with a t-interval, per scenario, metric and week.
+
+    Args:
+        series: Tidy frame with columns :data:`SERIES_COLUMNS`.
+        metrics: Metrics to keep (others are dropped; absent ones are skipped).
+        level: Confidence level of the interval of the mean.
+
+    Returns:
+        Columns scenario, metric, week, mean, low, high, n (replicates); low and
+        high are NaN where n < 2. Scenarios keep their order of appearance.
+
+    Raises:
+        ValueError: If a required column is missing.
+    """
+    frame = check_columns(series, SERIES_COLUMNS, "series")
+    frame = frame.loc[frame["metric"].isin(list(metrics))].astype({"scenario": str, "metric": str})
+    grouped = frame.groupby(["scenario", "metric", "week"], sort=False)["value"]
+    out = grouped.agg(mean="mean", sd="std", n="count").reset_index()
+    dof = np.where(out["n"] > 1, out["n"] - 1, np.nan)
+    half = stats.t.ppf(0.5 + level / 2, dof) * out["sd"] / np.sqrt(out["n"])
+    out["low"], out["high"] = out["mean"] - half, out["mean"] + half
+    return out.drop(columns="sd").sort_values("week", kind="stable", ignore_index=True)
+
+
+def check_columns(frame: pd.DataFrame, required: Sequence[str], what: str) -> pd.DataFrame:
+    """Return ``frame`` if it has the ``required`` columns, else raise a ValueError naming them."""
+    if not isinstance(frame, pd.DataFrame):
+        raise TypeError(f"{what} must be a pandas DataFrame, got {type(frame).__name__}")
+    missing = [c for c in required if c not in frame.columns]
+    if missing:
+        hint = ("; rename design_point to scenario labels first"
+                if "scenario" in missing and "design_point" in frame.columns else "")
+        raise ValueError(f"{what} lacks columns {missing}; required: {list(required)}{hint}")
+    return frame
+
+
 def summarise(series: pd.DataFrame, weeks: Sequence[int],
               metrics: Sequence[str] = OUTCOME_METRICS) -> pd.DataFrame:
     """Mean and 95% interval over replicates of each metric at ``weeks``.
 
     Returns columns scenario, metric, week, mean, ci_low, ci_high, replicates.
     """
-    chosen = series[series.week.isin(list(weeks)) & series.metric.isin(list(metrics))]
-    rows = []
-    for (scenario, metric, week), group in chosen.groupby(["scenario", "metric", "week"],
-                                                          sort=False):
-        mean, low, high = _interval(group["value"].to_numpy())
-        rows.append({"scenario": scenario, "metric": metric, "week": int(week), "mean": mean,
-                     "ci_low": low, "ci_high": high, "replicates": len(group)})
-    return pd.DataFrame(rows)
+    table = interval_summary(series[series.week.isin(list(weeks))], metrics)
+    return table.rename(columns={"low": "ci_low", "high": "ci_high", "n": "replicates"})
 
 
 def paired_differences(reference: ScenarioResult, other: ScenarioResult,

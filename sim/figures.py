@@ -24,16 +24,15 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure, SubFigure
 from matplotlib.lines import Line2D
 from matplotlib.ticker import MaxNLocator
-from scipy import stats
 
+from sim.compare import SERIES_COLUMNS, check_columns, interval_summary
 from sim.logic_model import MECHANISMS, OUTCOMES, STAGES
 from sim.metrics import METRICS
-from sim.report import write_atomic
+from sim.outputs import write_atomic
 
 __all__ = ["DIFFERENCE_COLUMNS", "OUTCOME_METRICS", "PALETTE", "SERIES_COLUMNS",
-           "interval_summary", "plot_doses", "plot_forest", "plot_stages", "plot_trajectories"]
+           "plot_doses", "plot_forest", "plot_stages", "plot_trajectories"]
 
-SERIES_COLUMNS = ("scenario", "replicate", "week", "metric", "value")
 DIFFERENCE_COLUMNS = ("comparison", "metric", "smd", "smd_low", "smd_high")
 # Okabe & Ito (2008), reordered so the first colours have the most contrast on white.
 PALETTE = ("#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#000000")
@@ -52,32 +51,6 @@ _UNITS = {  # metric: (axis label, scale, valid range)
     "personal_recovery": ("mean QPR score (0-60)", 1.0, (0.0, 60.0)),
     "ties": ("mean ties per user", 1.0, (0.0, np.inf)),
 }
-
-
-def interval_summary(series: pd.DataFrame, metrics: Sequence[str], *,
-                     level: float = 0.95) -> pd.DataFrame:
-    """Mean over replicates with a t-interval, per scenario, metric and week.
-
-    Args:
-        series: Tidy frame with columns :data:`SERIES_COLUMNS`.
-        metrics: Metrics to keep (others are dropped; absent ones are skipped).
-        level: Confidence level of the interval of the mean.
-
-    Returns:
-        Columns scenario, metric, week, mean, low, high, n (replicates); low and
-        high are NaN where n < 2. Scenarios keep their order of appearance.
-
-    Raises:
-        ValueError: If a required column is missing.
-    """
-    frame = _check_columns(series, SERIES_COLUMNS, "series")
-    frame = frame.loc[frame["metric"].isin(list(metrics))].astype({"scenario": str, "metric": str})
-    grouped = frame.groupby(["scenario", "metric", "week"], sort=False)["value"]
-    out = grouped.agg(mean="mean", sd="std", n="count").reset_index()
-    dof = np.where(out["n"] > 1, out["n"] - 1, np.nan)
-    half = stats.t.ppf(0.5 + level / 2, dof) * out["sd"] / np.sqrt(out["n"])
-    out["low"], out["high"] = out["mean"] - half, out["mean"] + half
-    return out.drop(columns="sd").sort_values("week", kind="stable", ignore_index=True)
 
 
 def plot_trajectories(series: pd.DataFrame, path: str | Path, *, title: str = "") -> Path:
@@ -214,19 +187,8 @@ def plot_forest(differences: pd.DataFrame, path: str | Path) -> Path:
     return _save(fig, path)
 
 
-def _check_columns(frame: pd.DataFrame, required: Sequence[str], what: str) -> pd.DataFrame:
-    if not isinstance(frame, pd.DataFrame):
-        raise TypeError(f"{what} must be a pandas DataFrame, got {type(frame).__name__}")
-    missing = [c for c in required if c not in frame.columns]
-    if missing:
-        hint = ("; rename design_point to scenario labels first"
-                if "scenario" in missing and "design_point" in frame.columns else "")
-        raise ValueError(f"{what} lacks columns {missing}; required: {list(required)}{hint}")
-    return frame
-
-
 def _check_differences(differences: pd.DataFrame) -> pd.DataFrame:
-    frame = _check_columns(differences, DIFFERENCE_COLUMNS, "differences")
+    frame = check_columns(differences, DIFFERENCE_COLUMNS, "differences")
     if frame.empty:
         raise ValueError("differences has no rows; nothing to plot")
     frame = frame.assign(comparison=frame["comparison"].astype(str),

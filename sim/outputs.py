@@ -26,7 +26,8 @@ import numpy as np
 
 import sim
 
-__all__ = ["OutputError", "atomic_folder", "git_commit", "make_manifest", "write_json"]
+__all__ = ["OutputError", "atomic_folder", "git_commit", "make_manifest", "write_atomic",
+           "write_json"]
 
 
 class OutputError(OSError):
@@ -62,20 +63,44 @@ def make_manifest(*, command: list[str] | None = None, **fields: Any) -> dict[st
     }
 
 
-def write_json(path: Path, data: Any) -> Path:
-    """Write ``data`` as indented JSON atomically (temporary name, then rename)."""
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+def write_atomic(path: str | Path, data: bytes) -> Path:
+    """Write ``data`` to ``path`` in one step: a temporary file in the same folder, then rename.
+
+    Readers never see a half-written file, and on any error the previous file
+    (if any) is left as it was and no temporary file remains.
+
+    Args:
+        path: Destination file; its folder must exist.
+        data: The bytes to write.
+
+    Returns:
+        The path written.
+
+    Raises:
+        FileNotFoundError: If the destination folder does not exist.
+    """
+    target = Path(path)
+    if not target.parent.is_dir():
+        raise FileNotFoundError(f"cannot write {target}: folder {target.parent} does not exist")
+    handle, temporary = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp",
+                                         dir=target.parent)
     try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            json.dump(data, handle, indent=2, sort_keys=False, default=_jsonable)
-            handle.write("\n")
-        os.replace(tmp, path)
+        with os.fdopen(handle, "wb") as stream:
+            stream.write(data)
+        mask = os.umask(0)
+        os.umask(mask)
+        os.chmod(temporary, 0o666 & ~mask)
+        os.replace(temporary, target)
     except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
+        Path(temporary).unlink(missing_ok=True)
         raise
-    return path
+    return target
+
+
+def write_json(path: str | Path, data: Any) -> Path:
+    """Write ``data`` as indented JSON atomically (temporary name, then rename)."""
+    text = json.dumps(data, indent=2, default=_jsonable) + "\n"
+    return write_atomic(path, text.encode("utf-8"))
 
 
 def _jsonable(value: Any) -> Any:

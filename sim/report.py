@@ -18,8 +18,6 @@ from __future__ import annotations
 import base64
 import html
 import math
-import os
-import tempfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from numbers import Integral, Real
@@ -30,8 +28,9 @@ import numpy as np
 import pandas as pd
 
 import sim
+from sim.outputs import write_atomic
 
-__all__ = ["Section", "format_number", "write_atomic", "write_report"]
+__all__ = ["Section", "format_number", "write_report"]
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 LONG_VALUE_CHARS = 80  # scalar manifest values longer than this are collapsed
@@ -102,40 +101,6 @@ class Section:
     text: str
     figure: Path | None = None
     table: pd.DataFrame | None = None
-
-
-def write_atomic(path: str | Path, data: bytes) -> Path:
-    """Write ``data`` to ``path`` in one step: a temporary file in the same folder, then rename.
-
-    Readers never see a half-written file, and on any error the previous file
-    (if any) is left as it was and no temporary file remains.
-
-    Args:
-        path: Destination file; its folder must exist.
-        data: The bytes to write.
-
-    Returns:
-        The path written.
-
-    Raises:
-        FileNotFoundError: If the destination folder does not exist.
-    """
-    target = Path(path)
-    if not target.parent.is_dir():
-        raise FileNotFoundError(f"cannot write {target}: folder {target.parent} does not exist")
-    handle, temporary = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp",
-                                         dir=target.parent)
-    try:
-        with os.fdopen(handle, "wb") as stream:
-            stream.write(data)
-        mask = os.umask(0)
-        os.umask(mask)
-        os.chmod(temporary, 0o666 & ~mask)
-        os.replace(temporary, target)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
-    return target
 
 
 def write_report(

@@ -172,6 +172,7 @@ def check_invariants(sim: Simulation, metrics: dict[str, np.ndarray]) -> None:
     # counters count simulated weeks: none at entry, at least this one if employed now
     assert np.all(state.weeks_employed >= (state.employed if week > 0 else 0))
     assert np.all(state.weeks_employed <= week)
+    assert np.all(state.weeks_housed >= (state.housed if week > 0 else 0))
     assert np.all(state.weeks_housed <= week)
     assert np.all((state.relapses >= 0) & (state.relapses <= week))
     assert not np.any(state.in_relapse & (state.relapses == 0))
@@ -198,6 +199,7 @@ def test_weekly_invariants_hold_inside_registry_bounds(world, param_sets, weeks,
 
 @pytest.mark.parametrize("seed", [1, 2])
 def test_weeks_employed_never_exceeds_weeks_simulated(seed):
+    # regression: users employed at entry used to start at weeks_employed = 1 in week 0
     params = validate({"baseline_employment_share": 0.5, "job_loss_probability_per_week": 0.002})
     sim = _simulation(make_world(60), [params] * N_RUNS, seed)
     for _ in range(10):
