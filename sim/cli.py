@@ -4,8 +4,10 @@ Commands:
 
 - ``params [NAME] [--level LEVEL]`` -- the parameter registry, or one parameter.
 - ``logic-model [--draw FILE.png]`` -- print the logic model, or draw it.
-- ``run`` -- run the baseline scenario and write ``series.parquet``,
-  ``summary.csv`` and ``manifest.json``.
+- ``run [SCENARIO]`` -- run a scenario file (default: the embedded baseline) and
+  write tables, figures, a manifest and an HTML report.
+- ``compare A B [...]`` -- compare scenarios on common random numbers.
+- ``validate FILE...`` -- check scenario files without running them.
 
 Every error a user can cause (an unknown or out-of-bounds parameter, an
 impossible world, a bad option, an unwritable output folder) is printed by
@@ -16,36 +18,33 @@ a traceback. Set ``RECOVERY_SIM_DEBUG=1`` to see the traceback instead.
 from __future__ import annotations
 
 import errno
-import json
 import os
-import platform
-import shutil
-import subprocess
 import sys
-import tempfile
-import time
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
-from dataclasses import dataclass
-from datetime import UTC, datetime
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import click
-import numpy as np
 import pandas as pd
 
 import sim
-from sim.api import SimulationOutput, design_seeds, simulate
-from sim.metrics import METRICS, SUMMARY_METRICS
-from sim.parameters import LEVELS, REGISTRY, Parameter, ParameterError, lookup, validate
-from sim.world import World, WorldError, make_world
+from sim.compare import ScenarioResult, run_scenario
+from sim.outputs import atomic_folder
+from sim.parameters import LEVELS, REGISTRY, Parameter, ParameterError, lookup
+from sim.runs import default_summary_weeks, scenario_manifest, write_comparison, write_run
+from sim.scenario import (
+    Scenario,
+    ScenarioError,
+    apply_override,
+    from_mapping,
+    load_scenario,
+    parse_override,
+)
+from sim.world import WorldError
 
-__all__ = ["USER_ERRORS", "ErrorHandlingGroup", "Scenario", "baseline_scenario", "main",
-           "parse_assignments", "summary_table"]
+__all__ = ["USER_ERRORS", "ErrorHandlingGroup", "expand_override", "load", "main"]
 
 USER_ERRORS: tuple[type[Exception], ...] = (ParameterError, WorldError, ValueError, OSError)
-OUTPUT_FILES = ("series.parquet", "summary.csv", "manifest.json")
 
 
 class ErrorHandlingGroup(click.Group):
@@ -81,7 +80,9 @@ def _fail(ctx: click.Context, message: str, hint: str = "") -> None:
 Examples:
   recovery-sim params unemployment_rate
   recovery-sim logic-model --draw logic_model.png
-  recovery-sim run --replicates 10 --set unemployment_rate=0.12""")
+  recovery-sim run scenarios/ips_scale_up.toml --set unemployment_rate=0.12
+  recovery-sim compare scenarios/baseline.toml scenarios/ips_scale_up.toml
+  recovery-sim validate scenarios/*.toml""")
 @click.version_option(sim.__version__, prog_name="recovery-sim")
 def main() -> None:
     """Recovery Pathways: an agent-based simulation of personal mental-health recovery."""
@@ -164,221 +165,168 @@ def logic_model(draw_path: Path | None) -> None:
     click.echo(f"wrote {draw_logic_model(draw_path)}")
 
 
-# -------------------------------------------------------------------------------- run
+# ------------------------------------------------------------------ run and compare
+
+_SCENARIO_OPTIONS = [
+    click.option("--replicates", type=int, default=None,
+                 help="Replicates  [default: the scenario's]"),
+    click.option("--seed", type=int, default=None,
+                 help="Experiment seed  [default: the scenario's]"),
+    click.option("--weeks", type=int, default=None, help="Horizon  [default: the scenario's]"),
+    click.option("--set", "overrides", multiple=True, metavar="KEY.PATH=VALUE",
+                 help="Override a scenario value, e.g. sites.0.unemployment_rate=0.12 or a "
+                      "registry name such as fidelity=0.9 (repeatable)."),
+    click.option("--out", "out_dir", type=click.Path(path_type=Path), default=None,
+                 help="Output folder  [default: out/<scenario name>]"),
+]
 
 
-@dataclass(frozen=True)
-class Scenario:
-    """What ``run`` simulates: a named world and parameter overrides.
-
-    Attributes:
-        name: Scenario name; the default output folder is ``out/<name>``.
-        world: Sites, teams and offers.
-        overrides: The parameters the scenario sets (the rest take defaults).
-        parameters: The full validated parameter set.
-    """
-
-    name: str
-    world: World
-    overrides: dict[str, float]
-    parameters: dict[str, float]
+def _scenario_options(function: Any) -> Any:
+    for option in reversed(_SCENARIO_OPTIONS):
+        function = option(function)
+    return function
 
 
-def parse_assignments(assignments: Sequence[str]) -> dict[str, float]:
-    """Parse ``--set name=value`` options into a validated override mapping.
-
-    Args:
-        assignments: Strings of the form ``name=value``.
-
-    Returns:
-        Parameter name -> value, each checked against the registry.
-
-    Raises:
-        ParameterError: For a malformed assignment, a repeated or unknown
-            name, a value that is not a number or is out of bounds.
-    """
-    overrides: dict[str, float] = {}
-    for text in assignments:
-        name, sep, raw = (part.strip() for part in text.partition("="))
-        if not sep or not name:
-            raise ParameterError(f"--set expects NAME=VALUE, got {text!r}")
-        if name in overrides:
-            raise ParameterError(f"--set {name} given more than once")
-        try:
-            value: object = float(raw)
-        except ValueError:
-            value = raw
-        overrides[name] = lookup(name, where="--set").check(value, where="--set")
-    return overrides
+def expand_override(text: str) -> str:
+    """Let a bare registry name stand for ``parameters.NAME`` in ``--set``."""
+    key = text.partition("=")[0].strip()
+    return f"parameters.{text.strip()}" if key in REGISTRY else text
 
 
-def baseline_scenario(n_agents: int, overrides: dict[str, float] | None = None) -> Scenario:
-    """The embedded baseline: one site, one team, registry defaults, nothing offered.
-
-    Args:
-        n_agents: Number of service users.
-        overrides: Parameter values replacing the defaults.
-
-    Returns:
-        The scenario, with its parameters validated.
-    """
-    chosen = dict(overrides or {})
-    return Scenario("baseline", make_world(n_agents), chosen, validate(chosen))
+def load(path: Path | None, overrides: Sequence[str]) -> Scenario:
+    """A scenario file with overrides, or the embedded baseline when ``path`` is None."""
+    expanded = [expand_override(t) for t in overrides]
+    if path is not None:
+        return load_scenario(path, expanded)
+    raw: dict[str, Any] = {"name": "baseline",
+                           "description": "Embedded baseline: usual care, registry defaults"}
+    for text in expanded:
+        apply_override(raw, *parse_override(text))
+    return from_mapping(raw, path=Path("<embedded baseline>"))
 
 
-def summary_table(summary: pd.DataFrame) -> pd.DataFrame:
-    """Mean and 95% interval over replicates of each summary metric at the final week.
-
-    The interval runs from the 2.5th to the 97.5th percentile of the replicate
-    values (linear interpolation), so it describes run-to-run spread.
-
-    Args:
-        summary: One row per run with a column per :data:`sim.metrics.SUMMARY_METRICS`.
-
-    Returns:
-        One row per metric: ``mean``, ``low_95``, ``high_95``.
-    """
-    values = summary[list(SUMMARY_METRICS)]
-    return pd.DataFrame({"mean": values.mean(), "low_95": values.quantile(0.025),
-                         "high_95": values.quantile(0.975)}).rename_axis("metric")
+def _check_counts(**counts: int | None) -> None:
+    """Raise ValueError naming the option if a count is out of range."""
+    for option, value in counts.items():
+        least = 0 if option == "seed" else 1
+        if value is not None and value < least:
+            raise ValueError(f"--{option} must be >= {least}, got {value}")
 
 
-def _format_summary(table: pd.DataFrame) -> str:
-    rows = [("metric", "mean", "95% interval", "description")]
-    rows += [(metric, f"{row['mean']:.3f}", f"[{row['low_95']:.3f}, {row['high_95']:.3f}]",
-              METRICS.get(metric, ("", ""))[1]) for metric, row in table.iterrows()]
-    return "\n".join(_aligned(rows))
+def _simulate(scenario: Scenario, replicates: int | None, seed: int | None,
+              weeks: int | None) -> ScenarioResult:
+    spec = scenario.spec
+    n_weeks = weeks or spec.horizon_weeks
+    n_runs = replicates or spec.replicates
+    click.echo(f"{scenario.name}: {n_runs} replicates x {spec.population.size} users x "
+               f"{n_weeks} weeks", err=True)
+    with click.progressbar(length=n_weeks, label="  simulating", file=sys.stderr,
+                           show_eta=True) as bar:
+        return run_scenario(scenario, replicates=replicates, seed=seed, weeks=weeks,
+                            progress=bar.update)
 
 
-def _git(*args: str) -> str | None:
-    """Output of a git command run in the package's folder, or None if it fails."""
-    try:
-        done = subprocess.run(["git", *args], cwd=Path(__file__).resolve().parent,
-                              capture_output=True, text=True, timeout=10, check=False)
-    except (OSError, subprocess.SubprocessError):
-        return None
-    return done.stdout.strip() if done.returncode == 0 else None
-
-
-def _manifest(scenario: Scenario, settings: dict[str, int], timings: dict[str, float]) -> dict:
-    status = _git("status", "--porcelain", "--untracked-files=no")
-    return {
-        "scenario": scenario.name,
-        "package": "recovery-pathways",
-        "version": sim.__version__,
-        "git_commit": _git("rev-parse", "HEAD"),
-        "git_dirty": None if status is None else bool(status),
-        "created": datetime.now(UTC).isoformat(timespec="seconds"),
-        "argv": list(sys.argv),
-        "python": platform.python_version(),
-        "numpy": np.__version__,
-        "pandas": pd.__version__,
-        "settings": settings,
-        "overrides": scenario.overrides,
-        "parameters": scenario.parameters,
-        "seeds": [s.as_dict() for s in design_seeds(settings["seed"], 1, settings["replicates"])],
-        "timings_seconds": {name: round(value, 3) for name, value in timings.items()},
-        "files": list(OUTPUT_FILES),
-    }
-
-
-@contextmanager
-def _staged_folder(target: Path) -> Iterator[Path]:
-    """Yield an empty folder next to ``target``; on success it replaces ``target``.
-
-    On any error the staging folder is removed and ``target`` is left as it was.
-    """
-    if target.exists() and not target.is_dir():
-        raise NotADirectoryError(f"cannot write output folder {target}: it is a file")
-    blocking = next((p for p in target.parents if p.exists() and not p.is_dir()), None)
-    if blocking is not None:
-        raise NotADirectoryError(f"cannot write output folder {target}: {blocking} is a file")
-    try:
-        target.parent.mkdir(parents=True, exist_ok=True)
-        staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".tmp",
-                                        dir=target.parent))
-    except OSError as error:
-        raise OSError(f"cannot write output folder {target}: {error.strerror or error}") from error
-    try:
-        mask = os.umask(0)
-        os.umask(mask)
-        staging.chmod(0o777 & ~mask)
-        yield staging
-        _swap_into_place(staging, target)
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
-
-
-def _swap_into_place(staging: Path, target: Path) -> None:
-    if not target.exists():
-        os.replace(staging, target)
-        return
-    previous = staging.with_name(staging.name + ".old")
-    os.replace(target, previous)
-    try:
-        os.replace(staging, target)
-    except OSError:
-        os.replace(previous, target)
-        raise
-    shutil.rmtree(previous, ignore_errors=True)
-
-
-def _write_outputs(folder: Path, output: SimulationOutput, manifest: dict) -> None:
-    """Write the data files, then the manifest (with the time the writes took)."""
-    started = time.perf_counter()
-    output.series.to_parquet(folder / "series.parquet", index=False)
-    output.summary.to_csv(folder / "summary.csv", index=False)
-    manifest["timings_seconds"]["write"] = round(time.perf_counter() - started, 3)
-    text = json.dumps(manifest, indent=2) + "\n"
-    (folder / "manifest.json").write_text(text, encoding="utf-8")
+def _print_summary(summary: pd.DataFrame, week: int) -> None:
+    rows = [("scenario", "metric", f"mean (week {week})", "95% CI")]
+    final = summary[summary.week == week]
+    rows += [(r.scenario, r.metric, f"{r.mean:.3f}", f"[{r.ci_low:.3f}, {r.ci_high:.3f}]")
+             for r in final.itertuples()]
+    click.echo("\n".join(_aligned(rows)))
 
 
 @main.command(epilog="""\b
 Examples:
   recovery-sim run
-  recovery-sim run --replicates 10 --seed 3 --out out/high_unemployment \\
-      --set unemployment_rate=0.14 --set public_stigma=0.7""")
-@click.option("--replicates", type=int, default=5, show_default=True,
-              help="Independent replicates.")
-@click.option("--seed", type=int, default=0, show_default=True, help="Experiment seed (>= 0).")
-@click.option("--weeks", type=int, default=104, show_default=True, help="Horizon in weeks.")
-@click.option("--agents", "n_agents", type=int, default=500, show_default=True,
-              help="Service users per run.")
-@click.option("--out", "out_dir", type=click.Path(path_type=Path), default=None,
-              help="Output folder  [default: out/baseline]")
-@click.option("--set", "assignments", multiple=True, metavar="NAME=VALUE",
-              help="Override a registry parameter (repeatable).")
-def run(replicates: int, seed: int, weeks: int, n_agents: int, out_dir: Path | None,
-        assignments: tuple[str, ...]) -> None:
-    """Run the baseline scenario and write its results.
+  recovery-sim run scenarios/ips_scale_up.toml --replicates 20
+  recovery-sim run scenarios/baseline.toml --set sites.0.unemployment_rate=0.12 \\
+      --set fidelity=0.9 --out out/baseline-12pc""")
+@click.argument("scenario", required=False, type=click.Path(path_type=Path))
+@_scenario_options
+def run(scenario: Path | None, replicates: int | None, seed: int | None, weeks: int | None,
+        overrides: tuple[str, ...], out_dir: Path | None) -> None:
+    """Run SCENARIO (a TOML file; default: the embedded baseline) and write its results.
 
-    The baseline is one site and one team on the registry defaults, with no
-    intervention offered. Writes series.parquet (tidy weekly metrics),
-    summary.csv (each summary metric at the final week, one row per
-    replicate) and manifest.json (version, commit, parameters, seeds,
-    command, timings) into the output folder, which appears only when
-    complete.
+    The output folder gets series.parquet (tidy weekly metrics), summary.csv (mean and
+    95% interval over replicates at weeks 26, 52 and the horizon), manifest.json, the
+    figures trajectories.png, stages.png and doses.png, and a self-contained
+    report.html. It appears only when complete.
     """
-    _check_counts(replicates=replicates, seed=seed, weeks=weeks, agents=n_agents)
-    scenario = baseline_scenario(n_agents, parse_assignments(assignments))
-    target = out_dir if out_dir is not None else Path("out") / scenario.name
-    settings = {"replicates": replicates, "seed": seed, "weeks": weeks, "n_agents": n_agents}
-    started = time.perf_counter()
-    with _staged_folder(target) as folder:
-        click.echo(f"running {scenario.name}: {replicates} replicates x {n_agents} users x "
-                   f"{weeks} weeks (seed {seed}) ...", err=True)
-        output = simulate(scenario.overrides, replicates=replicates, seed=seed, weeks=weeks,
-                          world=scenario.world)
-        timings = {"simulate": time.perf_counter() - started}
-        _write_outputs(folder, output, _manifest(scenario, settings, timings))
-    click.echo(f"done in {time.perf_counter() - started:.1f} s", err=True)
-    click.echo(_format_summary(summary_table(output.summary)))
-    click.echo(f"\nwrote {target}{os.sep} ({', '.join(OUTPUT_FILES)})")
+    _check_counts(replicates=replicates, seed=seed, weeks=weeks)
+    loaded = load(scenario, overrides)
+    target = out_dir if out_dir is not None else Path("out") / loaded.name
+    with atomic_folder(target) as folder:
+        result = _simulate(loaded, replicates, seed, weeks)
+        horizon = int(result.series.week.max())
+        manifest = scenario_manifest([result], command=sys.argv)
+        summary = write_run(result, folder, summary_weeks=default_summary_weeks(horizon),
+                            manifest=manifest)
+    _print_summary(summary, horizon)
+    click.echo(f"\nwrote {target}{os.sep} (report.html, series.parquet, summary.csv, ...)")
 
 
-def _check_counts(**counts: int) -> None:
-    """Raise ValueError naming the option if a count is out of range."""
-    for option, value in counts.items():
-        least = 0 if option == "seed" else 1
-        if value < least:
-            raise ValueError(f"--{option} must be >= {least}, got {value}")
+@main.command(epilog="""\b
+Examples:
+  recovery-sim compare scenarios/baseline.toml scenarios/ips_scale_up.toml
+  recovery-sim compare scenarios/stigmatising_context.toml \\
+      scenarios/pro_recovery_context.toml --replicates 20 --out out/context""")
+@click.argument("scenarios", nargs=-1, required=True, type=click.Path(path_type=Path))
+@_scenario_options
+def compare(scenarios: tuple[Path, ...], replicates: int | None, seed: int | None,
+            weeks: int | None, overrides: tuple[str, ...], out_dir: Path | None) -> None:
+    """Compare SCENARIOS against the first on common random numbers.
+
+    Every scenario runs with the same seeds replicate by replicate (the first
+    scenario's seed, replicates and horizon unless given), so differences are
+    paired. Writes differences.csv (paired differences and standardised mean
+    differences with 95% intervals), forest.png and the run outputs.
+    """
+    if len(scenarios) < 2:
+        raise click.UsageError("compare needs at least two scenario files")
+    _check_counts(replicates=replicates, seed=seed, weeks=weeks)
+    loaded = [load(path, overrides) for path in scenarios]
+    names = [s.name for s in loaded]
+    if len(set(names)) < len(names):
+        raise ValueError(f"scenario names must differ to be compared, got {names}")
+    first = loaded[0].spec
+    replicates, seed = replicates or first.replicates, first.seed if seed is None else seed
+    weeks = weeks or first.horizon_weeks
+    target = out_dir if out_dir is not None else Path("out") / ("compare-" + "-vs-".join(names))
+    with atomic_folder(target) as folder:
+        results = [_simulate(s, replicates, seed, weeks) for s in loaded]
+        manifest = scenario_manifest(results, command=sys.argv, common_random_numbers=True)
+        differences = write_comparison(results, folder,
+                                       summary_weeks=default_summary_weeks(weeks),
+                                       manifest=manifest)
+    _print_differences(differences)
+    click.echo(f"\nwrote {target}{os.sep} (report.html, differences.csv, forest.png, ...)")
+
+
+def _print_differences(differences: pd.DataFrame) -> None:
+    rows = [("comparison", "metric", "difference", "95% CI", "SMD")]
+    rows += [(r.comparison, r.metric, f"{r.difference:+.3f}",
+              f"[{r.diff_low:+.3f}, {r.diff_high:+.3f}]",
+              "" if pd.isna(r.smd) else f"{r.smd:+.3f}") for r in differences.itertuples()]
+    click.echo("\n".join(_aligned(rows)))
+
+
+@main.command(epilog="""\b
+Examples:
+  recovery-sim validate scenarios/*.toml""")
+@click.argument("files", nargs=-1, required=True, type=click.Path(path_type=Path))
+def validate(files: tuple[Path, ...]) -> None:
+    """Check scenario FILES without running them; exit 2 if any is invalid."""
+    failures = []
+    for path in files:
+        try:
+            scenario = load_scenario(path)
+        except ScenarioError as error:
+            failures.append(str(error))
+            continue
+        spec = scenario.spec
+        click.echo(f"ok: {path} ({scenario.name}: {spec.population.size} users, "
+                   f"{len(spec.sites)} sites, {len(spec.teams)} teams, "
+                   f"{spec.horizon_weeks} weeks)")
+    for failure in failures:
+        click.echo(f"error: {failure}", err=True)
+    if failures:
+        click.get_current_context().exit(2)

@@ -224,7 +224,7 @@ def _forest_axes(ax: Axes, rows: list[tuple[float, str, Any]], frame: pd.DataFra
     ax.set(xlim=(-1.1 * reach, 1.1 * reach), ylim=(min(ys) - 0.8, 0.8))
     ax.text(0, 1.0, f"small (|SMD| < {SMALL_SMD})", transform=ax.get_xaxis_transform(),
             ha="center", va="bottom", fontsize=9, color="#555555")
-    ax.set_xlabel("Standardised mean difference, first vs second scenario (95% interval)",
+    ax.set_xlabel("Standardised mean difference, other minus reference scenario (95% interval)",
                   fontsize=10)
     ax.spines[["top", "right", "left"]].set_visible(False)
     ax.grid(axis="x", color="#dddddd", linewidth=0.6)

@@ -179,7 +179,7 @@ PARAMETERS: tuple[P, ...] = (
       "weekly chance that an unhoused user finds stable housing at mid availability",
       "calibrated to 31% stably housed at 1 year in usual care (" + _AUBRY + ")",
       distribution="loguniform"),
-    P("housing_loss_probability_per_week", 0.001, 0.0, 0.02, "1/week", "structural",
+    P("housing_loss_probability_per_week", 0.0008, 0.0, 0.02, "1/week", "structural",
       "weekly chance that a housed user loses stable housing",
       "assumption: about 5% lose housing in a year; keeps about 90% housed"),
     P("housing_first_multiplier", 7.0, 1.0, 20.0, "1", "structural",
