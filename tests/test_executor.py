@@ -38,7 +38,7 @@ def _experiment(tmp_path: Path, *, points=6, weeks=8, agents=40, name="exp.toml"
     scenario = tmp_path / "scenario.toml"
     scenario.write_text(f'name = "s"\n[population]\nsize = {agents}\n'
                         '[offers]\npeer_support = 0.5\nsupported_employment = 0.3\n')
-    text = f'scenario = "scenario.toml"\n' + EXPERIMENT.format(points=points, weeks=weeks,
+    text = 'scenario = "scenario.toml"\n' + EXPERIMENT.format(points=points, weeks=weeks,
                                                               half=weeks // 2)
     path = tmp_path / name
     path.write_text(text)
