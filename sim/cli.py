@@ -384,3 +384,13 @@ def sweep(experiment: Path, backend: str | None, workers: int | None, scheduler:
                f"{session['runs_per_second']} runs/s, "
                f"{session['agent_steps_per_second']} agent-steps/s)")
     click.echo(f"wrote {target}{os.sep} (chunks/, manifest.json)")
+
+
+def _register_study_commands() -> None:
+    from sim.cli_trials import calibrate, trial
+
+    for command in (trial, calibrate):
+        main.add_command(command)
+
+
+_register_study_commands()

@@ -8,12 +8,13 @@ Layout::
 
     name = "unemployment-motivation-lhs"
     scenario = "../scenarios/baseline.toml"   # relative to this file
+    overrides = ["population.size=250"]       # optional, as `--set` on the scenario
     seed = 1
     replicates = 3
     weeks = 104                               # optional; default the scenario's
     [design]
-    method = "latin"                          # grid | latin | sobol
-    points = 64                               # latin/sobol: design points
+    method = "latin"                          # grid | latin | sobol | saltelli | morris | fast
+    points = 64                               # latin/sobol: design points (see below)
     levels = 5                                # grid: levels per parameter
     [parameters.unemployment_rate]            # bounds default to the registry's
     low = 0.03
@@ -24,15 +25,35 @@ Layout::
     weeks = [52, 104]
     [execution]
     chunk_size = 32                           # runs per batched chunk
+
+The SALib methods generate the design with SALib's samplers over
+:meth:`Experiment.problem` (the experiment's bounds, the registry's distributions
+unless a parameter sets ``distribution``), seeded by the experiment seed, so that
+:mod:`sim.sensitivity` can analyse the sweep:
+
+- ``saltelli``: ``SALib.sample.sobol``; ``points`` is the base size N (a power of
+  two), giving N x (2D + 2) design points, or N x (D + 2) with
+  ``second_order = false``; with ``grouped = true`` the D parameters are grouped by
+  moderator level and D counts levels.
+- ``morris``: ``SALib.sample.morris``; ``points`` trajectories of D + 1 points on a
+  grid of ``levels`` levels (even; default 4).
+- ``fast``: ``SALib.sample.fast_sampler`` (eFAST); ``points`` samples per parameter
+  (more than 4 x ``harmonics`` squared), N x D design points.
+
+A varied environment- or service-level parameter takes the design value at every
+site or team: the base scenario's per-site or per-team values of it are dropped
+(:func:`describe_design` lists them), since they would otherwise silently override
+the design. A scenario whose sites or teams disagree on such a value is refused.
 """
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import itertools
 import json
 import tomllib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -41,10 +62,15 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 from scipy.stats import qmc
 
 from sim.metrics import METRICS
-from sim.parameters import REGISTRY, ParameterError, lookup
-from sim.scenario import Scenario, ScenarioError, load_scenario
+from sim.parameters import DISTRIBUTIONS, REGISTRY, ParameterError, lookup, salib_problem
+from sim.scenario import Scenario, ScenarioError, from_mapping, load_scenario
 
-__all__ = ["Experiment", "ExperimentError", "describe_design", "load_experiment"]
+__all__ = ["SALIB_METHODS", "DesignSpec", "Experiment", "ExperimentError", "describe_design",
+           "load_experiment", "salib_sample"]
+
+SALIB_METHODS = ("saltelli", "morris", "fast")
+_GRID_LEVELS, _MORRIS_LEVELS = 3, 4  # default `levels` of a grid and of a Morris design
+_UNIT_LEVELS = {"environment": "sites", "service": "teams"}  # level -> scenario list
 
 
 class ExperimentError(ValueError):
@@ -52,20 +78,48 @@ class ExperimentError(ValueError):
 
 
 class Bounds(BaseModel):
-    """Optional bounds of a varied parameter (default: the registry's)."""
+    """Optional bounds and distribution of a varied parameter (default: the registry's)."""
 
     model_config = ConfigDict(extra="forbid")
     low: float | None = None
     high: float | None = None
+    distribution: Literal["uniform", "loguniform"] | None = None
 
 
 class DesignSpec(BaseModel):
-    """How design points are generated."""
+    """How design points are generated (see the module docstring for each method)."""
 
     model_config = ConfigDict(extra="forbid")
-    method: Literal["grid", "latin", "sobol"] = "latin"
+    method: Literal["grid", "latin", "sobol", "saltelli", "morris", "fast"] = "latin"
     points: Annotated[int, Field(ge=1, le=1_000_000)] = 32
-    levels: Annotated[int, Field(ge=2, le=1000)] = 3
+    levels: Annotated[int, Field(ge=2, le=1000)] | None = None
+    second_order: bool = True
+    grouped: bool = False
+    harmonics: Annotated[int, Field(ge=1, le=64)] = 4
+
+    @property
+    def grid_levels(self) -> int:
+        """Levels per parameter of a grid or Morris design (with the method's default)."""
+        if self.levels is not None:
+            return self.levels
+        return _MORRIS_LEVELS if self.method == "morris" else _GRID_LEVELS
+
+    def check(self) -> None:
+        """Raise ValueError if the method's options are inconsistent."""
+        points, method = self.points, self.method
+        if method in ("sobol", "saltelli") and points & (points - 1):
+            name = "a Sobol sequence" if method == "sobol" else "the Saltelli (Sobol) sampler"
+            raise ValueError(f"design.points = {points}: {name} needs a power of two "
+                             "(e.g. 64, 128, 256)")
+        if method == "morris" and (self.grid_levels % 2 or points < 2):
+            raise ValueError(f"design: Morris needs an even number of levels (got "
+                             f"{self.grid_levels}; 4 is usual) and points >= 2 trajectories "
+                             f"(got {points})")
+        if method == "fast" and points <= 4 * self.harmonics ** 2:
+            raise ValueError(f"design.points = {points}: eFAST needs points > 4 x harmonics^2 "
+                             f"= {4 * self.harmonics ** 2}")
+        if self.grouped and method != "saltelli":
+            raise ValueError(f"design.grouped = true needs method = 'saltelli', not {method!r}")
 
 
 class OutputsSpec(BaseModel):
@@ -91,6 +145,7 @@ class ExperimentSpec(BaseModel):
     name: str = "experiment"
     description: str = ""
     scenario: str | None = None
+    overrides: list[str] = Field(default_factory=list)
     seed: Annotated[int, Field(ge=0)] = 0
     replicates: Annotated[int, Field(ge=1, le=10_000)] = 1
     weeks: Annotated[int, Field(ge=1, le=1040)] | None = None
@@ -103,10 +158,12 @@ class ExperimentSpec(BaseModel):
     def _consistent(self) -> ExperimentSpec:
         if not self.parameters:
             raise ValueError("[parameters] must name at least one registry parameter to vary")
-        points = self.design.points
-        if self.design.method == "sobol" and points & (points - 1):
-            raise ValueError(f"design.points = {points}: a Sobol sequence needs a power of "
-                             "two (e.g. 64, 128, 256)")
+        self.design.check()
+        if self.design.method not in SALIB_METHODS:
+            chosen = [n for n, b in self.parameters.items() if b.distribution is not None]
+            if chosen:
+                raise ValueError(f"parameters.{chosen[0]}.distribution applies only to the "
+                                 f"SALib methods {SALIB_METHODS}")
         return self
 
 
@@ -117,10 +174,12 @@ class Experiment:
     Attributes:
         path: The experiment file.
         spec: The validated specification.
-        scenario: The base scenario.
+        scenario: The base scenario (with per-site/team values of varied parameters dropped).
         names: Varied parameter names, in file order.
         bounds: (low, high) per varied parameter, shape (P, 2).
         text_sha256: SHA-256 of the experiment file's bytes.
+        replaced: Scenario values dropped because the design varies them
+            (e.g. ``"sites.0.unemployment_rate = 0.07"``).
     """
 
     path: Path
@@ -129,6 +188,7 @@ class Experiment:
     names: tuple[str, ...]
     bounds: np.ndarray
     text_sha256: str
+    replaced: tuple[str, ...] = field(default=())
 
     @property
     def weeks(self) -> int:
@@ -140,8 +200,24 @@ class Experiment:
         """Weeks at which outputs are recorded (default: the horizon)."""
         return sorted(set(self.spec.outputs.weeks)) or [self.weeks]
 
+    def problem(self) -> dict[str, Any]:
+        """The SALib problem of the varied parameters, with the experiment's bounds.
+
+        Distributions are the registry's unless a parameter sets ``distribution``;
+        ``groups`` (moderator levels) is present when ``design.grouped`` is true.
+        """
+        problem = salib_problem(self.names, grouped=self.spec.design.grouped)
+        problem["bounds"] = self.bounds.tolist()
+        problem["dists"] = [DISTRIBUTIONS[given.distribution] if given.distribution else dist
+                            for given, dist in zip(self.spec.parameters.values(),
+                                                   problem["dists"], strict=True)]
+        return problem
+
     def design(self) -> np.ndarray:
         """The design matrix (points x parameters), regenerated from the seed."""
+        if self.spec.design.method in SALIB_METHODS:
+            sample = salib_sample(self.problem(), self.spec.design, self.spec.seed)
+            return np.clip(sample, self.bounds[:, 0], self.bounds[:, 1])
         unit = _unit_design(self.spec.design, len(self.names), self.spec.seed)
         return self.bounds[:, 0] + unit * (self.bounds[:, 1] - self.bounds[:, 0])
 
@@ -158,9 +234,39 @@ class Experiment:
         return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
+def salib_sample(problem: dict[str, Any], design: DesignSpec, seed: int) -> np.ndarray:
+    """A SALib design for ``problem``: the sampler of ``design.method``, seeded by ``seed``.
+
+    The same function generates a model experiment's design and an analytic test
+    function's (see :func:`sim.sensitivity.ishigami_frame`).
+
+    Args:
+        problem: SALib problem dict (``groups`` is used by the Saltelli sampler only).
+        design: A design with ``method`` in :data:`SALIB_METHODS`.
+        seed: Seeds a ``numpy.random.Generator`` handed to the sampler.
+
+    Returns:
+        The sample, scaled to the problem's bounds and distributions.
+    """
+    from SALib.sample import fast_sampler, morris, sobol
+
+    design.check()
+    rng = np.random.default_rng(seed)
+    plain = {k: v for k, v in problem.items() if k != "groups"}
+    if design.method == "saltelli":
+        return sobol.sample(problem, design.points, calc_second_order=design.second_order,
+                            seed=rng)
+    if design.method == "morris":
+        return morris.sample(plain, design.points, num_levels=design.grid_levels, seed=rng)
+    if design.method == "fast":
+        return fast_sampler.sample(plain, design.points, M=design.harmonics, seed=rng)
+    raise ValueError(f"design.method = {design.method!r} is not a SALib method; "
+                     f"allowed: {', '.join(SALIB_METHODS)}")
+
+
 def _unit_design(spec: DesignSpec, n_params: int, seed: int) -> np.ndarray:
     if spec.method == "grid":
-        axis = np.linspace(0.0, 1.0, spec.levels)
+        axis = np.linspace(0.0, 1.0, spec.grid_levels)
         return np.array(list(itertools.product(axis, repeat=n_params)), dtype=np.float64)
     if spec.method == "latin":
         return qmc.LatinHypercube(d=n_params, seed=np.random.default_rng(seed)).random(
@@ -182,6 +288,9 @@ def _bounds(spec: ExperimentSpec, where: str) -> np.ndarray:
             raise ExperimentError(
                 f"{where}: parameters.{name}: bounds [{low}, {high}] must be increasing and "
                 f"inside the registry's [{parameter.low}, {parameter.high}]")
+        if given.distribution == "loguniform" and low <= 0:
+            raise ExperimentError(f"{where}: parameters.{name}: a loguniform distribution "
+                                  f"needs low > 0, got {low}")
         rows.append((low, high))
     return np.array(rows, dtype=np.float64)
 
@@ -194,6 +303,12 @@ def _check_outputs(spec: ExperimentSpec, weeks: int, where: str) -> None:
     late = [w for w in spec.outputs.weeks if w > weeks]
     if late:
         raise ExperimentError(f"{where}: outputs.weeks {late} are after the horizon ({weeks})")
+
+
+def _check_groups(spec: ExperimentSpec, where: str) -> None:
+    if spec.design.grouped and len({REGISTRY[n].level for n in spec.parameters}) < 2:
+        raise ExperimentError(f"{where}: design.grouped = true needs parameters from at least "
+                              "two moderator levels (user, service, environment, structural)")
 
 
 def load_experiment(path: str | Path) -> Experiment:
@@ -210,34 +325,81 @@ def load_experiment(path: str | Path) -> Experiment:
         raise ExperimentError(f"experiment file not found: {path}") from None
     except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as error:
         raise ExperimentError(f"{path}: cannot read: {error}") from None
-    try:
-        spec = ExperimentSpec.model_validate(raw)
-    except ValidationError as error:
-        first = error.errors()[0]
-        key = ".".join(str(p) for p in first["loc"]) or "(file)"
-        raise ExperimentError(f"{path}: {key} = {first.get('input')!r} is invalid: "
-                              f"{first['msg']}") from None
-    scenario = _base_scenario(spec, path)
+    spec = _validated(raw, path)
+    bounds = _bounds(spec, str(path))
+    _check_groups(spec, str(path))
+    scenario, replaced = _free_varied(_base_scenario(spec, path), tuple(spec.parameters),
+                                      str(path))
     weeks = spec.weeks or scenario.spec.horizon_weeks
     _check_outputs(spec, weeks, str(path))
-    return Experiment(path=path, spec=spec, scenario=scenario,
-                      names=tuple(spec.parameters), bounds=_bounds(spec, str(path)),
-                      text_sha256=hashlib.sha256(data).hexdigest())
+    return Experiment(path=path, spec=spec, scenario=scenario, names=tuple(spec.parameters),
+                      bounds=bounds, text_sha256=hashlib.sha256(data).hexdigest(),
+                      replaced=replaced)
+
+
+def _validated(raw: dict[str, Any], path: Path) -> ExperimentSpec:
+    try:
+        return ExperimentSpec.model_validate(raw)
+    except ValidationError as error:
+        first = error.errors()[0]
+        if not first["loc"]:  # a rule across keys: its message names them
+            message = first["msg"].removeprefix("Value error, ")
+            raise ExperimentError(f"{path}: {message}") from None
+        key = ".".join(str(p) for p in first["loc"])
+        raise ExperimentError(f"{path}: {key} = {first.get('input')!r} is invalid: "
+                              f"{first['msg']}") from None
 
 
 def _base_scenario(spec: ExperimentSpec, path: Path) -> Scenario:
-    from sim.scenario import from_mapping
+    from sim.scenario import apply_override, parse_override
 
-    if spec.scenario is None:
-        return from_mapping({"name": "baseline"}, path=Path("<embedded baseline>"))
     try:
-        return load_scenario(path.parent / spec.scenario)
+        if spec.scenario is not None:
+            return load_scenario(path.parent / spec.scenario, spec.overrides)
+        raw: dict[str, Any] = {"name": "baseline"}
+        for text in spec.overrides:
+            apply_override(raw, *parse_override(text))
+        return from_mapping(raw, path=Path("<embedded baseline>"))
     except ScenarioError as error:
         raise ExperimentError(f"{path}: scenario: {error}") from None
 
 
+def _free_varied(scenario: Scenario, varied: tuple[str, ...],
+                 where: str) -> tuple[Scenario, tuple[str, ...]]:
+    """Drop per-site/team values of varied parameters, so the design value applies."""
+    raw = copy.deepcopy(scenario.resolved)
+    replaced = []
+    for name in varied:
+        key = _UNIT_LEVELS.get(REGISTRY[name].level)
+        units = (raw.get(key) or []) if key else []
+        found = {i: unit.pop(name) for i, unit in enumerate(units) if name in unit}
+        if len(set(found.values())) > 1:
+            raise ExperimentError(
+                f"{where}: the scenario's {key} set different values of {name} "
+                f"({sorted(set(found.values()))}); an experiment varies one value for all "
+                f"{key}: remove them from the scenario or do not vary {name}")
+        replaced += [f"{key}.{i}.{name} = {value}" for i, value in found.items()]
+    if not replaced:
+        return scenario, ()
+    return from_mapping(raw, path=scenario.path), tuple(replaced)
+
+
 def describe_design(experiment: Experiment) -> dict[str, Any]:
     """A small summary of the design, for manifests."""
-    spec = experiment.spec
-    return {"method": spec.design.method, "parameters": list(experiment.names),
-            "bounds": experiment.bounds.tolist(), "points": int(experiment.design().shape[0])}
+    spec = experiment.spec.design
+    summary: dict[str, Any] = {
+        "method": spec.method, "parameters": list(experiment.names),
+        "bounds": experiment.bounds.tolist(), "points": int(experiment.design().shape[0])}
+    if spec.method in SALIB_METHODS:
+        problem = experiment.problem()
+        summary.update(base_size=spec.points, dists=problem["dists"],
+                       levels=[REGISTRY[n].level for n in experiment.names])
+        if spec.method == "saltelli":
+            summary.update(second_order=spec.second_order, grouped=spec.grouped)
+        elif spec.method == "morris":
+            summary["grid_levels"] = spec.grid_levels
+        else:
+            summary["harmonics"] = spec.harmonics
+    if experiment.replaced:
+        summary["scenario_values_replaced_by_design"] = list(experiment.replaced)
+    return summary
