@@ -35,12 +35,22 @@ with warnings.catch_warnings(), contextlib.suppress(ImportError):
     importlib.import_module("libcst")
 
 N_RUNS = 2
-PROPERTY_SETTINGS = settings(max_examples=150, deadline=None,
-                             suppress_health_check=[HealthCheck.too_slow])
+PROPERTY_SETTINGS = settings(
+    max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow]
+)
 
-UNIT_SCALARS = ("motivation", "motivation_baseline", "severity", "severity_baseline",
-                "self_stigma", "self_stigma_baseline", "functioning", "connectedness",
-                "attitudes", "attitudes_baseline")
+UNIT_SCALARS = (
+    "motivation",
+    "motivation_baseline",
+    "severity",
+    "severity_baseline",
+    "self_stigma",
+    "self_stigma_baseline",
+    "functioning",
+    "connectedness",
+    "attitudes",
+    "attitudes_baseline",
+)
 
 
 def _value(parameter):
@@ -49,8 +59,7 @@ def _value(parameter):
     return st.floats(parameter.low, parameter.high, allow_nan=False, allow_infinity=False)
 
 
-parameter_sets = st.fixed_dictionaries({p.name: _value(p) for p in REGISTRY.values()}).map(
-    validate)
+parameter_sets = st.fixed_dictionaries({p.name: _value(p) for p in REGISTRY.values()}).map(validate)
 
 
 def _optional(parameter_name: str):
@@ -62,17 +71,26 @@ def worlds(draw) -> World:
     """1-3 sites, 1-3 teams with random places, random membership and offers."""
     n_agents = draw(st.integers(40, 80))
     rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
-    sites = [Site(f"site{i}", unemployment_rate=draw(_optional("unemployment_rate")),
-                  public_stigma=draw(_optional("public_stigma")),
-                  housing_availability=draw(_optional("housing_availability")))
-             for i in range(draw(st.integers(1, 3)))]
-    teams = [Team(f"team{t}", site=draw(st.integers(0, len(sites) - 1)),
-                  professional_attitudes=draw(_optional("professional_attitudes")),
-                  fidelity=draw(_optional("fidelity")),
-                  staff_training=draw(st.booleans()),
-                  capacity=draw(st.dictionaries(st.sampled_from(USER_INTERVENTIONS),
-                                                st.integers(0, 12))))
-             for t in range(draw(st.integers(1, 3)))]
+    sites = [
+        Site(
+            f"site{i}",
+            unemployment_rate=draw(_optional("unemployment_rate")),
+            public_stigma=draw(_optional("public_stigma")),
+            housing_availability=draw(_optional("housing_availability")),
+        )
+        for i in range(draw(st.integers(1, 3)))
+    ]
+    teams = [
+        Team(
+            f"team{t}",
+            site=draw(st.integers(0, len(sites) - 1)),
+            professional_attitudes=draw(_optional("professional_attitudes")),
+            fidelity=draw(_optional("fidelity")),
+            staff_training=draw(st.booleans()),
+            capacity=draw(st.dictionaries(st.sampled_from(USER_INTERVENTIONS), st.integers(0, 12))),
+        )
+        for t in range(draw(st.integers(1, 3)))
+    ]
     offer: dict[str, object] = {}
     for name in USER_INTERVENTIONS:
         kind = draw(st.sampled_from(["none", "share", "mask"]))
@@ -120,8 +138,11 @@ def check_invariants(sim: Simulation, metrics: dict[str, np.ndarray]) -> None:
         assert np.all(np.isfinite(value)), name
 
     # 0-1 states stay in [0, 1]
-    unit = [*UNIT_SCALARS, *(f"process.{k}" for k in state.process),
-            *(f"baseline.{k}" for k in state.baseline)]
+    unit = [
+        *UNIT_SCALARS,
+        *(f"process.{k}" for k in state.process),
+        *(f"baseline.{k}" for k in state.baseline),
+    ]
     for name in unit:
         value = arrays[name]
         assert value.min() >= 0.0 and value.max() <= 1.0, (name, value.min(), value.max())
@@ -133,17 +154,23 @@ def check_invariants(sim: Simulation, metrics: dict[str, np.ndarray]) -> None:
     np.testing.assert_allclose(sum(metrics[f"stage_{s}"] for s in STAGES), 1.0, atol=1e-12)
 
     # service use: the four statuses are mutually exclusive and only for offered places
-    status = {"enrolled": state.enrolled, "waiting": state.waiting,
-              "completed": state.completed, "dropped": state.dropped}
+    status = {
+        "enrolled": state.enrolled,
+        "waiting": state.waiting,
+        "completed": state.completed,
+        "dropped": state.dropped,
+    }
     names = list(status)
     for i, first in enumerate(names):
-        for second in names[i + 1:]:
+        for second in names[i + 1 :]:
             assert not np.any(status[first] & status[second]), (first, second)
     any_status = state.enrolled | state.waiting | state.completed | state.dropped
     assert not np.any(any_status & ~world.offered[None])
     duration = sim.params.duration_weeks()
-    assert np.all(state.weeks_in[state.enrolled] < np.broadcast_to(duration, state.enrolled.shape)
-                  [state.enrolled])
+    assert np.all(
+        state.weeks_in[state.enrolled]
+        < np.broadcast_to(duration, state.enrolled.shape)[state.enrolled]
+    )
     assert np.all(state.wait_since[state.waiting] <= max(week - 1, 0))
 
     # places per team, intervention and run are never exceeded
@@ -179,8 +206,12 @@ def check_invariants(sim: Simulation, metrics: dict[str, np.ndarray]) -> None:
 
 
 @PROPERTY_SETTINGS
-@given(world=worlds(), param_sets=st.lists(parameter_sets, min_size=N_RUNS, max_size=N_RUNS),
-       weeks=st.integers(10, 20), seed=st.integers(0, 2**32 - 1))
+@given(
+    world=worlds(),
+    param_sets=st.lists(parameter_sets, min_size=N_RUNS, max_size=N_RUNS),
+    weeks=st.integers(10, 20),
+    seed=st.integers(0, 2**32 - 1),
+)
 def test_weekly_invariants_hold_inside_registry_bounds(world, param_sets, weeks, seed):
     sim = _simulation(world, param_sets, seed)
     check_invariants(sim, weekly_metrics(sim))
@@ -190,10 +221,10 @@ def test_weekly_invariants_hold_inside_registry_bounds(world, param_sets, weeks,
         sim.step()
         check_invariants(sim, weekly_metrics(sim))
         # counters grow by one exactly for those employed / housed this week
-        np.testing.assert_array_equal(sim.state.weeks_employed - previous_employed,
-                                      sim.state.employed)
-        np.testing.assert_array_equal(sim.state.weeks_housed - previous_housed,
-                                      sim.state.housed)
+        np.testing.assert_array_equal(
+            sim.state.weeks_employed - previous_employed, sim.state.employed
+        )
+        np.testing.assert_array_equal(sim.state.weeks_housed - previous_housed, sim.state.housed)
     assert sim.week == weeks
 
 
@@ -217,8 +248,11 @@ def _state_bytes(state) -> dict[str, bytes]:
 
 
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(world=worlds(), param_sets=st.lists(parameter_sets, min_size=N_RUNS, max_size=N_RUNS),
-       seed=st.integers(0, 2**63 - 1))
+@given(
+    world=worlds(),
+    param_sets=st.lists(parameter_sets, min_size=N_RUNS, max_size=N_RUNS),
+    seed=st.integers(0, 2**63 - 1),
+)
 def test_run_batch_is_deterministic_for_any_seed(world, param_sets, seed):
     run_seeds = [RunSeed(seed, 3, r) for r in range(N_RUNS)]
     series = ("personal_recovery", "employed", "hope", "stage")
@@ -233,8 +267,11 @@ def test_run_batch_is_deterministic_for_any_seed(world, param_sets, seed):
 
 
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(world=worlds(), param_sets=st.lists(parameter_sets, min_size=N_RUNS, max_size=N_RUNS),
-       seed=st.integers(0, 2**32 - 1))
+@given(
+    world=worlds(),
+    param_sets=st.lists(parameter_sets, min_size=N_RUNS, max_size=N_RUNS),
+    seed=st.integers(0, 2**32 - 1),
+)
 def test_a_run_does_not_depend_on_the_rest_of_its_batch(world, param_sets, seed):
     run_seeds = [RunSeed(seed, 0, r) for r in range(N_RUNS)]
     batch = run_batch(world, param_sets, run_seeds, 10)

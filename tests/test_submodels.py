@@ -84,8 +84,9 @@ def test_uptake_only_offered_free_users_join():
     # nothing else was offered, so nobody waits for anything else
     assert not np.delete(state.waiting, PS, axis=2).any()
     # uptake only puts users on the waiting list
-    np.testing.assert_array_equal(state.enrolled[0, :, PS],
-                                  [False, True, False, False, False, False])
+    np.testing.assert_array_equal(
+        state.enrolled[0, :, PS], [False, True, False, False, False, False]
+    )
 
 
 def test_uptake_chance_is_probability_times_engagement():
@@ -152,8 +153,11 @@ def test_admit_limited_breaks_ties_by_priority(priority):
 
 
 def test_admit_limited_respects_places_per_team_and_run():
-    teams = [Team(name="a", capacity={"peer_support": 2}), Team(name="b"),
-             Team(name="c", capacity={"peer_support": 0})]
+    teams = [
+        Team(name="a", capacity={"peer_support": 2}),
+        Team(name="b"),
+        Team(name="c", capacity={"peer_support": 0}),
+    ]
     sim = build(12, runs=2, teams=teams)  # user i in team i % 3
     state = sim.state
     team = sim.world.team_of_agent
@@ -171,8 +175,9 @@ def test_admit_limited_respects_places_per_team_and_run():
         np.testing.assert_array_equal(in_team, [2, 4, 0])
     np.testing.assert_array_equal(np.flatnonzero(state.enrolled[0, :, PS] & (team == 0)), [0, 3])
     np.testing.assert_array_equal(np.flatnonzero(state.enrolled[1, :, PS] & (team == 0)), [0, 3])
-    np.testing.assert_array_equal(state.waiting[0, :, PS] & (team == 0),
-                                  np.isin(np.arange(12), [6, 9]))
+    np.testing.assert_array_equal(
+        state.waiting[0, :, PS] & (team == 0), np.isin(np.arange(12), [6, 9])
+    )
     assert state.enrolled[:, [3, 4], SM].all()
     assert state.waiting[:, [2, 5], PS].all()
 
@@ -199,8 +204,7 @@ def test_enrolment_lasts_exactly_duration_steps():
     steps = 0
     while state.enrolled[0, 0, SM]:
         was = state.enrolled.copy()
-        services.disengage_and_complete(state, sim.params, np.ones((1, 1, K)), was,
-                                        np.ones((1, 1)))
+        services.disengage_and_complete(state, sim.params, np.ones((1, 1, K)), was, np.ones((1, 1)))
         steps += 1
         assert steps <= 2 * weeks
     assert steps == weeks
@@ -227,13 +231,12 @@ def test_dropout_chance_and_only_for_users_enrolled_before_the_week():
 
 
 def test_train_staff_ramps_trained_teams_linearly_to_the_gain():
-    teams = [Team(professional_attitudes=0.2, staff_training_participation=0.5,
-                  staff_training=True),
-             Team(professional_attitudes=0.4, staff_training=True,
-                  staff_training_participation=1.0),
-             Team(professional_attitudes=0.4)]
-    sim = build(3, {"staff_training_attitude_gain": 0.6, "staff_training_weeks": 10},
-                teams=teams)
+    teams = [
+        Team(professional_attitudes=0.2, staff_training_participation=0.5, staff_training=True),
+        Team(professional_attitudes=0.4, staff_training=True, staff_training_participation=1.0),
+        Team(professional_attitudes=0.4),
+    ]
+    sim = build(3, {"staff_training_attitude_gain": 0.6, "staff_training_weeks": 10}, teams=teams)
     state = sim.state
     expected_full = np.array([0.2 + 0.6 * 0.5 * 0.8, 0.4 + 0.6 * 1.0 * 0.6, 0.4])
     for week, progress in [(0, 0.0), (5, 0.5), (10, 1.0), (30, 1.0)]:
@@ -264,8 +267,7 @@ def test_personal_recovery_is_twelve_times_chime_sum():
     s.process["meaning"] = np.array([[0.0, 1.0, 0.6]])
     s.process["empowerment"] = np.array([[0.0, 1.0, 0.9]])
     qpr = personal_recovery(s)
-    np.testing.assert_allclose(qpr, [[0.0, 60.0, 12 * (0.2 + 0.4 + 0.7 + 0.6 + 0.9)]],
-                               atol=1e-12)
+    np.testing.assert_allclose(qpr, [[0.0, 60.0, 12 * (0.2 + 0.4 + 0.7 + 0.6 + 0.9)]], atol=1e-12)
 
 
 def test_personal_recovery_stays_within_scale():
@@ -287,8 +289,9 @@ def test_recovery_stage_bands():
 def test_no_intervention_dose_without_enrolment():
     sim = build(4, {"usual_care_contact": 0.0})
     clear_network(sim)
-    doses = mechanism_doses(sim.state, sim.world, sim.params, np.ones((1, 4)),
-                            np.ones((1, 4), dtype=bool))
+    doses = mechanism_doses(
+        sim.state, sim.world, sim.params, np.ones((1, 4)), np.ones((1, 4), dtype=bool)
+    )
     np.testing.assert_array_equal(doses, np.zeros((1, 4, 4)))
 
 
@@ -297,8 +300,9 @@ def test_usual_care_dose_sign_follows_attitudes(attitude):
     sim = build(2, {"usual_care_contact": 0.6})
     clear_network(sim)
     sim.state.attitudes[:] = attitude
-    doses = mechanism_doses(sim.state, sim.world, sim.params, np.ones((1, 2)),
-                            np.zeros((1, 2), dtype=bool))
+    doses = mechanism_doses(
+        sim.state, sim.world, sim.params, np.ones((1, 2)), np.zeros((1, 2), dtype=bool)
+    )
     expected = 0.6 * (2 * attitude - 1)
     np.testing.assert_allclose(doses[0, :, 1], expected, atol=1e-15)
     np.testing.assert_allclose(doses[0, :, 3], expected, atol=1e-15)
@@ -312,8 +316,7 @@ def test_ips_enrolment_gives_profile_times_fidelity():
     sim.state.attitudes[:] = 0.7
     sim.state.enrolled[0, 0, IPS] = True
     engaged = np.array([[0.6, 0.6]])
-    doses = mechanism_doses(sim.state, sim.world, sim.params, engaged,
-                            np.zeros((1, 2), dtype=bool))
+    doses = mechanism_doses(sim.state, sim.world, sim.params, engaged, np.zeros((1, 2), dtype=bool))
     profile = mechanism_profile_matrix()[IPS]
     np.testing.assert_allclose(profile, [0.5, 1.0, 0.0, 1.0])
     expected = profile * 0.8 * np.array([0.6, 1.2, 0.6, 1.2])
@@ -336,8 +339,9 @@ def test_move_positive_dose_toward_one_negative_toward_zero():
     p = np.array([0.5, 0.5, 0.2, 0.9, 0.5])
     dose = np.array([1.0, -1.0, 0.5, -0.5, 0.0])
     moved = _move(p, dose, np.array(0.2), np.array(0.0), p)
-    np.testing.assert_allclose(moved, [0.6, 0.4, 0.2 + 0.2 * 0.5 * 0.8, 0.9 - 0.2 * 0.5 * 0.9,
-                                       0.5], atol=1e-15)
+    np.testing.assert_allclose(
+        moved, [0.6, 0.4, 0.2 + 0.2 * 0.5 * 0.8, 0.9 - 0.2 * 0.5 * 0.9, 0.5], atol=1e-15
+    )
 
 
 def test_move_decays_toward_baseline():
@@ -353,8 +357,13 @@ def test_move_stays_in_unit_interval():
     dose = rng.uniform(-5, 5, 1000)
     moved = _move(p, dose, rng.uniform(0, 1, 1000), rng.uniform(0, 1, 1000), base)
     assert moved.min() >= 0.0 and moved.max() <= 1.0
-    moved = _move(np.array([0.99, 0.01]), np.array([10.0, -10.0]), np.array(0.5), np.array(0.0),
-                  np.array([0.5, 0.5]))
+    moved = _move(
+        np.array([0.99, 0.01]),
+        np.array([10.0, -10.0]),
+        np.array(0.5),
+        np.array(0.0),
+        np.array([0.5, 0.5]),
+    )
     np.testing.assert_array_equal(moved, [1.0, 0.0])
 
 
@@ -393,11 +402,13 @@ def test_job_finding_falls_with_unemployment():
         probabilities.append(job_finding_probability(sim.state, sim.params)[0, 0])
     assert np.all(np.diff(probabilities) < 0)
     # at the reference rate, an average unemployed user has the base chance
-    sim = two_site_sim((0.07, 0.07), {"reference_unemployment_rate": 0.07,
-                                      "public_stigma": 0.5})
+    sim = two_site_sim((0.07, 0.07), {"reference_unemployment_rate": 0.07, "public_stigma": 0.5})
     equal_users(sim)
-    np.testing.assert_allclose(job_finding_probability(sim.state, sim.params)[0],
-                               sim.params.job_finding_probability_per_week[0, 0], rtol=1e-12)
+    np.testing.assert_allclose(
+        job_finding_probability(sim.state, sim.params)[0],
+        sim.params.job_finding_probability_per_week[0, 0],
+        rtol=1e-12,
+    )
 
 
 def test_job_finding_ips_multiplies_odds_and_relapse_zeroes_it():
@@ -424,11 +435,16 @@ def outcome_sim(n: int, params: dict | None = None) -> Simulation:
 
 def draws_for(n: int, *, employment=1.0, housing=1.0, relapse=1.0) -> dict[str, np.ndarray]:
     """Draws that by default trigger nothing (a uniform of 1 exceeds every chance)."""
+
     def full(value):
         return np.broadcast_to(np.asarray(value, dtype=np.float64), (1, n)).copy()
 
-    return {"employment": full(employment), "housing": full(housing), "relapse": full(relapse),
-            "noise": np.zeros((1, n, 3))}
+    return {
+        "employment": full(employment),
+        "housing": full(housing),
+        "relapse": full(relapse),
+        "noise": np.zeros((1, n, 3)),
+    }
 
 
 def test_job_start_follows_job_finding_probability():
@@ -443,16 +459,21 @@ def test_job_start_follows_job_finding_probability():
 
 
 def test_job_loss_follows_its_probability():
-    params = {"job_loss_probability_per_week": 0.05, "ips_job_retention": 0.4,
-              "relapse_loss_multiplier": 3.0, "relapse_recovery_probability_per_week": 0.02}
+    params = {
+        "job_loss_probability_per_week": 0.05,
+        "ips_job_retention": 0.4,
+        "relapse_loss_multiplier": 3.0,
+        "relapse_recovery_probability_per_week": 0.02,
+    }
     sim = outcome_sim(6, params)
     s = sim.state
     s.employed[:] = s.ever_employed[:] = True
     s.enrolled[0, [2, 3], IPS] = True
     s.in_relapse[0, [4, 5]] = True
     base, ips, relapse = 0.05, 0.05 * 0.6, 0.05 * 3.0
-    draws = draws_for(6, employment=[base - EPS, base + EPS, ips - EPS, ips + EPS,
-                                     relapse - EPS, relapse + EPS])
+    draws = draws_for(
+        6, employment=[base - EPS, base + EPS, ips - EPS, ips + EPS, relapse - EPS, relapse + EPS]
+    )
     apply_outcomes(s, sim.params, draws)
     np.testing.assert_array_equal(s.employed[0], [False, True, False, True, False, True])
     assert s.ever_employed.all()
@@ -460,9 +481,13 @@ def test_job_loss_follows_its_probability():
 
 
 def test_housing_gain_and_loss_follow_their_probabilities():
-    params = {"housing_gain_probability_per_week": 0.01, "housing_first_multiplier": 5.0,
-              "housing_loss_probability_per_week": 0.02, "housing_first_retention": 0.5,
-              "housing_availability": 0.5}
+    params = {
+        "housing_gain_probability_per_week": 0.01,
+        "housing_first_multiplier": 5.0,
+        "housing_loss_probability_per_week": 0.02,
+        "housing_first_retention": 0.5,
+        "housing_availability": 0.5,
+    }
     sim = outcome_sim(8, params)
     s = sim.state
     s.housed[0, :4] = False
@@ -470,11 +495,21 @@ def test_housing_gain_and_loss_follow_their_probabilities():
     gain = 0.01
     gain_hf = odds(np.array(gain)) * 5.0 / (1 + odds(np.array(gain)) * 5.0)
     lose, lose_hf = 0.02, 0.02 * 0.5
-    draws = draws_for(8, housing=[gain - EPS, gain + EPS, gain_hf - EPS, gain_hf + EPS,
-                                  lose - EPS, lose + EPS, lose_hf - EPS, lose_hf + EPS])
+    draws = draws_for(
+        8,
+        housing=[
+            gain - EPS,
+            gain + EPS,
+            gain_hf - EPS,
+            gain_hf + EPS,
+            lose - EPS,
+            lose + EPS,
+            lose_hf - EPS,
+            lose_hf + EPS,
+        ],
+    )
     apply_outcomes(s, sim.params, draws)
-    np.testing.assert_array_equal(s.housed[0], [True, False, True, False,
-                                                False, True, False, True])
+    np.testing.assert_array_equal(s.housed[0], [True, False, True, False, False, True, False, True])
     np.testing.assert_array_equal(s.weeks_housed[0], s.housed[0].astype(int))
 
 
@@ -491,8 +526,11 @@ def test_housing_gain_scales_with_availability_in_odds():
 
 
 def test_relapse_onset_and_resolution_follow_their_probabilities():
-    params = {"relapse_probability_per_week": 0.04, "relapse_recovery_probability_per_week": 0.3,
-              "relapse_knowledge_protection": 2.0}
+    params = {
+        "relapse_probability_per_week": 0.04,
+        "relapse_recovery_probability_per_week": 0.3,
+        "relapse_knowledge_protection": 2.0,
+    }
     sim = outcome_sim(6, params)
     s = sim.state
     s.severity[0] = [0.5, 0.5, 1.0, 0.5, 0.5, 0.5]
@@ -501,8 +539,17 @@ def test_relapse_onset_and_resolution_follow_their_probabilities():
     s.relapses[0, [4, 5]] = 1
     onset_mid, onset_high = 0.04, 0.04 * 1.5
     onset_protected = 0.04 * np.exp(-0.5)
-    draws = draws_for(6, relapse=[onset_mid - EPS, onset_mid + EPS, onset_high - EPS,
-                                  onset_protected + EPS, 0.3 - EPS, 0.3 + EPS])
+    draws = draws_for(
+        6,
+        relapse=[
+            onset_mid - EPS,
+            onset_mid + EPS,
+            onset_high - EPS,
+            onset_protected + EPS,
+            0.3 - EPS,
+            0.3 + EPS,
+        ],
+    )
     apply_outcomes(s, sim.params, draws)
     np.testing.assert_array_equal(s.in_relapse[0], [True, False, True, False, False, True])
     np.testing.assert_array_equal(s.relapses[0], [1, 0, 1, 0, 1, 1])
@@ -523,8 +570,13 @@ def test_job_start_raises_hope_motivation_and_self_efficacy():
 
 
 def test_relapse_onset_and_job_loss_set_hope_back():
-    params = {"relapse_setback": 0.25, "job_loss_setback": 0.1, "motivation_rate_per_week": 0.0,
-              "relapse_probability_per_week": 0.05, "job_loss_probability_per_week": 0.1}
+    params = {
+        "relapse_setback": 0.25,
+        "job_loss_setback": 0.1,
+        "motivation_rate_per_week": 0.0,
+        "relapse_probability_per_week": 0.05,
+        "job_loss_probability_per_week": 0.1,
+    }
     sim = outcome_sim(3, params)
     s = sim.state
     s.employed[0, 1] = s.ever_employed[0, 1] = True
@@ -544,8 +596,9 @@ def test_relapse_onset_and_job_loss_set_hope_back():
 
 def test_network_add_drops_duplicates_and_self_ties_and_orders_ends():
     net = empty_network(2, 5)
-    net.add(np.array([0, 0, 0, 0, 1, 1]), np.array([3, 1, 2, 1, 1, 4]),
-            np.array([1, 3, 2, 4, 3, 1]))
+    net.add(
+        np.array([0, 0, 0, 0, 1, 1]), np.array([3, 1, 2, 1, 1, 4]), np.array([1, 3, 2, 4, 3, 1])
+    )
     assert edge_set(net) == {(0, 1, 3), (0, 1, 4), (1, 1, 3), (1, 1, 4)}
     assert np.all(net.a < net.b)
     net.add(np.array([0, 1]), np.array([4, 3]), np.array([1, 1]))  # both already there
@@ -554,8 +607,11 @@ def test_network_add_drops_duplicates_and_self_ties_and_orders_ends():
 
 def random_network(rng: np.random.Generator, n_runs: int, n_agents: int, n_pairs: int):
     net = empty_network(n_runs, n_agents)
-    net.add(rng.integers(0, n_runs, n_pairs), rng.integers(0, n_agents, n_pairs),
-            rng.integers(0, n_agents, n_pairs))
+    net.add(
+        rng.integers(0, n_runs, n_pairs),
+        rng.integers(0, n_agents, n_pairs),
+        rng.integers(0, n_agents, n_pairs),
+    )
     dense = np.zeros((n_runs, n_agents, n_agents))
     dense[net.run, net.a, net.b] = 1.0
     dense[net.run, net.b, net.a] = 1.0
@@ -568,8 +624,9 @@ def test_degree_and_neighbour_sum_match_dense_adjacency():
     assert net.n_edges > 10
     values = rng.random((3, 9))
     np.testing.assert_array_equal(net.degree(), dense.sum(axis=2))
-    np.testing.assert_allclose(net.neighbour_sum(values), np.einsum("rij,rj->ri", dense, values),
-                               atol=1e-12)
+    np.testing.assert_allclose(
+        net.neighbour_sum(values), np.einsum("rij,rj->ri", dense, values), atol=1e-12
+    )
 
 
 def test_adjacency_is_symmetric_and_matches():
@@ -617,8 +674,13 @@ def test_form_group_ties_only_within_group_and_run():
     group[1, [0, 1, 2, 7]] = 3  # same users as group 0, other run
     group[1, [8, 9, 10, 11]] = 4
     net = empty_network(n_runs, n_agents)
-    form_group_ties(net, group, rng.random((n_runs, n_agents)), rng.random((n_runs, n_agents)),
-                    np.ones((n_runs, 1)))
+    form_group_ties(
+        net,
+        group,
+        rng.random((n_runs, n_agents)),
+        rng.random((n_runs, n_agents)),
+        np.ones((n_runs, 1)),
+    )
     assert net.n_edges > 0
     np.testing.assert_array_equal(group[net.run, net.a], group[net.run, net.b])
     assert np.all(group[net.run, net.a] >= 0)
@@ -628,10 +690,13 @@ def test_form_group_ties_only_within_group_and_run():
     np.testing.assert_array_equal(net.degree() > 0, members)
 
 
-@pytest.mark.parametrize(("u_partner", "expected"), [
-    (0.0, {(0, 0, 1), (0, 0, 2)}),  # 0 -> 1, 1 -> 0, 2 -> 0: the first other member
-    (0.99, {(0, 0, 2), (0, 1, 2)}),  # 0 -> 2, 1 -> 2, 2 -> 1: the last other member
-])
+@pytest.mark.parametrize(
+    ("u_partner", "expected"),
+    [
+        (0.0, {(0, 0, 1), (0, 0, 2)}),  # 0 -> 1, 1 -> 0, 2 -> 0: the first other member
+        (0.99, {(0, 0, 2), (0, 1, 2)}),  # 0 -> 2, 1 -> 2, 2 -> 1: the last other member
+    ],
+)
 def test_form_group_ties_picks_another_member_uniformly(u_partner, expected):
     net = empty_network(1, 4)
     group = np.array([[5, 5, 5, -1]])
