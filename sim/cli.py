@@ -178,6 +178,9 @@ _SCENARIO_OPTIONS = [
                       "registry name such as fidelity=0.9 (repeatable)."),
     click.option("--out", "out_dir", type=click.Path(path_type=Path), default=None,
                  help="Output folder  [default: out/<scenario name>]"),
+    click.option("--posterior", type=click.Path(path_type=Path), default=None,
+                 help="A posterior ensemble (e.g. calibration/posterior.parquet): each "
+                      "replicate takes one parameter draw, adding parameter uncertainty."),
 ]
 
 
@@ -213,8 +216,22 @@ def _check_counts(**counts: int | None) -> None:
             raise ValueError(f"--{option} must be >= {least}, got {value}")
 
 
+def _read_posterior(path: Path | None) -> pd.DataFrame | None:
+    if path is None:
+        return None
+    try:
+        frame = pd.read_parquet(path)
+    except (OSError, ValueError) as error:
+        raise ValueError(f"--posterior {path}: cannot read a Parquet ensemble: {error}") from None
+    if "weight" not in frame.columns or len(frame) == 0:
+        raise ValueError(f"--posterior {path}: needs parameter columns and a 'weight' column")
+    for name in frame.columns.drop("weight"):
+        lookup(name, where=f"--posterior {path}")
+    return frame
+
+
 def _simulate(scenario: Scenario, replicates: int | None, seed: int | None,
-              weeks: int | None) -> ScenarioResult:
+              weeks: int | None, posterior: pd.DataFrame | None = None) -> ScenarioResult:
     spec = scenario.spec
     n_weeks = weeks or spec.horizon_weeks
     n_runs = replicates or spec.replicates
@@ -223,7 +240,7 @@ def _simulate(scenario: Scenario, replicates: int | None, seed: int | None,
     with click.progressbar(length=n_weeks, label="  simulating", file=sys.stderr,
                            show_eta=True) as bar:
         return run_scenario(scenario, replicates=replicates, seed=seed, weeks=weeks,
-                            progress=bar.update)
+                            progress=bar.update, posterior=posterior)
 
 
 def _print_summary(summary: pd.DataFrame, week: int) -> None:
@@ -243,7 +260,7 @@ Examples:
 @click.argument("scenario", required=False, type=click.Path(path_type=Path))
 @_scenario_options
 def run(scenario: Path | None, replicates: int | None, seed: int | None, weeks: int | None,
-        overrides: tuple[str, ...], out_dir: Path | None) -> None:
+        overrides: tuple[str, ...], out_dir: Path | None, posterior: Path | None) -> None:
     """Run SCENARIO (a TOML file; default: the embedded baseline) and write its results.
 
     The output folder gets series.parquet (tidy weekly metrics), summary.csv (mean and
@@ -253,11 +270,13 @@ def run(scenario: Path | None, replicates: int | None, seed: int | None, weeks: 
     """
     _check_counts(replicates=replicates, seed=seed, weeks=weeks)
     loaded = load(scenario, overrides)
+    ensemble = _read_posterior(posterior)
     target = out_dir if out_dir is not None else Path("out") / loaded.name
     with atomic_folder(target) as folder:
-        result = _simulate(loaded, replicates, seed, weeks)
+        result = _simulate(loaded, replicates, seed, weeks, ensemble)
         horizon = int(result.series.week.max())
-        manifest = scenario_manifest([result], command=sys.argv)
+        manifest = scenario_manifest([result], command=sys.argv,
+                                     posterior=None if posterior is None else str(posterior))
         summary = write_run(result, folder, summary_weeks=default_summary_weeks(horizon),
                             manifest=manifest)
     _print_summary(summary, horizon)
@@ -272,7 +291,8 @@ Examples:
 @click.argument("scenarios", nargs=-1, required=True, type=click.Path(path_type=Path))
 @_scenario_options
 def compare(scenarios: tuple[Path, ...], replicates: int | None, seed: int | None,
-            weeks: int | None, overrides: tuple[str, ...], out_dir: Path | None) -> None:
+            weeks: int | None, overrides: tuple[str, ...], out_dir: Path | None,
+            posterior: Path | None) -> None:
     """Compare SCENARIOS against the first on common random numbers.
 
     Every scenario runs with the same seeds replicate by replicate (the first
@@ -291,9 +311,11 @@ def compare(scenarios: tuple[Path, ...], replicates: int | None, seed: int | Non
     replicates, seed = replicates or first.replicates, first.seed if seed is None else seed
     weeks = weeks or first.horizon_weeks
     target = out_dir if out_dir is not None else Path("out") / ("compare-" + "-vs-".join(names))
+    ensemble = _read_posterior(posterior)
     with atomic_folder(target) as folder:
-        results = [_simulate(s, replicates, seed, weeks) for s in loaded]
-        manifest = scenario_manifest(results, command=sys.argv, common_random_numbers=True)
+        results = [_simulate(s, replicates, seed, weeks, ensemble) for s in loaded]
+        manifest = scenario_manifest(results, command=sys.argv, common_random_numbers=True,
+                                     posterior=None if posterior is None else str(posterior))
         differences = write_comparison(results, folder,
                                        summary_weeks=default_summary_weeks(weeks),
                                        manifest=manifest)

@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from sim.calibration import posterior_draws
 from sim.engine import agent_value, run_batch
 from sim.parameters import validate
 from sim.scenario import Scenario
@@ -62,11 +63,15 @@ class ScenarioResult:
 
 def run_scenario(scenario: Scenario, *, replicates: int | None = None, seed: int | None = None,
                  weeks: int | None = None,
-                 progress: Callable[[int], None] | None = None) -> ScenarioResult:
+                 progress: Callable[[int], None] | None = None,
+                 posterior: pd.DataFrame | None = None) -> ScenarioResult:
     """Run every replicate of ``scenario`` as one batch.
 
     Replicate r uses ``RunSeed(seed, 0, r)`` whatever the scenario, so runs of
-    different scenarios with the same seed share random numbers.
+    different scenarios with the same seed share random numbers. With a
+    ``posterior`` ensemble (weighted parameter sets from calibration), replicate
+    r also takes parameter draw r, resampled with the same seed, so intervals
+    include parameter uncertainty and compared scenarios share draws.
     """
     import time
 
@@ -74,10 +79,14 @@ def run_scenario(scenario: Scenario, *, replicates: int | None = None, seed: int
     replicates = replicates or spec.replicates
     seed = spec.seed if seed is None else seed
     weeks = weeks or spec.horizon_weeks
-    params = validate(scenario.parameters(), where=str(scenario.path or scenario.name))
+    base = scenario.parameters()
+    draws = ([{}] * replicates if posterior is None
+             else posterior_draws(posterior, replicates, seed))
+    where = str(scenario.path or scenario.name)
+    params = [validate({**base, **draw}, where=where) for draw in draws]
     seeds = [RunSeed(seed, 0, r) for r in range(replicates)]
     started = time.perf_counter()
-    result = run_batch(scenario.world(), [params] * replicates, seeds, weeks, progress=progress)
+    result = run_batch(scenario.world(), params, seeds, weeks, progress=progress)
     seconds = time.perf_counter() - started
     finals = {name: agent_value(result.final, name).astype(np.float64) for name in AGENT_OUTCOMES}
     return ScenarioResult(scenario, _tidy(scenario.name, result.metrics), finals, seeds, seconds)

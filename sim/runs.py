@@ -38,8 +38,7 @@ _EXPLAIN = {
         "in recovery add a signed role-modelling dose, so a dose can fall below zero."),
     "summary": (
         "Mean over replicates with the 95% confidence interval of the mean (t distribution) "
-        "at the chosen weeks. The interval reflects stochastic variation between replicates "
-        "with the scenario's parameters held fixed (no parameter uncertainty)."),
+        "at the chosen weeks."),
 }
 
 
@@ -48,17 +47,26 @@ def default_summary_weeks(horizon: int) -> list[int]:
     return sorted({w for w in (26, 52) if w < horizon} | {horizon})
 
 
-def scenario_manifest(results: Sequence[ScenarioResult], **fields: Any) -> dict[str, Any]:
+def scenario_manifest(results: Sequence[ScenarioResult], *, posterior: str | None = None,
+                      **fields: Any) -> dict[str, Any]:
     """Manifest of one or more scenario results: resolved scenarios, hashes, seeds, timings."""
+    uncertainty = ("stochastic (replicates); parameters fixed at the scenario's values"
+                   if posterior is None else
+                   f"stochastic (replicates) and parameter (one posterior draw per replicate "
+                   f"from {posterior})")
     return make_manifest(
         scenarios=[{"name": r.scenario.name, "file": str(r.scenario.path or ""),
                     "sha256": r.scenario.digest(), "resolved": r.scenario.resolved,
                     "parameters": r.scenario.parameters(),
                     "simulate_seconds": round(r.seconds, 3)} for r in results],
         seeds=[s.as_dict() for s in results[0].seeds],
-        uncertainty="stochastic (replicates); parameters fixed at the scenario's values",
+        uncertainty=uncertainty,
         **fields,
     )
+
+
+def _summary_text(manifest: dict[str, Any]) -> str:
+    return (f"{_EXPLAIN['summary']} Uncertainty included: {manifest['uncertainty']}.")
 
 
 def _figure_sections(series: pd.DataFrame, folder: Path) -> list[Section]:
@@ -89,7 +97,7 @@ def write_run(result: ScenarioResult, folder: Path, *, summary_weeks: Sequence[i
     intro = (f"{spec.description or spec.name}. {len(result.seeds)} replicates of "
              f"{spec.population.size} users over {int(series.week.max())} weeks.")
     sections = [*_figure_sections(series, folder),
-                Section("Summary", _EXPLAIN["summary"], table=_summary_table(summary))]
+                Section("Summary", _summary_text(manifest), table=_summary_table(summary))]
     write_report(folder / "report.html", title=f"Scenario: {result.scenario.name}",
                  intro=intro, sections=sections, manifest=manifest)
     return summary
@@ -121,7 +129,7 @@ def write_comparison(results: Sequence[ScenarioResult], folder: Path, *,
             "by replicate, with the 95% confidence interval of the mean difference."),
             table=differences),
         *_figure_sections(series, folder),
-        Section("Summary", _EXPLAIN["summary"], table=_summary_table(summary)),
+        Section("Summary", _summary_text(manifest), table=_summary_table(summary)),
     ]
     write_report(folder / "report.html", title="Scenario comparison", intro=intro,
                  sections=sections, manifest=manifest)

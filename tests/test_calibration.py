@@ -121,3 +121,30 @@ def test_shipped_fit_file_loads_with_every_target_scaled():
     fit = load_fit(ROOT / "calibration" / "fit.toml")
     assert len(fit.targets) >= 10
     assert all(np.isfinite(t.scale) and t.scale > 0 for t in fit.targets)
+
+
+def test_scenarios_can_run_over_the_posterior(tmp_path):
+    from sim.compare import run_scenario
+    from sim.scenario import load_scenario
+
+    scenario = load_scenario(ROOT / "scenarios" / "ips_scale_up.toml",
+                             ["population.size=60", "replicates=4"])
+    posterior = pd.DataFrame({"ips_job_finding_multiplier": [1.0, 6.0],
+                              "job_finding_probability_per_week": [0.001, 0.01],
+                              "weight": [0.5, 0.5]})
+    fixed = run_scenario(scenario, weeks=10)
+    uncertain = run_scenario(scenario, weeks=10, posterior=posterior)
+    again = run_scenario(scenario, weeks=10, posterior=posterior)
+    assert uncertain.series.equals(again.series)
+    assert not uncertain.series.equals(fixed.series)
+    path = tmp_path / "post.parquet"
+    posterior.to_parquet(path)
+    out = tmp_path / "out"
+    result = subprocess.run([sys.executable, "-m", "sim", "run",
+                             str(ROOT / "scenarios" / "ips_scale_up.toml"), "--weeks", "5",
+                             "--set", "population.size=40", "--posterior", str(path),
+                             "--out", str(out)], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    manifest = (out / "manifest.json").read_text()
+    assert "parameter (one posterior draw per replicate" in manifest
+    assert "parameter (one posterior draw per replicate" in (out / "report.html").read_text()
