@@ -35,14 +35,13 @@ from sim.runs import default_summary_weeks, scenario_manifest, write_comparison,
 from sim.scenario import (
     Scenario,
     ScenarioError,
-    apply_override,
+    apply_text_override,
     from_mapping,
     load_scenario,
-    parse_override,
 )
 from sim.world import WorldError
 
-__all__ = ["USER_ERRORS", "ErrorHandlingGroup", "expand_override", "load", "main"]
+__all__ = ["USER_ERRORS", "ErrorHandlingGroup", "load", "main"]
 
 USER_ERRORS: tuple[type[Exception], ...] = (ParameterError, WorldError, ValueError, OSError)
 
@@ -190,21 +189,14 @@ def _scenario_options(function: Any) -> Any:
     return function
 
 
-def expand_override(text: str) -> str:
-    """Let a bare registry name stand for ``parameters.NAME`` in ``--set``."""
-    key = text.partition("=")[0].strip()
-    return f"parameters.{text.strip()}" if key in REGISTRY else text
-
-
 def load(path: Path | None, overrides: Sequence[str]) -> Scenario:
     """A scenario file with overrides, or the embedded baseline when ``path`` is None."""
-    expanded = [expand_override(t) for t in overrides]
     if path is not None:
-        return load_scenario(path, expanded)
+        return load_scenario(path, overrides)
     raw: dict[str, Any] = {"name": "baseline",
                            "description": "Embedded baseline: usual care, registry defaults"}
-    for text in expanded:
-        apply_override(raw, *parse_override(text))
+    for text in overrides:
+        apply_text_override(raw, text)
     return from_mapping(raw, path=Path("<embedded baseline>"))
 
 

@@ -122,9 +122,13 @@ def atomic_folder(destination: str | Path) -> Iterator[Path]:
     """
     destination = Path(destination)
     parent = destination.resolve().parent
+    _check_writable(destination)
     try:
         parent.mkdir(parents=True, exist_ok=True)
         work = Path(tempfile.mkdtemp(prefix=f".{destination.name}.partial-", dir=parent))
+        mask = os.umask(0)
+        os.umask(mask)
+        os.chmod(work, 0o777 & ~mask)  # mkdtemp makes 0700; a results folder follows the umask
     except OSError as exc:
         raise OutputError(f"cannot write to {destination}: {exc.strerror or exc}") from None
     try:
@@ -133,6 +137,18 @@ def atomic_folder(destination: str | Path) -> Iterator[Path]:
     except BaseException:
         shutil.rmtree(work, ignore_errors=True)
         raise
+
+
+def _check_writable(destination: Path) -> None:
+    """Fail before any work if the destination or one of its parents is a file."""
+    if destination.is_file():
+        raise OutputError(f"cannot write to {destination}: it is a file, not a folder")
+    for parent in destination.parents:
+        if parent.exists():
+            if not parent.is_dir():
+                raise OutputError(f"cannot write to {destination}: {parent} is a file, "
+                                  "not a folder")
+            break
 
 
 def _swap_into_place(work: Path, destination: Path) -> None:

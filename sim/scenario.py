@@ -48,7 +48,8 @@ from sim.logic_model import USER_INTERVENTIONS
 from sim.parameters import REGISTRY, Parameter, names
 from sim.world import Site, Team, World, make_world
 
-__all__ = ["Scenario", "ScenarioError", "apply_override", "load_scenario", "parse_override"]
+__all__ = ["Scenario", "ScenarioError", "apply_override", "apply_text_override", "from_mapping",
+           "load_scenario", "parse_override"]
 
 MAX_AGENTS = 200_000
 
@@ -233,6 +234,36 @@ def _descend(node: Any, key: str, path: list[str]) -> Any:
     raise ScenarioError(f"--set {dotted}: cannot descend into a value")
 
 
+_TOP_LEVEL = ("name", "description", "horizon_weeks", "replicates", "seed", "population",
+              "parameters", "sites", "teams", "offers")
+
+
+def apply_text_override(raw: dict[str, Any], text: str) -> None:
+    """Apply one ``--set`` text: ``KEY.PATH=VALUE``, or ``NAME=VALUE`` for a registry name.
+
+    A bare registry name is set where its level lives, so it takes effect
+    everywhere: user level in [population], environment level on every site,
+    service level on every team (and each also in [parameters]); structural
+    parameters in [parameters].
+    """
+    keys, value = parse_override(text)
+    if len(keys) > 1 or keys[0] in _TOP_LEVEL:
+        apply_override(raw, keys, value)
+        return
+    name = keys[0]
+    if name not in REGISTRY:
+        raise ScenarioError(f"--set {text!r}: {name!r} is neither a scenario key nor a "
+                            f"registry parameter{_nearest(name, [*REGISTRY, *_TOP_LEVEL])}")
+    level = REGISTRY[name].level
+    raw.setdefault("parameters", {})[name] = value
+    if level == "user":
+        raw.setdefault("population", {})[name] = value
+    for table, wanted in (("sites", "environment"), ("teams", "service")):
+        if level == wanted:
+            for item in raw.setdefault(table, [{}]):
+                item[name] = value
+
+
 def load_scenario(path: str | Path, overrides: Sequence[str] = ()) -> Scenario:
     """Read, inherit, override and validate a scenario file.
 
@@ -246,7 +277,7 @@ def load_scenario(path: str | Path, overrides: Sequence[str] = ()) -> Scenario:
     file = Path(path).resolve()
     raw = _read_toml(file, ())
     for text in overrides:
-        apply_override(raw, *parse_override(text))
+        apply_text_override(raw, text)
     return from_mapping(raw, path=Path(path))
 
 
@@ -264,6 +295,8 @@ def from_mapping(raw: dict[str, Any], *, path: Path | None = None) -> Scenario:
     scenario = Scenario(path=path, spec=spec, resolved=raw)
     try:
         scenario.world()
+    except ScenarioError:
+        raise
     except ValueError as exc:
         raise ScenarioError(f"{path}: {exc}") from None
     return scenario

@@ -1,0 +1,376 @@
+"""The ``recovery-sim`` command line, through ``python -m sim`` and click's CliRunner.
+
+The main paths (params, logic-model, run, compare, validate) run as a real
+subprocess with ``cwd=tmp_path``; the rest use click's CliRunner, which is
+cheaper. Runs are tiny (tens of users, a few weeks) so the module stays fast.
+Bad input is covered in ``test_bad_input.py``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from click.testing import CliRunner
+
+from sim.cli import load, main
+from sim.compare import run_scenario
+from sim.diagram import build_figure, find_text_overlaps
+from sim.logic_model import INTERVENTIONS, MECHANISMS
+from sim.outputs import atomic_folder
+from sim.parameters import REGISTRY
+
+SCENARIOS = Path(__file__).resolve().parent.parent / "scenarios"
+SHIPPED = sorted(SCENARIOS.glob("*.toml"))
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+TINY = ("--weeks", "6", "--replicates", "2", "--set", "population.size=60")
+RUN_FILES = {"series.parquet", "summary.csv", "manifest.json", "trajectories.png",
+             "stages.png", "doses.png", "report.html"}
+SERIES_COLUMNS = ["scenario", "replicate", "week", "metric", "value"]
+SUMMARY_COLUMNS = {"scenario", "metric", "week", "mean", "ci_low", "ci_high", "replicates"}
+DIFFERENCE_COLUMNS = ["comparison", "metric", "difference", "diff_low", "diff_high", "smd",
+                      "smd_low", "smd_high"]
+REMOTE = re.compile(r"""(?:src|href)\s*=\s*["']?\s*(?:https?:)?//""", re.IGNORECASE)
+
+
+def run_module(*args: str | Path, cwd: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "sim", *map(str, args)], capture_output=True,
+                          text=True, timeout=120, cwd=cwd, check=False)
+
+
+@pytest.fixture
+def cli():
+    runner = CliRunner()
+    return lambda *args: runner.invoke(main, [str(a) for a in args], catch_exceptions=False)
+
+
+def read_json(path: Path) -> dict:
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
+def assert_user_error(stderr: str, *fragments: str) -> None:
+    assert "Traceback" not in stderr
+    lines = stderr.strip().splitlines()
+    assert lines and lines[0].startswith("error: "), stderr
+    assert len(lines) <= 2, stderr
+    for fragment in fragments:
+        assert fragment in stderr
+
+
+# --------------------------------------------------------------------------- params
+
+
+def test_params_lists_every_parameter_aligned(cli):
+    result = cli("params")
+    assert result.exit_code == 0
+    lines = result.stdout.splitlines()
+    assert lines[0].split() == ["name", "default", "bounds", "unit", "level", "source"]
+    for name in REGISTRY:
+        assert any(line.startswith(name + " ") for line in lines), name
+    column = lines[0].index("default")
+    assert all(line[column - 2:column] == "  " for line in lines[2:2 + len(REGISTRY)])
+    assert f"{len(REGISTRY)} parameters" in result.stdout
+
+
+def test_params_level_filters(cli):
+    result = cli("params", "--level", "environment")
+    assert result.exit_code == 0
+    listed = {line.split()[0] for line in result.stdout.splitlines()[2:] if line.strip()}
+    expected = {n for n, p in REGISTRY.items() if p.level == "environment"}
+    assert expected <= listed
+    assert "professional_attitudes" not in result.stdout
+
+
+def test_params_one_name_shows_everything(cli):
+    result = cli("params", "unemployment_rate")
+    assert result.exit_code == 0
+    parameter = REGISTRY["unemployment_rate"]
+    for field in ("default", "bounds", "unit", "level", "distribution", "description", "source"):
+        assert field in result.stdout
+    assert parameter.description in result.stdout
+    assert parameter.source in result.stdout
+    assert "[0.02, 0.25]" in result.stdout
+
+
+def test_params_typo_exits_2_with_suggestion(cli):
+    result = cli("params", "unemploymnt_rate")  # through a subprocess in test_bad_input.py
+    assert result.exit_code == 2
+    assert_user_error(result.stderr, "'unemploymnt_rate'", "did you mean 'unemployment_rate'")
+    assert result.stdout == ""
+
+
+def test_params_name_and_level_together_is_a_usage_error(cli):
+    result = cli("params", "fidelity", "--level", "user")
+    assert result.exit_code == 2
+    assert_user_error(result.stderr, "not both")
+
+
+# ---------------------------------------------------------------------- logic-model
+
+
+def test_logic_model_prints_the_model(cli):
+    result = cli("logic-model")
+    assert result.exit_code == 0, result.output
+    for item in INTERVENTIONS:
+        assert item.name in result.stdout
+    for mechanism in MECHANISMS:
+        assert mechanism in result.stdout
+
+
+def test_logic_model_draws_a_png(cli, tmp_path):
+    target = tmp_path / "x.png"
+    result = cli("logic-model", "--draw", target)
+    assert result.exit_code == 0, result.output
+    data = target.read_bytes()
+    assert data.startswith(PNG_MAGIC)
+    assert len(data) > 20_000
+    assert [p.name for p in tmp_path.iterdir()] == ["x.png"]  # no temporary file left
+
+
+def test_diagram_text_does_not_overlap():
+    assert find_text_overlaps(build_figure()) == []
+
+
+# ------------------------------------------------------------------------------ run
+
+
+@pytest.fixture(scope="module")
+def baseline_run(tmp_path_factory) -> tuple[Path, subprocess.CompletedProcess[str]]:
+    """The embedded baseline, run once as a subprocess: (output folder, process)."""
+    cwd = tmp_path_factory.mktemp("baseline_run")
+    done = run_module("run", *TINY, "--out", cwd / "out", cwd=cwd)
+    assert done.returncode == 0, done.stderr
+    return cwd / "out", done
+
+
+def test_run_writes_every_output_and_nothing_else(baseline_run):
+    out, done = baseline_run
+    assert {p.name for p in out.iterdir()} == RUN_FILES
+    assert [p.name for p in out.parent.iterdir()] == ["out"]  # no .out.partial-* left
+    assert "baseline: 2 replicates x 60 users x 6 weeks" in done.stderr
+    assert "mean (week 6)" in done.stdout and "personal_recovery" in done.stdout
+    assert "wrote" in done.stdout
+
+
+def test_run_series_is_tidy(baseline_run):
+    series = pd.read_parquet(baseline_run[0] / "series.parquet")
+    assert list(series.columns) == SERIES_COLUMNS
+    assert set(series.scenario) == {"baseline"}
+    assert sorted(series.replicate.unique()) == [0, 1]
+    assert sorted(series.week.unique()) == list(range(7))
+    assert {"employed", "personal_recovery", "connectedness"} <= set(series.metric)
+    assert np.isfinite(series.value).all()
+
+
+def test_run_summary_has_means_and_intervals(baseline_run):
+    summary = pd.read_csv(baseline_run[0] / "summary.csv")
+    assert set(summary.columns) == SUMMARY_COLUMNS
+    assert set(summary.week) == {6}
+    assert set(summary.replicates) == {2}
+    assert (summary.ci_low <= summary["mean"]).all() and (summary["mean"] <= summary.ci_high).all()
+
+
+def test_run_manifest_records_provenance(baseline_run):
+    manifest = read_json(baseline_run[0] / "manifest.json")
+    assert {"version", "git_commit", "command", "seeds", "scenarios"} <= set(manifest)
+    assert "run" in manifest["command"]
+    assert len(manifest["seeds"]) == 2
+    (scenario,) = manifest["scenarios"]
+    assert re.fullmatch(r"[0-9a-f]{64}", scenario["sha256"])
+    assert scenario["resolved"]["population"] == {"size": 60}
+    assert scenario["sha256"] == load(None, ["population.size=60"]).digest()
+
+
+def test_run_figures_are_pngs(baseline_run):
+    for name in ("trajectories.png", "stages.png", "doses.png"):
+        assert (baseline_run[0] / name).read_bytes().startswith(PNG_MAGIC), name
+
+
+def test_run_report_is_self_contained(baseline_run):
+    html = (baseline_run[0] / "report.html").read_text(encoding="utf-8")
+    assert "data:image/png;base64," in html
+    assert not REMOTE.search(html)
+    assert not re.search(r"""src\s*=\s*["']?https?:""", html, re.IGNORECASE)
+
+
+def test_same_seed_gives_identical_series(baseline_run, cli, tmp_path):
+    result = cli("run", *TINY, "--out", tmp_path / "again")
+    assert result.exit_code == 0, result.output
+    first = pd.read_parquet(baseline_run[0] / "series.parquet")
+    again = pd.read_parquet(tmp_path / "again" / "series.parquet")
+    pd.testing.assert_frame_equal(first, again)
+    result = cli("run", *TINY, "--seed", "1", "--out", tmp_path / "other")
+    assert result.exit_code == 0, result.output
+    other = pd.read_parquet(tmp_path / "other" / "series.parquet")
+    assert not np.array_equal(first.value.to_numpy(), other.value.to_numpy())
+
+
+def test_run_replaces_an_existing_folder(cli, tmp_path):
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "stale.txt").write_text("old", encoding="utf-8")
+    result = cli("run", "--weeks", "2", "--replicates", "1", "--set", "population.size=30",
+                 "--out", out)
+    assert result.exit_code == 0, result.output
+    assert {p.name for p in out.iterdir()} == RUN_FILES
+    assert [p.name for p in tmp_path.iterdir()] == ["out"]
+
+
+def test_output_folder_permissions_follow_the_umask(tmp_path):
+    with atomic_folder(tmp_path / "out") as folder:
+        (folder / "a.txt").write_text("a", encoding="utf-8")
+    mask = os.umask(0)
+    os.umask(mask)
+    assert (tmp_path / "out").stat().st_mode & 0o777 == 0o777 & ~mask
+
+
+@pytest.fixture(scope="module")
+def ips_run(tmp_path_factory) -> Path:
+    """A shipped scenario run with path overrides and a bare registry name."""
+    cwd = tmp_path_factory.mktemp("ips_run")
+    done = run_module("run", SCENARIOS / "ips_scale_up.toml", "--weeks", "3", "--replicates",
+                      "1", "--seed", "7", "--set", "population.size=40",
+                      "--set", "sites.0.unemployment_rate=0.12", "--set", "fidelity=0.9",
+                      "--out", cwd / "out", cwd=cwd)
+    assert done.returncode == 0, done.stderr
+    assert "ips-scale-up: 1 replicates x 40 users x 3 weeks" in done.stderr
+    return cwd / "out"
+
+
+def test_run_shipped_scenario_with_overrides(ips_run):
+    manifest = read_json(ips_run / "manifest.json")
+    (scenario,) = manifest["scenarios"]
+    assert scenario["name"] == "ips-scale-up"
+    assert scenario["file"].endswith("ips_scale_up.toml")
+    resolved = scenario["resolved"]
+    assert resolved["population"]["size"] == 40
+    assert resolved["sites"][0]["unemployment_rate"] == 0.12
+    assert resolved["sites"][0]["public_stigma"] == 0.5  # inherited from baseline.toml
+    assert resolved["offers"] == {"supported_employment": 0.5}
+    assert [t["places"] for t in resolved["teams"]] == [{"supported_employment": 60}] * 2
+    assert {s["seed"] for s in manifest["seeds"]} == {7}
+    series = pd.read_parquet(ips_run / "series.parquet")
+    assert set(series.scenario) == {"ips-scale-up"}
+    assert series.week.max() == 3
+
+
+def test_bare_registry_name_in_set_lands_in_resolved_parameters(ips_run):
+    (scenario,) = read_json(ips_run / "manifest.json")["scenarios"]
+    assert scenario["resolved"]["parameters"]["fidelity"] == 0.9
+    assert scenario["parameters"]["fidelity"] == 0.9
+
+
+def _final_series(path: Path, *overrides: str) -> np.ndarray:
+    scenario = load(path, ["population.size=60", *overrides])
+    return run_scenario(scenario, replicates=1, seed=1, weeks=8).series.value.to_numpy()
+
+
+def test_bare_environment_name_in_set_changes_the_simulation():
+    low = _final_series(SCENARIOS / "ips_scale_up.toml", "unemployment_rate=0.02")
+    high = _final_series(SCENARIOS / "ips_scale_up.toml", "unemployment_rate=0.25")
+    assert not np.array_equal(low, high)
+
+
+def test_bare_user_name_in_set_overrides_the_population_table():
+    scenario = load(SCENARIOS / "housing_first.toml", ["baseline_housed_share=0.2"])
+    assert scenario.parameters()["baseline_housed_share"] == 0.2
+
+
+def test_path_override_of_a_site_changes_the_simulation():
+    low = _final_series(SCENARIOS / "ips_scale_up.toml", "sites.0.unemployment_rate=0.02")
+    high = _final_series(SCENARIOS / "ips_scale_up.toml", "sites.0.unemployment_rate=0.25")
+    assert not np.array_equal(low, high)
+
+
+# -------------------------------------------------------------------------- compare
+
+
+def test_compare_two_shipped_scenarios(tmp_path):
+    done = run_module("compare", SCENARIOS / "baseline.toml", SCENARIOS / "ips_scale_up.toml",
+                      "--weeks", "3", "--replicates", "2", "--set", "population.size=40",
+                      "--out", tmp_path / "cmp", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    out = tmp_path / "cmp"
+    assert {"differences.csv", "forest.png"} | RUN_FILES <= {p.name for p in out.iterdir()}
+    assert [p.name for p in tmp_path.iterdir()] == ["cmp"]
+    differences = pd.read_csv(out / "differences.csv")
+    assert set(DIFFERENCE_COLUMNS) <= set(differences.columns)
+    assert set(differences.comparison) == {"ips-scale-up vs baseline"}
+    assert {"employed", "personal_recovery"} <= set(differences.metric)
+    assert (out / "forest.png").read_bytes().startswith(PNG_MAGIC)
+    manifest = read_json(out / "manifest.json")
+    assert [s["name"] for s in manifest["scenarios"]] == ["baseline", "ips-scale-up"]
+    assert manifest["common_random_numbers"] is True
+    series = pd.read_parquet(out / "series.parquet")
+    assert set(series.scenario) == {"baseline", "ips-scale-up"}
+    assert "ips-scale-up vs baseline" in done.stdout
+
+
+def test_compare_a_scenario_with_itself_gives_exactly_zero(cli, tmp_path):
+    copy = tmp_path / "copy.toml"
+    copy.write_text(f'extends = "{(SCENARIOS / "ips_scale_up.toml").as_posix()}"\n'
+                    'name = "ips-copy"\n', encoding="utf-8")
+    result = cli("compare", SCENARIOS / "ips_scale_up.toml", copy, "--weeks", "3",
+                 "--replicates", "2", "--set", "population.size=40", "--out", tmp_path / "cmp")
+    assert result.exit_code == 0, result.output
+    differences = pd.read_csv(tmp_path / "cmp" / "differences.csv")
+    assert len(differences) > 0
+    for column in ("difference", "diff_low", "diff_high"):
+        assert (differences[column] == 0.0).all(), column
+    smd = differences[["smd", "smd_low", "smd_high"]].dropna()
+    assert len(smd) > 0 and (smd.to_numpy() == 0.0).all()
+    series = pd.read_parquet(tmp_path / "cmp" / "series.parquet")
+    by_scenario = [part.value.to_numpy() for _, part in series.groupby("scenario")]
+    assert np.array_equal(*by_scenario)
+
+
+# ------------------------------------------------------------------------- validate
+
+
+def test_validate_every_shipped_scenario(tmp_path):
+    done = run_module("validate", *SHIPPED, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.strip().splitlines()
+    assert len(lines) == len(SHIPPED)
+    for line, path in zip(lines, SHIPPED, strict=True):
+        assert line.startswith(f"ok: {path} ("), line
+    assert done.stderr == ""
+    assert list(tmp_path.iterdir()) == []
+
+
+# ----------------------------------------------------------------------------- help
+
+
+@pytest.mark.parametrize("command", [[], *([name] for name in sorted(main.commands))],
+                         ids=lambda command: " ".join(command) or "main")
+def test_every_command_has_help_with_examples(cli, command):
+    result = cli(*command, "--help")
+    assert result.exit_code == 0
+    assert "Examples" in result.stdout
+    assert "recovery-sim" in result.stdout.split("Examples")[1]
+
+
+def test_version(cli):
+    result = cli("--version")
+    assert result.exit_code == 0
+    assert "recovery-sim" in result.stdout
+
+
+@pytest.mark.parametrize(("args", "fragment"), [
+    (["simulate"], "No such command 'simulate'"),
+    (["run", "--replicates", "many"], "'many' is not a valid integer"),
+    (["validate"], "Missing argument 'FILES...'"),
+    (["params", "--level", "planet"], "'planet' is not one of"),
+], ids=["unknown-command", "not-an-integer", "missing-argument", "bad-choice"])
+def test_usage_errors_are_short(cli, tmp_path, args, fragment):
+    result = cli(*args)
+    assert result.exit_code == 2
+    assert_user_error(result.stderr, fragment, "--help")
+    assert list(tmp_path.iterdir()) == []
