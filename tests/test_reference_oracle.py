@@ -1,0 +1,261 @@
+"""The idiomatic Mesa reference (benchmarks/reference_mesa.py) as an oracle for the core.
+
+The reference re-codes every rule of docs/ODD.md agent by agent with its own
+random streams, so the two implementations agree in distribution only. The slow
+test runs both on the same worlds over many seeds and compares, per outcome, the
+replicate means at the horizon and their change from week 0:
+
+* **Statistical test** -- a two-sample Welch t-test per (configuration, outcome,
+  statistic), Bonferroni-corrected so that the family-wise false-alarm rate is
+  ``FAMILY_ALPHA`` = 1%: a correct core fails this test in at most 1 seed set
+  in 100.
+* **Tolerance on the effect size** -- the difference of the means must also be
+  below ``TOLERANCE_SD`` = 0.1 standard deviations of the outcome *between
+  users* (a tenth of the smallest SMD the model is calibrated to, 0.2 for peer
+  support). With 40 replicates of 150 users this bound sits several standard
+  errors out, so it adds (almost) no false alarms; it says what "agree" means.
+
+``test_oracle_detects_a_small_change_of_rule`` shows the comparison can fail:
+a reference whose hope rate is doubled (a difference of about 0.1 between-user
+SD in hope after 30 weeks) is rejected.
+Run with ``-s`` to print the comparison tables.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pytest
+from scipy import stats
+
+from sim.engine import Simulation, agent_value, run_batch
+from sim.metrics import METRICS
+from sim.parameters import validate
+from sim.seeding import RunSeed
+from sim.world import Site, Team, make_world
+
+
+def _load_reference():
+    path = Path(__file__).resolve().parents[1] / "benchmarks" / "reference_mesa.py"
+    spec = importlib.util.spec_from_file_location("reference_mesa", path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules.setdefault(spec.name, module)
+    spec.loader.exec_module(module)
+    return module
+
+
+reference = _load_reference()
+
+FAMILY_ALPHA = 0.01  # family-wise false-alarm rate of the slow oracle test
+TOLERANCE_SD = 0.1  # largest accepted |difference| in between-user standard deviations
+REPLICATES = 40
+WEEKS = 30
+CORE_SEED = 2024  # core run r uses RunSeed(CORE_SEED, 0, r)
+REFERENCE_SEED = 10_000  # reference run r uses seed REFERENCE_SEED + r
+OUTCOMES = ("employed", "ever_employed", "housed", "personal_recovery", "hope", "empowerment",
+            "self_stigma", "meaning", "connectedness", "ties", "trust", "knowledge",
+            "motivation", "in_relapse", "uptake")
+CHANGED = tuple(n for n in OUTCOMES if n not in ("in_relapse", "uptake"))  # both 0 at entry
+SPREAD = "personal_recovery_sd"  # between-user SD of QPR at the horizon (heterogeneity)
+
+
+def _brief_world():
+    """The issue's configuration: 150 users, 1 site, 1 team, peer support and IPS to half."""
+    return make_world(150, offer={"peer_support": 0.5, "supported_employment": 0.5})
+
+
+def _services_world():
+    """Two sites and teams: capacity limits, staff training, every user intervention."""
+    sites = (Site("city"), Site("coast", unemployment_rate=0.15, public_stigma=0.7,
+                                housing_availability=0.3))
+    teams = (Team("trained", site=0, staff_training=True,
+                  capacity={"peer_support": 10, "self_management": 8}),
+             Team("custodial", site=1, professional_attitudes=0.2, fidelity=0.6))
+    offer = {"peer_support": 0.5, "self_management": 0.6, "recovery_education": 0.4,
+             "supported_employment": 0.5, "supported_housing": 0.5,
+             "shared_decision_making": 0.3, "case_management": 0.3}
+    return make_world(150, sites=sites, teams=teams, offer=offer)
+
+
+SERVICES_PARAMS = {"baseline_housed_share": 0.5, "relapse_probability_per_week": 0.03,
+                   "staff_training_weeks": 10, "tie_formation_probability_per_week": 0.2}
+CONFIGS = {"brief": (_brief_world, {}), "services": (_services_world, SERVICES_PARAMS)}
+
+
+@dataclass
+class Sample:
+    """Replicate values of one implementation: outcome -> (R,) arrays."""
+
+    level: dict[str, np.ndarray]  # at the horizon
+    change: dict[str, np.ndarray]  # horizon minus week 0
+    user_sd: dict[str, float]  # between-user SD at the horizon (scale of the tolerance)
+
+
+def _user_values(final, name: str) -> np.ndarray:
+    if name == "ties":
+        return final.network.degree()
+    return agent_value(final, name).astype(np.float64)
+
+
+def core_sample(world, params, replicates: int, weeks: int) -> Sample:
+    """Run the vectorised core as one batch of ``replicates`` runs."""
+    seeds = [RunSeed(CORE_SEED, 0, r) for r in range(replicates)]
+    result = run_batch(world, [validate(params)] * replicates, seeds, weeks)
+    level = {name: result.metrics[name][:, -1] for name in OUTCOMES}
+    change = {name: result.metrics[name][:, -1] - result.metrics[name][:, 0] for name in CHANGED}
+    qpr = _user_values(result.final, "personal_recovery")
+    level[SPREAD] = qpr.std(axis=1)
+    user_sd = {name: float(_user_values(result.final, name).std())
+               for name in OUTCOMES if name != "uptake"}
+    user_sd["uptake"] = float(np.sqrt(np.mean(level["uptake"]) * (1 - np.mean(level["uptake"]))))
+    user_sd[SPREAD] = float(level[SPREAD].mean())  # spreads must agree within 10%
+    return Sample(level, change, user_sd)
+
+
+def reference_sample(world, params, replicates: int, weeks: int) -> Sample:
+    """Run the Mesa reference ``replicates`` times, one model per seed."""
+    frames, spreads = [], []
+    for r in range(replicates):
+        model = reference.ReferenceModel(world, params=params, seed=REFERENCE_SEED + r)
+        model.run(weeks)
+        frames.append(model.datacollector.get_model_vars_dataframe())
+        spreads.append(np.std([user.personal_recovery for user in model.users]))
+    level = {name: np.array([f[name].iloc[-1] for f in frames]) for name in OUTCOMES}
+    change = {name: level[name] - np.array([f[name].iloc[0] for f in frames])
+              for name in CHANGED}
+    level[SPREAD] = np.array(spreads)
+    return Sample(level, change, {})
+
+
+def compare(core: Sample, ref: Sample, alpha: float) -> list[dict]:
+    """One row per (statistic, outcome): means, Welch t and p, tolerance, verdict."""
+    rows = []
+    for statistic in ("level", "change"):
+        core_values, ref_values = getattr(core, statistic), getattr(ref, statistic)
+        for name, a in core_values.items():
+            b = ref_values[name]
+            welch = stats.ttest_ind(a, b, equal_var=False)
+            diff = float(a.mean() - b.mean())
+            tolerance = TOLERANCE_SD * core.user_sd[name]
+            p = float(welch.pvalue) if np.isfinite(welch.pvalue) else 1.0
+            rows.append({"statistic": statistic, "outcome": name, "core": float(a.mean()),
+                         "reference": float(b.mean()), "diff": diff, "t": float(welch.statistic),
+                         "p": p, "tolerance": tolerance,
+                         "ok": p >= alpha and abs(diff) <= tolerance})
+    return rows
+
+
+def _table(label: str, rows: list[dict], alpha: float) -> str:
+    lines = [f"\n[{label}] Welch p >= {alpha:.2e} (Bonferroni) and |diff| <= tolerance",
+             f"{'statistic':9} {'outcome':21} {'core':>9} {'reference':>9} {'diff':>9} "
+             f"{'tol':>8} {'t':>6} {'p':>7}  ok"]
+    lines += [f"{r['statistic']:9} {r['outcome']:21} {r['core']:9.4f} {r['reference']:9.4f} "
+              f"{r['diff']:+9.4f} {r['tolerance']:8.4f} {r['t']:+6.2f} {r['p']:7.4f}  "
+              f"{'yes' if r['ok'] else 'NO'}" for r in rows]
+    return "\n".join(lines)
+
+
+def _n_tests() -> int:
+    return len(CONFIGS) * (len(OUTCOMES) + 1 + len(CHANGED))
+
+
+# ---- fast checks (default selection) ---------------------------------------------------------
+def test_outcome_names_match_the_core_metrics():
+    assert set(OUTCOMES) <= set(reference.OUTCOME_REPORTERS) <= set(METRICS)
+
+
+@pytest.mark.parametrize("config", sorted(CONFIGS))
+def test_reference_runs_and_stays_in_range(config):
+    make, params = CONFIGS[config]
+    world = make()
+    for seed in range(3):
+        model = reference.ReferenceModel(world, params=params, seed=seed)
+        model.run(6)
+        frame = model.datacollector.get_model_vars_dataframe()
+        assert list(frame.columns) == list(reference.OUTCOME_REPORTERS)
+        assert len(frame) == 7 and np.isfinite(frame.to_numpy()).all()
+        assert frame["personal_recovery"].between(0, 60).all()
+        shares = frame.drop(columns=["personal_recovery", "ties"])
+        assert ((shares >= 0) & (shares <= 1)).all().all()
+        assert frame["uptake"].iloc[-1] > 0  # someone took up an offered place
+        for user in model.users:
+            assert user.unique_id not in user.ties
+            assert all(user.unique_id in model.user_by_id[j].ties for j in user.ties)
+
+
+def test_reference_is_reproducible_from_its_seed():
+    world = _services_world()
+    runs = [reference.ReferenceModel(world, params=SERVICES_PARAMS, seed=5).run(4)
+            for _ in range(2)]
+    assert runs[0] == runs[1]
+    assert reference.ReferenceModel(world, params=SERVICES_PARAMS, seed=6).run(4) != runs[0]
+
+
+def test_process_move_rule():
+    move = reference.move
+    assert move(0.5, 1.0, 0.2, 0.0, 0.5) == pytest.approx(0.6)  # closes 0.2 of the gap to 1
+    assert move(0.5, -1.0, 0.2, 0.0, 0.5) == pytest.approx(0.4)  # removes 0.2 of p
+    assert move(0.8, 0.0, 0.2, 0.1, 0.5) == pytest.approx(0.77)  # relaxes to the baseline
+    assert reference.shifted_probability(0.2, np.log(4.0)) == pytest.approx(0.5)
+
+
+ENTRY_VALUES = ("motivation", "severity", "self_stigma", "knowledge", "self_efficacy", "trust",
+                "hope", "empowerment", "meaning", "employed", "work_history", "housed",
+                "functioning", "connectedness", "personal_recovery", "ties")
+
+
+def test_entry_state_distributions_agree_with_the_core():
+    """Per-user entry values of 5,000 users: two-sample KS and Welch tests per variable.
+
+    Users are independent at entry (bar the few shared ties), so the tests are
+    exact enough; Bonferroni over 2 x 16 tests gives a family-wise false-alarm
+    rate of 0.1%.
+    """
+    world = make_world(5000, sites=(Site(public_stigma=0.8),))
+    core = Simulation(world, [validate({})], [RunSeed(CORE_SEED)]).state
+    model = reference.ReferenceModel(world, seed=REFERENCE_SEED)
+    alpha = 0.001 / (2 * len(ENTRY_VALUES))
+    for name in ENTRY_VALUES:
+        a = _user_values(core, name)[0]
+        b = np.array([getattr(u, "degree" if name == "ties" else name) for u in model.users],
+                     dtype=np.float64)
+        assert stats.ks_2samp(a, b).pvalue > alpha, name
+        assert stats.ttest_ind(a, b, equal_var=False).pvalue > alpha, name
+
+
+# ---- the oracle (slow) ----------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def samples():
+    out = {}
+    for label, (make, params) in CONFIGS.items():
+        world = make()
+        out[label] = (core_sample(world, params, REPLICATES, WEEKS),
+                      reference_sample(world, params, REPLICATES, WEEKS))
+    return out
+
+
+@pytest.mark.slow
+def test_core_and_reference_agree_within_monte_carlo_error(samples):
+    alpha = FAMILY_ALPHA / _n_tests()
+    failures = []
+    for label, (core, ref) in samples.items():
+        rows = compare(core, ref, alpha)
+        print(_table(label, rows, alpha))
+        failures += [f"{label}/{r['statistic']}/{r['outcome']}: diff {r['diff']:+.4f} "
+                     f"(tol {r['tolerance']:.4f}), p {r['p']:.2e}" for r in rows if not r["ok"]]
+    assert not failures, "core and reference disagree:\n" + "\n".join(failures)
+
+
+@pytest.mark.slow
+def test_oracle_detects_a_small_change_of_rule(samples):
+    """A reference with twice the hope rate must be rejected by the same comparison."""
+    make, params = CONFIGS["brief"]
+    faster_hope = {**params, "hope_rate_per_week": 2.0 * validate({})["hope_rate_per_week"]}
+    ref = reference_sample(make(), faster_hope, REPLICATES, WEEKS)
+    rows = compare(samples["brief"][0], ref, FAMILY_ALPHA / _n_tests())
+    print(_table("brief, hope rate x 2 in the reference only", rows, FAMILY_ALPHA / _n_tests()))
+    assert not all(r["ok"] for r in rows)
