@@ -67,19 +67,28 @@ class Simulation:
         """Weeks simulated so far."""
         return self.state.week
 
-    def _uniform(self, name: str, shape: tuple[int, ...]) -> np.ndarray:
-        return np.stack([g.random(shape) for g in self._streams[name]])
+    def _draw_shapes(self) -> dict[str, tuple[int, ...]]:
+        n_agents, n_user = self.world.n_agents, len(USER_INTERVENTIONS)
+        return {"engagement": (n_agents, n_user), "employment": (n_agents,),
+                "housing": (n_agents,), "relapse": (n_agents,), "noise": (n_agents, 3),
+                "network": (N_NETWORK_DRAWS, n_agents)}
 
     def _draws(self) -> dict[str, np.ndarray]:
-        n_agents, n_user = self.world.n_agents, len(USER_INTERVENTIONS)
-        return {
-            "engagement": self._uniform("engagement", (n_agents, n_user)),
-            "employment": self._uniform("employment", (n_agents,)),
-            "housing": self._uniform("housing", (n_agents,)),
-            "relapse": self._uniform("relapse", (n_agents,)),
-            "noise": np.stack([g.standard_normal((n_agents, 3)) for g in self._streams["noise"]]),
-            "network": self._uniform("network", (N_NETWORK_DRAWS, n_agents)),
-        }
+        """This week's draws, a fixed-size block per stream and run, written in place.
+
+        The arrays are reused every week: a caller that keeps draws must copy them.
+        """
+        if not hasattr(self, "_buffers"):
+            n_runs = len(self.run_seeds)
+            self._buffers = {name: np.empty((n_runs, *shape))
+                             for name, shape in self._draw_shapes().items()}
+        for name, buffer in self._buffers.items():
+            for generator, row in zip(self._streams[name], buffer, strict=True):
+                if name == "noise":
+                    generator.standard_normal(out=row)
+                else:
+                    generator.random(out=row)
+        return self._buffers
 
     def stage(self) -> np.ndarray:
         """Current Andresen stage index of every user, (R, N)."""

@@ -50,7 +50,8 @@ def _worlds():
 def test_draws_of_every_stream_are_unchanged():
     control, treated, _ = _worlds()
     for _ in range(5):
-        a, b = control._draws(), treated._draws()
+        a = {k: v.copy() for k, v in control._draws().items()}
+        b = treated._draws()
         for name in a:
             np.testing.assert_array_equal(a[name], b[name], err_msg=name)
         control.step()
