@@ -46,11 +46,16 @@ class Network:
         return offset + self.a, offset + self.b
 
     def degree(self) -> np.ndarray:
-        """Number of ties of each user, shape (R, N)."""
-        fa, fb = self._flat()
-        size = self.n_runs * self.n_agents
-        counts = np.bincount(fa, minlength=size) + np.bincount(fb, minlength=size)
-        return counts.reshape(self.n_runs, self.n_agents)
+        """Number of ties of each user, shape (R, N) (read-only; cached until ties change)."""
+        cached = self.__dict__.get("_degree")
+        if cached is None:
+            fa, fb = self._flat()
+            size = self.n_runs * self.n_agents
+            counts = np.bincount(fa, minlength=size) + np.bincount(fb, minlength=size)
+            cached = counts.reshape(self.n_runs, self.n_agents)
+            cached.flags.writeable = False
+            self.__dict__["_degree"] = cached
+        return cached
 
     def neighbour_sum(self, values: np.ndarray) -> np.ndarray:
         """Sum of ``values`` (R, N) over each user's ties, shape (R, N)."""
@@ -72,10 +77,12 @@ class Network:
         n2 = self.n_agents * self.n_agents
         self.run, rest = np.divmod(keys, n2)
         self.a, self.b = np.divmod(rest, self.n_agents)
+        self.__dict__.pop("_degree", None)
 
     def keep(self, mask: np.ndarray) -> None:
         """Keep only the ties where ``mask`` is true."""
         self.run, self.a, self.b = self.run[mask], self.a[mask], self.b[mask]
+        self.__dict__.pop("_degree", None)
 
     def _key(self, run: np.ndarray, a: np.ndarray, b: np.ndarray) -> np.ndarray:
         return (run * self.n_agents + a) * self.n_agents + b

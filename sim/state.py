@@ -57,14 +57,25 @@ class BatchParams:
             raise AttributeError(name) from None
 
     def per_agent(self, key: str) -> np.ndarray:
-        """A site- or team-level value gathered to every user, shape (R, N)."""
-        if key in self.site_values:
-            return self.site_values[key][:, self._site_of_agent]
-        return self.team_values[key][:, self._team_of_agent]
+        """A site- or team-level value gathered to every user, shape (R, N) (read-only)."""
+        cache = self.__dict__.setdefault("_per_agent", {})
+        if key not in cache:
+            if key in self.site_values:
+                value = self.site_values[key][:, self._site_of_agent]
+            else:
+                value = self.team_values[key][:, self._team_of_agent]
+            value.flags.writeable = False
+            cache[key] = value
+        return cache[key]
 
     def duration_weeks(self) -> np.ndarray:
-        """Episode length of each user intervention, shape (R, 1, K)."""
-        return np.stack([self._values[f"{n}_weeks"] for n in USER_INTERVENTIONS], axis=-1)
+        """Episode length of each user intervention, shape (R, 1, K) (read-only)."""
+        if "_durations" not in self.__dict__:
+            durations = np.stack([self._values[f"{n}_weeks"] for n in USER_INTERVENTIONS],
+                                 axis=-1)
+            durations.flags.writeable = False
+            self.__dict__["_durations"] = durations
+        return self.__dict__["_durations"]
 
 
 @dataclass(eq=False)
