@@ -1,0 +1,123 @@
+"""Responsiveness of the teaching app: time per step plus redraw, at 500 agents.
+
+Usage::
+
+    python benchmarks/bench_app.py             # 500 agents, 52 weeks, A vs B side by side
+    python benchmarks/bench_app.py --quick     # smoke mode (seconds)
+    python benchmarks/bench_app.py --agents 1000 --weeks 104
+
+What one press of Step costs the server, split into its parts, measured offscreen
+exactly as the app does it (the same :class:`sim.app_model.ContextComparison` and
+the same :mod:`sim.app_figures` figures, written to PNG in memory as
+``solara.FigureMatplotlib`` does):
+
+- ``step``: one week of both contexts (the model step and its DataCollector).
+- ``readout``: the numbers under the charts (the data the components compute).
+- ``outcomes``, ``stages+doses``, ``network``, ``pathway``: one tab's figure(s),
+  drawn and encoded as PNG. Only the visible tab redraws after a step.
+
+Each row is the median (and 90th percentile) over the weeks, measured at weeks
+spread over the run, so later (longer) series are included. Printed, not asserted;
+``--out FILE.json`` also writes them with machine information.
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import json
+import platform
+import statistics
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE.parent))
+
+from sim.app_figures import (  # noqa: E402
+    doses_figure,
+    network_figure,
+    outcomes_figure,
+    pathway_figure,
+    readout,
+    stages_figure,
+)
+from sim.app_model import ContextComparison, preset_contexts  # noqa: E402
+
+
+def _png(figure: object) -> int:
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png")
+    return buffer.tell()
+
+
+def _timed(action: Callable[[], object]) -> float:
+    started = time.perf_counter()
+    action()
+    return time.perf_counter() - started
+
+
+def measure(agents: int, weeks: int, every: int) -> dict[str, list[float]]:
+    """Seconds per step and per redraw, sampled every ``every`` weeks."""
+    (name_a, a), (name_b, b) = preset_contexts("stigma")
+    comparison = ContextComparison(n_agents=agents, seed=1, weeks=weeks, context_a=a,
+                                   context_b=b, name_a=name_a, name_b=name_b,
+                                   offer={"peer_support": 0.3, "supported_employment": 0.3})
+    comparison.layout()  # computed once per run (cached), not per step
+    person = comparison.runs[0].model.service_users[0].unique_id
+    parts: dict[str, Callable[[], object]] = {
+        "readout": lambda: readout(comparison),
+        "outcomes": lambda: _png(outcomes_figure(comparison)),
+        "stages+doses": lambda: (_png(stages_figure(comparison)),
+                                 _png(doses_figure(comparison))),
+        "network": lambda: _png(network_figure(comparison, person)),
+        "pathway": lambda: _png(pathway_figure(comparison, person)),
+    }
+    times: dict[str, list[float]] = {"step": [], **{name: [] for name in parts}}
+    for week in range(1, weeks + 1):
+        times["step"].append(_timed(comparison.step))
+        if week % every == 0 or week == weeks:
+            for name, action in parts.items():
+                times[name].append(_timed(action))
+    return times
+
+
+def _row(name: str, values: list[float]) -> dict[str, float | str | int]:
+    ordered = sorted(values)
+    p90 = ordered[min(len(ordered) - 1, int(0.9 * len(ordered)))]
+    return {"part": name, "median_ms": round(1000 * statistics.median(values), 1),
+            "p90_ms": round(1000 * p90, 1), "samples": len(values)}
+
+
+def main() -> None:
+    """Measure and print a table (and write JSON with --out)."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--agents", type=int, default=500)
+    parser.add_argument("--weeks", type=int, default=52)
+    parser.add_argument("--quick", action="store_true", help="200 agents, 8 weeks")
+    parser.add_argument("--out", type=Path, default=None, help="also write the rows as JSON")
+    args = parser.parse_args()
+    agents, weeks = (200, 8) if args.quick else (args.agents, args.weeks)
+    times = measure(agents, weeks, every=max(1, weeks // 8))
+    rows = [_row(name, values) for name, values in times.items()]
+    step = next(r for r in rows if r["part"] == "step")
+    print(f"teaching app, {agents} agents, contexts A and B side by side, {weeks} weeks")
+    print(f"{'part':<14}{'median ms':>11}{'p90 ms':>9}{'samples':>9}")
+    for row in rows:
+        print(f"{row['part']:<14}{row['median_ms']:>11}{row['p90_ms']:>9}{row['samples']:>9}")
+    for tab in ("outcomes", "stages+doses", "network", "pathway"):
+        total = step["median_ms"] + next(r for r in rows if r["part"] == tab)["median_ms"]
+        total += next(r for r in rows if r["part"] == "readout")["median_ms"]
+        print(f"step + readout + redraw of the {tab} tab: {total:.0f} ms")
+    result = {"agents": agents, "weeks": weeks, "rows": rows,
+              "machine": {"python": platform.python_version(), "platform": platform.platform()}}
+    if args.out is not None:
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
+        print(f"wrote {args.out}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,184 @@
+"""Browser tests of the teaching app: Debian's chromium, driven by Playwright, on loopback.
+
+The app is served by the same command line as ``recovery-sim app`` on a free
+loopback port, once for the module; every test opens its own page (a fresh solara
+session). Screenshots go to ``$ARTIFACTS_DIR`` (default: a pytest temporary
+folder); with ``UPDATE_DOCS_IMG=1`` the side-by-side screenshot is also copied to
+``docs/img/app.png``.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from sim.cli_app import _stop, free_port, server_command, server_environment, wait_until_serving
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update",
+                 "--disable-sync", "--disable-quic"]
+DOCS_IMAGE = Path(__file__).resolve().parent.parent / "docs" / "img" / "app.png"
+TIMEOUT_MS = 30_000
+
+try:
+    from playwright.sync_api import Page, expect, sync_playwright
+except ImportError:  # pragma: no cover - depends on the machine
+    sync_playwright = None
+
+if sync_playwright is None:
+    pytest.skip("the python package playwright is not installed (pip install playwright)",
+                allow_module_level=True)
+if not CHROMIUM.exists():
+    pytest.skip(f"{CHROMIUM} is missing (apt-get install chromium)", allow_module_level=True)
+
+
+@pytest.fixture(scope="module")
+def artifacts(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    folder = Path(os.environ.get("ARTIFACTS_DIR") or tmp_path_factory.mktemp("artifacts"))
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path]]:
+    """The app served on a free loopback port; yields its URL and its exports folder."""
+    port = free_port()
+    exports = tmp_path_factory.mktemp("exports")
+    log_path = tmp_path_factory.mktemp("server") / "server.log"
+    with log_path.open("wb") as log:
+        process = subprocess.Popen(server_command("127.0.0.1", port),
+                                   env=server_environment(exports), stdout=log,
+                                   stderr=subprocess.STDOUT)
+        url = f"http://127.0.0.1:{port}/"
+        try:
+            wait_until_serving(url, process, timeout=90)
+            yield url, exports
+        except RuntimeError:
+            pytest.fail(f"app server did not start:\n{log_path.read_text(errors='replace')}")
+        finally:
+            _stop(process)
+
+
+@pytest.fixture(scope="module")
+def browser(tmp_path_factory: pytest.TempPathFactory) -> Iterator[object]:
+    """Headless Debian chromium with a fresh profile."""
+    profile = tmp_path_factory.mktemp("chromium-profile")
+    with sync_playwright() as playwright:
+        context = playwright.chromium.launch_persistent_context(
+            str(profile), executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS,
+            viewport={"width": 1440, "height": 1000})
+        context.set_default_timeout(TIMEOUT_MS)
+        expect.set_options(timeout=TIMEOUT_MS)
+        yield context
+        context.close()
+
+
+@pytest.fixture
+def page(browser: object, server: tuple[str, Path]) -> Iterator[Page]:
+    tab = browser.new_page()
+    tab.goto(server[0])
+    expect(tab.get_by_text("Recovery Pathways: how context changes recovery")).to_be_visible()
+    expect(tab.locator('[data-testid="readout"][data-week="0"]')).to_be_visible()
+    yield tab
+    tab.close()
+
+
+def readout(page: Page, metric: str, run: str) -> float:
+    cell = page.locator(f'[data-testid="readout"] td[data-metric="{metric}"][data-run="{run}"]')
+    return float(cell.inner_text())
+
+
+def chart_source(page: Page, tag: str) -> str:
+    return page.locator(f".rp-chart-{tag} img").first.get_attribute("src") or ""
+
+
+def choose(page: Page, select_class: str, option: str) -> None:
+    page.locator(f".{select_class}").click()
+    page.get_by_role("option", name=option, exact=True).click()
+
+
+def step_to(page: Page, week: int) -> None:
+    """Press Mesa's Step button until the readout shows ``week``."""
+    for _ in range(10):
+        current = int(page.locator('[data-testid="readout"]').get_attribute("data-week"))
+        if current >= week:
+            break
+        page.get_by_role("button", name="Step", exact=True).click()
+        expect(page.locator(f'[data-testid="readout"]:not([data-week="{current}"])')
+               ).to_be_visible()
+    expect(page.locator(f'[data-testid="readout"][data-week="{week}"]')).to_be_visible()
+
+
+def test_page_loads_with_controls_charts_and_tooltips(page: Page, artifacts: Path) -> None:
+    for label in ("Professional attitudes: 0.50", "Unemployment: 7%", "Public stigma: 0.50",
+                  "Motivation: 0.50", "Number of people: 200"):
+        expect(page.get_by_text(label, exact=True)).to_be_visible()
+    expect(page.get_by_text("Peer support: 0%", exact=True)).to_be_visible()
+    for name in ("Reset", "Step"):
+        expect(page.get_by_role("button", name=name, exact=True)).to_be_visible()
+    expect(page.locator(".rp-chart-outcomes img")).to_be_visible()
+    page.locator(".rp-unemployment_rate-A").hover()
+    expect(page.get_by_text("local unemployment rate", exact=False).last).to_be_visible()
+    expect(page.get_by_text("Burns et al. 2007", exact=False).last).to_be_visible()
+    page.screenshot(path=str(artifacts / "app-loaded.png"))
+
+
+def test_unemployment_control_changes_the_employment_chart(page: Page, artifacts: Path) -> None:
+    choose(page, "rp-weeks-per-step", "52")
+    step_to(page, 52)
+    employed_at_7pc = readout(page, "employed", "A")
+    chart_at_7pc = chart_source(page, "outcomes")
+
+    slider = page.locator(".rp-unemployment_rate-A [role='slider']")
+    slider.focus()
+    slider.press("End")
+    expect(page.get_by_text("Unemployment: 25%", exact=True)).to_be_visible()
+    expect(page.locator('[data-testid="readout"][data-week="0"]')).to_be_visible()
+    step_to(page, 52)
+
+    assert readout(page, "employed", "A") < employed_at_7pc
+    assert chart_source(page, "outcomes") != chart_at_7pc
+    page.screenshot(path=str(artifacts / "app-unemployment-25pc.png"))
+
+
+def test_side_by_side_contexts_start_together_and_diverge(page: Page, artifacts: Path) -> None:
+    page.locator(".rp-side-by-side input").check(force=True)
+    choose(page, "rp-preset", "4% vs 14% unemployment")
+    expect(page.get_by_text("A: low-unemployment", exact=False).first).to_be_visible()
+    expect(page.locator('td[data-metric="employed"][data-run="B"]')).to_be_visible()
+    # week 0: the same people in both contexts (common random numbers)
+    assert readout(page, "employed", "A") == readout(page, "employed", "B")
+    assert readout(page, "personal_recovery", "A") == readout(page, "personal_recovery", "B")
+
+    choose(page, "rp-weeks-per-step", "52")
+    step_to(page, 104)
+    assert readout(page, "employed", "A") > readout(page, "employed", "B")
+    assert readout(page, "employed", "difference") < 0
+    shot = artifacts / "app-side-by-side.png"
+    page.screenshot(path=str(shot))
+    if os.environ.get("UPDATE_DOCS_IMG") == "1":
+        DOCS_IMAGE.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(shot, DOCS_IMAGE)
+
+
+def test_person_view_and_export(page: Page, server: tuple[str, Path], artifacts: Path) -> None:
+    step_to(page, 4)
+    page.get_by_role("tab", name="One person").click()
+    page.locator(".rp-person-id input").fill("17")
+    page.locator(".rp-person-id input").press("Enter")
+    expect(page.get_by_text("Person 17:", exact=False).first).to_be_visible()
+    expect(page.locator(".rp-chart-pathway img")).to_be_visible()
+
+    page.get_by_role("button", name="Save charts and run").click()
+    expect(page.locator(".rp-export-message")).to_be_visible()
+    folders = sorted(server[1].glob("app-*-week4"))
+    assert folders, f"no export in {server[1]}"
+    names = {p.name for p in folders[-1].iterdir()}
+    assert {"series.parquet", "manifest.json", "outcomes.png", "pathway.png"} <= names
+    page.screenshot(path=str(artifacts / "app-person.png"))
