@@ -109,13 +109,12 @@ class ServiceUser(mesa.Agent):
     @property
     def personal_recovery(self) -> float:
         """Personal recovery on the QPR-15 scale (0-60)."""
-        return float(personal_recovery(self.model.simulation.state)[RUN, self._column])
+        return float(self.model.recovery_scores()[0][self._column])
 
     @property
     def stage_index(self) -> int:
         """Andresen recovery stage as an index into :data:`sim.logic_model.STAGES`."""
-        qpr = personal_recovery(self.model.simulation.state)
-        return int(recovery_stage(qpr)[RUN, self._column])
+        return int(self.model.recovery_scores()[1][self._column])
 
     @property
     def stage(self) -> str:
@@ -283,6 +282,19 @@ class RecoveryModel(mesa.Model):
         """Advance the run by one week (vectorised), then collect the data."""
         self.simulation.step()
         self._record()
+
+    def recovery_scores(self) -> tuple[np.ndarray, np.ndarray]:
+        """Every user's QPR score and stage index this week, computed once per week.
+
+        Agent attributes read these, so collecting N agents costs O(N), not O(N^2).
+        """
+        state = self.simulation.state
+        cached = self.__dict__.get("_scores")
+        if cached is None or cached[0] != (state.week, id(state)):
+            qpr = personal_recovery(state)[RUN]
+            cached = ((state.week, id(state)), qpr, recovery_stage(qpr))
+            self.__dict__["_scores"] = cached
+        return cached[1], cached[2]
 
     def _current_metrics(self) -> dict[str, float]:
         return {name: float(value[RUN]) for name, value in
