@@ -402,9 +402,10 @@ def sweep(experiment: Path, backend: str | None, workers: int | None, scheduler:
 
 def _register_study_commands() -> None:
     from sim.cli_app import app
+    from sim.cli_sensitivity import sensitivity
     from sim.cli_trials import calibrate, trial
 
-    for command in (trial, calibrate, app):
+    for command in (sensitivity, trial, calibrate, app):
         main.add_command(command)
 
 

@@ -391,15 +391,11 @@ def describe_design(experiment: Experiment) -> dict[str, Any]:
         "method": spec.method, "parameters": list(experiment.names),
         "bounds": experiment.bounds.tolist(), "points": int(experiment.design().shape[0])}
     if spec.method in SALIB_METHODS:
-        problem = experiment.problem()
-        summary.update(base_size=spec.points, dists=problem["dists"],
-                       levels=[REGISTRY[n].level for n in experiment.names])
-        if spec.method == "saltelli":
-            summary.update(second_order=spec.second_order, grouped=spec.grouped)
-        elif spec.method == "morris":
-            summary["grid_levels"] = spec.grid_levels
-        else:
-            summary["harmonics"] = spec.harmonics
+        options = {"saltelli": ("second_order", "grouped"), "morris": ("grid_levels",),
+                   "fast": ("harmonics",)}[spec.method]
+        summary.update(base_size=spec.points, dists=experiment.problem()["dists"],
+                       levels=[REGISTRY[n].level for n in experiment.names],
+                       **{key: getattr(spec, key) for key in options})
     if experiment.replaced:
         summary["scenario_values_replaced_by_design"] = list(experiment.replaced)
     return summary

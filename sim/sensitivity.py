@@ -18,26 +18,36 @@ Convergence is checked by re-analysing nested prefixes of the sample (valid for 
 Saltelli and Morris designs), and the smallest base size whose ranking is stable
 is reported. :func:`ishigami_frame` runs SALib's Ishigami function through the
 same path, to pin the analysis to published indices.
+
+The SALib calls and noise floors are in :mod:`sim.sensitivity_methods`, the figures
+in :mod:`sim.sensitivity_plots`, the tables, plain-words ranking and HTML report in
+:mod:`sim.sensitivity_report`, the command in :mod:`sim.cli_sensitivity`.
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import pandas as pd
-from SALib.analyze import fast, morris, pawn, sobol
 
-from sim.experiment import Experiment, DesignSpec, salib_sample
+from sim.experiment import DesignSpec, salib_sample
 from sim.metrics import METRICS
-from sim.parameters import REGISTRY
 from sim.seeding import stream_key
+from sim.sensitivity_methods import (
+    SensitivityError,
+    SensitivityPlan,
+    analyse_output,
+    morris_indices,
+    sobol_indices,
+)
 
 __all__ = ["CONVERGENCE_COLUMNS", "INDEX_COLUMNS", "ISHIGAMI_INDICES", "ISHIGAMI_PROBLEM",
-           "NOISE_COLUMNS", "SensitivityError", "SensitivityPlan", "SensitivityResult",
-           "analyse", "ishigami_frame", "noise_table", "replicate_means", "stable_sizes"]
+           "NOISE_COLUMNS", "STABLE_COLUMNS", "SensitivityError", "SensitivityPlan",
+           "SensitivityResult", "analyse", "domain", "ishigami_frame", "noise_table",
+           "noise_warnings", "replicate_means", "stable_sizes"]
 
 INDEX_COLUMNS = ("output", "domain", "method", "index", "parameter", "partner", "level",
                  "estimate", "ci_low", "ci_high", "raw_estimate", "noise_floor", "base_n",
@@ -46,91 +56,16 @@ NOISE_COLUMNS = ("output", "replicates", "design_points", "within_variance", "to
                  "noise_share_run", "noise_share_mean", "replicates_for_5pc")
 CONVERGENCE_COLUMNS = ("output", "method", "index", "parameter", "base_n", "estimate",
                        "ci_low", "ci_high")
-STABLE_COLUMNS = ("output", "method", "index", "stable_n", "largest_n", "verified", "top")
+STABLE_COLUMNS = ("output", "method", "index", "stable_n", "largest_n", "verified",
+                  "orderings", "top")
 ISHIGAMI_PROBLEM: dict[str, Any] = {"num_vars": 3, "names": ["x1", "x2", "x3"],
                                     "bounds": [[-math.pi, math.pi]] * 3}
 # Published indices of the Ishigami function (a = 7, b = 0.1), e.g. Saltelli et al. (2008).
 ISHIGAMI_INDICES = {"S1": (0.3139, 0.4424, 0.0), "ST": (0.5576, 0.4424, 0.2437)}
 TARGET_NOISE_SHARE = 0.05  # replicates_for_5pc: replicates that bring noise to this share
-PAWN_SLICES = 10
+MAX_SIZES = 8  # nested base sizes re-analysed for convergence
+CONVERGENCE_RESAMPLES = 200  # bootstrap resamples at each of those sizes
 _RANKED_BY = {"sobol": "ST", "sobol_by_level": "ST", "morris": "mu_star", "efast": "ST"}
-
-
-class SensitivityError(ValueError):
-    """A sweep or plan that cannot be analysed, with an actionable message."""
-
-
-@dataclass(frozen=True)
-class SensitivityPlan:
-    """What the analysis needs to know about a sweep.
-
-    Attributes:
-        problem: The SALib problem the design was sampled from (``groups`` if grouped).
-        design: The design specification (method, base size, options).
-        seed: The experiment seed; bootstrap and PAWN draws derive from it.
-        outputs: Output columns to analyse (``<metric>_w<week>``).
-        points: Design points of the full sample.
-        replicates: Runs per design point.
-        levels: Moderator level of each parameter name (for labels and colours).
-        resamples: Bootstrap resamples for confidence intervals.
-        conf_level: Confidence level of the intervals.
-        noise_warning: Noise share of replicate means above which to warn.
-    """
-
-    problem: dict[str, Any]
-    design: DesignSpec
-    seed: int
-    outputs: tuple[str, ...]
-    points: int
-    replicates: int
-    levels: dict[str, str] = field(default_factory=dict)
-    resamples: int = 1000
-    conf_level: float = 0.95
-    noise_warning: float = 0.10
-
-    @classmethod
-    def from_experiment(cls, experiment: Experiment, **options: Any) -> SensitivityPlan:
-        """The plan of a loaded experiment; ``options`` set resamples, conf_level, ..."""
-        spec = experiment.spec
-        if spec.design.method not in _METHODS:
-            raise SensitivityError(
-                f"{experiment.path}: design.method = {spec.design.method!r} cannot be analysed; "
-                "use saltelli (Sobol), morris or fast (eFAST)")
-        outputs = tuple(f"{m}_w{w}" for m in spec.outputs.metrics
-                        for w in experiment.record_weeks)
-        return cls(problem=experiment.problem(), design=spec.design, seed=spec.seed,
-                   outputs=outputs, points=experiment.design().shape[0],
-                   replicates=spec.replicates,
-                   levels={n: REGISTRY[n].level for n in experiment.names}, **options)
-
-    @property
-    def method(self) -> str:
-        """Method label: sobol, sobol_by_level, morris or efast."""
-        if self.design.method == "saltelli":
-            return "sobol_by_level" if "groups" in self.problem else "sobol"
-        return _METHODS[self.design.method]
-
-    @property
-    def factors(self) -> list[str]:
-        """What indices are computed for: parameter names, or levels when grouped."""
-        return list(pd.unique(np.array(self.problem["groups"]))) \
-            if self.method == "sobol_by_level" else list(self.problem["names"])
-
-    @property
-    def step(self) -> int:
-        """Design points per base sample (Saltelli block, Morris trajectory, eFAST: N)."""
-        d = len(self.factors)
-        if self.design.method == "saltelli":
-            return 2 * d + 2 if self.design.second_order else d + 2
-        return d + 1 if self.design.method == "morris" else 1
-
-    def seed_for(self, purpose: str) -> int:
-        """A positive integer seed for one purpose (SALib ignores a seed of 0)."""
-        state = np.random.SeedSequence([self.seed, stream_key(purpose)]).generate_state(1)
-        return int(state[0]) % (2**31 - 2) + 1
-
-
-_METHODS = {"saltelli": "sobol", "morris": "morris", "fast": "efast"}
 
 
 @dataclass
@@ -194,97 +129,161 @@ def noise_table(frame: pd.DataFrame, outputs: list[str] | tuple[str, ...]) -> pd
         "replicates_for_5pc": needed.where(signal > 0).to_numpy()})
 
 
-# ---------------------------------------------------------------------- analysers
+# -------------------------------------------------------------------- convergence
 
 
-def _rows(plan: SensitivityPlan, index: str, names: list[str], estimate: np.ndarray,
-          conf: np.ndarray | None, floor: np.ndarray | float = 0.0, *,
-          subtract: bool = True) -> list[dict[str, Any]]:
-    """Tidy rows; ``floor`` is subtracted when the noise bias is additive, else kept as a
-    threshold (Morris mu*, PAWN)."""
-    raw = np.asarray(estimate, dtype=float)
-    half = np.full(raw.shape, np.nan) if conf is None else np.asarray(conf, dtype=float)
-    floors = np.broadcast_to(np.asarray(floor, dtype=float), raw.shape)
-    value = raw - floors if subtract else raw
-    return [{"index": index, "parameter": name, "partner": "",
-             "level": name if plan.method == "sobol_by_level" else plan.levels.get(name, ""),
-             "estimate": v, "ci_low": v - h, "ci_high": v + h, "raw_estimate": r,
-             "noise_floor": f} for name, v, h, r, f in zip(names, value, half, raw, floors,
-                                                           strict=True)]
-
-
-def _sobol(plan: SensitivityPlan, y: np.ndarray, noise_var: float,
-           resamples: int) -> list[dict[str, Any]]:
-    result = sobol.analyze(plan.problem, y, calc_second_order=plan.design.second_order,
-                           num_resamples=resamples, conf_level=plan.conf_level,
-                           seed=plan.seed_for("bootstrap"))
-    base = y.reshape(-1, plan.step)[:, [0, -1]]  # the independent A and B rows
-    floor = noise_var / np.var(base)
-    names = plan.factors
-    rows = _rows(plan, "S1", names, result["S1"], result["S1_conf"])
-    rows += _rows(plan, "ST", names, result["ST"], result["ST_conf"], floor)
-    if plan.design.second_order:
-        for j, k in zip(*np.triu_indices(len(names), 1), strict=True):
-            row = _rows(plan, "S2", [names[j]], result["S2"][j, k:k + 1],
-                        result["S2_conf"][j, k:k + 1])[0]
-            rows.append({**row, "partner": names[k]})
-    return rows
-
-
-def _morris(plan: SensitivityPlan, x: np.ndarray, y: np.ndarray, noise_var: float,
-            resamples: int) -> list[dict[str, Any]]:
-    levels = plan.design.grid_levels
-    plain = {k: v for k, v in plan.problem.items() if k != "groups"}
-    result = morris.analyze(plain, x, y, num_resamples=resamples, conf_level=plan.conf_level,
-                            num_levels=levels, seed=plan.seed_for("bootstrap"))
-    delta = levels / (2.0 * (levels - 1))
-    # |difference of two independent noisy means| / delta, in expectation
-    floor = 2.0 * math.sqrt(noise_var) / (math.sqrt(math.pi) * delta)
-    names = plan.factors
-    return (_rows(plan, "mu_star", names, result["mu_star"], result["mu_star_conf"], floor,
-                  subtract=False)
-            + _rows(plan, "mu", names, result["mu"], None)
-            + _rows(plan, "sigma", names, result["sigma"], None))
-
-
-def _efast(plan: SensitivityPlan, y: np.ndarray, noise_var: float) -> list[dict[str, Any]]:
-    n, m = plan.design.points, plan.design.harmonics
-    omega = math.floor((n - 1) / (2 * m))
-    frequencies = math.ceil(n / 2) - 1
-    first, total, shares = [], [], []
-    for curve in y.reshape(len(plan.factors), n):
-        s1, st = fast.compute_orders(curve, n, m, omega)
-        first.append(s1)
-        total.append(st)
-        shares.append(noise_var / np.var(curve))
-    shares_arr = np.array(shares)
-    # white noise spreads evenly over the frequencies: a little lands on the M harmonics
-    # (first order); what lies above omega / 2 counts toward the total order
-    return (_rows(plan, "S1", plan.factors, np.array(first), None, shares_arr * m / frequencies)
-            + _rows(plan, "ST", plan.factors, np.array(total), None,
-                    shares_arr * (1 - math.floor(omega / 2) / frequencies)))
-
-
-def _pawn(plan: SensitivityPlan, x: np.ndarray, y: np.ndarray) -> list[dict[str, Any]]:
-    """PAWN medians on the base rows; the floor is the median of a random dummy input."""
-    rows = np.arange(len(y)).reshape(-1, plan.step)[:, [0, -1]].ravel()
-    rng = np.random.default_rng(plan.seed_for("pawn dummy"))
-    names = [*plan.problem["names"], "(dummy)"]
-    problem = {"num_vars": len(names), "names": names,
-               "bounds": [*plan.problem["bounds"], [0.0, 1.0]]}
-    sample = np.column_stack([x[rows], rng.random(len(rows))])
-    median = np.asarray(pawn.analyze(problem, sample, y[rows], S=PAWN_SLICES)["median"])
-    return _rows(plan, "pawn_median", names[:-1], median[:-1], None, median[-1],
-                 subtract=False)
-
-
-def _analyse_output(plan: SensitivityPlan, x: np.ndarray, y: np.ndarray,
-                    noise_var: float) -> list[dict[str, Any]]:
-    if plan.method == "morris":
-        return _morris(plan, x, y, noise_var, plan.resamples)
+def _sizes(plan: SensitivityPlan) -> list[int]:
+    """Nested base sizes to re-analyse: powers of two up to the full base size."""
     if plan.method == "efast":
-        return _efast(plan, y, noise_var)
-    rows = _sobol(plan, y, noise_var, plan.resamples)
-    if plan.method == "sobol":
-        rows += _pawn(plan, x, y)
+        return []  # eFAST's frequencies depend on N: its samples do not nest
+    full = plan.points // plan.step
+    smallest = 2 if plan.method == "morris" else 8
+    sizes = [2**k for k in range(1, full.bit_length()) if smallest <= 2**k < full]
+    return [*sizes[-(MAX_SIZES - 1):], full]
+
+
+def _convergence(plan: SensitivityPlan, x: np.ndarray, y: np.ndarray,
+                 noise_var: float) -> list[dict[str, Any]]:
+    rows = []
+    for n in _sizes(plan):
+        take = n * plan.step
+        if plan.method == "morris":
+            found = morris_indices(plan, x[:take], y[:take], noise_var, CONVERGENCE_RESAMPLES)
+        else:
+            found = sobol_indices(plan, y[:take], noise_var, CONVERGENCE_RESAMPLES)
+        rows += [{"index": r["index"], "parameter": r["parameter"], "base_n": n,
+                  "estimate": r["estimate"], "ci_low": r["ci_low"], "ci_high": r["ci_high"]}
+                 for r in found if r["index"] in ("S1", "ST", "mu_star")]
     return rows
+
+
+def stable_sizes(convergence: pd.DataFrame, *, top: int = 5) -> pd.DataFrame:
+    """The smallest base size from which the ranking of the leading parameters holds.
+
+    At the largest size, take the ``top`` parameters by the ranking index (ST, or
+    mu* for Morris) and every ordering of one of them above another parameter that
+    is clear there (non-overlapping intervals). The ranking is stable from the
+    smallest size at which, and at every larger size, all those orderings hold.
+    ``verified`` is false when that is only the largest size itself; ``orderings``
+    counts the clear orderings checked (none: nothing can be ranked yet).
+    """
+    rows = []
+    for (output, method), part in convergence.groupby(["output", "method"], sort=False):
+        index = _RANKED_BY[method]
+        chosen = part[part["index"] == index]
+        table = chosen.pivot(index="base_n", columns="parameter", values="estimate")
+        largest = int(table.index.max())
+        final = chosen[chosen["base_n"] == largest].set_index("parameter")
+        leaders = list(final["estimate"].nlargest(min(top, len(final))).index)
+        pairs = [(i, j) for i in leaders for j in final.index
+                 if i != j and final.at[i, "ci_low"] > final.at[j, "ci_high"]]
+        holds = [all(table.at[n, i] > table.at[n, j] for i, j in pairs) for n in table.index]
+        stable = largest
+        for n, ok in zip(table.index[::-1], holds[::-1], strict=True):
+            if not ok:
+                break
+            stable = int(n)
+        rows.append({"output": output, "method": method, "index": index, "stable_n": stable,
+                     "largest_n": largest, "verified": stable < largest,
+                     "orderings": len(pairs), "top": ", ".join(leaders)})
+    return pd.DataFrame(rows, columns=list(STABLE_COLUMNS))
+
+
+# ----------------------------------------------------------------------- analysis
+
+
+def domain(output: str) -> str:
+    """The outcome domain of an output column (functional, existential, social, ...)."""
+    return METRICS.get(output.rsplit("_w", 1)[0], ("analytic", ""))[0]
+
+
+def noise_warnings(noise: pd.DataFrame, threshold: float) -> list[str]:
+    """Plain warnings for outputs whose stochastic noise can bias or hide the indices."""
+    found = []
+    for r in noise.itertuples(index=False):
+        if r.replicates < 2:
+            found.append(f"{r.output}: one replicate per design point, so the stochastic "
+                         "share cannot be estimated and total-order indices are not corrected "
+                         "for noise; use replicates >= 2")
+        elif r.noise_share_mean > threshold:
+            more = ("" if np.isnan(r.replicates_for_5pc) else
+                    f"; about {int(r.replicates_for_5pc)} replicates per design point would "
+                    f"bring it to {TARGET_NOISE_SHARE:.0%}")
+            found.append(f"{r.output}: stochastic noise is {r.noise_share_mean:.0%} of the "
+                         f"variance of replicate means (above {threshold:.0%}), so effects of "
+                         "that size cannot be told from noise (see noise_floor in indices.csv; "
+                         f"Sobol' total orders are corrected for it){more}")
+    return found
+
+
+def analyse(frame: pd.DataFrame, plan: SensitivityPlan) -> SensitivityResult:
+    """Analyse a finished sweep (one row per run) with the plan's SALib method.
+
+    Args:
+        frame: Runs as from :func:`sim.executor.read_results`.
+        plan: What was sampled and what to analyse.
+
+    Returns:
+        Indices, noise shares, convergence, stable sizes and warnings.
+
+    Raises:
+        SensitivityError: If the frame does not hold the plan's complete sweep.
+    """
+    x, means = replicate_means(frame, plan)
+    noise = noise_table(frame, plan.outputs)
+    indices: list[dict[str, Any]] = []
+    convergence: list[dict[str, Any]] = []
+    warnings: list[str] = []
+    for output, record in zip(plan.outputs, noise.itertuples(index=False), strict=True):
+        y = means[output].to_numpy(dtype=float)
+        if np.ptp(y) <= 1e-12 * max(1.0, float(np.abs(y).max())):
+            warnings.append(f"{output} does not vary across the design; it has no indices")
+            continue
+        noise_var = 0.0 if np.isnan(record.within_variance) else \
+            record.within_variance / record.replicates
+        meta = {"output": output, "domain": domain(output), "method": plan.method,
+                "base_n": plan.design.points, "runs": len(frame)}
+        indices += [{**meta, **row} for row in analyse_output(plan, x, y, noise_var)]
+        convergence += [{**meta, **row} for row in _convergence(plan, x, y, noise_var)]
+    warnings += noise_warnings(noise, plan.noise_warning)
+    conv = pd.DataFrame(convergence, columns=list(CONVERGENCE_COLUMNS))
+    return SensitivityResult(plan=plan, indices=pd.DataFrame(indices, columns=INDEX_COLUMNS),
+                             noise=noise, convergence=conv, stable=stable_sizes(conv),
+                             warnings=warnings)
+
+
+def ishigami_frame(design: DesignSpec, *, seed: int, replicates: int = 1,
+                   noise_sd: float = 0.0, dummies: int = 0,
+                   **options: Any) -> tuple[pd.DataFrame, SensitivityPlan]:
+    """SALib's Ishigami function run like a model sweep, for checking the analysis.
+
+    The design comes from :func:`sim.experiment.salib_sample` as a model
+    experiment's does, and the frame has the columns of
+    :func:`sim.executor.read_results`, so :func:`analyse` treats both alike.
+
+    Args:
+        design: A saltelli, morris or fast design.
+        seed: Seeds the sample, the noise and the analysis.
+        replicates: Runs per design point.
+        noise_sd: Standard deviation of Gaussian noise added to each run.
+        dummies: Extra inputs ``d1, d2, ...`` the function ignores.
+        **options: Passed to :class:`SensitivityPlan` (resamples, conf_level, ...).
+
+    Returns:
+        The runs and the plan to analyse them with (output column ``ishigami``).
+    """
+    from SALib.test_functions import Ishigami
+
+    names = [*ISHIGAMI_PROBLEM["names"], *(f"d{i + 1}" for i in range(dummies))]
+    problem = {"num_vars": len(names), "names": names,
+               "bounds": [[-math.pi, math.pi]] * len(names)}
+    x = salib_sample(problem, design, seed)
+    y = Ishigami.evaluate(x[:, :3])
+    rng = np.random.default_rng([seed, stream_key("ishigami noise")])
+    point, replicate = np.divmod(np.arange(len(x) * replicates), replicates)
+    frame = pd.DataFrame({"design_point": point, "replicate": replicate,
+                          **{n: x[point, j] for j, n in enumerate(names)},
+                          "ishigami": y[point] + noise_sd * rng.standard_normal(len(point))})
+    plan = SensitivityPlan(problem=problem, design=design, seed=seed, outputs=("ishigami",),
+                           points=len(x), replicates=replicates, **options)
+    return frame, plan
