@@ -188,12 +188,10 @@ def load_fit(path: str | Path) -> Fit:
             parameter = lookup(name, where=f"{path}: free")
         except ParameterError as error:
             raise CalibrationError(str(error)) from None
-        low = parameter.low if prior.low is None else prior.low
-        high = parameter.high if prior.high is None else prior.high
-        if not parameter.low <= low < high <= parameter.high:
-            raise CalibrationError(f"{path}: free.{name}: prior [{low}, {high}] must lie "
-                                   f"inside the registry's [{parameter.low}, {parameter.high}]")
-        priors[name] = (low, high)
+        try:
+            priors[name] = parameter.narrowed(prior.low, prior.high)
+        except ParameterError as error:
+            raise CalibrationError(f"{path}: free.{error}") from None
     published = load_targets(path.parent / spec.targets_file)
     targets = [_target(ref, path, published) for ref in spec.targets]
     return Fit(path=path, spec=spec, priors=priors, targets=targets)

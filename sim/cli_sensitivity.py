@@ -14,9 +14,7 @@ the group prints as ``error: ...`` with exit code 2.
 
 from __future__ import annotations
 
-import json
 import os
-import sys
 import textwrap
 import time
 from pathlib import Path
@@ -110,20 +108,9 @@ def sensitivity(experiment: Path, backend: str | None, workers: int | None,
 def _run(loaded: Experiment, target: Path, *, backend: str, workers: int | None,
          scheduler: str | None, chunk_size: int | None, resume: bool,
          force: bool) -> dict[str, Any]:
-    """Run (or finish) the sweep with a progress bar; return its manifest as written."""
-    from sim.executor import run_sweep
+    """Run (or finish) the sweep with a progress bar; return its manifest."""
+    from sim.cli_sweep import run_with_progress
 
-    with click.progressbar(length=1, label=f"{loaded.spec.name} [{backend}]", file=sys.stderr,
-                           show_eta=True, show_pos=True) as bar:
-        def progress(done: int, total: int) -> None:
-            bar.length = total
-            bar.update(done - bar.pos)
-
-        manifest = run_sweep(loaded, target, backend=backend, workers=workers,
+    return run_with_progress(loaded, target, backend=backend, workers=workers,
                              scheduler=scheduler, chunk_size=chunk_size, resume=resume,
-                             force=force, progress=progress, command=sys.argv)
-    session = manifest["this_session"]
-    click.echo(f"{manifest['runs']} runs in {manifest['chunks']} chunks "
-               f"({session['chunks']} this session, {session['seconds']} s, "
-               f"{session['runs_per_second']} runs/s)")
-    return json.loads((target / "manifest.json").read_text(encoding="utf-8"))
+                             force=force)

@@ -16,8 +16,7 @@ display), so it works on headless machines and leaves global state alone.
 
 from __future__ import annotations
 
-import os
-import tempfile
+import io
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -28,6 +27,7 @@ from matplotlib.patches import FancyArrowPatch, FancyBboxPatch
 from matplotlib.text import Text
 
 from sim.logic_model import INTERVENTIONS, MECHANISMS, MODERATORS, OUTCOMES, PROCESSES
+from sim.outputs import write_atomic
 
 __all__ = ["build_figure", "draw_logic_model", "find_text_overlaps"]
 
@@ -354,7 +354,7 @@ def find_text_overlaps(figure: Figure) -> list[tuple[str, str]]:
             if box_a.overlaps(box_b)]
 
 
-def draw_logic_model(path: str | os.PathLike[str]) -> Path:
+def draw_logic_model(path: str | Path) -> Path:
     """Draw the logic model to a PNG file, atomically.
 
     The image is written to a temporary file in the destination folder, which
@@ -370,20 +370,10 @@ def draw_logic_model(path: str | os.PathLike[str]) -> Path:
         OSError: If the folder does not exist or is not writable.
     """
     target = Path(path)
+    buffer = io.BytesIO()
     figure = build_figure()
+    figure.savefig(buffer, format="png", dpi=figure.dpi, facecolor="white")
     try:
-        handle, temporary = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp",
-                                             dir=target.parent)
+        return write_atomic(target, buffer.getvalue())
     except OSError as error:
         raise OSError(f"cannot write {target}: {error.strerror or error}") from error
-    try:
-        with os.fdopen(handle, "wb") as stream:
-            figure.savefig(stream, format="png", dpi=figure.dpi, facecolor="white")
-        mask = os.umask(0)
-        os.umask(mask)
-        os.chmod(temporary, 0o666 & ~mask)
-        os.replace(temporary, target)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
-    return target

@@ -282,12 +282,10 @@ def _bounds(spec: ExperimentSpec, where: str) -> np.ndarray:
             parameter = lookup(name, where=f"{where}: parameters")
         except ParameterError as error:
             raise ExperimentError(str(error)) from None
-        low = parameter.low if given.low is None else given.low
-        high = parameter.high if given.high is None else given.high
-        if not parameter.low <= low < high <= parameter.high:
-            raise ExperimentError(
-                f"{where}: parameters.{name}: bounds [{low}, {high}] must be increasing and "
-                f"inside the registry's [{parameter.low}, {parameter.high}]")
+        try:
+            low, high = parameter.narrowed(given.low, given.high)
+        except ParameterError as error:
+            raise ExperimentError(f"{where}: parameters.{error}") from None
         if given.distribution == "loguniform" and low <= 0:
             raise ExperimentError(f"{where}: parameters.{name}: a loguniform distribution "
                                   f"needs low > 0, got {low}")

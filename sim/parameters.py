@@ -117,6 +117,16 @@ class Parameter:
         return number
 
 
+    def narrowed(self, low: float | None, high: float | None) -> tuple[float, float]:
+        """Bounds inside the registry's (None keeps the registry's), else ParameterError."""
+        low = self.low if low is None else float(low)
+        high = self.high if high is None else float(high)
+        if not self.low <= low < high <= self.high:
+            raise ParameterError(f"{self.name}: bounds [{low}, {high}] must be increasing and "
+                                 f"inside the registry's [{self.low}, {self.high}]")
+        return low, high
+
+
 def _build_registry() -> dict[str, Parameter]:
     from sim.registry_data import PARAMETERS
 
