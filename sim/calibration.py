@@ -31,8 +31,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from sim.parameters import REGISTRY, ParameterError, lookup
 from sim.trials import TrialExperiment, load_trial, run_trial
 
-__all__ = ["CalibrationError", "Fit", "Target", "load_fit", "load_targets", "posterior_draws",
-           "run_fit"]
+__all__ = ["CalibrationError", "Fit", "Target", "load_fit", "load_targets", "posterior_draw",
+           "posterior_draws", "read_posterior", "run_fit"]
 
 Z95 = 1.959964
 
@@ -284,6 +284,33 @@ def write_posterior(fit: Fit) -> pd.DataFrame:
     posterior.to_parquet(buffer, index=False)
     write_atomic(fit.posterior_path, buffer.getvalue())
     return posterior
+
+
+def read_posterior(path: str | Path) -> pd.DataFrame:
+    """A posterior ensemble file: registry parameter columns and a ``weight`` column."""
+    try:
+        frame = pd.read_parquet(path)
+    except (OSError, ValueError) as error:
+        raise CalibrationError(f"{path}: cannot read a Parquet ensemble: {error}") from None
+    if "weight" not in frame.columns or len(frame) == 0:
+        raise CalibrationError(f"{path}: a posterior needs parameter columns and a 'weight' "
+                               "column")
+    for name in frame.columns.drop("weight"):
+        try:
+            lookup(name, where=str(path))
+        except ParameterError as error:
+            raise CalibrationError(str(error)) from None
+    return frame
+
+
+def posterior_draw(posterior: pd.DataFrame, seed: int, design_point: int,
+                   replicate: int) -> dict[str, float]:
+    """The posterior draw of one run of a sweep, from its own seed (chunking-independent)."""
+    generator = np.random.Generator(np.random.PCG64(
+        np.random.SeedSequence([seed, design_point, replicate, 0xABC])))
+    weights = posterior["weight"].to_numpy()
+    row = posterior.iloc[int(generator.choice(len(posterior), p=weights / weights.sum()))]
+    return {k: float(row[k]) for k in posterior.columns if k != "weight"}
 
 
 def posterior_draws(posterior: pd.DataFrame, n: int, seed: int) -> list[dict[str, float]]:

@@ -209,17 +209,9 @@ def _check_counts(**counts: int | None) -> None:
 
 
 def _read_posterior(path: Path | None) -> pd.DataFrame | None:
-    if path is None:
-        return None
-    try:
-        frame = pd.read_parquet(path)
-    except (OSError, ValueError) as error:
-        raise ValueError(f"--posterior {path}: cannot read a Parquet ensemble: {error}") from None
-    if "weight" not in frame.columns or len(frame) == 0:
-        raise ValueError(f"--posterior {path}: needs parameter columns and a 'weight' column")
-    for name in frame.columns.drop("weight"):
-        lookup(name, where=f"--posterior {path}")
-    return frame
+    from sim.calibration import read_posterior
+
+    return None if path is None else read_posterior(path)
 
 
 def _simulate(scenario: Scenario, replicates: int | None, seed: int | None,

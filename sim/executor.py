@@ -28,6 +28,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from sim.calibration import posterior_draw
 from sim.engine import run_batch
 from sim.experiment import Experiment, describe_design
 from sim.outputs import OutputError, make_manifest, write_atomic, write_json
@@ -87,7 +88,8 @@ def run_chunk(experiment: Experiment, chunk: int, chunk_size: int) -> pd.DataFra
     points, replicates = np.divmod(runs, experiment.spec.replicates)
     seeds = [RunSeed(experiment.spec.seed, int(d), int(r))
              for d, r in zip(points, replicates, strict=True)]
-    params = [validate(experiment.param_set(design[d])) for d in points]
+    params = [validate(_run_values(experiment, design, int(d), int(r)))
+              for d, r in zip(points, replicates, strict=True)]
     result = run_batch(experiment.scenario.world(), params, seeds, experiment.weeks,
                        record_weeks=experiment.record_weeks)
     table: dict[str, Any] = {"design_point": points, "replicate": replicates}
@@ -97,6 +99,16 @@ def run_chunk(experiment: Experiment, chunk: int, chunk_size: int) -> pd.DataFra
         for i, week in enumerate(result.weeks):
             table[f"{metric}_w{int(week)}"] = result.metrics[metric][:, i]
     return pd.DataFrame(table)
+
+
+def _run_values(experiment: Experiment, design: np.ndarray, point: int,
+                replicate: int) -> dict[str, float]:
+    """Base scenario, then the run's posterior draw (if any), then the design row."""
+    values = experiment.param_set(design[point])
+    if experiment.posterior is None:
+        return values
+    draw = posterior_draw(experiment.posterior, experiment.spec.seed, point, replicate)
+    return {**values, **{k: v for k, v in draw.items() if k not in experiment.names}}
 
 
 def _chunk_path(folder: Path, chunk: int) -> Path:
@@ -290,4 +302,7 @@ def _manifest(experiment: Experiment, plan: SweepPlan, backend: str, workers: in
         backend=backend, workers=workers if backend != "serial" else 1, scheduler=scheduler,
         chunk_size=plan.chunk_size, chunks=plan.n_chunks, runs=plan.n_runs,
         weeks=experiment.weeks, agents=experiment.scenario.spec.population.size,
+        uncertainty=("stochastic (replicates)" if experiment.posterior is None else
+                     "stochastic (replicates) and parameter (one posterior draw per run from "
+                     f"{experiment.spec.posterior})"),
     )

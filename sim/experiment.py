@@ -58,6 +58,7 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import numpy as np
+import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 from scipy.stats import qmc
 
@@ -153,6 +154,7 @@ class ExperimentSpec(BaseModel):
     parameters: dict[str, Bounds] = Field(default_factory=dict)
     outputs: OutputsSpec = Field(default_factory=OutputsSpec)
     execution: ExecutionSpec = Field(default_factory=ExecutionSpec)
+    posterior: str | None = None  # ensemble file: each run takes its own posterior draw
 
     @model_validator(mode="after")
     def _consistent(self) -> ExperimentSpec:
@@ -178,6 +180,7 @@ class Experiment:
         names: Varied parameter names, in file order.
         bounds: (low, high) per varied parameter, shape (P, 2).
         text_sha256: SHA-256 of the experiment file's bytes.
+        posterior: Optional weighted posterior ensemble; run (d, r) takes its own draw.
         replaced: Scenario values dropped because the design varies them
             (e.g. ``"sites.0.unemployment_rate = 0.07"``).
     """
@@ -189,6 +192,7 @@ class Experiment:
     bounds: np.ndarray
     text_sha256: str
     replaced: tuple[str, ...] = field(default=())
+    posterior: pd.DataFrame | None = None
 
     @property
     def weeks(self) -> int:
@@ -229,8 +233,10 @@ class Experiment:
         return values
 
     def digest(self) -> str:
-        """Hash of what determines results: the spec and the resolved base scenario."""
-        text = json.dumps([self.spec.model_dump(), self.scenario.resolved], sort_keys=True)
+        """Hash of what determines results: spec, resolved base scenario, posterior."""
+        ensemble = None if self.posterior is None else self.posterior.to_json()
+        text = json.dumps([self.spec.model_dump(), self.scenario.resolved, ensemble],
+                          sort_keys=True)
         return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
@@ -332,7 +338,18 @@ def load_experiment(path: str | Path) -> Experiment:
     _check_outputs(spec, weeks, str(path))
     return Experiment(path=path, spec=spec, scenario=scenario, names=tuple(spec.parameters),
                       bounds=bounds, text_sha256=hashlib.sha256(data).hexdigest(),
-                      replaced=replaced)
+                      replaced=replaced, posterior=_posterior(spec, path))
+
+
+def _posterior(spec: ExperimentSpec, path: Path) -> pd.DataFrame | None:
+    from sim.calibration import CalibrationError, read_posterior
+
+    if spec.posterior is None:
+        return None
+    try:
+        return read_posterior(path.parent / spec.posterior)
+    except CalibrationError as error:
+        raise ExperimentError(f"{path}: posterior: {error}") from None
 
 
 def _validated(raw: dict[str, Any], path: Path) -> ExperimentSpec:

@@ -175,3 +175,23 @@ def test_unreachable_scheduler_exits_2(tmp_path):
     assert result.returncode == 2
     assert "cannot reach the Dask scheduler at tcp://127.0.0.1:9" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_sweeps_draw_parameters_from_a_posterior_independently_of_chunking(tmp_path):
+    path = _experiment(tmp_path)
+    pd.DataFrame({"job_finding_probability_per_week": [0.001, 0.02],
+                  "unemployment_rate": [0.2, 0.2],  # varied by the design: the design wins
+                  "weight": [0.5, 0.5]}).to_parquet(tmp_path / "post.parquet")
+    path.write_text('posterior = "post.parquet"\n' + path.read_text())
+    experiment = load_experiment(path)
+    first = run_sweep(experiment, tmp_path / "a", chunk_size=1)
+    run_sweep(experiment, tmp_path / "b", chunk_size=5)
+    with_draws = read_results(tmp_path / "a")
+    pd.testing.assert_frame_equal(with_draws, read_results(tmp_path / "b"), check_exact=True)
+    assert "posterior draw per run" in first["uncertainty"]
+    plain = tmp_path / "plain.toml"
+    plain.write_text(path.read_text().replace('posterior = "post.parquet"\n', ""))
+    run_sweep(load_experiment(plain), tmp_path / "c", chunk_size=5)
+    without = read_results(tmp_path / "c")
+    pd.testing.assert_series_equal(with_draws["unemployment_rate"], without["unemployment_rate"])
+    assert not with_draws["employed_w8"].equals(without["employed_w8"])
