@@ -28,7 +28,7 @@ from sim.dynamics import (
 )
 from sim.logic_model import USER_INTERVENTIONS
 from sim.metrics import weekly_metrics
-from sim.network import decay_ties, form_group_ties
+from sim.network import decay_ties, form_group_ties, group_layout
 from sim.seeding import RunSeed, streams_for
 from sim.state import BatchParams, State, initialise
 from sim.world import World
@@ -121,9 +121,13 @@ class Simulation:
                             self.params.tie_formation_probability_per_week)
         # community ties re-form at the rate they lapse, so the mean degree
         # stays near initial_ties_mean outside groups
-        site_group = np.arange(n_runs)[:, None] * len(world.sites) + world.site_of_agent[None, :]
+        if not hasattr(self, "_community"):  # sites never change: lay their groups out once
+            site_group = (np.arange(n_runs)[:, None] * len(world.sites)
+                          + world.site_of_agent[None, :])
+            self._community = (site_group, group_layout(site_group.reshape(-1)))
         community = self.params.tie_decay_probability_per_week * self.params.initial_ties_mean / 2
-        form_group_ties(state.network, site_group, u[:, -3], u[:, -2], community)
+        form_group_ties(state.network, self._community[0], u[:, -3], u[:, -2], community,
+                        layout=self._community[1])
         decay_ties(state.network, u[:, -1], self.params.tie_decay_probability_per_week)
 
 

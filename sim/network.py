@@ -21,7 +21,8 @@ from scipy import sparse
 
 from sim.world import World
 
-__all__ = ["MAX_INITIAL_STUBS", "Network", "initial_network"]
+__all__ = ["MAX_INITIAL_STUBS", "Network", "decay_ties", "form_group_ties", "group_layout",
+           "initial_network"]
 
 MAX_INITIAL_STUBS = 8  # cap on ties a user proposes at entry (fixed draw size)
 
@@ -107,22 +108,38 @@ class Network:
                        self.b[mine])
 
 
-def _partners_in_group(group: np.ndarray, u_partner: np.ndarray) -> np.ndarray:
-    """For members labelled by ``group`` (-1 = none), a uniformly chosen other member.
+GroupLayout = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]
 
-    Returns -1 where a member is alone in its group or not in one.
+
+def group_layout(group: np.ndarray) -> GroupLayout | None:
+    """Members sorted by group with each one's group start, size and position.
+
+    Computed once for groups that never change (a site's community) and passed
+    to :func:`form_group_ties`; None when fewer than two users are in any group.
     """
-    partner = np.full(group.shape, -1, dtype=np.int64)
     members = np.flatnonzero(group >= 0)
     if members.size < 2:
-        return partner
+        return None
     order = members[np.argsort(group[members], kind="stable")]
     labels = group[order]
     starts = np.flatnonzero(np.r_[True, labels[1:] != labels[:-1]])
     sizes = np.diff(np.r_[starts, labels.size])
     member_start = np.repeat(starts, sizes)
     member_size = np.repeat(sizes, sizes)
-    position = np.arange(labels.size) - member_start
+    return order, member_start, member_size, np.arange(labels.size) - member_start
+
+
+def _partners_in_group(group: np.ndarray, u_partner: np.ndarray,
+                       layout: GroupLayout | None = None) -> np.ndarray:
+    """For members labelled by ``group`` (-1 = none), a uniformly chosen other member.
+
+    Returns -1 where a member is alone in its group or not in one.
+    """
+    partner = np.full(group.shape, -1, dtype=np.int64)
+    layout = layout if layout is not None else group_layout(group)
+    if layout is None:
+        return partner
+    order, member_start, member_size, position = layout
     pick = np.floor(u_partner[order] * (member_size - 1)).astype(np.int64)
     pick += pick >= position  # skip oneself
     ok = member_size >= 2
@@ -131,7 +148,8 @@ def _partners_in_group(group: np.ndarray, u_partner: np.ndarray) -> np.ndarray:
 
 
 def form_group_ties(network: Network, group_of_agent: np.ndarray, u_form: np.ndarray,
-                    u_partner: np.ndarray, probability: np.ndarray) -> None:
+                    u_partner: np.ndarray, probability: np.ndarray,
+                    layout: GroupLayout | None = None) -> None:
     """Each group member, with ``probability``, ties to a random co-member.
 
     Args:
@@ -141,9 +159,10 @@ def form_group_ties(network: Network, group_of_agent: np.ndarray, u_form: np.nda
         u_form: Uniform draws deciding whether each member forms a tie, (R, N).
         u_partner: Uniform draws choosing the co-member, (R, N).
         probability: Weekly tie-formation chance, (R, 1).
+        layout: The precomputed :func:`group_layout` of ``group_of_agent``, if static.
     """
     flat_group = group_of_agent.reshape(-1)
-    partner = _partners_in_group(flat_group, u_partner.reshape(-1))
+    partner = _partners_in_group(flat_group, u_partner.reshape(-1), layout)
     forming = (partner >= 0) & (u_form < probability).reshape(-1)
     source = np.flatnonzero(forming)
     if source.size:
