@@ -22,6 +22,8 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
+from sim.cli_sweep import executor_options
+
 if TYPE_CHECKING:
     from sim.experiment import Experiment
 
@@ -50,12 +52,7 @@ Examples:
   recovery-sim sensitivity experiments/sa_sobol_levers.toml --workers 2
   recovery-sim sensitivity experiments/sa_sobol_by_level.toml --resume""")
 @click.argument("experiment", type=click.Path(path_type=Path))
-@click.option("--backend", type=click.Choice(["serial", "process", "dask"]), default=None,
-              help="Where chunks run  [default: serial, or process with --workers > 1]")
-@click.option("--workers", type=int, default=None, help="Worker processes  [default: cores]")
-@click.option("--scheduler", default=None, metavar="ADDRESS",
-              help="A running Dask scheduler (implies --backend dask).")
-@click.option("--chunk-size", type=int, default=None, help="Runs per batched chunk.")
+@executor_options
 @click.option("--out", "out_dir", type=click.Path(path_type=Path), default=None,
               help="Sweep and analysis folder  [default: out/<experiment name>]")
 @click.option("--resume", is_flag=True,

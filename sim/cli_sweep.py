@@ -16,7 +16,7 @@ import click
 
 from sim.experiment import Experiment
 
-__all__ = ["run_with_progress", "sweep"]
+__all__ = ["executor_options", "run_with_progress", "sweep"]
 
 
 def run_with_progress(loaded: Experiment, target: Path, *, backend: str, workers: int | None,
@@ -42,6 +42,23 @@ def run_with_progress(loaded: Experiment, target: Path, *, backend: str, workers
     return manifest
 
 
+def executor_options(function: Any) -> Any:
+    """The options that choose where and how a sweep runs (shared by sweep and sensitivity)."""
+    options = [
+        click.option("--backend", type=click.Choice(["serial", "process", "dask"]),
+                     default=None,
+                     help="Where chunks run  [default: serial, or process with --workers > 1]"),
+        click.option("--workers", type=int, default=None,
+                     help="Worker processes  [default: cores]"),
+        click.option("--scheduler", default=None, metavar="ADDRESS",
+                     help="A running Dask scheduler (implies --backend dask)."),
+        click.option("--chunk-size", type=int, default=None, help="Runs per batched chunk."),
+    ]
+    for option in reversed(options):
+        function = option(function)
+    return function
+
+
 @click.command(epilog="""\b
 Examples:
   recovery-sim sweep experiments/sweep_small.toml
@@ -49,12 +66,7 @@ Examples:
   recovery-sim sweep experiments/sweep_small.toml --scheduler tcp://127.0.0.1:8786
   recovery-sim sweep experiments/sweep_small.toml --resume""")
 @click.argument("experiment", type=click.Path(path_type=Path))
-@click.option("--backend", type=click.Choice(["serial", "process", "dask"]), default=None,
-              help="Where chunks run  [default: serial, or process with --workers > 1]")
-@click.option("--workers", type=int, default=None, help="Worker processes  [default: cores]")
-@click.option("--scheduler", default=None, metavar="ADDRESS",
-              help="A running Dask scheduler (implies --backend dask).")
-@click.option("--chunk-size", type=int, default=None, help="Runs per batched chunk.")
+@executor_options
 @click.option("--out", "out_dir", type=click.Path(path_type=Path), default=None,
               help="Sweep folder  [default: out/<experiment name>]")
 @click.option("--resume", is_flag=True, help="Skip the chunks already written.")
