@@ -222,11 +222,14 @@ def distance(fit: Fit, simulated: dict[str, float], observed: dict[str, float]) 
     return math.sqrt(total)
 
 
-def run_fit(fit: Fit, *, resume: bool = False) -> pd.DataFrame:
-    """Run (or resume) ABC-SMC; write and return the weighted posterior ensemble."""
+def run_fit(fit: Fit, *, resume: bool = False, verbose: bool = False) -> pd.DataFrame:
+    """Run (or resume) ABC-SMC; write and return the weighted posterior ensemble.
+
+    With ``verbose``, pyABC's per-generation progress (epsilon, acceptance) is shown.
+    """
     import pyabc
 
-    logging.getLogger("ABC").setLevel(logging.WARNING)
+    logging.getLogger("ABC").setLevel(logging.INFO if verbose else logging.WARNING)
     np.random.seed(fit.spec.seed)  # noqa: NPY002 -- pyABC draws from numpy's global state
     abc = pyabc.ABCSMC(
         _abc_model(fit),

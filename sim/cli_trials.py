@@ -149,7 +149,7 @@ def calibrate(fit_file: Path, resume: bool, report_only: bool, out_dir: Path | N
                    f"({fit.spec.generations} generations of {fit.spec.population_size})",
                    err=True)
         started = time.perf_counter()
-        posterior = run_fit(fit, resume=resume)
+        posterior = run_fit(fit, resume=resume, verbose=True)
         seconds = round(time.perf_counter() - started, 1)
     target = out_dir if out_dir is not None else Path("out") / f"calibration-{fit.spec.name}"
     with atomic_folder(target) as folder:
