@@ -28,7 +28,7 @@ from sim.dynamics import (
 )
 from sim.logic_model import USER_INTERVENTIONS
 from sim.metrics import weekly_metrics
-from sim.network import decay_ties, form_group_ties, group_layout
+from sim.network import decay_ties, group_layout, group_ties
 from sim.seeding import RunSeed, streams_for
 from sim.state import BatchParams, State, initialise
 from sim.world import World
@@ -115,10 +115,11 @@ class Simulation:
         state, world = self.state, self.world
         n_runs, n_teams = state.shape[0], len(world.teams)
         team_group = np.arange(n_runs)[:, None] * n_teams + world.team_of_agent[None, :]
+        new_ties = []
         for i, k in enumerate(GROUP_INTERVENTIONS):
             group = np.where(state.enrolled[:, :, k], team_group, -1)
-            form_group_ties(state.network, group, u[:, 2 * i], u[:, 2 * i + 1],
-                            self.params.tie_formation_probability_per_week)
+            new_ties.append(group_ties(group, u[:, 2 * i], u[:, 2 * i + 1],
+                                       self.params.tie_formation_probability_per_week))
         # community ties re-form at the rate they lapse, so the mean degree
         # stays near initial_ties_mean outside groups
         if not hasattr(self, "_community"):  # sites never change: lay their groups out once
@@ -126,8 +127,11 @@ class Simulation:
                           + world.site_of_agent[None, :])
             self._community = (site_group, group_layout(site_group.reshape(-1)))
         community = self.params.tie_decay_probability_per_week * self.params.initial_ties_mean / 2
-        form_group_ties(state.network, self._community[0], u[:, -3], u[:, -2], community,
-                        layout=self._community[1])
+        new_ties.append(group_ties(self._community[0], u[:, -3], u[:, -2], community,
+                                   layout=self._community[1]))
+        run, a, b = (np.concatenate(parts) for parts in zip(*new_ties, strict=True))
+        if run.size:  # one merge a week: the union does not depend on the order
+            state.network.add(run, a, b)
         decay_ties(state.network, u[:, -1], self.params.tie_decay_probability_per_week)
 
 

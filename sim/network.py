@@ -22,6 +22,7 @@ from scipy import sparse
 from sim.world import World
 
 __all__ = ["MAX_INITIAL_STUBS", "Network", "decay_ties", "form_group_ties", "group_layout",
+           "group_ties",
            "initial_network"]
 
 MAX_INITIAL_STUBS = 8  # cap on ties a user proposes at entry (fixed draw size)
@@ -147,27 +148,36 @@ def _partners_in_group(group: np.ndarray, u_partner: np.ndarray,
     return partner
 
 
-def form_group_ties(network: Network, group_of_agent: np.ndarray, u_form: np.ndarray,
-                    u_partner: np.ndarray, probability: np.ndarray,
-                    layout: GroupLayout | None = None) -> None:
-    """Each group member, with ``probability``, ties to a random co-member.
+def group_ties(group_of_agent: np.ndarray, u_form: np.ndarray, u_partner: np.ndarray,
+               probability: np.ndarray, layout: GroupLayout | None = None,
+               ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The ties group members form this week: each, with ``probability``, to a co-member.
 
     Args:
-        network: Updated in place.
         group_of_agent: Group label per user, (R, N) int; -1 for none. Labels
             must already be unique across runs.
         u_form: Uniform draws deciding whether each member forms a tie, (R, N).
         u_partner: Uniform draws choosing the co-member, (R, N).
         probability: Weekly tie-formation chance, (R, 1).
         layout: The precomputed :func:`group_layout` of ``group_of_agent``, if static.
+
+    Returns:
+        (run, a, b) of the new ties, for :meth:`Network.add`.
     """
-    flat_group = group_of_agent.reshape(-1)
-    partner = _partners_in_group(flat_group, u_partner.reshape(-1), layout)
-    forming = (partner >= 0) & (u_form < probability).reshape(-1)
-    source = np.flatnonzero(forming)
-    if source.size:
-        run, a = np.divmod(source, network.n_agents)
-        network.add(run, a, partner[source] - run * network.n_agents)
+    n_agents = group_of_agent.shape[1]
+    partner = _partners_in_group(group_of_agent.reshape(-1), u_partner.reshape(-1), layout)
+    source = np.flatnonzero((partner >= 0) & (u_form < probability).reshape(-1))
+    run, a = np.divmod(source, n_agents)
+    return run, a, partner[source] - run * n_agents
+
+
+def form_group_ties(network: Network, group_of_agent: np.ndarray, u_form: np.ndarray,
+                    u_partner: np.ndarray, probability: np.ndarray,
+                    layout: GroupLayout | None = None) -> None:
+    """Add this week's :func:`group_ties` to ``network`` (updated in place)."""
+    run, a, b = group_ties(group_of_agent, u_form, u_partner, probability, layout)
+    if run.size:
+        network.add(run, a, b)
 
 
 def decay_ties(network: Network, u_decay: np.ndarray, probability: np.ndarray) -> None:
