@@ -79,7 +79,7 @@ def test_backends_and_chunkings_give_bit_identical_datasets(reference, backend, 
 def test_killed_dask_worker_does_not_change_the_dataset(tmp_path):
     from dask.distributed import Client, LocalCluster
 
-    experiment = load_experiment(_experiment(tmp_path, points=16, weeks=40, agents=300))
+    experiment = load_experiment(_experiment(tmp_path, points=16, weeks=80, agents=300))
     run_sweep(experiment, tmp_path / "calm", backend="serial", chunk_size=2)
     with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1",
                       dashboard_address=None) as cluster, Client(cluster) as client:
@@ -98,8 +98,10 @@ def test_killed_dask_worker_does_not_change_the_dataset(tmp_path):
         deadline = time.monotonic() + 60
         while not finished_chunks(tmp_path / "stormy") and time.monotonic() < deadline:
             time.sleep(0.05)
+        done_at_kill = len(finished_chunks(tmp_path / "stormy"))
         os.kill(pids[0], signal.SIGKILL)  # mid-sweep: chunks are still running
         thread.join(timeout=120)
+    assert done_at_kill < 16, "the worker was killed after the sweep had finished"
     assert not errors, errors
     assert len(finished_chunks(tmp_path / "stormy")) == 16
     pd.testing.assert_frame_equal(read_results(tmp_path / "stormy"),
@@ -112,7 +114,7 @@ def _sweep_command(experiment: Path, out: Path, *extra: str) -> list[str]:
 
 
 def test_interrupted_sweep_resumes_to_the_same_dataset(tmp_path):
-    path = _experiment(tmp_path, points=8, weeks=30, agents=300)
+    path = _experiment(tmp_path, points=8, weeks=60, agents=300)
     run_sweep(load_experiment(path), tmp_path / "whole", backend="serial", chunk_size=1)
     out = tmp_path / "cut"
     process = subprocess.Popen(_sweep_command(path, out), stdout=subprocess.DEVNULL,
