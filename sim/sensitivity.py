@@ -33,7 +33,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from sim.experiment import DesignSpec, salib_sample
+from sim.design import DesignSpec, salib_sample
 from sim.metrics import METRICS
 from sim.seeding import stream_key
 from sim.sensitivity_methods import (
@@ -257,7 +257,7 @@ def ishigami_frame(design: DesignSpec, *, seed: int, replicates: int = 1,
                    **options: Any) -> tuple[pd.DataFrame, SensitivityPlan]:
     """SALib's Ishigami function run like a model sweep, for checking the analysis.
 
-    The design comes from :func:`sim.experiment.salib_sample` as a model
+    The design comes from :func:`sim.design.salib_sample` as a model
     experiment's does, and the frame has the columns of
     :func:`sim.executor.read_results`, so :func:`analyse` treats both alike.
 

@@ -24,7 +24,8 @@ import numpy as np
 import pandas as pd
 from SALib.analyze import fast, morris, pawn, sobol
 
-from sim.experiment import DesignSpec, Experiment
+from sim.design import DesignSpec
+from sim.experiment import Experiment
 from sim.parameters import REGISTRY
 from sim.seeding import stream_key
 
