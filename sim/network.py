@@ -81,6 +81,15 @@ class Network:
         self.a, self.b = np.divmod(rest, self.n_agents)
         self.__dict__.pop("_degree", None)
 
+    def replace(self, run: np.ndarray, a: np.ndarray, b: np.ndarray,
+                degree: np.ndarray | None = None) -> None:
+        """Replace every tie (sorted by (run, a, b), a < b), optionally with their degree."""
+        self.run, self.a, self.b = run, a, b
+        self.__dict__.pop("_degree", None)
+        if degree is not None:
+            degree.flags.writeable = False
+            self.__dict__["_degree"] = degree
+
     def keep(self, mask: np.ndarray) -> None:
         """Keep only the ties where ``mask`` is true."""
         self.run, self.a, self.b = self.run[mask], self.a[mask], self.b[mask]

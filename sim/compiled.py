@@ -1,0 +1,155 @@
+"""The weekly step on the compiled kernels of :mod:`sim.kernels`, with the same results.
+
+:class:`CompiledStep` holds what the kernels need that never changes within a
+batch (the per-run parameter matrix, per-user site and team values, the
+exponentials of constant log-odds shifts, scratch buffers) and runs the week:
+numpy draws, staff training and capacity-limited admission as on the numpy
+path, the kernels for the rest. Select it with ``Simulation(kernels=...)`` or
+the ``RECOVERY_SIM_KERNELS`` environment variable (``numba`` or ``numpy``).
+"""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+
+from sim import kernels, services
+from sim.dynamics import GROUP_INTERVENTIONS, PROFILE
+from sim.state import PROCESS_NAMES, BatchParams, State
+from sim.world import World
+
+__all__ = ["KERNEL_CHOICES", "CompiledStep", "resolve_kernels"]
+
+KERNEL_CHOICES = ("auto", "numba", "numpy")
+ENVIRONMENT_VARIABLE = "RECOVERY_SIM_KERNELS"
+
+
+def resolve_kernels(choice: str | None = None) -> str:
+    """The kernels a simulation will use: ``"numba"`` or ``"numpy"``.
+
+    Args:
+        choice: ``"auto"`` (default: numba when installed), ``"numba"`` or
+            ``"numpy"``; None reads ``RECOVERY_SIM_KERNELS`` (default ``auto``).
+
+    Raises:
+        ValueError: For an unknown choice, or ``"numba"`` without numba installed.
+    """
+    source = "kernels"
+    if choice is None:
+        choice, source = os.environ.get(ENVIRONMENT_VARIABLE, "auto"), ENVIRONMENT_VARIABLE
+    if choice not in KERNEL_CHOICES:
+        raise ValueError(f"{source} = {choice!r} is invalid; allowed: {', '.join(KERNEL_CHOICES)}")
+    if choice == "numba" and not kernels.AVAILABLE:
+        raise ValueError(f"{source} = 'numba' but numba is not installed; use 'numpy'")
+    if choice == "auto":
+        return "numba" if kernels.AVAILABLE else "numpy"
+    return choice
+
+
+def _parameter_matrix(bp: BatchParams) -> np.ndarray:
+    """The (R, P) per-run parameters in :data:`sim.kernels.PARAMETER_COLUMNS` order."""
+    community = bp.tie_decay_probability_per_week * bp.initial_ties_mean / 2
+    columns = []
+    for name in kernels.PARAMETER_COLUMNS:
+        if name == "community_tie_probability_per_week":
+            columns.append(community)
+        elif name.startswith("log_"):
+            columns.append(np.log(getattr(bp, name.removeprefix("log_"))))
+        else:
+            columns.append(getattr(bp, name))
+    return np.ascontiguousarray(np.concatenate(columns, axis=1))
+
+
+def _housing_exp(bp: BatchParams, shape: tuple[int, int]) -> np.ndarray:
+    """exp of the housing log-odds shift without and with Housing First, (2, R, N).
+
+    The same numpy expression as :func:`sim.dynamics.apply_outcomes`, evaluated
+    for the two values its Housing First mask can take.
+    """
+    availability = bp.per_agent("housing_availability") / 0.5
+    return np.stack([
+        np.exp(np.log(availability) + np.log(bp.housing_first_multiplier)
+               * np.full(shape, in_hf))
+        for in_hf in (False, True)])
+
+
+class CompiledStep:
+    """One batch's weekly step on the kernels (state updated in place).
+
+    Args:
+        world: The batch's world.
+        bp: Its parameters.
+        state: Its state; the process and baseline dicts are re-pointed at
+            views of one (6, R, N) block each, which the kernels update in place.
+    """
+
+    def __init__(self, world: World, bp: BatchParams, state: State) -> None:
+        n_runs, n_agents = state.shape
+        self.world, self.bp = world, bp
+        self.prm = _parameter_matrix(bp)
+        self.durations = np.ascontiguousarray(bp.duration_weeks().reshape(n_runs, -1))
+        self.limited = (world.capacity >= 0).any(axis=0)
+        self.team_of_agent = np.ascontiguousarray(world.team_of_agent, dtype=np.int64)
+        self.site_of_agent = np.ascontiguousarray(world.site_of_agent, dtype=np.int64)
+        self.offered = np.ascontiguousarray(world.offered, dtype=bool)
+        self.groups = np.array(GROUP_INTERVENTIONS, dtype=np.int64)
+        self.per_agent = {key: np.ascontiguousarray(bp.per_agent(key)) for key in
+                          ("fidelity", "usual_care_contact", "unemployment_rate", "public_stigma")}
+        self.housing_exp = _housing_exp(bp, state.shape)
+        scratch = ("engaged", "advanced", "peer_signal", "job_shift", "relapse_exponent")
+        self.scratch = {name: np.empty((n_runs, n_agents)) for name in scratch}
+        self.was_enrolled = np.empty_like(state.enrolled)
+        self._blocks: dict[str, np.ndarray] = {}
+
+    def _block(self, state: State, name: str) -> np.ndarray:
+        """The (6, R, N) block behind ``state.<name>`` (process or baseline), rebuilt
+        if anyone replaced an entry since the last week."""
+        values = getattr(state, name)
+        block = self._blocks.get(name)
+        if block is None or any(values[key].base is not block or values[key].shape
+                                != block.shape[1:] for key in PROCESS_NAMES):
+            block = np.stack([values[key] for key in PROCESS_NAMES])
+            self._blocks[name] = block
+            for index, key in enumerate(PROCESS_NAMES):
+                values[key] = block[index]
+        return block
+
+    def step(self, state: State, draws: dict[str, np.ndarray]) -> None:
+        """Advance every run by one week (docs/ODD.md §3), as ``Simulation.step``."""
+        world, bp, s, prm = self.world, self.bp, self.scratch, self.prm
+        process, baseline = self._block(state, "process"), self._block(state, "baseline")
+        services.train_staff(state, world, bp)
+        kernels.uptake(prm, state.week, self.offered, self.limited, state.motivation, process,
+                       draws["engagement"], state.enrolled, state.waiting, state.completed,
+                       state.dropped, state.wait_since, state.weeks_in, self.was_enrolled,
+                       s["engaged"])
+        if self.limited.any():
+            services.admit(state, world, limited_only=True)
+        network = state.network
+        degree = network.degree()
+        kernels.processes(
+            prm, PROFILE, self.team_of_agent, state.attitudes, self.per_agent["fidelity"],
+            self.per_agent["usual_care_contact"], self.per_agent["unemployment_rate"],
+            self.per_agent["public_stigma"], state.enrolled, s["engaged"], process, baseline,
+            state.connectedness, state.self_stigma, state.self_stigma_baseline, state.employed,
+            state.motivation, state.severity, state.work_history, draws["noise"], network.run,
+            network.a, network.b, degree, s["advanced"], s["peer_signal"], state.doses,
+            s["job_shift"], s["relapse_exponent"])
+        np.exp(s["job_shift"], out=s["job_shift"])
+        np.exp(s["relapse_exponent"], out=s["relapse_exponent"])
+        kernels.outcomes(
+            prm, self.durations, state.enrolled, self.was_enrolled, s["engaged"],
+            draws["engagement"], draws["employment"], draws["housing"], draws["relapse"],
+            draws["noise"], s["job_shift"], s["relapse_exponent"], self.housing_exp, process,
+            baseline, state.motivation, state.motivation_baseline, state.severity,
+            state.severity_baseline, state.employed, state.ever_employed, state.weeks_employed,
+            state.housed, state.weeks_housed, state.in_relapse, state.relapses,
+            state.functioning, state.connectedness, degree, state.weeks_in, state.completed,
+            state.dropped)
+        run, a, b, new_degree = kernels.network_week(
+            state.enrolled, self.groups, self.team_of_agent, len(world.teams),
+            self.site_of_agent, len(world.sites), draws["network"], prm, network.run,
+            network.a, network.b)
+        network.replace(run, a, b, new_degree)
+        state.week += 1

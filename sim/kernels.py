@@ -1,0 +1,410 @@
+"""Compiled (numba) kernels of the weekly step: the same arithmetic as the numpy path, fused.
+
+:mod:`sim.services`, :mod:`sim.dynamics` and :mod:`sim.network` state the model
+in numpy, one operation over all (runs x users) at a time; they stay the
+reference. The kernels here walk the users once per phase and do the same
+floating-point operations in the same order, so a run gives *bit-identical*
+results on either path (``tests/test_kernels.py`` checks it state by state).
+Two things stay in numpy on purpose: every random draw (the streams of
+:mod:`sim.seeding`), and ``exp``/``log`` (numpy's SIMD versions can differ from
+the C library's in the last bit), computed between the phases.
+
+A phase is a plain function of arrays and a matrix of per-run parameters,
+``prm[r, j]`` with ``j`` one of the ``P_*`` column indices below; the engine
+(:class:`sim.engine.Simulation`) builds both once per batch.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+try:  # numba is a dependency; without it the numpy path runs (slower, same results)
+    import numba
+except ImportError:  # pragma: no cover - exercised only where numba has no wheel
+    numba = None
+
+__all__ = ["AVAILABLE", "PARAMETER_COLUMNS"]
+
+AVAILABLE = numba is not None
+
+# per-run parameters, in the column order of the engine's parameter matrix;
+# the log_* columns hold numpy's log of the registry value
+PARAMETER_COLUMNS = (
+    "trust_engagement_weight", "uptake_probability_per_week", "network_role_model_weight",
+    "knowledge_learning_rate_per_week", "self_efficacy_rate_per_week", "trust_rate_per_week",
+    "hope_rate_per_week", "stigma_reduction_rate_per_week", "empowerment_rate_per_week",
+    "meaning_rate_per_week", "process_decay_rate_per_week", "process_noise_sd",
+    "participation_meaning_weight", "job_loss_probability_per_week", "ips_job_retention",
+    "relapse_loss_multiplier", "reference_unemployment_rate", "log_job_entry_odds_ratio_per_point",
+    "stigma_job_penalty", "readiness_job_gradient", "log_work_history_job_multiplier",
+    "log_ips_job_finding_multiplier", "job_finding_probability_per_week",
+    "housing_gain_probability_per_week", "housing_loss_probability_per_week",
+    "housing_first_retention", "relapse_probability_per_week", "relapse_knowledge_protection",
+    "relapse_recovery_probability_per_week", "success_boost", "job_loss_setback",
+    "relapse_setback", "hope_motivation_gain", "motivation_rate_per_week",
+    "relapse_severity_rise", "severity_rate_per_week", "functioning_rate_per_week",
+    "connectedness_rate_per_week", "connectedness_half_ties", "dropout_probability_per_week",
+    "tie_formation_probability_per_week", "community_tie_probability_per_week",
+    "tie_decay_probability_per_week",
+)
+(P_TRUST_W, P_UPTAKE, P_ROLE_W, P_K_RATE, P_SE_RATE, P_TRUST_RATE, P_HOPE_RATE, P_STIGMA_RATE,
+ P_EMP_RATE, P_MEANING_RATE, P_DECAY, P_NOISE_SD, P_PART_W, P_JOB_LOSS, P_IPS_RET, P_RELAPSE_MULT,
+ P_REF_UNEMP, P_LOG_OR, P_STIGMA_PEN, P_READY_GRAD, P_LOG_WH, P_LOG_IPS, P_JOB_FIND, P_HOUSE_GAIN,
+ P_HOUSE_LOSS, P_HF_RET, P_RELAPSE, P_RELAPSE_PROT, P_RELAPSE_RECOVER, P_BOOST, P_JOB_SETBACK,
+ P_RELAPSE_SETBACK, P_HOPE_MOT, P_MOT_RATE, P_SEV_RISE, P_SEV_RATE, P_FUNC_RATE, P_CONN_RATE,
+ P_CONN_HALF, P_DROPOUT, P_TIE_FORM, P_TIE_COMMUNITY, P_TIE_DECAY) = range(len(PARAMETER_COLUMNS))
+
+# process rows of the engine's (6, R, N) process array, as in sim.state.PROCESS_NAMES
+KNOWLEDGE, SELF_EFFICACY, TRUST, HOPE, EMPOWERMENT, MEANING = range(6)
+IPS, HOUSING_FIRST = 3, 4  # indices in sim.logic_model.USER_INTERVENTIONS
+
+
+def _jit(function):
+    if numba is None:  # pragma: no cover
+        return function
+    return numba.njit(cache=True, nogil=True, error_model="numpy")(function)
+
+
+@_jit
+def _clip01(x):
+    return min(max(x, 0.0), 1.0)
+
+
+@_jit
+def _move(p, dose, rate, decay, base):
+    up = max(dose, 0.0) * (1.0 - p) - max(-dose, 0.0) * p
+    return _clip01(p + rate * up - decay * (p - base))
+
+
+@_jit
+def _loss_probability(base, protection, protected, in_relapse, relapse_multiplier):
+    factor = (1.0 - protection * protected) * (relapse_multiplier if in_relapse else 1.0)
+    return min(base * factor, 1.0)
+
+
+@_jit
+def uptake(prm, week, offered, limited, motivation, process, u_engage, enrolled, waiting,
+           completed, dropped, wait_since, weeks_in, was_enrolled, engaged):
+    """Engagement, uptake and admission where places are unlimited (services.py).
+
+    Writes ``engaged`` (R, N) and ``was_enrolled`` (R, N, K); admission to
+    interventions with limited places (``limited[k]``) is left to the numpy path.
+    """
+    n_runs, n_agents, n_user = enrolled.shape
+    for r in range(n_runs):
+        w = prm[r, P_TRUST_W]
+        for i in range(n_agents):
+            e = motivation[r, i] * (1.0 - w + w * process[TRUST, r, i])
+            engaged[r, i] = e
+            chance = prm[r, P_UPTAKE] * e
+            for k in range(n_user):
+                was_enrolled[r, i, k] = enrolled[r, i, k]
+                free = offered[i, k] and not (enrolled[r, i, k] or waiting[r, i, k]
+                                              or completed[r, i, k] or dropped[r, i, k])
+                if free and u_engage[r, i, k] < chance:
+                    waiting[r, i, k] = True
+                    wait_since[r, i, k] = week
+                if waiting[r, i, k] and not limited[k]:
+                    enrolled[r, i, k] = True
+                    waiting[r, i, k] = False
+                    weeks_in[r, i, k] = 0
+
+
+@_jit
+def _neighbour_share_advanced(advanced, run, a, b, degree, out):
+    n_agents = advanced.shape[1]
+    out[:] = 0.0
+    for e in range(run.shape[0]):
+        out[run[e], a[e]] += advanced[run[e], b[e]]
+        out[run[e], b[e]] += advanced[run[e], a[e]]
+    for r in range(out.shape[0]):
+        for i in range(n_agents):
+            d = degree[r, i]
+            out[r, i] = out[r, i] / max(d, 1) - 0.5 if d > 0 else 0.0
+
+
+@_jit
+def processes(prm, profile, team_of_agent, attitudes, fidelity, usual_care_contact,
+              unemployment_rate, public_stigma, enrolled, engaged, process, baseline,
+              connectedness, self_stigma, self_stigma_baseline, employed, motivation, severity,
+              work_history, noise, run, a, b, degree, advanced, peer_signal, doses, job_shift,
+              relapse_exponent):
+    """Mechanism doses and the process sequence (dynamics.py), then the exponents.
+
+    Writes ``doses`` (R, N, 4) and moves the processes and self-stigma in
+    place; leaves in ``job_shift`` and ``relapse_exponent`` the arguments of
+    the two ``exp`` calls of the outcome phase, for numpy to evaluate.
+    """
+    n_runs, n_agents, n_user = enrolled.shape
+    for r in range(n_runs):
+        for i in range(n_agents):
+            qpr = 12.0 * (connectedness[r, i] + process[HOPE, r, i] + (1.0 - self_stigma[r, i])
+                          + process[MEANING, r, i] + process[EMPOWERMENT, r, i])
+            advanced[r, i] = 1.0 if min(int(qpr * (5.0 / 60.0)), 4) >= 3 else 0.0
+    _neighbour_share_advanced(advanced, run, a, b, degree, peer_signal)
+    for r in range(n_runs):
+        decay, sd = prm[r, P_DECAY], prm[r, P_NOISE_SD]
+        for i in range(n_agents):
+            raw0 = raw1 = raw2 = raw3 = 0.0
+            any_enrolled = False
+            for k in range(n_user):
+                if enrolled[r, i, k]:
+                    any_enrolled = True
+                    raw0 += profile[k, 0]
+                    raw1 += profile[k, 1]
+                    raw2 += profile[k, 2]
+                    raw3 += profile[k, 3]
+            fid = fidelity[r, i]
+            att = attitudes[r, team_of_agent[i]]
+            usual = usual_care_contact[r, i] * (2.0 * att - 1.0)
+            info = raw0 * fid * engaged[r, i]
+            alliance = raw1 * fid * (0.5 + att) + usual
+            role = raw2 * fid * engaged[r, i] + prm[r, P_ROLE_W] * peer_signal[r, i]
+            choice = raw3 * fid * (0.5 + att) + usual
+            doses[r, i, 0], doses[r, i, 1], doses[r, i, 2], doses[r, i, 3] = (
+                info, alliance, role, choice)
+            knowledge = _move(process[KNOWLEDGE, r, i], info, prm[r, P_K_RATE], decay,
+                              baseline[KNOWLEDGE, r, i])
+            process[KNOWLEDGE, r, i] = knowledge
+            gain = max(knowledge - baseline[KNOWLEDGE, r, i], 0.0)
+            efficacy = _move(process[SELF_EFFICACY, r, i], gain, prm[r, P_SE_RATE], decay,
+                             baseline[SELF_EFFICACY, r, i])
+            process[SELF_EFFICACY, r, i] = efficacy
+            process[TRUST, r, i] = _move(process[TRUST, r, i], alliance, prm[r, P_TRUST_RATE],
+                                         decay, baseline[TRUST, r, i])
+            process[HOPE, r, i] = _clip01(
+                _move(process[HOPE, r, i], role, prm[r, P_HOPE_RATE], decay, baseline[HOPE, r, i])
+                + sd * noise[r, i, 0])
+            self_stigma[r, i] = _move(self_stigma[r, i], -role, prm[r, P_STIGMA_RATE], decay,
+                                      self_stigma_baseline[r, i])
+            process[EMPOWERMENT, r, i] = _clip01(
+                _move(process[EMPOWERMENT, r, i], choice, prm[r, P_EMP_RATE], decay,
+                      baseline[EMPOWERMENT, r, i])
+                + sd * noise[r, i, 1])
+            roles = (1.0 if employed[r, i] else 0.0) + prm[r, P_PART_W] * (
+                1.0 if any_enrolled else 0.0)
+            process[MEANING, r, i] = _move(process[MEANING, r, i], roles, prm[r, P_MEANING_RATE],
+                                           decay, baseline[MEANING, r, i])
+            readiness = (efficacy + motivation[r, i] + 1.0 - severity[r, i]) / 3.0
+            points = 100.0 * (unemployment_rate[r, i] - prm[r, P_REF_UNEMP])
+            job_shift[r, i] = (-prm[r, P_LOG_OR] * points
+                               - prm[r, P_STIGMA_PEN] * (public_stigma[r, i] - 0.5)
+                               + prm[r, P_READY_GRAD] * (readiness - 0.5)
+                               + prm[r, P_LOG_WH] * (1.0 if work_history[r, i] else 0.0)
+                               + prm[r, P_LOG_IPS] * (1.0 if enrolled[r, i, IPS] else 0.0))
+            relapse_exponent[r, i] = -prm[r, P_RELAPSE_PROT] * gain
+
+
+@_jit
+def _odds_to_probability(base, exp_shift):
+    odds = base / (1.0 - base) * exp_shift
+    return odds / (1.0 + odds)
+
+
+@_jit
+def outcomes(prm, durations, enrolled, was_enrolled, engaged, u_engage, u_job, u_house,
+             u_relapse, noise, job_shift_exp, relapse_factor, housing_exp, process, baseline,
+             motivation, motivation_baseline, severity, severity_baseline, employed,
+             ever_employed, weeks_employed, housed, weeks_housed, in_relapse, relapses,
+             functioning, connectedness, degree, weeks_in, completed, dropped):
+    """Employment, housing, relapse, feedback, severity, functioning, connectedness,
+    then dropout and completion (dynamics.apply_outcomes, services.disengage_and_complete).
+
+    ``job_shift_exp`` and ``relapse_factor`` are numpy's exp of the phase-2
+    exponents; ``housing_exp[h, r, i]`` the exp of the housing log-odds shift
+    without (h = 0) and with (h = 1) Housing First.
+    """
+    n_runs, n_agents, n_user = enrolled.shape
+    for r in range(n_runs):
+        for i in range(n_agents):
+            relapsing = in_relapse[r, i]
+            in_ips = 1.0 if enrolled[r, i, IPS] else 0.0
+            lose_job_chance = _loss_probability(prm[r, P_JOB_LOSS], prm[r, P_IPS_RET], in_ips,
+                                                relapsing, prm[r, P_RELAPSE_MULT])
+            find = 0.0 if relapsing else _odds_to_probability(prm[r, P_JOB_FIND],
+                                                              job_shift_exp[r, i])
+            was_employed = employed[r, i]
+            start = (not was_employed) and u_job[r, i] < find
+            lose = was_employed and u_job[r, i] < lose_job_chance
+            now_employed = (was_employed or start) and not lose
+            employed[r, i] = now_employed
+            if start:
+                ever_employed[r, i] = True
+            weeks_employed[r, i] += now_employed
+
+            hf = enrolled[r, i, HOUSING_FIRST]
+            gain_chance = _odds_to_probability(prm[r, P_HOUSE_GAIN],
+                                               housing_exp[1 if hf else 0, r, i])
+            lose_home_chance = _loss_probability(prm[r, P_HOUSE_LOSS], prm[r, P_HF_RET],
+                                                 1.0 if hf else 0.0, relapsing,
+                                                 prm[r, P_RELAPSE_MULT])
+            was_housed = housed[r, i]
+            gain = (not was_housed) and u_house[r, i] < gain_chance
+            evict = was_housed and u_house[r, i] < lose_home_chance
+            now_housed = (was_housed or gain) and not evict
+            housed[r, i] = now_housed
+            weeks_housed[r, i] += now_housed
+
+            hazard = prm[r, P_RELAPSE] * (0.5 + severity[r, i]) * relapse_factor[r, i]
+            onset = (not relapsing) and u_relapse[r, i] < hazard
+            resolve = relapsing and u_relapse[r, i] < prm[r, P_RELAPSE_RECOVER]
+
+            boost = prm[r, P_BOOST] * (1.0 if start else 0.0)
+            setback = prm[r, P_JOB_SETBACK] * (1.0 if lose else 0.0)
+            relapse_hit = prm[r, P_RELAPSE_SETBACK] * (1.0 if onset else 0.0)
+            hope = process[HOPE, r, i]
+            hope = hope + boost * (1.0 - hope)
+            hope = hope * (1.0 - relapse_hit) * (1.0 - setback)
+            process[HOPE, r, i] = hope
+            efficacy = process[SELF_EFFICACY, r, i]
+            efficacy = efficacy + boost * (1.0 - efficacy)
+            efficacy = efficacy * (1.0 - relapse_hit) * (1.0 - 0.0)
+            process[SELF_EFFICACY, r, i] = efficacy
+            m = motivation[r, i]
+            m = m + boost * (1.0 - m)
+            m = m * (1.0 - setback) * (1.0 - relapse_hit)
+            set_point = motivation_baseline[r, i] + prm[r, P_HOPE_MOT] * (
+                hope - baseline[HOPE, r, i])
+            m = m + (prm[r, P_MOT_RATE] * (set_point - m) + prm[r, P_NOISE_SD] * noise[r, i, 2])
+            motivation[r, i] = _clip01(m)
+
+            relapsing = (relapsing or onset) and not resolve
+            in_relapse[r, i] = relapsing
+            relapses[r, i] += onset
+            target = severity_baseline[r, i] + prm[r, P_SEV_RISE] * (1.0 if relapsing else 0.0)
+            sev = _clip01(severity[r, i] + prm[r, P_SEV_RATE] * (target - severity[r, i]))
+            severity[r, i] = sev
+            functioning_set_point = 0.25 * ((1.0 - sev) + (1.0 if now_housed else 0.0)
+                                            + (1.0 if now_employed else 0.0) + efficacy)
+            functioning[r, i] = functioning[r, i] + prm[r, P_FUNC_RATE] * (
+                functioning_set_point - functioning[r, i])
+            d = float(degree[r, i])
+            connectedness[r, i] = connectedness[r, i] + prm[r, P_CONN_RATE] * (
+                d / (d + prm[r, P_CONN_HALF]) - connectedness[r, i])
+
+            drop_chance = prm[r, P_DROPOUT] * (1.0 - engaged[r, i])
+            for k in range(n_user):
+                if not enrolled[r, i, k]:
+                    continue
+                if was_enrolled[r, i, k] and u_engage[r, i, k] < drop_chance:
+                    enrolled[r, i, k] = False
+                    dropped[r, i, k] = True
+                    continue
+                weeks_in[r, i, k] += 1
+                if weeks_in[r, i, k] >= durations[r, k]:
+                    enrolled[r, i, k] = False
+                    completed[r, i, k] = True
+
+
+@_jit
+def _add_group_ties(group, n_groups, u_form, u_partner, probability, count, start, order,
+                    position, keys, n_keys):
+    """One group's weekly ties (network.group_ties), appended to ``keys`` as sorted-pair keys.
+
+    ``group`` is the flat (R * N) label, -1 for none; members are ordered by
+    (label, flat index) as numpy's stable argsort orders them. ``u_form`` and
+    ``u_partner`` are (R, N).
+    """
+    n_agents = u_form.shape[1]
+    count[:n_groups + 1] = 0
+    for j in range(group.shape[0]):
+        if group[j] >= 0:
+            count[group[j] + 1] += 1
+    for g in range(n_groups):
+        count[g + 1] += count[g]
+    start[:n_groups + 1] = count[:n_groups + 1]
+    for j in range(group.shape[0]):
+        g = group[j]
+        if g >= 0:
+            position[j] = count[g] - start[g]
+            order[count[g]] = j
+            count[g] += 1
+    for j in range(group.shape[0]):  # flat (run, user) order, as np.flatnonzero gives
+        g = group[j]
+        if g < 0:
+            continue
+        run, a = j // n_agents, j % n_agents
+        size = start[g + 1] - start[g]
+        if size < 2 or not u_form[run, a] < probability[run]:
+            continue
+        pick = np.int64(np.floor(u_partner[run, a] * (size - 1)))
+        if pick >= position[j]:
+            pick += 1
+        b = order[start[g] + pick] - run * n_agents
+        lo, hi = min(a, b), max(a, b)
+        keys[n_keys] = (run * n_agents + lo) * n_agents + hi
+        n_keys += 1
+    return n_keys
+
+
+@_jit
+def network_week(enrolled, group_interventions, team_of_agent, n_teams, site_of_agent, n_sites,
+                 u_network, prm, run, a, b):
+    """Form group and community ties, merge them into the network and let ties lapse.
+
+    The same result as ``Simulation._update_network`` on the numpy path: new
+    ties from each group intervention and the community, added as a sorted
+    set of (run, a, b) keys, then each tie kept when frac(u_a + u_b) is at
+    least the decay probability. ``run, a, b`` must be sorted by key (the
+    network's invariant). Returns the new (run, a, b) and the degree (R, N).
+    """
+    n_runs, n_agents = enrolled.shape[0], enrolled.shape[1]
+    size = n_runs * n_agents
+    n_groups = n_runs * max(n_teams, n_sites)
+    count = np.empty(n_groups + 1, dtype=np.int64)
+    start = np.empty(n_groups + 1, dtype=np.int64)
+    order = np.empty(size, dtype=np.int64)
+    position = np.empty(size, dtype=np.int64)
+    group = np.empty(size, dtype=np.int64)
+    keys = np.empty((len(group_interventions) + 1) * size, dtype=np.int64)
+    probability = np.empty(n_runs)
+    n_keys = 0
+    for q in range(len(group_interventions)):
+        k = group_interventions[q]
+        for r in range(n_runs):
+            probability[r] = prm[r, P_TIE_FORM]
+            for i in range(n_agents):
+                group[r * n_agents + i] = r * n_teams + team_of_agent[i] if enrolled[r, i, k] else -1
+        n_keys = _add_group_ties(group, n_runs * n_teams, u_network[:, 2 * q],
+                                 u_network[:, 2 * q + 1], probability, count, start, order,
+                                 position, keys, n_keys)
+    for r in range(n_runs):
+        probability[r] = prm[r, P_TIE_COMMUNITY]
+        for i in range(n_agents):
+            group[r * n_agents + i] = r * n_sites + site_of_agent[i]
+    n_forms = u_network.shape[1]
+    n_keys = _add_group_ties(group, n_runs * n_sites, u_network[:, n_forms - 3],
+                             u_network[:, n_forms - 2], probability, count, start, order,
+                             position, keys, n_keys)
+    new = np.sort(keys[:n_keys])
+    u_decay = u_network[:, n_forms - 1]
+    out_run = np.empty(run.shape[0] + n_keys, dtype=np.int64)
+    out_a = np.empty_like(out_run)
+    out_b = np.empty_like(out_run)
+    degree = np.zeros((n_runs, n_agents), dtype=np.int64)
+    n2 = n_agents * n_agents
+    i_old = i_new = n_out = 0
+    last = -1
+    while i_old < run.shape[0] or i_new < n_keys:  # merge two sorted key lists, once each
+        if i_new >= n_keys or (i_old < run.shape[0]
+                                and (run[i_old] * n_agents + a[i_old]) * n_agents + b[i_old]
+                                <= new[i_new]):
+            key = (run[i_old] * n_agents + a[i_old]) * n_agents + b[i_old]
+            i_old += 1
+        else:
+            key = new[i_new]
+            i_new += 1
+        if key == last:
+            continue
+        last = key
+        r, rest = key // n2, key % n2
+        x, y = rest // n_agents, rest % n_agents
+        u = u_decay[r, x] + u_decay[r, y]
+        if u >= 1.0:
+            u -= 1.0
+        if u >= prm[r, P_TIE_DECAY]:
+            out_run[n_out], out_a[n_out], out_b[n_out] = r, x, y
+            degree[r, x] += 1
+            degree[r, y] += 1
+            n_out += 1
+    return out_run[:n_out].copy(), out_a[:n_out].copy(), out_b[:n_out].copy(), degree
