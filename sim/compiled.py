@@ -16,6 +16,7 @@ import numpy as np
 
 from sim import kernels, services
 from sim.dynamics import GROUP_INTERVENTIONS, PROFILE
+from sim.network import group_layout
 from sim.state import PROCESS_NAMES, BatchParams, State
 from sim.world import World
 
@@ -56,22 +57,42 @@ def _parameter_matrix(bp: BatchParams) -> np.ndarray:
             columns.append(community)
         elif name.startswith("log_"):
             columns.append(np.log(getattr(bp, name.removeprefix("log_"))))
+        elif name.startswith("odds_"):  # as sim.dynamics._odds_to_probability computes it
+            probability = getattr(bp, name.removeprefix("odds_"))
+            columns.append(probability / (1.0 - probability))
         else:
             columns.append(getattr(bp, name))
     return np.ascontiguousarray(np.concatenate(columns, axis=1))
 
 
-def _housing_exp(bp: BatchParams, shape: tuple[int, int]) -> np.ndarray:
-    """exp of the housing log-odds shift without and with Housing First, (2, R, N).
+def _housing_exp(bp: BatchParams) -> np.ndarray:
+    """exp of the housing log-odds shift per site without and with Housing First, (2, R, S).
 
     The same numpy expression as :func:`sim.dynamics.apply_outcomes`, evaluated
-    for the two values its Housing First mask can take.
+    per site (a user's value is its site's) for the two values of its Housing
+    First mask.
     """
-    availability = bp.per_agent("housing_availability") / 0.5
+    availability = bp.site_values["housing_availability"] / 0.5
+    shape = availability.shape
     return np.stack([
         np.exp(np.log(availability) + np.log(bp.housing_first_multiplier)
                * np.full(shape, in_hf))
         for in_hf in (False, True)])
+
+
+def _community_layout(world: World, n_runs: int) -> tuple[np.ndarray, ...]:
+    """Each site's members in the order of :func:`sim.network.group_layout`: the
+    order and, per flat (run, user), its group's start and size and its position."""
+    site_group = (np.arange(n_runs)[:, None] * len(world.sites)
+                  + world.site_of_agent[None, :]).reshape(-1)
+    size = site_group.shape[0]
+    start, count, position = (np.zeros(size, dtype=np.int64) for _ in range(3))
+    layout = group_layout(site_group)
+    if layout is None:
+        return np.arange(size, dtype=np.int64), start, count, position
+    order, member_start, member_size, member_position = layout
+    start[order], count[order], position[order] = member_start, member_size, member_position
+    return order.astype(np.int64), start, count, position
 
 
 class CompiledStep:
@@ -91,15 +112,23 @@ class CompiledStep:
         self.durations = np.ascontiguousarray(bp.duration_weeks().reshape(n_runs, -1))
         self.limited = (world.capacity >= 0).any(axis=0)
         self.team_of_agent = np.ascontiguousarray(world.team_of_agent, dtype=np.int64)
+        agent, k = np.nonzero(world.offered)  # row-major: by user, then intervention
+        self.offer_k = k.astype(np.int64)
+        self.offer_ptr = np.r_[0, np.cumsum(np.bincount(agent, minlength=n_agents))]
+        self.group_ks = np.array(GROUP_INTERVENTIONS, dtype=np.int64)
+        offered_to = [np.flatnonzero(world.offered[:, k]) for k in GROUP_INTERVENTIONS]
+        self.group_ptr = np.r_[0, np.cumsum([len(x) for x in offered_to])].astype(np.int64)
+        self.group_agents = np.concatenate(offered_to).astype(np.int64)
+        self.community = _community_layout(world, n_runs)
         self.site_of_agent = np.ascontiguousarray(world.site_of_agent, dtype=np.int64)
-        self.offered = np.ascontiguousarray(world.offered, dtype=bool)
-        self.groups = np.array(GROUP_INTERVENTIONS, dtype=np.int64)
-        self.per_agent = {key: np.ascontiguousarray(bp.per_agent(key)) for key in
-                          ("fidelity", "usual_care_contact", "unemployment_rate", "public_stigma")}
-        self.housing_exp = _housing_exp(bp, state.shape)
+        self.by_unit = [np.ascontiguousarray(values[key]) for values, key in (
+            (bp.team_values, "fidelity"), (bp.team_values, "usual_care_contact"),
+            (bp.site_values, "unemployment_rate"), (bp.site_values, "public_stigma"))]
+        self.housing_exp = _housing_exp(bp)
         scratch = ("engaged", "advanced", "peer_signal", "job_shift", "relapse_exponent")
         self.scratch = {name: np.empty((n_runs, n_agents)) for name in scratch}
         self.was_enrolled = np.empty_like(state.enrolled)
+        self.attitudes = np.empty(state.attitudes.shape)  # C order, one compiled signature
         self._blocks: dict[str, np.ndarray] = {}
 
     def _block(self, state: State, name: str) -> np.ndarray:
@@ -120,7 +149,8 @@ class CompiledStep:
         world, bp, s, prm = self.world, self.bp, self.scratch, self.prm
         process, baseline = self._block(state, "process"), self._block(state, "baseline")
         services.train_staff(state, world, bp)
-        kernels.uptake(prm, state.week, self.offered, self.limited, state.motivation, process,
+        self.attitudes[...] = state.attitudes
+        kernels.uptake(prm, state.week, self.offer_ptr, self.offer_k, self.limited, state.motivation, process,
                        draws["engagement"], state.enrolled, state.waiting, state.completed,
                        state.dropped, state.wait_since, state.weeks_in, self.was_enrolled,
                        s["engaged"])
@@ -129,9 +159,8 @@ class CompiledStep:
         network = state.network
         degree = network.degree()
         kernels.processes(
-            prm, PROFILE, self.team_of_agent, state.attitudes, self.per_agent["fidelity"],
-            self.per_agent["usual_care_contact"], self.per_agent["unemployment_rate"],
-            self.per_agent["public_stigma"], state.enrolled, s["engaged"], process, baseline,
+            prm, PROFILE, self.offer_ptr, self.offer_k, self.team_of_agent, self.site_of_agent,
+            self.attitudes, *self.by_unit, state.enrolled, s["engaged"], process, baseline,
             state.connectedness, state.self_stigma, state.self_stigma_baseline, state.employed,
             state.motivation, state.severity, state.work_history, draws["noise"], network.run,
             network.a, network.b, degree, s["advanced"], s["peer_signal"], state.doses,
@@ -139,7 +168,7 @@ class CompiledStep:
         np.exp(s["job_shift"], out=s["job_shift"])
         np.exp(s["relapse_exponent"], out=s["relapse_exponent"])
         kernels.outcomes(
-            prm, self.durations, state.enrolled, self.was_enrolled, s["engaged"],
+            prm, self.durations, self.offer_ptr, self.offer_k, self.site_of_agent, state.enrolled, self.was_enrolled, s["engaged"],
             draws["engagement"], draws["employment"], draws["housing"], draws["relapse"],
             draws["noise"], s["job_shift"], s["relapse_exponent"], self.housing_exp, process,
             baseline, state.motivation, state.motivation_baseline, state.severity,
@@ -148,8 +177,8 @@ class CompiledStep:
             state.functioning, state.connectedness, degree, state.weeks_in, state.completed,
             state.dropped)
         run, a, b, new_degree = kernels.network_week(
-            state.enrolled, self.groups, self.team_of_agent, len(world.teams),
-            self.site_of_agent, len(world.sites), draws["network"], prm, network.run,
-            network.a, network.b)
+            state.enrolled, self.group_ks, self.group_ptr, self.group_agents,
+            self.team_of_agent, len(world.teams), *self.community, draws["network"], prm,
+            network.run, network.a, network.b)
         network.replace(run, a, b, new_degree)
         state.week += 1

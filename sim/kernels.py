@@ -28,7 +28,7 @@ __all__ = ["AVAILABLE", "PARAMETER_COLUMNS"]
 AVAILABLE = numba is not None
 
 # per-run parameters, in the column order of the engine's parameter matrix;
-# the log_* columns hold numpy's log of the registry value
+# the log_* columns hold numpy's log of the registry value, the odds_* columns p / (1 - p)
 PARAMETER_COLUMNS = (
     "trust_engagement_weight", "uptake_probability_per_week", "network_role_model_weight",
     "knowledge_learning_rate_per_week", "self_efficacy_rate_per_week", "trust_rate_per_week",
@@ -37,8 +37,8 @@ PARAMETER_COLUMNS = (
     "participation_meaning_weight", "job_loss_probability_per_week", "ips_job_retention",
     "relapse_loss_multiplier", "reference_unemployment_rate", "log_job_entry_odds_ratio_per_point",
     "stigma_job_penalty", "readiness_job_gradient", "log_work_history_job_multiplier",
-    "log_ips_job_finding_multiplier", "job_finding_probability_per_week",
-    "housing_gain_probability_per_week", "housing_loss_probability_per_week",
+    "log_ips_job_finding_multiplier", "odds_job_finding_probability_per_week",
+    "odds_housing_gain_probability_per_week", "housing_loss_probability_per_week",
     "housing_first_retention", "relapse_probability_per_week", "relapse_knowledge_protection",
     "relapse_recovery_probability_per_week", "success_boost", "job_loss_setback",
     "relapse_setback", "hope_motivation_gain", "motivation_rate_per_week",
@@ -83,24 +83,27 @@ def _loss_probability(base, protection, protected, in_relapse, relapse_multiplie
 
 
 @_jit
-def uptake(prm, week, offered, limited, motivation, process, u_engage, enrolled, waiting,
+def uptake(prm, week, offer_ptr, offer_k, limited, motivation, process, u_engage, enrolled, waiting,
            completed, dropped, wait_since, weeks_in, was_enrolled, engaged):
     """Engagement, uptake and admission where places are unlimited (services.py).
 
-    Writes ``engaged`` (R, N) and ``was_enrolled`` (R, N, K); admission to
-    interventions with limited places (``limited[k]``) is left to the numpy path.
+    User i is offered ``offer_k[offer_ptr[i]:offer_ptr[i + 1]]``, and only
+    those can be entered. Writes ``engaged`` (R, N) and ``was_enrolled`` (R, N, K)
+    for offered interventions; admission to interventions with limited places
+    (``limited[k]``) is left to the numpy path.
     """
-    n_runs, n_agents, n_user = enrolled.shape
+    n_runs, n_agents = engaged.shape
     for r in range(n_runs):
-        w = prm[r, P_TRUST_W]
+        pv = prm[r]
+        w = pv[P_TRUST_W]
         for i in range(n_agents):
             e = motivation[r, i] * (1.0 - w + w * process[TRUST, r, i])
             engaged[r, i] = e
-            chance = prm[r, P_UPTAKE] * e
-            for k in range(n_user):
+            chance = pv[P_UPTAKE] * e
+            for k in offer_k[offer_ptr[i]:offer_ptr[i + 1]]:
                 was_enrolled[r, i, k] = enrolled[r, i, k]
-                free = offered[i, k] and not (enrolled[r, i, k] or waiting[r, i, k]
-                                              or completed[r, i, k] or dropped[r, i, k])
+                free = not (enrolled[r, i, k] or waiting[r, i, k] or completed[r, i, k]
+                            or dropped[r, i, k])
                 if free and u_engage[r, i, k] < chance:
                     waiting[r, i, k] = True
                     wait_since[r, i, k] = week
@@ -124,18 +127,20 @@ def _neighbour_share_advanced(advanced, run, a, b, degree, out):
 
 
 @_jit
-def processes(prm, profile, team_of_agent, attitudes, fidelity, usual_care_contact,
-              unemployment_rate, public_stigma, enrolled, engaged, process, baseline,
+def processes(prm, profile, offer_ptr, offer_k, team_of_agent, site_of_agent, attitudes,
+              fidelity, usual_care_contact, unemployment_rate, public_stigma, enrolled, engaged, process, baseline,
               connectedness, self_stigma, self_stigma_baseline, employed, motivation, severity,
               work_history, noise, run, a, b, degree, advanced, peer_signal, doses, job_shift,
               relapse_exponent):
     """Mechanism doses and the process sequence (dynamics.py), then the exponents.
 
+    ``fidelity`` and ``usual_care_contact`` are per team (R, T),
+    ``unemployment_rate`` and ``public_stigma`` per site (R, S).
     Writes ``doses`` (R, N, 4) and moves the processes and self-stigma in
     place; leaves in ``job_shift`` and ``relapse_exponent`` the arguments of
     the two ``exp`` calls of the outcome phase, for numpy to evaluate.
     """
-    n_runs, n_agents, n_user = enrolled.shape
+    n_runs, n_agents = engaged.shape
     for r in range(n_runs):
         for i in range(n_agents):
             qpr = 12.0 * (connectedness[r, i] + process[HOPE, r, i] + (1.0 - self_stigma[r, i])
@@ -143,66 +148,68 @@ def processes(prm, profile, team_of_agent, attitudes, fidelity, usual_care_conta
             advanced[r, i] = 1.0 if min(int(qpr * (5.0 / 60.0)), 4) >= 3 else 0.0
     _neighbour_share_advanced(advanced, run, a, b, degree, peer_signal)
     for r in range(n_runs):
-        decay, sd = prm[r, P_DECAY], prm[r, P_NOISE_SD]
+        pv = prm[r]
+        decay, sd = pv[P_DECAY], pv[P_NOISE_SD]
         for i in range(n_agents):
             raw0 = raw1 = raw2 = raw3 = 0.0
             any_enrolled = False
-            for k in range(n_user):
+            for k in offer_k[offer_ptr[i]:offer_ptr[i + 1]]:
                 if enrolled[r, i, k]:
                     any_enrolled = True
                     raw0 += profile[k, 0]
                     raw1 += profile[k, 1]
                     raw2 += profile[k, 2]
                     raw3 += profile[k, 3]
-            fid = fidelity[r, i]
-            att = attitudes[r, team_of_agent[i]]
-            usual = usual_care_contact[r, i] * (2.0 * att - 1.0)
+            team, site = team_of_agent[i], site_of_agent[i]
+            fid = fidelity[r, team]
+            att = attitudes[r, team]
+            usual = usual_care_contact[r, team] * (2.0 * att - 1.0)
             info = raw0 * fid * engaged[r, i]
             alliance = raw1 * fid * (0.5 + att) + usual
-            role = raw2 * fid * engaged[r, i] + prm[r, P_ROLE_W] * peer_signal[r, i]
+            role = raw2 * fid * engaged[r, i] + pv[P_ROLE_W] * peer_signal[r, i]
             choice = raw3 * fid * (0.5 + att) + usual
             doses[r, i, 0], doses[r, i, 1], doses[r, i, 2], doses[r, i, 3] = (
                 info, alliance, role, choice)
-            knowledge = _move(process[KNOWLEDGE, r, i], info, prm[r, P_K_RATE], decay,
+            knowledge = _move(process[KNOWLEDGE, r, i], info, pv[P_K_RATE], decay,
                               baseline[KNOWLEDGE, r, i])
             process[KNOWLEDGE, r, i] = knowledge
             gain = max(knowledge - baseline[KNOWLEDGE, r, i], 0.0)
-            efficacy = _move(process[SELF_EFFICACY, r, i], gain, prm[r, P_SE_RATE], decay,
+            efficacy = _move(process[SELF_EFFICACY, r, i], gain, pv[P_SE_RATE], decay,
                              baseline[SELF_EFFICACY, r, i])
             process[SELF_EFFICACY, r, i] = efficacy
-            process[TRUST, r, i] = _move(process[TRUST, r, i], alliance, prm[r, P_TRUST_RATE],
+            process[TRUST, r, i] = _move(process[TRUST, r, i], alliance, pv[P_TRUST_RATE],
                                          decay, baseline[TRUST, r, i])
             process[HOPE, r, i] = _clip01(
-                _move(process[HOPE, r, i], role, prm[r, P_HOPE_RATE], decay, baseline[HOPE, r, i])
+                _move(process[HOPE, r, i], role, pv[P_HOPE_RATE], decay, baseline[HOPE, r, i])
                 + sd * noise[r, i, 0])
-            self_stigma[r, i] = _move(self_stigma[r, i], -role, prm[r, P_STIGMA_RATE], decay,
+            self_stigma[r, i] = _move(self_stigma[r, i], -role, pv[P_STIGMA_RATE], decay,
                                       self_stigma_baseline[r, i])
             process[EMPOWERMENT, r, i] = _clip01(
-                _move(process[EMPOWERMENT, r, i], choice, prm[r, P_EMP_RATE], decay,
+                _move(process[EMPOWERMENT, r, i], choice, pv[P_EMP_RATE], decay,
                       baseline[EMPOWERMENT, r, i])
                 + sd * noise[r, i, 1])
-            roles = (1.0 if employed[r, i] else 0.0) + prm[r, P_PART_W] * (
+            roles = (1.0 if employed[r, i] else 0.0) + pv[P_PART_W] * (
                 1.0 if any_enrolled else 0.0)
-            process[MEANING, r, i] = _move(process[MEANING, r, i], roles, prm[r, P_MEANING_RATE],
+            process[MEANING, r, i] = _move(process[MEANING, r, i], roles, pv[P_MEANING_RATE],
                                            decay, baseline[MEANING, r, i])
             readiness = (efficacy + motivation[r, i] + 1.0 - severity[r, i]) / 3.0
-            points = 100.0 * (unemployment_rate[r, i] - prm[r, P_REF_UNEMP])
-            job_shift[r, i] = (-prm[r, P_LOG_OR] * points
-                               - prm[r, P_STIGMA_PEN] * (public_stigma[r, i] - 0.5)
-                               + prm[r, P_READY_GRAD] * (readiness - 0.5)
-                               + prm[r, P_LOG_WH] * (1.0 if work_history[r, i] else 0.0)
-                               + prm[r, P_LOG_IPS] * (1.0 if enrolled[r, i, IPS] else 0.0))
-            relapse_exponent[r, i] = -prm[r, P_RELAPSE_PROT] * gain
+            points = 100.0 * (unemployment_rate[r, site] - pv[P_REF_UNEMP])
+            job_shift[r, i] = (-pv[P_LOG_OR] * points
+                               - pv[P_STIGMA_PEN] * (public_stigma[r, site] - 0.5)
+                               + pv[P_READY_GRAD] * (readiness - 0.5)
+                               + pv[P_LOG_WH] * (1.0 if work_history[r, i] else 0.0)
+                               + pv[P_LOG_IPS] * (1.0 if enrolled[r, i, IPS] else 0.0))
+            relapse_exponent[r, i] = -pv[P_RELAPSE_PROT] * gain
 
 
 @_jit
-def _odds_to_probability(base, exp_shift):
-    odds = base / (1.0 - base) * exp_shift
+def _odds_to_probability(base_odds, exp_shift):
+    odds = base_odds * exp_shift
     return odds / (1.0 + odds)
 
 
 @_jit
-def outcomes(prm, durations, enrolled, was_enrolled, engaged, u_engage, u_job, u_house,
+def outcomes(prm, durations, offer_ptr, offer_k, site_of_agent, enrolled, was_enrolled, engaged, u_engage, u_job, u_house,
              u_relapse, noise, job_shift_exp, relapse_factor, housing_exp, process, baseline,
              motivation, motivation_baseline, severity, severity_baseline, employed,
              ever_employed, weeks_employed, housed, weeks_housed, in_relapse, relapses,
@@ -211,17 +218,18 @@ def outcomes(prm, durations, enrolled, was_enrolled, engaged, u_engage, u_job, u
     then dropout and completion (dynamics.apply_outcomes, services.disengage_and_complete).
 
     ``job_shift_exp`` and ``relapse_factor`` are numpy's exp of the phase-2
-    exponents; ``housing_exp[h, r, i]`` the exp of the housing log-odds shift
-    without (h = 0) and with (h = 1) Housing First.
+    exponents; ``housing_exp[h, r, s]`` the exp of the housing log-odds shift
+    at site s without (h = 0) and with (h = 1) Housing First.
     """
-    n_runs, n_agents, n_user = enrolled.shape
+    n_runs, n_agents = engaged.shape
     for r in range(n_runs):
+        pv = prm[r]
         for i in range(n_agents):
             relapsing = in_relapse[r, i]
             in_ips = 1.0 if enrolled[r, i, IPS] else 0.0
-            lose_job_chance = _loss_probability(prm[r, P_JOB_LOSS], prm[r, P_IPS_RET], in_ips,
-                                                relapsing, prm[r, P_RELAPSE_MULT])
-            find = 0.0 if relapsing else _odds_to_probability(prm[r, P_JOB_FIND],
+            lose_job_chance = _loss_probability(pv[P_JOB_LOSS], pv[P_IPS_RET], in_ips,
+                                                relapsing, pv[P_RELAPSE_MULT])
+            find = 0.0 if relapsing else _odds_to_probability(pv[P_JOB_FIND],
                                                               job_shift_exp[r, i])
             was_employed = employed[r, i]
             start = (not was_employed) and u_job[r, i] < find
@@ -233,11 +241,12 @@ def outcomes(prm, durations, enrolled, was_enrolled, engaged, u_engage, u_job, u
             weeks_employed[r, i] += now_employed
 
             hf = enrolled[r, i, HOUSING_FIRST]
-            gain_chance = _odds_to_probability(prm[r, P_HOUSE_GAIN],
-                                               housing_exp[1 if hf else 0, r, i])
-            lose_home_chance = _loss_probability(prm[r, P_HOUSE_LOSS], prm[r, P_HF_RET],
+            gain_chance = _odds_to_probability(pv[P_HOUSE_GAIN],
+                                               housing_exp[1 if hf else 0, r,
+                                                           site_of_agent[i]])
+            lose_home_chance = _loss_probability(pv[P_HOUSE_LOSS], pv[P_HF_RET],
                                                  1.0 if hf else 0.0, relapsing,
-                                                 prm[r, P_RELAPSE_MULT])
+                                                 pv[P_RELAPSE_MULT])
             was_housed = housed[r, i]
             gain = (not was_housed) and u_house[r, i] < gain_chance
             evict = was_housed and u_house[r, i] < lose_home_chance
@@ -245,13 +254,13 @@ def outcomes(prm, durations, enrolled, was_enrolled, engaged, u_engage, u_job, u
             housed[r, i] = now_housed
             weeks_housed[r, i] += now_housed
 
-            hazard = prm[r, P_RELAPSE] * (0.5 + severity[r, i]) * relapse_factor[r, i]
+            hazard = pv[P_RELAPSE] * (0.5 + severity[r, i]) * relapse_factor[r, i]
             onset = (not relapsing) and u_relapse[r, i] < hazard
-            resolve = relapsing and u_relapse[r, i] < prm[r, P_RELAPSE_RECOVER]
+            resolve = relapsing and u_relapse[r, i] < pv[P_RELAPSE_RECOVER]
 
-            boost = prm[r, P_BOOST] * (1.0 if start else 0.0)
-            setback = prm[r, P_JOB_SETBACK] * (1.0 if lose else 0.0)
-            relapse_hit = prm[r, P_RELAPSE_SETBACK] * (1.0 if onset else 0.0)
+            boost = pv[P_BOOST] * (1.0 if start else 0.0)
+            setback = pv[P_JOB_SETBACK] * (1.0 if lose else 0.0)
+            relapse_hit = pv[P_RELAPSE_SETBACK] * (1.0 if onset else 0.0)
             hope = process[HOPE, r, i]
             hope = hope + boost * (1.0 - hope)
             hope = hope * (1.0 - relapse_hit) * (1.0 - setback)
@@ -263,27 +272,27 @@ def outcomes(prm, durations, enrolled, was_enrolled, engaged, u_engage, u_job, u
             m = motivation[r, i]
             m = m + boost * (1.0 - m)
             m = m * (1.0 - setback) * (1.0 - relapse_hit)
-            set_point = motivation_baseline[r, i] + prm[r, P_HOPE_MOT] * (
+            set_point = motivation_baseline[r, i] + pv[P_HOPE_MOT] * (
                 hope - baseline[HOPE, r, i])
-            m = m + (prm[r, P_MOT_RATE] * (set_point - m) + prm[r, P_NOISE_SD] * noise[r, i, 2])
+            m = m + (pv[P_MOT_RATE] * (set_point - m) + pv[P_NOISE_SD] * noise[r, i, 2])
             motivation[r, i] = _clip01(m)
 
             relapsing = (relapsing or onset) and not resolve
             in_relapse[r, i] = relapsing
             relapses[r, i] += onset
-            target = severity_baseline[r, i] + prm[r, P_SEV_RISE] * (1.0 if relapsing else 0.0)
-            sev = _clip01(severity[r, i] + prm[r, P_SEV_RATE] * (target - severity[r, i]))
+            target = severity_baseline[r, i] + pv[P_SEV_RISE] * (1.0 if relapsing else 0.0)
+            sev = _clip01(severity[r, i] + pv[P_SEV_RATE] * (target - severity[r, i]))
             severity[r, i] = sev
             functioning_set_point = 0.25 * ((1.0 - sev) + (1.0 if now_housed else 0.0)
                                             + (1.0 if now_employed else 0.0) + efficacy)
-            functioning[r, i] = functioning[r, i] + prm[r, P_FUNC_RATE] * (
+            functioning[r, i] = functioning[r, i] + pv[P_FUNC_RATE] * (
                 functioning_set_point - functioning[r, i])
             d = float(degree[r, i])
-            connectedness[r, i] = connectedness[r, i] + prm[r, P_CONN_RATE] * (
-                d / (d + prm[r, P_CONN_HALF]) - connectedness[r, i])
+            connectedness[r, i] = connectedness[r, i] + pv[P_CONN_RATE] * (
+                d / (d + pv[P_CONN_HALF]) - connectedness[r, i])
 
-            drop_chance = prm[r, P_DROPOUT] * (1.0 - engaged[r, i])
-            for k in range(n_user):
+            drop_chance = pv[P_DROPOUT] * (1.0 - engaged[r, i])
+            for k in offer_k[offer_ptr[i]:offer_ptr[i + 1]]:
                 if not enrolled[r, i, k]:
                     continue
                 if was_enrolled[r, i, k] and u_engage[r, i, k] < drop_chance:
@@ -297,114 +306,132 @@ def outcomes(prm, durations, enrolled, was_enrolled, engaged, u_engage, u_job, u
 
 
 @_jit
-def _add_group_ties(group, n_groups, u_form, u_partner, probability, count, start, order,
-                    position, keys, n_keys):
-    """One group's weekly ties (network.group_ties), appended to ``keys`` as sorted-pair keys.
+def _tie_key(run, a, b, n_agents):
+    lo, hi = min(a, b), max(a, b)
+    return (run * n_agents + lo) * n_agents + hi
 
-    ``group`` is the flat (R * N) label, -1 for none; members are ordered by
-    (label, flat index) as numpy's stable argsort orders them. ``u_form`` and
-    ``u_partner`` are (R, N).
+
+@_jit
+def _group_ties(enrolled, k, agents, team_of_agent, n_teams, u_form, u_partner, prm, members,
+                count, position, order, keys, n_keys):
+    """Ties formed in one group intervention this week (network.group_ties), as keys.
+
+    Members of a group are the users of one run and team enrolled in ``k``,
+    ordered by user index as numpy's stable argsort orders them; only the
+    users offered ``k`` (``agents``, ascending) can be enrolled.
     """
-    n_agents = u_form.shape[1]
-    count[:n_groups + 1] = 0
-    for j in range(group.shape[0]):
-        if group[j] >= 0:
-            count[group[j] + 1] += 1
-    for g in range(n_groups):
-        count[g + 1] += count[g]
-    start[:n_groups + 1] = count[:n_groups + 1]
-    for j in range(group.shape[0]):
-        g = group[j]
-        if g >= 0:
-            position[j] = count[g] - start[g]
-            order[count[g]] = j
-            count[g] += 1
-    for j in range(group.shape[0]):  # flat (run, user) order, as np.flatnonzero gives
-        g = group[j]
-        if g < 0:
-            continue
-        run, a = j // n_agents, j % n_agents
-        size = start[g + 1] - start[g]
-        if size < 2 or not u_form[run, a] < probability[run]:
-            continue
-        pick = np.int64(np.floor(u_partner[run, a] * (size - 1)))
-        if pick >= position[j]:
-            pick += 1
-        b = order[start[g] + pick] - run * n_agents
-        lo, hi = min(a, b), max(a, b)
-        keys[n_keys] = (run * n_agents + lo) * n_agents + hi
-        n_keys += 1
+    n_runs, n_agents = u_form.shape
+    for r in range(n_runs):
+        n_members = 0
+        count[:n_teams + 1] = 0
+        for i in agents:
+            if enrolled[r, i, k]:
+                members[n_members] = i
+                n_members += 1
+                count[team_of_agent[i] + 1] += 1
+        for t in range(n_teams):
+            count[t + 1] += count[t]
+        for m in range(n_members):  # counting sort by team, stable in user index
+            t = team_of_agent[members[m]]
+            position[m] = count[t]
+            order[count[t]] = members[m]
+            count[t] += 1
+        for m in range(n_members):  # count[t] is now the end of team t's block
+            i = members[m]
+            t = team_of_agent[i]
+            begin = count[t - 1] if t > 0 else 0
+            size = count[t] - begin
+            if size < 2 or not u_form[r, i] < prm[r, P_TIE_FORM]:
+                continue
+            pick = np.int64(np.floor(u_partner[r, i] * (size - 1)))
+            if pick >= position[m] - begin:
+                pick += 1
+            keys[n_keys] = _tie_key(r, i, order[begin + pick], n_agents)
+            n_keys += 1
     return n_keys
 
 
 @_jit
-def network_week(enrolled, group_interventions, team_of_agent, n_teams, site_of_agent, n_sites,
-                 u_network, prm, run, a, b):
+def _community_ties(u_form, u_partner, prm, c_order, c_start, c_size, c_position, keys, n_keys):
+    """Ties formed within each site this week, from the site's fixed member layout."""
+    n_runs, n_agents = u_form.shape
+    for r in range(n_runs):
+        for i in range(n_agents):
+            j = r * n_agents + i
+            size = c_size[j]
+            if size < 2 or not u_form[r, i] < prm[r, P_TIE_COMMUNITY]:
+                continue
+            pick = np.int64(np.floor(u_partner[r, i] * (size - 1)))
+            if pick >= c_position[j]:
+                pick += 1
+            keys[n_keys] = _tie_key(r, i, c_order[c_start[j] + pick] - r * n_agents, n_agents)
+            n_keys += 1
+    return n_keys
+
+
+@_jit
+def network_week(enrolled, group_ks, group_ptr, group_agents, team_of_agent, n_teams, c_order,
+                 c_start, c_size, c_position, u_network, prm, run, a, b):
     """Form group and community ties, merge them into the network and let ties lapse.
 
     The same result as ``Simulation._update_network`` on the numpy path: new
-    ties from each group intervention and the community, added as a sorted
-    set of (run, a, b) keys, then each tie kept when frac(u_a + u_b) is at
-    least the decay probability. ``run, a, b`` must be sorted by key (the
-    network's invariant). Returns the new (run, a, b) and the degree (R, N).
+    ties from each group intervention (``group_ks``; users offered the q-th
+    are ``group_agents[group_ptr[q]:group_ptr[q + 1]]``) and from the
+    community (fixed layout by site: ``c_order`` and, per flat user, the start
+    and size of its group and its position in it), added as a sorted set of
+    (run, a, b) keys, then each tie kept when frac(u_a + u_b) is at least the
+    decay probability. ``run, a, b`` must be sorted by key (the network's
+    invariant). Returns the new (run, a, b) and the degree (R, N).
     """
     n_runs, n_agents = enrolled.shape[0], enrolled.shape[1]
-    size = n_runs * n_agents
-    n_groups = n_runs * max(n_teams, n_sites)
-    count = np.empty(n_groups + 1, dtype=np.int64)
-    start = np.empty(n_groups + 1, dtype=np.int64)
-    order = np.empty(size, dtype=np.int64)
-    position = np.empty(size, dtype=np.int64)
-    group = np.empty(size, dtype=np.int64)
-    keys = np.empty((len(group_interventions) + 1) * size, dtype=np.int64)
-    probability = np.empty(n_runs)
+    n_groups = len(group_ks)
+    keys = np.empty((n_groups + 1) * n_runs * n_agents, dtype=np.int64)
+    members = np.empty(n_agents, dtype=np.int64)
+    position = np.empty(n_agents, dtype=np.int64)
+    order = np.empty(n_agents, dtype=np.int64)
+    count = np.empty(n_teams + 1, dtype=np.int64)
     n_keys = 0
-    for q in range(len(group_interventions)):
-        k = group_interventions[q]
-        for r in range(n_runs):
-            probability[r] = prm[r, P_TIE_FORM]
-            for i in range(n_agents):
-                group[r * n_agents + i] = r * n_teams + team_of_agent[i] if enrolled[r, i, k] else -1
-        n_keys = _add_group_ties(group, n_runs * n_teams, u_network[:, 2 * q],
-                                 u_network[:, 2 * q + 1], probability, count, start, order,
-                                 position, keys, n_keys)
-    for r in range(n_runs):
-        probability[r] = prm[r, P_TIE_COMMUNITY]
-        for i in range(n_agents):
-            group[r * n_agents + i] = r * n_sites + site_of_agent[i]
-    n_forms = u_network.shape[1]
-    n_keys = _add_group_ties(group, n_runs * n_sites, u_network[:, n_forms - 3],
-                             u_network[:, n_forms - 2], probability, count, start, order,
-                             position, keys, n_keys)
+    for q in range(n_groups):
+        n_keys = _group_ties(enrolled, group_ks[q], group_agents[group_ptr[q]:group_ptr[q + 1]],
+                             team_of_agent, n_teams, u_network[:, 2 * q],
+                             u_network[:, 2 * q + 1], prm, members, count, position, order,
+                             keys, n_keys)
+    n_draws = u_network.shape[1]
+    n_keys = _community_ties(u_network[:, n_draws - 3], u_network[:, n_draws - 2], prm, c_order,
+                             c_start, c_size, c_position, keys, n_keys)
     new = np.sort(keys[:n_keys])
-    u_decay = u_network[:, n_forms - 1]
-    out_run = np.empty(run.shape[0] + n_keys, dtype=np.int64)
+    u_decay = u_network[:, n_draws - 1]
+    n_old = run.shape[0]
+    out_run = np.empty(n_old + n_keys, dtype=np.int64)
     out_a = np.empty_like(out_run)
     out_b = np.empty_like(out_run)
     degree = np.zeros((n_runs, n_agents), dtype=np.int64)
     n2 = n_agents * n_agents
     i_old = i_new = n_out = 0
     last = -1
-    while i_old < run.shape[0] or i_new < n_keys:  # merge two sorted key lists, once each
-        if i_new >= n_keys or (i_old < run.shape[0]
-                                and (run[i_old] * n_agents + a[i_old]) * n_agents + b[i_old]
-                                <= new[i_new]):
-            key = (run[i_old] * n_agents + a[i_old]) * n_agents + b[i_old]
+    old_key = (run[0] * n_agents + a[0]) * n_agents + b[0] if n_old else 0
+    while i_old < n_old or i_new < n_keys:  # merge the two sorted lists, dropping repeats
+        if i_new >= n_keys or (i_old < n_old and old_key <= new[i_new]):
+            key, r, x, y = old_key, run[i_old], a[i_old], b[i_old]
             i_old += 1
+            if i_old < n_old:
+                old_key = (run[i_old] * n_agents + a[i_old]) * n_agents + b[i_old]
         else:
             key = new[i_new]
             i_new += 1
+            if key == last:
+                continue
+            r, rest = key // n2, key % n2
+            x, y = rest // n_agents, rest % n_agents
         if key == last:
             continue
         last = key
-        r, rest = key // n2, key % n2
-        x, y = rest // n_agents, rest % n_agents
         u = u_decay[r, x] + u_decay[r, y]
-        if u >= 1.0:
+        if u >= 1.0:  # frac(u), as numpy's remainder by 1.0 for u in [0, 2)
             u -= 1.0
         if u >= prm[r, P_TIE_DECAY]:
             out_run[n_out], out_a[n_out], out_b[n_out] = r, x, y
             degree[r, x] += 1
             degree[r, y] += 1
             n_out += 1
-    return out_run[:n_out].copy(), out_a[:n_out].copy(), out_b[:n_out].copy(), degree
+    return out_run[:n_out], out_a[:n_out], out_b[:n_out], degree

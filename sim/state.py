@@ -64,6 +64,7 @@ class BatchParams:
                 value = self.site_values[key][:, self._site_of_agent]
             else:
                 value = self.team_values[key][:, self._team_of_agent]
+            value = np.ascontiguousarray(value)  # a gather along axis 1 comes out in F order
             value.flags.writeable = False
             cache[key] = value
         return cache[key]
