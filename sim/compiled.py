@@ -66,7 +66,7 @@ def _parameter_matrix(bp: BatchParams) -> np.ndarray:
 
 
 def _housing_exp(bp: BatchParams) -> np.ndarray:
-    """exp of the housing log-odds shift per site without and with Housing First, (2, R, S).
+    """Exp of the housing log-odds shift per site without and with Housing First, (2, R, S).
 
     The same numpy expression as :func:`sim.dynamics.apply_outcomes`, evaluated
     per site (a user's value is its site's) for the two values of its Housing
@@ -81,8 +81,11 @@ def _housing_exp(bp: BatchParams) -> np.ndarray:
 
 
 def _community_layout(world: World, n_runs: int) -> tuple[np.ndarray, ...]:
-    """Each site's members in the order of :func:`sim.network.group_layout`: the
-    order and, per flat (run, user), its group's start and size and its position."""
+    """Each site's members in the order of :func:`sim.network.group_layout`.
+
+    Returns the order and, per flat (run, user), its group's start and size and
+    its position in the group.
+    """
     site_group = (np.arange(n_runs)[:, None] * len(world.sites)
                   + world.site_of_agent[None, :]).reshape(-1)
     size = site_group.shape[0]
@@ -132,8 +135,10 @@ class CompiledStep:
         self._blocks: dict[str, np.ndarray] = {}
 
     def _block(self, state: State, name: str) -> np.ndarray:
-        """The (6, R, N) block behind ``state.<name>`` (process or baseline), rebuilt
-        if anyone replaced an entry since the last week."""
+        """The (6, R, N) block behind ``state.<name>`` (process or baseline).
+
+        Rebuilt if anyone replaced an entry since the last week.
+        """
         values = getattr(state, name)
         block = self._blocks.get(name)
         if block is None or any(values[key].base is not block or values[key].shape
@@ -150,7 +155,8 @@ class CompiledStep:
         process, baseline = self._block(state, "process"), self._block(state, "baseline")
         services.train_staff(state, world, bp)
         self.attitudes[...] = state.attitudes
-        kernels.uptake(prm, state.week, self.offer_ptr, self.offer_k, self.limited, state.motivation, process,
+        kernels.uptake(prm, state.week, self.offer_ptr, self.offer_k, self.limited,
+                       state.motivation, process,
                        draws["engagement"], state.enrolled, state.waiting, state.completed,
                        state.dropped, state.wait_since, state.weeks_in, self.was_enrolled,
                        s["engaged"])
@@ -168,7 +174,8 @@ class CompiledStep:
         np.exp(s["job_shift"], out=s["job_shift"])
         np.exp(s["relapse_exponent"], out=s["relapse_exponent"])
         kernels.outcomes(
-            prm, self.durations, self.offer_ptr, self.offer_k, self.site_of_agent, state.enrolled, self.was_enrolled, s["engaged"],
+            prm, self.durations, self.offer_ptr, self.offer_k, self.site_of_agent,
+            state.enrolled, self.was_enrolled, s["engaged"],
             draws["engagement"], draws["employment"], draws["housing"], draws["relapse"],
             draws["noise"], s["job_shift"], s["relapse_exponent"], self.housing_exp, process,
             baseline, state.motivation, state.motivation_baseline, state.severity,

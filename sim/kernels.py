@@ -128,7 +128,8 @@ def _neighbour_share_advanced(advanced, run, a, b, degree, out):
 
 @_jit
 def processes(prm, profile, offer_ptr, offer_k, team_of_agent, site_of_agent, attitudes,
-              fidelity, usual_care_contact, unemployment_rate, public_stigma, enrolled, engaged, process, baseline,
+              fidelity, usual_care_contact, unemployment_rate, public_stigma, enrolled, engaged,
+              process, baseline,
               connectedness, self_stigma, self_stigma_baseline, employed, motivation, severity,
               work_history, noise, run, a, b, degree, advanced, peer_signal, doses, job_shift,
               relapse_exponent):
@@ -209,13 +210,16 @@ def _odds_to_probability(base_odds, exp_shift):
 
 
 @_jit
-def outcomes(prm, durations, offer_ptr, offer_k, site_of_agent, enrolled, was_enrolled, engaged, u_engage, u_job, u_house,
+def outcomes(prm, durations, offer_ptr, offer_k, site_of_agent, enrolled, was_enrolled, engaged,
+             u_engage, u_job, u_house,
              u_relapse, noise, job_shift_exp, relapse_factor, housing_exp, process, baseline,
              motivation, motivation_baseline, severity, severity_baseline, employed,
              ever_employed, weeks_employed, housed, weeks_housed, in_relapse, relapses,
              functioning, connectedness, degree, weeks_in, completed, dropped):
-    """Employment, housing, relapse, feedback, severity, functioning, connectedness,
-    then dropout and completion (dynamics.apply_outcomes, services.disengage_and_complete).
+    """Outcomes, feedback, then dropout and completion.
+
+    Employment, housing, relapse, feedback, severity, functioning and
+    connectedness (dynamics.apply_outcomes), then services.disengage_and_complete.
 
     ``job_shift_exp`` and ``relapse_factor`` are numpy's exp of the phase-2
     exponents; ``housing_exp[h, r, s]`` the exp of the housing log-odds shift
