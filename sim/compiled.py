@@ -118,6 +118,10 @@ class CompiledStep:
         agent, k = np.nonzero(world.offered)  # row-major: by user, then intervention
         self.offer_k = k.astype(np.int64)
         self.offer_ptr = np.r_[0, np.cumsum(np.bincount(agent, minlength=n_agents))]
+        by_k = [np.flatnonzero(world.offered[:, k]) for k in range(world.offered.shape[1])]
+        self.offered_to = (np.r_[0, np.cumsum([len(x) for x in by_k])].astype(np.int64),
+                           np.concatenate(by_k).astype(np.int64))
+        self.capacity = np.ascontiguousarray(world.capacity, dtype=np.int64)
         self.group_ks = np.array(GROUP_INTERVENTIONS, dtype=np.int64)
         offered_to = [np.flatnonzero(world.offered[:, k]) for k in GROUP_INTERVENTIONS]
         self.group_ptr = np.r_[0, np.cumsum([len(x) for x in offered_to])].astype(np.int64)
@@ -161,7 +165,9 @@ class CompiledStep:
                        state.dropped, state.wait_since, state.weeks_in, self.was_enrolled,
                        s["engaged"])
         if self.limited.any():
-            services.admit(state, world, limited_only=True)
+            kernels.admit_limited(self.capacity, self.limited, *self.offered_to,
+                                  self.team_of_agent, state.priority, state.wait_since,
+                                  state.enrolled, state.waiting, state.weeks_in)
         network = state.network
         degree = network.degree()
         kernels.processes(

@@ -114,6 +114,70 @@ def uptake(prm, week, offer_ptr, offer_k, limited, motivation, process, u_engage
 
 
 @_jit
+def admit_limited(capacity, limited, k_ptr, k_agents, team_of_agent, priority, wait_since,
+                  enrolled, waiting, weeks_in):
+    """Admission where some team has limited places (services._admit_limited).
+
+    For each run and each intervention k with ``limited[k]``: waiting users
+    (only users offered k, ``k_agents[k_ptr[k]:k_ptr[k + 1]]``, can wait) fill
+    each team's open places in order of (waiting since, priority, user index),
+    the order of numpy's lexsort; a team with ``capacity < 0`` takes everyone.
+    Teams with no open place are skipped, teams with places for all their
+    waiting users admit them all, and the others pick their first users in
+    queue order one place at a time (few places open in a week).
+    """
+    n_runs, n_agents, n_user = enrolled.shape
+    n_teams = capacity.shape[0]
+    occupied = np.zeros(n_teams, dtype=np.int64)
+    queued = np.zeros(n_teams, dtype=np.int64)
+    open_places = np.zeros(n_teams, dtype=np.int64)
+    candidates = np.empty(n_agents, dtype=np.int64)
+    for k in range(n_user):
+        if not limited[k]:
+            continue
+        agents = k_agents[k_ptr[k]:k_ptr[k + 1]]
+        for r in range(n_runs):
+            occupied[:] = 0
+            queued[:] = 0
+            for i in agents:
+                if enrolled[r, i, k]:
+                    occupied[team_of_agent[i]] += 1
+                elif waiting[r, i, k]:
+                    queued[team_of_agent[i]] += 1
+            selecting = False
+            for t in range(n_teams):
+                places = capacity[t, k]
+                open_places[t] = n_agents if places < 0 else max(places - occupied[t], 0)
+                selecting |= 0 < open_places[t] < queued[t]
+            n_waiting = 0
+            for i in agents:
+                t = team_of_agent[i]
+                if waiting[r, i, k] and open_places[t] > 0:
+                    if queued[t] <= open_places[t]:  # room for every waiting user
+                        enrolled[r, i, k] = True
+                        waiting[r, i, k] = False
+                        weeks_in[r, i, k] = 0
+                    else:
+                        candidates[n_waiting] = i
+                        n_waiting += 1
+            if not selecting:
+                continue
+            for t in range(n_teams):  # the open_places[t] first of team t's queue, by
+                for _ in range(open_places[t] if open_places[t] < queued[t] else 0):
+                    best = -1  # (waiting since, priority, user index), the lexsort order
+                    for j in range(n_waiting):
+                        i = candidates[j]
+                        if team_of_agent[i] != t or not waiting[r, i, k]:
+                            continue
+                        if best < 0 or (wait_since[r, i, k], priority[r, i]) < (
+                                wait_since[r, best, k], priority[r, best]):
+                            best = i
+                    enrolled[r, best, k] = True
+                    waiting[r, best, k] = False
+                    weeks_in[r, best, k] = 0
+
+
+@_jit
 def _neighbour_share_advanced(advanced, run, a, b, degree, out):
     n_agents = advanced.shape[1]
     out[:] = 0.0
