@@ -122,6 +122,7 @@ class CompiledStep:
         self.offered_to = (np.r_[0, np.cumsum([len(x) for x in by_k])].astype(np.int64),
                            np.concatenate(by_k).astype(np.int64))
         self.capacity = np.ascontiguousarray(world.capacity, dtype=np.int64)
+        self.queues = np.zeros((2, n_runs, *self.capacity.shape), dtype=np.int64)
         self.group_ks = np.array(GROUP_INTERVENTIONS, dtype=np.int64)
         offered_to = [np.flatnonzero(world.offered[:, k]) for k in GROUP_INTERVENTIONS]
         self.group_ptr = np.r_[0, np.cumsum([len(x) for x in offered_to])].astype(np.int64)
@@ -134,6 +135,7 @@ class CompiledStep:
         self.housing_exp = _housing_exp(bp)
         scratch = ("engaged", "advanced", "peer_signal", "job_shift", "relapse_exponent")
         self.scratch = {name: np.empty((n_runs, n_agents)) for name in scratch}
+        self.planes = np.empty((kernels.N_PLANES, n_runs, n_agents))
         self.was_enrolled = np.empty_like(state.enrolled)
         self.attitudes = np.empty(state.attitudes.shape)  # C order, one compiled signature
         self._blocks: dict[str, np.ndarray] = {}
@@ -160,13 +162,13 @@ class CompiledStep:
         services.train_staff(state, world, bp)
         self.attitudes[...] = state.attitudes
         kernels.uptake(prm, state.week, self.offer_ptr, self.offer_k, self.limited,
-                       state.motivation, process,
+                       self.team_of_agent, state.motivation, process,
                        draws["engagement"], state.enrolled, state.waiting, state.completed,
                        state.dropped, state.wait_since, state.weeks_in, self.was_enrolled,
-                       s["engaged"])
+                       s["engaged"], self.queues)
         if self.limited.any():
             kernels.admit_limited(self.capacity, self.limited, *self.offered_to,
-                                  self.team_of_agent, state.priority, state.wait_since,
+                                  self.team_of_agent, self.queues, state.priority, state.wait_since,
                                   state.enrolled, state.waiting, state.weeks_in)
         network = state.network
         degree = network.degree()
@@ -175,7 +177,7 @@ class CompiledStep:
             self.attitudes, *self.by_unit, state.enrolled, s["engaged"], process, baseline,
             state.connectedness, state.self_stigma, state.self_stigma_baseline, state.employed,
             state.motivation, state.severity, state.work_history, draws["noise"], network.run,
-            network.a, network.b, degree, s["advanced"], s["peer_signal"], state.doses,
+            network.a, network.b, degree, s["advanced"], s["peer_signal"], self.planes, state.doses,
             s["job_shift"], s["relapse_exponent"])
         np.exp(s["job_shift"], out=s["job_shift"])
         np.exp(s["relapse_exponent"], out=s["relapse_exponent"])

@@ -56,6 +56,9 @@ PARAMETER_COLUMNS = (
 
 # process rows of the engine's (6, R, N) process array, as in sim.state.PROCESS_NAMES
 KNOWLEDGE, SELF_EFFICACY, TRUST, HOPE, EMPOWERMENT, MEANING = range(6)
+# rows of the processes kernel's scratch planes (N_PLANES, R, N)
+PL_INFO, PL_ALLIANCE, PL_ROLE, PL_CHOICE, PL_GAIN, PL_ROLES, PL_SHIFT, PL_IPS = range(8)
+N_PLANES = 8
 IPS, HOUSING_FIRST = 3, 4  # indices in sim.logic_model.USER_INTERVENTIONS
 
 
@@ -83,16 +86,19 @@ def _loss_probability(base, protection, protected, in_relapse, relapse_multiplie
 
 
 @_jit
-def uptake(prm, week, offer_ptr, offer_k, limited, motivation, process, u_engage, enrolled, waiting,
-           completed, dropped, wait_since, weeks_in, was_enrolled, engaged):
+def uptake(prm, week, offer_ptr, offer_k, limited, team_of_agent, motivation, process, u_engage,
+           enrolled, waiting, completed, dropped, wait_since, weeks_in, was_enrolled, engaged,
+           queues):
     """Engagement, uptake and admission where places are unlimited (services.py).
 
     User i is offered ``offer_k[offer_ptr[i]:offer_ptr[i + 1]]``, and only
     those can be entered. Writes ``engaged`` (R, N) and ``was_enrolled`` (R, N, K)
-    for offered interventions; admission to interventions with limited places
-    (``limited[k]``) is left to the numpy path.
+    for offered interventions. Admission to interventions with limited places
+    (``limited[k]``) is left to :func:`admit_limited`, for which this counts
+    ``queues[0, r, t, k]`` (users of team t in k) and ``queues[1, r, t, k]`` (waiting).
     """
     n_runs, n_agents = engaged.shape
+    queues[:] = 0
     for r in range(n_runs):
         pv = prm[r]
         w = pv[P_TRUST_W]
@@ -102,34 +108,38 @@ def uptake(prm, week, offer_ptr, offer_k, limited, motivation, process, u_engage
             chance = pv[P_UPTAKE] * e
             for k in offer_k[offer_ptr[i]:offer_ptr[i + 1]]:
                 was_enrolled[r, i, k] = enrolled[r, i, k]
-                free = not (enrolled[r, i, k] or waiting[r, i, k] or completed[r, i, k]
-                            or dropped[r, i, k])
-                if free and u_engage[r, i, k] < chance:
+                # bitwise, not short-circuit: no branch on a coin flip
+                taken = enrolled[r, i, k] | waiting[r, i, k] | completed[r, i, k] | dropped[r, i, k]
+                if (not taken) & (u_engage[r, i, k] < chance):
                     waiting[r, i, k] = True
                     wait_since[r, i, k] = week
-                if waiting[r, i, k] and not limited[k]:
+                if limited[k]:
+                    if enrolled[r, i, k]:
+                        queues[0, r, team_of_agent[i], k] += 1
+                    elif waiting[r, i, k]:
+                        queues[1, r, team_of_agent[i], k] += 1
+                elif waiting[r, i, k]:
                     enrolled[r, i, k] = True
                     waiting[r, i, k] = False
                     weeks_in[r, i, k] = 0
 
 
 @_jit
-def admit_limited(capacity, limited, k_ptr, k_agents, team_of_agent, priority, wait_since,
-                  enrolled, waiting, weeks_in):
+def admit_limited(capacity, limited, k_ptr, k_agents, team_of_agent, queues, priority,
+                  wait_since, enrolled, waiting, weeks_in):
     """Admission where some team has limited places (services._admit_limited).
 
     For each run and each intervention k with ``limited[k]``: waiting users
     (only users offered k, ``k_agents[k_ptr[k]:k_ptr[k + 1]]``, can wait) fill
     each team's open places in order of (waiting since, priority, user index),
     the order of numpy's lexsort; a team with ``capacity < 0`` takes everyone.
+    ``queues`` holds the counts of :func:`uptake`.
     Teams with no open place are skipped, teams with places for all their
     waiting users admit them all, and the others pick their first users in
     queue order one place at a time (few places open in a week).
     """
     n_runs, n_agents, n_user = enrolled.shape
     n_teams = capacity.shape[0]
-    occupied = np.zeros(n_teams, dtype=np.int64)
-    queued = np.zeros(n_teams, dtype=np.int64)
     open_places = np.zeros(n_teams, dtype=np.int64)
     candidates = np.empty(n_agents, dtype=np.int64)
     for k in range(n_user):
@@ -137,18 +147,15 @@ def admit_limited(capacity, limited, k_ptr, k_agents, team_of_agent, priority, w
             continue
         agents = k_agents[k_ptr[k]:k_ptr[k + 1]]
         for r in range(n_runs):
-            occupied[:] = 0
-            queued[:] = 0
-            for i in agents:
-                if enrolled[r, i, k]:
-                    occupied[team_of_agent[i]] += 1
-                elif waiting[r, i, k]:
-                    queued[team_of_agent[i]] += 1
-            selecting = False
+            occupied, queued = queues[0, r, :, k], queues[1, r, :, k]
+            selecting = admitting = False
             for t in range(n_teams):
                 places = capacity[t, k]
                 open_places[t] = n_agents if places < 0 else max(places - occupied[t], 0)
                 selecting |= 0 < open_places[t] < queued[t]
+                admitting |= open_places[t] > 0 and queued[t] > 0
+            if not admitting:
+                continue
             n_waiting = 0
             for i in agents:
                 t = team_of_agent[i]
@@ -195,8 +202,8 @@ def processes(prm, profile, offer_ptr, offer_k, team_of_agent, site_of_agent, at
               fidelity, usual_care_contact, unemployment_rate, public_stigma, enrolled, engaged,
               process, baseline,
               connectedness, self_stigma, self_stigma_baseline, employed, motivation, severity,
-              work_history, noise, run, a, b, degree, advanced, peer_signal, doses, job_shift,
-              relapse_exponent):
+              work_history, noise, run, a, b, degree, advanced, peer_signal, planes, doses,
+              job_shift, relapse_exponent):
     """Mechanism doses and the process sequence (dynamics.py), then the exponents.
 
     ``fidelity`` and ``usual_care_contact`` are per team (R, T),
@@ -214,17 +221,17 @@ def processes(prm, profile, offer_ptr, offer_k, team_of_agent, site_of_agent, at
     _neighbour_share_advanced(advanced, run, a, b, degree, peer_signal)
     for r in range(n_runs):
         pv = prm[r]
-        decay, sd = pv[P_DECAY], pv[P_NOISE_SD]
-        for i in range(n_agents):
+        for i in range(n_agents):  # scalar: the interventions each user is in
             raw0 = raw1 = raw2 = raw3 = 0.0
             any_enrolled = False
             for k in offer_k[offer_ptr[i]:offer_ptr[i + 1]]:
-                if enrolled[r, i, k]:
-                    any_enrolled = True
-                    raw0 += profile[k, 0]
-                    raw1 += profile[k, 1]
-                    raw2 += profile[k, 2]
-                    raw3 += profile[k, 3]
+                # exact either way: the sums are of multiples of 0.5
+                e = 1.0 if enrolled[r, i, k] else 0.0
+                any_enrolled |= enrolled[r, i, k]
+                raw0 += e * profile[k, 0]
+                raw1 += e * profile[k, 1]
+                raw2 += e * profile[k, 2]
+                raw3 += e * profile[k, 3]
             team, site = team_of_agent[i], site_of_agent[i]
             fid = fidelity[r, team]
             att = attitudes[r, team]
@@ -235,36 +242,66 @@ def processes(prm, profile, offer_ptr, offer_k, team_of_agent, site_of_agent, at
             choice = raw3 * fid * (0.5 + att) + usual
             doses[r, i, 0], doses[r, i, 1], doses[r, i, 2], doses[r, i, 3] = (
                 info, alliance, role, choice)
-            knowledge = _move(process[KNOWLEDGE, r, i], info, pv[P_K_RATE], decay,
-                              baseline[KNOWLEDGE, r, i])
-            process[KNOWLEDGE, r, i] = knowledge
-            gain = max(knowledge - baseline[KNOWLEDGE, r, i], 0.0)
-            efficacy = _move(process[SELF_EFFICACY, r, i], gain, pv[P_SE_RATE], decay,
-                             baseline[SELF_EFFICACY, r, i])
-            process[SELF_EFFICACY, r, i] = efficacy
-            process[TRUST, r, i] = _move(process[TRUST, r, i], alliance, pv[P_TRUST_RATE],
-                                         decay, baseline[TRUST, r, i])
-            process[HOPE, r, i] = _clip01(
-                _move(process[HOPE, r, i], role, pv[P_HOPE_RATE], decay, baseline[HOPE, r, i])
-                + sd * noise[r, i, 0])
-            self_stigma[r, i] = _move(self_stigma[r, i], -role, pv[P_STIGMA_RATE], decay,
-                                      self_stigma_baseline[r, i])
-            process[EMPOWERMENT, r, i] = _clip01(
-                _move(process[EMPOWERMENT, r, i], choice, pv[P_EMP_RATE], decay,
-                      baseline[EMPOWERMENT, r, i])
-                + sd * noise[r, i, 1])
-            roles = (1.0 if employed[r, i] else 0.0) + pv[P_PART_W] * (
+            planes[PL_INFO, r, i], planes[PL_ALLIANCE, r, i] = info, alliance
+            planes[PL_ROLE, r, i], planes[PL_CHOICE, r, i] = role, choice
+            planes[PL_ROLES, r, i] = (1.0 if employed[r, i] else 0.0) + pv[P_PART_W] * (
                 1.0 if any_enrolled else 0.0)
-            process[MEANING, r, i] = _move(process[MEANING, r, i], roles, pv[P_MEANING_RATE],
-                                           decay, baseline[MEANING, r, i])
-            readiness = (efficacy + motivation[r, i] + 1.0 - severity[r, i]) / 3.0
             points = 100.0 * (unemployment_rate[r, site] - pv[P_REF_UNEMP])
-            job_shift[r, i] = (-pv[P_LOG_OR] * points
-                               - pv[P_STIGMA_PEN] * (public_stigma[r, site] - 0.5)
-                               + pv[P_READY_GRAD] * (readiness - 0.5)
-                               + pv[P_LOG_WH] * (1.0 if work_history[r, i] else 0.0)
-                               + pv[P_LOG_IPS] * (1.0 if enrolled[r, i, IPS] else 0.0))
-            relapse_exponent[r, i] = -pv[P_RELAPSE_PROT] * gain
+            planes[PL_SHIFT, r, i] = (-pv[P_LOG_OR] * points
+                                      - pv[P_STIGMA_PEN] * (public_stigma[r, site] - 0.5))
+            planes[PL_IPS, r, i] = 1.0 if enrolled[r, i, IPS] else 0.0
+        # vectorisable loops over the run's users, one process at a time, in sequence
+        decay, sd = pv[P_DECAY], pv[P_NOISE_SD]
+        gain = planes[PL_GAIN, r]
+        _move_row(process[KNOWLEDGE, r], planes[PL_INFO, r], 1.0, pv[P_K_RATE], decay,
+                  baseline[KNOWLEDGE, r])
+        _gain_row(process[KNOWLEDGE, r], baseline[KNOWLEDGE, r], gain)
+        _move_row(process[SELF_EFFICACY, r], gain, 1.0, pv[P_SE_RATE], decay,
+                  baseline[SELF_EFFICACY, r])
+        _move_row(process[TRUST, r], planes[PL_ALLIANCE, r], 1.0, pv[P_TRUST_RATE], decay,
+                  baseline[TRUST, r])
+        _move_noisy_row(process[HOPE, r], planes[PL_ROLE, r], pv[P_HOPE_RATE], decay,
+                        baseline[HOPE, r], sd, noise[r, :, 0])
+        _move_row(self_stigma[r], planes[PL_ROLE, r], -1.0, pv[P_STIGMA_RATE], decay,
+                  self_stigma_baseline[r])
+        _move_noisy_row(process[EMPOWERMENT, r], planes[PL_CHOICE, r], pv[P_EMP_RATE], decay,
+                        baseline[EMPOWERMENT, r], sd, noise[r, :, 1])
+        _move_row(process[MEANING, r], planes[PL_ROLES, r], 1.0, pv[P_MEANING_RATE], decay,
+                  baseline[MEANING, r])
+        _shift_row(planes[PL_SHIFT, r], process[SELF_EFFICACY, r], motivation[r], severity[r],
+                   work_history[r], planes[PL_IPS, r], pv[P_READY_GRAD], pv[P_LOG_WH],
+                   pv[P_LOG_IPS], job_shift[r])
+        protection = -pv[P_RELAPSE_PROT]
+        for i in range(n_agents):
+            relapse_exponent[r, i] = protection * gain[i]
+
+
+@_jit
+def _move_row(p, dose, sign, rate, decay, base):
+    """_move over one run's users; ``sign`` = -1 moves by the negated dose (exact)."""
+    for i in range(p.shape[0]):
+        p[i] = _move(p[i], sign * dose[i], rate, decay, base[i])
+
+
+@_jit
+def _move_noisy_row(p, dose, rate, decay, base, sd, noise):
+    for i in range(p.shape[0]):
+        p[i] = _clip01(_move(p[i], dose[i], rate, decay, base[i]) + sd * noise[i])
+
+
+@_jit
+def _gain_row(p, base, gain):
+    for i in range(p.shape[0]):
+        gain[i] = max(p[i] - base[i], 0.0)
+
+
+@_jit
+def _shift_row(partial, efficacy, motivation, severity, work_history, in_ips, gradient,
+               log_work_history, log_ips, out):
+    for i in range(out.shape[0]):
+        readiness = (efficacy[i] + motivation[i] + 1.0 - severity[i]) / 3.0
+        out[i] = (partial[i] + gradient * (readiness - 0.5)
+                  + log_work_history * (1.0 if work_history[i] else 0.0) + log_ips * in_ips[i])
 
 
 @_jit
@@ -297,15 +334,14 @@ def outcomes(prm, durations, offer_ptr, offer_k, site_of_agent, enrolled, was_en
             in_ips = 1.0 if enrolled[r, i, IPS] else 0.0
             lose_job_chance = _loss_probability(pv[P_JOB_LOSS], pv[P_IPS_RET], in_ips,
                                                 relapsing, pv[P_RELAPSE_MULT])
-            find = 0.0 if relapsing else _odds_to_probability(pv[P_JOB_FIND],
-                                                              job_shift_exp[r, i])
+            find = _odds_to_probability(pv[P_JOB_FIND], job_shift_exp[r, i])
+            find = 0.0 if relapsing else find
             was_employed = employed[r, i]
-            start = (not was_employed) and u_job[r, i] < find
-            lose = was_employed and u_job[r, i] < lose_job_chance
-            now_employed = (was_employed or start) and not lose
+            start = (not was_employed) & (u_job[r, i] < find)
+            lose = was_employed & (u_job[r, i] < lose_job_chance)
+            now_employed = (was_employed | start) & (not lose)
             employed[r, i] = now_employed
-            if start:
-                ever_employed[r, i] = True
+            ever_employed[r, i] |= start
             weeks_employed[r, i] += now_employed
 
             hf = enrolled[r, i, HOUSING_FIRST]
@@ -316,15 +352,15 @@ def outcomes(prm, durations, offer_ptr, offer_k, site_of_agent, enrolled, was_en
                                                  1.0 if hf else 0.0, relapsing,
                                                  pv[P_RELAPSE_MULT])
             was_housed = housed[r, i]
-            gain = (not was_housed) and u_house[r, i] < gain_chance
-            evict = was_housed and u_house[r, i] < lose_home_chance
-            now_housed = (was_housed or gain) and not evict
+            gain = (not was_housed) & (u_house[r, i] < gain_chance)
+            evict = was_housed & (u_house[r, i] < lose_home_chance)
+            now_housed = (was_housed | gain) & (not evict)
             housed[r, i] = now_housed
             weeks_housed[r, i] += now_housed
 
             hazard = pv[P_RELAPSE] * (0.5 + severity[r, i]) * relapse_factor[r, i]
-            onset = (not relapsing) and u_relapse[r, i] < hazard
-            resolve = relapsing and u_relapse[r, i] < pv[P_RELAPSE_RECOVER]
+            onset = (not relapsing) & (u_relapse[r, i] < hazard)
+            resolve = relapsing & (u_relapse[r, i] < pv[P_RELAPSE_RECOVER])
 
             boost = pv[P_BOOST] * (1.0 if start else 0.0)
             setback = pv[P_JOB_SETBACK] * (1.0 if lose else 0.0)
@@ -345,7 +381,7 @@ def outcomes(prm, durations, offer_ptr, offer_k, site_of_agent, enrolled, was_en
             m = m + (pv[P_MOT_RATE] * (set_point - m) + pv[P_NOISE_SD] * noise[r, i, 2])
             motivation[r, i] = _clip01(m)
 
-            relapsing = (relapsing or onset) and not resolve
+            relapsing = (relapsing | onset) & (not resolve)
             in_relapse[r, i] = relapsing
             relapses[r, i] += onset
             target = severity_baseline[r, i] + pv[P_SEV_RISE] * (1.0 if relapsing else 0.0)
