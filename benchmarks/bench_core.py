@@ -3,8 +3,10 @@
 Measures, in one sitting so that every ratio compares numbers taken side by side:
 
 * agent-steps per second of the core (``sim.engine``) at 1k, 10k and 100k users
-  (one run) and batched (64 x 1,000 and 256 x 1,000 users), split into
-  initialisation, weekly steps and weekly metrics (the work of ``run_batch``);
+  (one run) and batched (16, 64 and 256 x 1,000 users), split into
+  initialisation, weekly steps and weekly metrics (the work of ``run_batch``), on
+  both paths of ``sim.compiled``: the numba kernels (default) and the numpy
+  reference path, row by row, with the speed-up of one over the other;
 * the ratio to the idiomatic Mesa reference (``benchmarks/reference_mesa.py``)
   measured on 500 users x 20 weeks, and the core on that same configuration;
 * the random-number floor: the time numpy takes to generate exactly the draws
@@ -18,7 +20,7 @@ with machine information. Nothing here is asserted: timings are for reading.
 
 Usage::
 
-    python benchmarks/bench_core.py            # full (about 2-3 minutes)
+    python benchmarks/bench_core.py            # full (about 5 minutes)
     python benchmarks/bench_core.py --quick    # smoke mode (about 15 seconds)
     python benchmarks/bench_core.py --profile  # also cProfile 1 x 10,000 users x 52 weeks
 """
@@ -43,7 +45,7 @@ from pathlib import Path
 
 import numpy as np
 
-from sim.engine import Simulation
+from sim.engine import Simulation, run_batch
 from sim.metrics import weekly_metrics
 from sim.parameters import validate
 from sim.seeding import RunSeed, streams_for
@@ -52,6 +54,7 @@ from sim.world import make_world
 HERE = Path(__file__).resolve().parent
 OFFER = {"peer_support": 0.5, "supported_employment": 0.5}  # all configs, core and reference
 SEED = 20_240
+KERNELS = ("numpy", "numba")  # each table row is measured on both paths, side by side
 NORMAL_STREAMS = frozenset({"noise"})  # standard normals; every other weekly draw is uniform
 
 
@@ -63,6 +66,7 @@ class Config:
     runs: int
     agents: int
     weeks: int
+    kernels: str = "numba"  # sim.compiled: "numba" (default path) or "numpy" (reference path)
 
     @property
     def agent_steps(self) -> int:
@@ -120,12 +124,18 @@ def _batch(config: Config) -> tuple:
     return world, [validate({})] * config.runs, seeds
 
 
+def warm_up() -> None:
+    """Compile (or load from numba's cache) the kernels before anything is timed."""
+    world, params, seeds = _batch(Config("warm-up", 2, 50, 2))
+    run_batch(world, params, seeds, 2, kernels="numba")
+
+
 def run_core_once(config: Config) -> tuple[float, float, float, Simulation]:
     """Initialise, step and record metrics as ``sim.engine.run_batch`` does, timing each part."""
     world, params, seeds = _batch(config)
     clock = time.perf_counter
     t0 = clock()
-    simulation = Simulation(world, params, seeds)
+    simulation = Simulation(world, params, seeds, kernels=config.kernels)
     init_s = clock() - t0
     step_s = metrics_s = 0.0
     for week in range(config.weeks + 1):
@@ -180,7 +190,7 @@ def time_core_draws(simulation: Simulation, weeks: int) -> float:
 
 def peak_memory_mib(config: Config, weeks: int) -> float:
     """Peak traced memory of initialisation plus ``weeks`` steps with metrics (MiB)."""
-    short = Config(config.label, config.runs, config.agents, weeks)
+    short = Config(config.label, config.runs, config.agents, weeks, config.kernels)
     tracemalloc.start()
     try:
         run_core_once(short)
@@ -240,6 +250,7 @@ def scaling(table: list[Timing], weeks_timings: list[Timing]) -> dict[str, dict]
                 "exponent_total": fit_exponent(sizes, [t.total_s for t in group]),
                 "exponent_step": fit_exponent(sizes, [t.step_s for t in group])}
 
+    table = [t for t in table if t.config.kernels == "numba"]
     return {"agents": fit([t for t in table if t.config.runs == 1], "agents"),
             "runs": fit([t for t in table if t.config.agents == 1_000], "runs"),
             "weeks": fit(weeks_timings, "weeks")}
@@ -272,7 +283,8 @@ def machine_info() -> dict[str, object]:
 
 def profile_core(agents: int, weeks: int, top: int = 15) -> list[dict[str, object]]:
     """cProfile one run of ``agents`` users for ``weeks`` steps; the top functions by own time."""
-    simulation = Simulation(make_world(agents, offer=OFFER), [validate({})], [RunSeed(SEED)])
+    simulation = Simulation(make_world(agents, offer=OFFER), [validate({})], [RunSeed(SEED)],
+                            kernels="numba")
     profiler = cProfile.Profile()
     profiler.enable()
     for _ in range(weeks):
@@ -291,21 +303,22 @@ def profile_core(agents: int, weeks: int, top: int = 15) -> list[dict[str, objec
 def configurations(quick: bool) -> tuple[list[Config], list[Config], tuple[int, int]]:
     """(table configs, weeks-scaling configs, reference (agents, weeks))."""
     if quick:
-        weeks = 6
-        table = [Config("1k", 1, 1_000, weeks), Config("10k", 1, 10_000, weeks),
-                 Config("100k", 1, 100_000, weeks), Config("16x1k", 16, 1_000, weeks),
-                 Config("64x1k", 64, 1_000, weeks)]
-        return table, [Config(f"10k/{w}w", 1, 10_000, w) for w in (3, 6, 12)], (200, 5)
-    weeks = 26
-    table = [Config("1k", 1, 1_000, weeks), Config("10k", 1, 10_000, weeks),
-             Config("100k", 1, 100_000, weeks), Config("64x1k", 64, 1_000, weeks),
-             Config("256x1k", 256, 1_000, weeks)]
-    return table, [Config(f"10k/{w}w", 1, 10_000, w) for w in (13, 26, 52)], (500, 20)
+        weeks, week_sizes, reference = 6, (3, 6, 12), (200, 5)
+        sizes = [("1k", 1, 1_000), ("10k", 1, 10_000), ("100k", 1, 100_000),
+                 ("16x1k", 16, 1_000), ("64x1k", 64, 1_000)]
+    else:
+        weeks, week_sizes, reference = 26, (13, 26, 52), (500, 20)
+        sizes = [("1k", 1, 1_000), ("10k", 1, 10_000), ("100k", 1, 100_000),
+                 ("16x1k", 16, 1_000), ("64x1k", 64, 1_000), ("256x1k", 256, 1_000)]
+    table = [Config(label, runs, agents, weeks, kernels)
+             for label, runs, agents in sizes for kernels in KERNELS]
+    return table, [Config(f"10k/{w}w", 1, 10_000, w) for w in week_sizes], reference
 
 
 def _row(label: str, t: Timing, reference_rate: float) -> str:
     c = t.config
-    return (f"{label:10} {c.runs:>4} x {c.agents:>7,} x {c.weeks:>3} {c.agent_steps:>11,} "
+    return (f"{label:10} {c.kernels:>6} {c.runs:>4} x {c.agents:>7,} x {c.weeks:>3} "
+            f"{c.agent_steps:>11,} "
             f"{t.total_s:8.3f} {t.rate:>11,.0f} {t.step_rate:>11,.0f} "
             f"{t.metrics_s / t.total_s:6.1%} {t.rate / reference_rate:8.0f}x "
             f"{t.floor_rate:>12,.0f} {t.step_rate / t.floor_rate:6.1%} "
@@ -320,11 +333,17 @@ def print_report(timings: dict[str, Timing], ref: dict, fits: dict, draws: dict)
     print(f"random numbers per agent-step (from Simulation._draws): {draws} "
           f"= {sum(draws.values())}")
     print(f"offers in every configuration: {OFFER}; default parameters\n")
-    print(f"{'config':10} {'R':>4}   {'N':>7}   {'wk':>3} {'agent-steps':>11} {'total s':>8} "
+    print(f"{'config':10} {'path':>6} {'R':>4}   {'N':>7}   {'wk':>3} {'agent-steps':>11} "
+          f"{'total s':>8} "
           f"{'steps/s':>11} {'step-only/s':>11} {'metr.':>6} {'vs ref':>9} "
           f"{'rng floor/s':>12} {'%floor':>6} {'draws':>6} {'peakMiB':>8}")
-    for label, t in timings.items():
-        print(_row(label, t, ref["rate"]))
+    for t in timings.values():
+        print(_row(t.config.label, t, ref["rate"]))
+    print("\nnumba kernels over the numpy path (same run, same seeds, bit-identical results):")
+    for label in dict.fromkeys(t.config.label for t in timings.values()):
+        fast, slow = timings[(label, "numba")], timings[(label, "numpy")]
+        print(f"  {label:10} step-only x{fast.step_rate / slow.step_rate:.2f}, "
+              f"total x{fast.rate / slow.rate:.2f}")
     print("\ncolumns: steps/s = agent-steps per second of init + steps + weekly metrics "
           "(run_batch's work); step-only/s = the weekly step alone; metr. = share of time in "
           "weekly metrics; vs ref = steps/s over the reference's; rng floor/s = numpy drawing "
@@ -384,11 +403,12 @@ def main(argv: list[str] | None = None) -> int:
     print(f"bench_core: {machine['cpus_available']} CPUs available, load "
           f"{machine['load_average_1_5_15']}, numpy {machine['numpy']}, best of {repeats}")
     ref = measure_reference(ref_agents, ref_weeks, repeats)
-    configs = [*table, Config("ref-config", 1, ref_agents, ref_weeks)]
-    timings = {c.label: measure_core(c, repeats, memory_weeks=4) for c in configs}
+    warm_up()
+    configs = [*table, *(Config("ref-config", 1, ref_agents, ref_weeks, k) for k in KERNELS)]
+    timings = {(c.label, c.kernels): measure_core(c, repeats, memory_weeks=4) for c in configs}
     weeks_timings = [measure_core(c, repeats, memory_weeks=1) for c in weeks_configs]
-    fits = scaling([timings[c.label] for c in table], weeks_timings)
-    print_report(timings, ref, fits, timings["1k"].draws_per_agent_step)
+    fits = scaling([timings[(c.label, c.kernels)] for c in table], weeks_timings)
+    print_report(timings, ref, fits, timings[("1k", "numba")].draws_per_agent_step)
     payload = {"name": "bench_core", "quick": args.quick, "repeats": repeats,
                "offer": OFFER, "machine": machine, "reference": ref,
                "configs": [_timing_record(t, ref["rate"]) for t in timings.values()],
