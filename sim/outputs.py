@@ -48,6 +48,21 @@ def git_commit() -> str | None:
     return f"{commit}+dirty" if dirty else commit
 
 
+def _kernels() -> str:
+    """Which weekly-step implementation ran (results are identical on either)."""
+    from sim.compiled import resolve_kernels  # the model layer, read lazily
+
+    try:
+        choice = resolve_kernels()
+    except ValueError as error:
+        return f"invalid: {error}"
+    if choice == "numba":
+        import numba
+
+        return f"numba {numba.__version__}"
+    return "numpy"
+
+
 def make_manifest(*, command: list[str] | None = None, **fields: Any) -> dict[str, Any]:
     """The provenance record of an output: versions, commit, command and ``fields``."""
     return {
@@ -56,6 +71,7 @@ def make_manifest(*, command: list[str] | None = None, **fields: Any) -> dict[st
         "git_commit": git_commit(),
         "python": platform.python_version(),
         "numpy": np.__version__,
+        "kernels": _kernels(),
         "platform": platform.platform(),
         "command": command if command is not None else sys.argv,
         "created": datetime.now(UTC).isoformat(timespec="seconds"),
