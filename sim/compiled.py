@@ -190,7 +190,7 @@ class CompiledStep:
             state.severity_baseline, state.employed, state.ever_employed, state.weeks_employed,
             state.housed, state.weeks_housed, state.in_relapse, state.relapses,
             state.functioning, state.connectedness, degree, state.weeks_in, state.completed,
-            state.dropped)
+            state.dropped, self.planes)
         run, a, b, new_degree = kernels.network_week(
             state.enrolled, self.group_ks, self.group_ptr, self.group_agents,
             self.team_of_agent, len(world.teams), *self.community, draws["network"], prm,

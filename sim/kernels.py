@@ -58,6 +58,7 @@ PARAMETER_COLUMNS = (
 KNOWLEDGE, SELF_EFFICACY, TRUST, HOPE, EMPOWERMENT, MEANING = range(6)
 # rows of the processes kernel's scratch planes (N_PLANES, R, N)
 PL_INFO, PL_ALLIANCE, PL_ROLE, PL_CHOICE, PL_GAIN, PL_ROLES, PL_SHIFT, PL_IPS = range(8)
+PL_BOOST, PL_SETBACK, PL_RELAPSE_HIT = PL_INFO, PL_ALLIANCE, PL_ROLE  # reused by outcomes
 N_PLANES = 8
 IPS, HOUSING_FIRST = 3, 4  # indices in sim.logic_model.USER_INTERVENTIONS
 
@@ -316,7 +317,7 @@ def outcomes(prm, durations, offer_ptr, offer_k, site_of_agent, enrolled, was_en
              u_relapse, noise, job_shift_exp, relapse_factor, housing_exp, process, baseline,
              motivation, motivation_baseline, severity, severity_baseline, employed,
              ever_employed, weeks_employed, housed, weeks_housed, in_relapse, relapses,
-             functioning, connectedness, degree, weeks_in, completed, dropped):
+             functioning, connectedness, degree, weeks_in, completed, dropped, planes):
     """Outcomes, feedback, then dropout and completion.
 
     Employment, housing, relapse, feedback, severity, functioning and
@@ -362,38 +363,11 @@ def outcomes(prm, durations, offer_ptr, offer_k, site_of_agent, enrolled, was_en
             onset = (not relapsing) & (u_relapse[r, i] < hazard)
             resolve = relapsing & (u_relapse[r, i] < pv[P_RELAPSE_RECOVER])
 
-            boost = pv[P_BOOST] * (1.0 if start else 0.0)
-            setback = pv[P_JOB_SETBACK] * (1.0 if lose else 0.0)
-            relapse_hit = pv[P_RELAPSE_SETBACK] * (1.0 if onset else 0.0)
-            hope = process[HOPE, r, i]
-            hope = hope + boost * (1.0 - hope)
-            hope = hope * (1.0 - relapse_hit) * (1.0 - setback)
-            process[HOPE, r, i] = hope
-            efficacy = process[SELF_EFFICACY, r, i]
-            efficacy = efficacy + boost * (1.0 - efficacy)
-            efficacy = efficacy * (1.0 - relapse_hit) * (1.0 - 0.0)
-            process[SELF_EFFICACY, r, i] = efficacy
-            m = motivation[r, i]
-            m = m + boost * (1.0 - m)
-            m = m * (1.0 - setback) * (1.0 - relapse_hit)
-            set_point = motivation_baseline[r, i] + pv[P_HOPE_MOT] * (
-                hope - baseline[HOPE, r, i])
-            m = m + (pv[P_MOT_RATE] * (set_point - m) + pv[P_NOISE_SD] * noise[r, i, 2])
-            motivation[r, i] = _clip01(m)
-
-            relapsing = (relapsing | onset) & (not resolve)
-            in_relapse[r, i] = relapsing
+            planes[PL_BOOST, r, i] = pv[P_BOOST] * (1.0 if start else 0.0)
+            planes[PL_SETBACK, r, i] = pv[P_JOB_SETBACK] * (1.0 if lose else 0.0)
+            planes[PL_RELAPSE_HIT, r, i] = pv[P_RELAPSE_SETBACK] * (1.0 if onset else 0.0)
+            in_relapse[r, i] = (relapsing | onset) & (not resolve)
             relapses[r, i] += onset
-            target = severity_baseline[r, i] + pv[P_SEV_RISE] * (1.0 if relapsing else 0.0)
-            sev = _clip01(severity[r, i] + pv[P_SEV_RATE] * (target - severity[r, i]))
-            severity[r, i] = sev
-            functioning_set_point = 0.25 * ((1.0 - sev) + (1.0 if now_housed else 0.0)
-                                            + (1.0 if now_employed else 0.0) + efficacy)
-            functioning[r, i] = functioning[r, i] + pv[P_FUNC_RATE] * (
-                functioning_set_point - functioning[r, i])
-            d = float(degree[r, i])
-            connectedness[r, i] = connectedness[r, i] + pv[P_CONN_RATE] * (
-                d / (d + pv[P_CONN_HALF]) - connectedness[r, i])
 
             drop_chance = pv[P_DROPOUT] * (1.0 - engaged[r, i])
             for k in offer_k[offer_ptr[i]:offer_ptr[i + 1]]:
@@ -407,6 +381,59 @@ def outcomes(prm, durations, offer_ptr, offer_k, site_of_agent, enrolled, was_en
                 if weeks_in[r, i, k] >= durations[r, k]:
                     enrolled[r, i, k] = False
                     completed[r, i, k] = True
+        # vectorisable loops over the run's users: feedback, then the slow variables
+        boost, setback = planes[PL_BOOST, r], planes[PL_SETBACK, r]
+        hit = planes[PL_RELAPSE_HIT, r]
+        _feedback_row(process[HOPE, r], boost, hit, setback, True)
+        _feedback_row(process[SELF_EFFICACY, r], boost, hit, setback, False)
+        _motivation_row(motivation[r], boost, setback, hit, motivation_baseline[r],
+                        process[HOPE, r], baseline[HOPE, r], pv[P_HOPE_MOT], pv[P_MOT_RATE],
+                        pv[P_NOISE_SD], noise[r, :, 2])
+        _severity_row(severity[r], severity_baseline[r], in_relapse[r], pv[P_SEV_RISE],
+                      pv[P_SEV_RATE])
+        _functioning_row(functioning[r], severity[r], housed[r], employed[r],
+                         process[SELF_EFFICACY, r], pv[P_FUNC_RATE])
+        _connectedness_row(connectedness[r], degree[r], pv[P_CONN_RATE], pv[P_CONN_HALF])
+
+
+@_jit
+def _feedback_row(p, boost, hit, setback, with_setback):
+    """Job start lifts a process toward 1; relapse onset (and job loss) cut it back."""
+    for i in range(p.shape[0]):
+        x = p[i] + boost[i] * (1.0 - p[i])
+        p[i] = x * (1.0 - hit[i]) * (1.0 - (setback[i] if with_setback else 0.0))
+
+
+@_jit
+def _motivation_row(m, boost, setback, hit, base, hope, base_hope, hope_gain, rate, sd, noise):
+    for i in range(m.shape[0]):
+        x = m[i] + boost[i] * (1.0 - m[i])
+        x = x * (1.0 - setback[i]) * (1.0 - hit[i])
+        set_point = base[i] + hope_gain * (hope[i] - base_hope[i])
+        x = x + (rate * (set_point - x) + sd * noise[i])
+        m[i] = _clip01(x)
+
+
+@_jit
+def _severity_row(severity, base, in_relapse, rise, rate):
+    for i in range(severity.shape[0]):
+        target = base[i] + rise * (1.0 if in_relapse[i] else 0.0)
+        severity[i] = _clip01(severity[i] + rate * (target - severity[i]))
+
+
+@_jit
+def _functioning_row(functioning, severity, housed, employed, efficacy, rate):
+    for i in range(functioning.shape[0]):
+        set_point = 0.25 * ((1.0 - severity[i]) + (1.0 if housed[i] else 0.0)
+                            + (1.0 if employed[i] else 0.0) + efficacy[i])
+        functioning[i] = functioning[i] + rate * (set_point - functioning[i])
+
+
+@_jit
+def _connectedness_row(connectedness, degree, rate, half):
+    for i in range(connectedness.shape[0]):
+        d = float(degree[i])
+        connectedness[i] = connectedness[i] + rate * (d / (d + half) - connectedness[i])
 
 
 @_jit
