@@ -50,40 +50,59 @@ SUMMARY_METRICS = ("employed", "ever_employed", "housed", "functioning", "person
                    "hope", "empowerment", "connectedness", "early_stage", "uptake")
 
 
+def _row_means(values: np.ndarray) -> np.ndarray:
+    """``values.mean(axis=1)`` of an (R, N) array, without ``mean``'s Python overhead.
+
+    The same reduction and division as ``np.mean`` (a float64 sum over the row,
+    then a true division by N), so the result is identical bit for bit.
+    """
+    total = np.add.reduce(values, axis=1, dtype=np.float64)
+    return np.true_divide(total, values.shape[1], out=total)
+
+
 def weekly_metrics(simulation: Simulation) -> dict[str, np.ndarray]:
     """All of :data:`METRICS` for the current week, each of shape (R,)."""
     state = simulation.state
+    n_runs, n_agents = state.shape
     p = state.process
     qpr = personal_recovery(state)
     stage = recovery_stage(qpr)
     offered = simulation.world.offered[None]
     started = (state.enrolled | state.completed | state.dropped) & offered
     n_offered = offered.sum()
+    # shares are exact counts over N, so counting them in one pass changes no bit
+    stage_counts = np.bincount((np.arange(n_runs)[:, None] * len(STAGES) + stage).ravel(),
+                               minlength=n_runs * len(STAGES)).reshape(n_runs, len(STAGES))
+    stage_shares = stage_counts / n_agents
+    # numpy reduces a short last axis slowly: loop over the interventions instead
+    in_any = state.enrolled[..., 0].copy()
+    for k in range(1, state.enrolled.shape[2]):
+        in_any |= state.enrolled[..., k]
     values = {
-        "employed": state.employed.mean(axis=1),
-        "ever_employed": state.ever_employed.mean(axis=1),
-        "housed": state.housed.mean(axis=1),
-        "functioning": state.functioning.mean(axis=1),
-        "personal_recovery": qpr.mean(axis=1),
-        "hope": p["hope"].mean(axis=1),
-        "empowerment": p["empowerment"].mean(axis=1),
-        "meaning": p["meaning"].mean(axis=1),
-        "self_stigma": state.self_stigma.mean(axis=1),
-        "connectedness": state.connectedness.mean(axis=1),
-        "ties": state.network.degree().mean(axis=1),
-        "knowledge": p["knowledge"].mean(axis=1),
-        "self_efficacy": p["self_efficacy"].mean(axis=1),
-        "trust": p["trust"].mean(axis=1),
-        "motivation": state.motivation.mean(axis=1),
-        "in_relapse": state.in_relapse.mean(axis=1),
-        "in_intervention": state.enrolled.any(axis=2).mean(axis=1),
-        "uptake": started.sum(axis=(1, 2)) / n_offered if n_offered else np.zeros(state.shape[0]),
-        "early_stage": (stage <= 1).mean(axis=1),
+        "employed": _row_means(state.employed),
+        "ever_employed": _row_means(state.ever_employed),
+        "housed": _row_means(state.housed),
+        "functioning": _row_means(state.functioning),
+        "personal_recovery": _row_means(qpr),
+        "hope": _row_means(p["hope"]),
+        "empowerment": _row_means(p["empowerment"]),
+        "meaning": _row_means(p["meaning"]),
+        "self_stigma": _row_means(state.self_stigma),
+        "connectedness": _row_means(state.connectedness),
+        "ties": _row_means(state.network.degree()),
+        "knowledge": _row_means(p["knowledge"]),
+        "self_efficacy": _row_means(p["self_efficacy"]),
+        "trust": _row_means(p["trust"]),
+        "motivation": _row_means(state.motivation),
+        "in_relapse": _row_means(state.in_relapse),
+        "in_intervention": _row_means(in_any),
+        "uptake": started.sum(axis=(1, 2)) / n_offered if n_offered else np.zeros(n_runs),
+        "early_stage": (stage_counts[:, 0] + stage_counts[:, 1]) / n_agents,
     }
     for i, mechanism in enumerate(MECHANISMS):
         values[f"dose_{mechanism}"] = state.doses[..., i].mean(axis=1)
     for i, name in enumerate(STAGES):
-        values[f"stage_{name}"] = (stage == i).mean(axis=1)
+        values[f"stage_{name}"] = stage_shares[:, i]
     for k, name in enumerate(USER_INTERVENTIONS):
-        values[f"in_{name}"] = state.enrolled[..., k].mean(axis=1)
+        values[f"in_{name}"] = _row_means(state.enrolled[..., k])
     return values
