@@ -89,12 +89,13 @@ class Simulation:
             n_runs = len(self.run_seeds)
             self._buffers = {name: np.empty((n_runs, *shape))
                              for name, shape in self._draw_shapes().items()}
-        for name, buffer in self._buffers.items():
-            for generator, row in zip(self._streams[name], buffer, strict=True):
-                if name == "noise":
-                    generator.standard_normal(out=row)
-                else:
-                    generator.random(out=row)
+            # (bound fill method, row to fill), in the order the streams are drawn
+            self._fills = [(generator.standard_normal if name == "noise" else generator.random,
+                            row)
+                           for name, buffer in self._buffers.items()
+                           for generator, row in zip(self._streams[name], buffer, strict=True)]
+        for fill, row in self._fills:
+            fill(out=row)
         return self._buffers
 
     def stage(self) -> np.ndarray:
