@@ -136,13 +136,14 @@ def admit_limited(capacity, limited, k_ptr, k_agents, team_of_agent, queues, pri
     the order of numpy's lexsort; a team with ``capacity < 0`` takes everyone.
     ``queues`` holds the counts of :func:`uptake`.
     Teams with no open place are skipped, teams with places for all their
-    waiting users admit them all, and the others pick their first users in
-    queue order one place at a time (few places open in a week).
+    waiting users admit them all, and the others keep the head of their queue
+    in one pass (few places open in a week).
     """
     n_runs, n_agents, n_user = enrolled.shape
     n_teams = capacity.shape[0]
     open_places = np.zeros(n_teams, dtype=np.int64)
     candidates = np.empty(n_agents, dtype=np.int64)
+    head = np.empty(n_agents, dtype=np.int64)
     for k in range(n_user):
         if not limited[k]:
             continue
@@ -170,19 +171,39 @@ def admit_limited(capacity, limited, k_ptr, k_agents, team_of_agent, queues, pri
                         n_waiting += 1
             if not selecting:
                 continue
-            for t in range(n_teams):  # the open_places[t] first of team t's queue, by
-                for _ in range(open_places[t] if open_places[t] < queued[t] else 0):
-                    best = -1  # (waiting since, priority, user index), the lexsort order
-                    for j in range(n_waiting):
-                        i = candidates[j]
-                        if team_of_agent[i] != t or not waiting[r, i, k]:
-                            continue
-                        if best < 0 or (wait_since[r, i, k], priority[r, i]) < (
-                                wait_since[r, best, k], priority[r, best]):
-                            best = i
-                    enrolled[r, best, k] = True
-                    waiting[r, best, k] = False
-                    weeks_in[r, best, k] = 0
+            for t in range(n_teams):  # the open_places[t] first of team t's queue
+                need = open_places[t]
+                if not 0 < need < queued[t]:
+                    continue
+                n_best = 0  # head[:n_best]: the best so far, sorted by queue order
+                for j in range(n_waiting):
+                    i = candidates[j]
+                    if team_of_agent[i] != t:
+                        continue
+                    if n_best == need and not _queued_before(wait_since, priority, r, k, i,
+                                                             head[need - 1]):
+                        continue
+                    slot = min(n_best, need - 1)  # insert i, dropping the last if full
+                    while slot > 0 and _queued_before(wait_since, priority, r, k, i,
+                                                      head[slot - 1]):
+                        head[slot] = head[slot - 1]
+                        slot -= 1
+                    head[slot] = i
+                    n_best = min(n_best + 1, need)
+                for i in head[:need]:
+                    enrolled[r, i, k] = True
+                    waiting[r, i, k] = False
+                    weeks_in[r, i, k] = 0
+
+
+@_jit
+def _queued_before(wait_since, priority, r, k, i, j):
+    """Whether user i comes before user j (j < i) in the waiting list of k in run r.
+
+    Queue order is (waiting since, priority, user index), as numpy's lexsort sorts it;
+    the index breaks ties, and candidates arrive in ascending index, so ties keep j first.
+    """
+    return (wait_since[r, i, k], priority[r, i]) < (wait_since[r, j, k], priority[r, j])
 
 
 @_jit
