@@ -17,6 +17,8 @@ import numpy as np
 from sim import kernels, services
 from sim.dynamics import GROUP_INTERVENTIONS, PROFILE
 from sim.network import group_layout
+from sim.network_kernels import network_week
+from sim.service_kernels import admit_limited, uptake
 from sim.state import PROCESS_NAMES, BatchParams, State
 from sim.world import World
 
@@ -161,13 +163,13 @@ class CompiledStep:
         process, baseline = self._block(state, "process"), self._block(state, "baseline")
         services.train_staff(state, world, bp)
         self.attitudes[...] = state.attitudes
-        kernels.uptake(prm, state.week, self.offer_ptr, self.offer_k, self.limited,
+        uptake(prm, state.week, self.offer_ptr, self.offer_k, self.limited,
                        self.team_of_agent, state.motivation, process,
                        draws["engagement"], state.enrolled, state.waiting, state.completed,
                        state.dropped, state.wait_since, state.weeks_in, self.was_enrolled,
                        s["engaged"], self.queues)
         if self.limited.any():
-            kernels.admit_limited(self.capacity, self.limited, *self.offered_to,
+            admit_limited(self.capacity, self.limited, *self.offered_to,
                                   self.team_of_agent, self.queues, state.priority, state.wait_since,
                                   state.enrolled, state.waiting, state.weeks_in)
         network = state.network
@@ -191,7 +193,7 @@ class CompiledStep:
             state.housed, state.weeks_housed, state.in_relapse, state.relapses,
             state.functioning, state.connectedness, degree, state.weeks_in, state.completed,
             state.dropped, self.planes)
-        run, a, b, new_degree = kernels.network_week(
+        run, a, b, new_degree = network_week(
             state.enrolled, self.group_ks, self.group_ptr, self.group_agents,
             self.team_of_agent, len(world.teams), *self.community, draws["network"], prm,
             network.run, network.a, network.b)
