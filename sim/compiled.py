@@ -1,10 +1,10 @@
 """The weekly step on the compiled kernels of :mod:`sim.kernels`, with the same results.
 
 :class:`CompiledStep` holds what the kernels need that never changes within a
-batch (the per-run parameter matrix, per-user site and team values, the
-exponentials of constant log-odds shifts, scratch buffers) and runs the week:
-numpy draws, staff training and capacity-limited admission as on the numpy
-path, the kernels for the rest. Select it with ``Simulation(kernels=...)`` or
+batch (the per-run parameter matrix, site and team values, offer lists, the
+community layout, the exponentials of constant log-odds shifts, scratch
+buffers) and runs the week: draws, staff training and the two ``exp`` calls in
+numpy as on the numpy path, the kernels for the rest. Select it with ``Simulation(kernels=...)`` or
 the ``RECOVERY_SIM_KERNELS`` environment variable (``numba`` or ``numpy``).
 """
 
@@ -120,15 +120,13 @@ class CompiledStep:
         agent, k = np.nonzero(world.offered)  # row-major: by user, then intervention
         self.offer_k = k.astype(np.int64)
         self.offer_ptr = np.r_[0, np.cumsum(np.bincount(agent, minlength=n_agents))]
+        # users offered each intervention: k_agents[k_ptr[k]:k_ptr[k + 1]], ascending
         by_k = [np.flatnonzero(world.offered[:, k]) for k in range(world.offered.shape[1])]
         self.offered_to = (np.r_[0, np.cumsum([len(x) for x in by_k])].astype(np.int64),
                            np.concatenate(by_k).astype(np.int64))
         self.capacity = np.ascontiguousarray(world.capacity, dtype=np.int64)
         self.queues = np.zeros((2, n_runs, *self.capacity.shape), dtype=np.int64)
         self.group_ks = np.array(GROUP_INTERVENTIONS, dtype=np.int64)
-        offered_to = [np.flatnonzero(world.offered[:, k]) for k in GROUP_INTERVENTIONS]
-        self.group_ptr = np.r_[0, np.cumsum([len(x) for x in offered_to])].astype(np.int64)
-        self.group_agents = np.concatenate(offered_to).astype(np.int64)
         self.community = _community_layout(world, n_runs)
         self.site_of_agent = np.ascontiguousarray(world.site_of_agent, dtype=np.int64)
         self.by_unit = [np.ascontiguousarray(values[key]) for values, key in (
@@ -194,7 +192,7 @@ class CompiledStep:
             state.functioning, state.connectedness, degree, state.weeks_in, state.completed,
             state.dropped, self.planes)
         run, a, b, new_degree = network_week(
-            state.enrolled, self.group_ks, self.group_ptr, self.group_agents,
+            state.enrolled, self.group_ks, *self.offered_to,
             self.team_of_agent, len(world.teams), *self.community, draws["network"], prm,
             network.run, network.a, network.b)
         network.replace(run, a, b, new_degree)

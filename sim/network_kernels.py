@@ -81,13 +81,13 @@ def _community_ties(u_form, u_partner, prm, c_order, c_start, c_size, c_position
 
 
 @_jit
-def network_week(enrolled, group_ks, group_ptr, group_agents, team_of_agent, n_teams, c_order,
+def network_week(enrolled, group_ks, k_ptr, k_agents, team_of_agent, n_teams, c_order,
                  c_start, c_size, c_position, u_network, prm, run, a, b):
     """Form group and community ties, merge them into the network and let ties lapse.
 
     The same result as ``Simulation._update_network`` on the numpy path: new
-    ties from each group intervention (``group_ks``; users offered the q-th
-    are ``group_agents[group_ptr[q]:group_ptr[q + 1]]``) and from the
+    ties from each group intervention (``group_ks``; users offered k are
+    ``k_agents[k_ptr[k]:k_ptr[k + 1]]``) and from the
     community (fixed layout by site: ``c_order`` and, per flat user, the start
     and size of its group and its position in it), added as a sorted set of
     (run, a, b) keys, then each tie kept when frac(u_a + u_b) is at least the
@@ -103,7 +103,8 @@ def network_week(enrolled, group_ks, group_ptr, group_agents, team_of_agent, n_t
     count = np.empty(n_teams + 1, dtype=np.int64)
     n_keys = 0
     for q in range(n_groups):
-        n_keys = _group_ties(enrolled, group_ks[q], group_agents[group_ptr[q]:group_ptr[q + 1]],
+        k = group_ks[q]
+        n_keys = _group_ties(enrolled, k, k_agents[k_ptr[k]:k_ptr[k + 1]],
                              team_of_agent, n_teams, u_network[:, 2 * q],
                              u_network[:, 2 * q + 1], prm, members, count, position, order,
                              keys, n_keys)

@@ -39,15 +39,13 @@ def uptake(state: State, world: World, bp: BatchParams, u_engage: np.ndarray,
     state.wait_since[join] = state.week
 
 
-def admit(state: State, world: World, limited_only: bool = False) -> np.ndarray:
+def admit(state: State, world: World) -> np.ndarray:
     """Admit waiting users to open places, first come first served.
 
     Ties in waiting time are broken by each user's random priority. Returns the
-    mask (R, N, K) of users admitted this week. With ``limited_only``, only
-    interventions with limited places at some team are admitted (the compiled
-    step admits the others itself).
+    mask (R, N, K) of users admitted this week.
     """
-    admitted = np.zeros_like(state.waiting) if limited_only else state.waiting.copy()
+    admitted = state.waiting.copy()
     limited = world.capacity >= 0  # (T, K)
     for k in np.flatnonzero(limited.any(axis=0)):
         admitted[:, :, k] = _admit_limited(state, world, k)
