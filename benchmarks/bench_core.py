@@ -11,7 +11,9 @@ Measures, in one sitting so that every ratio compares numbers taken side by side
   measured on 500 users x 20 weeks, and the core on that same configuration;
 * the random-number floor: the time numpy takes to generate exactly the draws
   the core makes per week (counted from ``Simulation._draws``), and the share of
-  that floor the core reaches;
+  that floor the core reaches; on the numba path the core draws the same numbers
+  with ``sim.rng_kernels`` (faster than numpy), so the table also gives the step's
+  share of its own draw time;
 * how cost grows with agents, weeks and runs (least-squares exponents on log-log);
 * peak traced memory (``tracemalloc``) per configuration.
 
@@ -45,7 +47,7 @@ from pathlib import Path
 
 import numpy as np
 
-from sim.engine import Simulation, run_batch
+from sim.engine import NORMAL_STREAMS, Simulation, run_batch
 from sim.metrics import weekly_metrics
 from sim.parameters import validate
 from sim.seeding import RunSeed, streams_for
@@ -55,7 +57,6 @@ HERE = Path(__file__).resolve().parent
 OFFER = {"peer_support": 0.5, "supported_employment": 0.5}  # all configs, core and reference
 SEED = 20_240
 KERNELS = ("numpy", "numba")  # each table row is measured on both paths, side by side
-NORMAL_STREAMS = frozenset({"noise"})  # standard normals; every other weekly draw is uniform
 
 
 @dataclass(frozen=True)
@@ -343,12 +344,15 @@ def print_report(timings: dict[str, Timing], ref: dict, fits: dict, draws: dict)
     for label in dict.fromkeys(t.config.label for t in timings.values()):
         fast, slow = timings[(label, "numba")], timings[(label, "numpy")]
         print(f"  {label:10} step-only x{fast.step_rate / slow.step_rate:.2f}, "
-              f"total x{fast.rate / slow.rate:.2f}")
+              f"total x{fast.rate / slow.rate:.2f}; the same draws by sim.rng_kernels "
+              f"x{fast.floor_s / fast.draws_s:.2f} faster than numpy's floor")
     print("\ncolumns: steps/s = agent-steps per second of init + steps + weekly metrics "
           "(run_batch's work); step-only/s = the weekly step alone; metr. = share of time in "
           "weekly metrics; vs ref = steps/s over the reference's; rng floor/s = numpy drawing "
           "the same numbers and nothing else; %floor = step-only/s over that floor; draws = "
-          "share of the step spent in Simulation._draws; peakMiB = tracemalloc peak")
+          "share of the step spent in Simulation._draws (on the numba path sim.rng_kernels "
+          "draws the same numbers faster than numpy, so this is the step's fraction of its own "
+          "draw floor); peakMiB = tracemalloc peak")
     print("\nscaling (least-squares exponent of time on log-log; 1 = linear):")
     for axis, fit in fits.items():
         print(f"  {axis:6} sizes {fit['sizes']}: total ~ {axis}^{fit['exponent_total']:.2f}, "
@@ -378,6 +382,7 @@ def _timing_record(t: Timing, reference_rate: float) -> dict[str, object]:
             "ratio_to_reference": t.rate / reference_rate, "rng_floor_agent_steps_per_s":
             t.floor_rate, "fraction_of_rng_floor": t.step_rate / t.floor_rate,
             "core_draws_share_of_step": t.draws_s / t.step_s,
+            "core_draws_agent_steps_per_s": t.config.agent_steps / t.draws_s,
             "draws_per_agent_step": t.draws_per_agent_step, "peak_traced_mib": t.peak_mib}
 
 

@@ -11,10 +11,11 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from functools import partial
 
 import numpy as np
 
-from sim import services
+from sim import rng_kernels, services
 from sim.compiled import CompiledStep, resolve_kernels
 from sim.dynamics import (
     ADVANCED_STAGE,
@@ -38,6 +39,7 @@ __all__ = ["BatchResult", "Simulation", "agent_value", "run_batch"]
 
 # form + partner per group intervention, form + partner in the community, one decay
 N_NETWORK_DRAWS = 2 * len(GROUP_INTERVENTIONS) + 3
+NORMAL_STREAMS = frozenset({"noise"})  # standard normals; every other weekly draw is uniform
 
 
 class Simulation:
@@ -86,17 +88,33 @@ class Simulation:
         The arrays are reused every week: a caller that keeps draws must copy them.
         """
         if not hasattr(self, "_buffers"):
-            n_runs = len(self.run_seeds)
-            self._buffers = {name: np.empty((n_runs, *shape))
-                             for name, shape in self._draw_shapes().items()}
-            # (bound fill method, row to fill), in the order the streams are drawn
-            self._fills = [(generator.standard_normal if name == "noise" else generator.random,
-                            row)
-                           for name, buffer in self._buffers.items()
-                           for generator, row in zip(self._streams[name], buffer, strict=True)]
-        for fill, row in self._fills:
-            fill(out=row)
+            self._buffers, self._fills = self._draw_plan()
+        for fill, *args in self._fills:
+            fill(*args)
         return self._buffers
+
+    def _draw_plan(self) -> tuple[dict[str, np.ndarray], list[tuple]]:
+        """The weekly draw buffers, and the calls that fill them in the order of the streams.
+
+        On the compiled path one kernel call fills a stream's block for every run
+        (:mod:`sim.rng_kernels`, the same numbers as numpy's); otherwise one bound
+        ``Generator`` method per run and stream.
+        """
+        n_runs = len(self.run_seeds)
+        buffers = {name: np.empty((n_runs, *shape)) for name, shape in self._draw_shapes().items()}
+        fills: list[tuple] = []
+        for name, buffer in buffers.items():
+            generators = self._streams[name]
+            addresses = (rng_kernels.pcg64_addresses(generators)
+                         if self.kernels == "numba" else None)
+            if addresses is not None:
+                kernel = rng_kernels.fill_normal if name in NORMAL_STREAMS else \
+                    rng_kernels.fill_uniform
+                fills.append((kernel, addresses, buffer.reshape(n_runs, -1)))
+            else:
+                fills.extend((partial(g.standard_normal if name in NORMAL_STREAMS else g.random,
+                                      out=row),) for g, row in zip(generators, buffer, strict=True))
+        return buffers, fills
 
     def stage(self) -> np.ndarray:
         """Current Andresen stage index of every user, (R, N)."""
