@@ -12,6 +12,7 @@ import numpy as np
 
 from sim.dynamics import personal_recovery, recovery_stage
 from sim.logic_model import MECHANISMS, STAGES, USER_INTERVENTIONS
+from sim.metric_kernels import COUNTS, user_counts
 
 if TYPE_CHECKING:
     from sim.engine import Simulation
@@ -60,28 +61,65 @@ def _row_means(values: np.ndarray) -> np.ndarray:
     return np.true_divide(total, values.shape[1], out=total)
 
 
-def weekly_metrics(simulation: Simulation) -> dict[str, np.ndarray]:
-    """All of :data:`METRICS` for the current week, each of shape (R,)."""
+def _counts_numpy(simulation: Simulation) -> tuple[np.ndarray, dict[str, np.ndarray],
+                                                   np.ndarray, np.ndarray]:
+    """Personal recovery (R, N), the counts of ``metric_kernels.COUNTS``, stage counts
+    (R, 5) and users per intervention (R, K), in numpy.
+    """
     state = simulation.state
-    n_runs, n_agents = state.shape
-    p = state.process
+    n_runs = state.shape[0]
     qpr = personal_recovery(state)
     stage = recovery_stage(qpr)
-    offered = simulation.world.offered[None]
-    started = (state.enrolled | state.completed | state.dropped) & offered
-    n_offered = offered.sum()
-    # shares are exact counts over N, so counting them in one pass changes no bit
     stage_counts = np.bincount((np.arange(n_runs)[:, None] * len(STAGES) + stage).ravel(),
                                minlength=n_runs * len(STAGES)).reshape(n_runs, len(STAGES))
-    stage_shares = stage_counts / n_agents
     # numpy reduces a short last axis slowly: loop over the interventions instead
     in_any = state.enrolled[..., 0].copy()
     for k in range(1, state.enrolled.shape[2]):
         in_any |= state.enrolled[..., k]
+    started = (state.enrolled | state.completed | state.dropped) & simulation.world.offered[None]
+    counts = {name: np.count_nonzero(getattr(state, name), axis=1)
+              for name in ("employed", "ever_employed", "housed", "in_relapse")}
+    counts["ties"] = np.add.reduce(state.network.degree(), axis=1)
+    counts["in_intervention"] = np.count_nonzero(in_any, axis=1)
+    counts["started"] = started.sum(axis=(1, 2))
+    in_k = np.stack([np.count_nonzero(state.enrolled[..., k], axis=1)
+                     for k in range(state.enrolled.shape[2])], axis=1)
+    return qpr, counts, stage_counts, in_k
+
+
+def _counts_compiled(simulation: Simulation) -> tuple[np.ndarray, dict[str, np.ndarray],
+                                                      np.ndarray, np.ndarray]:
+    """As :func:`_counts_numpy`, in one pass of :func:`sim.metric_kernels.user_counts`."""
+    state = simulation.state
+    p = state.process
+    n_runs, n_agents, n_user = state.enrolled.shape
+    qpr = np.empty((n_runs, n_agents))
+    counts = np.empty((n_runs, len(COUNTS)), dtype=np.int64)
+    stage_counts = np.empty((n_runs, len(STAGES)), dtype=np.int64)
+    in_k = np.empty((n_runs, n_user), dtype=np.int64)
+    user_counts(state.connectedness, p["hope"], state.self_stigma, p["meaning"],
+                p["empowerment"], state.employed, state.ever_employed, state.housed,
+                state.in_relapse, state.network.degree(), state.enrolled, state.completed,
+                state.dropped, simulation.world.offered, qpr, counts, stage_counts, in_k)
+    return qpr, dict(zip(COUNTS, counts.T, strict=True)), stage_counts, in_k
+
+
+def weekly_metrics(simulation: Simulation) -> dict[str, np.ndarray]:
+    """All of :data:`METRICS` for the current week, each of shape (R,).
+
+    Shares are exact counts over N, so the compiled counting pass
+    (``simulation.kernels == "numba"``) and numpy give the same bits.
+    """
+    state = simulation.state
+    n_runs, n_agents = state.shape
+    p = state.process
+    counter = _counts_compiled if simulation.kernels == "numba" else _counts_numpy
+    qpr, counts, stage_counts, in_k = counter(simulation)
+    n_offered = simulation.world.offered.sum()
     values = {
-        "employed": _row_means(state.employed),
-        "ever_employed": _row_means(state.ever_employed),
-        "housed": _row_means(state.housed),
+        "employed": counts["employed"] / n_agents,
+        "ever_employed": counts["ever_employed"] / n_agents,
+        "housed": counts["housed"] / n_agents,
         "functioning": _row_means(state.functioning),
         "personal_recovery": _row_means(qpr),
         "hope": _row_means(p["hope"]),
@@ -89,20 +127,21 @@ def weekly_metrics(simulation: Simulation) -> dict[str, np.ndarray]:
         "meaning": _row_means(p["meaning"]),
         "self_stigma": _row_means(state.self_stigma),
         "connectedness": _row_means(state.connectedness),
-        "ties": _row_means(state.network.degree()),
+        "ties": counts["ties"] / n_agents,
         "knowledge": _row_means(p["knowledge"]),
         "self_efficacy": _row_means(p["self_efficacy"]),
         "trust": _row_means(p["trust"]),
         "motivation": _row_means(state.motivation),
-        "in_relapse": _row_means(state.in_relapse),
-        "in_intervention": _row_means(in_any),
-        "uptake": started.sum(axis=(1, 2)) / n_offered if n_offered else np.zeros(n_runs),
+        "in_relapse": counts["in_relapse"] / n_agents,
+        "in_intervention": counts["in_intervention"] / n_agents,
+        "uptake": counts["started"] / n_offered if n_offered else np.zeros(n_runs),
         "early_stage": (stage_counts[:, 0] + stage_counts[:, 1]) / n_agents,
     }
     for i, mechanism in enumerate(MECHANISMS):
-        values[f"dose_{mechanism}"] = state.doses[..., i].mean(axis=1)
+        values[f"dose_{mechanism}"] = _row_means(state.doses[..., i])
+    stage_shares = stage_counts / n_agents
     for i, name in enumerate(STAGES):
         values[f"stage_{name}"] = stage_shares[:, i]
     for k, name in enumerate(USER_INTERVENTIONS):
-        values[f"in_{name}"] = _row_means(state.enrolled[..., k])
+        values[f"in_{name}"] = in_k[:, k] / n_agents
     return values
