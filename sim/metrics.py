@@ -63,8 +63,9 @@ def _row_means(values: np.ndarray) -> np.ndarray:
 
 def _counts_numpy(simulation: Simulation) -> tuple[np.ndarray, dict[str, np.ndarray],
                                                    np.ndarray, np.ndarray]:
-    """Personal recovery (R, N), the counts of ``metric_kernels.COUNTS``, stage counts
-    (R, 5) and users per intervention (R, K), in numpy.
+    """Personal recovery (R, N), the :data:`~sim.metric_kernels.COUNTS`, and more counts.
+
+    Also users per stage (R, 5) and per intervention (R, K); all in numpy.
     """
     state = simulation.state
     n_runs = state.shape[0]
