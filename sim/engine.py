@@ -71,6 +71,15 @@ class Simulation:
         self._compiled = (CompiledStep(world, self.params, self.state)
                           if self.kernels == "numba" else None)
 
+    def __getstate__(self) -> dict:
+        """Pickle and copy without the draw plan: it holds the generators' memory addresses,
+        valid only in this process; a copy builds its own on its first week.
+        """
+        state = self.__dict__.copy()
+        state.pop("_buffers", None)
+        state.pop("_fills", None)
+        return state
+
     @property
     def week(self) -> int:
         """Weeks simulated so far."""
