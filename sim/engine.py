@@ -72,8 +72,9 @@ class Simulation:
                           if self.kernels == "numba" else None)
 
     def __getstate__(self) -> dict:
-        """Pickle and copy without the draw plan: it holds the generators' memory addresses,
-        valid only in this process; a copy builds its own on its first week.
+        """Pickle and copy without the draw plan, which a copy rebuilds on its first week.
+
+        The plan holds the generators' memory addresses, valid only for these objects.
         """
         state = self.__dict__.copy()
         state.pop("_buffers", None)
