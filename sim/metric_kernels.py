@@ -13,9 +13,11 @@ from __future__ import annotations
 import numpy as np
 
 from sim.kernels import _jit
+from sim.logic_model import USER_INTERVENTIONS
 
 __all__ = ["COUNTS", "user_counts"]
 
+N_USER = len(USER_INTERVENTIONS)  # a compile-time constant for the kernel
 # columns of the kernel's (R, len(COUNTS)) integer output
 COUNTS = ("employed", "ever_employed", "housed", "in_relapse", "ties", "in_intervention",
           "started")
@@ -32,7 +34,9 @@ def user_counts(connectedness, hope, self_stigma, meaning, empowerment, employed
     (user, intervention) pairs ever entered (enrolled, completed or dropped).
     """
     n_runs, n_agents, n_user = enrolled.shape
-    offered_flat = offered.reshape(-1)
+    if n_user != N_USER:
+        raise ValueError("enrolled must have one column per user intervention")
+    offered_flat = offered.reshape(-1).view(np.uint8)
     for r in range(n_runs):
         stages = np.zeros(5, dtype=np.int64)
         for i in range(n_agents):
@@ -49,22 +53,26 @@ def user_counts(connectedness, hope, self_stigma, meaning, empowerment, employed
         for i in range(n_agents):
             n_ties += degree[r, i]
         counts[r, 4] = n_ties
-        # flat byte loops over the run's (user, intervention) pairs vectorise
-        entered = enrolled[r].reshape(-1)
-        done, left = completed[r].reshape(-1), dropped[r].reshape(-1)
+        # byte loops over the run's (user, intervention) pairs: they vectorise, and the
+        # intervention loop has a constant length, so it unrolls
+        entered = enrolled[r].reshape(-1).view(np.uint8)
+        done = completed[r].reshape(-1).view(np.uint8)
+        left = dropped[r].reshape(-1).view(np.uint8)
         n_started = 0
         for j in range(entered.shape[0]):
             n_started += offered_flat[j] & (entered[j] | done[j] | left[j])
         counts[r, 6] = n_started
-        for k in range(n_user):
-            in_k[r, k] = _count(enrolled[r, :, k])
         n_in = 0
+        in_each = np.zeros(N_USER, dtype=np.int64)
         for i in range(n_agents):
-            any_enrolled = False
-            for k in range(n_user):
-                any_enrolled |= enrolled[r, i, k]
+            any_enrolled = np.uint8(0)
+            for k in range(N_USER):
+                e = entered[i * N_USER + k]
+                any_enrolled |= e
+                in_each[k] += e
             n_in += any_enrolled
         counts[r, 5] = n_in
+        in_k[r] = in_each
 
 
 @_jit
