@@ -31,6 +31,7 @@ from sim.dynamics import (
 from sim.logic_model import USER_INTERVENTIONS
 from sim.metrics import weekly_metrics
 from sim.network import decay_ties, group_layout, group_ties
+from sim.network_kernels import initial_ties
 from sim.seeding import RunSeed, streams_for
 from sim.state import BatchParams, State, initialise
 from sim.world import World
@@ -63,11 +64,13 @@ class Simulation:
         self.params = BatchParams(param_sets, world)
         self.run_seeds = list(run_seeds)
         self._streams = streams_for(self.run_seeds)
+        self.kernels = resolve_kernels(kernels)
+        compiled = {"blocks": rng_kernels.blocks, "build_ties": initial_ties} \
+            if self.kernels == "numba" else {}
         self.state: State = initialise(world, self.params, self._streams["population"],
-                                       self._streams["admission"])
+                                       self._streams["admission"], **compiled)
         self.state.connectedness = connectedness_target(self.state, self.params)
         self.state.functioning = functioning_target(self.state)
-        self.kernels = resolve_kernels(kernels)
         self._compiled = (CompiledStep(world, self.params, self.state)
                           if self.kernels == "numba" else None)
 

@@ -14,6 +14,7 @@ other users have (common random numbers).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -202,24 +203,32 @@ def decay_ties(network: Network, u_decay: np.ndarray, probability: np.ndarray) -
 
 
 def initial_network(world: World, ties_mean: np.ndarray,
-                    population: list[np.random.Generator]) -> Network:
-    """Random ties within each site: each user proposes Poisson(mean / 2) ties."""
+                    population: list[np.random.Generator], *,
+                    build: Callable[..., tuple[np.ndarray, ...]] | None = None) -> Network:
+    """Random ties within each site: each user proposes Poisson(mean / 2) ties.
+
+    Each run draws its stub counts and then its partner uniforms from its own
+    population stream. ``build`` (the compiled
+    :func:`sim.network_kernels.initial_ties`) turns the draws into sorted ties; by
+    default numpy does, with the same result.
+    """
     n_runs, n_agents = len(population), world.n_agents
     site = world.site_of_agent
     order = np.argsort(site, kind="stable")
     site_sizes = np.bincount(site, minlength=len(world.sites))
     site_starts = np.r_[0, np.cumsum(site_sizes)[:-1]]
-    runs, sources, targets = [], [], []
+    stubs = np.empty((n_runs, n_agents), dtype=np.int64)
+    u = np.empty((n_runs, n_agents, MAX_INITIAL_STUBS))
     for r, generator in enumerate(population):
-        stubs = np.minimum(generator.poisson(ties_mean[r] / 2.0, n_agents), MAX_INITIAL_STUBS)
-        u = generator.random((n_agents, MAX_INITIAL_STUBS))
-        slot = np.floor(u * site_sizes[site][:, None]).astype(np.int64)
-        partner = order[site_starts[site][:, None] + slot]
-        use = np.arange(MAX_INITIAL_STUBS)[None, :] < stubs[:, None]
-        src = np.broadcast_to(np.arange(n_agents)[:, None], use.shape)[use]
-        runs.append(np.full(src.shape, r, dtype=np.int64))
-        sources.append(src)
-        targets.append(partner[use])
+        stubs[r] = np.minimum(generator.poisson(ties_mean[r] / 2.0, n_agents), MAX_INITIAL_STUBS)
+        generator.random(out=u[r])
+    if build is not None:
+        return Network(n_runs, n_agents, *build(stubs, u, site, order, site_sizes,
+                                                site_starts, n_runs))
+    slot = np.floor(u * site_sizes[site][None, :, None]).astype(np.int64)
+    partner = order[site_starts[site][None, :, None] + slot]
+    use = np.arange(MAX_INITIAL_STUBS)[None, None, :] < stubs[:, :, None]
+    run, src, _ = np.nonzero(use)
     network = Network(n_runs, n_agents, *(np.empty(0, dtype=np.int64) for _ in range(3)))
-    network.add(np.concatenate(runs), np.concatenate(sources), np.concatenate(targets))
+    network.add(run, src, partner[use])
     return network

@@ -147,3 +147,35 @@ def network_week(enrolled, group_ks, k_ptr, k_agents, team_of_agent, n_teams, c_
             degree[r, y] += 1
             n_out += 1
     return out_run[:n_out], out_a[:n_out], out_b[:n_out], degree
+
+
+@_jit
+def initial_ties(stubs, u, site, order, site_sizes, site_starts, n_runs):
+    """The entry network (network.initial_network) from its draws, as sorted (run, a, b).
+
+    ``stubs`` (R, N) ties proposed per user and ``u`` (R, N, S) the partner draws;
+    proposal j < stubs[r, i] of user i goes to the member ``floor(u * size)`` of i's
+    site (in ``order``). Self-ties and repeats are dropped.
+    """
+    n_agents, n_slots = u.shape[1], u.shape[2]
+    keys = np.empty(n_runs * n_agents * n_slots, dtype=np.int64)
+    n_keys = 0
+    for r in range(n_runs):
+        for i in range(n_agents):
+            size = site_sizes[site[i]]
+            for j in range(min(stubs[r, i], n_slots)):
+                slot = np.int64(np.floor(u[r, i, j] * size))
+                partner = order[site_starts[site[i]] + slot]
+                if partner != i:
+                    keys[n_keys] = _tie_key(r, i, partner, n_agents)
+                    n_keys += 1
+    new = np.sort(keys[:n_keys])
+    n_out = 0
+    for j in range(n_keys):  # sorted: drop repeats
+        if n_out == 0 or new[j] != new[n_out - 1]:
+            new[n_out] = new[j]
+            n_out += 1
+    n2 = n_agents * n_agents
+    run = new[:n_out] // n2
+    rest = new[:n_out] % n2
+    return run, rest // n_agents, rest % n_agents

@@ -7,7 +7,7 @@ team values gathered to each user.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -131,17 +131,32 @@ def _trait(median: np.ndarray, spread: np.ndarray, z: np.ndarray) -> np.ndarray:
     return expit(logit(median) + spread * z)
 
 
+def numpy_blocks(generators: list[np.random.Generator], shape: tuple[int, ...],
+                 normal: bool) -> np.ndarray:
+    """One block of standard normals (or uniforms) per generator, stacked: (R, *shape)."""
+    out = np.empty((len(generators), *shape))
+    for generator, block in zip(generators, out, strict=True):
+        (generator.standard_normal if normal else generator.random)(out=block)
+    return out
+
+
 def initialise(world: World, bp: BatchParams, population: list[np.random.Generator],
-               admission: list[np.random.Generator]) -> State:
+               admission: list[np.random.Generator], *,
+               blocks: Callable[..., np.ndarray] = numpy_blocks,
+               build_ties: Callable[..., tuple[np.ndarray, ...]] | None = None) -> State:
     """Draw the entry state of every run from its own population stream.
 
     Each run draws a fixed-size block, so a run's entry state depends only on
     its own seed and parameters, never on the other runs in the batch.
+    ``blocks`` draws them (:func:`numpy_blocks`, or the compiled
+    :func:`sim.rng_kernels.blocks`: the same numbers) and ``build_ties`` builds the
+    entry network from its draws (see :func:`sim.network.initial_network`).
     """
     n_runs, n_agents = bp.n_runs, world.n_agents
     n_user = len(USER_INTERVENTIONS)
-    z = np.stack([g.standard_normal((10, n_agents)) for g in population], axis=1)  # (10, R, N)
-    u = np.stack([g.random((3, n_agents)) for g in population], axis=1)  # (3, R, N)
+    # (10, R, N) and (3, R, N), contiguous as every later array is
+    z = np.ascontiguousarray(blocks(population, (10, n_agents), True).transpose(1, 0, 2))
+    u = np.ascontiguousarray(blocks(population, (3, n_agents), False).transpose(1, 0, 2))
     spread = bp.trait_spread_logit
     # one shared recovery factor: z[9] loads on motivation, hope, empowerment,
     # meaning, self-efficacy and (negatively) self-stigma
@@ -159,7 +174,8 @@ def initialise(world: World, bp: BatchParams, population: list[np.random.Generat
     employed = u[1] < bp.baseline_employment_share
     attitudes = bp.team_values["professional_attitudes"].copy()
     shape3 = (n_runs, n_agents, n_user)
-    network = initial_network(world, bp.initial_ties_mean[:, 0], population)
+    network = initial_network(world, bp.initial_ties_mean[:, 0], population,
+                              build=build_ties)
     state = State(
         week=0,
         motivation=motivation, motivation_baseline=motivation.copy(),
@@ -178,7 +194,7 @@ def initialise(world: World, bp: BatchParams, population: list[np.random.Generat
         enrolled=np.zeros(shape3, dtype=bool), waiting=np.zeros(shape3, dtype=bool),
         wait_since=np.zeros(shape3, dtype=np.int64), weeks_in=np.zeros(shape3, dtype=np.int64),
         completed=np.zeros(shape3, dtype=bool), dropped=np.zeros(shape3, dtype=bool),
-        priority=np.stack([g.random(n_agents) for g in admission]),
+        priority=blocks(admission, (n_agents,), False),
         attitudes=attitudes, attitudes_baseline=attitudes.copy(),
         doses=np.zeros((n_runs, n_agents, 4)),
         network=network,
