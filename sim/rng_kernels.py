@@ -10,8 +10,10 @@ against numpy, state and all).
 
 Why it is faster: numpy calls its bit generator through a function pointer
 once per number, so every uniform waits for the previous 128-bit state update;
-these kernels keep the state in registers, fill four generators' rows in one
-loop (their updates overlap) and inline the ziggurat of the normal sampler.
+these kernels keep the state in registers, split each row of uniforms into four
+chains that jump four steps at a time (the same numbers in the same order, but
+four independent multiplications in flight) and inline the ziggurat of the normal
+sampler.
 
 The algorithms are numpy's (``numpy/random/src/pcg64/pcg64.h``,
 ``distributions.c``): state <- state * M + inc (mod 2**128), output
@@ -119,76 +121,96 @@ if numba is not None:
             return context.get_dummy_value()
         return types.void(types.intp, types.intp, types.uint64), codegen
 
+    def _wide(builder, low, high):
+        return builder.or_(builder.zext(low, _I128),
+                           builder.shl(builder.zext(high, _I128), ir.Constant(_I128, 64)))
+
     @intrinsic
-    def _step(typingctx, lo, hi, inc_lo, inc_hi):
-        """One PCG64 step: the new state (lo, hi) and its XSL-RR 64-bit output."""
+    def _affine(typingctx, lo, hi, a_lo, a_hi, c_lo, c_hi):
+        """(a * x + c) mod 2**128 for the 128-bit x = (lo, hi), as (lo, hi)."""
         def codegen(context, builder, signature, args):
-            def wide(low, high):
-                return builder.or_(builder.zext(low, _I128),
-                                   builder.shl(builder.zext(high, _I128), ir.Constant(_I128, 64)))
-            new = builder.add(builder.mul(wide(args[0], args[1]), ir.Constant(_I128, MULTIPLIER)),
-                              wide(args[2], args[3]))
-            new_lo = builder.trunc(new, _I64)
-            new_hi = builder.trunc(builder.lshr(new, ir.Constant(_I128, 64)), _I64)
-            folded = builder.xor(new_hi, new_lo)
-            rotation = builder.lshr(new_hi, ir.Constant(_I64, 58))
+            new = builder.add(builder.mul(_wide(builder, args[0], args[1]),
+                                          _wide(builder, args[2], args[3])),
+                              _wide(builder, args[4], args[5]))
+            high = builder.lshr(new, ir.Constant(_I128, 64))
+            return context.make_tuple(builder, signature.return_type,
+                                      (builder.trunc(new, _I64), builder.trunc(high, _I64)))
+        return types.UniTuple(types.uint64, 2)(*[types.uint64] * 6), codegen
+
+    @intrinsic
+    def _output(typingctx, lo, hi):
+        """PCG64's XSL-RR output of the state (lo, hi): rotr64(hi ^ lo, hi >> 58)."""
+        def codegen(context, builder, signature, args):
+            folded = builder.xor(args[1], args[0])
+            rotation = builder.lshr(args[1], ir.Constant(_I64, 58))
             left = builder.and_(builder.neg(rotation), ir.Constant(_I64, 63))
-            output = builder.or_(builder.lshr(folded, rotation), builder.shl(folded, left))
-            return context.make_tuple(builder, signature.return_type, (new_lo, new_hi, output))
-        return types.UniTuple(types.uint64, 3)(*[types.uint64] * 4), codegen
+            return builder.or_(builder.lshr(folded, rotation), builder.shl(folded, left))
+        return types.uint64(types.uint64, types.uint64), codegen
 
     _jit = numba.njit(cache=True, nogil=True, error_model="numpy")
     _S8, _S11, _ONE = np.uint64(8), np.uint64(11), np.uint64(1)
     _LOW8, _LOW52 = np.uint64(0xFF), np.uint64(0x000FFFFFFFFFFFFF)
+    _MASK = 2**64 - 1
+    _M_LO, _M_HI = np.uint64(MULTIPLIER & _MASK), np.uint64(MULTIPLIER >> 64)
+    # four steps at once: x -> M^4 x + inc (M^3 + M^2 + M + 1)  (mod 2**128)
+    _JUMP = pow(MULTIPLIER, 4, 2**128)
+    _SPREAD = (MULTIPLIER**3 + MULTIPLIER**2 + MULTIPLIER + 1) % 2**128
+    _J_LO, _J_HI = np.uint64(_JUMP & _MASK), np.uint64(_JUMP >> 64)
+    _S_LO, _S_HI = np.uint64(_SPREAD & _MASK), np.uint64(_SPREAD >> 64)
+    _ZERO = np.uint64(0)
+
+    @_jit
+    def _step(lo, hi, inc_lo, inc_hi):
+        """One PCG64 step: the new state (lo, hi) and its 64-bit output."""
+        lo, hi = _affine(lo, hi, _M_LO, _M_HI, inc_lo, inc_hi)
+        return lo, hi, _output(lo, hi)
 
     @_jit
     def _double(bits):
         return np.float64(bits >> _S11) * TO_DOUBLE
 
     @_jit
-    def _fill_uniform_rows(addresses, out):
-        """One generator at a time: row s of ``out`` from generator s."""
-        for s in range(out.shape[0]):
-            address = addresses[s]
-            lo, hi = _load(address, 0), _load(address, 1)
-            inc_lo, inc_hi = _load(address, 2), _load(address, 3)
-            row = out[s]
-            for j in range(row.shape[0]):
-                lo, hi, bits = _step(lo, hi, inc_lo, inc_hi)
-                row[j] = _double(bits)
-            _store(address, 0, lo)
-            _store(address, 1, hi)
-
-    @_jit
     def fill_uniform(addresses, out):
-        """``out[s] = generators[s].random(out.shape[1])``, four generators at a time.
+        """``out[s] = generators[s].random(out.shape[1])`` for every generator s.
+
+        Four chains per row: chain q starts at the state after q + 1 steps and
+        jumps four steps at a time, so the four multiplications of a block are
+        independent and overlap in the pipeline; the outputs come in numpy's order.
 
         Args:
             addresses: (S,) from :func:`pcg64_addresses`.
             out: (S, n) C-contiguous float64, filled in place.
         """
-        n_streams, n = out.shape
-        s = 0
-        while s + 4 <= n_streams:
-            a0, a1, a2, a3 = addresses[s], addresses[s + 1], addresses[s + 2], addresses[s + 3]
-            lo0, hi0, il0, ih0 = _load(a0, 0), _load(a0, 1), _load(a0, 2), _load(a0, 3)
-            lo1, hi1, il1, ih1 = _load(a1, 0), _load(a1, 1), _load(a1, 2), _load(a1, 3)
-            lo2, hi2, il2, ih2 = _load(a2, 0), _load(a2, 1), _load(a2, 2), _load(a2, 3)
-            lo3, hi3, il3, ih3 = _load(a3, 0), _load(a3, 1), _load(a3, 2), _load(a3, 3)
-            row0, row1, row2, row3 = out[s], out[s + 1], out[s + 2], out[s + 3]
-            for j in range(n):  # four independent state chains overlap in the pipeline
-                lo0, hi0, bits0 = _step(lo0, hi0, il0, ih0)
-                lo1, hi1, bits1 = _step(lo1, hi1, il1, ih1)
-                lo2, hi2, bits2 = _step(lo2, hi2, il2, ih2)
-                lo3, hi3, bits3 = _step(lo3, hi3, il3, ih3)
-                row0[j], row1[j] = _double(bits0), _double(bits1)
-                row2[j], row3[j] = _double(bits2), _double(bits3)
-            for address, lo, hi in ((a0, lo0, hi0), (a1, lo1, hi1), (a2, lo2, hi2),
-                                    (a3, lo3, hi3)):
-                _store(address, 0, lo)
-                _store(address, 1, hi)
-            s += 4
-        _fill_uniform_rows(addresses[s:], out[s:])
+        n = out.shape[1]
+        n_blocks = n // 4
+        for s in range(out.shape[0]):
+            address = addresses[s]
+            lo, hi = _load(address, 0), _load(address, 1)
+            inc_lo, inc_hi = _load(address, 2), _load(address, 3)
+            row = out[s]
+            lo0, hi0, _ = _step(lo, hi, inc_lo, inc_hi)
+            lo1, hi1, _ = _step(lo0, hi0, inc_lo, inc_hi)
+            lo2, hi2, _ = _step(lo1, hi1, inc_lo, inc_hi)
+            lo3, hi3, _ = _step(lo2, hi2, inc_lo, inc_hi)
+            c_lo, c_hi = _affine(inc_lo, inc_hi, _S_LO, _S_HI, _ZERO, _ZERO)
+            for b in range(n_blocks):
+                j = 4 * b
+                row[j], row[j + 1] = _double(_output(lo0, hi0)), _double(_output(lo1, hi1))
+                row[j + 2], row[j + 3] = _double(_output(lo2, hi2)), _double(_output(lo3, hi3))
+                lo, hi = lo3, hi3  # the state after j + 4 steps
+                lo0, hi0 = _affine(lo0, hi0, _J_LO, _J_HI, c_lo, c_hi)
+                lo1, hi1 = _affine(lo1, hi1, _J_LO, _J_HI, c_lo, c_hi)
+                lo2, hi2 = _affine(lo2, hi2, _J_LO, _J_HI, c_lo, c_hi)
+                lo3, hi3 = _affine(lo3, hi3, _J_LO, _J_HI, c_lo, c_hi)
+            j, rest = 4 * n_blocks, n - 4 * n_blocks  # 0-3 numbers left: chains 0..rest-1
+            if rest > 0:
+                row[j], lo, hi = _double(_output(lo0, hi0)), lo0, hi0
+            if rest > 1:
+                row[j + 1], lo, hi = _double(_output(lo1, hi1)), lo1, hi1
+            if rest > 2:
+                row[j + 2], lo, hi = _double(_output(lo2, hi2)), lo2, hi2
+            _store(address, 0, lo)
+            _store(address, 1, hi)
 
     @_jit
     def fill_normal(addresses, out):

@@ -25,9 +25,9 @@ def numpy_fill(gens: list[np.random.Generator], out: np.ndarray, normal: bool) -
 
 
 @pytest.mark.parametrize("n_streams", [0, 1, 3, 4, 5, 9])
-@pytest.mark.parametrize("length", [0, 1, 7, 1000])
+@pytest.mark.parametrize("length", [0, 1, 2, 3, 4, 5, 7, 1000])
 def test_uniform_rows_equal_numpy_and_leave_the_same_state(n_streams, length):
-    # 4 generators go through the interleaved loop, the rest one at a time
+    # lengths 0-5 cover every remainder of the four-chain blocks
     ours, theirs = generators(n_streams), generators(n_streams)
     addresses = rng_kernels.pcg64_addresses(ours)
     assert addresses is not None
