@@ -12,10 +12,11 @@ import numpy as np
 
 from sim.dynamics import personal_recovery, recovery_stage
 from sim.logic_model import MECHANISMS, STAGES, USER_INTERVENTIONS
-from sim.metric_kernels import COUNTS, user_counts
+from sim.metric_kernels import COUNTS, pairwise_program, tally
 
 if TYPE_CHECKING:
     from sim.engine import Simulation
+    from sim.state import State
 
 __all__ = ["METRICS", "SUMMARY_METRICS", "weekly_metrics"]
 
@@ -47,25 +48,30 @@ METRICS: dict[str, tuple[str, str]] = {
        for k in USER_INTERVENTIONS},
 }
 
+# metrics that are a count over the run's users, and means of real-valued quantities
+SHARES = ("employed", "ever_employed", "housed", "ties", "in_relapse", "in_intervention")
+MEANS = ("functioning", "hope", "empowerment", "meaning", "self_stigma", "connectedness",
+         "knowledge", "self_efficacy", "trust", "motivation", "personal_recovery",
+         *(f"dose_{m}" for m in MECHANISMS))
+
 SUMMARY_METRICS = ("employed", "ever_employed", "housed", "functioning", "personal_recovery",
                    "hope", "empowerment", "connectedness", "early_stage", "uptake")
 
 
-def _row_means(values: np.ndarray) -> np.ndarray:
-    """``values.mean(axis=1)`` of an (R, N) array, without ``mean``'s Python overhead.
-
-    The same reduction and division as ``np.mean`` (a float64 sum over the row,
-    then a true division by N), so the result is identical bit for bit.
-    """
-    total = np.add.reduce(values, axis=1, dtype=np.float64)
-    return np.true_divide(total, values.shape[1], out=total)
+def _float_arrays(state: State) -> list[np.ndarray]:
+    """The (R, N) arrays behind :data:`MEANS` other than personal recovery and the doses."""
+    p = state.process
+    return [state.functioning, p["hope"], p["empowerment"], p["meaning"], state.self_stigma,
+            state.connectedness, p["knowledge"], p["self_efficacy"], p["trust"],
+            state.motivation]
 
 
-def _counts_numpy(simulation: Simulation) -> tuple[np.ndarray, dict[str, np.ndarray],
-                                                   np.ndarray, np.ndarray]:
-    """Personal recovery (R, N), the :data:`~sim.metric_kernels.COUNTS`, and more counts.
+def _tally_numpy(simulation: Simulation) -> tuple[np.ndarray, dict[str, np.ndarray],
+                                                  np.ndarray, np.ndarray]:
+    """Row sums of :data:`MEANS` (M, R) and the counts behind the shares, in numpy.
 
-    Also users per stage (R, 5) and per intervention (R, K); all in numpy.
+    The counts: :data:`~sim.metric_kernels.COUNTS` and users per stage (R, 5)
+    and per intervention (R, K).
     """
     state = simulation.state
     n_runs = state.shape[0]
@@ -85,64 +91,48 @@ def _counts_numpy(simulation: Simulation) -> tuple[np.ndarray, dict[str, np.ndar
     counts["started"] = started.sum(axis=(1, 2))
     in_k = np.stack([np.count_nonzero(state.enrolled[..., k], axis=1)
                      for k in range(state.enrolled.shape[2])], axis=1)
-    return qpr, counts, stage_counts, in_k
+    arrays = [*_float_arrays(state), qpr, *(state.doses[..., m] for m in range(len(MECHANISMS)))]
+    sums = np.stack([np.add.reduce(values, axis=1) for values in arrays])
+    return sums, counts, stage_counts, in_k
 
 
-def _counts_compiled(simulation: Simulation) -> tuple[np.ndarray, dict[str, np.ndarray],
-                                                      np.ndarray, np.ndarray]:
-    """As :func:`_counts_numpy`, in one pass of :func:`sim.metric_kernels.user_counts`."""
+def _tally_compiled(simulation: Simulation) -> tuple[np.ndarray, dict[str, np.ndarray],
+                                                     np.ndarray, np.ndarray]:
+    """As :func:`_tally_numpy`, in one call of :func:`sim.metric_kernels.tally`."""
     state = simulation.state
-    p = state.process
     n_runs, n_agents, n_user = state.enrolled.shape
-    qpr = np.empty((n_runs, n_agents))
+    sums = np.empty((len(MEANS), n_runs))
     counts = np.empty((n_runs, len(COUNTS)), dtype=np.int64)
     stage_counts = np.empty((n_runs, len(STAGES)), dtype=np.int64)
     in_k = np.empty((n_runs, n_user), dtype=np.int64)
-    user_counts(state.connectedness, p["hope"], state.self_stigma, p["meaning"],
-                p["empowerment"], state.employed, state.ever_employed, state.housed,
-                state.in_relapse, state.network.degree(), state.enrolled, state.completed,
-                state.dropped, simulation.world.offered, qpr, counts, stage_counts, in_k)
-    return qpr, dict(zip(COUNTS, counts.T, strict=True)), stage_counts, in_k
+    tally(tuple(_float_arrays(state)), state.doses, state.connectedness,
+          state.process["hope"], state.self_stigma, state.process["meaning"],
+          state.process["empowerment"], state.employed, state.ever_employed, state.housed,
+          state.in_relapse, state.network.degree(), state.enrolled, state.completed,
+          state.dropped, simulation.world.offered, pairwise_program(n_agents),
+          np.empty(n_agents), sums, counts, stage_counts, in_k)
+    return sums, dict(zip(COUNTS, counts.T, strict=True)), stage_counts, in_k
 
 
 def weekly_metrics(simulation: Simulation) -> dict[str, np.ndarray]:
     """All of :data:`METRICS` for the current week, each of shape (R,).
 
-    Shares are exact counts over N, so the compiled counting pass
-    (``simulation.kernels == "numba"``) and numpy give the same bits.
+    Every metric is a sum over the run's users divided by N: shares are exact
+    integer counts, and real-valued sums are numpy's pairwise row sums, which
+    the compiled tally (``simulation.kernels == "numba"``) reproduces, so both
+    paths give the same bits (``tests/test_kernels.py``).
     """
     state = simulation.state
     n_runs, n_agents = state.shape
-    p = state.process
-    counter = _counts_compiled if simulation.kernels == "numba" else _counts_numpy
-    qpr, counts, stage_counts, in_k = counter(simulation)
+    tally_of = _tally_compiled if simulation.kernels == "numba" else _tally_numpy
+    sums, counts, stage_counts, in_k = tally_of(simulation)
     n_offered = simulation.world.offered.sum()
-    values = {
-        "employed": counts["employed"] / n_agents,
-        "ever_employed": counts["ever_employed"] / n_agents,
-        "housed": counts["housed"] / n_agents,
-        "functioning": _row_means(state.functioning),
-        "personal_recovery": _row_means(qpr),
-        "hope": _row_means(p["hope"]),
-        "empowerment": _row_means(p["empowerment"]),
-        "meaning": _row_means(p["meaning"]),
-        "self_stigma": _row_means(state.self_stigma),
-        "connectedness": _row_means(state.connectedness),
-        "ties": counts["ties"] / n_agents,
-        "knowledge": _row_means(p["knowledge"]),
-        "self_efficacy": _row_means(p["self_efficacy"]),
-        "trust": _row_means(p["trust"]),
-        "motivation": _row_means(state.motivation),
-        "in_relapse": counts["in_relapse"] / n_agents,
-        "in_intervention": counts["in_intervention"] / n_agents,
-        "uptake": counts["started"] / n_offered if n_offered else np.zeros(n_runs),
-        "early_stage": (stage_counts[:, 0] + stage_counts[:, 1]) / n_agents,
-    }
-    for i, mechanism in enumerate(MECHANISMS):
-        values[f"dose_{mechanism}"] = _row_means(state.doses[..., i])
-    stage_shares = stage_counts / n_agents
-    for i, name in enumerate(STAGES):
-        values[f"stage_{name}"] = stage_shares[:, i]
-    for k, name in enumerate(USER_INTERVENTIONS):
-        values[f"in_{name}"] = in_k[:, k] / n_agents
-    return values
+    # every mean and share in one division: (sums, counts, stages, interventions) / N
+    per_user = np.concatenate([sums, np.stack([counts[name] for name in SHARES]),
+                               stage_counts.T, in_k.T]) / n_agents
+    names = [*MEANS, *SHARES, *(f"stage_{s}" for s in STAGES),
+             *(f"in_{k}" for k in USER_INTERVENTIONS)]
+    values = dict(zip(names, per_user, strict=True))
+    values["uptake"] = counts["started"] / n_offered if n_offered else np.zeros(n_runs)
+    values["early_stage"] = (stage_counts[:, 0] + stage_counts[:, 1]) / n_agents
+    return {name: values[name] for name in METRICS}

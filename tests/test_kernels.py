@@ -19,7 +19,7 @@ from test_properties import _arrays, parameter_sets, worlds
 from sim import kernels
 from sim.compiled import ENVIRONMENT_VARIABLE, resolve_kernels
 from sim.engine import Simulation, run_batch
-from sim.metrics import _counts_compiled, _counts_numpy, weekly_metrics
+from sim.metrics import _tally_compiled, _tally_numpy, weekly_metrics
 from sim.parameters import validate
 from sim.seeding import RunSeed
 from sim.world import Site, Team, make_world
@@ -63,8 +63,8 @@ def assert_same_run(world, param_sets, seeds, weeks: int) -> int:
         np.testing.assert_array_equal(numba_sim.state.network.degree(),
                                       numpy_sim.state.network.degree())
         metrics_numpy, metrics_numba = weekly_metrics(numpy_sim), weekly_metrics(numba_sim)
-        # the counting pass itself, on one state: the same integers as numpy's
-        for ours, theirs in zip(_counts_compiled(numba_sim), _counts_numpy(numba_sim),
+        # the tally itself, on one state: the same sums and counts as numpy's
+        for ours, theirs in zip(_tally_compiled(numba_sim), _tally_numpy(numba_sim),
                                 strict=True):
             if isinstance(ours, dict):
                 assert ours.keys() == theirs.keys()

@@ -106,3 +106,17 @@ def test_a_copied_simulation_draws_from_its_own_generators():
         assert all(a.bit_generator.state == b.bit_generator.state
                    for name in original._streams
                    for a, b in zip(original._streams[name], clone._streams[name], strict=True))
+
+
+def test_row_sum_adds_in_numpy_order():
+    # the compiled metrics (sim.metric_kernels) rely on it for numpy's bits
+    from sim.metric_kernels import pairwise_program, row_sum
+
+    rng = np.random.default_rng(11)
+    sizes = [*range(0, 300), 511, 1000, 1024, 4095, 8192, 8193, 10_000, 100_003]
+    for n in sizes:
+        values = rng.random(n) * 10.0 ** rng.integers(-4, 5) * rng.choice([-1.0, 1.0], n)
+        program, partial = pairwise_program(n), np.empty(64)
+        assert row_sum(values, program, partial) == np.add.reduce(values), n
+        strided = np.repeat(values[:, None], 4, axis=1)[:, 1]  # as a dose column is read
+        assert row_sum(strided, program, partial) == np.add.reduce(strided), n
