@@ -158,8 +158,11 @@ def initial_ties(stubs, u, site, order, site_sizes, site_starts, n_runs):
     site (in ``order``). Self-ties and repeats are dropped.
     """
     n_agents, n_slots = u.shape[1], u.shape[2]
-    keys = np.empty(n_runs * n_agents * n_slots, dtype=np.int64)
-    n_keys = 0
+    n_users = n_runs * n_agents
+    low = np.empty(n_users * n_slots, dtype=np.int64)  # flat (run, lower user) of each tie
+    high = np.empty(n_users * n_slots, dtype=np.int64)
+    first = np.zeros(n_users + 1, dtype=np.int64)  # ties per lower user, then offsets
+    n_props = 0
     for r in range(n_runs):
         for i in range(n_agents):
             size = site_sizes[site[i]]
@@ -167,15 +170,30 @@ def initial_ties(stubs, u, site, order, site_sizes, site_starts, n_runs):
                 slot = np.int64(np.floor(u[r, i, j] * size))
                 partner = order[site_starts[site[i]] + slot]
                 if partner != i:
-                    keys[n_keys] = _tie_key(r, i, partner, n_agents)
-                    n_keys += 1
-    new = np.sort(keys[:n_keys])
+                    low[n_props] = r * n_agents + min(i, partner)
+                    high[n_props] = max(i, partner)
+                    first[low[n_props] + 1] += 1
+                    n_props += 1
+    for f in range(n_users):
+        first[f + 1] += first[f]
+    bucket = np.empty(n_props, dtype=np.int64)  # partners, grouped by lower user
+    fill = first[:n_users].copy()
+    for k in range(n_props):
+        bucket[fill[low[k]]] = high[k]
+        fill[low[k]] += 1
+    run = np.empty(n_props, dtype=np.int64)
+    a, b = np.empty_like(run), np.empty_like(run)
     n_out = 0
-    for j in range(n_keys):  # sorted: drop repeats
-        if n_out == 0 or new[j] != new[n_out - 1]:
-            new[n_out] = new[j]
-            n_out += 1
-    n2 = n_agents * n_agents
-    run = new[:n_out] // n2
-    rest = new[:n_out] % n2
-    return run, rest // n_agents, rest % n_agents
+    for f in range(n_users):  # sort each user's few partners, drop repeats: (run, a, b) order
+        begin, end = first[f], first[f + 1]
+        for k in range(begin + 1, end):
+            x, m = bucket[k], k
+            while m > begin and bucket[m - 1] > x:
+                bucket[m] = bucket[m - 1]
+                m -= 1
+            bucket[m] = x
+        for k in range(begin, end):
+            if k == begin or bucket[k] != bucket[k - 1]:
+                run[n_out], a[n_out], b[n_out] = f // n_agents, f % n_agents, bucket[k]
+                n_out += 1
+    return run[:n_out], a[:n_out], b[:n_out]
