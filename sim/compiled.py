@@ -10,6 +10,7 @@ the ``RECOVERY_SIM_KERNELS`` environment variable (``numba`` or ``numpy``).
 
 from __future__ import annotations
 
+import operator
 import os
 
 import numpy as np
@@ -138,22 +139,29 @@ class CompiledStep:
         self.planes = np.empty((kernels.N_PLANES, n_runs, n_agents))
         self.was_enrolled = np.empty_like(state.enrolled)
         self.attitudes = np.empty(state.attitudes.shape)  # C order, one compiled signature
-        self._blocks: dict[str, np.ndarray] = {}
+        self.n_offered = int(world.offered.sum())
+        self._blocks: dict[str, tuple[np.ndarray, tuple[np.ndarray, ...]]] = {}
 
     def _block(self, state: State, name: str) -> np.ndarray:
         """The (6, R, N) block behind ``state.<name>`` (process or baseline).
 
-        Rebuilt if anyone replaced an entry since the last week.
+        Rebuilt if anyone replaced an entry since the last week. (The cache holds
+        the entries themselves, so an identity test cannot be fooled by a reused id.)
         """
         values = getattr(state, name)
-        block = self._blocks.get(name)
-        if block is None or any(values[key].base is not block or values[key].shape
-                                != block.shape[1:] for key in PROCESS_NAMES):
-            block = np.stack([values[key] for key in PROCESS_NAMES])
-            self._blocks[name] = block
-            for index, key in enumerate(PROCESS_NAMES):
-                values[key] = block[index]
+        entries = tuple(map(values.__getitem__, PROCESS_NAMES))
+        cached = self._blocks.get(name)
+        if cached is not None and all(map(operator.is_, entries, cached[1])):
+            return cached[0]
+        block = np.stack(entries)
+        for index, key in enumerate(PROCESS_NAMES):
+            values[key] = block[index]
+        self._blocks[name] = (block, tuple(map(values.__getitem__, PROCESS_NAMES)))
         return block
+
+    def process_block(self, state: State) -> np.ndarray:
+        """The (6, R, N) block of ``state.process`` (rows in ``PROCESS_NAMES`` order)."""
+        return self._block(state, "process")
 
     def step(self, state: State, draws: dict[str, np.ndarray]) -> None:
         """Advance every run by one week (docs/ODD.md §3), as ``Simulation.step``."""

@@ -16,57 +16,65 @@ import functools
 import numpy as np
 
 from sim.kernels import _jit
-from sim.logic_model import USER_INTERVENTIONS
+from sim.logic_model import MECHANISMS, STAGES, USER_INTERVENTIONS
+from sim.state import PROCESS_NAMES
 
-__all__ = ["COUNTS", "pairwise_program", "row_sum", "tally"]
+__all__ = ["QUANTITIES", "pairwise_program", "row_sum", "tally"]
 
 N_USER = len(USER_INTERVENTIONS)  # a compile-time constant for the kernel
 _U1, _U2, _U3, _U4, _U5, _U6, _U7 = (np.uint64(k) for k in range(1, 8))
-# columns of the kernel's (R, len(COUNTS)) integer output
-COUNTS = ("employed", "ever_employed", "housed", "in_relapse", "ties", "in_intervention",
-          "started")
+# what the kernel computes, in its order (sim.metrics places each in its table row)
+QUANTITIES = (*PROCESS_NAMES, "functioning", "self_stigma", "connectedness", "motivation",
+              "personal_recovery", *(f"dose_{m}" for m in MECHANISMS), "employed",
+              "ever_employed", "housed", "in_relapse", "ties", "in_intervention", "uptake",
+              "early_stage", *(f"stage_{s}" for s in STAGES),
+              *(f"in_{k}" for k in USER_INTERVENTIONS))
 
 
 @_jit
-def tally(floats, doses, connectedness, hope, self_stigma, meaning, empowerment, employed,
+def tally(process, functioning, self_stigma, connectedness, motivation, doses, employed,
           ever_employed, housed, in_relapse, degree, enrolled, completed, dropped, offered,
-          program, qpr, sums, counts, stage_counts, in_k):
-    """Per run: the row sums behind the means, :data:`COUNTS`, users per stage and intervention.
+          n_offered, program, qpr, row_of, table):
+    """Every weekly metric of every run, into ``table`` (rows in the order of METRICS).
 
-    ``sums[m, r]`` is numpy's ``np.add.reduce`` (``program`` =
-    :func:`pairwise_program` of N) of row r of ``floats[m]``, then of
-    personal recovery (computed into the scratch row ``qpr`` as
-    ``dynamics.personal_recovery``), then of each dose column; ``counts`` (R,
-    len(COUNTS)), ``stage_counts`` (R, 5) and ``in_k`` (R, K) are integer counts;
-    ``started`` counts the offered (user, intervention) pairs ever entered.
+    Quantity q of :data:`QUANTITIES` goes to ``table[row_of[q], r]``, as
+    :func:`sim.metrics.weekly_metrics` defines it.
+
+    Means are numpy's row sums (``program`` = :func:`pairwise_program` of N)
+    over N; personal recovery is computed into the scratch row ``qpr`` as
+    ``dynamics.personal_recovery``; shares are integer counts over N; uptake is
+    the offered (user, intervention) pairs ever entered over ``n_offered``
+    (0 when nothing is offered).
     """
     n_runs, n_agents, n_user = enrolled.shape
     if n_user != N_USER:
         raise ValueError("enrolled must have one column per user intervention")
-    n_floats = len(floats)
     partial = np.empty(64)
     offered_flat = offered.reshape(-1).view(np.uint8)
+    n_process, n_doses = process.shape[0], doses.shape[2]
     for r in range(n_runs):
-        for m in range(n_floats):
-            sums[m, r] = row_sum(floats[m][r], program, partial)
+        q = 0  # the next quantity
+        for m in range(n_process):
+            table[row_of[q], r] = row_sum(process[m, r], program, partial) / n_agents
+            q += 1
+        for values in (functioning, self_stigma, connectedness, motivation):
+            table[row_of[q], r] = row_sum(values[r], program, partial) / n_agents
+            q += 1
         stages = np.zeros(5, dtype=np.int64)
+        hope, empowerment, meaning = process[3, r], process[4, r], process[5, r]
         for i in range(n_agents):
-            chime = connectedness[r, i] + hope[r, i] + (1.0 - self_stigma[r, i]) + meaning[r, i]
-            score = 12.0 * (chime + empowerment[r, i])  # QPR_MAX / 5 = 12 exactly
+            chime = connectedness[r, i] + hope[i] + (1.0 - self_stigma[r, i]) + meaning[i]
+            score = 12.0 * (chime + empowerment[i])  # QPR_MAX / 5 = 12 exactly
             qpr[i] = score
             stages[min(int(score * (5.0 / 60.0)), 4)] += 1
-        stage_counts[r] = stages
-        sums[n_floats, r] = row_sum(qpr, program, partial)
-        for d in range(doses.shape[2]):
-            sums[n_floats + 1 + d, r] = row_sum(doses[r, :, d], program, partial)
-        counts[r, 0] = _count(employed[r])
-        counts[r, 1] = _count(ever_employed[r])
-        counts[r, 2] = _count(housed[r])
-        counts[r, 3] = _count(in_relapse[r])
+        table[row_of[q], r] = row_sum(qpr, program, partial) / n_agents
+        q += 1
+        for d in range(n_doses):
+            table[row_of[q], r] = row_sum(doses[r, :, d], program, partial) / n_agents
+            q += 1
         n_ties = 0
         for i in range(n_agents):
             n_ties += degree[r, i]
-        counts[r, 4] = n_ties
         # byte loops over the run's (user, intervention) pairs: they vectorise, and the
         # intervention loop has a constant length, so it unrolls
         entered = enrolled[r].reshape(-1).view(np.uint8)
@@ -75,7 +83,6 @@ def tally(floats, doses, connectedness, hope, self_stigma, meaning, empowerment,
         n_started = 0
         for j in range(entered.shape[0]):
             n_started += offered_flat[j] & (entered[j] | done[j] | left[j])
-        counts[r, 6] = n_started
         n_in = 0
         in_each = np.zeros(N_USER, dtype=np.int64)
         for i in range(n_agents):
@@ -85,8 +92,19 @@ def tally(floats, doses, connectedness, hope, self_stigma, meaning, empowerment,
                 any_enrolled |= e
                 in_each[k] += e
             n_in += any_enrolled
-        counts[r, 5] = n_in
-        in_k[r] = in_each
+        for count in (_count(employed[r]), _count(ever_employed[r]), _count(housed[r]),
+                      _count(in_relapse[r]), n_ties, n_in):
+            table[row_of[q], r] = count / n_agents
+            q += 1
+        table[row_of[q], r] = n_started / n_offered if n_offered else 0.0
+        table[row_of[q + 1], r] = (stages[0] + stages[1]) / n_agents
+        q += 2
+        for stage in range(5):
+            table[row_of[q], r] = stages[stage] / n_agents
+            q += 1
+        for k in range(N_USER):
+            table[row_of[q], r] = in_each[k] / n_agents
+            q += 1
 
 
 @functools.lru_cache(maxsize=64)

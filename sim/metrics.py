@@ -12,11 +12,10 @@ import numpy as np
 
 from sim.dynamics import personal_recovery, recovery_stage
 from sim.logic_model import MECHANISMS, STAGES, USER_INTERVENTIONS
-from sim.metric_kernels import COUNTS, pairwise_program, tally
+from sim.metric_kernels import QUANTITIES, pairwise_program, tally
 
 if TYPE_CHECKING:
     from sim.engine import Simulation
-    from sim.state import State
 
 __all__ = ["METRICS", "SUMMARY_METRICS", "weekly_metrics"]
 
@@ -48,33 +47,27 @@ METRICS: dict[str, tuple[str, str]] = {
        for k in USER_INTERVENTIONS},
 }
 
-# metrics that are a count over the run's users, and means of real-valued quantities
-SHARES = ("employed", "ever_employed", "housed", "ties", "in_relapse", "in_intervention")
-MEANS = ("functioning", "hope", "empowerment", "meaning", "self_stigma", "connectedness",
-         "knowledge", "self_efficacy", "trust", "motivation", "personal_recovery",
-         *(f"dose_{m}" for m in MECHANISMS))
+# the row of each of the compiled tally's quantities in the METRICS order
+_ROW_OF = np.array([list(METRICS).index(name) for name in QUANTITIES if name in METRICS],
+                   dtype=np.int64)
+if sorted(QUANTITIES) != sorted(METRICS):  # pragma: no cover - a programming error
+    raise RuntimeError("sim.metric_kernels.QUANTITIES must name every metric once")
 
 SUMMARY_METRICS = ("employed", "ever_employed", "housed", "functioning", "personal_recovery",
                    "hope", "empowerment", "connectedness", "early_stage", "uptake")
 
 
-def _float_arrays(state: State) -> list[np.ndarray]:
-    """The (R, N) arrays behind :data:`MEANS` other than personal recovery and the doses."""
-    p = state.process
-    return [state.functioning, p["hope"], p["empowerment"], p["meaning"], state.self_stigma,
-            state.connectedness, p["knowledge"], p["self_efficacy"], p["trust"],
-            state.motivation]
+def _row_means(values: np.ndarray) -> np.ndarray:
+    """``values.mean(axis=1)`` of an (R, N) array: numpy's row sum, then a true division by N."""
+    total = np.add.reduce(values, axis=1, dtype=np.float64)
+    return np.true_divide(total, values.shape[1], out=total)
 
 
-def _tally_numpy(simulation: Simulation) -> tuple[np.ndarray, dict[str, np.ndarray],
-                                                  np.ndarray, np.ndarray]:
-    """Row sums of :data:`MEANS` (M, R) and the counts behind the shares, in numpy.
-
-    The counts: :data:`~sim.metric_kernels.COUNTS` and users per stage (R, 5)
-    and per intervention (R, K).
-    """
+def _metrics_numpy(simulation: Simulation) -> dict[str, np.ndarray]:
+    """:data:`METRICS` in numpy: the statement of what each metric is."""
     state = simulation.state
-    n_runs = state.shape[0]
+    n_runs, n_agents = state.shape
+    p = state.process
     qpr = personal_recovery(state)
     stage = recovery_stage(qpr)
     stage_counts = np.bincount((np.arange(n_runs)[:, None] * len(STAGES) + stage).ravel(),
@@ -83,56 +76,58 @@ def _tally_numpy(simulation: Simulation) -> tuple[np.ndarray, dict[str, np.ndarr
     in_any = state.enrolled[..., 0].copy()
     for k in range(1, state.enrolled.shape[2]):
         in_any |= state.enrolled[..., k]
-    started = (state.enrolled | state.completed | state.dropped) & simulation.world.offered[None]
-    counts = {name: np.count_nonzero(getattr(state, name), axis=1)
-              for name in ("employed", "ever_employed", "housed", "in_relapse")}
-    counts["ties"] = np.add.reduce(state.network.degree(), axis=1)
-    counts["in_intervention"] = np.count_nonzero(in_any, axis=1)
-    counts["started"] = started.sum(axis=(1, 2))
-    in_k = np.stack([np.count_nonzero(state.enrolled[..., k], axis=1)
-                     for k in range(state.enrolled.shape[2])], axis=1)
-    arrays = [*_float_arrays(state), qpr, *(state.doses[..., m] for m in range(len(MECHANISMS)))]
-    sums = np.stack([np.add.reduce(values, axis=1) for values in arrays])
-    return sums, counts, stage_counts, in_k
+    offered = simulation.world.offered
+    started = (state.enrolled | state.completed | state.dropped) & offered[None]
+    n_offered = offered.sum()
+
+    def share(flags: np.ndarray) -> np.ndarray:  # an exact count over N
+        return np.count_nonzero(flags, axis=1) / n_agents
+
+    values = {
+        "employed": share(state.employed),
+        "ever_employed": share(state.ever_employed),
+        "housed": share(state.housed),
+        "functioning": _row_means(state.functioning),
+        "personal_recovery": _row_means(qpr),
+        **{name: _row_means(p[name]) for name in p},
+        "self_stigma": _row_means(state.self_stigma),
+        "connectedness": _row_means(state.connectedness),
+        "ties": np.add.reduce(state.network.degree(), axis=1) / n_agents,
+        "motivation": _row_means(state.motivation),
+        "in_relapse": share(state.in_relapse),
+        "in_intervention": share(in_any),
+        "uptake": started.sum(axis=(1, 2)) / n_offered if n_offered else np.zeros(n_runs),
+        "early_stage": (stage_counts[:, 0] + stage_counts[:, 1]) / n_agents,
+        **{f"dose_{m}": _row_means(state.doses[..., i]) for i, m in enumerate(MECHANISMS)},
+        **{f"stage_{name}": stage_counts[:, i] / n_agents for i, name in enumerate(STAGES)},
+        **{f"in_{name}": share(state.enrolled[..., k])
+           for k, name in enumerate(USER_INTERVENTIONS)},
+    }
+    return {name: values[name] for name in METRICS}
 
 
-def _tally_compiled(simulation: Simulation) -> tuple[np.ndarray, dict[str, np.ndarray],
-                                                     np.ndarray, np.ndarray]:
-    """As :func:`_tally_numpy`, in one call of :func:`sim.metric_kernels.tally`."""
-    state = simulation.state
-    n_runs, n_agents, n_user = state.enrolled.shape
-    sums = np.empty((len(MEANS), n_runs))
-    counts = np.empty((n_runs, len(COUNTS)), dtype=np.int64)
-    stage_counts = np.empty((n_runs, len(STAGES)), dtype=np.int64)
-    in_k = np.empty((n_runs, n_user), dtype=np.int64)
-    tally(tuple(_float_arrays(state)), state.doses, state.connectedness,
-          state.process["hope"], state.self_stigma, state.process["meaning"],
-          state.process["empowerment"], state.employed, state.ever_employed, state.housed,
-          state.in_relapse, state.network.degree(), state.enrolled, state.completed,
-          state.dropped, simulation.world.offered, pairwise_program(n_agents),
-          np.empty(n_agents), sums, counts, stage_counts, in_k)
-    return sums, dict(zip(COUNTS, counts.T, strict=True)), stage_counts, in_k
+def _metrics_compiled(simulation: Simulation) -> dict[str, np.ndarray]:
+    """:data:`METRICS` from one call of :func:`sim.metric_kernels.tally` (the same bits)."""
+    state, compiled = simulation.state, simulation._compiled
+    n_runs, n_agents = state.shape
+    table = np.empty((len(METRICS), n_runs))
+    tally(compiled.process_block(state), state.functioning, state.self_stigma,
+          state.connectedness, state.motivation, state.doses, state.employed,
+          state.ever_employed, state.housed, state.in_relapse, state.network.degree(),
+          state.enrolled, state.completed, state.dropped, simulation.world.offered,
+          compiled.n_offered, pairwise_program(n_agents), np.empty(n_agents), _ROW_OF, table)
+    return dict(zip(METRICS, table, strict=True))
 
 
 def weekly_metrics(simulation: Simulation) -> dict[str, np.ndarray]:
     """All of :data:`METRICS` for the current week, each of shape (R,).
 
-    Every metric is a sum over the run's users divided by N: shares are exact
-    integer counts, and real-valued sums are numpy's pairwise row sums, which
-    the compiled tally (``simulation.kernels == "numba"``) reproduces, so both
-    paths give the same bits (``tests/test_kernels.py``).
+    Every metric is a sum over the run's users divided by N (uptake: over the
+    offered places): shares are exact integer counts, real-valued sums are
+    numpy's pairwise row sums. On the compiled path
+    (``simulation.kernels == "numba"``) one kernel computes them all in the same
+    order, so both paths give the same bits (``tests/test_kernels.py``).
     """
-    state = simulation.state
-    n_runs, n_agents = state.shape
-    tally_of = _tally_compiled if simulation.kernels == "numba" else _tally_numpy
-    sums, counts, stage_counts, in_k = tally_of(simulation)
-    n_offered = simulation.world.offered.sum()
-    # every mean and share in one division: (sums, counts, stages, interventions) / N
-    per_user = np.concatenate([sums, np.stack([counts[name] for name in SHARES]),
-                               stage_counts.T, in_k.T]) / n_agents
-    names = [*MEANS, *SHARES, *(f"stage_{s}" for s in STAGES),
-             *(f"in_{k}" for k in USER_INTERVENTIONS)]
-    values = dict(zip(names, per_user, strict=True))
-    values["uptake"] = counts["started"] / n_offered if n_offered else np.zeros(n_runs)
-    values["early_stage"] = (stage_counts[:, 0] + stage_counts[:, 1]) / n_agents
-    return {name: values[name] for name in METRICS}
+    if simulation.kernels == "numba":
+        return _metrics_compiled(simulation)
+    return _metrics_numpy(simulation)
