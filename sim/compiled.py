@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import operator
 import os
+from collections.abc import Callable
 
 import numpy as np
 
@@ -26,6 +27,9 @@ from sim.world import World
 __all__ = ["KERNEL_CHOICES", "CompiledStep", "resolve_kernels"]
 
 KERNEL_CHOICES = ("auto", "numba", "numpy")
+# users per tile of runs: 16 runs of 1,000 users ran fastest per agent-step in
+# benchmarks/bench_core.py (64 and 256 x 1,000 ran ~20% slower untiled: the arrays left the caches)
+TILE_AGENTS = 16_384
 ENVIRONMENT_VARIABLE = "RECOVERY_SIM_KERNELS"
 
 
@@ -101,19 +105,40 @@ def _community_layout(world: World, n_runs: int) -> tuple[np.ndarray, ...]:
     return order.astype(np.int64), start, count, position
 
 
+class _Scratch:
+    """Per-tile working arrays of the kernels, for a tile of ``n_runs`` runs."""
+
+    def __init__(self, world: World, n_runs: int, n_agents: int, n_user: int) -> None:
+        names = ("engaged", "advanced", "peer_signal", "job_shift", "relapse_exponent")
+        self.arrays = {name: np.empty((n_runs, n_agents)) for name in names}
+        self.planes = np.empty((kernels.N_PLANES, n_runs, n_agents))
+        self.was_enrolled = np.empty((n_runs, n_agents, n_user), dtype=bool)
+        self.queues = np.zeros((2, n_runs, *world.capacity.shape), dtype=np.int64)
+        self.community = _community_layout(world, n_runs)
+
+
 class CompiledStep:
     """One batch's weekly step on the kernels (state updated in place).
+
+    The batch is stepped in tiles of runs (every phase of a week for one tile,
+    then the next), so that a tile's arrays stay in the CPU caches however many
+    runs the batch holds; runs are independent, so tiling changes no result.
 
     Args:
         world: The batch's world.
         bp: Its parameters.
         state: Its state; the process and baseline dicts are re-pointed at
-            views of one (6, R, N) block each, which the kernels update in place.
+            views of one (R, 6, N) block each, which the kernels update in place.
+        tile_runs: Runs per tile (default: about :data:`TILE_AGENTS` users per tile).
     """
 
-    def __init__(self, world: World, bp: BatchParams, state: State) -> None:
+    def __init__(self, world: World, bp: BatchParams, state: State,
+                 tile_runs: int | None = None) -> None:
         n_runs, n_agents = state.shape
         self.world, self.bp = world, bp
+        self.tile_runs = min(n_runs, tile_runs or max(1, TILE_AGENTS // n_agents))
+        self.tiles = [(r0, min(r0 + self.tile_runs, n_runs))
+                      for r0 in range(0, n_runs, self.tile_runs)]
         self.prm = _parameter_matrix(bp)
         self.durations = np.ascontiguousarray(bp.duration_weeks().reshape(n_runs, -1))
         self.limited = (world.capacity >= 0).any(axis=0)
@@ -126,24 +151,22 @@ class CompiledStep:
         self.offered_to = (np.r_[0, np.cumsum([len(x) for x in by_k])].astype(np.int64),
                            np.concatenate(by_k).astype(np.int64))
         self.capacity = np.ascontiguousarray(world.capacity, dtype=np.int64)
-        self.queues = np.zeros((2, n_runs, *self.capacity.shape), dtype=np.int64)
         self.group_ks = np.array(GROUP_INTERVENTIONS, dtype=np.int64)
-        self.community = _community_layout(world, n_runs)
         self.site_of_agent = np.ascontiguousarray(world.site_of_agent, dtype=np.int64)
         self.by_unit = [np.ascontiguousarray(values[key]) for values, key in (
             (bp.team_values, "fidelity"), (bp.team_values, "usual_care_contact"),
             (bp.site_values, "unemployment_rate"), (bp.site_values, "public_stigma"))]
-        self.housing_exp = _housing_exp(bp)
-        scratch = ("engaged", "advanced", "peer_signal", "job_shift", "relapse_exponent")
-        self.scratch = {name: np.empty((n_runs, n_agents)) for name in scratch}
-        self.planes = np.empty((kernels.N_PLANES, n_runs, n_agents))
-        self.was_enrolled = np.empty_like(state.enrolled)
+        housing_exp = _housing_exp(bp)
+        self.housing_exp = [np.ascontiguousarray(housing_exp[:, r0:r1]) for r0, r1 in self.tiles]
+        n_user = world.offered.shape[1]
+        self._scratch = {r1 - r0: _Scratch(world, r1 - r0, n_agents, n_user)
+                         for r0, r1 in self.tiles}
         self.attitudes = np.empty(state.attitudes.shape)  # C order, one compiled signature
         self.n_offered = int(world.offered.sum())
         self._blocks: dict[str, tuple[np.ndarray, tuple[np.ndarray, ...]]] = {}
 
     def _block(self, state: State, name: str) -> np.ndarray:
-        """The (6, R, N) block behind ``state.<name>`` (process or baseline).
+        """The (R, 6, N) block behind ``state.<name>`` (process or baseline).
 
         Rebuilt if anyone replaced an entry since the last week. (The cache holds
         the entries themselves, so an identity test cannot be fooled by a reused id.)
@@ -153,55 +176,79 @@ class CompiledStep:
         cached = self._blocks.get(name)
         if cached is not None and all(map(operator.is_, entries, cached[1])):
             return cached[0]
-        block = np.stack(entries)
+        block = np.stack(entries, axis=1)
         for index, key in enumerate(PROCESS_NAMES):
-            values[key] = block[index]
+            values[key] = block[:, index]
         self._blocks[name] = (block, tuple(map(values.__getitem__, PROCESS_NAMES)))
         return block
 
     def process_block(self, state: State) -> np.ndarray:
-        """The (6, R, N) block of ``state.process`` (rows in ``PROCESS_NAMES`` order)."""
+        """The (R, 6, N) block of ``state.process`` (axis 1 in ``PROCESS_NAMES`` order)."""
         return self._block(state, "process")
 
-    def step(self, state: State, draws: dict[str, np.ndarray]) -> None:
-        """Advance every run by one week (docs/ODD.md §3), as ``Simulation.step``."""
-        world, bp, s, prm = self.world, self.bp, self.scratch, self.prm
+    def step(self, state: State,
+             tile_draws: Callable[[int, int], dict[str, np.ndarray]]) -> None:
+        """Advance every run by one week (docs/ODD.md §3), as ``Simulation.step``.
+
+        ``tile_draws(r0, r1)`` gives the week's draws of runs r0..r1-1.
+        """
         process, baseline = self._block(state, "process"), self._block(state, "baseline")
-        services.train_staff(state, world, bp)
+        services.train_staff(state, self.world, self.bp)
         self.attitudes[...] = state.attitudes
-        uptake(prm, state.week, self.offer_ptr, self.offer_k, self.limited,
-                       self.team_of_agent, state.motivation, process,
-                       draws["engagement"], state.enrolled, state.waiting, state.completed,
-                       state.dropped, state.wait_since, state.weeks_in, self.was_enrolled,
-                       s["engaged"], self.queues)
-        if self.limited.any():
-            admit_limited(self.capacity, self.limited, *self.offered_to,
-                                  self.team_of_agent, self.queues, state.priority, state.wait_since,
-                                  state.enrolled, state.waiting, state.weeks_in)
         network = state.network
         degree = network.degree()
+        edges = np.searchsorted(network.run, [r0 for r0, _ in self.tiles] + [state.shape[0]])
+        new_ties = []
+        for index, (r0, r1) in enumerate(self.tiles):
+            tile = slice(r0, r1)
+            e0, e1 = edges[index], edges[index + 1]
+            ties = (network.run[e0:e1] - r0, network.a[e0:e1], network.b[e0:e1])
+            run, a, b, new_degree = self._step_tile(
+                state, tile, index, tile_draws(r0, r1), process[tile], baseline[tile],
+                ties, degree[tile])
+            new_ties.append((run + r0, a, b, new_degree))
+        if len(new_ties) == 1:
+            network.replace(*new_ties[0])
+        else:
+            network.replace(*(np.concatenate(parts) for parts in zip(*new_ties, strict=True)))
+        state.week += 1
+
+    def _step_tile(self, state: State, tile: slice, index: int, draws: dict[str, np.ndarray],
+                   process: np.ndarray, baseline: np.ndarray, ties: tuple[np.ndarray, ...],
+                   degree: np.ndarray) -> tuple[np.ndarray, ...]:
+        """One week of the runs in ``tile``; returns their new ties (tile-relative runs)."""
+        n_runs = tile.stop - tile.start
+        work = self._scratch[n_runs]
+        s, prm, enrolled = work.arrays, self.prm[tile], state.enrolled[tile]
+        uptake(prm, state.week, self.offer_ptr, self.offer_k, self.limited,
+               self.team_of_agent, state.motivation[tile], process, draws["engagement"],
+               enrolled, state.waiting[tile], state.completed[tile], state.dropped[tile],
+               state.wait_since[tile], state.weeks_in[tile], work.was_enrolled, s["engaged"],
+               work.queues)
+        if self.limited.any():
+            admit_limited(self.capacity, self.limited, *self.offered_to, self.team_of_agent,
+                          work.queues, state.priority[tile], state.wait_since[tile], enrolled,
+                          state.waiting[tile], state.weeks_in[tile])
         kernels.processes(
             prm, PROFILE, self.offer_ptr, self.offer_k, self.team_of_agent, self.site_of_agent,
-            self.attitudes, *self.by_unit, state.enrolled, s["engaged"], process, baseline,
-            state.connectedness, state.self_stigma, state.self_stigma_baseline, state.employed,
-            state.motivation, state.severity, state.work_history, draws["noise"], network.run,
-            network.a, network.b, degree, s["advanced"], s["peer_signal"], self.planes, state.doses,
-            s["job_shift"], s["relapse_exponent"])
+            self.attitudes[tile], *(values[tile] for values in self.by_unit), enrolled,
+            s["engaged"], process, baseline, state.connectedness[tile], state.self_stigma[tile],
+            state.self_stigma_baseline[tile], state.employed[tile], state.motivation[tile],
+            state.severity[tile], state.work_history[tile], draws["noise"], *ties, degree,
+            s["advanced"], s["peer_signal"], work.planes, state.doses[tile], s["job_shift"],
+            s["relapse_exponent"])
         np.exp(s["job_shift"], out=s["job_shift"])
         np.exp(s["relapse_exponent"], out=s["relapse_exponent"])
         kernels.outcomes(
-            prm, self.durations, self.offer_ptr, self.offer_k, self.site_of_agent,
-            state.enrolled, self.was_enrolled, s["engaged"],
-            draws["engagement"], draws["employment"], draws["housing"], draws["relapse"],
-            draws["noise"], s["job_shift"], s["relapse_exponent"], self.housing_exp, process,
-            baseline, state.motivation, state.motivation_baseline, state.severity,
-            state.severity_baseline, state.employed, state.ever_employed, state.weeks_employed,
-            state.housed, state.weeks_housed, state.in_relapse, state.relapses,
-            state.functioning, state.connectedness, degree, state.weeks_in, state.completed,
-            state.dropped, self.planes)
-        run, a, b, new_degree = network_week(
-            state.enrolled, self.group_ks, *self.offered_to,
-            self.team_of_agent, len(world.teams), *self.community, draws["network"], prm,
-            network.run, network.a, network.b)
-        network.replace(run, a, b, new_degree)
-        state.week += 1
+            prm, self.durations[tile], self.offer_ptr, self.offer_k, self.site_of_agent,
+            enrolled, work.was_enrolled, s["engaged"], draws["engagement"], draws["employment"],
+            draws["housing"], draws["relapse"], draws["noise"], s["job_shift"],
+            s["relapse_exponent"], self.housing_exp[index], process, baseline,
+            state.motivation[tile], state.motivation_baseline[tile], state.severity[tile],
+            state.severity_baseline[tile], state.employed[tile], state.ever_employed[tile],
+            state.weeks_employed[tile], state.housed[tile], state.weeks_housed[tile],
+            state.in_relapse[tile], state.relapses[tile], state.functioning[tile],
+            state.connectedness[tile], degree, state.weeks_in[tile], state.completed[tile],
+            state.dropped[tile], work.planes)
+        return network_week(enrolled, self.group_ks, *self.offered_to, self.team_of_agent,
+                            len(self.world.teams), *work.community, draws["network"], prm, *ties)

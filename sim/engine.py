@@ -80,8 +80,8 @@ class Simulation:
         The plan holds the generators' memory addresses, valid only for these objects.
         """
         state = self.__dict__.copy()
-        state.pop("_buffers", None)
-        state.pop("_fills", None)
+        for plan in ("_buffers", "_fills", "_tile_plan"):
+            state.pop(plan, None)
         return state
 
     @property
@@ -105,6 +105,29 @@ class Simulation:
         for fill, *args in self._fills:
             fill(*args)
         return self._buffers
+
+    def _tile_draws(self, r0: int, r1: int) -> dict[str, np.ndarray]:
+        """This week's draws of runs r0..r1-1 (the compiled path draws tile by tile).
+
+        The same numbers as rows r0..r1-1 of :meth:`_draws`, into buffers of one tile.
+        """
+        if not hasattr(self, "_tile_plan"):
+            tile = self._compiled.tile_runs
+            self._tile_plan = [
+                (name, np.empty((tile, *shape)), rng_kernels.pcg64_addresses(self._streams[name]))
+                for name, shape in self._draw_shapes().items()]
+        draws = {}
+        for name, buffer, addresses in self._tile_plan:
+            block = buffer[:r1 - r0]
+            normal = name in NORMAL_STREAMS
+            if addresses is None:
+                for generator, row in zip(self._streams[name][r0:r1], block, strict=True):
+                    (generator.standard_normal if normal else generator.random)(out=row)
+            else:
+                fill = rng_kernels.fill_normal if normal else rng_kernels.fill_uniform
+                fill(addresses[r0:r1], block.reshape(r1 - r0, -1))
+            draws[name] = block
+        return draws
 
     def _draw_plan(self) -> tuple[dict[str, np.ndarray], list[tuple]]:
         """The weekly draw buffers, and the calls that fill them in the order of the streams.
@@ -136,10 +159,10 @@ class Simulation:
     def step(self) -> None:
         """Advance every run by one week (the schedule of docs/ODD.md §3)."""
         state, world, bp = self.state, self.world, self.params
-        draws = self._draws()
         if self._compiled is not None:
-            self._compiled.step(state, draws)
+            self._compiled.step(state, self._tile_draws)
             return
+        draws = self._draws()
         services.train_staff(state, world, bp)
         engaged = services.engagement(state, bp)
         was_enrolled = state.enrolled.copy()

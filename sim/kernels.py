@@ -53,7 +53,7 @@ PARAMETER_COLUMNS = (
  P_RELAPSE_SETBACK, P_HOPE_MOT, P_MOT_RATE, P_SEV_RISE, P_SEV_RATE, P_FUNC_RATE, P_CONN_RATE,
  P_CONN_HALF, P_DROPOUT, P_TIE_FORM, P_TIE_COMMUNITY, P_TIE_DECAY) = range(len(PARAMETER_COLUMNS))
 
-# process rows of the engine's (6, R, N) process array, as in sim.state.PROCESS_NAMES
+# process rows of the engine's (R, 6, N) process array (axis 1), as in sim.state.PROCESS_NAMES
 KNOWLEDGE, SELF_EFFICACY, TRUST, HOPE, EMPOWERMENT, MEANING = range(6)
 # rows of the processes kernel's scratch planes (N_PLANES, R, N)
 PL_INFO, PL_ALLIANCE, PL_ROLE, PL_CHOICE, PL_GAIN, PL_ROLES, PL_SHIFT, PL_IPS = range(8)
@@ -116,8 +116,8 @@ def processes(prm, profile, offer_ptr, offer_k, team_of_agent, site_of_agent, at
     n_runs, n_agents = engaged.shape
     for r in range(n_runs):
         for i in range(n_agents):
-            qpr = 12.0 * (connectedness[r, i] + process[HOPE, r, i] + (1.0 - self_stigma[r, i])
-                          + process[MEANING, r, i] + process[EMPOWERMENT, r, i])
+            qpr = 12.0 * (connectedness[r, i] + process[r, HOPE, i] + (1.0 - self_stigma[r, i])
+                          + process[r, MEANING, i] + process[r, EMPOWERMENT, i])
             advanced[r, i] = 1.0 if min(int(qpr * (5.0 / 60.0)), 4) >= 3 else 0.0
     _neighbour_share_advanced(advanced, run, a, b, degree, peer_signal)
     for r in range(n_runs):
@@ -154,22 +154,22 @@ def processes(prm, profile, offer_ptr, offer_k, team_of_agent, site_of_agent, at
         # vectorisable loops over the run's users, one process at a time, in sequence
         decay, sd = pv[P_DECAY], pv[P_NOISE_SD]
         gain = planes[PL_GAIN, r]
-        _move_row(process[KNOWLEDGE, r], planes[PL_INFO, r], 1.0, pv[P_K_RATE], decay,
-                  baseline[KNOWLEDGE, r])
-        _gain_row(process[KNOWLEDGE, r], baseline[KNOWLEDGE, r], gain)
-        _move_row(process[SELF_EFFICACY, r], gain, 1.0, pv[P_SE_RATE], decay,
-                  baseline[SELF_EFFICACY, r])
-        _move_row(process[TRUST, r], planes[PL_ALLIANCE, r], 1.0, pv[P_TRUST_RATE], decay,
-                  baseline[TRUST, r])
-        _move_noisy_row(process[HOPE, r], planes[PL_ROLE, r], pv[P_HOPE_RATE], decay,
-                        baseline[HOPE, r], sd, noise[r, :, 0])
+        _move_row(process[r, KNOWLEDGE], planes[PL_INFO, r], 1.0, pv[P_K_RATE], decay,
+                  baseline[r, KNOWLEDGE])
+        _gain_row(process[r, KNOWLEDGE], baseline[r, KNOWLEDGE], gain)
+        _move_row(process[r, SELF_EFFICACY], gain, 1.0, pv[P_SE_RATE], decay,
+                  baseline[r, SELF_EFFICACY])
+        _move_row(process[r, TRUST], planes[PL_ALLIANCE, r], 1.0, pv[P_TRUST_RATE], decay,
+                  baseline[r, TRUST])
+        _move_noisy_row(process[r, HOPE], planes[PL_ROLE, r], pv[P_HOPE_RATE], decay,
+                        baseline[r, HOPE], sd, noise[r, :, 0])
         _move_row(self_stigma[r], planes[PL_ROLE, r], -1.0, pv[P_STIGMA_RATE], decay,
                   self_stigma_baseline[r])
-        _move_noisy_row(process[EMPOWERMENT, r], planes[PL_CHOICE, r], pv[P_EMP_RATE], decay,
-                        baseline[EMPOWERMENT, r], sd, noise[r, :, 1])
-        _move_row(process[MEANING, r], planes[PL_ROLES, r], 1.0, pv[P_MEANING_RATE], decay,
-                  baseline[MEANING, r])
-        _shift_row(planes[PL_SHIFT, r], process[SELF_EFFICACY, r], motivation[r], severity[r],
+        _move_noisy_row(process[r, EMPOWERMENT], planes[PL_CHOICE, r], pv[P_EMP_RATE], decay,
+                        baseline[r, EMPOWERMENT], sd, noise[r, :, 1])
+        _move_row(process[r, MEANING], planes[PL_ROLES, r], 1.0, pv[P_MEANING_RATE], decay,
+                  baseline[r, MEANING])
+        _shift_row(planes[PL_SHIFT, r], process[r, SELF_EFFICACY], motivation[r], severity[r],
                    work_history[r], planes[PL_IPS, r], pv[P_READY_GRAD], pv[P_LOG_WH],
                    pv[P_LOG_IPS], job_shift[r])
         protection = -pv[P_RELAPSE_PROT]
@@ -284,15 +284,15 @@ def outcomes(prm, durations, offer_ptr, offer_k, site_of_agent, enrolled, was_en
         # vectorisable loops over the run's users: feedback, then the slow variables
         boost, setback = planes[PL_BOOST, r], planes[PL_SETBACK, r]
         hit = planes[PL_RELAPSE_HIT, r]
-        _feedback_row(process[HOPE, r], boost, hit, setback, True)
-        _feedback_row(process[SELF_EFFICACY, r], boost, hit, setback, False)
+        _feedback_row(process[r, HOPE], boost, hit, setback, True)
+        _feedback_row(process[r, SELF_EFFICACY], boost, hit, setback, False)
         _motivation_row(motivation[r], boost, setback, hit, motivation_baseline[r],
-                        process[HOPE, r], baseline[HOPE, r], pv[P_HOPE_MOT], pv[P_MOT_RATE],
+                        process[r, HOPE], baseline[r, HOPE], pv[P_HOPE_MOT], pv[P_MOT_RATE],
                         pv[P_NOISE_SD], noise[r, :, 2])
         _severity_row(severity[r], severity_baseline[r], in_relapse[r], pv[P_SEV_RISE],
                       pv[P_SEV_RATE])
         _functioning_row(functioning[r], severity[r], housed[r], employed[r],
-                         process[SELF_EFFICACY, r], pv[P_FUNC_RATE])
+                         process[r, SELF_EFFICACY], pv[P_FUNC_RATE])
         _connectedness_row(connectedness[r], degree[r], pv[P_CONN_RATE], pv[P_CONN_HALF])
 
 

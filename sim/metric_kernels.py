@@ -51,17 +51,17 @@ def tally(process, functioning, self_stigma, connectedness, motivation, doses, e
         raise ValueError("enrolled must have one column per user intervention")
     partial = np.empty(64)
     offered_flat = offered.reshape(-1).view(np.uint8)
-    n_process, n_doses = process.shape[0], doses.shape[2]
+    n_process, n_doses = process.shape[1], doses.shape[2]
     for r in range(n_runs):
         q = 0  # the next quantity
         for m in range(n_process):
-            table[row_of[q], r] = row_sum(process[m, r], program, partial) / n_agents
+            table[row_of[q], r] = row_sum(process[r, m], program, partial) / n_agents
             q += 1
         for values in (functioning, self_stigma, connectedness, motivation):
             table[row_of[q], r] = row_sum(values[r], program, partial) / n_agents
             q += 1
         stages = np.zeros(5, dtype=np.int64)
-        hope, empowerment, meaning = process[3, r], process[4, r], process[5, r]
+        hope, empowerment, meaning = process[r, 3], process[r, 4], process[r, 5]
         for i in range(n_agents):
             chime = connectedness[r, i] + hope[i] + (1.0 - self_stigma[r, i]) + meaning[i]
             score = 12.0 * (chime + empowerment[i])  # QPR_MAX / 5 = 12 exactly

@@ -31,7 +31,7 @@ def uptake(prm, week, offer_ptr, offer_k, limited, team_of_agent, motivation, pr
         pv = prm[r]
         w = pv[P_TRUST_W]
         for i in range(n_agents):
-            e = motivation[r, i] * (1.0 - w + w * process[TRUST, r, i])
+            e = motivation[r, i] * (1.0 - w + w * process[r, TRUST, i])
             engaged[r, i] = e
             chance = pv[P_UPTAKE] * e
             for k in offer_k[offer_ptr[i]:offer_ptr[i + 1]]:

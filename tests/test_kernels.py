@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 from test_properties import _arrays, parameter_sets, worlds
 
 from sim import kernels
-from sim.compiled import ENVIRONMENT_VARIABLE, resolve_kernels
+from sim.compiled import ENVIRONMENT_VARIABLE, CompiledStep, resolve_kernels
 from sim.engine import Simulation, run_batch
 from sim.metrics import _metrics_compiled, _metrics_numpy, weekly_metrics
 from sim.parameters import validate
@@ -40,13 +40,16 @@ def _busy_world(n_agents: int = 240):
     return make_world(n_agents, sites=sites, teams=teams, offer=ALL_OFFERED)
 
 
-def assert_same_run(world, param_sets, seeds, weeks: int) -> int:
+def assert_same_run(world, param_sets, seeds, weeks: int, tile_runs: int | None = None) -> int:
     """Step both paths side by side; every state array and metric equal every week.
 
     Returns the number of ties at the end (so a test can check the network was not empty).
     """
     numpy_sim = Simulation(world, param_sets, seeds, kernels="numpy")
     numba_sim = Simulation(world, param_sets, seeds, kernels="numba")
+    if tile_runs is not None:  # step the batch in tiles of this many runs
+        numba_sim._compiled = CompiledStep(world, numba_sim.params, numba_sim.state, tile_runs)
+        assert len(numba_sim._compiled.tiles) > 1
     for week in range(weeks + 1):
         if week:
             numpy_sim.step()
@@ -81,6 +84,17 @@ def test_busy_world_with_capacity_training_and_overrides_is_identical():
     seeds = [RunSeed(7, d, 0) for d in range(3)]
     edges = assert_same_run(_busy_world(), params, seeds, weeks=40)
     assert edges > 100  # group and community ties were formed and merged
+
+
+def test_a_batch_stepped_in_tiles_is_identical():
+    # 5 runs in tiles of 2, 2 and 1: the draws, the edge lists and the capacity queues
+    # are cut and put back together per tile
+    params = [validate({}), validate({"tie_formation_probability_per_week": 0.3}),
+              validate({"motivation_median": 0.7}), validate({"fidelity": 0.4}),
+              validate({"public_stigma": 0.3})]
+    seeds = [RunSeed(9, d, 0) for d in range(5)]
+    edges = assert_same_run(_busy_world(), params, seeds, weeks=30, tile_runs=2)
+    assert edges > 100
 
 
 def test_one_large_run_is_identical():
