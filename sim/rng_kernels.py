@@ -31,6 +31,7 @@ and the engine keeps numpy's own fills.
 from __future__ import annotations
 
 import ctypes
+import functools
 from collections.abc import Sequence
 
 import numpy as np
@@ -57,30 +58,55 @@ MULTIPLIER = (2549297995355413924 << 64) + 4865540595714422341
 TO_DOUBLE = 1.0 / 9007199254740992.0  # 2**-53, as numpy's next_double
 
 
+_capsule_pointer = ctypes.pythonapi.PyCapsule_GetPointer
+_capsule_pointer.restype = ctypes.c_void_p
+_capsule_pointer.argtypes = [ctypes.py_object, ctypes.c_char_p]
+
+
+def _state_address(bit_generator: np.random.PCG64) -> int:
+    """Address of the (state, inc) words of a PCG64, read through its ``bitgen_t`` capsule.
+
+    ``bitgen_t.state`` (its first field) points to numpy's ``pcg64_state``, whose
+    first field points to the ``pcg64_random_t`` holding the state and increment.
+    """
+    bitgen = _capsule_pointer(bit_generator.capsule, b"BitGenerator")
+    pcg64_state = ctypes.c_void_p.from_address(bitgen).value
+    return ctypes.c_void_p.from_address(pcg64_state).value
+
+
+def _same_words(bit_generator: np.random.PCG64, address: int) -> bool:
+    """Whether memory at ``address`` holds the generator's state as four little-endian words."""
+    expected = bit_generator.state["state"]
+    mask = 2**64 - 1
+    return list((ctypes.c_uint64 * 4).from_address(address)) == [
+        expected["state"] & mask, expected["state"] >> 64,
+        expected["inc"] & mask, expected["inc"] >> 64]
+
+
+@functools.cache
+def _layout_is_native() -> bool:
+    """Whether this numpy keeps PCG64's 128-bit state as native little-endian words."""
+    probe = np.random.PCG64(20_240)
+    probe.advance(12_345)  # a state whose words all differ
+    return _same_words(probe, _state_address(probe))
+
+
 def pcg64_addresses(generators: Sequence[np.random.Generator]) -> np.ndarray | None:
     """Address of each generator's PCG64 state (state lo, hi, inc lo, hi), or None.
 
-    None when numba is missing or any generator is not a plain
-    :class:`numpy.random.PCG64` laid out as four little-endian uint64 words
-    (checked against ``bit_generator.state``). The generators must outlive
-    every use of the addresses.
+    None when numba is missing, any generator is not a plain
+    :class:`numpy.random.PCG64`, or this numpy lays the state out otherwise
+    (checked once per process against ``bit_generator.state``). The generators
+    must outlive every use of the addresses.
     """
-    if numba is None:  # pragma: no cover
+    if numba is None or not _layout_is_native():  # pragma: no cover
         return None
     addresses = np.empty(len(generators), dtype=np.intp)
     for index, generator in enumerate(generators):
         bit_generator = generator.bit_generator
         if type(bit_generator) is not np.random.PCG64:
             return None
-        state = ctypes.cast(bit_generator.ctypes.state_address,
-                            ctypes.POINTER(ctypes.c_void_p))[0]
-        words = (ctypes.c_uint64 * 4).from_address(state)
-        expected = bit_generator.state["state"]
-        mask = 2**64 - 1
-        if list(words) != [expected["state"] & mask, expected["state"] >> 64,
-                           expected["inc"] & mask, expected["inc"] >> 64]:
-            return None
-        addresses[index] = state
+        addresses[index] = _state_address(bit_generator)
     return addresses
 
 
