@@ -142,6 +142,8 @@ class CompiledStep:
         self.prm = _parameter_matrix(bp)
         self.durations = np.ascontiguousarray(bp.duration_weeks().reshape(n_runs, -1))
         self.limited = (world.capacity >= 0).any(axis=0)
+        self.any_limited = bool(self.limited.any())
+        self.any_training = bool(world.staff_training.any())
         self.team_of_agent = np.ascontiguousarray(world.team_of_agent, dtype=np.int64)
         agent, k = np.nonzero(world.offered)  # row-major: by user, then intervention
         self.offer_k = k.astype(np.int64)
@@ -193,7 +195,8 @@ class CompiledStep:
         ``tile_draws(r0, r1)`` gives the week's draws of runs r0..r1-1.
         """
         process, baseline = self._block(state, "process"), self._block(state, "baseline")
-        services.train_staff(state, self.world, self.bp)
+        if self.any_training:
+            services.train_staff(state, self.world, self.bp)
         self.attitudes[...] = state.attitudes
         network = state.network
         degree = network.degree()
@@ -225,7 +228,7 @@ class CompiledStep:
                enrolled, state.waiting[tile], state.completed[tile], state.dropped[tile],
                state.wait_since[tile], state.weeks_in[tile], work.was_enrolled, s["engaged"],
                work.queues)
-        if self.limited.any():
+        if self.any_limited:
             admit_limited(self.capacity, self.limited, *self.offered_to, self.team_of_agent,
                           work.queues, state.priority[tile], state.wait_since[tile], enrolled,
                           state.waiting[tile], state.weeks_in[tile])

@@ -80,7 +80,7 @@ class Simulation:
         The plan holds the generators' memory addresses, valid only for these objects.
         """
         state = self.__dict__.copy()
-        for plan in ("_buffers", "_fills", "_tile_plan"):
+        for plan in ("_buffers", "_fills", "_tile_plans", "_tile_buffers"):
             state.pop(plan, None)
         return state
 
@@ -101,7 +101,9 @@ class Simulation:
         The arrays are reused every week: a caller that keeps draws must copy them.
         """
         if not hasattr(self, "_buffers"):
-            self._buffers, self._fills = self._draw_plan()
+            n_runs = len(self.run_seeds)
+            self._buffers = self._new_buffers(n_runs)
+            self._fills = self._fill_plan(0, n_runs, self._buffers)
         for fill, *args in self._fills:
             fill(*args)
         return self._buffers
@@ -109,48 +111,43 @@ class Simulation:
     def _tile_draws(self, r0: int, r1: int) -> dict[str, np.ndarray]:
         """This week's draws of runs r0..r1-1 (the compiled path draws tile by tile).
 
-        The same numbers as rows r0..r1-1 of :meth:`_draws`, into buffers of one tile.
+        The same numbers as rows r0..r1-1 of :meth:`_draws`, into buffers shared by
+        the tiles of one size (a tile's draws are used up before the next is drawn).
         """
-        if not hasattr(self, "_tile_plan"):
-            tile = self._compiled.tile_runs
-            self._tile_plan = [
-                (name, np.empty((tile, *shape)), rng_kernels.pcg64_addresses(self._streams[name]))
-                for name, shape in self._draw_shapes().items()]
-        draws = {}
-        for name, buffer, addresses in self._tile_plan:
-            block = buffer[:r1 - r0]
-            normal = name in NORMAL_STREAMS
-            if addresses is None:
-                for generator, row in zip(self._streams[name][r0:r1], block, strict=True):
-                    (generator.standard_normal if normal else generator.random)(out=row)
-            else:
-                fill = rng_kernels.fill_normal if normal else rng_kernels.fill_uniform
-                fill(addresses[r0:r1], block.reshape(r1 - r0, -1))
-            draws[name] = block
-        return draws
+        plans = self.__dict__.setdefault("_tile_plans", {})
+        plan = plans.get(r0)
+        if plan is None:
+            by_size = self.__dict__.setdefault("_tile_buffers", {})
+            if r1 - r0 not in by_size:
+                by_size[r1 - r0] = self._new_buffers(r1 - r0)
+            plan = plans[r0] = (by_size[r1 - r0], self._fill_plan(r0, r1, by_size[r1 - r0]))
+        for fill, *args in plan[1]:
+            fill(*args)
+        return plan[0]
 
-    def _draw_plan(self) -> tuple[dict[str, np.ndarray], list[tuple]]:
-        """The weekly draw buffers, and the calls that fill them in the order of the streams.
+    def _new_buffers(self, n_runs: int) -> dict[str, np.ndarray]:
+        return {name: np.empty((n_runs, *shape)) for name, shape in self._draw_shapes().items()}
+
+    def _fill_plan(self, r0: int, r1: int, buffers: dict[str, np.ndarray]) -> list[tuple]:
+        """The calls that fill ``buffers`` with the draws of runs r0..r1-1, stream by stream.
 
         On the compiled path one kernel call fills a stream's block for every run
         (:mod:`sim.rng_kernels`, the same numbers as numpy's); otherwise one bound
         ``Generator`` method per run and stream.
         """
-        n_runs = len(self.run_seeds)
-        buffers = {name: np.empty((n_runs, *shape)) for name, shape in self._draw_shapes().items()}
         fills: list[tuple] = []
         for name, buffer in buffers.items():
-            generators = self._streams[name]
+            generators = self._streams[name][r0:r1]
             addresses = (rng_kernels.pcg64_addresses(generators)
                          if self.kernels == "numba" else None)
             if addresses is not None:
                 kernel = rng_kernels.fill_normal if name in NORMAL_STREAMS else \
                     rng_kernels.fill_uniform
-                fills.append((kernel, addresses, buffer.reshape(n_runs, -1)))
+                fills.append((kernel, addresses, buffer.reshape(r1 - r0, -1)))
             else:
                 fills.extend((partial(g.standard_normal if name in NORMAL_STREAMS else g.random,
                                       out=row),) for g, row in zip(generators, buffer, strict=True))
-        return buffers, fills
+        return fills
 
     def stage(self) -> np.ndarray:
         """Current Andresen stage index of every user, (R, N)."""
