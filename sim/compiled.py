@@ -201,29 +201,25 @@ class CompiledStep:
         network = state.network
         degree = network.degree()
         edges = np.searchsorted(network.run, [r0 for r0, _ in self.tiles] + [state.shape[0]])
-        # every tile writes its remaining ties into one output, in run order
-        capacity = network.n_edges + (len(self.group_ks) + 1) * state.shape[0] * state.shape[1]
-        out = [np.empty(capacity, dtype=np.int64) for _ in range(3)]
-        new_degree = np.empty(state.shape, dtype=np.int64)
-        n_out = 0
+        new_ties = []
         for index, (r0, r1) in enumerate(self.tiles):
             tile = slice(r0, r1)
             e0, e1 = edges[index], edges[index + 1]
             ties = (network.run[e0:e1] - r0, network.a[e0:e1], network.b[e0:e1])
-            n_out = self._step_tile(state, tile, index, tile_draws(r0, r1), process[tile],
-                                    baseline[tile], ties, degree[tile], out, n_out,
-                                    new_degree[tile])
-        network.replace(*(values[:n_out] for values in out), new_degree)
+            run, a, b, new_degree = self._step_tile(
+                state, tile, index, tile_draws(r0, r1), process[tile], baseline[tile],
+                ties, degree[tile])
+            new_ties.append((run + r0, a, b, new_degree))
+        if len(new_ties) == 1:
+            network.replace(*new_ties[0])
+        else:
+            network.replace(*(np.concatenate(parts) for parts in zip(*new_ties, strict=True)))
         state.week += 1
 
     def _step_tile(self, state: State, tile: slice, index: int, draws: dict[str, np.ndarray],
                    process: np.ndarray, baseline: np.ndarray, ties: tuple[np.ndarray, ...],
-                   degree: np.ndarray, out: list[np.ndarray], n_out: int,
-                   new_degree: np.ndarray) -> int:
-        """One week of the runs in ``tile``; their ties go to ``out`` from ``n_out`` on.
-
-        Returns the new end of ``out``; ``new_degree`` (the tile's rows) is overwritten.
-        """
+                   degree: np.ndarray) -> tuple[np.ndarray, ...]:
+        """One week of the runs in ``tile``; returns their new ties (tile-relative runs)."""
         n_runs = tile.stop - tile.start
         work = self._scratch[n_runs]
         s, prm, enrolled = work.arrays, self.prm[tile], state.enrolled[tile]
@@ -258,5 +254,4 @@ class CompiledStep:
             state.connectedness[tile], degree, state.weeks_in[tile], state.completed[tile],
             state.dropped[tile], work.planes)
         return network_week(enrolled, self.group_ks, *self.offered_to, self.team_of_agent,
-                            len(self.world.teams), *work.community, draws["network"], prm, *ties,
-                            tile.start, *out, n_out, new_degree)
+                            len(self.world.teams), *work.community, draws["network"], prm, *ties)

@@ -82,8 +82,7 @@ def _community_ties(u_form, u_partner, prm, c_order, c_start, c_size, c_position
 
 @_jit
 def network_week(enrolled, group_ks, k_ptr, k_agents, team_of_agent, n_teams, c_order,
-                 c_start, c_size, c_position, u_network, prm, run, a, b, run_offset, out_run,
-                 out_a, out_b, n_out, degree):
+                 c_start, c_size, c_position, u_network, prm, run, a, b):
     """Form group and community ties, merge them into the network and let ties lapse.
 
     The same result as ``Simulation._update_network`` on the numpy path: new
@@ -93,9 +92,7 @@ def network_week(enrolled, group_ks, k_ptr, k_agents, team_of_agent, n_teams, c_
     and size of its group and its position in it), added as a sorted set of
     (run, a, b) keys, then each tie kept when frac(u_a + u_b) is at least the
     decay probability. ``run, a, b`` must be sorted by key (the network's
-    invariant). The ties that remain are written from ``out_*[n_out]`` on, their
-    run shifted by ``run_offset`` (a tile's first run in its batch); ``degree``
-    (R, N) is overwritten. Returns the new end of the output.
+    invariant). Returns the new (run, a, b) and the degree (R, N).
     """
     n_runs, n_agents = enrolled.shape[0], enrolled.shape[1]
     n_groups = len(group_ks)
@@ -117,9 +114,12 @@ def network_week(enrolled, group_ks, k_ptr, k_agents, team_of_agent, n_teams, c_
     new = np.sort(keys[:n_keys])
     u_decay = u_network[:, n_draws - 1]
     n_old = run.shape[0]
-    degree[:] = 0
+    out_run = np.empty(n_old + n_keys, dtype=np.int64)
+    out_a = np.empty_like(out_run)
+    out_b = np.empty_like(out_run)
+    degree = np.zeros((n_runs, n_agents), dtype=np.int64)
     n2 = n_agents * n_agents
-    i_old = i_new = 0
+    i_old = i_new = n_out = 0
     last = -1
     old_key = (run[0] * n_agents + a[0]) * n_agents + b[0] if n_old else 0
     while i_old < n_old or i_new < n_keys:  # merge the two sorted lists, dropping repeats
@@ -142,11 +142,11 @@ def network_week(enrolled, group_ks, k_ptr, k_agents, team_of_agent, n_teams, c_
         if u >= 1.0:  # frac(u), as numpy's remainder by 1.0 for u in [0, 2)
             u -= 1.0
         if u >= prm[r, P_TIE_DECAY]:
-            out_run[n_out], out_a[n_out], out_b[n_out] = r + run_offset, x, y
+            out_run[n_out], out_a[n_out], out_b[n_out] = r, x, y
             degree[r, x] += 1
             degree[r, y] += 1
             n_out += 1
-    return n_out
+    return out_run[:n_out], out_a[:n_out], out_b[:n_out], degree
 
 
 @_jit
