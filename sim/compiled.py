@@ -3,9 +3,11 @@
 :class:`CompiledStep` holds what the kernels need that never changes within a
 batch (the per-run parameter matrix, site and team values, offer lists, the
 community layout, the exponentials of constant log-odds shifts, scratch
-buffers) and runs the week: draws, staff training and the two ``exp`` calls in
-numpy as on the numpy path, the kernels for the rest. Select it with ``Simulation(kernels=...)`` or
-the ``RECOVERY_SIM_KERNELS`` environment variable (``numba`` or ``numpy``).
+buffers) and runs the week tile of runs by tile: the draws (numpy's streams,
+advanced by :mod:`sim.rng_kernels`), staff training and the two ``exp`` calls in
+numpy as on the numpy path, the kernels for the rest. Select it with
+``Simulation(kernels=...)`` or the ``RECOVERY_SIM_KERNELS`` environment variable
+(``numba`` or ``numpy``).
 """
 
 from __future__ import annotations

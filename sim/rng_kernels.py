@@ -51,7 +51,7 @@ try:  # numba is a dependency; without it the engine uses numpy's fills
 except ImportError:  # pragma: no cover - exercised only where numba has no wheel
     numba = None
 
-__all__ = ["blocks", "fill_normal", "fill_uniform", "pcg64_addresses"]
+__all__ = ["blocks", "fill_normal", "fill_uniform", "numpy_blocks", "pcg64_addresses"]
 
 # PCG_DEFAULT_MULTIPLIER_128 of numpy's pcg64.h
 MULTIPLIER = (2549297995355413924 << 64) + 4865540595714422341
@@ -110,20 +110,26 @@ def pcg64_addresses(generators: Sequence[np.random.Generator]) -> np.ndarray | N
     return addresses
 
 
-def blocks(generators: Sequence[np.random.Generator], shape: tuple[int, ...],
-           normal: bool) -> np.ndarray:
+def numpy_blocks(generators: Sequence[np.random.Generator], shape: tuple[int, ...],
+                 normal: bool) -> np.ndarray:
     """One block of standard normals (or uniforms) per generator, stacked: (R, *shape).
 
-    The numbers of ``generator.standard_normal(shape)`` (or ``random``) for each
-    generator in turn, drawn by the kernels when :func:`pcg64_addresses` allows.
+    ``generator.standard_normal(shape)`` (or ``random``) for each generator in turn.
     """
     out = np.empty((len(generators), *shape))
+    for generator, block in zip(generators, out, strict=True):
+        (generator.standard_normal if normal else generator.random)(out=block)
+    return out
+
+
+def blocks(generators: Sequence[np.random.Generator], shape: tuple[int, ...],
+           normal: bool) -> np.ndarray:
+    """As :func:`numpy_blocks`, the same numbers, drawn by the kernels where possible."""
     addresses = pcg64_addresses(generators)
     if addresses is None:
-        for generator, block in zip(generators, out, strict=True):
-            (generator.standard_normal if normal else generator.random)(out=block)
-    else:
-        (fill_normal if normal else fill_uniform)(addresses, out.reshape(len(generators), -1))
+        return numpy_blocks(generators, shape, normal)
+    out = np.empty((len(generators), *shape))
+    (fill_normal if normal else fill_uniform)(addresses, out.reshape(len(generators), -1))
     return out
 
 

@@ -16,6 +16,7 @@ from scipy.special import expit, logit
 from sim.logic_model import USER_INTERVENTIONS
 from sim.network import Network, initial_network
 from sim.parameters import REGISTRY
+from sim.rng_kernels import numpy_blocks
 from sim.world import ENVIRONMENT_KEYS, SERVICE_KEYS, World
 
 __all__ = ["BatchParams", "State", "initialise"]
@@ -131,15 +132,6 @@ def _trait(median: np.ndarray, spread: np.ndarray, z: np.ndarray) -> np.ndarray:
     return expit(logit(median) + spread * z)
 
 
-def numpy_blocks(generators: list[np.random.Generator], shape: tuple[int, ...],
-                 normal: bool) -> np.ndarray:
-    """One block of standard normals (or uniforms) per generator, stacked: (R, *shape)."""
-    out = np.empty((len(generators), *shape))
-    for generator, block in zip(generators, out, strict=True):
-        (generator.standard_normal if normal else generator.random)(out=block)
-    return out
-
-
 def initialise(world: World, bp: BatchParams, population: list[np.random.Generator],
                admission: list[np.random.Generator], *,
                blocks: Callable[..., np.ndarray] = numpy_blocks,
@@ -148,7 +140,7 @@ def initialise(world: World, bp: BatchParams, population: list[np.random.Generat
 
     Each run draws a fixed-size block, so a run's entry state depends only on
     its own seed and parameters, never on the other runs in the batch.
-    ``blocks`` draws them (:func:`numpy_blocks`, or the compiled
+    ``blocks`` draws them (:func:`sim.rng_kernels.numpy_blocks`, or the compiled
     :func:`sim.rng_kernels.blocks`: the same numbers) and ``build_ties`` builds the
     entry network from its draws (see :func:`sim.network.initial_network`).
     """
