@@ -15,6 +15,7 @@ from __future__ import annotations
 import operator
 import os
 from collections.abc import Callable
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -33,6 +34,14 @@ KERNEL_CHOICES = ("auto", "numba", "numpy")
 # benchmarks/bench_core.py (64 and 256 x 1,000 ran ~20% slower untiled: the arrays left the caches)
 TILE_AGENTS = 16_384
 ENVIRONMENT_VARIABLE = "RECOVERY_SIM_KERNELS"
+# the state's (R, ...) arrays the kernels read or update in place, sliced per tile
+_STATE_NAMES = (
+    "motivation", "motivation_baseline", "severity", "severity_baseline", "self_stigma",
+    "self_stigma_baseline", "work_history", "employed", "ever_employed", "weeks_employed",
+    "housed", "weeks_housed", "functioning", "connectedness", "in_relapse", "relapses",
+    "enrolled", "waiting", "wait_since", "weeks_in", "completed", "dropped", "priority",
+    "doses")
+_STATE_ARRAYS = operator.attrgetter(*_STATE_NAMES)
 
 
 def resolve_kernels(choice: str | None = None) -> str:
@@ -107,6 +116,20 @@ def _community_layout(world: World, n_runs: int) -> tuple[np.ndarray, ...]:
     return order.astype(np.int64), start, count, position
 
 
+@dataclass(frozen=True)
+class _TileArguments:
+    """One tile's kernel arguments, in call order, without those that change every week."""
+
+    uptake: tuple
+    admit: tuple
+    processes_head: tuple
+    processes_tail: tuple
+    exponentials: tuple
+    outcomes_head: tuple
+    outcomes_tail: tuple
+    network_head: tuple
+
+
 class _Scratch:
     """Per-tile working arrays of the kernels, for a tile of ``n_runs`` runs."""
 
@@ -168,6 +191,17 @@ class CompiledStep:
         self.attitudes = np.empty(state.attitudes.shape)  # C order, one compiled signature
         self.n_offered = int(world.offered.sum())
         self._blocks: dict[str, tuple[np.ndarray, tuple[np.ndarray, ...]]] = {}
+        self._arguments: dict[int, tuple[tuple, _TileArguments]] = {}
+
+    def __getstate__(self) -> dict:
+        """Pickle and copy without the caches of views into the state.
+
+        A copy's arrays are new objects (views come back as separate arrays), so
+        the copy rebuilds its blocks and tile arguments from its own state.
+        """
+        state = self.__dict__.copy()
+        state["_blocks"], state["_arguments"] = {}, {}
+        return state
 
     def _block(self, state: State, name: str) -> np.ndarray:
         """The (R, 6, N) block behind ``state.<name>`` (process or baseline).
@@ -202,58 +236,87 @@ class CompiledStep:
         self.attitudes[...] = state.attitudes
         network = state.network
         degree = network.degree()
-        edges = np.searchsorted(network.run, [r0 for r0, _ in self.tiles] + [state.shape[0]])
+        if len(self.tiles) == 1:
+            edges = (0, network.run.shape[0])
+        else:
+            edges = np.searchsorted(network.run, [r0 for r0, _ in self.tiles] + [state.shape[0]])
+        arrays = _STATE_ARRAYS(state)
         new_ties = []
         for index, (r0, r1) in enumerate(self.tiles):
-            tile = slice(r0, r1)
             e0, e1 = edges[index], edges[index + 1]
-            ties = (network.run[e0:e1] - r0, network.a[e0:e1], network.b[e0:e1])
+            ties = (network.run[e0:e1] - r0 if r0 else network.run[e0:e1],
+                    network.a[e0:e1], network.b[e0:e1])
+            draws = tile_draws(r0, r1)
             run, a, b, new_degree = self._step_tile(
-                state, tile, index, tile_draws(r0, r1), process[tile], baseline[tile],
-                ties, degree[tile])
-            new_ties.append((run + r0, a, b, new_degree))
+                self._tile_arguments(index, arrays, draws, process, baseline), state.week,
+                ties, degree[r0:r1])
+            new_ties.append((run + r0 if r0 else run, a, b, new_degree))
         if len(new_ties) == 1:
             network.replace(*new_ties[0])
         else:
             network.replace(*(np.concatenate(parts) for parts in zip(*new_ties, strict=True)))
         state.week += 1
 
-    def _step_tile(self, state: State, tile: slice, index: int, draws: dict[str, np.ndarray],
-                   process: np.ndarray, baseline: np.ndarray, ties: tuple[np.ndarray, ...],
+    def _tile_arguments(self, index: int, arrays: tuple[np.ndarray, ...],
+                        draws: dict[str, np.ndarray], process: np.ndarray,
+                        baseline: np.ndarray) -> _TileArguments:
+        """The kernel arguments of tile ``index`` that are the same objects week to week.
+
+        Built on the first week and again whenever any of the state's arrays,
+        draw buffers or blocks behind them was replaced (identity test on the
+        objects, which the cache holds), so slicing is not paid every week.
+        """
+        key = (*arrays, *draws.values(), process, baseline)
+        cached = self._arguments.get(index)
+        if cached is not None and all(map(operator.is_, key, cached[0])):
+            return cached[1]
+        r0, r1 = self.tiles[index]
+        tile = slice(r0, r1)
+        v = dict(zip(_STATE_NAMES, (x[tile] for x in arrays), strict=True))
+        work = self._scratch[r1 - r0]
+        s, prm = work.arrays, self.prm[tile]
+        process, baseline = process[tile], baseline[tile]
+        arguments = _TileArguments(
+            uptake=(prm, None, self.offer_ptr, self.offer_k, self.limited, self.team_of_agent,
+                    v["motivation"], process, draws["engagement"], v["enrolled"], v["waiting"],
+                    v["completed"], v["dropped"], v["wait_since"], v["weeks_in"],
+                    work.was_enrolled, s["engaged"], work.queues),
+            admit=(self.capacity, self.limited, *self.offered_to, self.team_of_agent,
+                   work.queues, v["priority"], v["wait_since"], v["enrolled"], v["waiting"],
+                   v["weeks_in"]),
+            processes_head=(
+                prm, PROFILE, self.offer_ptr, self.offer_k, self.team_of_agent,
+                self.site_of_agent, self.attitudes[tile],
+                *(values[tile] for values in self.by_unit), v["enrolled"], s["engaged"],
+                process, baseline, v["connectedness"], v["self_stigma"],
+                v["self_stigma_baseline"], v["employed"], v["motivation"], v["severity"],
+                v["work_history"], draws["noise"]),
+            processes_tail=(s["advanced"], s["peer_signal"], work.planes, v["doses"],
+                            s["job_shift"], s["relapse_exponent"]),
+            exponentials=(s["job_shift"], s["relapse_exponent"]),
+            outcomes_head=(
+                prm, self.durations[tile], self.offer_ptr, self.offer_k, self.site_of_agent,
+                v["enrolled"], work.was_enrolled, s["engaged"], draws["engagement"],
+                draws["employment"], draws["housing"], draws["relapse"], draws["noise"],
+                s["job_shift"], s["relapse_exponent"], self.housing_exp[index], process,
+                baseline, v["motivation"], v["motivation_baseline"], v["severity"],
+                v["severity_baseline"], v["employed"], v["ever_employed"], v["weeks_employed"],
+                v["housed"], v["weeks_housed"], v["in_relapse"], v["relapses"],
+                v["functioning"], v["connectedness"]),
+            outcomes_tail=(v["weeks_in"], v["completed"], v["dropped"], work.planes),
+            network_head=(v["enrolled"], self.group_ks, *self.offered_to, self.team_of_agent,
+                          len(self.world.teams), *work.community, draws["network"], prm))
+        self._arguments[index] = (key, arguments)
+        return arguments
+
+    def _step_tile(self, a: _TileArguments, week: int, ties: tuple[np.ndarray, ...],
                    degree: np.ndarray) -> tuple[np.ndarray, ...]:
-        """One week of the runs in ``tile``; returns their new ties (tile-relative runs)."""
-        n_runs = tile.stop - tile.start
-        work = self._scratch[n_runs]
-        s, prm, enrolled = work.arrays, self.prm[tile], state.enrolled[tile]
-        uptake(prm, state.week, self.offer_ptr, self.offer_k, self.limited,
-               self.team_of_agent, state.motivation[tile], process, draws["engagement"],
-               enrolled, state.waiting[tile], state.completed[tile], state.dropped[tile],
-               state.wait_since[tile], state.weeks_in[tile], work.was_enrolled, s["engaged"],
-               work.queues)
+        """One week of one tile's runs; returns their new ties (tile-relative runs)."""
+        uptake(a.uptake[0], week, *a.uptake[2:])
         if self.any_limited:
-            admit_limited(self.capacity, self.limited, *self.offered_to, self.team_of_agent,
-                          work.queues, state.priority[tile], state.wait_since[tile], enrolled,
-                          state.waiting[tile], state.weeks_in[tile])
-        kernels.processes(
-            prm, PROFILE, self.offer_ptr, self.offer_k, self.team_of_agent, self.site_of_agent,
-            self.attitudes[tile], *(values[tile] for values in self.by_unit), enrolled,
-            s["engaged"], process, baseline, state.connectedness[tile], state.self_stigma[tile],
-            state.self_stigma_baseline[tile], state.employed[tile], state.motivation[tile],
-            state.severity[tile], state.work_history[tile], draws["noise"], *ties, degree,
-            s["advanced"], s["peer_signal"], work.planes, state.doses[tile], s["job_shift"],
-            s["relapse_exponent"])
-        np.exp(s["job_shift"], out=s["job_shift"])
-        np.exp(s["relapse_exponent"], out=s["relapse_exponent"])
-        kernels.outcomes(
-            prm, self.durations[tile], self.offer_ptr, self.offer_k, self.site_of_agent,
-            enrolled, work.was_enrolled, s["engaged"], draws["engagement"], draws["employment"],
-            draws["housing"], draws["relapse"], draws["noise"], s["job_shift"],
-            s["relapse_exponent"], self.housing_exp[index], process, baseline,
-            state.motivation[tile], state.motivation_baseline[tile], state.severity[tile],
-            state.severity_baseline[tile], state.employed[tile], state.ever_employed[tile],
-            state.weeks_employed[tile], state.housed[tile], state.weeks_housed[tile],
-            state.in_relapse[tile], state.relapses[tile], state.functioning[tile],
-            state.connectedness[tile], degree, state.weeks_in[tile], state.completed[tile],
-            state.dropped[tile], work.planes)
-        return network_week(enrolled, self.group_ks, *self.offered_to, self.team_of_agent,
-                            len(self.world.teams), *work.community, draws["network"], prm, *ties)
+            admit_limited(*a.admit)
+        kernels.processes(*a.processes_head, *ties, degree, *a.processes_tail)
+        for values in a.exponentials:
+            np.exp(values, out=values)
+        kernels.outcomes(*a.outcomes_head, degree, *a.outcomes_tail)
+        return network_week(*a.network_head, *ties)

@@ -136,6 +136,27 @@ def test_replacing_a_process_array_between_weeks_is_seen_by_both_paths():
         np.testing.assert_array_equal(actual[name], expected[name], err_msg=name)
 
 
+@pytest.mark.parametrize("how", ["deepcopy", "pickle"])
+def test_a_copied_simulation_continues_as_the_original(how):
+    """A copy's kernels update the copy's own state (no cached view of the original's)."""
+    import copy
+    import pickle
+
+    make_copy = copy.deepcopy if how == "deepcopy" else (lambda x: pickle.loads(pickle.dumps(x)))
+    world, params = _busy_world(120), [validate({}), validate({"fidelity": 0.4})]
+    original = Simulation(world, params, [RunSeed(13, d, 0) for d in range(2)], kernels="numba")
+    for _ in range(4):
+        original.step()
+    clone = make_copy(original)
+    for _ in range(4):
+        original.step()
+        clone.step()
+    expected, actual = _arrays(original.state), _arrays(clone.state)
+    for name in expected:
+        np.testing.assert_array_equal(actual[name], expected[name], err_msg=name)
+    assert not np.shares_memory(clone.state.process["hope"], original.state.process["hope"])
+
+
 def test_run_batch_metrics_identical_across_kernels():
     world, params = _busy_world(150), [validate({}), validate({"unemployment_rate": 0.2})]
     seeds = [RunSeed(2, d, 0) for d in range(2)]
