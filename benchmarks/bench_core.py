@@ -48,7 +48,7 @@ from pathlib import Path
 import numpy as np
 
 from sim.engine import NORMAL_STREAMS, Simulation, run_batch
-from sim.metrics import weekly_metrics
+from sim.metrics import METRICS, metrics_table
 from sim.parameters import validate
 from sim.seeding import RunSeed, streams_for
 from sim.world import make_world
@@ -137,6 +137,7 @@ def run_core_once(config: Config) -> tuple[float, float, float, Simulation]:
     clock = time.perf_counter
     t0 = clock()
     simulation = Simulation(world, params, seeds, kernels=config.kernels)
+    table = np.empty((config.weeks + 1, len(METRICS), config.runs))
     init_s = clock() - t0
     step_s = metrics_s = 0.0
     for week in range(config.weeks + 1):
@@ -145,7 +146,7 @@ def run_core_once(config: Config) -> tuple[float, float, float, Simulation]:
             simulation.step()
             step_s += clock() - t0
         t0 = clock()
-        weekly_metrics(simulation)
+        metrics_table(simulation, table[week])
         metrics_s += clock() - t0
     return init_s, step_s, metrics_s, simulation
 

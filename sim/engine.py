@@ -29,7 +29,7 @@ from sim.dynamics import (
     update_processes,
 )
 from sim.logic_model import USER_INTERVENTIONS
-from sim.metrics import weekly_metrics
+from sim.metrics import METRICS, metrics_table
 from sim.network import decay_ties, group_layout, group_ties
 from sim.network_kernels import initial_ties
 from sim.seeding import RunSeed, streams_for
@@ -246,19 +246,21 @@ def run_batch(world: World, param_sets: Sequence[Mapping[str, float]],
     if recorded.size == 0 or recorded[0] < 0 or recorded[-1] > weeks:
         raise ValueError(f"record_weeks must lie in 0..{weeks}, got {list(recorded)}")
     simulation = Simulation(world, param_sets, run_seeds, kernels=kernels)
-    records: list[dict[str, np.ndarray]] = []
+    # one (M, R) table per recorded week, written in place
+    table = np.empty((recorded.size, len(METRICS), simulation.state.shape[0]))
     series: dict[str, list[np.ndarray]] = {name: [] for name in agent_series}
-    wanted = set(recorded.tolist())
+    row = 0
     for week in range(weeks + 1):
         if week > 0:
             simulation.step()
             if progress is not None:
                 progress(1)
-        if week in wanted:
-            records.append(weekly_metrics(simulation))
+        if row < recorded.size and week == recorded[row]:
+            metrics_table(simulation, table[row])
+            row += 1
             for name in agent_series:
                 series[name].append(agent_value(simulation.state, name))
-    metrics = {name: np.stack([r[name] for r in records], axis=1) for name in records[0]}
+    metrics = dict(zip(METRICS, np.ascontiguousarray(table.transpose(1, 2, 0)), strict=True))
     stacked = {name: np.stack(values, axis=1) for name, values in series.items()}
     return BatchResult(metrics=metrics, final=simulation.state, agent_series=stacked,
                        weeks=recorded)

@@ -17,7 +17,7 @@ from sim.metric_kernels import QUANTITIES, pairwise_program, tally
 if TYPE_CHECKING:
     from sim.engine import Simulation
 
-__all__ = ["METRICS", "SUMMARY_METRICS", "weekly_metrics"]
+__all__ = ["METRICS", "SUMMARY_METRICS", "metrics_table", "weekly_metrics"]
 
 METRICS: dict[str, tuple[str, str]] = {
     # name: (domain, description with unit)
@@ -106,17 +106,37 @@ def _metrics_numpy(simulation: Simulation) -> dict[str, np.ndarray]:
     return {name: values[name] for name in METRICS}
 
 
-def _metrics_compiled(simulation: Simulation) -> dict[str, np.ndarray]:
-    """:data:`METRICS` from one call of :func:`sim.metric_kernels.tally` (the same bits)."""
+def _metrics_compiled(simulation: Simulation, out: np.ndarray | None = None) -> np.ndarray:
+    """The (M, R) table of :data:`METRICS` from one call of :func:`sim.metric_kernels.tally`.
+
+    The same bits as :func:`_metrics_numpy`; written into ``out`` when given.
+    """
     state, compiled = simulation.state, simulation._compiled
     n_runs, n_agents = state.shape
-    table = np.empty((len(METRICS), n_runs))
+    table = np.empty((len(METRICS), n_runs)) if out is None else out
     tally(compiled.process_block(state), state.functioning, state.self_stigma,
           state.connectedness, state.motivation, state.doses, state.employed,
           state.ever_employed, state.housed, state.in_relapse, state.network.degree(),
           state.enrolled, state.completed, state.dropped, simulation.world.offered,
           compiled.n_offered, pairwise_program(n_agents), np.empty(n_agents), _ROW_OF, table)
-    return dict(zip(METRICS, table, strict=True))
+    return table
+
+
+def metrics_table(simulation: Simulation, out: np.ndarray | None = None) -> np.ndarray:
+    """:func:`weekly_metrics` as one (M, R) array, rows in :data:`METRICS` order.
+
+    Args:
+        simulation: The batch.
+        out: A C-contiguous (M, R) float array to write into (``run_batch``
+            passes one row of its record), or None for a new one.
+    """
+    if simulation.kernels == "numba":
+        return _metrics_compiled(simulation, out)
+    values = _metrics_numpy(simulation)
+    table = np.empty((len(METRICS), simulation.state.shape[0])) if out is None else out
+    for row, name in enumerate(METRICS):
+        table[row] = values[name]
+    return table
 
 
 def weekly_metrics(simulation: Simulation) -> dict[str, np.ndarray]:
@@ -129,5 +149,5 @@ def weekly_metrics(simulation: Simulation) -> dict[str, np.ndarray]:
     order, so both paths give the same bits (``tests/test_kernels.py``).
     """
     if simulation.kernels == "numba":
-        return _metrics_compiled(simulation)
+        return dict(zip(METRICS, _metrics_compiled(simulation), strict=True))
     return _metrics_numpy(simulation)

@@ -19,7 +19,7 @@ from test_properties import _arrays, parameter_sets, worlds
 from sim import kernels
 from sim.compiled import ENVIRONMENT_VARIABLE, CompiledStep, resolve_kernels
 from sim.engine import Simulation, run_batch
-from sim.metrics import _metrics_compiled, _metrics_numpy, weekly_metrics
+from sim.metrics import METRICS, _metrics_compiled, _metrics_numpy, metrics_table, weekly_metrics
 from sim.parameters import validate
 from sim.seeding import RunSeed
 from sim.world import Site, Team, make_world
@@ -71,10 +71,12 @@ def assert_same_run(world, param_sets, seeds, weeks: int, tile_runs: int | None 
             np.testing.assert_array_equal(metrics_numba[name], value,
                                           err_msg=f"metric {name} differs at week {week}")
         # the compiled tally and numpy's statement of the metrics, on one state
-        ours, theirs = _metrics_compiled(numba_sim), _metrics_numpy(numba_sim)
+        ours = dict(zip(METRICS, _metrics_compiled(numba_sim), strict=True))
+        theirs = _metrics_numpy(numba_sim)
         assert list(ours) == list(theirs)
         for name, value in theirs.items():
             np.testing.assert_array_equal(ours[name], value, err_msg=f"{name}, week {week}")
+        np.testing.assert_array_equal(metrics_table(numpy_sim), metrics_table(numba_sim))
     return numba_sim.state.network.n_edges
 
 
