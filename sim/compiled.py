@@ -68,19 +68,20 @@ def resolve_kernels(choice: str | None = None) -> str:
 
 def _parameter_matrix(bp: BatchParams) -> np.ndarray:
     """The (R, P) per-run parameters in :data:`sim.kernels.PARAMETER_COLUMNS` order."""
-    community = bp.tie_decay_probability_per_week * bp.initial_ties_mean / 2
+    values = bp.registry_values
     columns = []
     for name in kernels.PARAMETER_COLUMNS:
         if name == "community_tie_probability_per_week":
-            columns.append(community)
+            columns.append(values["tie_decay_probability_per_week"]
+                           * values["initial_ties_mean"] / 2)
         elif name.startswith("log_"):
-            columns.append(np.log(getattr(bp, name.removeprefix("log_"))))
+            columns.append(np.log(values[name.removeprefix("log_")]))
         elif name.startswith("odds_"):  # as sim.dynamics._odds_to_probability computes it
-            probability = getattr(bp, name.removeprefix("odds_"))
+            probability = values[name.removeprefix("odds_")]
             columns.append(probability / (1.0 - probability))
         else:
-            columns.append(getattr(bp, name))
-    return np.ascontiguousarray(np.concatenate(columns, axis=1))
+            columns.append(values[name])
+    return np.concatenate(columns, axis=1)
 
 
 def _housing_exp(bp: BatchParams) -> np.ndarray:

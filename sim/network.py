@@ -91,6 +91,15 @@ class Network:
             degree.flags.writeable = False
             self.__dict__["_degree"] = degree
 
+    @classmethod
+    def concatenate(cls, parts: list[Network]) -> Network:
+        """The networks of consecutive batches as one batch (runs renumbered in order)."""
+        offsets = np.cumsum([0] + [part.n_runs for part in parts[:-1]])
+        runs = [part.run + offset for part, offset in zip(parts, offsets, strict=True)]
+        return cls(sum(part.n_runs for part in parts), parts[0].n_agents, np.concatenate(runs),
+                   np.concatenate([part.a for part in parts]),
+                   np.concatenate([part.b for part in parts]))
+
     def keep(self, mask: np.ndarray) -> None:
         """Keep only the ties where ``mask`` is true."""
         self.run, self.a, self.b = self.run[mask], self.a[mask], self.b[mask]

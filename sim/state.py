@@ -8,7 +8,7 @@ team values gathered to each user.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 
 import numpy as np
 from scipy.special import expit, logit
@@ -19,7 +19,7 @@ from sim.parameters import REGISTRY
 from sim.rng_kernels import numpy_blocks
 from sim.world import ENVIRONMENT_KEYS, SERVICE_KEYS, World
 
-__all__ = ["BatchParams", "State", "initialise"]
+__all__ = ["BatchParams", "State", "concatenate", "initialise"]
 
 PROCESS_NAMES = ("knowledge", "self_efficacy", "trust", "hope", "empowerment", "meaning")
 
@@ -50,6 +50,11 @@ class BatchParams:
             if override is not None:
                 values[:, index] = override
         return values
+
+    @property
+    def registry_values(self) -> Mapping[str, np.ndarray]:
+        """Every registry parameter by name, each (R, 1) (as ``bp.<name>``)."""
+        return self.__dict__["_values"]
 
     def __getattr__(self, name: str) -> np.ndarray:
         try:
@@ -125,6 +130,26 @@ class State:
     def shape(self) -> tuple[int, int]:
         """(runs, agents)."""
         return self.motivation.shape
+
+
+def concatenate(parts: list[State]) -> State:
+    """The states of consecutive batches (same world, same week) as one batch."""
+    weeks = {part.week for part in parts}
+    if len(weeks) != 1:
+        raise ValueError(f"states to concatenate are at different weeks: {sorted(weeks)}")
+    values = {}
+    for name in (field.name for field in fields(State)):
+        value = getattr(parts[0], name)
+        if name == "week":
+            values[name] = value
+        elif name == "network":
+            values[name] = Network.concatenate([part.network for part in parts])
+        elif isinstance(value, dict):
+            values[name] = {key: np.concatenate([getattr(part, name)[key] for part in parts])
+                            for key in value}
+        else:
+            values[name] = np.concatenate([getattr(part, name) for part in parts])
+    return State(**values)
 
 
 def _trait(median: np.ndarray, spread: np.ndarray, z: np.ndarray) -> np.ndarray:

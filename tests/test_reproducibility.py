@@ -1,9 +1,11 @@
 """Reproducibility: same inputs and seed give bit-identical outputs; batches are separable."""
 
 import numpy as np
+import pytest
 
 from sim.api import simulate
 from sim.engine import run_batch
+from sim.metrics import METRICS, metrics_table
 from sim.parameters import validate
 from sim.seeding import RunSeed
 from sim.world import make_world
@@ -41,6 +43,40 @@ def test_run_is_independent_of_batch_composition():
         np.testing.assert_array_equal(values[1], alone.metrics[name][0], err_msg=name)
         np.testing.assert_array_equal(values[1], reordered.metrics[name][1], err_msg=name)
     np.testing.assert_array_equal(full.final.process["hope"][1], alone.final.process["hope"][0])
+
+
+@pytest.mark.parametrize("kernels", ["numba", "numpy"])
+def test_a_batch_run_in_sub_batches_is_the_batch(monkeypatch, kernels):
+    """run_batch's sub-batches (2 runs of 120 users each here) change no number."""
+    from test_properties import _arrays
+
+    import sim.engine
+    from sim.engine import Simulation
+
+    params, seeds = P + P[:2], [RunSeed(3, d, 0) for d in range(5)]
+    whole = Simulation(WORLD, params, seeds, kernels=kernels)
+    weekly = []
+    for week in range(13):
+        if week:
+            whole.step()
+        weekly.append(metrics_table(whole))
+    calls = []
+    monkeypatch.setattr(sim.engine, "SUB_BATCH_AGENTS", 240)
+    split = run_batch(WORLD, params, seeds, 12, agent_series=["hope"], progress=calls.append,
+                      kernels=kernels)
+    assert calls == [1] * 12  # one tick per week of the batch, not per sub-batch week
+    expected = np.stack(weekly, axis=2)  # (M, R, weeks)
+    for row, name in enumerate(METRICS):
+        np.testing.assert_array_equal(split.metrics[name], expected[row], err_msg=name)
+    np.testing.assert_array_equal(split.agent_series["hope"][:, -1], whole.state.process["hope"])
+    expected_state, actual_state = _arrays(whole.state), _arrays(split.final)
+    assert expected_state.keys() == actual_state.keys()
+    for name in expected_state:
+        np.testing.assert_array_equal(actual_state[name], expected_state[name], err_msg=name)
+    for attr in ("run", "a", "b"):
+        np.testing.assert_array_equal(getattr(split.final.network, attr),
+                                      getattr(whole.state.network, attr), err_msg=attr)
+    assert split.final.network.n_edges > 0 and split.final.week == 12
 
 
 def test_simulate_tables_are_reproducible():
