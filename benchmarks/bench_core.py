@@ -249,7 +249,7 @@ def measure_reference(agents: int, weeks: int, repeats: int) -> dict[str, float]
     finally:
         tracemalloc.stop()
     best = min(times)
-    return {"agents": agents, "weeks": weeks, "seconds": best,
+    return {"agents": agents, "weeks": weeks, "seconds": best, "repeats": repeats,
             "rate": agents * weeks / best, "peak_mib": peak / 2**20}
 
 
@@ -334,44 +334,67 @@ def configurations(quick: bool) -> tuple[list[Config], list[Config], tuple[int, 
     return table, [Config(f"10k/{w}w", 1, 10_000, w) for w in week_sizes], reference
 
 
-def _row(label: str, t: Timing, reference_rate: float) -> str:
+def same_size_reference(config: Config, by_agents: dict[int, dict]) -> dict | None:
+    """The reference measured at this configuration's users and weeks, if it was.
+
+    A batch of R runs is R separate reference models, each as fast as one (runs are
+    independent), so R x N compares with the reference's N-user rate.
+    """
+    ref = by_agents.get(config.agents)
+    return ref if ref is not None and ref["weeks"] == config.weeks else None
+
+
+def _ratio(t: Timing, ref: dict | None) -> str:
+    return f"{t.rate / ref['rate']:8.0f}x" if ref else f"{'-':>9}"
+
+
+def _row(label: str, t: Timing, reference_rate: float, same: dict | None) -> str:
     c = t.config
     return (f"{label:10} {c.kernels:>6} {c.runs:>4} x {c.agents:>7,} x {c.weeks:>3} "
             f"{c.agent_steps:>11,} "
             f"{t.total_s:8.3f} {t.rate:>11,.0f} {t.step_rate:>11,.0f} "
-            f"{t.metrics_s / t.parts_s:6.1%} {t.rate / reference_rate:8.0f}x "
+            f"{t.metrics_s / t.parts_s:6.1%} {t.rate / reference_rate:8.0f}x {_ratio(t, same)} "
             f"{t.floor_rate:>12,.0f} {t.step_rate / t.floor_rate:6.1%} "
             f"{t.draws_s / t.step_s:6.1%} {t.peak_mib:8.1f}")
 
 
-def print_report(timings: dict[str, Timing], ref: dict, fits: dict, draws: dict) -> None:
-    """The results table, the reference line, the draw count and the scaling exponents."""
-    print(f"\nreference (idiomatic Mesa, benchmarks/reference_mesa.py): {ref['agents']} users x "
-          f"{ref['weeks']} weeks, {ref['seconds']:.3f} s, {ref['rate']:,.0f} agent-steps/s, "
-          f"peak {ref['peak_mib']:.1f} MiB")
+def print_report(timings: dict[str, Timing], ref: dict, fits: dict, draws: dict,
+                 by_agents: dict[int, dict]) -> None:
+    """The results table, the reference lines, the draw count and the scaling exponents."""
+    print("\nreference (idiomatic Mesa, benchmarks/reference_mesa.py, construction included):")
+    for r in (ref, *by_agents.values()):
+        print(f"  {r['agents']:>7,} users x {r['weeks']:>3} weeks: {r['seconds']:7.3f} s, "
+              f"{r['rate']:>7,.0f} agent-steps/s (best of {r['repeats']}), "
+              f"peak {r['peak_mib']:.1f} MiB")
     print(f"random numbers per agent-step (from Simulation._draws): {draws} "
           f"= {sum(draws.values())}")
     print(f"offers in every configuration: {OFFER}; default parameters\n")
     print(f"{'config':10} {'path':>6} {'R':>4}   {'N':>7}   {'wk':>3} {'agent-steps':>11} "
           f"{'total s':>8} "
-          f"{'steps/s':>11} {'step-only/s':>11} {'metr.':>6} {'vs ref':>9} "
+          f"{'steps/s':>11} {'step-only/s':>11} {'metr.':>6} {'vs ref':>9} {'same N':>9} "
           f"{'rng floor/s':>12} {'%floor':>6} {'draws':>6} {'peakMiB':>8}")
     for t in timings.values():
-        print(_row(t.config.label, t, ref["rate"]))
+        print(_row(t.config.label, t, ref["rate"], same_size_reference(t.config, by_agents)))
     print("\nnumba kernels over the numpy path (same run, same seeds, bit-identical results):")
     for label in dict.fromkeys(t.config.label for t in timings.values()):
         fast, slow = timings[(label, "numba")], timings[(label, "numpy")]
         print(f"  {label:10} step-only x{fast.step_rate / slow.step_rate:.2f}, "
               f"total x{fast.rate / slow.rate:.2f}; the same draws by sim.rng_kernels "
               f"x{fast.floor_s / fast.draws_s:.2f} faster than numpy's floor")
-    print("\ncolumns: total s, steps/s = sim.engine.run_batch end to end (init, steps, "
-          "metrics every week; batches over 16,384 users in sub-batches); step-only/s = "
-          "Simulation.step alone on the whole batch; metr. = share of init + steps + metrics "
-          "in weekly metrics; vs ref = steps/s over the reference's; rng floor/s = numpy drawing "
-          "the same numbers and nothing else; %floor = step-only/s over that floor; draws = "
-          "share of the step spent in Simulation._draws (on the numba path sim.rng_kernels "
-          "draws the same numbers faster than numpy, so this is the step's fraction of its own "
-          "draw floor); peakMiB = tracemalloc peak")
+    print("\ncolumns:\n"
+          "  total s, steps/s: sim.engine.run_batch end to end (init, steps, metrics every "
+          "week;\n    batches over 16,384 users run as sub-batches)\n"
+          "  step-only/s: Simulation.step alone, on the whole batch\n"
+          "  metr.: share of init + steps + metrics spent in the weekly metrics\n"
+          "  vs ref: steps/s over the reference's at its smallest size (its fastest)\n"
+          "  same N: steps/s over the reference's at the same users and weeks (R x N: R "
+          "separate\n    reference models, each as fast as one)\n"
+          "  rng floor/s: numpy drawing the same numbers and nothing else; %floor: "
+          "step-only/s over it\n"
+          "  draws: share of the step in Simulation._draws (on the numba path sim.rng_kernels "
+          "draws\n    the same numbers faster than numpy: the step's fraction of its own "
+          "draw floor)\n"
+          "  peakMiB: tracemalloc peak of init + 4 weeks")
     print("\nscaling (least-squares exponent of time on log-log; 1 = linear):")
     for axis, fit in fits.items():
         print(f"  {axis:6} sizes {fit['sizes']}: total ~ {axis}^{fit['exponent_total']:.2f}, "
@@ -394,12 +417,14 @@ def write_results(path: Path, payload: dict) -> None:
     tmp.replace(path)
 
 
-def _timing_record(t: Timing, reference_rate: float) -> dict[str, object]:
+def _timing_record(t: Timing, reference_rate: float, same: dict | None) -> dict[str, object]:
     return {**asdict(t.config), "agent_steps": t.config.agent_steps, "init_s": t.init_s,
             "step_s": t.step_s, "metrics_s": t.metrics_s, "run_batch_s": t.run_batch_s,
             "total_s": t.total_s,
             "agent_steps_per_s": t.rate, "step_only_agent_steps_per_s": t.step_rate,
-            "ratio_to_reference": t.rate / reference_rate, "rng_floor_agent_steps_per_s":
+            "ratio_to_reference": t.rate / reference_rate,
+            "ratio_to_reference_same_size": t.rate / same["rate"] if same else None,
+            "rng_floor_agent_steps_per_s":
             t.floor_rate, "fraction_of_rng_floor": t.step_rate / t.floor_rate,
             "core_draws_share_of_step": t.draws_s / t.step_s,
             "core_draws_agent_steps_per_s": t.config.agent_steps / t.draws_s,
@@ -428,16 +453,23 @@ def main(argv: list[str] | None = None) -> int:
     print(f"bench_core: {machine['cpus_available']} CPUs available, load "
           f"{machine['load_average_1_5_15']}, numpy {machine['numpy']}, best of {repeats}")
     ref = measure_reference(ref_agents, ref_weeks, repeats)
+    # the reference at the table's sizes too, like for like (10,000 users: one repeat, ~9 s)
+    weeks = table[0].weeks
+    by_agents = {1_000: measure_reference(1_000, weeks, repeats)}
+    if not args.quick:
+        by_agents[10_000] = measure_reference(10_000, weeks, 1)
     warm_up()
     configs = [*table, *(Config("ref-config", 1, ref_agents, ref_weeks, k) for k in KERNELS)]
     timings = {(c.label, c.kernels): measure_core(c, repeats, memory_weeks=4) for c in configs}
     weeks_timings = [measure_core(c, repeats, memory_weeks=1) for c in weeks_configs]
     fits = scaling([timings[(c.label, c.kernels)] for c in table], weeks_timings)
-    print_report(timings, ref, fits, timings[("1k", "numba")].draws_per_agent_step)
+    print_report(timings, ref, fits, timings[("1k", "numba")].draws_per_agent_step, by_agents)
     payload = {"name": "bench_core", "quick": args.quick, "repeats": repeats,
                "offer": OFFER, "machine": machine, "reference": ref,
-               "configs": [_timing_record(t, ref["rate"]) for t in timings.values()],
-               "weeks_scaling": [_timing_record(t, ref["rate"]) for t in weeks_timings],
+               "reference_same_size": list(by_agents.values()),
+               "configs": [_timing_record(t, ref["rate"], same_size_reference(t.config, by_agents))
+                           for t in timings.values()],
+               "weeks_scaling": [_timing_record(t, ref["rate"], None) for t in weeks_timings],
                "scaling_exponents": fits,
                "max_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
     if args.profile:
