@@ -4,11 +4,13 @@ Measures, in one sitting so that every ratio compares numbers taken side by side
 
 * agent-steps per second of the core (``sim.engine``) at 1k, 10k and 100k users
   (one run) and batched (16, 64 and 256 x 1,000 users), split into
-  initialisation, weekly steps and weekly metrics (the work of ``run_batch``), on
+  initialisation, weekly steps and weekly metrics, and ``run_batch`` end to end, on
   both paths of ``sim.compiled``: the numba kernels (default) and the numpy
   reference path, row by row, with the speed-up of one over the other;
 * the ratio to the idiomatic Mesa reference (``benchmarks/reference_mesa.py``)
-  measured on 500 users x 20 weeks, and the core on that same configuration;
+  measured on 500 users x 20 weeks (its fastest), and the core on that same
+  configuration; and the ratio to the reference run at the table's own sizes
+  (1,000 and 10,000 users x 26 weeks);
 * the random-number floor: the time numpy takes to generate exactly the draws
   the core makes per week (counted from ``Simulation._draws``), and the share of
   that floor the core reaches; on the numba path the core draws the same numbers
@@ -22,7 +24,7 @@ with machine information. Nothing here is asserted: timings are for reading.
 
 Usage::
 
-    python benchmarks/bench_core.py            # full (about 5 minutes)
+    python benchmarks/bench_core.py            # full (about 1 minute; 2 with --repeats 5)
     python benchmarks/bench_core.py --quick    # smoke mode (about 15 seconds)
     python benchmarks/bench_core.py --profile  # also cProfile 1 x 10,000 users x 52 weeks
 """
