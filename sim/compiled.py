@@ -135,8 +135,11 @@ class _Scratch:
     """Per-tile working arrays of the kernels, for a tile of ``n_runs`` runs."""
 
     def __init__(self, world: World, n_runs: int, n_agents: int, n_user: int) -> None:
-        names = ("engaged", "advanced", "peer_signal", "job_shift", "relapse_exponent")
+        names = ("engaged", "peer_signal", "job_shift", "relapse_exponent")
         self.arrays = {name: np.empty((n_runs, n_agents)) for name in names}
+        # 0/1 flags and their tallies over ties, small to stay in cache (random access)
+        self.arrays["advanced"] = np.empty((n_runs, n_agents), dtype=np.uint8)
+        self.arrays["advanced_count"] = np.empty((n_runs, n_agents), dtype=np.int32)
         self.planes = np.empty((kernels.N_PLANES, n_runs, n_agents))
         self.was_enrolled = np.empty((n_runs, n_agents, n_user), dtype=bool)
         self.queues = np.zeros((2, n_runs, *world.capacity.shape), dtype=np.int64)
@@ -292,7 +295,8 @@ class CompiledStep:
                 process, baseline, v["connectedness"], v["self_stigma"],
                 v["self_stigma_baseline"], v["employed"], v["motivation"], v["severity"],
                 v["work_history"], draws["noise"]),
-            processes_tail=(s["advanced"], s["peer_signal"], work.planes, v["doses"],
+            processes_tail=(s["advanced"], s["advanced_count"], s["peer_signal"], work.planes,
+                            v["doses"],
                             s["job_shift"], s["relapse_exponent"]),
             exponentials=(s["job_shift"], s["relapse_exponent"]),
             outcomes_head=(

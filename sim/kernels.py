@@ -86,16 +86,23 @@ def _loss_probability(base, protection, protected, in_relapse, relapse_multiplie
 
 
 @_jit
-def _neighbour_share_advanced(advanced, run, a, b, degree, out):
+def _neighbour_share_advanced(advanced, run, a, b, degree, count, out):
+    """Share of each user's ties in an advanced stage, minus 0.5 (0 without ties).
+
+    ``advanced`` is 0/1 in bytes and the tallies are int32 (``count``), so the
+    arrays read and written at random partners' indices are small enough to stay
+    in cache; the shares are exact counts over the degree, as on the numpy path.
+    """
     n_agents = advanced.shape[1]
-    out[:] = 0.0
+    count[:] = 0
     for e in range(run.shape[0]):
-        out[run[e], a[e]] += advanced[run[e], b[e]]
-        out[run[e], b[e]] += advanced[run[e], a[e]]
+        r = run[e]
+        count[r, a[e]] += advanced[r, b[e]]
+        count[r, b[e]] += advanced[r, a[e]]
     for r in range(out.shape[0]):
         for i in range(n_agents):
             d = degree[r, i]
-            out[r, i] = out[r, i] / max(d, 1) - 0.5 if d > 0 else 0.0
+            out[r, i] = count[r, i] / max(d, 1) - 0.5 if d > 0 else 0.0
 
 
 @_jit
@@ -103,7 +110,8 @@ def processes(prm, profile, offer_ptr, offer_k, team_of_agent, site_of_agent, at
               fidelity, usual_care_contact, unemployment_rate, public_stigma, enrolled, engaged,
               process, baseline,
               connectedness, self_stigma, self_stigma_baseline, employed, motivation, severity,
-              work_history, noise, run, a, b, degree, advanced, peer_signal, planes, doses,
+              work_history, noise, run, a, b, degree, advanced, advanced_count, peer_signal,
+              planes, doses,
               job_shift, relapse_exponent):
     """Mechanism doses and the process sequence (dynamics.py), then the exponents.
 
@@ -118,8 +126,8 @@ def processes(prm, profile, offer_ptr, offer_k, team_of_agent, site_of_agent, at
         for i in range(n_agents):
             qpr = 12.0 * (connectedness[r, i] + process[r, HOPE, i] + (1.0 - self_stigma[r, i])
                           + process[r, MEANING, i] + process[r, EMPOWERMENT, i])
-            advanced[r, i] = 1.0 if min(int(qpr * (5.0 / 60.0)), 4) >= 3 else 0.0
-    _neighbour_share_advanced(advanced, run, a, b, degree, peer_signal)
+            advanced[r, i] = 1 if min(int(qpr * (5.0 / 60.0)), 4) >= 3 else 0
+    _neighbour_share_advanced(advanced, run, a, b, degree, advanced_count, peer_signal)
     for r in range(n_runs):
         pv = prm[r]
         for i in range(n_agents):  # scalar: the interventions each user is in
