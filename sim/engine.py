@@ -135,22 +135,25 @@ class Simulation:
     def _fill_plan(self, r0: int, r1: int, buffers: dict[str, np.ndarray]) -> list[tuple]:
         """The calls that fill ``buffers`` with the draws of runs r0..r1-1, stream by stream.
 
-        On the compiled path one kernel call fills a stream's block for every run
-        (:mod:`sim.rng_kernels`, the same numbers as numpy's); otherwise one bound
-        ``Generator`` method per run and stream.
+        On the compiled path one kernel call fills every stream's block for every
+        run (:func:`sim.rng_kernels.fill_streams`, the same numbers as numpy's);
+        otherwise one bound ``Generator`` method per run and stream.
         """
+        if self.kernels == "numba":
+            addresses = {name: rng_kernels.pcg64_addresses(self._streams[name][r0:r1])
+                         for name in buffers}
+            if all(a is not None for a in addresses.values()):
+                flat = {name: buffer.reshape(r1 - r0, -1) for name, buffer in buffers.items()}
+                uniform = [name for name in buffers if name not in NORMAL_STREAMS]
+                normal = [name for name in buffers if name in NORMAL_STREAMS]
+                return [(rng_kernels.fill_streams,
+                         tuple(addresses[n] for n in uniform), tuple(flat[n] for n in uniform),
+                         tuple(addresses[n] for n in normal), tuple(flat[n] for n in normal))]
         fills: list[tuple] = []
         for name, buffer in buffers.items():
-            generators = self._streams[name][r0:r1]
-            addresses = (rng_kernels.pcg64_addresses(generators)
-                         if self.kernels == "numba" else None)
-            if addresses is not None:
-                kernel = rng_kernels.fill_normal if name in NORMAL_STREAMS else \
-                    rng_kernels.fill_uniform
-                fills.append((kernel, addresses, buffer.reshape(r1 - r0, -1)))
-            else:
-                fills.extend((partial(g.standard_normal if name in NORMAL_STREAMS else g.random,
-                                      out=row),) for g, row in zip(generators, buffer, strict=True))
+            fills.extend((partial(g.standard_normal if name in NORMAL_STREAMS else g.random,
+                                  out=row),)
+                         for g, row in zip(self._streams[name][r0:r1], buffer, strict=True))
         return fills
 
     def stage(self) -> np.ndarray:
