@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import operator
 import os
+import weakref
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -131,6 +132,43 @@ class _TileArguments:
     network_head: tuple
 
 
+class _WorldTables:
+    """What the kernels read of a world, as index lists; built once per world.
+
+    Worlds are immutable, so every batch on the same world (a sweep's chunks, a
+    calibration's trials) shares these; the kernels only read them.
+    """
+
+    def __init__(self, world: World) -> None:
+        n_agents = world.n_agents
+        self.limited = (world.capacity >= 0).any(axis=0)
+        self.any_limited = bool(self.limited.any())
+        self.any_training = bool(world.staff_training.any())
+        self.team_of_agent = np.ascontiguousarray(world.team_of_agent, dtype=np.int64)
+        self.site_of_agent = np.ascontiguousarray(world.site_of_agent, dtype=np.int64)
+        agent, k = np.nonzero(world.offered)  # row-major: by user, then intervention
+        self.offer_k = k.astype(np.int64)
+        self.offer_ptr = np.r_[0, np.cumsum(np.bincount(agent, minlength=n_agents))]
+        # users offered each intervention: k_agents[k_ptr[k]:k_ptr[k + 1]], ascending
+        by_k = [np.flatnonzero(world.offered[:, k]) for k in range(world.offered.shape[1])]
+        self.offered_to = (np.r_[0, np.cumsum([len(x) for x in by_k])].astype(np.int64),
+                           np.concatenate(by_k).astype(np.int64))
+        self.capacity = np.ascontiguousarray(world.capacity, dtype=np.int64)
+        self.n_offered = int(world.offered.sum())
+        # _community_layout by number of runs, filled as tiles of each size appear
+        self.community_layouts: dict[int, tuple[np.ndarray, ...]] = {}
+
+
+_TABLES: weakref.WeakKeyDictionary[World, _WorldTables] = weakref.WeakKeyDictionary()
+
+
+def _world_tables(world: World) -> _WorldTables:
+    tables = _TABLES.get(world)
+    if tables is None:
+        tables = _TABLES[world] = _WorldTables(world)
+    return tables
+
+
 class _Scratch:
     """Per-tile working arrays of the kernels, for a tile of ``n_runs`` runs."""
 
@@ -143,7 +181,10 @@ class _Scratch:
         self.planes = np.empty((kernels.N_PLANES, n_runs, n_agents))
         self.was_enrolled = np.empty((n_runs, n_agents, n_user), dtype=bool)
         self.queues = np.zeros((2, n_runs, *world.capacity.shape), dtype=np.int64)
-        self.community = _community_layout(world, n_runs)
+        layouts = _world_tables(world).community_layouts
+        if n_runs not in layouts:
+            layouts[n_runs] = _community_layout(world, n_runs)
+        self.community = layouts[n_runs]
 
 
 class CompiledStep:
@@ -170,20 +211,14 @@ class CompiledStep:
                       for r0 in range(0, n_runs, self.tile_runs)]
         self.prm = _parameter_matrix(bp)
         self.durations = np.ascontiguousarray(bp.duration_weeks().reshape(n_runs, -1))
-        self.limited = (world.capacity >= 0).any(axis=0)
-        self.any_limited = bool(self.limited.any())
-        self.any_training = bool(world.staff_training.any())
-        self.team_of_agent = np.ascontiguousarray(world.team_of_agent, dtype=np.int64)
-        agent, k = np.nonzero(world.offered)  # row-major: by user, then intervention
-        self.offer_k = k.astype(np.int64)
-        self.offer_ptr = np.r_[0, np.cumsum(np.bincount(agent, minlength=n_agents))]
-        # users offered each intervention: k_agents[k_ptr[k]:k_ptr[k + 1]], ascending
-        by_k = [np.flatnonzero(world.offered[:, k]) for k in range(world.offered.shape[1])]
-        self.offered_to = (np.r_[0, np.cumsum([len(x) for x in by_k])].astype(np.int64),
-                           np.concatenate(by_k).astype(np.int64))
-        self.capacity = np.ascontiguousarray(world.capacity, dtype=np.int64)
+        tables = _world_tables(world)
+        self.limited, self.any_limited = tables.limited, tables.any_limited
+        self.any_training = tables.any_training
+        self.team_of_agent, self.site_of_agent = tables.team_of_agent, tables.site_of_agent
+        self.offer_k, self.offer_ptr, self.offered_to = (tables.offer_k, tables.offer_ptr,
+                                                         tables.offered_to)
+        self.capacity, self.n_offered = tables.capacity, tables.n_offered
         self.group_ks = np.array(GROUP_INTERVENTIONS, dtype=np.int64)
-        self.site_of_agent = np.ascontiguousarray(world.site_of_agent, dtype=np.int64)
         self.by_unit = [np.ascontiguousarray(values[key]) for values, key in (
             (bp.team_values, "fidelity"), (bp.team_values, "usual_care_contact"),
             (bp.site_values, "unemployment_rate"), (bp.site_values, "public_stigma"))]
@@ -193,7 +228,6 @@ class CompiledStep:
         self._scratch = {r1 - r0: _Scratch(world, r1 - r0, n_agents, n_user)
                          for r0, r1 in self.tiles}
         self.attitudes = np.empty(state.attitudes.shape)  # C order, one compiled signature
-        self.n_offered = int(world.offered.sum())
         self._blocks: dict[str, tuple[np.ndarray, tuple[np.ndarray, ...]]] = {}
         self._arguments: dict[int, tuple[tuple, _TileArguments]] = {}
 
