@@ -40,11 +40,11 @@ __all__ = ["BatchResult", "Simulation", "agent_value", "run_batch"]
 
 # form + partner per group intervention, form + partner in the community, one decay
 N_NETWORK_DRAWS = 2 * len(GROUP_INTERVENTIONS) + 3
-NORMAL_STREAMS = frozenset({"noise"})
+NORMAL_STREAMS = frozenset({"noise"})  # standard normals; every other weekly draw is uniform
 # run_batch runs larger batches as sub-batches of whole runs of at most this many users
-# (at least one run): 16 x 1,000 users ran ~15% faster per agent-step than 64 or 256 x 1,000
+# (at least one run): 16 x 1,000 users ran 10-20% faster per agent-step than 64 or 256 x 1,000
 # stepped week by week (benchmarks/bench_core.py), whose state leaves the caches every week
-SUB_BATCH_AGENTS = 16_384  # standard normals; every other weekly draw is uniform
+SUB_BATCH_AGENTS = 16_384
 
 
 class Simulation:
@@ -262,7 +262,7 @@ def run_batch(world: World, param_sets: Sequence[Mapping[str, float]],
     n_runs = len(run_seeds)
     per_part = max(1, SUB_BATCH_AGENTS // max(world.n_agents, 1))
     bounds = [(r0, min(r0 + per_part, n_runs)) for r0 in range(0, n_runs, per_part)]
-    ticks = _ProgressTicks(progress, weeks, len(bounds))
+    ticks = _ProgressTicks(progress, len(bounds))
     parts = [_run_part(world, param_sets[r0:r1], run_seeds[r0:r1], weeks, recorded,
                        agent_series, ticks, kernels) for r0, r1 in bounds]
     if len(parts) == 1:
@@ -277,9 +277,12 @@ def run_batch(world: World, param_sets: Sequence[Mapping[str, float]],
 
 
 class _ProgressTicks:
-    """Turns the weeks of ``n_parts`` sub-batches into ``weeks`` calls of ``progress(1)``."""
+    """Turns the weeks of ``n_parts`` sub-batches into one ``progress(1)`` per week of the batch.
 
-    def __init__(self, progress: Callable[[int], None] | None, weeks: int, n_parts: int) -> None:
+    The call for week w comes when ``n_parts`` sub-batch weeks more have been done.
+    """
+
+    def __init__(self, progress: Callable[[int], None] | None, n_parts: int) -> None:
         self.progress, self.n_parts = progress, n_parts
         self.done = self.reported = 0
 
