@@ -133,14 +133,17 @@ class _TileArguments:
 
 
 class _WorldTables:
-    """What the kernels read of a world, as index lists; built once per world.
+    """What the kernels read of a world, as index lists; built once per world object.
 
-    Worlds are immutable, so every batch on the same world (a sweep's chunks, a
-    calibration's trials) shares these; the kernels only read them.
+    Batches on the same :class:`~sim.world.World` object (``run_batch``'s
+    sub-batches, repeated runs of one world) share them; the kernels only read
+    them. A copy of the world's arrays is kept so that a world edited in place
+    is seen (:func:`_world_tables` rebuilds the tables).
     """
 
     def __init__(self, world: World) -> None:
         n_agents = world.n_agents
+        self.source = tuple(np.array(x, copy=True) for x in _world_arrays(world))
         self.limited = (world.capacity >= 0).any(axis=0)
         self.any_limited = bool(self.limited.any())
         self.any_training = bool(world.staff_training.any())
@@ -162,9 +165,13 @@ class _WorldTables:
 _TABLES: weakref.WeakKeyDictionary[World, _WorldTables] = weakref.WeakKeyDictionary()
 
 
+def _world_arrays(world: World) -> tuple[np.ndarray, ...]:
+    return world.team_of_agent, world.offered, world.capacity, world.staff_training
+
+
 def _world_tables(world: World) -> _WorldTables:
     tables = _TABLES.get(world)
-    if tables is None:
+    if tables is None or not all(map(np.array_equal, _world_arrays(world), tables.source)):
         tables = _TABLES[world] = _WorldTables(world)
     return tables
 

@@ -159,6 +159,18 @@ def test_a_copied_simulation_continues_as_the_original(how):
     assert not np.shares_memory(clone.state.process["hope"], original.state.process["hope"])
 
 
+def test_a_world_edited_in_place_is_seen_by_the_next_batch():
+    """The compiled path's per-world tables are rebuilt when the world's arrays change."""
+    world, params, seeds = make_world(40, offer={"peer_support": 0.5}), [validate({})], [
+        RunSeed(17)]
+    run_batch(world, params, seeds, 4, kernels="numba")  # builds and caches the tables
+    world.offered[:, :] = True
+    ours = run_batch(world, params, seeds, 8, kernels="numba").metrics
+    theirs = run_batch(world, params, seeds, 8, kernels="numpy").metrics
+    for name, value in theirs.items():
+        np.testing.assert_array_equal(ours[name], value, err_msg=name)
+
+
 def test_run_batch_metrics_identical_across_kernels():
     world, params = _busy_world(150), [validate({}), validate({"unemployment_rate": 0.2})]
     seeds = [RunSeed(2, d, 0) for d in range(2)]

@@ -55,11 +55,12 @@ def test_a_batch_run_in_sub_batches_is_the_batch(monkeypatch, kernels):
 
     params, seeds = P + P[:2], [RunSeed(3, d, 0) for d in range(5)]
     whole = Simulation(WORLD, params, seeds, kernels=kernels)
-    weekly = []
+    weekly, hope = [], []
     for week in range(13):
         if week:
             whole.step()
         weekly.append(metrics_table(whole))
+        hope.append(whole.state.process["hope"].copy())
     calls = []
     monkeypatch.setattr(sim.engine, "SUB_BATCH_AGENTS", 240)
     split = run_batch(WORLD, params, seeds, 12, agent_series=["hope"], progress=calls.append,
@@ -68,7 +69,7 @@ def test_a_batch_run_in_sub_batches_is_the_batch(monkeypatch, kernels):
     expected = np.stack(weekly, axis=2)  # (M, R, weeks)
     for row, name in enumerate(METRICS):
         np.testing.assert_array_equal(split.metrics[name], expected[row], err_msg=name)
-    np.testing.assert_array_equal(split.agent_series["hope"][:, -1], whole.state.process["hope"])
+    np.testing.assert_array_equal(split.agent_series["hope"], np.stack(hope, axis=1))
     expected_state, actual_state = _arrays(whole.state), _arrays(split.final)
     assert expected_state.keys() == actual_state.keys()
     for name in expected_state:
@@ -77,6 +78,12 @@ def test_a_batch_run_in_sub_batches_is_the_batch(monkeypatch, kernels):
         np.testing.assert_array_equal(getattr(split.final.network, attr),
                                       getattr(whole.state.network, attr), err_msg=attr)
     assert split.final.network.n_edges > 0 and split.final.week == 12
+    some = run_batch(WORLD, params, seeds, 12, agent_series=["hope"], record_weeks=[0, 5, 12],
+                     kernels=kernels)  # still in sub-batches of 2 runs
+    for row, name in enumerate(METRICS):
+        np.testing.assert_array_equal(some.metrics[name], expected[row][:, [0, 5, 12]],
+                                      err_msg=name)
+    np.testing.assert_array_equal(some.agent_series["hope"], np.stack(hope, axis=1)[:, [0, 5, 12]])
 
 
 def test_simulate_tables_are_reproducible():
