@@ -130,10 +130,10 @@ def metrics_table(simulation: Simulation, out: np.ndarray | None = None) -> np.n
         out: A C-contiguous (M, R) float array to write into (``run_batch``
             passes one row of its record), or None for a new one.
     """
-    if simulation.kernels == "numba":
-        return _metrics_compiled(simulation, out)
-    values = _metrics_numpy(simulation)
     table = np.empty((len(METRICS), simulation.state.shape[0])) if out is None else out
+    if simulation.kernels == "numba":
+        return _metrics_compiled(simulation, table)
+    values = _metrics_numpy(simulation)
     for row, name in enumerate(METRICS):
         table[row] = values[name]
     return table
@@ -148,6 +148,4 @@ def weekly_metrics(simulation: Simulation) -> dict[str, np.ndarray]:
     (``simulation.kernels == "numba"``) one kernel computes them all in the same
     order, so both paths give the same bits (``tests/test_kernels.py``).
     """
-    if simulation.kernels == "numba":
-        return dict(zip(METRICS, _metrics_compiled(simulation), strict=True))
-    return _metrics_numpy(simulation)
+    return dict(zip(METRICS, metrics_table(simulation), strict=True))
