@@ -39,8 +39,8 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 sys.path.insert(0, str(ROOT))
 
-from sim.executor import read_results, run_sweep  # noqa: E402
-from sim.experiment import load_experiment  # noqa: E402
+from sim.files.experiment import load_experiment  # noqa: E402
+from sim.studies.sweep import read_results, run_sweep  # noqa: E402
 
 LEVERS = (
     # user level

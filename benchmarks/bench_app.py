@@ -7,8 +7,8 @@ Usage::
     python benchmarks/bench_app.py --agents 1000 --weeks 104
 
 What one press of Step costs the server, split into its parts, measured offscreen
-exactly as the app does it (the same :class:`sim.app_model.ContextComparison` and
-the same :mod:`sim.app_figures` figures, written to PNG in memory as
+exactly as the app does it (the same :class:`sim.faces.app.session.ContextComparison` and
+the same :mod:`sim.faces.app.figures` figures, written to PNG in memory as
 ``solara.FigureMatplotlib`` does):
 
 - ``step``: one week of both contexts (the model step and its DataCollector).
@@ -36,7 +36,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
 
-from sim.app_figures import (  # noqa: E402
+from sim.faces.app.figures import (  # noqa: E402
     doses_figure,
     network_figure,
     outcomes_figure,
@@ -44,7 +44,7 @@ from sim.app_figures import (  # noqa: E402
     readout,
     stages_figure,
 )
-from sim.app_model import ContextComparison, preset_contexts  # noqa: E402
+from sim.faces.app.session import ContextComparison, preset_contexts  # noqa: E402
 
 
 def _png(figure: object) -> int:

@@ -2,10 +2,10 @@
 
 Measures, in one sitting so that every ratio compares numbers taken side by side:
 
-* agent-steps per second of the core (``sim.engine``) at 1k, 10k and 100k users
+* agent-steps per second of the core (``sim.core.engine``) at 1k, 10k and 100k users
   (one run) and batched (16, 64 and 256 x 1,000 users), split into
   initialisation, weekly steps and weekly metrics, and ``run_batch`` end to end, on
-  both paths of ``sim.compiled``: the numba kernels (default) and the numpy
+  both paths of ``sim.core.compiled``: the numba kernels (default) and the numpy
   reference path, row by row, with the speed-up of one over the other;
 * the ratio to the idiomatic Mesa reference (``benchmarks/reference_mesa.py``)
   measured on 500 users x 20 weeks (its fastest), and the core on that same
@@ -14,7 +14,7 @@ Measures, in one sitting so that every ratio compares numbers taken side by side
 * the random-number floor: the time numpy takes to generate exactly the draws
   the core makes per week (counted from ``Simulation._draws``), and the share of
   that floor the core reaches; on the numba path the core draws the same numbers
-  with ``sim.rng_kernels`` (faster than numpy), so the table also gives the step's
+  with ``sim.core.rng_kernels`` (faster than numpy), so the table also gives the step's
   share of its own draw time;
 * how cost grows with agents, weeks and runs (least-squares exponents on log-log);
 * peak traced memory (``tracemalloc``) per configuration.
@@ -49,11 +49,11 @@ from pathlib import Path
 
 import numpy as np
 
-from sim.engine import NORMAL_STREAMS, Simulation, run_batch
-from sim.metrics import METRICS, metrics_table
-from sim.parameters import validate
-from sim.seeding import RunSeed, streams_for
-from sim.world import make_world
+from sim.core.engine import NORMAL_STREAMS, Simulation, run_batch
+from sim.core.metrics import METRICS, metrics_table
+from sim.core.parameters import validate
+from sim.core.seeding import RunSeed, streams_for
+from sim.core.world import make_world
 
 HERE = Path(__file__).resolve().parent
 OFFER = {"peer_support": 0.5, "supported_employment": 0.5}  # all configs, core and reference
@@ -69,7 +69,7 @@ class Config:
     runs: int
     agents: int
     weeks: int
-    kernels: str = "numba"  # sim.compiled: "numba" (default path) or "numpy" (reference path)
+    kernels: str = "numba"  # sim.core.compiled: "numba" (default path) or "numpy" (reference path)
 
     @property
     def agent_steps(self) -> int:
@@ -89,7 +89,7 @@ class Timing:
     draws_s: float = 0.0  # the core's own Simulation._draws over all weeks
     floor_s: float = 0.0  # numpy generating the same draws, no model
     peak_mib: float = float("nan")
-    run_batch_s: float = float("nan")  # sim.engine.run_batch itself, every week recorded
+    run_batch_s: float = float("nan")  # sim.core.engine.run_batch itself, every week recorded
 
     @property
     def parts_s(self) -> float:
@@ -140,7 +140,7 @@ def warm_up() -> None:
 
 
 def run_core_once(config: Config) -> tuple[float, float, float, Simulation]:
-    """Initialise, step and record metrics as ``sim.engine.run_batch`` does, timing each part."""
+    """Initialise, step and record metrics as ``sim.core.engine.run_batch`` does, timing each part."""
     world, params, seeds = _batch(config)
     clock = time.perf_counter
     t0 = clock()
@@ -199,7 +199,7 @@ def time_core_draws(simulation: Simulation, weeks: int) -> float:
 
 
 def time_run_batch(config: Config) -> float:
-    """Seconds of ``sim.engine.run_batch`` for ``config``, recording every week."""
+    """Seconds of ``sim.core.engine.run_batch`` for ``config``, recording every week."""
     world, params, seeds = _batch(config)
     t0 = time.perf_counter()
     run_batch(world, params, seeds, config.weeks, kernels=config.kernels)
@@ -381,10 +381,10 @@ def print_report(timings: dict[str, Timing], ref: dict, fits: dict, draws: dict,
     for label in dict.fromkeys(t.config.label for t in timings.values()):
         fast, slow = timings[(label, "numba")], timings[(label, "numpy")]
         print(f"  {label:10} step-only x{fast.step_rate / slow.step_rate:.2f}, "
-              f"total x{fast.rate / slow.rate:.2f}; the same draws by sim.rng_kernels "
+              f"total x{fast.rate / slow.rate:.2f}; the same draws by sim.core.rng_kernels "
               f"x{fast.floor_s / fast.draws_s:.2f} faster than numpy's floor")
     print("\ncolumns:\n"
-          "  total s, steps/s: sim.engine.run_batch end to end (init, steps, metrics every "
+          "  total s, steps/s: sim.core.engine.run_batch end to end (init, steps, metrics every "
           "week;\n    batches over 16,384 users run as sub-batches)\n"
           "  step-only/s: Simulation.step alone, on the whole batch\n"
           "  metr.: share of init + steps + metrics spent in the weekly metrics\n"
@@ -393,7 +393,7 @@ def print_report(timings: dict[str, Timing], ref: dict, fits: dict, draws: dict,
           "separate\n    reference models, each as fast as one)\n"
           "  rng floor/s: numpy drawing the same numbers and nothing else; %floor: "
           "step-only/s over it\n"
-          "  draws: share of the step in Simulation._draws (on the numba path sim.rng_kernels "
+          "  draws: share of the step in Simulation._draws (on the numba path sim.core.rng_kernels "
           "draws\n    the same numbers faster than numpy: the step's fraction of its own "
           "draw floor)\n"
           "  peakMiB: tracemalloc peak of init + 4 weeks")

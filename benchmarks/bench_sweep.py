@@ -35,8 +35,8 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 sys.path.insert(0, str(ROOT))
 
-from sim.executor import read_results, run_sweep  # noqa: E402
-from sim.experiment import load_experiment  # noqa: E402
+from sim.files.experiment import load_experiment  # noqa: E402
+from sim.studies.sweep import read_results, run_sweep  # noqa: E402
 
 EXPERIMENT = """
 name = "bench"
@@ -103,8 +103,8 @@ def throughput(path: Path, folder: Path, workers: int) -> list[dict]:
 _MEMORY_CHILD = """
 import resource, sys, time
 sys.path.insert(0, {root!r})
-from sim.executor import run_sweep
-from sim.experiment import load_experiment
+from sim.studies.sweep import run_sweep
+from sim.files.experiment import load_experiment
 started = time.perf_counter()
 run_sweep(load_experiment({path!r}), {out!r}, backend="serial", force=True)
 print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, time.perf_counter() - started)

@@ -1,7 +1,7 @@
 """Reference implementation of the model written the idiomatic Mesa way (a test oracle).
 
-The same rules as the vectorised core (``sim/state.py``, ``sim/services.py``,
-``sim/dynamics.py``, ``sim/network.py``, ``sim/engine.py``; equations in
+The same rules as the vectorised core (``sim/core/state.py``, ``sim/core/services.py``,
+``sim/core/dynamics.py``, ``sim/core/network.py``, ``sim/core/engine.py``; equations in
 docs/ODD.md) written agent by agent in plain Python: :class:`ServiceUser` and
 :class:`Team` are ``mesa.Agent`` objects with per-agent attributes, the weekly
 step applies the schedule to one agent at a time with the ``math`` module, ties
@@ -10,8 +10,8 @@ two things at once: the "idiomatic Mesa" baseline of ``benchmarks/bench_core.py`
 and an independent oracle for ``tests/test_reference_oracle.py``.
 
 It shares only *data* with the core: the parameter registry
-(:func:`sim.parameters.validate`), the world description (:mod:`sim.world`) and
-the mechanism profiles (:mod:`sim.logic_model`). Every rule is re-coded here.
+(:func:`sim.core.parameters.validate`), the world description (:mod:`sim.core.world`) and
+the mechanism profiles (:mod:`sim.core.logic_model`). Every rule is re-coded here.
 It does **not** reproduce the core's random streams (it draws scalars when a
 decision needs them, from its own named generators), so trajectories agree in
 distribution only. Two deliberate differences of form, both equal in law:
@@ -36,10 +36,10 @@ from collections.abc import Mapping
 import mesa
 import numpy as np
 
-from sim.logic_model import USER_INTERVENTIONS, intervention
-from sim.parameters import validate
-from sim.seeding import STREAMS, stream_key
-from sim.world import ENVIRONMENT_KEYS, SERVICE_KEYS, World, make_world
+from sim.core.logic_model import USER_INTERVENTIONS, intervention
+from sim.core.parameters import validate
+from sim.core.seeding import STREAMS, stream_key
+from sim.core.world import ENVIRONMENT_KEYS, SERVICE_KEYS, World, make_world
 
 __all__ = ["OUTCOME_REPORTERS", "ReferenceModel", "ServiceUser", "Team"]
 
@@ -101,7 +101,7 @@ def _uptake(model: ReferenceModel) -> float:
     return started / offered if offered else 0.0
 
 
-# DataCollector model reporters, named as in sim.metrics.METRICS so the two compare directly
+# DataCollector model reporters, named as in sim.core.metrics.METRICS so the two compare directly
 OUTCOME_REPORTERS = {
     **{name: _mean_of(name) for name in (
         "employed", "ever_employed", "housed", "functioning", "personal_recovery", "hope",
@@ -452,7 +452,7 @@ class ReferenceModel(mesa.Model):
     Args:
         world: Sites, teams and offers (default: ``make_world(n_agents)``).
         n_agents: Number of users when no world is given.
-        params: Registry overrides (validated by :func:`sim.parameters.validate`).
+        params: Registry overrides (validated by :func:`sim.core.parameters.validate`).
         seed: The one seed; named generators and Mesa's shuffling derive from it.
     """
 

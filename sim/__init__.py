@@ -7,9 +7,9 @@ at the service-user, service and environment levels.
 
 Public entry points:
 
-- :func:`sim.api.simulate` -- parameter sets and seeds in, tidy tables out.
-- :class:`sim.model.RecoveryModel` -- one run as a Mesa model.
-- :data:`sim.parameters.REGISTRY` -- every parameter with its bounds and source.
+- :func:`sim.studies.run.simulate` -- parameter sets and seeds in, tidy tables out.
+- :class:`sim.faces.mesa_model.RecoveryModel` -- one run as a Mesa model.
+- :data:`sim.core.parameters.REGISTRY` -- every parameter with its bounds and source.
 """
 
 from importlib.metadata import PackageNotFoundError, version

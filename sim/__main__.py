@@ -1,6 +1,6 @@
-"""``python -m sim``: the same command line as ``recovery-sim`` (see :mod:`sim.cli`)."""
+"""``python -m sim``: the same command line as ``recovery-sim`` (see :mod:`sim.faces.cli.main`)."""
 
-from sim.cli import main
+from sim.faces.cli.main import main
 
 __all__ = ["main"]
 

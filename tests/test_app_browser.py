@@ -17,7 +17,13 @@ from pathlib import Path
 
 import pytest
 
-from sim.cli_app import _stop, free_port, server_command, server_environment, wait_until_serving
+from sim.faces.cli.app_server import (
+    _stop,
+    free_port,
+    server_command,
+    server_environment,
+    wait_until_serving,
+)
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--no-first-run",

@@ -18,8 +18,8 @@ import pandas as pd
 import pytest
 from click.testing import CliRunner
 
-from sim.compare import SERIES_COLUMNS
-from sim.parameters import REGISTRY
+from sim.core.parameters import REGISTRY
+from sim.studies.compare import SERIES_COLUMNS
 
 # Mesa 3.3.1's ComponentsView trips solara's hook linter at import (a third-party warning).
 pytestmark = pytest.mark.filterwarnings(
@@ -28,9 +28,9 @@ pytestmark = pytest.mark.filterwarnings(
 
 @pytest.fixture(scope="module")
 def app_module():
-    import sim.app
+    import sim.faces.app.page
 
-    return sim.app
+    return sim.faces.app.page
 
 
 def test_app_module_builds_a_model_that_steps(app_module) -> None:
@@ -78,8 +78,8 @@ def _all_widgets(rc) -> list:
 
 
 def test_controls_come_from_the_registry() -> None:
-    from sim.app_controls import CONTEXT_CONTROLS, OFFER_CONTROLS, PEOPLE_CONTROLS
-    from sim.logic_model import USER_INTERVENTIONS
+    from sim.core.logic_model import USER_INTERVENTIONS
+    from sim.faces.app.controls import CONTEXT_CONTROLS, OFFER_CONTROLS, PEOPLE_CONTROLS
 
     specs = {**CONTEXT_CONTROLS, "motivation_median": PEOPLE_CONTROLS["motivation_median"]}
     assert set(specs) == {"professional_attitudes", "unemployment_rate", "public_stigma",
@@ -94,7 +94,7 @@ def test_controls_come_from_the_registry() -> None:
 
 
 def test_presets_read_the_scenario_files() -> None:
-    from sim.app_model import preset_contexts
+    from sim.faces.app.session import preset_contexts
 
     (name_a, a), (name_b, b) = preset_contexts("unemployment")
     assert (name_a, name_b) == ("low-unemployment", "high-unemployment")
@@ -107,7 +107,7 @@ def test_presets_read_the_scenario_files() -> None:
 
 
 def test_side_by_side_runs_share_random_numbers() -> None:
-    from sim.app_model import ContextComparison, metric_frame
+    from sim.faces.app.session import ContextComparison, metric_frame
 
     same = ContextComparison(n_agents=80, seed=5, weeks=20, context_b={})
     same.run_model()
@@ -126,8 +126,8 @@ def test_side_by_side_runs_share_random_numbers() -> None:
 
 
 def test_export_writes_the_cli_format(tmp_path) -> None:
-    from sim.app_figures import save_charts
-    from sim.app_model import ContextComparison, export_run
+    from sim.faces.app.figures import save_charts
+    from sim.faces.app.session import ContextComparison, export_run
 
     pair = ContextComparison(n_agents=40, seed=3, weeks=6, context_b={"public_stigma": 0.9},
                              name_b="stigma-0.9")
@@ -148,7 +148,7 @@ def test_export_writes_the_cli_format(tmp_path) -> None:
 
 
 def test_app_command_registers_in_a_group_and_builds_the_server_command(tmp_path) -> None:
-    from sim.cli_app import app, server_command, server_environment
+    from sim.faces.cli.app_server import app, server_command, server_environment
 
     group = click.Group("recovery-sim")
     group.add_command(app)
@@ -158,7 +158,7 @@ def test_app_command_registers_in_a_group_and_builds_the_server_command(tmp_path
     command = server_command("127.0.0.1", 8600)
     assert command[command.index("--host") + 1] == "127.0.0.1"
     assert command[command.index("--port") + 1] == "8600"
-    assert "sim.app:page" in command and "--no-check-version" in command
+    assert "sim.faces.app.page:page" in command and "--no-check-version" in command
     env = server_environment(tmp_path / "out", base={})
     assert env["RECOVERY_SIM_APP_OUT"] == str((tmp_path / "out").resolve())
     assert env["SOLARA_TELEMETRY_MIXPANEL_ENABLE"] == "False"

@@ -10,7 +10,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from sim.calibration import CalibrationError, load_fit, posterior_draws, run_fit
+from sim.files.posterior import posterior_draws
+from sim.studies.calibration import CalibrationError, load_fit, run_fit
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -126,8 +127,8 @@ def test_shipped_fit_file_loads_with_every_target_scaled():
 
 
 def test_scenarios_can_run_over_the_posterior(tmp_path):
-    from sim.compare import run_scenario
-    from sim.scenario import load_scenario
+    from sim.files.scenario import load_scenario
+    from sim.studies.compare import run_scenario
 
     scenario = load_scenario(ROOT / "scenarios" / "ips_scale_up.toml",
                              ["population.size=60", "replicates=4"])

@@ -20,12 +20,12 @@ import pandas as pd
 import pytest
 from click.testing import CliRunner
 
-from sim.cli import load, main
-from sim.compare import run_scenario
-from sim.diagram import build_figure, find_text_overlaps
-from sim.logic_model import INTERVENTIONS, MECHANISMS
-from sim.outputs import atomic_folder
-from sim.parameters import REGISTRY
+from sim.core.logic_model import INTERVENTIONS, MECHANISMS
+from sim.core.parameters import REGISTRY
+from sim.faces.cli.main import load, main
+from sim.faces.reports.diagram import build_figure, find_text_overlaps
+from sim.files.outputs import atomic_folder
+from sim.studies.compare import run_scenario
 
 SCENARIOS = Path(__file__).resolve().parent.parent / "scenarios"
 SHIPPED = sorted(SCENARIOS.glob("*.toml"))

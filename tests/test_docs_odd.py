@@ -3,7 +3,7 @@
 The ODD description names registry parameters in code spans (inline backticks or
 fenced blocks). Two checks:
 
-- every parameter of :data:`sim.parameters.REGISTRY` is named in a code span;
+- every parameter of :data:`sim.core.parameters.REGISTRY` is named in a code span;
 - every name in a code span that looks like a parameter (lower-case snake case
   ending in a parameter-like suffix such as ``_per_week`` or ``_multiplier``) is
   a registry parameter, unless it is a known identifier of the code (a state
@@ -22,9 +22,9 @@ from pathlib import Path
 
 import pytest
 
-from sim.logic_model import INTERVENTIONS
-from sim.parameters import REGISTRY, suggest
-from sim.seeding import STREAMS
+from sim.core.logic_model import INTERVENTIONS
+from sim.core.parameters import REGISTRY, suggest
+from sim.core.seeding import STREAMS
 
 ODD = Path(__file__).resolve().parent.parent / "docs" / "ODD.md"
 
@@ -39,9 +39,9 @@ BASE_SUFFIXES = (
 
 # Model-layer modules whose identifiers may legitimately appear in ODD.md.
 MODEL_MODULES = (
-    "sim.logic_model", "sim.parameters", "sim.seeding", "sim.world", "sim.state",
-    "sim.network", "sim.services", "sim.dynamics", "sim.engine", "sim.metrics",
-    "sim.trial", "sim.api",
+    "sim.core.logic_model", "sim.core.parameters", "sim.core.seeding", "sim.core.world", "sim.core.state",
+    "sim.core.network", "sim.core.services", "sim.core.dynamics", "sim.core.engine", "sim.core.metrics",
+    "sim.studies.effect_sizes", "sim.studies.run", "two_arm_trial",
 )
 
 FENCE = re.compile(r"^(```|~~~)[^\n]*\n(.*?)^\1[ \t]*$", re.DOTALL | re.MULTILINE)
@@ -83,7 +83,7 @@ def looks_like_parameter(name: str) -> bool:
 @cache
 def code_identifiers() -> frozenset[str]:
     """Names the model code defines: module attributes, dataclass fields, arguments."""
-    from sim.metrics import METRICS
+    from sim.core.metrics import METRICS
 
     names: set[str] = set(METRICS)
     for module_name in MODEL_MODULES:

@@ -6,11 +6,11 @@ from pathlib import Path
 
 import pytest
 
-from sim.docs_gen import main, parameters_markdown, write_parameters_markdown
-from sim.parameters import LEVELS, REGISTRY
+from sim.core.parameters import LEVELS, REGISTRY
+from sim.faces.reports.docs_gen import main, parameters_markdown, write_parameters_markdown
 
 DOC = Path(__file__).resolve().parent.parent / "docs" / "PARAMETERS.md"
-REGENERATE = "regenerate it with `python -m sim.docs_gen` and commit the result"
+REGENERATE = "regenerate it with `python -m sim.faces.reports.docs_gen` and commit the result"
 
 
 def test_parameters_doc_matches_registry():
@@ -31,7 +31,7 @@ def test_markdown_lists_every_parameter_once_with_counts():
     assert f"(source starts with \"assumption\"): **{kinds.count('assumption')}**" in text
     for level in LEVELS:
         assert f"## {level.capitalize()} level" in text
-    assert "python -m sim.docs_gen" in text.splitlines()[2]
+    assert "python -m sim.faces.reports.docs_gen" in text.splitlines()[2]
 
 
 def test_table_rows_have_seven_cells():

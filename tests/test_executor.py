@@ -11,8 +11,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from sim.executor import SweepPlan, finished_chunks, read_results, run_sweep
-from sim.experiment import load_experiment
+from sim.files.experiment import load_experiment
+from sim.studies.sweep import SweepPlan, finished_chunks, read_results, run_sweep
 
 EXPERIMENT = """
 name = "tiny"

@@ -9,9 +9,15 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from sim.api import simulate
-from sim.figures import interval_summary, plot_doses, plot_forest, plot_stages, plot_trajectories
-from sim.report import Section, format_number, write_atomic, write_report
+from sim.faces.reports.figures import (
+    interval_summary,
+    plot_doses,
+    plot_forest,
+    plot_stages,
+    plot_trajectories,
+)
+from sim.faces.reports.html import Section, format_number, write_atomic, write_report
+from sim.studies.run import simulate
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 SCENARIOS = {0: "baseline", 1: "high-unemployment"}

@@ -1,6 +1,6 @@
-"""The compiled kernels (sim/kernels.py) give bit-identical results to the numpy path.
+"""The compiled kernels (sim/core/kernels.py) give bit-identical results to the numpy path.
 
-The numpy path (sim/services.py, sim/dynamics.py, sim/network.py) is the
+The numpy path (sim/core/services.py, sim/core/dynamics.py, sim/core/network.py) is the
 statement of the model; the numba kernels are an optimisation of it. Every
 array of the state and every weekly metric must be *equal*, not close, after
 every week: on hand-made worlds that exercise capacity limits, staff training,
@@ -16,13 +16,19 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from test_properties import _arrays, parameter_sets, worlds
 
-from sim import kernels
-from sim.compiled import ENVIRONMENT_VARIABLE, CompiledStep, resolve_kernels
-from sim.engine import Simulation, run_batch
-from sim.metrics import METRICS, _metrics_compiled, _metrics_numpy, metrics_table, weekly_metrics
-from sim.parameters import validate
-from sim.seeding import RunSeed
-from sim.world import Site, Team, make_world
+from sim.core import kernels
+from sim.core.compiled import ENVIRONMENT_VARIABLE, CompiledStep, resolve_kernels
+from sim.core.engine import Simulation, run_batch
+from sim.core.metrics import (
+    METRICS,
+    _metrics_compiled,
+    _metrics_numpy,
+    metrics_table,
+    weekly_metrics,
+)
+from sim.core.parameters import validate
+from sim.core.seeding import RunSeed
+from sim.core.world import Site, Team, make_world
 
 pytestmark = pytest.mark.skipif(not kernels.AVAILABLE, reason="numba is not installed")
 

@@ -1,5 +1,5 @@
 """The Mesa face: agents read the state arrays, the DataCollector and batch_run work,
-and the face adds nothing to the dynamics (trajectory == sim.engine.run_batch)."""
+and the face adds nothing to the dynamics (trajectory == sim.core.engine.run_batch)."""
 
 import mesa
 import networkx as nx
@@ -7,15 +7,15 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from sim.dynamics import personal_recovery, recovery_stage
-from sim.engine import run_batch
-from sim.logic_model import STAGES, USER_INTERVENTIONS
-from sim.metrics import METRICS
-from sim.model import AGENT_REPORTERS, ModelError, RecoveryModel, ServiceUser, Team
-from sim.parameters import ParameterError, validate
-from sim.seeding import RunSeed
-from sim.world import Site, WorldError, make_world
-from sim.world import Team as TeamSpec
+from sim.core.dynamics import personal_recovery, recovery_stage
+from sim.core.engine import run_batch
+from sim.core.logic_model import STAGES, USER_INTERVENTIONS
+from sim.core.metrics import METRICS
+from sim.core.parameters import ParameterError, validate
+from sim.core.seeding import RunSeed
+from sim.core.world import Site, WorldError, make_world
+from sim.core.world import Team as TeamSpec
+from sim.faces.mesa_model import AGENT_REPORTERS, ModelError, RecoveryModel, ServiceUser, Team
 
 N_AGENTS = 60
 PARAMS = {"unemployment_rate": 0.12, "public_stigma": 0.4}
@@ -271,7 +271,7 @@ def test_network_graph(stepped):
     ({"seed": -1}, ValueError, "seed must be a non-negative integer"),
     ({"n_agents": 0}, WorldError, "n_agents"),
     ({"world": make_world(5), "n_agents": 5}, ModelError, "either world or n_agents"),
-    ({"world": "a world"}, ModelError, "sim.world.World"),
+    ({"world": "a world"}, ModelError, "sim.core.world.World"),
     ({"offer": {"yoga": 0.5}}, WorldError, "cannot offer"),
 ])
 def test_bad_input_raises_actionable_errors(kwargs, error, match):

@@ -4,7 +4,7 @@ import math
 
 import pytest
 
-from sim.parameters import (
+from sim.core.parameters import (
     LEVELS,
     REGISTRY,
     ParameterError,

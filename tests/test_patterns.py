@@ -8,10 +8,10 @@ Run with ``-s`` to print the measured numbers.
 
 import numpy as np
 import pytest
+from two_arm_trial import run_two_arm_trial
 
-from sim.api import simulate
-from sim.trial import run_two_arm_trial
-from sim.world import Team, make_world
+from sim.core.world import Team, make_world
+from sim.studies.run import simulate
 
 REPLICATES = 8
 
@@ -119,9 +119,9 @@ def test_staff_training_alone_has_near_null_effect_on_personal_recovery():
 
 
 def test_individual_pathways_are_non_linear_with_setbacks():
-    from sim.engine import run_batch
-    from sim.parameters import validate
-    from sim.seeding import RunSeed
+    from sim.core.engine import run_batch
+    from sim.core.parameters import validate
+    from sim.core.seeding import RunSeed
 
     world = make_world(400, offer={"peer_support": 0.5, "supported_employment": 0.5})
     result = run_batch(world, [validate({})], [RunSeed(5)], 104,

@@ -19,13 +19,13 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from sim.dynamics import personal_recovery, recovery_stage
-from sim.engine import Simulation, run_batch
-from sim.logic_model import STAGES, USER_INTERVENTIONS
-from sim.metrics import METRICS, weekly_metrics
-from sim.parameters import REGISTRY, validate
-from sim.seeding import RunSeed
-from sim.world import Site, Team, World, make_world
+from sim.core.dynamics import personal_recovery, recovery_stage
+from sim.core.engine import Simulation, run_batch
+from sim.core.logic_model import STAGES, USER_INTERVENTIONS
+from sim.core.metrics import METRICS, weekly_metrics
+from sim.core.parameters import REGISTRY, validate
+from sim.core.seeding import RunSeed
+from sim.core.world import Site, Team, World, make_world
 
 # When a property fails, hypothesis' pytest plugin imports libcst to suggest a patch; that
 # import emits a DeprecationWarning (from mypy_extensions) which filterwarnings = "error" turns

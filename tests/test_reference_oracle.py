@@ -32,11 +32,11 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from sim.engine import Simulation, agent_value, run_batch
-from sim.metrics import METRICS
-from sim.parameters import validate
-from sim.seeding import RunSeed
-from sim.world import Site, Team, make_world
+from sim.core.engine import Simulation, agent_value, run_batch
+from sim.core.metrics import METRICS
+from sim.core.parameters import validate
+from sim.core.seeding import RunSeed
+from sim.core.world import Site, Team, make_world
 
 
 def _load_reference():

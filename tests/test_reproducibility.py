@@ -3,12 +3,12 @@
 import numpy as np
 import pytest
 
-from sim.api import simulate
-from sim.engine import run_batch
-from sim.metrics import METRICS, metrics_table
-from sim.parameters import validate
-from sim.seeding import RunSeed
-from sim.world import make_world
+from sim.core.engine import run_batch
+from sim.core.metrics import METRICS, metrics_table
+from sim.core.parameters import validate
+from sim.core.seeding import RunSeed
+from sim.core.world import make_world
+from sim.studies.run import simulate
 
 WORLD = make_world(120, offer={"peer_support": 0.5, "supported_employment": 0.3,
                                "self_management": 0.4})
@@ -50,8 +50,8 @@ def test_a_batch_run_in_sub_batches_is_the_batch(monkeypatch, kernels):
     """run_batch's sub-batches (2 runs of 120 users each here) change no number."""
     from test_properties import _arrays
 
-    import sim.engine
-    from sim.engine import Simulation
+    import sim.core.engine
+    from sim.core.engine import Simulation
 
     params, seeds = P + P[:2], [RunSeed(3, d, 0) for d in range(5)]
     whole = Simulation(WORLD, params, seeds, kernels=kernels)
@@ -62,7 +62,7 @@ def test_a_batch_run_in_sub_batches_is_the_batch(monkeypatch, kernels):
         weekly.append(metrics_table(whole))
         hope.append(whole.state.process["hope"].copy())
     calls = []
-    monkeypatch.setattr(sim.engine, "SUB_BATCH_AGENTS", 240)
+    monkeypatch.setattr(sim.core.engine, "SUB_BATCH_AGENTS", 240)
     split = run_batch(WORLD, params, seeds, 12, agent_series=["hope"], progress=calls.append,
                       kernels=kernels)
     assert calls == [1] * 12  # one tick per week of the batch, not per sub-batch week

@@ -1,15 +1,15 @@
-"""The compiled draws (sim.rng_kernels) equal numpy's, number for number and state for state."""
+"""The compiled draws (sim.core.rng_kernels) equal numpy's, number for number and state for state."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from sim import rng_kernels
-from sim.engine import Simulation
-from sim.parameters import defaults
-from sim.seeding import RunSeed
-from sim.world import make_world
+from sim.core import rng_kernels
+from sim.core.engine import Simulation
+from sim.core.parameters import defaults
+from sim.core.seeding import RunSeed
+from sim.core.world import make_world
 
 pytestmark = pytest.mark.skipif(rng_kernels.numba is None, reason="numba not installed")
 
@@ -121,8 +121,8 @@ def test_a_copied_simulation_draws_from_its_own_generators():
 
 
 def test_row_sum_adds_in_numpy_order():
-    # the compiled metrics (sim.metric_kernels) rely on it for numpy's bits
-    from sim.metric_kernels import pairwise_program, row_sum
+    # the compiled metrics (sim.core.metric_kernels) rely on it for numpy's bits
+    from sim.core.metric_kernels import pairwise_program, row_sum
 
     rng = np.random.default_rng(11)
     sizes = [*range(0, 300), 511, 1000, 1024, 4095, 8192, 8193, 10_000, 100_003]

@@ -8,8 +8,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from sim.compare import SERIES_COLUMNS, run_scenario
-from sim.scenario import ScenarioError, load_scenario
+from sim.files.scenario import ScenarioError, load_scenario
+from sim.studies.compare import SERIES_COLUMNS, run_scenario
 
 SCENARIOS = Path(__file__).resolve().parent.parent / "scenarios"
 SHIPPED = sorted(SCENARIOS.glob("*.toml"))

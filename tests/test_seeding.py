@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from sim.seeding import STREAMS, RunSeed, stream_key, streams_for
+from sim.core.seeding import STREAMS, RunSeed, stream_key, streams_for
 
 
 def test_stream_keys_are_stable_and_distinct():

@@ -1,7 +1,7 @@
 """Sensitivity analysis: SALib designs, the analysis path, noise, outputs and the command.
 
 Analytic checks run SALib's Ishigami function through the same design and analysis
-code as the model (:func:`sim.sensitivity.ishigami_frame`); model checks use tiny
+code as the model (:func:`sim.studies.sensitivity.ishigami_frame`); model checks use tiny
 sweeps (tens to a hundred users, a few weeks) so the module stays fast.
 """
 
@@ -17,12 +17,12 @@ import pandas as pd
 import pytest
 from click.testing import CliRunner
 
-from sim.engine import run_batch
-from sim.executor import read_results, run_sweep
-from sim.experiment import DesignSpec, ExperimentError, load_experiment
-from sim.parameters import validate
-from sim.seeding import RunSeed
-from sim.sensitivity import (
+from sim.core.engine import run_batch
+from sim.core.parameters import validate
+from sim.core.seeding import RunSeed
+from sim.faces.reports.sensitivity_report import ranking_text, write_analysis
+from sim.files.experiment import DesignSpec, ExperimentError, load_experiment
+from sim.studies.sensitivity import (
     CONVERGENCE_COLUMNS,
     INDEX_COLUMNS,
     ISHIGAMI_INDICES,
@@ -34,7 +34,7 @@ from sim.sensitivity import (
     noise_table,
     noise_warnings,
 )
-from sim.sensitivity_report import ranking_text, write_analysis
+from sim.studies.sweep import read_results, run_sweep
 
 ROOT = Path(__file__).resolve().parent.parent
 SHIPPED = sorted((ROOT / "experiments").glob("sa_*.toml"))
@@ -349,8 +349,8 @@ chunk_size = 64
 
 def invoke(*args: str | Path, cwd: Path) -> tuple[int, str, str]:
     """``python -m sim sensitivity`` if the lead has registered it, else a local group."""
-    from sim.cli import ErrorHandlingGroup, main
-    from sim.cli_sensitivity import sensitivity
+    from sim.faces.cli.main import ErrorHandlingGroup, main
+    from sim.faces.cli.sensitivity import sensitivity
 
     argv = ["sensitivity", *map(str, args)]
     if "sensitivity" in main.commands:

@@ -11,8 +11,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from sim import services
-from sim.dynamics import (
+from sim.core import services
+from sim.core.dynamics import (
     _move,
     apply_outcomes,
     job_finding_probability,
@@ -20,12 +20,12 @@ from sim.dynamics import (
     personal_recovery,
     recovery_stage,
 )
-from sim.engine import Simulation
-from sim.logic_model import USER_INTERVENTIONS, mechanism_profile_matrix
-from sim.network import Network, decay_ties, form_group_ties, initial_network
-from sim.parameters import validate
-from sim.seeding import RunSeed
-from sim.world import Site, Team, make_world
+from sim.core.engine import Simulation
+from sim.core.logic_model import USER_INTERVENTIONS, mechanism_profile_matrix
+from sim.core.network import Network, decay_ties, form_group_ties, initial_network
+from sim.core.parameters import validate
+from sim.core.seeding import RunSeed
+from sim.core.world import Site, Team, make_world
 
 PS = USER_INTERVENTIONS.index("peer_support")
 SM = USER_INTERVENTIONS.index("self_management")

@@ -5,9 +5,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from sim.calibration import observed_and_scale
-from sim.trial import hedges_g
-from sim.trials import MetricSpec, TrialError, compute_metric, load_trial, run_trial
+from sim.studies.calibration import observed_and_scale
+from sim.studies.effect_sizes import hedges_g
+from sim.studies.trials import MetricSpec, TrialError, compute_metric, load_trial, run_trial
 
 ROOT = Path(__file__).resolve().parent.parent
 TRIALS = sorted((ROOT / "experiments" / "trials").glob("*.toml"))

@@ -8,10 +8,10 @@ path.
 
 import numpy as np
 
-from sim.engine import Simulation
-from sim.parameters import validate
-from sim.seeding import RunSeed
-from sim.world import Site, Team, make_world
+from sim.core.engine import Simulation
+from sim.core.parameters import validate
+from sim.core.seeding import RunSeed
+from sim.core.world import Site, Team, make_world
 
 N_AGENTS = 300
 WEEKS = 30

@@ -10,10 +10,10 @@ from pathlib import Path
 
 import numpy as np
 
-from sim.engine import run_batch
-from sim.parameters import validate
-from sim.seeding import RunSeed
-from sim.world import Site, Team, make_world
+from sim.core.engine import run_batch
+from sim.core.parameters import validate
+from sim.core.seeding import RunSeed
+from sim.core.world import Site, Team, make_world
 
 HERE = Path(__file__).resolve().parent
 

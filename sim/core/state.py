@@ -1,0 +1,225 @@
+"""Agent state as arrays with a leading batch axis (runs x agents), and its initialisation.
+
+Also resolves a batch of registry parameter sets into arrays that broadcast
+against the state: ``(R, 1)`` for run-level values and ``(R, N)`` for site and
+team values gathered to each user.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, fields
+
+import numpy as np
+from scipy.special import expit, logit
+
+from sim.core.logic_model import USER_INTERVENTIONS
+from sim.core.network import Network, initial_network
+from sim.core.parameters import REGISTRY
+from sim.core.rng_kernels import numpy_blocks
+from sim.core.world import ENVIRONMENT_KEYS, SERVICE_KEYS, World
+
+__all__ = ["BatchParams", "State", "concatenate", "initialise"]
+
+PROCESS_NAMES = ("knowledge", "self_efficacy", "trust", "hope", "empowerment", "meaning")
+
+
+class BatchParams:
+    """Registry values of a batch of runs as broadcastable arrays.
+
+    ``bp.name`` is an ``(R, 1)`` float array for any registry parameter;
+    :meth:`per_agent` gives site- and team-level values gathered to users, with
+    the world's overrides applied.
+    """
+
+    def __init__(self, param_sets: Sequence[Mapping[str, float]], world: World) -> None:
+        self.n_runs = len(param_sets)
+        self._values = {
+            name: np.array([float(ps[name]) for ps in param_sets], dtype=np.float64)[:, None]
+            for name in REGISTRY
+        }
+        self.site_values = {k: self._overridden(k, world.sites) for k in ENVIRONMENT_KEYS}
+        self.team_values = {k: self._overridden(k, world.teams) for k in SERVICE_KEYS}
+        self._site_of_agent = world.site_of_agent
+        self._team_of_agent = world.team_of_agent
+
+    def _overridden(self, key: str, units: Sequence[object]) -> np.ndarray:
+        values = np.repeat(self._values[key], len(units), axis=1)
+        for index, unit in enumerate(units):
+            override = getattr(unit, key)
+            if override is not None:
+                values[:, index] = override
+        return values
+
+    @property
+    def registry_values(self) -> Mapping[str, np.ndarray]:
+        """Every registry parameter by name, each (R, 1) (as ``bp.<name>``)."""
+        return self.__dict__["_values"]
+
+    def __getattr__(self, name: str) -> np.ndarray:
+        try:
+            return self.__dict__["_values"][name]
+        except KeyError:
+            raise AttributeError(name) from None
+
+    def per_agent(self, key: str) -> np.ndarray:
+        """A site- or team-level value gathered to every user, shape (R, N) (read-only)."""
+        cache = self.__dict__.setdefault("_per_agent", {})
+        if key not in cache:
+            if key in self.site_values:
+                value = self.site_values[key][:, self._site_of_agent]
+            else:
+                value = self.team_values[key][:, self._team_of_agent]
+            value = np.ascontiguousarray(value)  # a gather along axis 1 comes out in F order
+            value.flags.writeable = False
+            cache[key] = value
+        return cache[key]
+
+    def duration_weeks(self) -> np.ndarray:
+        """Episode length of each user intervention, shape (R, 1, K) (read-only)."""
+        if "_durations" not in self.__dict__:
+            durations = np.stack([self._values[f"{n}_weeks"] for n in USER_INTERVENTIONS],
+                                 axis=-1)
+            durations.flags.writeable = False
+            self.__dict__["_durations"] = durations
+        return self.__dict__["_durations"]
+
+
+@dataclass(eq=False)
+class State:
+    """The state of R runs of N users each (arrays are (R, N) unless noted)."""
+
+    week: int
+    # moderators
+    motivation: np.ndarray
+    motivation_baseline: np.ndarray
+    severity: np.ndarray
+    severity_baseline: np.ndarray
+    self_stigma: np.ndarray
+    self_stigma_baseline: np.ndarray
+    work_history: np.ndarray  # bool
+    # processes and their baselines: dict name -> (R, N)
+    process: dict[str, np.ndarray]
+    baseline: dict[str, np.ndarray]
+    # outcomes
+    employed: np.ndarray  # bool
+    ever_employed: np.ndarray  # bool: worked at least one week since week 0
+    weeks_employed: np.ndarray  # int
+    housed: np.ndarray  # bool
+    weeks_housed: np.ndarray  # int
+    functioning: np.ndarray
+    connectedness: np.ndarray
+    in_relapse: np.ndarray  # bool
+    relapses: np.ndarray  # int
+    # service use, (R, N, K)
+    enrolled: np.ndarray
+    waiting: np.ndarray
+    wait_since: np.ndarray
+    weeks_in: np.ndarray
+    completed: np.ndarray
+    dropped: np.ndarray
+    priority: np.ndarray  # (R, N) tie-break among waiting users
+    # teams, (R, T)
+    attitudes: np.ndarray
+    attitudes_baseline: np.ndarray
+    # last week's mechanism doses (R, N, 4)
+    doses: np.ndarray
+    network: Network
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        """(runs, agents)."""
+        return self.motivation.shape
+
+
+def concatenate(parts: list[State]) -> State:
+    """The states of consecutive batches (same world, same week) as one batch."""
+    weeks = {part.week for part in parts}
+    if len(weeks) != 1:
+        raise ValueError(f"states to concatenate are at different weeks: {sorted(weeks)}")
+    values = {}
+    for name in (field.name for field in fields(State)):
+        value = getattr(parts[0], name)
+        if name == "week":
+            values[name] = value
+        elif name == "network":
+            values[name] = Network.concatenate([part.network for part in parts])
+        elif isinstance(value, dict):
+            values[name] = {key: np.concatenate([getattr(part, name)[key] for part in parts])
+                            for key in value}
+        else:
+            values[name] = np.concatenate([getattr(part, name) for part in parts])
+    return State(**values)
+
+
+def _trait(median: np.ndarray, spread: np.ndarray, z: np.ndarray) -> np.ndarray:
+    """Logit-normal trait: monotone in the median for fixed z (common random numbers)."""
+    return expit(logit(median) + spread * z)
+
+
+def initialise(world: World, bp: BatchParams, population: list[np.random.Generator],
+               admission: list[np.random.Generator], *,
+               blocks: Callable[..., np.ndarray] = numpy_blocks,
+               build_ties: Callable[..., tuple[np.ndarray, ...]] | None = None) -> State:
+    """Draw the entry state of every run from its own population stream.
+
+    Each run draws a fixed-size block, so a run's entry state depends only on
+    its own seed and parameters, never on the other runs in the batch.
+    ``blocks`` draws them (:func:`sim.core.rng_kernels.numpy_blocks`, or the compiled
+    :func:`sim.core.rng_kernels.blocks`: the same numbers) and ``build_ties`` builds the
+    entry network from its draws (see :func:`sim.core.network.initial_network`).
+    """
+    n_runs, n_agents = bp.n_runs, world.n_agents
+    n_user = len(USER_INTERVENTIONS)
+    # (10, R, N) and (3, R, N), contiguous as every later array is
+    z = np.ascontiguousarray(blocks(population, (10, n_agents), True).transpose(1, 0, 2))
+    u = np.ascontiguousarray(blocks(population, (3, n_agents), False).transpose(1, 0, 2))
+    spread = bp.trait_spread_logit
+    # one shared recovery factor: z[9] loads on motivation, hope, empowerment,
+    # meaning, self-efficacy and (negatively) self-stigma
+    rho = bp.trait_correlation
+    shared, own = np.sqrt(rho), np.sqrt(1.0 - rho)
+    for index, sign in ((0, 1.0), (2, -1.0), (4, 1.0), (6, 1.0), (7, 1.0), (8, 1.0)):
+        z[index] = sign * shared * z[9] + own * z[index]
+    medians = [bp.motivation_median, bp.symptom_severity_median, bp.self_stigma_median] + [
+        getattr(bp, f"{name}_baseline_median") for name in PROCESS_NAMES
+    ]
+    traits = [_trait(m, spread, z[i]) for i, m in enumerate(medians)]
+    motivation, severity, stigma = traits[:3]
+    baseline = dict(zip(PROCESS_NAMES, traits[3:], strict=True))
+    stigma_baseline = _stigma_set_point(stigma, bp)
+    employed = u[1] < bp.baseline_employment_share
+    attitudes = bp.team_values["professional_attitudes"].copy()
+    shape3 = (n_runs, n_agents, n_user)
+    network = initial_network(world, bp.initial_ties_mean[:, 0], population,
+                              build=build_ties)
+    state = State(
+        week=0,
+        motivation=motivation, motivation_baseline=motivation.copy(),
+        severity=severity, severity_baseline=severity.copy(),
+        self_stigma=stigma_baseline.copy(), self_stigma_baseline=stigma_baseline,
+        work_history=(u[0] < bp.work_history_share) | employed,
+        process={k: v.copy() for k, v in baseline.items()}, baseline=baseline,
+        employed=employed, ever_employed=employed.copy(),
+        weeks_employed=np.zeros((n_runs, n_agents), dtype=np.int64),
+        housed=u[2] < bp.baseline_housed_share,
+        weeks_housed=np.zeros((n_runs, n_agents), dtype=np.int64),
+        functioning=np.zeros((n_runs, n_agents)),
+        connectedness=np.zeros((n_runs, n_agents)),
+        in_relapse=np.zeros((n_runs, n_agents), dtype=bool),
+        relapses=np.zeros((n_runs, n_agents), dtype=np.int64),
+        enrolled=np.zeros(shape3, dtype=bool), waiting=np.zeros(shape3, dtype=bool),
+        wait_since=np.zeros(shape3, dtype=np.int64), weeks_in=np.zeros(shape3, dtype=np.int64),
+        completed=np.zeros(shape3, dtype=bool), dropped=np.zeros(shape3, dtype=bool),
+        priority=blocks(admission, (n_agents,), False),
+        attitudes=attitudes, attitudes_baseline=attitudes.copy(),
+        doses=np.zeros((n_runs, n_agents, 4)),
+        network=network,
+    )
+    return state
+
+
+def _stigma_set_point(stigma: np.ndarray, bp: BatchParams) -> np.ndarray:
+    """Self-stigma pulled toward the local public stigma by internalisation."""
+    public = bp.per_agent("public_stigma")
+    return np.clip(stigma + bp.stigma_internalisation * (public - 0.5), 0.0, 1.0)

@@ -1,0 +1,181 @@
+"""The structure of a simulated service system: sites, teams, who is offered what.
+
+A :class:`World` is shared by every run of a batch; what varies between runs are
+the registry parameters (one set per run) and the seeds. Site and team
+attributes left as ``None`` take the run's registry value; set ones override it
+(a multi-centre trial gives each site its own unemployment rate).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from functools import cached_property
+
+import numpy as np
+
+from sim.core.logic_model import USER_INTERVENTIONS
+
+__all__ = ["ENVIRONMENT_KEYS", "SERVICE_KEYS", "Site", "Team", "World", "WorldError", "make_world"]
+
+ENVIRONMENT_KEYS = ("unemployment_rate", "public_stigma", "housing_availability")
+SERVICE_KEYS = ("professional_attitudes", "fidelity", "usual_care_contact",
+                "staff_training_participation")
+
+
+class WorldError(ValueError):
+    """A world description that cannot be simulated."""
+
+
+@dataclass(frozen=True)
+class Site:
+    """An environment: a local labour and housing market with its stigma.
+
+    Attributes left as None take the run's registry value.
+    """
+
+    name: str = "site"
+    unemployment_rate: float | None = None
+    public_stigma: float | None = None
+    housing_availability: float | None = None
+
+
+@dataclass(frozen=True)
+class Team:
+    """A community mental-health team (the service level).
+
+    Attributes:
+        name: Label.
+        site: Index of the team's site.
+        professional_attitudes, fidelity, usual_care_contact,
+        staff_training_participation: Overrides of the registry values (None = use them).
+        staff_training: Whether the team receives recovery-oriented staff training.
+        capacity: Places per user intervention; a missing key means no limit.
+    """
+
+    name: str = "team"
+    site: int = 0
+    professional_attitudes: float | None = None
+    fidelity: float | None = None
+    usual_care_contact: float | None = None
+    staff_training_participation: float | None = None
+    staff_training: bool = False
+    capacity: Mapping[str, int] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, eq=False)
+class World:
+    """Sites, teams, the users' team membership and who is offered which intervention.
+
+    Attributes:
+        sites: The environments.
+        teams: The teams; each names its site.
+        team_of_agent: Team index of each user, shape (N,).
+        offered: Whether each user is offered each user intervention, shape
+            (N, len(USER_INTERVENTIONS)).
+        capacity: Places per team and intervention, shape (T, K); -1 = unlimited.
+        staff_training: Whether each team is trained, shape (T,).
+    """
+
+    sites: tuple[Site, ...]
+    teams: tuple[Team, ...]
+    team_of_agent: np.ndarray
+    offered: np.ndarray
+    capacity: np.ndarray
+    staff_training: np.ndarray
+
+    @property
+    def n_agents(self) -> int:
+        """Number of service users."""
+        return int(self.team_of_agent.shape[0])
+
+    @cached_property
+    def site_of_agent(self) -> np.ndarray:
+        """Site index of each user, shape (N,)."""
+        return np.array([t.site for t in self.teams], dtype=np.int64)[self.team_of_agent]
+
+    @property
+    def team_site(self) -> np.ndarray:
+        """Site index of each team, shape (T,)."""
+        return np.array([t.site for t in self.teams], dtype=np.int64)
+
+
+def _offer_matrix(n_agents: int, offer: Mapping[str, object]) -> np.ndarray:
+    offered = np.zeros((n_agents, len(USER_INTERVENTIONS)), dtype=bool)
+    for name, who in offer.items():
+        if name not in USER_INTERVENTIONS:
+            raise WorldError(
+                f"cannot offer {name!r}; user interventions are: {', '.join(USER_INTERVENTIONS)}"
+            )
+        column = USER_INTERVENTIONS.index(name)
+        if isinstance(who, int | float) and not isinstance(who, bool):
+            if not 0.0 <= who <= 1.0:
+                raise WorldError(f"offer share for {name!r} must be in [0, 1], got {who}")
+            offered[: round(who * n_agents), column] = True
+        else:
+            mask = np.asarray(who, dtype=bool)
+            if mask.shape != (n_agents,):
+                raise WorldError(f"offer mask for {name!r} must have shape ({n_agents},)")
+            offered[:, column] = mask
+    return offered
+
+
+def _capacity_matrix(teams: Sequence[Team]) -> np.ndarray:
+    capacity = np.full((len(teams), len(USER_INTERVENTIONS)), -1, dtype=np.int64)
+    for t, team in enumerate(teams):
+        for name, places in team.capacity.items():
+            if name not in USER_INTERVENTIONS:
+                raise WorldError(f"team {team.name!r}: no intervention {name!r} to give places to")
+            if isinstance(places, bool) or not isinstance(places, int) or places < 0:
+                raise WorldError(
+                    f"team {team.name!r}: places for {name!r} must be a whole number >= 0"
+                )
+            capacity[t, USER_INTERVENTIONS.index(name)] = places
+    return capacity
+
+
+def make_world(
+    n_agents: int,
+    *,
+    sites: Sequence[Site] | None = None,
+    teams: Sequence[Team] | None = None,
+    offer: Mapping[str, object] | None = None,
+    team_of_agent: Sequence[int] | np.ndarray | None = None,
+) -> World:
+    """Build a :class:`World`.
+
+    Args:
+        n_agents: Number of service users (>= 1).
+        sites: Environments (default: one site with registry values).
+        teams: Teams (default: one untrained team with registry values).
+        offer: Intervention name -> a share of users (the first ``share x N``
+            users, who are a random sample because entry traits are i.i.d.) or
+            a boolean mask over users.
+        team_of_agent: Team of each user (default: user i joins team i mod T).
+
+    Returns:
+        The world.
+    """
+    if isinstance(n_agents, bool) or not isinstance(n_agents, int) or n_agents < 1:
+        raise WorldError(f"n_agents must be a whole number >= 1, got {n_agents!r}")
+    sites = tuple(sites) if sites else (Site(),)
+    teams = tuple(teams) if teams else (Team(),)
+    for team in teams:
+        if not 0 <= team.site < len(sites):
+            raise WorldError(f"team {team.name!r} names site {team.site}; there are {len(sites)}")
+    if team_of_agent is None:
+        membership = np.arange(n_agents, dtype=np.int64) % len(teams)
+    else:
+        membership = np.asarray(team_of_agent, dtype=np.int64)
+        if membership.shape != (n_agents,) or membership.min() < 0 or membership.max() >= len(
+            teams
+        ):
+            raise WorldError("team_of_agent must give a valid team index for every user")
+    return World(
+        sites=sites,
+        teams=teams,
+        team_of_agent=membership,
+        offered=_offer_matrix(n_agents, offer or {}),
+        capacity=_capacity_matrix(teams),
+        staff_training=np.array([t.staff_training for t in teams], dtype=bool),
+    )

@@ -1,0 +1,273 @@
+"""The teaching app's charts: matplotlib figures of a live :class:`ContextComparison`.
+
+Each function draws one :class:`matplotlib.figure.Figure` (no pyplot, so no
+global figure state and safe in the server's threads) from the current week of
+the run. The app shows them as PNG images and :func:`save_charts` writes the very
+same figures for export, so what is saved is what the class saw. Context A is a
+solid blue line, context B a dashed orange one (Okabe-Ito colours, as in
+:mod:`sim.faces.reports.figures`); recovery stages use the report's stage colours.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from matplotlib.axes import Axes
+from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
+from matplotlib.patches import Patch
+from matplotlib.ticker import MaxNLocator
+
+from sim.core.logic_model import MECHANISMS, STAGES
+from sim.faces.app.session import ContextComparison, ContextRun, metric_frame
+from sim.faces.reports.figures import PALETTE, STAGE_COLOURS
+
+__all__ = [
+    "CHARTS",
+    "DOMAIN_PANELS",
+    "RUN_STYLES",
+    "doses_figure",
+    "network_figure",
+    "outcomes_figure",
+    "pathway_figure",
+    "readout",
+    "save_charts",
+    "stages_figure",
+]
+
+RUN_STYLES = {"A": (PALETTE[0], "-"), "B": (PALETTE[4], "--")}
+# domain -> panels of (metric, title, unit, scale, minimum visible span)
+DOMAIN_PANELS: dict[str, tuple[tuple[str, str, str, float, float], ...]] = {
+    "Functional": (("employed", "In paid work", "% of users", 100.0, 10.0),
+                   ("housed", "Stably housed", "% of users", 100.0, 10.0)),
+    "Existential": (("personal_recovery", "Personal recovery", "mean QPR (0-60)", 1.0, 6.0),
+                    ("hope", "Hope", "mean (0-1)", 1.0, 0.1)),
+    "Social": (("connectedness", "Connectedness", "mean (0-1)", 1.0, 0.1),),
+}
+QPR_MAX = 60.0
+DPI = 110
+
+
+def _new_figure(width: float, height: float) -> Figure:
+    return Figure(figsize=(width, height), dpi=DPI, layout="constrained")
+
+
+def _style(ax: Axes, title: str, unit: str, weeks: int) -> None:
+    ax.set_xlim(0, max(weeks, 1))
+    ax.set_title(title, fontsize=11, loc="left")
+    ax.set_xlabel("Week", fontsize=9)
+    ax.set_ylabel(unit, fontsize=9)
+    ax.tick_params(labelsize=8)
+    ax.xaxis.set_major_locator(MaxNLocator(nbins=5, integer=True))
+    ax.spines[["top", "right"]].set_visible(False)
+    ax.grid(axis="y", color="#e5e5e5", linewidth=0.6)
+    ax.set_axisbelow(True)
+
+
+def _run_legend(fig: Figure, runs: Sequence[ContextRun]) -> None:
+    handles = [Line2D([], [], color=RUN_STYLES[r.key][0], linestyle=RUN_STYLES[r.key][1],
+                      lw=2.5, label=f"{r.key}: {r.name}") for r in runs]
+    fig.legend(handles=handles, loc="outside upper right", ncols=len(handles), fontsize=10,
+               frameon=False)
+
+
+def _min_span(ax: Axes, span: float, floor: float | None = None) -> None:
+    """Widen the y-axis to at least ``span`` so that noise does not look like an effect."""
+    bottom, top = ax.get_ylim()
+    if top - bottom < span:
+        middle = (top + bottom) / 2
+        bottom, top = middle - span / 2, middle + span / 2
+    if floor is not None and bottom < floor:
+        bottom, top = floor, max(top, floor + span)
+    ax.set_ylim(bottom, top)
+
+
+def outcomes_figure(comparison: ContextComparison) -> Figure:
+    """The three outcome domains week by week: functional, existential, social."""
+    fig = _new_figure(13.0, 3.3)
+    weeks = int(comparison.settings["weeks"])
+    widths = [len(panels) for panels in DOMAIN_PANELS.values()]
+    subfigs = fig.subfigures(1, len(DOMAIN_PANELS), width_ratios=widths, wspace=0.02)
+    frames = {run.key: metric_frame(run.model) for run in comparison.runs}
+    for subfig, (domain, panels) in zip(subfigs, DOMAIN_PANELS.items(), strict=True):
+        subfig.suptitle(f"{domain} outcomes", fontsize=12, fontweight="bold", x=0.02,
+                        ha="left")
+        axes = subfig.subplots(1, len(panels), squeeze=False)[0]
+        for ax, (metric, title, unit, scale, span) in zip(axes, panels, strict=True):
+            for run in comparison.runs:
+                colour, style = RUN_STYLES[run.key]
+                series = frames[run.key][metric] * scale
+                ax.plot(series.index, series.to_numpy(), color=colour, linestyle=style, lw=2)
+                ax.plot(series.index[-1:], series.to_numpy()[-1:], "o", color=colour, ms=4)
+            _style(ax, title, unit, weeks)
+            _min_span(ax, span, floor=0.0)
+    _run_legend(fig, comparison.runs)
+    return fig
+
+
+def stages_figure(comparison: ContextComparison) -> Figure:
+    """Share of users in each recovery stage over time, one panel per context."""
+    runs = comparison.runs
+    fig = _new_figure(6.5 * len(runs), 3.2)
+    axes = fig.subplots(1, len(runs), squeeze=False)[0]
+    names = [f"stage_{s}" for s in STAGES]
+    for ax, run in zip(axes, runs, strict=True):
+        table = metric_frame(run.model, names)
+        ax.stackplot(table.index, (100 * table.to_numpy()).T, colors=STAGE_COLOURS,
+                     labels=[s.capitalize() for s in STAGES], edgecolor="white",
+                     linewidth=0.3)
+        ax.set_ylim(0, 100)
+        _style(ax, f"{run.key}: {run.name}", "% of users", int(comparison.settings["weeks"]))
+    handles = [Patch(color=c, label=s.capitalize()) for s, c in zip(STAGES, STAGE_COLOURS,
+                                                                    strict=True)]
+    fig.legend(handles=handles, loc="outside upper right", ncols=len(STAGES), fontsize=9,
+               frameon=False, title="Recovery stage (Andresen et al. 2003), earliest first",
+               title_fontsize=9)
+    return fig
+
+
+def doses_figure(comparison: ContextComparison) -> Figure:
+    """Mean weekly dose of each of the four mechanisms of the logic model."""
+    fig = _new_figure(13.0, 3.0)
+    axes = fig.subplots(1, len(MECHANISMS))
+    weeks = int(comparison.settings["weeks"])
+    for ax, mechanism in zip(axes, MECHANISMS, strict=True):
+        for run in comparison.runs:
+            colour, style = RUN_STYLES[run.key]
+            series = metric_frame(run.model, [f"dose_{mechanism}"]).iloc[:, 0]
+            ax.plot(series.index, series.to_numpy(), color=colour, linestyle=style, lw=2)
+        ax.axhline(0.0, color="#999999", lw=0.8)
+        _style(ax, mechanism.replace("_", " ").capitalize(), "mean weekly dose", weeks)
+        _min_span(ax, 0.1)
+    _run_legend(fig, comparison.runs)
+    return fig
+
+
+def network_figure(comparison: ContextComparison, person: int | None = None) -> Figure:
+    """Ties among users, each dot coloured by its recovery stage; one panel per context.
+
+    Args:
+        comparison: The run.
+        person: Mesa ``unique_id`` of a user to ring and label, if any.
+    """
+    runs = comparison.runs
+    fig = _new_figure(5.2 * len(runs), 5.4)
+    axes = fig.subplots(1, len(runs), squeeze=False)[0]
+    pos = comparison.layout()
+    index = {name: i for i, name in enumerate(STAGES)}
+    for ax, run in zip(axes, runs, strict=True):
+        graph = run.model.network_graph()
+        edges = np.array(list(graph.edges()), dtype=np.int64).reshape(-1, 2)
+        if len(edges):
+            segments = np.stack([pos[edges[:, 0]], pos[edges[:, 1]]], axis=1)
+            ax.add_collection(_segments(segments))
+        stage = np.array([index[graph.nodes[n]["stage"]] for n in range(len(pos))])
+        ax.scatter(pos[:, 0], pos[:, 1], s=22, c=[STAGE_COLOURS[s] for s in stage],
+                   edgecolors="#555555", linewidths=0.3, zorder=2)
+        if person is not None:
+            column = run.model.user(person).column
+            ax.scatter(*pos[column], s=160, facecolors="none", edgecolors="#D55E00",
+                       linewidths=2.2, zorder=3)
+            ax.annotate(f"person {person}", pos[column], xytext=(8, 8),
+                        textcoords="offset points", fontsize=9, color="#D55E00",
+                        fontweight="bold", zorder=4)
+        ax.set_title(f"{run.key}: {run.name} ({graph.number_of_edges()} ties)", fontsize=11,
+                     loc="left")
+        ax.set_xlim(-0.03, 1.03)
+        ax.set_ylim(-0.03, 1.03)
+        ax.set_aspect("equal")
+        ax.axis("off")
+    handles = [Patch(color=c, label=s.capitalize()) for s, c in zip(STAGES, STAGE_COLOURS,
+                                                                    strict=True)]
+    fig.legend(handles=handles, loc="outside lower center", ncols=len(STAGES), fontsize=9,
+               frameon=False)
+    return fig
+
+
+def _segments(segments: np.ndarray) -> object:
+    from matplotlib.collections import LineCollection
+
+    return LineCollection(segments, colors="#c8c8c8", linewidths=0.5, zorder=1)
+
+
+def pathway_figure(comparison: ContextComparison, person: int) -> Figure:
+    """One person's personal recovery week by week, over the stage bands, in each context.
+
+    Args:
+        comparison: The run.
+        person: The person's Mesa ``unique_id`` (the same person in A and B).
+
+    Raises:
+        sim.faces.mesa_model.ModelError: If no service user has that id.
+    """
+    fig = _new_figure(9.0, 4.2)
+    top, bottom = fig.subplots(2, 1, sharex=True, height_ratios=[4, 1])
+    weeks = int(comparison.settings["weeks"])
+    band = QPR_MAX / len(STAGES)
+    for i, (stage, colour) in enumerate(zip(STAGES, STAGE_COLOURS, strict=True)):
+        top.axhspan(i * band, (i + 1) * band, color=colour, alpha=0.35, lw=0)
+        top.text(weeks, (i + 0.5) * band, f" {stage}", va="center", fontsize=8,
+                 color="#333333", clip_on=False)
+    for row, run in enumerate(comparison.runs):
+        path = run.model.agent_pathway(person)
+        colour, style = RUN_STYLES[run.key]
+        top.plot(path.index, path["personal_recovery"], color=colour, linestyle=style, lw=2.2)
+        worked = path.index[path["employed"].to_numpy()]
+        bottom.scatter(worked, np.full(len(worked), row), marker="|", s=120, color=colour)
+    top.set_ylim(0, QPR_MAX)
+    _style(top, f"Person {person}: personal recovery and recovery stage", "QPR score (0-60)",
+           weeks)
+    top.set_xlabel("")
+    keys = [run.key for run in comparison.runs]
+    bottom.set_yticks(range(len(keys)), [f"{k} in work" for k in keys], fontsize=8)
+    bottom.set_ylim(-0.7, len(keys) - 0.3)
+    _style(bottom, "", "", weeks)
+    bottom.grid(False)
+    _run_legend(fig, comparison.runs)
+    return fig
+
+
+def readout(comparison: ContextComparison) -> pd.DataFrame:
+    """The outcome panels' values at the current week, one row per panel.
+
+    Returns:
+        Columns domain, outcome, unit, A, and (side by side) B and difference (B - A),
+        in the charts' scale (percentages for shares).
+    """
+    rows = []
+    values = {run.key: run.model.metrics for run in comparison.runs}
+    for domain, panels in DOMAIN_PANELS.items():
+        for metric, title, unit, scale, _ in panels:
+            row = {"domain": domain, "outcome": title, "unit": unit,
+                   **{key: scale * current[metric] for key, current in values.items()}}
+            if comparison.side_by_side:
+                row["difference"] = row["B"] - row["A"]
+            rows.append(row)
+    return pd.DataFrame(rows)
+
+
+CHARTS = ("outcomes", "stages", "doses", "network", "pathway")
+
+
+def save_charts(comparison: ContextComparison, folder: str | Path, *,
+                person: int | None = None) -> list[Path]:
+    """Write every chart as PNG into ``folder`` (the pathway only if ``person`` is given).
+
+    Returns:
+        The files written, in :data:`CHARTS` order.
+    """
+    folder = Path(folder)
+    figures = {"outcomes": outcomes_figure(comparison), "stages": stages_figure(comparison),
+               "doses": doses_figure(comparison),
+               "network": network_figure(comparison, person)}
+    if person is not None:
+        figures["pathway"] = pathway_figure(comparison, person)
+    written = []
+    for name, figure in figures.items():
+        path = folder / f"{name}.png"
+        figure.savefig(path, dpi=150)
+        written.append(path)
+    return written

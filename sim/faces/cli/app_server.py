@@ -1,0 +1,145 @@
+"""``recovery-sim app``: serve the teaching app (:mod:`sim.faces.app.page`) on this machine.
+
+The command starts solara's server for ``sim.faces.app.page:page`` in a child process,
+waits until it answers, prints its address and serves until Ctrl+C. It listens
+on the loopback address unless ``--host`` says otherwise, does not check PyPI for
+a newer solara and sends no telemetry. Exports from the app go to ``--out``.
+
+Register it with ``main.add_command(app)`` in :mod:`sim.faces.cli.main`; it also runs on
+its own as ``python -m sim.faces.cli.app_server``.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Mapping
+from pathlib import Path
+
+import click
+
+__all__ = [
+    "OUT_ENV",
+    "app",
+    "free_port",
+    "server_command",
+    "server_environment",
+    "wait_until_serving",
+]
+
+DEFAULT_PORT = 8521
+OUT_ENV = "RECOVERY_SIM_APP_OUT"  # the app saves its exports here
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    """A TCP port on ``host`` that nothing listens on right now."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.bind((host, 0))
+        return int(probe.getsockname()[1])
+
+
+def server_command(host: str, port: int) -> list[str]:
+    """The command line that serves ``sim.faces.app.page:page`` with solara."""
+    return [sys.executable, "-m", "solara", "run", "sim.faces.app.page:page", "--host", host,
+            "--port", str(port), "--production", "--no-open", "--no-check-version"]
+
+
+def server_environment(out_dir: Path, base: Mapping[str, str] | None = None) -> dict[str, str]:
+    """The child's environment: exports folder, no telemetry, no hook linting at run time."""
+    env = dict(os.environ if base is None else base)
+    env[OUT_ENV] = str(out_dir.resolve())
+    env.setdefault("SOLARA_TELEMETRY_MIXPANEL_ENABLE", "False")
+    env.setdefault("SOLARA_CHECK_HOOKS", "off")
+    # solara warns on every first request over plain http that it falls back to samesite=lax
+    env.setdefault("PYTHONWARNINGS", "ignore::UserWarning:solara.server.starlette")
+    return env
+
+
+def wait_until_serving(url: str, process: subprocess.Popen, *, timeout: float = 60.0) -> None:
+    """Return once ``url`` answers HTTP; raise if the server exits or ``timeout`` passes.
+
+    Raises:
+        RuntimeError: With the reason, if the server stopped or never answered.
+    """
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"the app server stopped with exit code {process.returncode} "
+                               "before it answered; see the messages above")
+        try:
+            with urllib.request.urlopen(url, timeout=2):
+                return
+        except (urllib.error.URLError, OSError):
+            time.sleep(0.25)
+    raise RuntimeError(f"the app server did not answer at {url} within {timeout:.0f} s")
+
+
+def _display_url(host: str, port: int) -> str:
+    shown = f"[{host}]" if ":" in host else host
+    return f"http://{shown}:{port}/"
+
+
+@click.command(epilog="""\b
+Examples:
+  recovery-sim app
+  recovery-sim app --port 8600 --out out/lesson-1
+  recovery-sim app --host 0.0.0.0   # let other machines in the room connect""")
+@click.option("--host", default="127.0.0.1", show_default=True,
+              help="Address to listen on (the loopback address keeps the app on this machine).")
+@click.option("--port", type=click.IntRange(0, 65535), default=DEFAULT_PORT, show_default=True,
+              help="Port to listen on; 0 picks a free one.")
+@click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path),
+              default=Path("out") / "app", show_default=True,
+              help="Folder for the charts and runs the app saves.")
+def app(host: str, port: int, out_dir: Path) -> None:
+    """Start the teaching app (a Mesa SolaraViz page) and print its address.
+
+    The app shows, live, how context changes recovery: set motivation, professional
+    attitudes, unemployment, public stigma and the interventions offered, step the
+    model week by week, and compare two contexts side by side on the same people.
+    Stop it with Ctrl+C.
+    """
+    if port == 0:
+        port = free_port(host)
+    url = _display_url(host, port)
+    process = subprocess.Popen(server_command(host, port), env=server_environment(out_dir))
+    signal.signal(signal.SIGTERM, _exit_on_sigterm)
+    try:
+        wait_until_serving(url, process)
+        click.echo(f"Recovery Pathways teaching app: {url}  (Ctrl+C to stop)", err=False)
+        click.echo(f"saving charts and runs to {out_dir.resolve()}{os.sep}")
+        process.wait()
+    except KeyboardInterrupt:
+        click.echo("stopping the app")
+    except RuntimeError as error:
+        raise click.ClickException(str(error)) from None
+    finally:
+        _stop(process)
+    if process.returncode not in (0, -signal.SIGTERM, -signal.SIGINT, None):
+        raise click.ClickException(f"the app server exited with code {process.returncode}")
+
+
+def _exit_on_sigterm(signum: int, frame: object) -> None:
+    """Turn SIGTERM into SystemExit, so that the server is stopped on the way out."""
+    raise SystemExit(0)
+
+
+def _stop(process: subprocess.Popen) -> None:
+    """Terminate the server, then kill it if it does not stop within 10 s."""
+    if process.poll() is None:
+        process.terminate()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+if __name__ == "__main__":
+    app()

@@ -1,0 +1,356 @@
+"""The ``recovery-sim`` command line (also ``python -m sim``).
+
+Commands:
+
+- ``params [NAME] [--level LEVEL]`` -- the parameter registry, or one parameter.
+- ``logic-model [--draw FILE.png]`` -- print the logic model, or draw it.
+- ``run [SCENARIO]`` -- run a scenario file (default: the embedded baseline) and
+  write tables, figures, a manifest and an HTML report.
+- ``compare A B [...]`` -- compare scenarios on common random numbers.
+- ``validate FILE...`` -- check scenario files without running them.
+
+Every error a user can cause (an unknown or out-of-bounds parameter, an
+impossible world, a bad option, an unwritable output folder) is printed by
+:class:`ErrorHandlingGroup` as ``error: ...`` on stderr with exit code 2, without
+a traceback. Set ``RECOVERY_SIM_DEBUG=1`` to see the traceback instead.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import click
+import pandas as pd
+
+import sim
+from sim.core.parameters import LEVELS, REGISTRY, Parameter, ParameterError, lookup
+from sim.core.world import WorldError
+from sim.faces.reports.run_folders import (
+    default_summary_weeks,
+    scenario_manifest,
+    write_comparison,
+    write_run,
+)
+from sim.files.outputs import atomic_folder
+from sim.files.scenario import (
+    Scenario,
+    ScenarioError,
+    apply_text_override,
+    from_mapping,
+    load_scenario,
+)
+from sim.studies.compare import ScenarioResult, run_scenario
+
+__all__ = ["USER_ERRORS", "ErrorHandlingGroup", "load", "main"]
+
+USER_ERRORS: tuple[type[Exception], ...] = (ParameterError, WorldError, ValueError, OSError)
+
+
+class ErrorHandlingGroup(click.Group):
+    """A click group that turns user errors into ``error: ...`` and exit code 2."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        """Invoke the subcommand; print user errors in one or two lines, exit 2."""
+        try:
+            return super().invoke(ctx)
+        except click.UsageError as error:
+            hint = ""
+            if error.ctx is not None:
+                hint = f"try '{error.ctx.command_path} --help'"
+            _fail(ctx, error.format_message(), hint)
+        except USER_ERRORS as error:
+            if isinstance(error, OSError) and error.errno == errno.EPIPE:
+                raise  # click exits quietly when the reader of stdout goes away
+            if os.environ.get("RECOVERY_SIM_DEBUG"):
+                raise
+            _fail(ctx, str(error) or type(error).__name__)
+
+
+def _fail(ctx: click.Context, message: str, hint: str = "") -> None:
+    lines = [line for line in message.strip().splitlines() if line.strip()] or ["failed"]
+    click.echo(f"error: {lines[0]}", err=True)
+    second = hint or (" ".join(lines[1:]) if len(lines) > 1 else "")
+    if second:
+        click.echo(f"  {second}", err=True)
+    ctx.exit(2)
+
+
+@click.group(cls=ErrorHandlingGroup, epilog="""\b
+Examples:
+  recovery-sim params unemployment_rate
+  recovery-sim logic-model --draw logic_model.png
+  recovery-sim run scenarios/ips_scale_up.toml --set unemployment_rate=0.12
+  recovery-sim compare scenarios/baseline.toml scenarios/ips_scale_up.toml
+  recovery-sim validate scenarios/*.toml""")
+@click.version_option(sim.__version__, prog_name="recovery-sim")
+def main() -> None:
+    """Recovery Pathways: an agent-based simulation of personal mental-health recovery."""
+
+
+# ----------------------------------------------------------------------------- params
+
+
+def _format_number(value: float) -> str:
+    return f"{value:g}"
+
+
+def _bounds(parameter: Parameter) -> str:
+    return f"[{_format_number(parameter.low)}, {_format_number(parameter.high)}]"
+
+
+def _aligned(rows: Sequence[Sequence[str]]) -> list[str]:
+    """Left-aligned columns separated by two spaces; a dashed rule under the header."""
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    lines = ["  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip()
+             for row in rows]
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    return lines
+
+
+def _parameter_table(level: str | None) -> str:
+    chosen = [p for p in REGISTRY.values() if level is None or p.level == level]
+    rows = [("name", "default", "bounds", "unit", "level", "source")]
+    rows += [(p.name, _format_number(p.default), _bounds(p), p.unit, p.level,
+              "published" if p.published else "assumption") for p in chosen]
+    published = sum(p.published for p in chosen)
+    footer = (f"{len(chosen)} parameters ({published} with a published source); "
+              "`recovery-sim params NAME` shows one in full")
+    return "\n".join([*_aligned(rows), "", footer])
+
+
+def _parameter_card(parameter: Parameter) -> str:
+    distribution = parameter.distribution + (" (whole numbers)" if parameter.integer else "")
+    fields = (("default", _format_number(parameter.default)), ("bounds", _bounds(parameter)),
+              ("unit", parameter.unit), ("level", parameter.level),
+              ("distribution", distribution), ("description", parameter.description),
+              ("source", parameter.source))
+    return "\n".join([parameter.name] + [f"  {key:<13} {value}" for key, value in fields])
+
+
+@main.command(epilog="""\b
+Examples:
+  recovery-sim params
+  recovery-sim params --level environment
+  recovery-sim params unemployment_rate""")
+@click.argument("name", required=False)
+@click.option("--level", type=click.Choice(LEVELS), help="Only the parameters of this level.")
+def params(name: str | None, level: str | None) -> None:
+    """Show the parameter registry, or one parameter NAME in full."""
+    if name is not None and level is not None:
+        raise click.UsageError("give a NAME or --level, not both")
+    click.echo(_parameter_card(lookup(name)) if name is not None else _parameter_table(level))
+
+
+# ------------------------------------------------------------------------ logic-model
+
+
+@main.command("logic-model", epilog="""\b
+Examples:
+  recovery-sim logic-model
+  recovery-sim logic-model --draw logic_model.png""")
+@click.option("--draw", "draw_path", type=click.Path(dir_okay=False, path_type=Path),
+              metavar="FILE.png", help="Draw the logic model to this PNG file instead.")
+def logic_model(draw_path: Path | None) -> None:
+    """Print the logic model as text, or draw it to a PNG file."""
+    if draw_path is None:
+        from sim.core.logic_model import describe
+
+        click.echo(describe())
+        return
+    if draw_path.suffix.lower() != ".png":
+        raise ValueError(f"--draw needs a file name ending in .png, got {str(draw_path)!r}")
+    from sim.faces.reports.diagram import draw_logic_model
+
+    click.echo(f"wrote {draw_logic_model(draw_path)}")
+
+
+# ------------------------------------------------------------------ run and compare
+
+_SCENARIO_OPTIONS = [
+    click.option("--replicates", type=int, default=None,
+                 help="Replicates  [default: the scenario's]"),
+    click.option("--seed", type=int, default=None,
+                 help="Experiment seed  [default: the scenario's]"),
+    click.option("--weeks", type=int, default=None, help="Horizon  [default: the scenario's]"),
+    click.option("--set", "overrides", multiple=True, metavar="KEY.PATH=VALUE",
+                 help="Override a scenario value, e.g. sites.0.unemployment_rate=0.12 or a "
+                      "registry name such as fidelity=0.9 (repeatable)."),
+    click.option("--out", "out_dir", type=click.Path(path_type=Path), default=None,
+                 help="Output folder  [default: out/<scenario name>]"),
+    click.option("--posterior", type=click.Path(path_type=Path), default=None,
+                 help="A posterior ensemble (e.g. calibration/posterior.parquet): each "
+                      "replicate takes one parameter draw, adding parameter uncertainty."),
+]
+
+
+def _scenario_options(function: Any) -> Any:
+    for option in reversed(_SCENARIO_OPTIONS):
+        function = option(function)
+    return function
+
+
+def load(path: Path | None, overrides: Sequence[str]) -> Scenario:
+    """A scenario file with overrides, or the embedded baseline when ``path`` is None."""
+    if path is not None:
+        return load_scenario(path, overrides)
+    raw: dict[str, Any] = {"name": "baseline",
+                           "description": "Embedded baseline: usual care, registry defaults"}
+    for text in overrides:
+        apply_text_override(raw, text)
+    return from_mapping(raw, path=Path("<embedded baseline>"))
+
+
+def _check_counts(**counts: int | None) -> None:
+    """Raise ValueError naming the option if a count is out of range."""
+    for option, value in counts.items():
+        least = 0 if option == "seed" else 1
+        if value is not None and value < least:
+            raise ValueError(f"--{option} must be >= {least}, got {value}")
+
+
+def _read_posterior(path: Path | None) -> pd.DataFrame | None:
+    from sim.files.posterior import read_posterior
+
+    return None if path is None else read_posterior(path)
+
+
+def _simulate(scenario: Scenario, replicates: int | None, seed: int | None,
+              weeks: int | None, posterior: pd.DataFrame | None = None) -> ScenarioResult:
+    spec = scenario.spec
+    n_weeks = weeks or spec.horizon_weeks
+    n_runs = replicates or spec.replicates
+    click.echo(f"{scenario.name}: {n_runs} replicates x {spec.population.size} users x "
+               f"{n_weeks} weeks", err=True)
+    with click.progressbar(length=n_weeks, label="  simulating", file=sys.stderr,
+                           show_eta=True) as bar:
+        return run_scenario(scenario, replicates=replicates, seed=seed, weeks=weeks,
+                            progress=bar.update, posterior=posterior)
+
+
+def _print_summary(summary: pd.DataFrame, week: int) -> None:
+    rows = [("scenario", "metric", f"mean (week {week})", "95% CI")]
+    final = summary[summary.week == week]
+    rows += [(r.scenario, r.metric, f"{r.mean:.3f}", f"[{r.ci_low:.3f}, {r.ci_high:.3f}]")
+             for r in final.itertuples()]
+    click.echo("\n".join(_aligned(rows)))
+
+
+@main.command(epilog="""\b
+Examples:
+  recovery-sim run
+  recovery-sim run scenarios/ips_scale_up.toml --replicates 20
+  recovery-sim run scenarios/baseline.toml --set sites.0.unemployment_rate=0.12 \\
+      --set fidelity=0.9 --out out/baseline-12pc""")
+@click.argument("scenario", required=False, type=click.Path(path_type=Path))
+@_scenario_options
+def run(scenario: Path | None, replicates: int | None, seed: int | None, weeks: int | None,
+        overrides: tuple[str, ...], out_dir: Path | None, posterior: Path | None) -> None:
+    """Run SCENARIO (a TOML file; default: the embedded baseline) and write its results.
+
+    The output folder gets series.parquet (tidy weekly metrics), summary.csv (mean and
+    95% interval over replicates at weeks 26, 52 and the horizon), manifest.json, the
+    figures trajectories.png, stages.png and doses.png, and a self-contained
+    report.html. It appears only when complete.
+    """
+    _check_counts(replicates=replicates, seed=seed, weeks=weeks)
+    loaded = load(scenario, overrides)
+    ensemble = _read_posterior(posterior)
+    target = out_dir if out_dir is not None else Path("out") / loaded.name
+    with atomic_folder(target) as folder:
+        result = _simulate(loaded, replicates, seed, weeks, ensemble)
+        horizon = int(result.series.week.max())
+        manifest = scenario_manifest([result], command=sys.argv,
+                                     posterior=None if posterior is None else str(posterior))
+        summary = write_run(result, folder, summary_weeks=default_summary_weeks(horizon),
+                            manifest=manifest)
+    _print_summary(summary, horizon)
+    click.echo(f"\nwrote {target}{os.sep} (report.html, series.parquet, summary.csv, ...)")
+
+
+@main.command(epilog="""\b
+Examples:
+  recovery-sim compare scenarios/baseline.toml scenarios/ips_scale_up.toml
+  recovery-sim compare scenarios/stigmatising_context.toml \\
+      scenarios/pro_recovery_context.toml --replicates 20 --out out/context""")
+@click.argument("scenarios", nargs=-1, required=True, type=click.Path(path_type=Path))
+@_scenario_options
+def compare(scenarios: tuple[Path, ...], replicates: int | None, seed: int | None,
+            weeks: int | None, overrides: tuple[str, ...], out_dir: Path | None,
+            posterior: Path | None) -> None:
+    """Compare SCENARIOS against the first on common random numbers.
+
+    Every scenario runs with the same seeds replicate by replicate (the first
+    scenario's seed, replicates and horizon unless given), so differences are
+    paired. Writes differences.csv (paired differences and standardised mean
+    differences with 95% intervals), forest.png and the run outputs.
+    """
+    if len(scenarios) < 2:
+        raise click.UsageError("compare needs at least two scenario files")
+    _check_counts(replicates=replicates, seed=seed, weeks=weeks)
+    loaded = [load(path, overrides) for path in scenarios]
+    names = [s.name for s in loaded]
+    if len(set(names)) < len(names):
+        raise ValueError(f"scenario names must differ to be compared, got {names}")
+    first = loaded[0].spec
+    replicates, seed = replicates or first.replicates, first.seed if seed is None else seed
+    weeks = weeks or first.horizon_weeks
+    target = out_dir if out_dir is not None else Path("out") / ("compare-" + "-vs-".join(names))
+    ensemble = _read_posterior(posterior)
+    with atomic_folder(target) as folder:
+        results = [_simulate(s, replicates, seed, weeks, ensemble) for s in loaded]
+        manifest = scenario_manifest(results, command=sys.argv, common_random_numbers=True,
+                                     posterior=None if posterior is None else str(posterior))
+        differences = write_comparison(results, folder,
+                                       summary_weeks=default_summary_weeks(weeks),
+                                       manifest=manifest)
+    _print_differences(differences)
+    click.echo(f"\nwrote {target}{os.sep} (report.html, differences.csv, forest.png, ...)")
+
+
+def _print_differences(differences: pd.DataFrame) -> None:
+    rows = [("comparison", "metric", "difference", "95% CI", "SMD")]
+    rows += [(r.comparison, r.metric, f"{r.difference:+.3f}",
+              f"[{r.diff_low:+.3f}, {r.diff_high:+.3f}]",
+              "" if pd.isna(r.smd) else f"{r.smd:+.3f}") for r in differences.itertuples()]
+    click.echo("\n".join(_aligned(rows)))
+
+
+@main.command(epilog="""\b
+Examples:
+  recovery-sim validate scenarios/*.toml""")
+@click.argument("files", nargs=-1, required=True, type=click.Path(path_type=Path))
+def validate(files: tuple[Path, ...]) -> None:
+    """Check scenario FILES without running them; exit 2 if any is invalid."""
+    failures = []
+    for path in files:
+        try:
+            scenario = load_scenario(path)
+        except ScenarioError as error:
+            failures.append(str(error))
+            continue
+        spec = scenario.spec
+        click.echo(f"ok: {path} ({scenario.name}: {spec.population.size} users, "
+                   f"{len(spec.sites)} sites, {len(spec.teams)} teams, "
+                   f"{spec.horizon_weeks} weeks)")
+    for failure in failures:
+        click.echo(f"error: {failure}", err=True)
+    if failures:
+        click.get_current_context().exit(2)
+
+
+def _register_study_commands() -> None:
+    from sim.faces.cli.app_server import app
+    from sim.faces.cli.sensitivity import sensitivity
+    from sim.faces.cli.sweep import sweep
+    from sim.faces.cli.trials import calibrate, trial
+
+    for command in (sweep, sensitivity, trial, calibrate, app):
+        main.add_command(command)
+
+
+_register_study_commands()

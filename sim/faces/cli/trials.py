@@ -1,0 +1,162 @@
+"""The ``trial`` and ``calibrate`` commands of ``recovery-sim``.
+
+``trial`` runs replicate virtual trials and reports each metric with the
+interval over replicate trials, next to the published figure; ``calibrate``
+fits the structural parameters with ABC-SMC and writes the posterior ensemble
+and a fit report.
+"""
+
+from __future__ import annotations
+
+import io
+import sys
+import time
+from pathlib import Path
+
+import click
+import numpy as np
+import pandas as pd
+from matplotlib.figure import Figure
+
+from sim.faces.reports.html import Section, write_report
+from sim.files.outputs import atomic_folder, make_manifest, write_atomic, write_json
+from sim.studies.calibration import load_fit, load_targets, observed_and_scale, run_fit
+from sim.studies.trials import TrialExperiment, load_trial, run_trial
+
+__all__ = ["calibrate", "trial", "trial_summary"]
+
+TARGETS = Path(__file__).resolve().parents[3] / "calibration" / "targets.toml"
+
+
+def trial_summary(trial: TrialExperiment, frame: pd.DataFrame,
+                  targets_file: Path = TARGETS) -> pd.DataFrame:
+    """Each metric over replicate trials: mean, median, 2.5-97.5% interval, published figure."""
+    published = load_targets(targets_file) if targets_file.exists() else {}
+    rows = []
+    for metric in trial.spec.metrics:
+        values = frame[metric.name].to_numpy(dtype=np.float64)
+        low, median, high = np.nanquantile(values, [0.025, 0.5, 0.975])
+        row = {"metric": metric.name, "kind": metric.kind, "outcome": metric.outcome,
+               "mean": float(np.nanmean(values)), "median": median, "low_2.5": low,
+               "high_97.5": high, "replicate_trials": len(values), "published": np.nan,
+               "published_low": np.nan, "published_high": np.nan, "target": metric.target}
+        if metric.target in published and metric.target_key:
+            value, _, interval = observed_and_scale(published[metric.target], metric.target_key)
+            row["published"] = value
+            if interval is not None:
+                row["published_low"], row["published_high"] = interval
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def _plot(summary: pd.DataFrame, frame: pd.DataFrame, path: Path) -> Path:
+    figure = Figure(figsize=(7.5, 0.9 * len(summary) + 1.0))
+    axes = figure.subplots(len(summary), 1, squeeze=False)[:, 0]
+    for ax, row in zip(axes, summary.itertuples(), strict=True):
+        values = frame[row.metric].to_numpy(dtype=np.float64)
+        ax.boxplot(values[np.isfinite(values)], vert=False, widths=0.5, whis=(2.5, 97.5))
+        if np.isfinite(row.published):
+            ax.plot(row.published, 1.45, "D", color="#D55E00")
+        if np.isfinite(row.published_low):
+            ax.hlines(1.45, row.published_low, row.published_high, color="#D55E00")
+        ax.set_ylim(0.6, 1.75)
+        ax.set_yticks([])
+        ax.set_ylabel(row.metric, rotation=0, ha="right", va="center", fontsize=8)
+        ax.tick_params(axis="x", labelsize=7)
+    figure.suptitle("Replicate virtual trials (box: 2.5-97.5%) vs published (orange)",
+                    fontsize=10)
+    figure.subplots_adjust(left=0.3, right=0.97, top=0.9, bottom=0.06, hspace=0.9)
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png", dpi=130, facecolor="white")
+    return write_atomic(path, buffer.getvalue())
+
+
+@click.command(epilog="""\b
+Examples:
+  recovery-sim trial experiments/trials/eqolise.toml
+  recovery-sim trial experiments/trials/refocus.toml --replicates 100 --out out/refocus""")
+@click.argument("experiment", type=click.Path(path_type=Path))
+@click.option("--replicates", type=int, default=None,
+              help="Replicate trials  [default: the file's]")
+@click.option("--seed", type=int, default=None, help="Seed  [default: the file's]")
+@click.option("--out", "out_dir", type=click.Path(path_type=Path), default=None,
+              help="Output folder  [default: out/trial-<name>]")
+def trial(experiment: Path, replicates: int | None, seed: int | None,
+          out_dir: Path | None) -> None:
+    """Run replicate virtual trials of EXPERIMENT and compare with the published figure.
+
+    Each replicate is an independent trial at the stated size, so the interval
+    over replicates is the sampling distribution of the trial's estimate.
+    Writes trials.csv (one row per replicate trial), summary.csv, trial.png,
+    manifest.json and report.html.
+    """
+    for option, value in (("replicates", replicates), ("seed", seed)):
+        if value is not None and value < (0 if option == "seed" else 1):
+            raise ValueError(f"--{option} must be >= {0 if option == 'seed' else 1}")
+    loaded = load_trial(experiment)
+    target = out_dir if out_dir is not None else Path("out") / f"trial-{loaded.spec.name}"
+    with atomic_folder(target) as folder:
+        started = time.perf_counter()
+        frame = run_trial(loaded, replicates=replicates, seed=seed)
+        seconds = time.perf_counter() - started
+        summary = trial_summary(loaded, frame)
+        frame.to_csv(folder / "trials.csv", index=False)
+        summary.to_csv(folder / "summary.csv", index=False)
+        manifest = make_manifest(command=sys.argv, trial_file=str(experiment),
+                                 trial=loaded.spec.model_dump(), context=loaded.context.resolved,
+                                 seconds=round(seconds, 3))
+        write_json(folder / "manifest.json", manifest)
+        spec = loaded.spec
+        intro = (f"{spec.intervention or 'natural history'} vs {spec.comparator}: "
+                 f"{len(frame)} replicate trials of {spec.n_per_arm} per arm, follow-up "
+                 f"{spec.follow_up_weeks} weeks.")
+        write_report(folder / "report.html", title=f"Virtual trial: {spec.name}", intro=intro,
+                     sections=[Section("Metrics", "Each metric as the trial defined it.",
+                                       figure=_plot(summary, frame, folder / "trial.png"),
+                                       table=summary)], manifest=manifest)
+    click.echo(summary[["metric", "median", "low_2.5", "high_97.5", "published"]]
+               .to_string(index=False, float_format=lambda v: f"{v:.3f}"))
+    click.echo(f"\nwrote {target}/ (report.html, trials.csv, summary.csv)")
+
+
+@click.command(epilog="""\b
+Examples:
+  recovery-sim calibrate calibration/fit.toml
+  recovery-sim calibrate calibration/fit.toml --resume
+  recovery-sim calibrate calibration/fit.toml --report-only""")
+@click.argument("fit_file", type=click.Path(path_type=Path))
+@click.option("--resume", is_flag=True, help="Continue from the last finished generation.")
+@click.option("--report-only", is_flag=True,
+              help="Skip fitting; check the existing posterior and write the report.")
+@click.option("--out", "out_dir", type=click.Path(path_type=Path), default=None,
+              help="Report folder  [default: out/calibration-<name>]")
+def calibrate(fit_file: Path, resume: bool, report_only: bool, out_dir: Path | None) -> None:
+    """Fit the free parameters of FIT_FILE to the published targets with ABC-SMC.
+
+    Writes the weighted posterior ensemble (the file's `posterior`, Parquet) and a
+    fit report: each target against the 90% posterior predictive interval.
+    """
+    from sim.faces.reports.calibration_report import write_fit_report
+
+    fit = load_fit(fit_file)
+    seconds = None
+    if report_only:
+        if not fit.posterior_path.exists():
+            raise ValueError(f"no posterior at {fit.posterior_path}; run without --report-only")
+        posterior = pd.read_parquet(fit.posterior_path)
+    else:
+        click.echo(f"fitting {len(fit.priors)} parameters to {len(fit.targets)} targets "
+                   f"({fit.spec.generations} generations of {fit.spec.population_size})",
+                   err=True)
+        started = time.perf_counter()
+        posterior = run_fit(fit, resume=resume, verbose=True)
+        seconds = round(time.perf_counter() - started, 1)
+    target = out_dir if out_dir is not None else Path("out") / f"calibration-{fit.spec.name}"
+    with atomic_folder(target) as folder:
+        table = write_fit_report(fit, posterior, folder, seed=fit.spec.seed + 1,
+                                 seconds=seconds, command=sys.argv)
+    click.echo(table[["target", "published", "median", "pp_low_5", "pp_high_95",
+                      "interval_overlaps"]].to_string(index=False,
+                                                      float_format=lambda v: f"{v:.3f}"))
+    click.echo(f"\nposterior: {fit.posterior_path}\nwrote {target}/ (report.html, "
+               "fit_targets.csv)")

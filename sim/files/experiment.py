@@ -1,0 +1,335 @@
+"""Experiment files (TOML): which parameters vary, how, over which base scenario.
+
+An experiment turns a base scenario into a design: a matrix of design points
+(one row per point, one column per varied registry parameter) generated from
+the experiment's seed, so a worker can rebuild any point from its index alone.
+
+Layout::
+
+    name = "unemployment-motivation-lhs"
+    scenario = "../scenarios/baseline.toml"   # relative to this file
+    overrides = ["population.size=250"]       # optional, as `--set` on the scenario
+    seed = 1
+    replicates = 3
+    weeks = 104                               # optional; default the scenario's
+    [design]
+    method = "latin"                          # grid | latin | sobol | saltelli | morris | fast
+    points = 64                               # latin/sobol: design points (see below)
+    levels = 5                                # grid: levels per parameter
+    [parameters.unemployment_rate]            # bounds default to the registry's
+    low = 0.03
+    high = 0.20
+    [parameters.motivation_median]
+    [outputs]
+    metrics = ["employed", "personal_recovery"]
+    weeks = [52, 104]
+    [execution]
+    chunk_size = 32                           # runs per batched chunk
+
+The SALib methods generate the design with SALib's samplers over
+:meth:`Experiment.problem` (the experiment's bounds, the registry's distributions
+unless a parameter sets ``distribution``), seeded by the experiment seed, so that
+:mod:`sim.studies.sensitivity` can analyse the sweep:
+
+- ``saltelli``: ``SALib.sample.sobol``; ``points`` is the base size N (a power of
+  two), giving N x (2D + 2) design points, or N x (D + 2) with
+  ``second_order = false``; with ``grouped = true`` the D parameters are grouped by
+  moderator level and D counts levels.
+- ``morris``: ``SALib.sample.morris``; ``points`` trajectories of D + 1 points on a
+  grid of ``levels`` levels (even; default 4).
+- ``fast``: ``SALib.sample.fast_sampler`` (eFAST); ``points`` samples per parameter
+  (more than 4 x ``harmonics`` squared), N x D design points.
+
+A varied environment- or service-level parameter takes the design value at every
+site or team: the base scenario's per-site or per-team values of it are dropped
+(:func:`describe_design` lists them), since they would otherwise silently override
+the design. A scenario whose sites or teams disagree on such a value is refused.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import json
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import numpy as np
+import pandas as pd
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from sim.core.metrics import METRICS
+from sim.core.parameters import DISTRIBUTIONS, REGISTRY, ParameterError, lookup, salib_problem
+from sim.files.design import SALIB_METHODS, DesignSpec, salib_sample, unit_design
+from sim.files.scenario import Scenario, ScenarioError, from_mapping, load_scenario
+
+__all__ = ["Experiment", "ExperimentError", "describe_design", "load_experiment"]
+
+_UNIT_LEVELS = {"environment": "sites", "service": "teams"}  # level -> scenario list
+
+
+class ExperimentError(ValueError):
+    """An experiment file that cannot be run, with an actionable message."""
+
+
+class Bounds(BaseModel):
+    """Optional bounds and distribution of a varied parameter (default: the registry's)."""
+
+    model_config = ConfigDict(extra="forbid")
+    low: float | None = None
+    high: float | None = None
+    distribution: Literal["uniform", "loguniform"] | None = None
+
+
+class OutputsSpec(BaseModel):
+    """Which metrics to record, at which weeks."""
+
+    model_config = ConfigDict(extra="forbid")
+    metrics: list[str] = Field(default_factory=lambda: ["employed", "personal_recovery",
+                                                        "connectedness"])
+    weeks: list[Annotated[int, Field(ge=0)]] = Field(default_factory=list)
+
+
+class ExecutionSpec(BaseModel):
+    """How the runs are split into batched chunks."""
+
+    model_config = ConfigDict(extra="forbid")
+    chunk_size: Annotated[int, Field(ge=1, le=100_000)] = 32
+
+
+class ExperimentSpec(BaseModel):
+    """The validated content of an experiment file."""
+
+    model_config = ConfigDict(extra="forbid")
+    name: str = "experiment"
+    description: str = ""
+    scenario: str | None = None
+    overrides: list[str] = Field(default_factory=list)
+    seed: Annotated[int, Field(ge=0)] = 0
+    replicates: Annotated[int, Field(ge=1, le=10_000)] = 1
+    weeks: Annotated[int, Field(ge=1, le=1040)] | None = None
+    design: DesignSpec = Field(default_factory=DesignSpec)
+    parameters: dict[str, Bounds] = Field(default_factory=dict)
+    outputs: OutputsSpec = Field(default_factory=OutputsSpec)
+    execution: ExecutionSpec = Field(default_factory=ExecutionSpec)
+    posterior: str | None = None  # ensemble file: each run takes its own posterior draw
+
+    @model_validator(mode="after")
+    def _consistent(self) -> ExperimentSpec:
+        if not self.parameters:
+            raise ValueError("[parameters] must name at least one registry parameter to vary")
+        self.design.check()
+        if self.design.method not in SALIB_METHODS:
+            chosen = [n for n, b in self.parameters.items() if b.distribution is not None]
+            if chosen:
+                raise ValueError(f"parameters.{chosen[0]}.distribution applies only to the "
+                                 f"SALib methods {SALIB_METHODS}")
+        return self
+
+
+@dataclass(frozen=True)
+class Experiment:
+    """A loaded experiment: its spec, base scenario, bounds and design.
+
+    Attributes:
+        path: The experiment file.
+        spec: The validated specification.
+        scenario: The base scenario (with per-site/team values of varied parameters dropped).
+        names: Varied parameter names, in file order.
+        bounds: (low, high) per varied parameter, shape (P, 2).
+        text_sha256: SHA-256 of the experiment file's bytes.
+        posterior: Optional weighted posterior ensemble; run (d, r) takes its own draw.
+        replaced: Scenario values dropped because the design varies them
+            (e.g. ``"sites.0.unemployment_rate = 0.07"``).
+    """
+
+    path: Path
+    spec: ExperimentSpec
+    scenario: Scenario
+    names: tuple[str, ...]
+    bounds: np.ndarray
+    text_sha256: str
+    replaced: tuple[str, ...] = field(default=())
+    posterior: pd.DataFrame | None = None
+
+    @property
+    def weeks(self) -> int:
+        """Horizon in weeks."""
+        return self.spec.weeks or self.scenario.spec.horizon_weeks
+
+    @property
+    def record_weeks(self) -> list[int]:
+        """Weeks at which outputs are recorded (default: the horizon)."""
+        return sorted(set(self.spec.outputs.weeks)) or [self.weeks]
+
+    def problem(self) -> dict[str, Any]:
+        """The SALib problem of the varied parameters, with the experiment's bounds.
+
+        Distributions are the registry's unless a parameter sets ``distribution``;
+        ``groups`` (moderator levels) is present when ``design.grouped`` is true.
+        """
+        problem = salib_problem(self.names, grouped=self.spec.design.grouped)
+        problem["bounds"] = self.bounds.tolist()
+        problem["dists"] = [DISTRIBUTIONS[given.distribution] if given.distribution else dist
+                            for given, dist in zip(self.spec.parameters.values(),
+                                                   problem["dists"], strict=True)]
+        return problem
+
+    def design(self) -> np.ndarray:
+        """The design matrix (points x parameters), regenerated from the seed."""
+        if self.spec.design.method in SALIB_METHODS:
+            sample = salib_sample(self.problem(), self.spec.design, self.spec.seed)
+            return np.clip(sample, self.bounds[:, 0], self.bounds[:, 1])
+        unit = unit_design(self.spec.design, len(self.names), self.spec.seed)
+        return self.bounds[:, 0] + unit * (self.bounds[:, 1] - self.bounds[:, 0])
+
+    def param_set(self, row: np.ndarray) -> dict[str, float]:
+        """The base scenario's parameters with one design row applied."""
+        values = self.scenario.parameters()
+        for name, value in zip(self.names, row, strict=True):
+            values[name] = round(float(value)) if REGISTRY[name].integer else float(value)
+        return values
+
+    def digest(self) -> str:
+        """Hash of what determines results: spec, resolved base scenario, posterior."""
+        ensemble = None if self.posterior is None else self.posterior.to_json()
+        text = json.dumps([self.spec.model_dump(), self.scenario.resolved, ensemble],
+                          sort_keys=True)
+        return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def _bounds(spec: ExperimentSpec, where: str) -> np.ndarray:
+    rows = []
+    for name, given in spec.parameters.items():
+        try:
+            parameter = lookup(name, where=f"{where}: parameters")
+        except ParameterError as error:
+            raise ExperimentError(str(error)) from None
+        try:
+            low, high = parameter.narrowed(given.low, given.high)
+        except ParameterError as error:
+            raise ExperimentError(f"{where}: parameters.{error}") from None
+        if given.distribution == "loguniform" and low <= 0:
+            raise ExperimentError(f"{where}: parameters.{name}: a loguniform distribution "
+                                  f"needs low > 0, got {low}")
+        rows.append((low, high))
+    return np.array(rows, dtype=np.float64)
+
+
+def _check_outputs(spec: ExperimentSpec, weeks: int, where: str) -> None:
+    for metric in spec.outputs.metrics:
+        if metric not in METRICS:
+            raise ExperimentError(f"{where}: outputs.metrics: unknown metric {metric!r}; "
+                                  f"allowed: {', '.join(METRICS)}")
+    late = [w for w in spec.outputs.weeks if w > weeks]
+    if late:
+        raise ExperimentError(f"{where}: outputs.weeks {late} are after the horizon ({weeks})")
+
+
+def _check_groups(spec: ExperimentSpec, where: str) -> None:
+    if spec.design.grouped and len({REGISTRY[n].level for n in spec.parameters}) < 2:
+        raise ExperimentError(f"{where}: design.grouped = true needs parameters from at least "
+                              "two moderator levels (user, service, environment, structural)")
+
+
+def load_experiment(path: str | Path) -> Experiment:
+    """Read and validate an experiment file and its base scenario.
+
+    Raises:
+        ExperimentError: With the file, key path, value and what is allowed.
+    """
+    path = Path(path)
+    try:
+        data = path.read_bytes()
+        raw = tomllib.loads(data.decode("utf-8"))
+    except FileNotFoundError:
+        raise ExperimentError(f"experiment file not found: {path}") from None
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as error:
+        raise ExperimentError(f"{path}: cannot read: {error}") from None
+    spec = _validated(raw, path)
+    bounds = _bounds(spec, str(path))
+    _check_groups(spec, str(path))
+    scenario, replaced = _free_varied(_base_scenario(spec, path), tuple(spec.parameters),
+                                      str(path))
+    weeks = spec.weeks or scenario.spec.horizon_weeks
+    _check_outputs(spec, weeks, str(path))
+    return Experiment(path=path, spec=spec, scenario=scenario, names=tuple(spec.parameters),
+                      bounds=bounds, text_sha256=hashlib.sha256(data).hexdigest(),
+                      replaced=replaced, posterior=_posterior(spec, path))
+
+
+def _posterior(spec: ExperimentSpec, path: Path) -> pd.DataFrame | None:
+    from sim.files.posterior import PosteriorError, read_posterior
+
+    if spec.posterior is None:
+        return None
+    try:
+        return read_posterior(path.parent / spec.posterior)
+    except PosteriorError as error:
+        raise ExperimentError(f"{path}: posterior: {error}") from None
+
+
+def _validated(raw: dict[str, Any], path: Path) -> ExperimentSpec:
+    try:
+        return ExperimentSpec.model_validate(raw)
+    except ValidationError as error:
+        first = error.errors()[0]
+        if not first["loc"]:  # a rule across keys: its message names them
+            message = first["msg"].removeprefix("Value error, ")
+            raise ExperimentError(f"{path}: {message}") from None
+        key = ".".join(str(p) for p in first["loc"])
+        raise ExperimentError(f"{path}: {key} = {first.get('input')!r} is invalid: "
+                              f"{first['msg']}") from None
+
+
+def _base_scenario(spec: ExperimentSpec, path: Path) -> Scenario:
+    from sim.files.scenario import apply_override, parse_override
+
+    try:
+        if spec.scenario is not None:
+            return load_scenario(path.parent / spec.scenario, spec.overrides)
+        raw: dict[str, Any] = {"name": "baseline"}
+        for text in spec.overrides:
+            apply_override(raw, *parse_override(text))
+        return from_mapping(raw, path=Path("<embedded baseline>"))
+    except ScenarioError as error:
+        raise ExperimentError(f"{path}: scenario: {error}") from None
+
+
+def _free_varied(scenario: Scenario, varied: tuple[str, ...],
+                 where: str) -> tuple[Scenario, tuple[str, ...]]:
+    """Drop per-site/team values of varied parameters, so the design value applies."""
+    raw = copy.deepcopy(scenario.resolved)
+    replaced = []
+    for name in varied:
+        key = _UNIT_LEVELS.get(REGISTRY[name].level)
+        units = (raw.get(key) or []) if key else []
+        found = {i: unit.pop(name) for i, unit in enumerate(units) if name in unit}
+        if len(set(found.values())) > 1:
+            raise ExperimentError(
+                f"{where}: the scenario's {key} set different values of {name} "
+                f"({sorted(set(found.values()))}); an experiment varies one value for all "
+                f"{key}: remove them from the scenario or do not vary {name}")
+        replaced += [f"{key}.{i}.{name} = {value}" for i, value in found.items()]
+    if not replaced:
+        return scenario, ()
+    return from_mapping(raw, path=scenario.path), tuple(replaced)
+
+
+def describe_design(experiment: Experiment) -> dict[str, Any]:
+    """A small summary of the design, for manifests."""
+    spec = experiment.spec.design
+    summary: dict[str, Any] = {
+        "method": spec.method, "parameters": list(experiment.names),
+        "bounds": experiment.bounds.tolist(), "points": int(experiment.design().shape[0])}
+    if spec.method in SALIB_METHODS:
+        options = {"saltelli": ("second_order", "grouped"), "morris": ("grid_levels",),
+                   "fast": ("harmonics",)}[spec.method]
+        summary.update(base_size=spec.points, dists=experiment.problem()["dists"],
+                       levels=[REGISTRY[n].level for n in experiment.names],
+                       **{key: getattr(spec, key) for key in options})
+    if experiment.replaced:
+        summary["scenario_values_replaced_by_design"] = list(experiment.replaced)
+    return summary

@@ -1,0 +1,341 @@
+"""Scenario files (TOML): read, inherit, override, validate, and turn into a world.
+
+A scenario describes one situation: the population, the sites (environment),
+the teams (service), which interventions are offered to what share of users,
+the horizon, the replicates and the seed. Validation is generated from the
+parameter registry with pydantic, so bounds are never retyped; every error names
+the file, the key path, the bad value and what is allowed.
+
+Layout::
+
+    extends = "baseline.toml"      # optional, relative to this file
+    name = "ips-scale-up"
+    horizon_weeks = 104
+    replicates = 10
+    seed = 1
+    [population]                   # size + user-level registry parameters
+    size = 500
+    motivation_median = 0.5
+    [parameters]                   # any registry parameter (run-level values)
+    job_loss_probability_per_week = 0.02
+    [[sites]]                      # environment-level overrides per site
+    name = "town"
+    unemployment_rate = 0.07
+    [[teams]]                      # service-level overrides per team
+    name = "cmht"
+    site = "town"
+    staff_training = false
+    places = { supported_employment = 40 }
+    [offers]                       # intervention -> share of users offered
+    supported_employment = 0.5
+"""
+
+from __future__ import annotations
+
+import copy
+import difflib
+import hashlib
+import json
+import tomllib
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Annotated, Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model
+
+from sim.core.logic_model import USER_INTERVENTIONS
+from sim.core.parameters import REGISTRY, Parameter, names
+from sim.core.world import Site, Team, World, make_world
+
+__all__ = ["Scenario", "ScenarioError", "apply_override", "apply_text_override", "from_mapping",
+           "load_scenario", "parse_override"]
+
+MAX_AGENTS = 200_000
+
+
+class ScenarioError(ValueError):
+    """A scenario file or override that cannot be used, with an actionable message."""
+
+
+def _field(p: Parameter, *, required: bool = False) -> tuple[Any, Any]:
+    kind = int if p.integer else float
+    spec = Field(... if required else None, ge=p.low, le=p.high, description=p.description)
+    return (kind | None, spec) if not required else (kind, spec)
+
+
+def _model(name: str, params: Sequence[str], extra: dict[str, tuple[Any, Any]]) -> type:
+    fields = {n: _field(REGISTRY[n]) for n in params}
+    fields.update(extra)
+    return create_model(name, __config__=ConfigDict(extra="forbid", strict=False), **fields)
+
+
+_Share = Annotated[float, Field(ge=0.0, le=1.0)]
+_Places = Annotated[int, Field(ge=0)]
+
+PopulationSpec = _model("PopulationSpec", names("user"),
+                        {"size": (Annotated[int, Field(ge=1, le=MAX_AGENTS)], 500)})
+SiteSpec = _model("SiteSpec", names("environment"), {"name": (str, "site")})
+TeamSpec = _model("TeamSpec", names("service"), {
+    "name": (str, "team"),
+    "site": (str | int, 0),
+    "staff_training": (bool, False),
+    "places": (dict[str, _Places], {}),
+})
+ParametersSpec = _model("ParametersSpec", list(REGISTRY), {})
+
+
+class ScenarioSpec(BaseModel):
+    """The validated content of a scenario file (after inheritance)."""
+
+    model_config = ConfigDict(extra="forbid")
+    name: str = "scenario"
+    description: str = ""
+    horizon_weeks: Annotated[int, Field(ge=1, le=1040)] = 104
+    replicates: Annotated[int, Field(ge=1, le=10_000)] = 5
+    seed: Annotated[int, Field(ge=0)] = 0
+    population: PopulationSpec = Field(default_factory=PopulationSpec)  # type: ignore[valid-type]
+    parameters: ParametersSpec = Field(default_factory=ParametersSpec)  # type: ignore[valid-type]
+    sites: list[SiteSpec] = Field(default_factory=lambda: [SiteSpec()])  # type: ignore[valid-type]
+    teams: list[TeamSpec] = Field(default_factory=lambda: [TeamSpec()])  # type: ignore[valid-type]
+    offers: dict[str, _Share] = Field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Scenario:
+    """A resolved scenario, ready to simulate.
+
+    Attributes:
+        path: The file it was read from (None when built in code).
+        spec: The validated specification.
+        resolved: The merged raw mapping (after ``extends`` and overrides).
+    """
+
+    path: Path | None
+    spec: ScenarioSpec
+    resolved: dict[str, Any]
+
+    @property
+    def name(self) -> str:
+        """The scenario's name."""
+        return self.spec.name
+
+    def parameters(self) -> dict[str, float]:
+        """Run-level registry values: [parameters], then [population] user values."""
+        values = {k: v for k, v in self.spec.parameters.model_dump().items() if v is not None}
+        population = self.spec.population.model_dump()
+        values.update({k: v for k, v in population.items() if k != "size" and v is not None})
+        return values
+
+    def world(self) -> World:
+        """The sites, teams and offers as a :class:`~sim.core.world.World`."""
+        site_names = [s.name for s in self.spec.sites]
+        sites = [Site(name=s.name, **_overrides(s, "environment")) for s in self.spec.sites]
+        teams = [Team(name=t.name, site=_site_index(t.site, site_names, self.path),
+                      staff_training=t.staff_training, capacity=dict(t.places),
+                      **_overrides(t, "service")) for t in self.spec.teams]
+        return make_world(self.spec.population.size, sites=sites, teams=teams,
+                          offer=dict(self.spec.offers))
+
+    def digest(self) -> str:
+        """SHA-256 of the resolved scenario (canonical JSON)."""
+        text = json.dumps(self.resolved, sort_keys=True, default=str)
+        return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def _overrides(spec: BaseModel, level: str) -> dict[str, float]:
+    return {k: v for k, v in spec.model_dump().items() if k in names(level) and v is not None}
+
+
+def _site_index(site: str | int, site_names: list[str], path: Path | None) -> int:
+    if isinstance(site, int) and 0 <= site < len(site_names):
+        return site
+    if isinstance(site, str) and site in site_names:
+        return site_names.index(site)
+    raise ScenarioError(f"{path or '<scenario>'}: teams: site = {site!r} is not a site; "
+                        f"allowed: {', '.join(site_names)} or an index below {len(site_names)}")
+
+
+def _read_toml(path: Path, chain: tuple[Path, ...]) -> dict[str, Any]:
+    if path in chain:
+        cycle = " -> ".join(p.name for p in (*chain, path))
+        raise ScenarioError(f"{chain[-1]}: extends: circular inheritance ({cycle})")
+    try:
+        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        where = f"{chain[-1]}: extends: " if chain else ""
+        raise ScenarioError(f"{where}scenario file not found: {path}") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ScenarioError(f"{path}: cannot read: {exc}") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ScenarioError(f"{path}: invalid TOML: {exc}") from None
+    parent = raw.pop("extends", None)
+    if parent is None:
+        return raw
+    if not isinstance(parent, str):
+        raise ScenarioError(f"{path}: extends = {parent!r} must be a file name (string)")
+    return _merge(_read_toml((path.parent / parent).resolve(), (*chain, path)), raw)
+
+
+def _merge(base: dict[str, Any], child: dict[str, Any]) -> dict[str, Any]:
+    """Deep merge: tables merge key by key, anything else (arrays too) is replaced."""
+    merged = copy.deepcopy(base)
+    for key, value in child.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = _merge(merged[key], value)
+        else:
+            merged[key] = copy.deepcopy(value)
+    return merged
+
+
+def parse_override(text: str) -> tuple[list[str], Any]:
+    """Parse ``a.b.0.c=value``; the value is read as TOML (numbers, booleans, strings)."""
+    path, sep, value = text.partition("=")
+    keys = [k.strip() for k in path.split(".")]
+    if not sep or not all(keys):
+        raise ScenarioError(f"--set {text!r}: expected KEY.PATH=VALUE, "
+                            "e.g. sites.0.unemployment_rate=0.12")
+    try:
+        parsed = tomllib.loads(f"v = {value.strip()}")["v"]
+    except tomllib.TOMLDecodeError:
+        parsed = value.strip()  # a bare word is taken as a string
+    return keys, parsed
+
+
+def apply_override(raw: dict[str, Any], keys: list[str], value: Any) -> None:
+    """Set ``raw[keys...] = value``; every container on the path must exist."""
+    node: Any = raw
+    for depth, key in enumerate(keys[:-1]):
+        node = _descend(node, key, keys[: depth + 1])
+    last = keys[-1]
+    if isinstance(node, list):
+        _descend(node, last, keys)
+        node[int(last)] = value
+    elif isinstance(node, dict):
+        node[last] = value
+    else:
+        raise ScenarioError(f"--set {'.'.join(keys)}: {'.'.join(keys[:-1])} is not a table")
+
+
+def _descend(node: Any, key: str, path: list[str]) -> Any:
+    dotted = ".".join(path)
+    if isinstance(node, list):
+        if not key.isdigit() or int(key) >= len(node):
+            raise ScenarioError(f"--set {dotted}: no item {key!r}; "
+                                f"indices 0-{len(node) - 1} exist")
+        return node[int(key)]
+    if isinstance(node, dict):
+        if key not in node:
+            if key in ("sites", "teams"):  # implicit single default site or team
+                node[key] = [{}]
+            else:
+                node[key] = {}
+        return node[key]
+    raise ScenarioError(f"--set {dotted}: cannot descend into a value")
+
+
+_TOP_LEVEL = ("name", "description", "horizon_weeks", "replicates", "seed", "population",
+              "parameters", "sites", "teams", "offers")
+
+
+def apply_text_override(raw: dict[str, Any], text: str) -> None:
+    """Apply one ``--set`` text: ``KEY.PATH=VALUE``, or ``NAME=VALUE`` for a registry name.
+
+    A bare registry name is set where its level lives, so it takes effect
+    everywhere: user level in [population], environment level on every site,
+    service level on every team (and each also in [parameters]); structural
+    parameters in [parameters].
+    """
+    keys, value = parse_override(text)
+    if len(keys) > 1 or keys[0] in _TOP_LEVEL:
+        apply_override(raw, keys, value)
+        return
+    name = keys[0]
+    if name not in REGISTRY:
+        raise ScenarioError(f"--set {text!r}: {name!r} is neither a scenario key nor a "
+                            f"registry parameter{_nearest(name, [*REGISTRY, *_TOP_LEVEL])}")
+    level = REGISTRY[name].level
+    raw.setdefault("parameters", {})[name] = value
+    if level == "user":
+        raw.setdefault("population", {})[name] = value
+    for table, wanted in (("sites", "environment"), ("teams", "service")):
+        if level == wanted:
+            for item in raw.setdefault(table, [{}]):
+                item[name] = value
+
+
+def load_scenario(path: str | Path, overrides: Sequence[str] = ()) -> Scenario:
+    """Read, inherit, override and validate a scenario file.
+
+    Args:
+        path: The TOML file.
+        overrides: ``KEY.PATH=VALUE`` strings applied after inheritance.
+
+    Raises:
+        ScenarioError: With the file, key path, value and what is allowed.
+    """
+    file = Path(path).resolve()
+    raw = _read_toml(file, ())
+    for text in overrides:
+        apply_text_override(raw, text)
+    return from_mapping(raw, path=Path(path))
+
+
+def from_mapping(raw: dict[str, Any], *, path: Path | None = None) -> Scenario:
+    """Validate a raw scenario mapping (as read from TOML)."""
+    try:
+        spec = ScenarioSpec.model_validate(raw)
+    except ValidationError as exc:
+        raise ScenarioError(_explain(exc, path or Path("<scenario>"))) from None
+    for name in spec.offers:
+        if name not in USER_INTERVENTIONS:
+            raise ScenarioError(f"{path}: offers.{name}: unknown intervention"
+                                f"{_nearest(name, USER_INTERVENTIONS)}; "
+                                f"allowed: {', '.join(USER_INTERVENTIONS)}")
+    scenario = Scenario(path=path, spec=spec, resolved=raw)
+    try:
+        scenario.world()
+    except ScenarioError:
+        raise
+    except ValueError as exc:
+        raise ScenarioError(f"{path}: {exc}") from None
+    return scenario
+
+
+def _nearest(word: str, choices: Sequence[str]) -> str:
+    close = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)
+    return f" (did you mean {close[0]!r}?)" if close else ""
+
+
+def _explain(exc: ValidationError, path: Path) -> str:
+    """The first validation error as one line: file, key path, value, what is allowed."""
+    error = exc.errors()[0]
+    loc = [str(part) for part in error["loc"]]
+    key = ".".join(loc)
+    value = error.get("input")
+    kind = error["type"]
+    if kind == "extra_forbidden":
+        allowed = _allowed_keys(loc[:-1])
+        listing = ", ".join(allowed) if len(allowed) <= 12 else "see `recovery-sim params`"
+        return f"{path}: {key}: unknown key{_nearest(loc[-1], allowed)}; allowed: {listing}"
+    parameter = REGISTRY.get(loc[-1])
+    if parameter is not None:
+        unit = "" if parameter.unit == "1" else f" {parameter.unit}"
+        allowed = f"a number in [{parameter.low}, {parameter.high}]{unit}"
+    else:
+        allowed = error["msg"].lower()
+    return f"{path}: {key} = {value!r} is invalid; allowed: {allowed}"
+
+
+def _allowed_keys(loc: list[str]) -> list[str]:
+    model: Any = ScenarioSpec
+    for part in loc:
+        if part.isdigit():
+            continue
+        field = model.model_fields.get(part)
+        if field is None:
+            return []
+        annotation = field.annotation
+        inner = getattr(annotation, "__args__", (annotation,))[0]
+        model = inner if isinstance(inner, type) and issubclass(inner, BaseModel) else annotation
+    return list(getattr(model, "model_fields", {}))

@@ -1,0 +1,288 @@
+"""Calibration against published trials with pyABC's ABC-SMC, and the posterior ensemble.
+
+``calibration/fit.toml`` names the free structural parameters (uniform priors
+over the registry's bounds unless narrowed), the targets (a metric of a trial
+file under ``experiments/trials/`` linked to a published figure in
+``calibration/targets.toml``) and the ABC-SMC settings. Each model evaluation
+runs every targeted trial once at its published size, so the simulated figure
+carries the same sampling noise as the published one. The distance is
+``sqrt(sum(((simulated - published) / scale) ** 2))`` where each scale is the
+standard error implied by the published 95% interval (width / 3.92).
+
+The ABC history lives in an SQLite database, so an interrupted fit resumes from
+its last finished generation. pyABC draws from numpy's global random state; we
+seed it once, here, so a fit with one worker is reproducible from the file and
+its seed.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Annotated, Any
+
+import numpy as np
+import pandas as pd
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from sim.core.parameters import REGISTRY, ParameterError, lookup
+from sim.studies.trials import TrialExperiment, load_trial, run_trial
+
+__all__ = ["CalibrationError", "Fit", "Target", "load_fit", "load_targets", "run_fit"]
+
+Z95 = 1.959964
+
+
+class CalibrationError(ValueError):
+    """A fit specification or calibration state that cannot be used."""
+
+
+class Prior(BaseModel):
+    """Bounds of a uniform prior (default: the registry's)."""
+
+    model_config = ConfigDict(extra="forbid")
+    low: float | None = None
+    high: float | None = None
+
+
+class TargetRef(BaseModel):
+    """A trial metric to fit, optionally with a stated scale."""
+
+    model_config = ConfigDict(extra="forbid")
+    trial: str
+    metric: str
+    scale: float | None = Field(default=None, gt=0)
+    why_scale: str = ""
+
+
+class FitSpec(BaseModel):
+    """The validated content of a fit file."""
+
+    model_config = ConfigDict(extra="forbid")
+    name: str = "fit"
+    description: str = ""
+    seed: Annotated[int, Field(ge=0)] = 0
+    population_size: Annotated[int, Field(ge=5, le=100_000)] = 100
+    generations: Annotated[int, Field(ge=1, le=100)] = 5
+    minimum_epsilon: Annotated[float, Field(ge=0)] = 1.0
+    database: str = "runs/fit.db"
+    posterior: str = "posterior.parquet"
+    targets_file: str = "targets.toml"
+    predictive_draws: Annotated[int, Field(ge=10, le=100_000)] = 100
+    free: dict[str, Prior]
+    targets: list[TargetRef]
+
+
+@dataclass(frozen=True)
+class Target:
+    """A published figure with the scale used in the distance."""
+
+    name: str
+    trial: TrialExperiment
+    metric: str
+    observed: float
+    scale: float
+    citation: str
+    interval: tuple[float, float] | None
+
+
+@dataclass(frozen=True)
+class Fit:
+    """A loaded fit: spec, priors, targets and file locations."""
+
+    path: Path
+    spec: FitSpec
+    priors: dict[str, tuple[float, float]]
+    targets: list[Target]
+
+    @property
+    def database(self) -> Path:
+        """The ABC history database."""
+        return self.path.parent / self.spec.database
+
+    @property
+    def posterior_path(self) -> Path:
+        """The posterior ensemble file."""
+        return self.path.parent / self.spec.posterior
+
+    def trials(self) -> dict[str, TrialExperiment]:
+        """The distinct trials the targets need, by name."""
+        return {t.trial.spec.name: t.trial for t in self.targets}
+
+
+def load_targets(path: Path) -> dict[str, dict[str, Any]]:
+    """The published targets by id."""
+    try:
+        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (OSError, tomllib.TOMLDecodeError) as error:
+        raise CalibrationError(f"cannot read targets {path}: {error}") from None
+    return {t["id"]: t for t in raw.get("target", [])}
+
+
+def observed_and_scale(target: dict[str, Any], key: str) -> tuple[float, float | None,
+                                                                  tuple[float, float] | None]:
+    """The published value of ``key``, the SE implied by its interval, and the interval.
+
+    Difference intervals scale per-arm shares by 1/sqrt(2) (each arm carries half
+    the variance of the difference); a range is read as a 95% interval.
+    """
+    if key == "difference":
+        value = target["value_intervention"] - target["value_comparator"]
+        interval = tuple(target["difference_ci"])
+        return value, (interval[1] - interval[0]) / (2 * Z95), interval
+    if key == "value_range":
+        low, high = target["value_range"]
+        return (low + high) / 2, (high - low) / (2 * Z95), (low, high)
+    value = float(target[key])
+    for ci_key in (f"{key}_ci", "ci" if key == "value" else ""):
+        if ci_key and ci_key in target:
+            interval = tuple(target[ci_key])
+            return value, (interval[1] - interval[0]) / (2 * Z95), interval
+    for ci_key in ("difference_ci", "adjusted_difference_ci"):
+        if ci_key in target and key.startswith("value_"):
+            width = target[ci_key][1] - target[ci_key][0]
+            return value, width / (2 * Z95) / math.sqrt(2), None
+    return value, None, None
+
+
+def _target(ref: TargetRef, fit_path: Path, published: dict[str, dict[str, Any]]) -> Target:
+    trial = load_trial(fit_path.parent / ref.trial)
+    metrics = {m.name: m for m in trial.spec.metrics}
+    if ref.metric not in metrics:
+        raise CalibrationError(f"{fit_path}: targets: trial {ref.trial} has no metric "
+                               f"{ref.metric!r}; it has {', '.join(metrics)}")
+    metric = metrics[ref.metric]
+    if metric.target not in published or metric.target_key is None:
+        raise CalibrationError(f"{fit_path}: metric {ref.metric!r} of {ref.trial} names no "
+                               "published figure (target and target_key)")
+    source = published[metric.target]
+    value, scale, interval = observed_and_scale(source, metric.target_key)
+    scale = ref.scale or scale
+    if scale is None:
+        raise CalibrationError(f"{fit_path}: target {ref.metric!r} has no published interval; "
+                               "give `scale` (and `why_scale`) in the fit file")
+    return Target(name=f"{trial.spec.name}:{ref.metric}", trial=trial, metric=ref.metric,
+                  observed=value, scale=scale, citation=source["citation"], interval=interval)
+
+
+def load_fit(path: str | Path) -> Fit:
+    """Read and validate a fit file, its targets and their trials."""
+    path = Path(path)
+    try:
+        spec = FitSpec.model_validate(tomllib.loads(path.read_text(encoding="utf-8")))
+    except FileNotFoundError:
+        raise CalibrationError(f"fit file not found: {path}") from None
+    except (OSError, tomllib.TOMLDecodeError) as error:
+        raise CalibrationError(f"{path}: cannot read: {error}") from None
+    except ValidationError as error:
+        first = error.errors()[0]
+        key = ".".join(str(p) for p in first["loc"])
+        raise CalibrationError(f"{path}: {key} is invalid: {first['msg']}") from None
+    priors = {}
+    for name, prior in spec.free.items():
+        try:
+            parameter = lookup(name, where=f"{path}: free")
+        except ParameterError as error:
+            raise CalibrationError(str(error)) from None
+        try:
+            priors[name] = parameter.narrowed(prior.low, prior.high)
+        except ParameterError as error:
+            raise CalibrationError(f"{path}: free.{error}") from None
+    published = load_targets(path.parent / spec.targets_file)
+    targets = [_target(ref, path, published) for ref in spec.targets]
+    return Fit(path=path, spec=spec, priors=priors, targets=targets)
+
+
+def simulate_targets(fit: Fit, params: dict[str, float], seed: int,
+                     replicates: int = 1) -> pd.DataFrame:
+    """Every target trial run ``replicates`` times with ``params``; one column per target."""
+    columns = {}
+    for name, trial in fit.trials().items():
+        frame = run_trial(trial, replicates=replicates, seed=seed, params=_rounded(params))
+        for target in fit.targets:
+            if target.trial.spec.name == name:
+                columns[target.name] = frame[target.metric].to_numpy()
+    return pd.DataFrame(columns)
+
+
+def _rounded(params: dict[str, float]) -> dict[str, float]:
+    return {k: round(float(v)) if REGISTRY[k].integer else float(v) for k, v in params.items()}
+
+
+def distance(fit: Fit, simulated: dict[str, float], observed: dict[str, float]) -> float:
+    """Euclidean distance of scaled residuals; a missing (nan) figure counts as far away."""
+    total = 0.0
+    for target in fit.targets:
+        residual = (simulated[target.name] - observed[target.name]) / target.scale
+        total += residual * residual if np.isfinite(residual) else 1e6
+    return math.sqrt(total)
+
+
+def run_fit(fit: Fit, *, resume: bool = False, verbose: bool = False) -> pd.DataFrame:
+    """Run (or resume) ABC-SMC; write and return the weighted posterior ensemble.
+
+    With ``verbose``, pyABC's per-generation progress (epsilon, acceptance) is shown.
+    """
+    import pyabc
+
+    logging.getLogger("ABC").setLevel(logging.INFO if verbose else logging.WARNING)
+    np.random.seed(fit.spec.seed)  # noqa: NPY002 -- pyABC draws from numpy's global state
+    abc = pyabc.ABCSMC(
+        _abc_model(fit),
+        pyabc.Distribution(**{n: pyabc.RV("uniform", lo, hi - lo)
+                              for n, (lo, hi) in fit.priors.items()}),
+        lambda x, y: distance(fit, x, y),
+        population_size=fit.spec.population_size,
+        sampler=pyabc.sampler.SingleCoreSampler())
+    url = f"sqlite:///{fit.database.resolve()}"
+    done = _finished_generations(fit) if resume else 0
+    if resume and done:
+        abc.load(url, 1)
+    else:
+        fit.database.parent.mkdir(parents=True, exist_ok=True)
+        fit.database.unlink(missing_ok=True)
+        abc.new(url, {t.name: t.observed for t in fit.targets})
+    remaining = fit.spec.generations - done
+    if remaining > 0:
+        abc.run(minimum_epsilon=fit.spec.minimum_epsilon, max_nr_populations=remaining)
+    return write_posterior(fit)
+
+
+def _abc_model(fit: Fit) -> Any:
+    def model(parameters: Any) -> dict[str, float]:
+        seed = int(np.random.randint(2**31))  # noqa: NPY002 -- pyABC's seeded global state
+        return simulate_targets(fit, dict(parameters), seed).iloc[0].to_dict()
+
+    return model
+
+
+def _finished_generations(fit: Fit) -> int:
+    if not fit.database.exists():
+        return 0
+    import pyabc
+
+    history = pyabc.History(f"sqlite:///{fit.database.resolve()}", _id=1)
+    return int(history.max_t) + 1 if history.max_t is not None and history.max_t >= 0 else 0
+
+
+def write_posterior(fit: Fit) -> pd.DataFrame:
+    """The last generation's particles and weights, written as Parquet."""
+    import pyabc
+
+    from sim.files.outputs import write_atomic
+
+    history = pyabc.History(f"sqlite:///{fit.database.resolve()}", _id=1)
+    frame, weights = history.get_distribution(m=0, t=history.max_t)
+    posterior = frame[list(fit.priors)].reset_index(drop=True).astype(np.float64)
+    posterior.columns.name = None
+    posterior["weight"] = np.asarray(weights, dtype=np.float64) / np.sum(weights)
+    posterior.attrs["generation"] = int(history.max_t)
+    import io
+
+    buffer = io.BytesIO()
+    posterior.to_parquet(buffer, index=False)
+    write_atomic(fit.posterior_path, buffer.getvalue())
+    return posterior

@@ -1,0 +1,193 @@
+"""Scenario runs and comparisons: replicates, intervals, paired differences, SMDs.
+
+Compared scenarios run on common random numbers: replicate r of every scenario
+uses the same seeds, so the difference between two scenarios is estimated
+pairwise, replicate by replicate. Standardised mean differences are computed
+the way trials report them: the difference in the outcome's mean across users
+divided by the pooled SD across users (Hedges' g), per replicate.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+from sim.core.engine import agent_value, run_batch
+from sim.core.parameters import validate
+from sim.core.seeding import RunSeed
+from sim.files.posterior import posterior_draws
+from sim.files.scenario import Scenario
+from sim.studies.effect_sizes import hedges_g
+
+__all__ = [
+    "AGENT_OUTCOMES",
+    "OUTCOME_METRICS",
+    "SERIES_COLUMNS",
+    "ScenarioResult",
+    "check_columns",
+    "interval_summary",
+    "paired_differences",
+    "run_scenario",
+    "summarise",
+]
+
+# per-user outcomes kept for standardised mean differences
+AGENT_OUTCOMES = ("employed", "ever_employed", "housed", "functioning", "personal_recovery",
+                  "hope", "empowerment", "connectedness")
+OUTCOME_METRICS = (*AGENT_OUTCOMES, "ties", "early_stage")
+SERIES_COLUMNS = ("scenario", "replicate", "week", "metric", "value")
+
+
+@dataclass
+class ScenarioResult:
+    """One scenario's replicates.
+
+    Attributes:
+        scenario: The scenario.
+        series: Tidy weekly metrics: scenario, replicate, week, metric, value.
+        finals: Per-user outcome at the horizon: name -> (replicates, users).
+        seeds: The run seeds used, one per replicate.
+        seconds: Wall time of the simulation.
+    """
+
+    scenario: Scenario
+    series: pd.DataFrame
+    finals: dict[str, np.ndarray]
+    seeds: list[RunSeed]
+    seconds: float
+
+
+def run_scenario(scenario: Scenario, *, replicates: int | None = None, seed: int | None = None,
+                 weeks: int | None = None,
+                 progress: Callable[[int], None] | None = None,
+                 posterior: pd.DataFrame | None = None) -> ScenarioResult:
+    """Run every replicate of ``scenario`` as one batch.
+
+    Replicate r uses ``RunSeed(seed, 0, r)`` whatever the scenario, so runs of
+    different scenarios with the same seed share random numbers. With a
+    ``posterior`` ensemble (weighted parameter sets from calibration), replicate
+    r also takes parameter draw r, resampled with the same seed, so intervals
+    include parameter uncertainty and compared scenarios share draws.
+    """
+    import time
+
+    spec = scenario.spec
+    replicates = replicates or spec.replicates
+    seed = spec.seed if seed is None else seed
+    weeks = weeks or spec.horizon_weeks
+    base = scenario.parameters()
+    draws = ([{}] * replicates if posterior is None
+             else posterior_draws(posterior, replicates, seed))
+    where = str(scenario.path or scenario.name)
+    params = [validate({**base, **draw}, where=where) for draw in draws]
+    seeds = [RunSeed(seed, 0, r) for r in range(replicates)]
+    started = time.perf_counter()
+    result = run_batch(scenario.world(), params, seeds, weeks, progress=progress)
+    seconds = time.perf_counter() - started
+    finals = {name: agent_value(result.final, name).astype(np.float64) for name in AGENT_OUTCOMES}
+    return ScenarioResult(scenario, _tidy(scenario.name, result.metrics), finals, seeds, seconds)
+
+
+def _tidy(name: str, metrics: dict[str, np.ndarray]) -> pd.DataFrame:
+    n_runs, n_weeks = next(iter(metrics.values())).shape
+    frames = [pd.DataFrame({"scenario": name,
+                            "replicate": np.repeat(np.arange(n_runs), n_weeks),
+                            "week": np.tile(np.arange(n_weeks), n_runs),
+                            "metric": metric, "value": values.reshape(-1)})
+              for metric, values in metrics.items()]
+    return pd.concat(frames, ignore_index=True)
+
+
+def _interval(values: np.ndarray, level: float = 0.95) -> tuple[float, float, float]:
+    """Mean and t-interval of the mean across replicates (a point when n = 1)."""
+    values = np.asarray(values, dtype=np.float64)
+    mean = float(values.mean())
+    if values.size < 2 or np.all(values == values[0]):
+        return mean, mean, mean
+    half = stats.t.ppf(0.5 + level / 2, values.size - 1) * stats.sem(values)
+    return mean, mean - half, mean + half
+
+
+def interval_summary(series: pd.DataFrame, metrics: Sequence[str], *,
+                     level: float = 0.95) -> pd.DataFrame:
+    """Mean over replicates with a t-interval, per scenario, metric and week.
+
+    Args:
+        series: Tidy frame with columns :data:`SERIES_COLUMNS`.
+        metrics: Metrics to keep (others are dropped; absent ones are skipped).
+        level: Confidence level of the interval of the mean.
+
+    Returns:
+        Columns scenario, metric, week, mean, low, high, n (replicates); low and
+        high are NaN where n < 2. Scenarios keep their order of appearance.
+
+    Raises:
+        ValueError: If a required column is missing.
+    """
+    frame = check_columns(series, SERIES_COLUMNS, "series")
+    frame = frame.loc[frame["metric"].isin(list(metrics))].astype({"scenario": str, "metric": str})
+    grouped = frame.groupby(["scenario", "metric", "week"], sort=False)["value"]
+    out = grouped.agg(mean="mean", sd="std", n="count").reset_index()
+    dof = np.where(out["n"] > 1, out["n"] - 1, np.nan)
+    half = stats.t.ppf(0.5 + level / 2, dof) * out["sd"] / np.sqrt(out["n"])
+    out["low"], out["high"] = out["mean"] - half, out["mean"] + half
+    return out.drop(columns="sd").sort_values("week", kind="stable", ignore_index=True)
+
+
+def check_columns(frame: pd.DataFrame, required: Sequence[str], what: str) -> pd.DataFrame:
+    """Return ``frame`` if it has the ``required`` columns, else raise a ValueError naming them."""
+    if not isinstance(frame, pd.DataFrame):
+        raise TypeError(f"{what} must be a pandas DataFrame, got {type(frame).__name__}")
+    missing = [c for c in required if c not in frame.columns]
+    if missing:
+        hint = ("; rename design_point to scenario labels first"
+                if "scenario" in missing and "design_point" in frame.columns else "")
+        raise ValueError(f"{what} lacks columns {missing}; required: {list(required)}{hint}")
+    return frame
+
+
+def summarise(series: pd.DataFrame, weeks: Sequence[int],
+              metrics: Sequence[str] = OUTCOME_METRICS) -> pd.DataFrame:
+    """Mean and 95% interval over replicates of each metric at ``weeks``.
+
+    Returns columns scenario, metric, week, mean, ci_low, ci_high, replicates.
+    """
+    table = interval_summary(series[series.week.isin(list(weeks))], metrics)
+    return table.rename(columns={"low": "ci_low", "high": "ci_high", "n": "replicates"})
+
+
+def paired_differences(reference: ScenarioResult, other: ScenarioResult,
+                       metrics: Sequence[str] = OUTCOME_METRICS) -> pd.DataFrame:
+    """Other minus reference at the horizon, paired by replicate, with SMDs.
+
+    Returns one row per metric: comparison, metric, reference, other, difference,
+    diff_low, diff_high (95% t-interval of the paired difference), and for
+    per-user outcomes smd, smd_low, smd_high (Hedges' g per replicate, mean and
+    95% interval).
+    """
+    if len(reference.seeds) != len(other.seeds):
+        raise ValueError("compared scenarios need the same number of replicates")
+    label = f"{other.scenario.name} vs {reference.scenario.name}"
+    rows = []
+    for metric in metrics:
+        a, b = _final_values(reference, metric), _final_values(other, metric)
+        mean_a, mean_b = float(a.mean()), float(b.mean())
+        diff, low, high = _interval(b - a)
+        row = {"comparison": label, "metric": metric, "reference": mean_a, "other": mean_b,
+               "difference": diff, "diff_low": low, "diff_high": high}
+        if metric in AGENT_OUTCOMES:
+            smds = [hedges_g(t, c) for t, c in zip(other.finals[metric],
+                                                   reference.finals[metric], strict=True)]
+            row["smd"], row["smd_low"], row["smd_high"] = _interval(np.array(smds))
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def _final_values(result: ScenarioResult, metric: str) -> np.ndarray:
+    frame = result.series
+    last = frame[(frame.metric == metric) & (frame.week == frame.week.max())]
+    return last.sort_values("replicate")["value"].to_numpy()

@@ -1,0 +1,200 @@
+"""Virtual-trial experiments: files, runs and the trials' own metrics.
+
+A trial file describes the context (population, sites, teams, parameters -- the
+same keys as a scenario), the randomisation (individual, or clustered by team
+for staff training), the number per arm, the follow-up, the number of replicate
+trials, and the metrics computed the way the trial computed them. Each replicate
+is one independent trial of the stated size, so the spread of a metric over
+replicates is the sampling distribution a real trial of that size would have.
+
+Metric kinds (``outcome`` is a per-user quantity at follow-up, e.g.
+``ever_employed``, ``housed``, ``hope``, ``personal_recovery``, ``self_stigma``;
+with ``threshold`` it becomes the indicator outcome > threshold):
+
+- ``share``: share in ``arm`` (treated, control or all);
+- ``relative_risk`` and ``risk_difference``: treated vs control shares;
+- ``smd``: Hedges' g, treated vs control;
+- ``mean`` and ``mean_difference``: mean in an arm, difference of arm means.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import numpy as np
+import pandas as pd
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from sim.core.engine import agent_value, run_batch
+from sim.core.logic_model import USER_INTERVENTIONS
+from sim.core.parameters import validate
+from sim.core.seeding import RunSeed
+from sim.core.world import Team, World, make_world
+from sim.files.scenario import Scenario, ScenarioError, from_mapping
+from sim.studies.effect_sizes import hedges_g
+
+__all__ = ["MetricSpec", "TrialError", "TrialExperiment", "compute_metric", "load_trial",
+           "run_trial"]
+
+ARMS = ("treated", "control", "all")
+
+
+class TrialError(ValueError):
+    """A trial file that cannot be run, with an actionable message."""
+
+
+class MetricSpec(BaseModel):
+    """One metric, computed the way the trial computed it."""
+
+    model_config = ConfigDict(extra="forbid")
+    name: str
+    kind: Literal["share", "relative_risk", "risk_difference", "smd", "mean",
+                  "mean_difference"]
+    outcome: str
+    arm: Literal["treated", "control", "all"] = "treated"
+    threshold: float | None = None
+    target: str | None = None  # id in calibration/targets.toml
+    target_key: str | None = None  # which value of the target (e.g. smd_hope)
+
+
+class TrialSpec(BaseModel):
+    """The trial-specific keys of a trial file (the rest is a scenario)."""
+
+    model_config = ConfigDict(extra="forbid")
+    name: str
+    description: str = ""
+    intervention: str | None = None  # None: a natural-history cohort, no randomisation
+    comparator: str = "usual care"
+    n_per_arm: Annotated[int, Field(ge=2, le=100_000)]
+    follow_up_weeks: Annotated[int, Field(ge=0, le=1040)]
+    replicates: Annotated[int, Field(ge=1, le=100_000)] = 20
+    seed: Annotated[int, Field(ge=0)] = 0
+    metrics: list[MetricSpec]
+
+
+@dataclass(frozen=True)
+class TrialExperiment:
+    """A loaded trial: its spec and the context as a scenario."""
+
+    path: Path
+    spec: TrialSpec
+    context: Scenario
+
+    @property
+    def cluster(self) -> bool:
+        """Whether arms are randomised by team (staff training)."""
+        return self.spec.intervention == "staff_training"
+
+    def world(self) -> tuple[World, np.ndarray]:
+        """The trial's world and the treated-arm mask over users."""
+        base = self.context.world()
+        arms = 1 if self.spec.intervention is None else 2
+        n_agents = arms * self.spec.n_per_arm
+        n_teams = len(base.teams)
+        if self.cluster:
+            teams = [Team(**{**t.__dict__, "staff_training": i % 2 == 0})
+                     for i, t in enumerate(base.teams)]
+            world = make_world(n_agents, sites=base.sites, teams=teams)
+            return world, world.staff_training[world.team_of_agent]
+        treated = (np.arange(n_agents) // n_teams) % 2 == 0  # both arms in every team
+        if self.spec.intervention is None:
+            treated = np.zeros(n_agents, dtype=bool)
+            offer = {}
+        else:
+            offer = {self.spec.intervention: treated}
+        return make_world(n_agents, sites=base.sites, teams=base.teams, offer=offer), treated
+
+
+_TRIAL_KEYS = set(TrialSpec.model_fields)
+
+
+def load_trial(path: str | Path) -> TrialExperiment:
+    """Read and validate a trial file.
+
+    Raises:
+        TrialError: With the file, key, value and what is allowed.
+    """
+    path = Path(path)
+    try:
+        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise TrialError(f"trial file not found: {path}") from None
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as error:
+        raise TrialError(f"{path}: cannot read: {error}") from None
+    trial_part = {k: v for k, v in raw.items() if k in _TRIAL_KEYS}
+    context_part = {k: v for k, v in raw.items() if k not in _TRIAL_KEYS}
+    try:
+        spec = TrialSpec.model_validate(trial_part)
+    except ValidationError as error:
+        first = error.errors()[0]
+        key = ".".join(str(p) for p in first["loc"])
+        raise TrialError(f"{path}: {key} = {first.get('input')!r} is invalid: "
+                         f"{first['msg']}") from None
+    valid = (*USER_INTERVENTIONS, "staff_training")
+    if spec.intervention is not None and spec.intervention not in valid:
+        raise TrialError(f"{path}: intervention = {spec.intervention!r} is unknown; "
+                         f"allowed: {', '.join(valid)}")
+    context_part.setdefault("name", spec.name)
+    try:
+        context = from_mapping(context_part, path=path)
+    except ScenarioError as error:
+        raise TrialError(str(error)) from None
+    return TrialExperiment(path=path, spec=spec, context=context)
+
+
+def _indicator(values: np.ndarray, threshold: float | None) -> np.ndarray:
+    return values if threshold is None else (values > threshold).astype(np.float64)
+
+
+def compute_metric(metric: MetricSpec, values: np.ndarray, treated: np.ndarray) -> float:
+    """One trial's metric from per-user outcomes ``values`` and the treated mask."""
+    values = _indicator(np.asarray(values, dtype=np.float64), metric.threshold)
+    arm = {"treated": treated, "control": ~treated, "all": np.ones_like(treated)}
+    t, c = values[treated], values[~treated]
+    if metric.kind in ("share", "mean"):
+        return float(values[arm[metric.arm]].mean())
+    if metric.kind == "relative_risk":
+        return float(t.mean() / c.mean()) if c.mean() > 0 else float("nan")
+    if metric.kind == "risk_difference" or metric.kind == "mean_difference":
+        return float(t.mean() - c.mean())
+    return hedges_g(t, c)
+
+
+def run_trial(trial: TrialExperiment, *, replicates: int | None = None,
+              seed: int | None = None, params: dict[str, float] | None = None,
+              design_point: int = 0) -> pd.DataFrame:
+    """Run replicate trials; one row per replicate with every metric.
+
+    Args:
+        trial: The loaded trial.
+        replicates: Replicate trials (default: the file's).
+        seed: Seed (default: the file's).
+        params: Registry values overriding the trial context's (e.g. a
+            calibration proposal or a posterior draw).
+        design_point: Seed coordinate, so different parameter sets can get
+            independent or (same value) common random numbers.
+    """
+    spec = trial.spec
+    replicates = replicates or spec.replicates
+    values = validate({**trial.context.parameters(), **(params or {})},
+                      where=str(trial.path))
+    world, treated = trial.world()
+    seeds = [RunSeed(spec.seed if seed is None else seed, design_point, r)
+             for r in range(replicates)]
+    final = run_batch(world, [values] * replicates, seeds, max(spec.follow_up_weeks, 1),
+                      record_weeks=[0]).final if spec.follow_up_weeks else None
+    state = final if final is not None else _entry_state(world, values, seeds)
+    outcomes = {m.outcome for m in spec.metrics}
+    per_user = {name: agent_value(state, name).astype(np.float64) for name in outcomes}
+    rows = [{"replicate": r, **{m.name: compute_metric(m, per_user[m.outcome][r], treated)
+                                for m in spec.metrics}} for r in range(replicates)]
+    return pd.DataFrame(rows)
+
+
+def _entry_state(world: World, values: dict[str, float], seeds: list[RunSeed]) -> Any:
+    from sim.core.engine import Simulation
+
+    return Simulation(world, [values] * len(seeds), seeds).state
