@@ -16,12 +16,12 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from sim.core.engine import agent_value, run_batch
 from sim.core.parameters import validate
 from sim.core.seeding import RunSeed
 from sim.files.posterior import posterior_draws
 from sim.files.scenario import Scenario
 from sim.studies.effect_sizes import hedges_g
+from sim.studies.run import design_seeds, run_simulations, tidy_series
 
 __all__ = [
     "AGENT_OUTCOMES",
@@ -73,8 +73,6 @@ def run_scenario(scenario: Scenario, *, replicates: int | None = None, seed: int
     r also takes parameter draw r, resampled with the same seed, so intervals
     include parameter uncertainty and compared scenarios share draws.
     """
-    import time
-
     spec = scenario.spec
     replicates = replicates or spec.replicates
     seed = spec.seed if seed is None else seed
@@ -84,22 +82,11 @@ def run_scenario(scenario: Scenario, *, replicates: int | None = None, seed: int
              else posterior_draws(posterior, replicates, seed))
     where = str(scenario.path or scenario.name)
     params = [validate({**base, **draw}, where=where) for draw in draws]
-    seeds = [RunSeed(seed, 0, r) for r in range(replicates)]
-    started = time.perf_counter()
-    result = run_batch(scenario.world(), params, seeds, weeks, progress=progress)
-    seconds = time.perf_counter() - started
-    finals = {name: agent_value(result.final, name).astype(np.float64) for name in AGENT_OUTCOMES}
-    return ScenarioResult(scenario, _tidy(scenario.name, result.metrics), finals, seeds, seconds)
-
-
-def _tidy(name: str, metrics: dict[str, np.ndarray]) -> pd.DataFrame:
-    n_runs, n_weeks = next(iter(metrics.values())).shape
-    frames = [pd.DataFrame({"scenario": name,
-                            "replicate": np.repeat(np.arange(n_runs), n_weeks),
-                            "week": np.tile(np.arange(n_weeks), n_runs),
-                            "metric": metric, "value": values.reshape(-1)})
-              for metric, values in metrics.items()]
-    return pd.concat(frames, ignore_index=True)
+    seeds = design_seeds(seed, 1, replicates)
+    runs = run_simulations(scenario.world(), params, seeds, weeks, finals=AGENT_OUTCOMES,
+                           progress=progress)
+    series = tidy_series(runs, {"scenario": scenario.name, "replicate": np.arange(replicates)})
+    return ScenarioResult(scenario, series, runs.finals, runs.seeds, runs.seconds)
 
 
 def _interval(values: np.ndarray, level: float = 0.95) -> tuple[float, float, float]:

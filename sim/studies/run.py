@@ -1,5 +1,11 @@
 """The X -> Y contract every study uses: parameter sets and seeds in, tidy tables out.
 
+This is the one module of :mod:`sim.studies` that calls the engine
+(``lint-imports`` checks it). :func:`run_simulations` runs a batch of
+(parameter set, run seed) pairs on one world and returns a :class:`Runs`;
+:func:`tidy_series` turns its weekly metrics into the long table studies share;
+:func:`simulate` is the public, registry-validated entry point built on both.
+
 >>> from sim.studies.run import simulate
 >>> out = simulate({"unemployment_rate": 0.12}, replicates=2, seed=1, weeks=4, n_agents=50)
 >>> sorted(out.series.columns)
@@ -10,19 +16,134 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import time
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from sim.core.engine import run_batch
-from sim.core.metrics import SUMMARY_METRICS
+from sim.core.engine import Simulation, agent_value, run_batch
+from sim.core.metrics import METRICS, SUMMARY_METRICS, weekly_metrics
 from sim.core.parameters import validate
 from sim.core.seeding import RunSeed
 from sim.core.world import World, make_world
 
-__all__ = ["SimulationOutput", "design_seeds", "simulate"]
+__all__ = ["Runs", "SimulationOutput", "design_seeds", "run_simulations", "simulate",
+           "tidy_series"]
+
+
+@dataclass
+class Runs:
+    """What :func:`run_simulations` returns; every array has one row per run, in input order.
+
+    Attributes:
+        metrics: Metric name -> (runs, len(weeks)): the value at each recorded week.
+        weeks: The recorded weeks (0 is the entry state).
+        finals: Per-user quantity name -> (runs, users) float64, at the horizon.
+        seeds: The run seeds, one per run.
+        seconds: Wall time of the simulation.
+    """
+
+    metrics: dict[str, np.ndarray]
+    weeks: np.ndarray
+    finals: dict[str, np.ndarray]
+    seeds: list[RunSeed]
+    seconds: float
+
+
+def run_simulations(
+    world: World,
+    param_sets: Sequence[Mapping[str, float]],
+    run_seeds: Sequence[RunSeed],
+    weeks: int,
+    *,
+    metrics: Sequence[str] | None = None,
+    record_weeks: Sequence[int] | None = None,
+    finals: Sequence[str] = (),
+    progress: Callable[[int], None] | None = None,
+) -> Runs:
+    """Run one batch: run i has ``param_sets[i]`` and ``run_seeds[i]``, all on ``world``.
+
+    A run's numbers depend only on its world, parameter set, seed and horizon, not
+    on the other runs of the batch.
+
+    Args:
+        world: Sites, teams, offers and users shared by the batch.
+        param_sets: One full parameter mapping per run (already validated, e.g.
+            by :func:`sim.core.parameters.validate`).
+        run_seeds: One seed per run.
+        weeks: Horizon in weeks; 0 gives the entry state (nothing is stepped).
+        metrics: Weekly metrics to keep (default: all, in the registry's order);
+            an empty list keeps none (and records only week 0, the cheapest).
+        record_weeks: Weeks at which to record the metrics (default: every week
+            from 0 to ``weeks``).
+        finals: Per-user quantities (``employed``, ``hope``, ``personal_recovery``,
+            ...) to return at the horizon.
+        progress: Called with 1 once per simulated week of the batch.
+
+    Returns:
+        The :class:`Runs`.
+
+    Raises:
+        ValueError: If a metric is unknown, or the engine rejects the batch.
+    """
+    keep = _known_metrics(metrics)
+    seeds = list(run_seeds)
+    if not keep and record_weeks is None:
+        record_weeks = [0]
+    started = time.perf_counter()
+    if weeks == 0 and not isinstance(weeks, bool):
+        if record_weeks is not None and set(record_weeks) != {0}:
+            raise ValueError(f"record_weeks must lie in 0..0, got {list(record_weeks)}")
+        if len(param_sets) != len(seeds) or not seeds:
+            raise ValueError("need one parameter set per run seed, and at least one run")
+        simulation = Simulation(world, param_sets, seeds)
+        state, recorded = simulation.state, np.arange(1)
+        table = weekly_metrics(simulation) if keep else {}
+        values = {name: table[name][:, None] for name in keep}
+    else:
+        result = run_batch(world, param_sets, seeds, weeks, progress=progress,
+                           record_weeks=record_weeks)
+        state, recorded = result.final, result.weeks
+        values = {name: result.metrics[name] for name in keep}
+    seconds = time.perf_counter() - started
+    per_user = {name: agent_value(state, name).astype(np.float64) for name in finals}
+    return Runs(metrics=values, weeks=recorded, finals=per_user, seeds=seeds, seconds=seconds)
+
+
+def _known_metrics(metrics: Sequence[str] | None) -> list[str]:
+    keep = list(METRICS) if metrics is None else list(metrics)
+    unknown = sorted(set(keep) - set(METRICS))
+    if unknown:
+        raise ValueError(f"unknown metrics {unknown}; valid: {sorted(METRICS)}")
+    return keep
+
+
+def tidy_series(runs: Runs, labels: Mapping[str, Any],
+                metrics: Sequence[str] | None = None) -> pd.DataFrame:
+    """The weekly metrics as one long table: the label columns, week, metric, value.
+
+    Rows run metric by metric, then run by run, then week by week.
+
+    Args:
+        runs: What :func:`run_simulations` returned.
+        labels: Column name -> one value per run (an array, e.g. the replicate)
+            or one value for every run (a scalar, e.g. a scenario's name).
+        metrics: Metrics to include (default: all of ``runs.metrics``).
+    """
+    keep = list(runs.metrics) if metrics is None else list(metrics)
+    if not keep:
+        raise ValueError("need at least one metric for a tidy series")
+    n_runs, n_weeks = runs.metrics[keep[0]].shape
+    columns = {name: value if np.ndim(value) == 0 else np.repeat(value, n_weeks)
+               for name, value in labels.items()}
+    week = np.tile(runs.weeks, n_runs)
+    frames = [pd.DataFrame({**columns, "week": week, "metric": name,
+                            "value": runs.metrics[name].reshape(-1)})
+              for name in keep]
+    return pd.concat(frames, ignore_index=True)
 
 
 @dataclass
@@ -95,38 +216,22 @@ def simulate(
     """
     if isinstance(replicates, bool) or not isinstance(replicates, int) or replicates < 1:
         raise ValueError(f"replicates must be a whole number >= 1, got {replicates!r}")
+    if isinstance(weeks, bool) or not isinstance(weeks, int) or weeks < 1:
+        raise ValueError(f"weeks must be a whole number >= 1, got {weeks!r}")
     full = [validate(ps) for ps in _as_list({} if param_sets is None else param_sets)]
+    keep = _known_metrics(metrics)
+    if not keep:
+        raise ValueError("metrics must name at least one metric (or be None for all)")
     world = world or make_world(n_agents)
     seeds = design_seeds(seed, len(full), replicates,
                          common_random_numbers=common_random_numbers)
     points = np.repeat(np.arange(len(full)), replicates)
-    result = run_batch(world, [full[d] for d in points], seeds, weeks)
-    keep = list(metrics) if metrics is not None else list(result.metrics)
-    if not keep:
-        raise ValueError("metrics must name at least one metric (or be None for all)")
-    unknown = sorted(set(keep) - set(result.metrics))
-    if unknown:
-        raise ValueError(f"unknown metrics {unknown}; valid: {sorted(result.metrics)}")
+    runs = run_simulations(world, [full[d] for d in points], seeds, weeks)
     replicate = np.array([s.replicate for s in seeds])
-    return SimulationOutput(series=_tidy(result.metrics, points, replicate, keep),
-                            summary=_summary(result.metrics, points, replicate), params=full)
-
-
-def _tidy(metrics: dict[str, np.ndarray], points: np.ndarray, replicate: np.ndarray,
-          keep: list[str]) -> pd.DataFrame:
-    n_runs, n_weeks = metrics[keep[0]].shape
-    frames = []
-    for name in keep:
-        frames.append(pd.DataFrame({
-            "design_point": np.repeat(points, n_weeks),
-            "replicate": np.repeat(replicate, n_weeks),
-            "week": np.tile(np.arange(n_weeks), n_runs),
-            "metric": name,
-            "value": metrics[name].reshape(-1),
-        }))
-    tidy = pd.concat(frames, ignore_index=True)
-    tidy["metric"] = tidy["metric"].astype("category")
-    return tidy
+    series = tidy_series(runs, {"design_point": points, "replicate": replicate}, keep)
+    series["metric"] = series["metric"].astype("category")
+    return SimulationOutput(series=series, summary=_summary(runs.metrics, points, replicate),
+                            params=full)
 
 
 def _summary(metrics: dict[str, np.ndarray], points: np.ndarray,

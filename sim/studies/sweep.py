@@ -28,12 +28,12 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from sim.core.engine import run_batch
 from sim.core.parameters import validate
 from sim.core.seeding import RunSeed
 from sim.files.experiment import Experiment, describe_design
 from sim.files.outputs import OutputError, make_manifest, write_atomic, write_json
 from sim.files.posterior import posterior_draw
+from sim.studies.run import run_simulations
 
 __all__ = ["ExecutorError", "SweepPlan", "finished_chunks", "read_results", "run_chunk",
            "run_sweep"]
@@ -90,14 +90,15 @@ def run_chunk(experiment: Experiment, chunk: int, chunk_size: int) -> pd.DataFra
              for d, r in zip(points, replicates, strict=True)]
     params = [validate(_run_values(experiment, design, int(d), int(r)))
               for d, r in zip(points, replicates, strict=True)]
-    result = run_batch(experiment.scenario.world(), params, seeds, experiment.weeks,
-                       record_weeks=experiment.record_weeks)
+    runs = run_simulations(experiment.scenario.world(), params, seeds, experiment.weeks,
+                           metrics=experiment.spec.outputs.metrics,
+                           record_weeks=experiment.record_weeks)
     table: dict[str, Any] = {"design_point": points, "replicate": replicates}
     for j, name in enumerate(experiment.names):
         table[name] = design[points, j]
-    for metric in experiment.spec.outputs.metrics:
-        for i, week in enumerate(result.weeks):
-            table[f"{metric}_w{int(week)}"] = result.metrics[metric][:, i]
+    for metric, values in runs.metrics.items():
+        for i, week in enumerate(runs.weeks):
+            table[f"{metric}_w{int(week)}"] = values[:, i]
     return pd.DataFrame(table)
 
 

@@ -22,19 +22,19 @@ from __future__ import annotations
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
 import numpy as np
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from sim.core.engine import agent_value, run_batch
 from sim.core.logic_model import USER_INTERVENTIONS
 from sim.core.parameters import validate
 from sim.core.seeding import RunSeed
 from sim.core.world import Team, World, make_world
 from sim.files.scenario import Scenario, ScenarioError, from_mapping
 from sim.studies.effect_sizes import hedges_g
+from sim.studies.run import run_simulations
 
 __all__ = ["MetricSpec", "TrialError", "TrialExperiment", "compute_metric", "load_trial",
            "run_trial"]
@@ -184,17 +184,10 @@ def run_trial(trial: TrialExperiment, *, replicates: int | None = None,
     world, treated = trial.world()
     seeds = [RunSeed(spec.seed if seed is None else seed, design_point, r)
              for r in range(replicates)]
-    final = run_batch(world, [values] * replicates, seeds, max(spec.follow_up_weeks, 1),
-                      record_weeks=[0]).final if spec.follow_up_weeks else None
-    state = final if final is not None else _entry_state(world, values, seeds)
-    outcomes = {m.outcome for m in spec.metrics}
-    per_user = {name: agent_value(state, name).astype(np.float64) for name in outcomes}
+    outcomes = sorted({m.outcome for m in spec.metrics})
+    per_user = run_simulations(world, [values] * replicates, seeds, spec.follow_up_weeks,
+                               metrics=(), finals=outcomes).finals
     rows = [{"replicate": r, **{m.name: compute_metric(m, per_user[m.outcome][r], treated)
                                 for m in spec.metrics}} for r in range(replicates)]
     return pd.DataFrame(rows)
 
-
-def _entry_state(world: World, values: dict[str, float], seeds: list[RunSeed]) -> Any:
-    from sim.core.engine import Simulation
-
-    return Simulation(world, [values] * len(seeds), seeds).state
