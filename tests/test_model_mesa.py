@@ -15,7 +15,7 @@ from sim.core.parameters import ParameterError, validate
 from sim.core.seeding import RunSeed
 from sim.core.world import Site, WorldError, make_world
 from sim.core.world import Team as TeamSpec
-from sim.faces.mesa_model import AGENT_REPORTERS, ModelError, RecoveryModel, ServiceUser, Team
+from sim.faces.mesa_model import AGENT_REPORTERS, ModelError, RecoveryModel, ServiceUser, TeamAgent
 
 N_AGENTS = 60
 PARAMS = {"unemployment_rate": 0.12, "public_stigma": 0.4}
@@ -69,7 +69,7 @@ def test_some_users_are_enrolled_after_some_weeks(stepped):
 
 def test_team_attributes_equal_the_state_arrays(stepped):
     state, world = stepped.simulation.state, stepped.world
-    teams = stepped.agents_by_type[Team]
+    teams = stepped.agents_by_type[TeamAgent]
     assert len(teams) == 2
     for team in teams:
         assert team.professional_attitudes == state.attitudes[0, team.index]
@@ -89,7 +89,7 @@ def test_attributes_are_read_only_and_agents_have_no_step_of_their_own(stepped):
         user.hope = 0.5
     with pytest.raises(AttributeError):
         stepped.team_agents[0].professional_attitudes = 0.5
-    assert "step" not in vars(ServiceUser) and "step" not in vars(Team)
+    assert "step" not in vars(ServiceUser) and "step" not in vars(TeamAgent)
 
 
 def test_attributes_follow_the_state_as_it_moves():
@@ -115,7 +115,7 @@ def test_agentset_select_agg_get_agree_with_the_metrics(stepped):
         assert len(chosen) == round(stepped.metrics[f"stage_{stage}"] * N_AGENTS)
     qpr = personal_recovery(stepped.simulation.state)[0]
     np.testing.assert_array_equal(users.get("personal_recovery"), qpr)
-    assert len(stepped.agents.select(agent_type=Team)) == 2
+    assert len(stepped.agents.select(agent_type=TeamAgent)) == 2
 
 
 # --- DataCollector ------------------------------------------------------------------------

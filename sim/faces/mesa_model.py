@@ -1,7 +1,7 @@
 """The Mesa face of the model: one run of :class:`sim.core.engine.Simulation` as a ``mesa.Model``.
 
 :class:`RecoveryModel` wraps a batch of one run (R = 1). Its :class:`ServiceUser`
-and :class:`Team` agents are thin ``mesa.Agent`` objects whose attributes are
+and :class:`TeamAgent` agents are thin ``mesa.Agent`` objects whose attributes are
 read-only properties over the state arrays (batch index 0, their own column),
 so Mesa users get ``model.agents``, ``AgentSet.select/agg/get``, a
 ``DataCollector`` and ``mesa.batch_run`` while the weekly step stays vectorised.
@@ -35,7 +35,7 @@ from sim.core.metrics import weekly_metrics
 from sim.core.parameters import validate
 from sim.core.seeding import RunSeed
 
-__all__ = ["AGENT_REPORTERS", "ModelError", "RecoveryModel", "ServiceUser", "Team"]
+__all__ = ["AGENT_REPORTERS", "ModelError", "RecoveryModel", "ServiceUser", "TeamAgent"]
 
 # DataCollector agent-reporter column -> ServiceUser attribute. The columns are
 # prefixed because mesa.batch_run merges model and agent values into one dict per
@@ -151,7 +151,7 @@ def _names(mask: np.ndarray) -> list[str]:
     return [USER_INTERVENTIONS[k] for k in np.flatnonzero(mask)]
 
 
-class Team(mesa.Agent):
+class TeamAgent(mesa.Agent):
     """A community mental-health team: a view of one team column of the state.
 
     Args:
@@ -233,7 +233,7 @@ class RecoveryModel(mesa.Model):
         run_seed: ``RunSeed(seed, 0, 0)``.
         metrics: Every :func:`sim.core.metrics.weekly_metrics` value of the current week.
         datacollector: Model reporters for every metric (one row per week,
-            week 0 included) and the :data:`AGENT_REPORTERS` (Team agents
+            week 0 included) and the :data:`AGENT_REPORTERS` (TeamAgent agents
             report None for them).
 
     Note:
@@ -264,7 +264,7 @@ class RecoveryModel(mesa.Model):
         self.weeks = _check_weeks(weeks)
         self.simulation = Simulation(self.world, [self.params], [self.run_seed])
         self.service_users = tuple(ServiceUser(self, i) for i in range(self.world.n_agents))
-        self.team_agents = tuple(Team(self, t) for t in range(len(self.world.teams)))
+        self.team_agents = tuple(TeamAgent(self, t) for t in range(len(self.world.teams)))
         self._user_by_id = {u.unique_id: u for u in self.service_users}
         self.metrics: dict[str, float] = self._current_metrics()
         self.datacollector = mesa.DataCollector(
