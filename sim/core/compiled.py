@@ -67,24 +67,6 @@ def resolve_kernels(choice: str | None = None) -> str:
     return choice
 
 
-def _parameter_matrix(bp: BatchParams) -> np.ndarray:
-    """The (R, P) per-run parameters in :data:`sim.core.kernels.PARAMETER_COLUMNS` order."""
-    values = bp.registry_values
-    columns = []
-    for name in kernels.PARAMETER_COLUMNS:
-        if name == "community_tie_probability_per_week":
-            columns.append(values["tie_decay_probability_per_week"]
-                           * values["initial_ties_mean"] / 2)
-        elif name.startswith("log_"):
-            columns.append(np.log(values[name.removeprefix("log_")]))
-        elif name.startswith("odds_"):  # as sim.core.dynamics._odds_to_probability computes it
-            probability = values[name.removeprefix("odds_")]
-            columns.append(probability / (1.0 - probability))
-        else:
-            columns.append(values[name])
-    return np.concatenate(columns, axis=1)
-
-
 def _housing_exp(bp: BatchParams) -> np.ndarray:
     """Exp of the housing log-odds shift per site without and with Housing First, (2, R, S).
 
@@ -216,7 +198,7 @@ class CompiledStep:
         self.tile_runs = min(n_runs, tile_runs or max(1, TILE_AGENTS // n_agents))
         self.tiles = [(r0, min(r0 + self.tile_runs, n_runs))
                       for r0 in range(0, n_runs, self.tile_runs)]
-        self.prm = _parameter_matrix(bp)
+        self.prm = kernels.run_parameters(bp.registry_values)
         self.durations = np.ascontiguousarray(bp.duration_weeks().reshape(n_runs, -1))
         tables = _world_tables(world)
         self.limited, self.any_limited = tables.limited, tables.any_limited

@@ -15,7 +15,7 @@ import functools
 
 import numpy as np
 
-from sim.core.kernels import _jit
+from sim.core.kernels import EMPOWERMENT, HOPE, MEANING, _jit
 from sim.core.logic_model import MECHANISMS, STAGES, USER_INTERVENTIONS
 from sim.core.state import PROCESS_NAMES
 
@@ -61,7 +61,7 @@ def tally(process, functioning, self_stigma, connectedness, motivation, doses, e
             table[row_of[q], r] = row_sum(values[r], program, partial) / n_agents
             q += 1
         stages = np.zeros(5, dtype=np.int64)
-        hope, empowerment, meaning = process[r, 3], process[r, 4], process[r, 5]
+        hope, empowerment, meaning = process[r, HOPE], process[r, EMPOWERMENT], process[r, MEANING]
         for i in range(n_agents):
             chime = connectedness[r, i] + hope[i] + (1.0 - self_stigma[r, i]) + meaning[i]
             score = 12.0 * (chime + empowerment[i])  # QPR_MAX / 5 = 12 exactly

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from sim.core.kernels import P_TIE_COMMUNITY, P_TIE_DECAY, P_TIE_FORM, _jit
+from sim.core.kernels import _jit
 
 __all__ = ["network_week"]
 
@@ -52,7 +52,7 @@ def _group_ties(enrolled, k, agents, team_of_agent, n_teams, u_form, u_partner, 
             t = team_of_agent[i]
             begin = count[t - 1] if t > 0 else 0
             size = count[t] - begin
-            if size < 2 or not u_form[r, i] < prm[r, P_TIE_FORM]:
+            if size < 2 or not u_form[r, i] < prm[r].tie_formation_probability_per_week:
                 continue
             pick = np.int64(np.floor(u_partner[r, i] * (size - 1)))
             if pick >= position[m] - begin:
@@ -70,7 +70,7 @@ def _community_ties(u_form, u_partner, prm, c_order, c_start, c_size, c_position
         for i in range(n_agents):
             j = r * n_agents + i
             size = c_size[j]
-            if size < 2 or not u_form[r, i] < prm[r, P_TIE_COMMUNITY]:
+            if size < 2 or not u_form[r, i] < prm[r].community_tie_probability_per_week:
                 continue
             pick = np.int64(np.floor(u_partner[r, i] * (size - 1)))
             if pick >= c_position[j]:
@@ -141,7 +141,7 @@ def network_week(enrolled, group_ks, k_ptr, k_agents, team_of_agent, n_teams, c_
         u = u_decay[r, x] + u_decay[r, y]
         if u >= 1.0:  # frac(u), as numpy's remainder by 1.0 for u in [0, 2)
             u -= 1.0
-        if u >= prm[r, P_TIE_DECAY]:
+        if u >= prm[r].tie_decay_probability_per_week:
             out_run[n_out], out_a[n_out], out_b[n_out] = r, x, y
             degree[r, x] += 1
             degree[r, y] += 1

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from sim.core.kernels import P_TRUST_W, P_UPTAKE, TRUST, _jit
+from sim.core.kernels import TRUST, _jit
 
 __all__ = ["admit_limited", "uptake"]
 
@@ -29,11 +29,11 @@ def uptake(prm, week, offer_ptr, offer_k, limited, team_of_agent, motivation, pr
     queues[:] = 0
     for r in range(n_runs):
         pv = prm[r]
-        w = pv[P_TRUST_W]
+        w = pv.trust_engagement_weight
         for i in range(n_agents):
             e = motivation[r, i] * (1.0 - w + w * process[r, TRUST, i])
             engaged[r, i] = e
-            chance = pv[P_UPTAKE] * e
+            chance = pv.uptake_probability_per_week * e
             for k in offer_k[offer_ptr[i]:offer_ptr[i + 1]]:
                 was_enrolled[r, i, k] = enrolled[r, i, k]
                 # bitwise, not short-circuit: no branch on a coin flip

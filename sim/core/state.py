@@ -13,7 +13,7 @@ from dataclasses import dataclass, fields
 import numpy as np
 from scipy.special import expit, logit
 
-from sim.core.logic_model import USER_INTERVENTIONS
+from sim.core.logic_model import MECHANISMS, USER_INTERVENTIONS
 from sim.core.network import Network, initial_network
 from sim.core.parameters import REGISTRY
 from sim.core.rng_kernels import numpy_blocks
@@ -213,7 +213,7 @@ def initialise(world: World, bp: BatchParams, population: list[np.random.Generat
         completed=np.zeros(shape3, dtype=bool), dropped=np.zeros(shape3, dtype=bool),
         priority=blocks(admission, (n_agents,), False),
         attitudes=attitudes, attitudes_baseline=attitudes.copy(),
-        doses=np.zeros((n_runs, n_agents, 4)),
+        doses=np.zeros((n_runs, n_agents, len(MECHANISMS))),
         network=network,
     )
     return state
