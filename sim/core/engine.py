@@ -4,7 +4,9 @@
 run) and advances it a week at a time; :func:`run_batch` runs it to a horizon
 and records the weekly metrics. Run i of a batch follows the same trajectory
 whatever else is in the batch: every draw comes from the run's own streams and
-every operation is row-wise.
+every operation is row-wise. A week (docs/ODD.md §3) is
+:meth:`sim.core.compiled.CompiledStep.step`: the rules of :mod:`sim.core.rules`,
+compiled, applied to every user; there is no other implementation.
 """
 
 from __future__ import annotations
