@@ -2,18 +2,16 @@
 
 Usage::
 
-    python benchmarks/bench_analysis.py                  # numba kernels, then numpy (~8 min)
-    python benchmarks/bench_analysis.py --kernels numba  # numba only (~2 min)
+    python benchmarks/bench_analysis.py                  # the standard sweep (~2 min)
     python benchmarks/bench_analysis.py --quick          # base N = 16, 26 weeks (seconds)
-    python benchmarks/bench_analysis.py --full --kernels numba  # the full analysis, measured
+    python benchmarks/bench_analysis.py --full           # the full analysis, measured
 
 The standard sweep (issue 8): Sobol' / Saltelli design over 12 levers (4 per moderator
 level and 4 mechanism rates), base N = 256, first and total order only, so
 256 x (12 + 2) = 3,584 design points; 3 replicates (10,752 runs); 1,000 users; 104 weeks;
 the combined-package scenario; only the week-104 outcomes recorded; the executor's process
-pool on 2 workers, worker start-up included. The same sweep runs once per kernel choice
-(``RECOVERY_SIM_KERNELS``, inherited by the workers), so the two rows are side by side; the
-two datasets must be equal bit for bit.
+pool on 2 workers, worker start-up included, on the compiled core (the model's only
+implementation; ``RECOVERY_SIM_KERNELS`` is inherited by the workers).
 
 The full analysis (base N = 1,024: 14,336 design points x 5 replicates = 71,680 runs,
 otherwise the same) is estimated by scaling the measured seconds by the ratio of runs
@@ -108,14 +106,14 @@ def main() -> None:
     mode.add_argument("--quick", action="store_true", help="base N = 16, 26 weeks")
     mode.add_argument("--full", action="store_true",
                       help="the full analysis: base N = 1,024, 5 replicates (measured, not scaled)")
-    parser.add_argument("--kernels", choices=("both", "numba", "numpy"), default="both")
+    parser.add_argument("--kernels", choices=("numba",), default="numba")
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--chunk", type=int, default=16, help="runs per chunk (default 16)")
     args = parser.parse_args()
     spec = {"points": 16 if args.quick else 1024 if args.full else 256,
             "replicates": 5 if args.full else 3, "weeks": 26 if args.quick else 104,
             "agents": 1000, "chunk": args.chunk}
-    choices = ("numba", "numpy") if args.kernels == "both" else (args.kernels,)
+    choices = (args.kernels,)
     rows, frames = [], {}
     with tempfile.TemporaryDirectory() as tmp:
         path = write_experiment(Path(tmp), **spec)
@@ -137,8 +135,6 @@ def main() -> None:
                   f"{label} {full / 60:.1f} min", flush=True)
     identical = (all(frames[choices[0]].equals(f) for f in frames.values())
                  if len(frames) > 1 else None)  # None: one path ran, nothing compared
-    if len(rows) == 2:
-        rows[0]["speed_up_over_numpy"] = round(rows[1]["seconds"] / rows[0]["seconds"], 2)
     print("datasets identical across kernels: "
           + ("not compared (one kernel path ran)" if identical is None else str(identical)))
     result = {"machine": {"cpus": os.cpu_count(), "python": platform.python_version(),

@@ -1,19 +1,19 @@
-"""Benchmark of the vectorised core: speed, scaling, the random-number floor and memory.
+"""Benchmark of the compiled core: speed, scaling, the random-number floor and memory.
 
 Measures, in one sitting so that every ratio compares numbers taken side by side:
 
 * agent-steps per second of the core (``sim.core.engine``) at 1k, 10k and 100k users
   (one run) and batched (16, 64 and 256 x 1,000 users), split into
-  initialisation, weekly steps and weekly metrics, and ``run_batch`` end to end, on
-  both paths of ``sim.core.compiled``: the numba kernels (default) and the numpy
-  reference path, row by row, with the speed-up of one over the other;
+  initialisation, weekly steps and weekly metrics, and ``run_batch`` end to end
+  (the compiled rules of ``sim.core.rules``, driven by ``sim.core.compiled``: the
+  model's only implementation);
 * the ratio to the idiomatic Mesa reference (``benchmarks/reference_mesa.py``)
   measured on 500 users x 20 weeks (its fastest), and the core on that same
   configuration; and the ratio to the reference run at the table's own sizes
   (1,000 and 10,000 users x 26 weeks);
 * the random-number floor: the time numpy takes to generate exactly the draws
   the core makes per week (counted from ``Simulation._draws``), and the share of
-  that floor the core reaches; on the numba path the core draws the same numbers
+  that floor the core reaches; the core draws the same numbers
   with ``sim.core.rng_kernels`` (faster than numpy), so the table also gives the step's
   share of its own draw time;
 * how cost grows with agents, weeks and runs (least-squares exponents on log-log);
@@ -58,7 +58,7 @@ from sim.core.world import make_world
 HERE = Path(__file__).resolve().parent
 OFFER = {"peer_support": 0.5, "supported_employment": 0.5}  # all configs, core and reference
 SEED = 20_240
-KERNELS = ("numpy", "numba")  # each table row is measured on both paths, side by side
+KERNELS = ("numba",)  # the one implementation (the numpy path is gone)
 
 
 @dataclass(frozen=True)
@@ -69,7 +69,7 @@ class Config:
     runs: int
     agents: int
     weeks: int
-    kernels: str = "numba"  # sim.core.compiled: "numba" (default path) or "numpy" (reference path)
+    kernels: str = "numba"  # sim.core.compiled: the only choice
 
     @property
     def agent_steps(self) -> int:
@@ -377,11 +377,9 @@ def print_report(timings: dict[str, Timing], ref: dict, fits: dict, draws: dict,
           f"{'rng floor/s':>12} {'%floor':>6} {'draws':>6} {'peakMiB':>8}")
     for t in timings.values():
         print(_row(t.config.label, t, ref["rate"], same_size_reference(t.config, by_agents)))
-    print("\nnumba kernels over the numpy path (same run, same seeds, bit-identical results):")
     for label in dict.fromkeys(t.config.label for t in timings.values()):
-        fast, slow = timings[(label, "numba")], timings[(label, "numpy")]
-        print(f"  {label:10} step-only x{fast.step_rate / slow.step_rate:.2f}, "
-              f"total x{fast.rate / slow.rate:.2f}; the same draws by sim.core.rng_kernels "
+        fast = timings[(label, "numba")]
+        print(f"  {label:10} the draws by sim.core.rng_kernels "
               f"x{fast.floor_s / fast.draws_s:.2f} faster than numpy's floor")
     print("\ncolumns:\n"
           "  total s, steps/s: sim.core.engine.run_batch end to end (init, steps, metrics every "
@@ -393,7 +391,7 @@ def print_report(timings: dict[str, Timing], ref: dict, fits: dict, draws: dict,
           "separate\n    reference models, each as fast as one)\n"
           "  rng floor/s: numpy drawing the same numbers and nothing else; %floor: "
           "step-only/s over it\n"
-          "  draws: share of the step in Simulation._draws (on the numba path sim.core.rng_kernels "
+          "  draws: share of the step in Simulation._draws (sim.core.rng_kernels "
           "draws\n    the same numbers faster than numpy: the step's fraction of its own "
           "draw floor)\n"
           "  peakMiB: tracemalloc peak of init + 4 weeks")

@@ -7,7 +7,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from sim.core.dynamics import personal_recovery, recovery_stage
+from sim.core.rules import personal_recovery, recovery_stage
 from sim.core.engine import run_batch
 from sim.core.logic_model import STAGES, USER_INTERVENTIONS
 from sim.core.metrics import METRICS

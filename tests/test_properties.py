@@ -19,7 +19,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from sim.core.dynamics import personal_recovery, recovery_stage
+from sim.core.rules import personal_recovery, recovery_stage
 from sim.core.engine import Simulation, run_batch
 from sim.core.logic_model import STAGES, USER_INTERVENTIONS
 from sim.core.metrics import METRICS, weekly_metrics

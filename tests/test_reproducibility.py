@@ -1,7 +1,6 @@
 """Reproducibility: same inputs and seed give bit-identical outputs; batches are separable."""
 
 import numpy as np
-import pytest
 
 from sim.core.engine import run_batch
 from sim.core.metrics import METRICS, metrics_table
@@ -45,8 +44,7 @@ def test_run_is_independent_of_batch_composition():
     np.testing.assert_array_equal(full.final.process["hope"][1], alone.final.process["hope"][0])
 
 
-@pytest.mark.parametrize("kernels", ["numba", "numpy"])
-def test_a_batch_run_in_sub_batches_is_the_batch(monkeypatch, kernels):
+def test_a_batch_run_in_sub_batches_is_the_batch(monkeypatch):
     """run_batch's sub-batches (2 runs of 120 users each here) change no number."""
     from test_properties import _arrays
 
@@ -54,7 +52,7 @@ def test_a_batch_run_in_sub_batches_is_the_batch(monkeypatch, kernels):
     from sim.core.engine import Simulation
 
     params, seeds = P + P[:2], [RunSeed(3, d, 0) for d in range(5)]
-    whole = Simulation(WORLD, params, seeds, kernels=kernels)
+    whole = Simulation(WORLD, params, seeds)
     weekly, hope = [], []
     for week in range(13):
         if week:
@@ -63,8 +61,7 @@ def test_a_batch_run_in_sub_batches_is_the_batch(monkeypatch, kernels):
         hope.append(whole.state.process["hope"].copy())
     calls = []
     monkeypatch.setattr(sim.core.engine, "SUB_BATCH_AGENTS", 240)
-    split = run_batch(WORLD, params, seeds, 12, agent_series=["hope"], progress=calls.append,
-                      kernels=kernels)
+    split = run_batch(WORLD, params, seeds, 12, agent_series=["hope"], progress=calls.append)
     assert calls == [1] * 12  # one tick per week of the batch, not per sub-batch week
     expected = np.stack(weekly, axis=2)  # (M, R, weeks)
     for row, name in enumerate(METRICS):
@@ -78,8 +75,8 @@ def test_a_batch_run_in_sub_batches_is_the_batch(monkeypatch, kernels):
         np.testing.assert_array_equal(getattr(split.final.network, attr),
                                       getattr(whole.state.network, attr), err_msg=attr)
     assert split.final.network.n_edges > 0 and split.final.week == 12
-    some = run_batch(WORLD, params, seeds, 12, agent_series=["hope"], record_weeks=[0, 5, 12],
-                     kernels=kernels)  # still in sub-batches of 2 runs
+    # still in sub-batches of 2 runs
+    some = run_batch(WORLD, params, seeds, 12, agent_series=["hope"], record_weeks=[0, 5, 12])
     for row, name in enumerate(METRICS):
         np.testing.assert_array_equal(some.metrics[name], expected[row][:, [0, 5, 12]],
                                       err_msg=name)

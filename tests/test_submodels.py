@@ -1,9 +1,13 @@
-"""Unit tests for each submodel on small hand-made states.
+"""Unit tests for each submodel of docs/ODD.md §7, on the compiled rules themselves.
 
-Every test builds a real :class:`~sim.engine.Simulation` (so the state has the
-shapes and dtypes the engine uses), overwrites the arrays it needs by hand and
-calls one submodel function directly, comparing against a value computed by
-hand from the rule in the docstring.
+A rule of :mod:`sim.core.rules` is a numba function over one user; the tests call
+it from plain Python with named inputs. Where a behaviour lives in a driver
+(who may join, admission order, completion, doses from enrolment and ties, the
+outcome draws, tie formation and decay), the test builds a real
+:class:`~sim.core.engine.Simulation`, overwrites the arrays it needs by hand,
+runs **one week** with hand-chosen draws (:func:`week`; a uniform of 1 triggers
+nothing, normals are 0) and compares against a value computed by hand from the
+rule in ODD.
 """
 
 from __future__ import annotations
@@ -11,19 +15,14 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from sim.core import services
-from sim.core.dynamics import (
-    _move,
-    apply_outcomes,
-    job_finding_probability,
-    mechanism_doses,
-    personal_recovery,
-    recovery_stage,
-)
-from sim.core.engine import Simulation
+from sim.core import rules
+from sim.core.engine import N_NETWORK_DRAWS, Simulation
+from sim.core.kernels import GROUP_INTERVENTIONS
 from sim.core.logic_model import USER_INTERVENTIONS, mechanism_profile_matrix
-from sim.core.network import Network, decay_ties, form_group_ties, initial_network
+from sim.core.network import Network, initial_network
+from sim.core.network_kernels import initial_ties
 from sim.core.parameters import validate
+from sim.core.rules import personal_recovery, recovery_stage
 from sim.core.seeding import RunSeed
 from sim.core.world import Site, Team, make_world
 
@@ -33,6 +32,7 @@ IPS = USER_INTERVENTIONS.index("supported_employment")
 HF = USER_INTERVENTIONS.index("supported_housing")
 K = len(USER_INTERVENTIONS)
 EPS = 1e-9
+EVERYTHING = {name: 1.0 for name in USER_INTERVENTIONS}
 
 
 def build(n_agents: int, params: dict | None = None, *, runs: int = 1, **world_kwargs):
@@ -41,6 +41,25 @@ def build(n_agents: int, params: dict | None = None, *, runs: int = 1, **world_k
     param_set = validate(params or {})
     seeds = [RunSeed(7, 0, r) for r in range(runs)]
     return Simulation(world, [param_set] * runs, seeds)
+
+
+def week(sim: Simulation, **draws: object) -> None:
+    """Run one week of ``sim`` with the given draws; the others trigger nothing.
+
+    Uniforms default to 1 (above every chance: nobody joins, drops out, finds or
+    loses a job or a home, relapses or recovers; no tie forms, none lapses), normals
+    to 0. A value is broadcast to the stream's (R, ...) block.
+    """
+    n_runs, n_agents = sim.state.shape
+    shapes = {"engagement": (n_runs, n_agents, K), "employment": (n_runs, n_agents),
+              "housing": (n_runs, n_agents), "relapse": (n_runs, n_agents),
+              "noise": (n_runs, n_agents, 3), "network": (n_runs, N_NETWORK_DRAWS, n_agents)}
+    full = {name: np.ascontiguousarray(np.broadcast_to(
+        np.asarray(draws.get(name, 0.0 if name == "noise" else 1.0), dtype=np.float64), shape))
+        for name, shape in shapes.items()}
+    assert set(draws) <= set(shapes), set(draws) - set(shapes)
+    sim._tile_draws = lambda r0, r1: {name: value[r0:r1] for name, value in full.items()}
+    sim.step()
 
 
 def clear_network(sim: Simulation) -> None:
@@ -55,21 +74,38 @@ def edge_set(network: Network) -> set[tuple[int, int, int]]:
     return set(zip(network.run.tolist(), network.a.tolist(), network.b.tolist(), strict=True))
 
 
+def still(sim: Simulation) -> None:
+    """Processes at their baselines, no usual care, no ties: a week moves no process."""
+    s = sim.state
+    for name in s.process:
+        s.baseline[name][:] = s.process[name]
+    s.self_stigma_baseline[:] = s.self_stigma
+    clear_network(sim)
+
+
 # --------------------------------------------------------------------------- services
 
 
 @pytest.mark.parametrize("weight", [0.0, 0.3, 1.0])
 def test_engagement_is_motivation_times_trust_mix(weight):
-    sim = build(4, {"trust_engagement_weight": weight})
-    sim.state.motivation = np.array([[0.0, 0.4, 0.8, 1.0]])
-    sim.state.process["trust"] = np.array([[0.5, 0.0, 0.25, 1.0]])
-    expected = np.array([[0.0, 0.4 * (1 - weight), 0.8 * (1 - weight + weight * 0.25), 1.0]])
-    np.testing.assert_allclose(services.engagement(sim.state, sim.params), expected, atol=1e-15)
+    motivation, trust = [0.0, 0.4, 0.8, 1.0], [0.5, 0.0, 0.25, 1.0]
+    expected = [0.0, 0.4 * (1 - weight), 0.8 * (1 - weight + weight * 0.25), 1.0]
+    got = [rules.engagement(m, t, weight) for m, t in zip(motivation, trust, strict=True)]
+    np.testing.assert_allclose(got, expected, atol=1e-15)
+
+
+def engaged_sim(n: int, motivation, params: dict | None = None, **world_kwargs) -> Simulation:
+    """Engagement = motivation (no weight on trust)."""
+    sim = build(n, {"trust_engagement_weight": 0.0, **(params or {})}, **world_kwargs)
+    sim.state.motivation[0] = motivation
+    return sim
 
 
 def test_uptake_only_offered_free_users_join():
     offer = np.array([True, True, True, True, True, False])
-    sim = build(6, offer={"peer_support": offer})
+    # no places: whoever joins stays on the waiting list
+    sim = engaged_sim(6, 1.0, offer={"peer_support": offer},
+                      teams=[Team(capacity={"peer_support": 0})])
     state = sim.state
     state.week = 5
     state.enrolled[0, 1, PS] = True
@@ -77,8 +113,7 @@ def test_uptake_only_offered_free_users_join():
     state.wait_since[0, 2, PS] = 1
     state.completed[0, 3, PS] = True
     state.dropped[0, 4, PS] = True
-    u = np.zeros((1, 6, K))  # every draw below every positive chance
-    services.uptake(state, sim.world, sim.params, u, np.ones((1, 6)))
+    week(sim, engagement=0.0)  # every draw below every positive chance
     np.testing.assert_array_equal(state.waiting[0, :, PS], [True, False, True, False, False, False])
     np.testing.assert_array_equal(state.wait_since[0, :, PS], [5, 0, 1, 0, 0, 0])
     # nothing else was offered, so nobody waits for anything else
@@ -90,26 +125,26 @@ def test_uptake_only_offered_free_users_join():
 
 
 def test_uptake_chance_is_probability_times_engagement():
-    params = {"uptake_probability_per_week": 0.4}
-    engaged = np.array([[1.0, 0.5, 0.25]])
-    chance = 0.4 * engaged[0]
+    engaged = np.array([1.0, 0.5, 0.25])
+    chance = 0.4 * engaged
     for shift, joins in [(-EPS, True), (EPS, False)]:
-        sim = build(3, params, offer={"peer_support": 1.0})
+        sim = engaged_sim(3, engaged, {"uptake_probability_per_week": 0.4},
+                          offer={"peer_support": 1.0}, teams=[Team(capacity={"peer_support": 0})])
         u = np.ones((1, 3, K))
         u[0, :, PS] = chance + shift
-        services.uptake(sim.state, sim.world, sim.params, u, engaged)
+        week(sim, engagement=u)
         np.testing.assert_array_equal(sim.state.waiting[0, :, PS], [joins] * 3)
         assert not np.delete(sim.state.waiting, PS, axis=2).any()
 
 
 def test_uptake_with_zero_draw_and_zero_engagement_does_not_join():
-    sim = build(2, offer={"peer_support": 1.0})
-    services.uptake(sim.state, sim.world, sim.params, np.zeros((1, 2, K)), np.zeros((1, 2)))
-    assert not sim.state.waiting.any()
+    sim = engaged_sim(2, 0.0, offer={"peer_support": 1.0})
+    week(sim, engagement=0.0)
+    assert not (sim.state.waiting | sim.state.enrolled).any()
 
 
 def test_admit_with_unlimited_capacity_admits_everyone_waiting():
-    sim = build(5, runs=2)
+    sim = build(5, runs=2, offer=EVERYTHING)
     state = sim.state
     waiting = np.zeros((2, 5, K), dtype=bool)
     waiting[0, [0, 3], PS] = True
@@ -117,33 +152,33 @@ def test_admit_with_unlimited_capacity_admits_everyone_waiting():
     waiting[1, 2, HF] = True
     state.waiting = waiting.copy()
     state.weeks_in[:] = 9
-    admitted = services.admit(state, sim.world)
-    np.testing.assert_array_equal(admitted, waiting)
+    week(sim)
     np.testing.assert_array_equal(state.enrolled, waiting)
     assert not state.waiting.any()
-    np.testing.assert_array_equal(state.weeks_in[waiting], 0)
+    np.testing.assert_array_equal(state.weeks_in[waiting], 1)  # admitted, then this week counted
     np.testing.assert_array_equal(state.weeks_in[~waiting], 9)
 
 
 def test_admit_limited_is_first_come_first_served():
-    sim = build(5, teams=[Team(capacity={"peer_support": 2})])
+    sim = build(5, teams=[Team(capacity={"peer_support": 2})], offer={"peer_support": 1.0})
     state = sim.state
     state.waiting[0, :, PS] = True
     state.wait_since[0, :, PS] = [4, 1, 3, 2, 5]
     state.priority[0] = [0.0, 0.9, 0.1, 0.8, 0.2]  # priority never beats waiting time
-    admitted = services.admit(state, sim.world)
-    np.testing.assert_array_equal(admitted[0, :, PS], [False, True, False, True, False])
+    week(sim)
+    np.testing.assert_array_equal(state.enrolled[0, :, PS], [False, True, False, True, False])
     np.testing.assert_array_equal(state.waiting[0, :, PS], [True, False, True, False, True])
 
 
 @pytest.mark.parametrize("priority", [[0.2, 0.7, 0.5], [0.7, 0.2, 0.5]])
 def test_admit_limited_breaks_ties_by_priority(priority):
-    sim = build(3, teams=[Team(capacity={"peer_support": 1})])
+    sim = build(3, teams=[Team(capacity={"peer_support": 1})], offer={"peer_support": 1.0})
     state = sim.state
     state.waiting[0, :2, PS] = True
     state.wait_since[0, :2, PS] = 3
     state.priority[0] = priority
-    admitted = services.admit(state, sim.world)[0, :, PS]
+    week(sim)
+    admitted = state.enrolled[0, :, PS]
     assert admitted.sum() == 1
     # the admitted user is the one the priority ranks first, whatever the index
     winner = int(np.argmin(priority[:2]))
@@ -158,8 +193,8 @@ def test_admit_limited_respects_places_per_team_and_run():
         Team(name="b"),
         Team(name="c", capacity={"peer_support": 0}),
     ]
-    sim = build(12, runs=2, teams=teams)  # user i in team i % 3
-    state = sim.state
+    sim = build(12, runs=2, teams=teams, offer={"peer_support": 1.0, "self_management": 1.0})
+    state = sim.state  # user i in team i % 3
     team = sim.world.team_of_agent
     state.priority[:] = np.linspace(0, 1, 12)
     # run 0: one place of team a is taken; run 1: none taken
@@ -169,7 +204,7 @@ def test_admit_limited_respects_places_per_team_and_run():
     state.waiting[:, [1, 4, 7, 10], PS] = True  # team b, unlimited
     state.waiting[:, [2, 5], PS] = True  # team c, no places
     state.waiting[:, [3, 4], SM] = True  # no limit on self-management
-    services.admit(state, sim.world)
+    week(sim)
     for r in range(2):
         in_team = np.bincount(team[state.enrolled[r, :, PS]], minlength=3)
         np.testing.assert_array_equal(in_team, [2, 4, 0])
@@ -183,12 +218,12 @@ def test_admit_limited_respects_places_per_team_and_run():
 
 
 def test_completion_happens_at_the_interventions_duration():
-    sim = build(3, {"peer_support_weeks": 4, "dropout_probability_per_week": 0.0})
+    sim = build(3, {"peer_support_weeks": 4, "dropout_probability_per_week": 0.0},
+                offer={"peer_support": 1.0})
     state = sim.state
     state.enrolled[0, :, PS] = True
     state.weeks_in[0, :, PS] = [2, 3, 0]
-    was = state.enrolled.copy()
-    services.disengage_and_complete(state, sim.params, np.zeros((1, 3, K)), was, np.ones((1, 3)))
+    week(sim, engagement=0.0)
     np.testing.assert_array_equal(state.completed[0, :, PS], [False, True, False])
     np.testing.assert_array_equal(state.enrolled[0, :, PS], [True, False, True])
     np.testing.assert_array_equal(state.weeks_in[0, :, PS], [3, 4, 1])
@@ -197,14 +232,13 @@ def test_completion_happens_at_the_interventions_duration():
 
 def test_enrolment_lasts_exactly_duration_steps():
     weeks = 5
-    sim = build(1, {"self_management_weeks": weeks, "dropout_probability_per_week": 0.0})
+    sim = build(1, {"self_management_weeks": weeks, "dropout_probability_per_week": 0.0},
+                offer={"self_management": 1.0})
     state = sim.state
     state.waiting[0, 0, SM] = True
-    services.admit(state, sim.world)
     steps = 0
-    while state.enrolled[0, 0, SM]:
-        was = state.enrolled.copy()
-        services.disengage_and_complete(state, sim.params, np.ones((1, 1, K)), was, np.ones((1, 1)))
+    while steps == 0 or state.enrolled[0, 0, SM]:  # admitted in the first week
+        week(sim)
         steps += 1
         assert steps <= 2 * weeks
     assert steps == weeks
@@ -212,22 +246,30 @@ def test_enrolment_lasts_exactly_duration_steps():
 
 
 def test_dropout_chance_and_only_for_users_enrolled_before_the_week():
-    sim = build(5, {"dropout_probability_per_week": 0.2, "peer_support_weeks": 52})
+    engaged = np.array([0.5, 0.5, 0.0, 1.0, 0.0])
+    sim = engaged_sim(5, engaged, {"dropout_probability_per_week": 0.2, "peer_support_weeks": 52},
+                      offer={"peer_support": 1.0})
     state = sim.state
-    engaged = np.array([[0.5, 0.5, 0.0, 1.0, 0.0]])
-    chance = 0.2 * (1.0 - engaged[0])
+    chance = [rules.dropout_chance(0.2, e) for e in engaged]
+    np.testing.assert_allclose(chance, 0.2 * (1.0 - engaged), atol=1e-15)
     u = np.ones((1, 5, K))
     u[0, :, PS] = [chance[0] - EPS, chance[1] + EPS, chance[2] - EPS, 0.0, 0.0]
-    state.enrolled[0, :, PS] = True
-    state.weeks_in[0, :, PS] = 1
-    was = state.enrolled.copy()
-    was[0, 4, PS] = False  # admitted this week: cannot drop out this week
-    services.disengage_and_complete(state, sim.params, u, was, engaged)
+    state.enrolled[0, :4, PS] = True
+    state.weeks_in[0, :4, PS] = 1
+    state.waiting[0, 4, PS] = True  # admitted this week: cannot drop out this week
+    week(sim, engagement=u)
     np.testing.assert_array_equal(state.dropped[0, :, PS], [True, False, True, False, False])
     np.testing.assert_array_equal(state.enrolled[0, :, PS], [False, True, False, True, True])
     # weeks in only count for those still enrolled
-    np.testing.assert_array_equal(state.weeks_in[0, :, PS], [1, 2, 1, 2, 2])
+    np.testing.assert_array_equal(state.weeks_in[0, :, PS], [1, 2, 1, 2, 1])
     assert not state.completed.any()
+
+
+def test_trained_attitude_rule():
+    assert rules.trained_attitude(0.2, 0.6, 0.5, 5, 10.0) == pytest.approx(0.2 + 0.15 * 0.8)
+    assert rules.trained_attitude(0.2, 0.6, 0.5, 0, 10.0) == 0.2
+    assert rules.trained_attitude(0.2, 0.6, 0.5, 30, 10.0) == rules.trained_attitude(
+        0.2, 0.6, 0.5, 10, 10.0)
 
 
 def test_train_staff_ramps_trained_teams_linearly_to_the_gain():
@@ -239,9 +281,9 @@ def test_train_staff_ramps_trained_teams_linearly_to_the_gain():
     sim = build(3, {"staff_training_attitude_gain": 0.6, "staff_training_weeks": 10}, teams=teams)
     state = sim.state
     expected_full = np.array([0.2 + 0.6 * 0.5 * 0.8, 0.4 + 0.6 * 1.0 * 0.6, 0.4])
-    for week, progress in [(0, 0.0), (5, 0.5), (10, 1.0), (30, 1.0)]:
-        state.week = week
-        services.train_staff(state, sim.world, sim.params)
+    for at_week, progress in [(0, 0.0), (5, 0.5), (10, 1.0), (30, 1.0)]:
+        state.week = at_week  # training is the first step of the week
+        week(sim)
         expected = np.array([0.2, 0.4, 0.4]) + progress * (expected_full - [0.2, 0.4, 0.4])
         np.testing.assert_allclose(state.attitudes[0], expected, atol=1e-12)
     np.testing.assert_array_equal(state.attitudes_baseline[0], [0.2, 0.4, 0.4])
@@ -251,7 +293,7 @@ def test_train_staff_without_trained_teams_changes_nothing():
     sim = build(2, {"staff_training_attitude_gain": 1.0}, teams=[Team(), Team()])
     sim.state.week = 50
     before = sim.state.attitudes.copy()
-    services.train_staff(sim.state, sim.world, sim.params)
+    week(sim)
     np.testing.assert_array_equal(sim.state.attitudes, before)
 
 
@@ -268,6 +310,7 @@ def test_personal_recovery_is_twelve_times_chime_sum():
     s.process["empowerment"] = np.array([[0.0, 1.0, 0.9]])
     qpr = personal_recovery(s)
     np.testing.assert_allclose(qpr, [[0.0, 60.0, 12 * (0.2 + 0.4 + 0.7 + 0.6 + 0.9)]], atol=1e-12)
+    assert rules.personal_recovery_score(0.2, 0.4, 0.3, 0.6, 0.9) == qpr[0, 2]
 
 
 def test_personal_recovery_stays_within_scale():
@@ -284,15 +327,14 @@ def test_personal_recovery_stays_within_scale():
 def test_recovery_stage_bands():
     qpr = np.array([0.0, 11.99, 12.0, 23.99, 24.0, 36.0, 48.0, 59.9, 60.0])
     np.testing.assert_array_equal(recovery_stage(qpr), [0, 0, 1, 1, 2, 3, 4, 4, 4])
+    assert [rules.stage_of(x) for x in qpr] == [0, 0, 1, 1, 2, 3, 4, 4, 4]
 
 
 def test_no_intervention_dose_without_enrolment():
     sim = build(4, {"usual_care_contact": 0.0})
     clear_network(sim)
-    doses = mechanism_doses(
-        sim.state, sim.world, sim.params, np.ones((1, 4)), np.ones((1, 4), dtype=bool)
-    )
-    np.testing.assert_array_equal(doses, np.zeros((1, 4, 4)))
+    week(sim)
+    np.testing.assert_array_equal(sim.state.doses, np.zeros((1, 4, 4)))
 
 
 @pytest.mark.parametrize("attitude", [0.1, 0.5, 0.9])
@@ -300,10 +342,10 @@ def test_usual_care_dose_sign_follows_attitudes(attitude):
     sim = build(2, {"usual_care_contact": 0.6})
     clear_network(sim)
     sim.state.attitudes[:] = attitude
-    doses = mechanism_doses(
-        sim.state, sim.world, sim.params, np.ones((1, 2)), np.zeros((1, 2), dtype=bool)
-    )
+    week(sim)
+    doses = sim.state.doses
     expected = 0.6 * (2 * attitude - 1)
+    assert rules.usual_care_dose(0.6, attitude) == pytest.approx(expected, abs=1e-15)
     np.testing.assert_allclose(doses[0, :, 1], expected, atol=1e-15)
     np.testing.assert_allclose(doses[0, :, 3], expected, atol=1e-15)
     np.testing.assert_array_equal(doses[0, :, [0, 2]], 0.0)
@@ -311,12 +353,13 @@ def test_usual_care_dose_sign_follows_attitudes(attitude):
 
 
 def test_ips_enrolment_gives_profile_times_fidelity():
-    sim = build(2, {"usual_care_contact": 0.0, "fidelity": 0.8})
+    sim = engaged_sim(2, 0.6, {"usual_care_contact": 0.0, "fidelity": 0.8},
+                      offer={"supported_employment": 1.0})
     clear_network(sim)
     sim.state.attitudes[:] = 0.7
     sim.state.enrolled[0, 0, IPS] = True
-    engaged = np.array([[0.6, 0.6]])
-    doses = mechanism_doses(sim.state, sim.world, sim.params, engaged, np.zeros((1, 2), dtype=bool))
+    week(sim)
+    doses = sim.state.doses
     profile = mechanism_profile_matrix()[IPS]
     np.testing.assert_allclose(profile, [0.5, 1.0, 0.0, 1.0])
     expected = profile * 0.8 * np.array([0.6, 1.2, 0.6, 1.2])
@@ -329,25 +372,30 @@ def test_role_modelling_from_ties_further_on():
     clear_network(sim)
     # 0 - 1, 0 - 2; user 3 has no ties
     sim.state.network.add(np.array([0, 0]), np.array([0, 0]), np.array([1, 2]))
-    advanced = np.array([[False, True, True, True]])
-    doses = mechanism_doses(sim.state, sim.world, sim.params, np.ones((1, 4)), advanced)
+    # users 1-3 at the top of the recovery scale (growth), user 0 at the bottom
+    s = sim.state
+    top = np.array([[0.0, 1.0, 1.0, 1.0]])
+    s.connectedness[:], s.self_stigma[:] = top, 1.0 - top
+    for name in ("hope", "meaning", "empowerment"):
+        s.process[name][:] = top
+    assert rules.peer_signal(2, 2) == 0.5 and rules.peer_signal(0, 1) == -0.5
+    assert rules.peer_signal(0, 0) == 0.0
+    week(sim)
     # user 0: both ties advanced -> 2 x (1 - 0.5); users 1, 2: their one tie is not -> 2 x -0.5
-    np.testing.assert_allclose(doses[0, :, 2], [1.0, -1.0, -1.0, 0.0], atol=1e-15)
+    np.testing.assert_allclose(s.doses[0, :, 2], [1.0, -1.0, -1.0, 0.0], atol=1e-15)
 
 
 def test_move_positive_dose_toward_one_negative_toward_zero():
-    p = np.array([0.5, 0.5, 0.2, 0.9, 0.5])
-    dose = np.array([1.0, -1.0, 0.5, -0.5, 0.0])
-    moved = _move(p, dose, np.array(0.2), np.array(0.0), p)
+    p = [0.5, 0.5, 0.2, 0.9, 0.5]
+    dose = [1.0, -1.0, 0.5, -0.5, 0.0]
+    moved = [rules.move(x, d, 0.2, 0.0, x) for x, d in zip(p, dose, strict=True)]
     np.testing.assert_allclose(
         moved, [0.6, 0.4, 0.2 + 0.2 * 0.5 * 0.8, 0.9 - 0.2 * 0.5 * 0.9, 0.5], atol=1e-15
     )
 
 
 def test_move_decays_toward_baseline():
-    p = np.array([0.9, 0.1, 0.5])
-    base = np.array([0.5, 0.5, 0.5])
-    moved = _move(p, np.zeros(3), np.array(0.3), np.array(0.1), base)
+    moved = [rules.move(x, 0.0, 0.3, 0.1, 0.5) for x in (0.9, 0.1, 0.5)]
     np.testing.assert_allclose(moved, [0.86, 0.14, 0.5], atol=1e-15)
 
 
@@ -355,16 +403,35 @@ def test_move_stays_in_unit_interval():
     rng = np.random.default_rng(11)
     p, base = rng.random(1000), rng.random(1000)
     dose = rng.uniform(-5, 5, 1000)
-    moved = _move(p, dose, rng.uniform(0, 1, 1000), rng.uniform(0, 1, 1000), base)
+    rate, decay = rng.uniform(0, 1, 1000), rng.uniform(0, 1, 1000)
+    moved = np.array([rules.move(*args) for args in zip(p, dose, rate, decay, base, strict=True)])
     assert moved.min() >= 0.0 and moved.max() <= 1.0
-    moved = _move(
-        np.array([0.99, 0.01]),
-        np.array([10.0, -10.0]),
-        np.array(0.5),
-        np.array(0.0),
-        np.array([0.5, 0.5]),
-    )
-    np.testing.assert_array_equal(moved, [1.0, 0.0])
+    assert [rules.move(0.99, 10.0, 0.5, 0.0, 0.5), rules.move(0.01, -10.0, 0.5, 0.0, 0.5)] == [
+        1.0, 0.0]
+    assert rules.move_noisy(0.99, 0.0, 0.5, 0.0, 0.99, 0.1, 5.0) == 1.0
+
+
+def test_processes_move_in_a_week_by_their_doses():
+    """The week applies rules.move to each process with its mechanism's dose (ODD §7.6)."""
+    sim = engaged_sim(2, 1.0, {"usual_care_contact": 0.0, "fidelity": 1.0},
+                      offer={"self_management": 1.0})
+    still(sim)
+    s = sim.state
+    s.enrolled[0, 0, SM] = True
+    before = {name: s.process[name].copy() for name in s.process}
+    week(sim)
+    p = validate({"usual_care_contact": 0.0, "fidelity": 1.0})
+    info = mechanism_profile_matrix()[SM, 0]  # x fidelity 1 x engagement 1
+    k = rules.move(before["knowledge"][0, 0], info, p["knowledge_learning_rate_per_week"],
+                   p["process_decay_rate_per_week"], before["knowledge"][0, 0])
+    assert s.process["knowledge"][0, 0] == k > before["knowledge"][0, 0]
+    gain = rules.knowledge_gain(k, before["knowledge"][0, 0])
+    efficacy = rules.move(before["self_efficacy"][0, 0], gain, p["self_efficacy_rate_per_week"],
+                          p["process_decay_rate_per_week"], before["self_efficacy"][0, 0])
+    assert s.process["self_efficacy"][0, 0] == efficacy
+    # the user in nothing has no dose: every process stays at its baseline
+    for name in ("knowledge", "self_efficacy", "trust", "hope", "empowerment"):
+        assert s.process[name][0, 1] == before[name][0, 1], name
 
 
 def equal_users(sim: Simulation) -> None:
@@ -381,78 +448,76 @@ def two_site_sim(rates: tuple[float, float], params: dict | None = None) -> Simu
     return build(2, params, sites=sites, teams=[Team(site=0), Team(site=1)])
 
 
-def odds(p: np.ndarray) -> np.ndarray:
+def odds(p):
     return p / (1.0 - p)
+
+
+def job_finding(params: dict, unemployment_rate: float, *, public_stigma: float | None = None,
+                efficacy: float = 0.5, motivation: float = 0.5, severity: float = 0.5,
+                work_history: bool = False, in_ips: bool = False,
+                in_relapse: bool = False) -> float:
+    """The weekly job-finding chance of ODD §7.7, from the rules."""
+    p = validate(params)
+    stigma = p["public_stigma"] if public_stigma is None else public_stigma
+    points = 100.0 * (unemployment_rate - p["reference_unemployment_rate"])
+    shift = rules.job_log_odds_shift(
+        points, np.log(p["job_entry_odds_ratio_per_point"]), p["stigma_job_penalty"], stigma,
+        p["readiness_job_gradient"], efficacy, motivation, severity,
+        np.log(p["work_history_job_multiplier"]), work_history,
+        np.log(p["ips_job_finding_multiplier"]), 1.0 if in_ips else 0.0)
+    chance = rules.odds_to_probability(odds(p["job_finding_probability_per_week"]),
+                                       np.exp(shift))
+    return 0.0 if in_relapse else chance
 
 
 @pytest.mark.parametrize("ratio", [1.0, 1.07, 1.15])
 def test_job_finding_odds_ratio_per_point_of_unemployment(ratio):
-    sim = two_site_sim((0.07, 0.08), {"job_entry_odds_ratio_per_point": ratio})
-    equal_users(sim)
-    p = job_finding_probability(sim.state, sim.params)[0]
+    params = {"job_entry_odds_ratio_per_point": ratio}
+    p = [job_finding(params, rate) for rate in (0.07, 0.08)]
     assert abs(odds(p[0]) / odds(p[1]) - ratio) < 1e-9
 
 
 def test_job_finding_falls_with_unemployment():
     rates = np.linspace(0.02, 0.25, 8)
-    probabilities = []
-    for rate in rates:
-        sim = two_site_sim((rate, rate), {"job_entry_odds_ratio_per_point": 1.07})
-        equal_users(sim)
-        probabilities.append(job_finding_probability(sim.state, sim.params)[0, 0])
+    probabilities = [job_finding({"job_entry_odds_ratio_per_point": 1.07}, rate) for rate in rates]
     assert np.all(np.diff(probabilities) < 0)
     # at the reference rate, an average unemployed user has the base chance
-    sim = two_site_sim((0.07, 0.07), {"reference_unemployment_rate": 0.07, "public_stigma": 0.5})
-    equal_users(sim)
-    np.testing.assert_allclose(
-        job_finding_probability(sim.state, sim.params)[0],
-        sim.params.job_finding_probability_per_week[0, 0],
-        rtol=1e-12,
-    )
+    params = {"reference_unemployment_rate": 0.07, "public_stigma": 0.5}
+    np.testing.assert_allclose(job_finding(params, 0.07),
+                               validate(params)["job_finding_probability_per_week"], rtol=1e-12)
 
 
 def test_job_finding_ips_multiplies_odds_and_relapse_zeroes_it():
-    sim = build(3, {"ips_job_finding_multiplier": 4.0})
-    equal_users(sim)
-    sim.state.enrolled[0, 1, IPS] = True
-    sim.state.in_relapse[0, 2] = True
-    p = job_finding_probability(sim.state, sim.params)[0]
-    np.testing.assert_allclose(odds(p[1]) / odds(p[0]), 4.0, rtol=1e-12)
-    assert p[0] > 0.0
-    assert p[2] == 0.0
+    params = {"ips_job_finding_multiplier": 4.0}
+    without, with_ips = job_finding(params, 0.07), job_finding(params, 0.07, in_ips=True)
+    np.testing.assert_allclose(odds(with_ips) / odds(without), 4.0, rtol=1e-12)
+    assert without > 0.0
+    assert job_finding(params, 0.07, in_relapse=True) == 0.0
+    # in a week: a user in relapse does not start a job even on a draw of 0
+    sim = outcome_sim(2, params)
+    sim.state.in_relapse[0, 1] = True
+    week(sim, employment=0.0)
+    np.testing.assert_array_equal(sim.state.employed[0], [True, False])
 
 
-def outcome_sim(n: int, params: dict | None = None) -> Simulation:
-    sim = build(n, params)
+def outcome_sim(n: int, params: dict | None = None, **world_kwargs) -> Simulation:
+    """Identical users whose processes a week does not move (usual care off, no ties)."""
+    sim = build(n, {"usual_care_contact": 0.0, **(params or {})}, **world_kwargs)
     equal_users(sim)
-    clear_network(sim)
     s = sim.state
     s.employed[:], s.ever_employed[:], s.housed[:] = False, False, True
     s.weeks_employed[:], s.weeks_housed[:] = 0, 0
-    s.baseline["knowledge"][:] = 0.5
+    still(sim)
     return sim
 
 
-def draws_for(n: int, *, employment=1.0, housing=1.0, relapse=1.0) -> dict[str, np.ndarray]:
-    """Draws that by default trigger nothing (a uniform of 1 exceeds every chance)."""
-
-    def full(value):
-        return np.broadcast_to(np.asarray(value, dtype=np.float64), (1, n)).copy()
-
-    return {
-        "employment": full(employment),
-        "housing": full(housing),
-        "relapse": full(relapse),
-        "noise": np.zeros((1, n, 3)),
-    }
-
-
 def test_job_start_follows_job_finding_probability():
-    sim = outcome_sim(3)
-    chance = job_finding_probability(sim.state, sim.params)[0]
-    draws = draws_for(3, employment=[chance[0] - EPS, chance[1] + EPS, 0.0])
+    sim = outcome_sim(3, {"public_stigma": 0.5})
+    # the chance from the rules, with this world's site and the users' own values
+    chance = job_finding({"public_stigma": 0.5}, validate({})["unemployment_rate"])
+    assert sim.world.sites[0].unemployment_rate is None  # the registry's rate
     sim.state.employed[0, 2] = True  # already employed: a draw of 0 means job loss, not start
-    apply_outcomes(sim.state, sim.params, draws)
+    week(sim, employment=[chance - EPS, chance + EPS, 0.0])
     np.testing.assert_array_equal(sim.state.employed[0], [True, False, False])
     np.testing.assert_array_equal(sim.state.ever_employed[0], [True, False, False])
     np.testing.assert_array_equal(sim.state.weeks_employed[0], [1, 0, 0])
@@ -471,10 +536,11 @@ def test_job_loss_follows_its_probability():
     s.enrolled[0, [2, 3], IPS] = True
     s.in_relapse[0, [4, 5]] = True
     base, ips, relapse = 0.05, 0.05 * 0.6, 0.05 * 3.0
-    draws = draws_for(
-        6, employment=[base - EPS, base + EPS, ips - EPS, ips + EPS, relapse - EPS, relapse + EPS]
-    )
-    apply_outcomes(s, sim.params, draws)
+    assert rules.loss_probability(0.05, 0.4, 1.0, False, 3.0) == pytest.approx(ips)
+    assert rules.loss_probability(0.05, 0.4, 0.0, True, 3.0) == pytest.approx(relapse)
+    assert rules.loss_probability(0.5, 0.0, 0.0, True, 3.0) == 1.0  # at most 1
+    week(sim, employment=[base - EPS, base + EPS, ips - EPS, ips + EPS, relapse - EPS,
+                          relapse + EPS])
     np.testing.assert_array_equal(s.employed[0], [False, True, False, True, False, True])
     assert s.ever_employed.all()
     np.testing.assert_array_equal(s.weeks_employed[0], [0, 1, 0, 1, 0, 1])
@@ -493,36 +559,21 @@ def test_housing_gain_and_loss_follow_their_probabilities():
     s.housed[0, :4] = False
     s.enrolled[0, [2, 3, 6, 7], HF] = True
     gain = 0.01
-    gain_hf = odds(np.array(gain)) * 5.0 / (1 + odds(np.array(gain)) * 5.0)
+    gain_hf = odds(gain) * 5.0 / (1 + odds(gain) * 5.0)
     lose, lose_hf = 0.02, 0.02 * 0.5
-    draws = draws_for(
-        8,
-        housing=[
-            gain - EPS,
-            gain + EPS,
-            gain_hf - EPS,
-            gain_hf + EPS,
-            lose - EPS,
-            lose + EPS,
-            lose_hf - EPS,
-            lose_hf + EPS,
-        ],
-    )
-    apply_outcomes(s, sim.params, draws)
+    week(sim, housing=[gain - EPS, gain + EPS, gain_hf - EPS, gain_hf + EPS, lose - EPS,
+                       lose + EPS, lose_hf - EPS, lose_hf + EPS])
     np.testing.assert_array_equal(s.housed[0], [True, False, True, False, False, True, False, True])
     np.testing.assert_array_equal(s.weeks_housed[0], s.housed[0].astype(int))
 
 
-def test_housing_gain_scales_with_availability_in_odds():
+@pytest.mark.parametrize("shift", [-EPS, EPS])
+def test_housing_gain_scales_with_availability_in_odds(shift):
     sim = outcome_sim(1, {"housing_gain_probability_per_week": 0.01, "housing_availability": 1.0})
     sim.state.housed[:] = False
     chance = 0.02 / 1.01  # odds 0.01/0.99 doubled
-    apply_outcomes(sim.state, sim.params, draws_for(1, housing=chance - EPS))
-    assert sim.state.housed[0, 0]
-    sim = outcome_sim(1, {"housing_gain_probability_per_week": 0.01, "housing_availability": 1.0})
-    sim.state.housed[:] = False
-    apply_outcomes(sim.state, sim.params, draws_for(1, housing=chance + EPS))
-    assert not sim.state.housed[0, 0]
+    week(sim, housing=chance + shift)
+    assert sim.state.housed[0, 0] == (shift < 0)
 
 
 def test_relapse_onset_and_resolution_follow_their_probabilities():
@@ -530,6 +581,7 @@ def test_relapse_onset_and_resolution_follow_their_probabilities():
         "relapse_probability_per_week": 0.04,
         "relapse_recovery_probability_per_week": 0.3,
         "relapse_knowledge_protection": 2.0,
+        "process_decay_rate_per_week": 0.0,  # knowledge keeps its gain through the week
     }
     sim = outcome_sim(6, params)
     s = sim.state
@@ -539,18 +591,9 @@ def test_relapse_onset_and_resolution_follow_their_probabilities():
     s.relapses[0, [4, 5]] = 1
     onset_mid, onset_high = 0.04, 0.04 * 1.5
     onset_protected = 0.04 * np.exp(-0.5)
-    draws = draws_for(
-        6,
-        relapse=[
-            onset_mid - EPS,
-            onset_mid + EPS,
-            onset_high - EPS,
-            onset_protected + EPS,
-            0.3 - EPS,
-            0.3 + EPS,
-        ],
-    )
-    apply_outcomes(s, sim.params, draws)
+    assert rules.relapse_hazard(0.04, 0.5, np.exp(-0.5)) == pytest.approx(onset_protected)
+    week(sim, relapse=[onset_mid - EPS, onset_mid + EPS, onset_high - EPS, onset_protected + EPS,
+                       0.3 - EPS, 0.3 + EPS])
     np.testing.assert_array_equal(s.in_relapse[0], [True, False, True, False, False, True])
     np.testing.assert_array_equal(s.relapses[0], [1, 0, 1, 0, 1, 1])
 
@@ -562,7 +605,8 @@ def test_job_start_raises_hope_motivation_and_self_efficacy():
     s.process["hope"][0] = [0.4, 0.4]
     s.process["self_efficacy"][0] = [0.3, 0.3]
     s.motivation[0] = [0.6, 0.6]
-    apply_outcomes(s, sim.params, draws_for(2, employment=[0.0, 1.0]))
+    still(sim)
+    week(sim, employment=[0.0, 1.0])
     assert s.employed[0, 0] and not s.employed[0, 1]
     np.testing.assert_allclose(s.process["hope"][0], [0.4 + 0.2 * 0.6, 0.4], atol=1e-15)
     np.testing.assert_allclose(s.process["self_efficacy"][0], [0.3 + 0.2 * 0.7, 0.3], atol=1e-15)
@@ -582,13 +626,28 @@ def test_relapse_onset_and_job_loss_set_hope_back():
     s.employed[0, 1] = s.ever_employed[0, 1] = True
     s.process["hope"][0] = 0.8
     s.motivation[0] = 0.6
+    still(sim)
     # user 0 relapses; user 1 loses the job; user 2 neither
-    apply_outcomes(s, sim.params, draws_for(3, relapse=[0.0, 1.0, 1.0], employment=[1.0, 0.0, 1.0]))
+    week(sim, relapse=[0.0, 1.0, 1.0], employment=[1.0, 0.0, 1.0])
     assert s.in_relapse[0].tolist() == [True, False, False]
     assert s.employed[0].tolist() == [False, False, False]
     np.testing.assert_allclose(s.process["hope"][0], [0.8 * 0.75, 0.8 * 0.9, 0.8], atol=1e-15)
     np.testing.assert_allclose(s.motivation[0], [0.6 * 0.75, 0.6 * 0.9, 0.6], atol=1e-15)
     np.testing.assert_allclose(s.process["self_efficacy"][0], [0.5 * 0.75, 0.5, 0.5], atol=1e-15)
+
+
+def test_feedback_and_slow_variable_rules():
+    assert rules.feedback(0.4, 0.2, 0.0, 0.0) == pytest.approx(0.52)
+    assert rules.feedback(0.8, 0.0, 0.25, 0.1) == pytest.approx(0.8 * 0.75 * 0.9)
+    # motivation relaxes toward baseline + gain x (hope - its baseline)
+    assert rules.motivation_update(0.5, 0.0, 0.0, 0.0, 0.5, 0.2, 0.5, 0.1, 0.0, 0.0) == (
+        pytest.approx(0.5 + 0.1 * 0.1))
+    # severity relaxes toward its baseline, raised during relapse
+    assert rules.severity_update(0.4, 0.4, True, 0.3, 0.5) == pytest.approx(0.55)
+    assert rules.severity_update(0.4, 0.4, False, 0.3, 0.5) == 0.4
+    assert rules.functioning_set_point(0.2, True, False, 0.6) == pytest.approx(0.25 * 2.4)
+    assert rules.connectedness_set_point(3, 3.0) == 0.5
+    assert rules.connectedness_set_point(0, 3.0) == 0.0
 
 
 # --------------------------------------------------------------------------- network
@@ -618,15 +677,11 @@ def random_network(rng: np.random.Generator, n_runs: int, n_agents: int, n_pairs
     return net, dense
 
 
-def test_degree_and_neighbour_sum_match_dense_adjacency():
+def test_degree_matches_dense_adjacency():
     rng = np.random.default_rng(5)
     net, dense = random_network(rng, 3, 9, 40)
     assert net.n_edges > 10
-    values = rng.random((3, 9))
     np.testing.assert_array_equal(net.degree(), dense.sum(axis=2))
-    np.testing.assert_allclose(
-        net.neighbour_sum(values), np.einsum("rij,rj->ri", dense, values), atol=1e-12
-    )
 
 
 def test_adjacency_is_symmetric_and_matches():
@@ -639,55 +694,63 @@ def test_adjacency_is_symmetric_and_matches():
         assert np.all(np.diag(adjacency) == 0)
 
 
-def test_decay_ties_probability_zero_keeps_all_and_one_removes_all():
-    rng = np.random.default_rng(8)
-    net, _ = random_network(rng, 2, 10, 30)
-    before = edge_set(net)
-    decay_ties(net, rng.random((2, 10)), np.zeros((2, 1)))
-    assert edge_set(net) == before
-    decay_ties(net, rng.random((2, 10)), np.array([[1.0], [0.0]]))
-    assert edge_set(net) == {e for e in before if e[0] == 1}
-    decay_ties(net, rng.random((2, 10)), np.ones((2, 1)))
-    assert net.n_edges == 0
+def network_draws(n_agents: int, *, form=1.0, partner=0.5, decay=1.0, community=1.0):
+    """Network draws (1, N_NETWORK_DRAWS, N): group form/partner rows, community, decay."""
+    u = np.empty((1, N_NETWORK_DRAWS, n_agents))
+    for q in range(len(GROUP_INTERVENTIONS)):
+        u[0, 2 * q], u[0, 2 * q + 1] = form, partner
+    u[0, -3], u[0, -2], u[0, -1] = community, partner, decay
+    return u
 
 
-def test_decay_ties_uses_fractional_sum_of_the_two_draws():
-    net = empty_network(1, 3)
-    net.add(np.zeros(3, dtype=np.int64), np.array([0, 0, 1]), np.array([1, 2, 2]))
-    u = np.array([[0.125, 0.25, 0.875]])  # sums: 0.375, 1.0 -> 0.0, 1.125 -> 0.125
-    decay_ties(net, u, np.array([[0.3]]))
-    assert edge_set(net) == {(0, 0, 1)}
-    net.add(np.zeros(3, dtype=np.int64), np.array([0, 0, 1]), np.array([1, 2, 2]))
-    decay_ties(net, u, np.array([[0.1]]))
-    assert edge_set(net) == {(0, 0, 1), (0, 1, 2)}
-    decay_ties(net, np.full((1, 3), 0.5), np.array([[0.0]]))  # frac(1.0) = 0 is kept
-    assert edge_set(net) == {(0, 0, 1), (0, 1, 2)}
+def test_tie_lapses_uses_fractional_sum_of_the_two_draws():
+    # sums: 0.375, 1.0 -> 0.0, 1.125 -> 0.125
+    assert [rules.tie_lapses(a, b, 0.3) for a, b in ((0.125, 0.25), (0.125, 0.875),
+                                                     (0.25, 0.875))] == [False, True, True]
+    assert [rules.tie_lapses(a, b, 0.1) for a, b in ((0.125, 0.25), (0.125, 0.875),
+                                                     (0.25, 0.875))] == [False, True, False]
+    assert not rules.tie_lapses(0.5, 0.5, 0.0)  # frac(1.0) = 0 is kept
 
 
-def test_form_group_ties_only_within_group_and_run():
-    rng = np.random.default_rng(9)
-    n_runs, n_agents = 2, 12
-    group = np.full((n_runs, n_agents), -1, dtype=np.int64)
-    group[0, [0, 1, 2, 7]] = 0
-    group[0, [3, 4]] = 1
-    group[0, 5] = 2  # alone in its group
-    group[1, [0, 1, 2, 7]] = 3  # same users as group 0, other run
-    group[1, [8, 9, 10, 11]] = 4
-    net = empty_network(n_runs, n_agents)
-    form_group_ties(
-        net,
-        group,
-        rng.random((n_runs, n_agents)),
-        rng.random((n_runs, n_agents)),
-        np.ones((n_runs, 1)),
-    )
+@pytest.mark.parametrize(("probability", "kept"), [
+    (0.1, {(0, 0, 1), (0, 1, 2)}), (0.0, {(0, 0, 1), (0, 0, 2), (0, 1, 2)})])
+def test_ties_lapse_in_a_week_by_their_two_draws(probability, kept):
+    sim = build(3, {"tie_decay_probability_per_week": probability})
+    clear_network(sim)
+    sim.state.network.add(np.zeros(3, dtype=np.int64), np.array([0, 0, 1]), np.array([1, 2, 2]))
+    week(sim, network=network_draws(3, decay=np.array([0.125, 0.25, 0.875])))
+    assert edge_set(sim.state.network) == kept
+
+
+def test_all_ties_lapse_at_probability_one_of_the_rule():
+    assert all(rules.tie_lapses(a, b, 1.0) for a, b in np.random.default_rng(8).random((50, 2)))
+
+
+def group_sim(n_agents: int, enrolled: list[int], *, runs: int = 1, teams=None,
+              params: dict | None = None) -> Simulation:
+    sim = build(n_agents, params, runs=runs, teams=teams or [Team()],
+                offer={"peer_support": 1.0})
+    clear_network(sim)
+    sim.state.enrolled[:, enrolled, PS] = True
+    return sim
+
+
+def test_group_ties_form_only_within_group_and_run():
+    # teams: users i in team i % 3; group = (run, team) of peer-support participants
+    teams = [Team(name="a"), Team(name="b"), Team(name="c")]
+    members = [0, 1, 3, 4, 6, 9, 8]  # team a: 0 3 6 9; team b: 1 4; team c: 8 alone
+    sim = group_sim(12, members, runs=2, teams=teams,
+                    params={"tie_formation_probability_per_week": 1.0})
+    u = network_draws(12, form=0.0, partner=np.random.default_rng(9).random(12))
+    week(sim, network=np.concatenate([u, u]))
+    net, team = sim.state.network, sim.world.team_of_agent
     assert net.n_edges > 0
-    np.testing.assert_array_equal(group[net.run, net.a], group[net.run, net.b])
-    assert np.all(group[net.run, net.a] >= 0)
+    np.testing.assert_array_equal(team[net.a], team[net.b])
+    assert np.all(sim.state.enrolled[net.run, net.a, PS] & sim.state.enrolled[net.run, net.b, PS])
     assert np.all(net.a < net.b)
-    members = group >= 0
-    members[0, 5] = False
-    np.testing.assert_array_equal(net.degree() > 0, members)
+    in_pair_group = np.isin(np.arange(12), [0, 1, 3, 4, 6, 9])
+    for r in range(2):
+        np.testing.assert_array_equal(net.degree()[r] > 0, in_pair_group)
 
 
 @pytest.mark.parametrize(
@@ -697,18 +760,19 @@ def test_form_group_ties_only_within_group_and_run():
         (0.99, {(0, 0, 2), (0, 1, 2)}),  # 0 -> 2, 1 -> 2, 2 -> 1: the last other member
     ],
 )
-def test_form_group_ties_picks_another_member_uniformly(u_partner, expected):
-    net = empty_network(1, 4)
-    group = np.array([[5, 5, 5, -1]])
-    form_group_ties(net, group, np.zeros((1, 4)), np.full((1, 4), u_partner), np.ones((1, 1)))
-    assert edge_set(net) == expected
+def test_group_ties_pick_another_member_uniformly(u_partner, expected):
+    sim = group_sim(4, [0, 1, 2], params={"tie_formation_probability_per_week": 1.0})
+    assert rules.partner_offset(u_partner, 3, 0) == (1 if u_partner == 0.0 else 2)
+    week(sim, network=network_draws(4, form=0.0, partner=u_partner))
+    assert edge_set(sim.state.network) == expected
 
 
-def test_form_group_ties_probability_zero_forms_none():
-    group = np.zeros((1, 6), dtype=np.int64)
-    net = empty_network(1, 6)
-    form_group_ties(net, group, np.full((1, 6), 0.5), np.full((1, 6), 0.5), np.zeros((1, 1)))
-    assert net.n_edges == 0
+@pytest.mark.parametrize(("shift", "forms"), [(-EPS, True), (EPS, False)])
+def test_group_ties_form_with_their_probability(shift, forms):
+    sim = group_sim(6, list(range(6)), params={"tie_formation_probability_per_week": 0.3})
+    week(sim, network=network_draws(6, form=0.3 + shift))
+    assert (sim.state.network.n_edges > 0) == forms
+    assert (sim.state.network.degree() > 0).all() == forms
 
 
 def test_initial_network_ties_only_within_sites():
@@ -716,20 +780,10 @@ def test_initial_network_ties_only_within_sites():
     teams = [Team(site=0), Team(site=1), Team(site=2), Team(site=1)]
     world = make_world(60, sites=sites, teams=teams)
     population = [np.random.default_rng(s) for s in (1, 2, 3)]
-    net = initial_network(world, np.array([8.0, 4.0, 0.0]), population)
+    net = initial_network(world, np.array([8.0, 4.0, 0.0]), population, build=initial_ties)
     site = world.site_of_agent
     assert net.n_edges > 50
     np.testing.assert_array_equal(site[net.a], site[net.b])
     assert np.all(net.a < net.b)
     assert len(edge_set(net)) == net.n_edges
     assert not np.any(net.run == 2)  # a mean of zero ties gives no ties
-
-
-def test_select_runs_renumbers_and_keeps_only_chosen_runs():
-    rng = np.random.default_rng(12)
-    net, dense = random_network(rng, 3, 7, 40)
-    chosen = net.select_runs(np.array([2, 0]))
-    assert chosen.n_runs == 2 and chosen.n_agents == 7
-    for new, old in enumerate([2, 0]):
-        np.testing.assert_array_equal(chosen.adjacency(new).toarray(), dense[old])
-    assert chosen.n_edges == int(dense[[2, 0]].sum() / 2)

@@ -1,13 +1,13 @@
-"""The weekly step on the compiled kernels of :mod:`sim.core.kernels`, with the same results.
+"""The weekly step (docs/ODD.md §3) on the compiled drivers, tile of runs by tile.
 
-:class:`CompiledStep` holds what the kernels need that never changes within a
-batch (the per-run parameter matrix, site and team values, offer lists, the
+:class:`CompiledStep` holds what the drivers need that never changes within a
+batch (the per-run parameter record, site and team values, offer lists, the
 community layout, the exponentials of constant log-odds shifts, scratch
 buffers) and runs the week tile of runs by tile: the draws (numpy's streams,
-advanced by :mod:`sim.core.rng_kernels`), staff training and the two ``exp`` calls in
-numpy as on the numpy path, the kernels for the rest. Select it with
-``Simulation(kernels=...)`` or the ``RECOVERY_SIM_KERNELS`` environment variable
-(``numba`` or ``numpy``).
+advanced by :mod:`sim.core.rng_kernels`) and the two ``exp`` calls in numpy, the
+compiled drivers (:mod:`sim.core.service_kernels`, :mod:`sim.core.kernels`,
+:mod:`sim.core.network_kernels`) for the rest. The rules they apply are in
+:mod:`sim.core.rules`; there is no other implementation of the step.
 """
 
 from __future__ import annotations
@@ -20,17 +20,17 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from sim.core import kernels, services
-from sim.core.dynamics import GROUP_INTERVENTIONS, PROFILE
+from sim.core import kernels
+from sim.core.kernels import GROUP_INTERVENTIONS, PROFILE
 from sim.core.network import group_layout
 from sim.core.network_kernels import network_week
-from sim.core.service_kernels import admit_limited, uptake
+from sim.core.service_kernels import admit_limited, train_staff, uptake
 from sim.core.state import PROCESS_NAMES, BatchParams, State
 from sim.core.world import World
 
 __all__ = ["KERNEL_CHOICES", "CompiledStep", "resolve_kernels"]
 
-KERNEL_CHOICES = ("auto", "numba", "numpy")
+KERNEL_CHOICES = ("auto", "numba")  # one implementation: the compiled one
 # users per tile of runs: 16 runs of 1,000 users ran fastest per agent-step in
 # benchmarks/bench_core.py (64 and 256 x 1,000 ran ~20% slower untiled: the arrays left the caches)
 TILE_AGENTS = 16_384
@@ -46,51 +46,28 @@ _STATE_ARRAYS = operator.attrgetter(*_STATE_NAMES)
 
 
 def resolve_kernels(choice: str | None = None) -> str:
-    """The kernels a simulation will use: ``"numba"`` or ``"numpy"``.
+    """The kernels a simulation will use: always ``"numba"`` (the only implementation).
 
     Args:
-        choice: ``"auto"`` (default: numba when installed), ``"numba"`` or
-            ``"numpy"``; None reads ``RECOVERY_SIM_KERNELS`` (default ``auto``).
+        choice: ``"auto"`` (default) or ``"numba"``; None reads
+            ``RECOVERY_SIM_KERNELS`` (default ``auto``).
 
     Raises:
-        ValueError: For an unknown choice, or ``"numba"`` without numba installed.
+        ValueError: For any other choice (``"numpy"`` is gone: the model has one statement).
     """
     source = "kernels"
     if choice is None:
         choice, source = os.environ.get(ENVIRONMENT_VARIABLE, "auto"), ENVIRONMENT_VARIABLE
     if choice not in KERNEL_CHOICES:
         raise ValueError(f"{source} = {choice!r} is invalid; allowed: {', '.join(KERNEL_CHOICES)}")
-    if choice == "numba" and not kernels.AVAILABLE:
-        raise ValueError(f"{source} = 'numba' but numba is not installed; use 'numpy'")
-    if choice == "auto":
-        return "numba" if kernels.AVAILABLE else "numpy"
-    return choice
-
-
-def _parameter_matrix(bp: BatchParams) -> np.ndarray:
-    """The (R, P) per-run parameters in :data:`sim.core.kernels.PARAMETER_COLUMNS` order."""
-    values = bp.registry_values
-    columns = []
-    for name in kernels.PARAMETER_COLUMNS:
-        if name == "community_tie_probability_per_week":
-            columns.append(values["tie_decay_probability_per_week"]
-                           * values["initial_ties_mean"] / 2)
-        elif name.startswith("log_"):
-            columns.append(np.log(values[name.removeprefix("log_")]))
-        elif name.startswith("odds_"):  # as sim.core.dynamics._odds_to_probability computes it
-            probability = values[name.removeprefix("odds_")]
-            columns.append(probability / (1.0 - probability))
-        else:
-            columns.append(values[name])
-    return np.concatenate(columns, axis=1)
+    return "numba"
 
 
 def _housing_exp(bp: BatchParams) -> np.ndarray:
     """Exp of the housing log-odds shift per site without and with Housing First, (2, R, S).
 
-    The same numpy expression as :func:`sim.core.dynamics.apply_outcomes`, evaluated
-    per site (a user's value is its site's) for the two values of its Housing
-    First mask.
+    Evaluated in numpy per site (a user's value is its site's) for the two values
+    of its Housing First mask (ODD §7.8): log(availability / 0.5) + log(multiplier) x in_hf.
     """
     availability = bp.site_values["housing_availability"] / 0.5
     shape = availability.shape
@@ -216,7 +193,7 @@ class CompiledStep:
         self.tile_runs = min(n_runs, tile_runs or max(1, TILE_AGENTS // n_agents))
         self.tiles = [(r0, min(r0 + self.tile_runs, n_runs))
                       for r0 in range(0, n_runs, self.tile_runs)]
-        self.prm = _parameter_matrix(bp)
+        self.prm = kernels.run_parameters(bp.registry_values)
         self.durations = np.ascontiguousarray(bp.duration_weeks().reshape(n_runs, -1))
         tables = _world_tables(world)
         self.limited, self.any_limited = tables.limited, tables.any_limited
@@ -277,7 +254,12 @@ class CompiledStep:
         """
         process, baseline = self._block(state, "process"), self._block(state, "baseline")
         if self.any_training:
-            services.train_staff(state, self.world, self.bp)
+            bp = self.bp
+            state.attitudes = np.empty_like(state.attitudes_baseline)
+            train_staff(state.week, bp.staff_training_weeks[:, 0],
+                        bp.staff_training_attitude_gain[:, 0],
+                        bp.team_values["staff_training_participation"],
+                        self.world.staff_training, state.attitudes_baseline, state.attitudes)
         self.attitudes[...] = state.attitudes
         network = state.network
         degree = network.degree()

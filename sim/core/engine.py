@@ -4,7 +4,9 @@
 run) and advances it a week at a time; :func:`run_batch` runs it to a horizon
 and records the weekly metrics. Run i of a batch follows the same trajectory
 whatever else is in the batch: every draw comes from the run's own streams and
-every operation is row-wise.
+every operation is row-wise. A week (docs/ODD.md §3) is
+:meth:`sim.core.compiled.CompiledStep.step`: the rules of :mod:`sim.core.rules`,
+compiled, applied to every user; there is no other implementation.
 """
 
 from __future__ import annotations
@@ -15,23 +17,18 @@ from functools import partial
 
 import numpy as np
 
-from sim.core import rng_kernels, services
+from sim.core import rng_kernels
 from sim.core.compiled import CompiledStep, resolve_kernels
-from sim.core.dynamics import (
-    ADVANCED_STAGE,
-    GROUP_INTERVENTIONS,
-    apply_outcomes,
-    connectedness_target,
-    functioning_target,
-    mechanism_doses,
-    personal_recovery,
-    recovery_stage,
-    update_processes,
-)
+from sim.core.kernels import GROUP_INTERVENTIONS
 from sim.core.logic_model import USER_INTERVENTIONS
 from sim.core.metrics import METRICS, metrics_table
-from sim.core.network import decay_ties, group_layout, group_ties
 from sim.core.network_kernels import initial_ties
+from sim.core.rules import (
+    connectedness_set_points,
+    functioning_set_points,
+    personal_recovery,
+    recovery_stage,
+)
 from sim.core.seeding import RunSeed, streams_for
 from sim.core.state import BatchParams, State, concatenate, initialise
 from sim.core.world import World
@@ -55,9 +52,8 @@ class Simulation:
         param_sets: One full registry parameter mapping per run (see
             :func:`sim.core.parameters.validate`).
         run_seeds: One :class:`~sim.core.seeding.RunSeed` per run.
-        kernels: ``"auto"``, ``"numba"`` or ``"numpy"`` (see
-            :func:`sim.core.compiled.resolve_kernels`; None reads
-            ``RECOVERY_SIM_KERNELS``). Both give bit-identical results; numba is faster.
+        kernels: ``"auto"`` or ``"numba"`` (see :func:`sim.core.compiled.resolve_kernels`;
+            None reads ``RECOVERY_SIM_KERNELS``); there is one implementation, compiled.
     """
 
     def __init__(self, world: World, param_sets: Sequence[Mapping[str, float]],
@@ -69,14 +65,13 @@ class Simulation:
         self.run_seeds = list(run_seeds)
         self._streams = streams_for(self.run_seeds)
         self.kernels = resolve_kernels(kernels)
-        compiled = {"blocks": rng_kernels.blocks, "build_ties": initial_ties} \
-            if self.kernels == "numba" else {}
         self.state: State = initialise(world, self.params, self._streams["population"],
-                                       self._streams["admission"], **compiled)
-        self.state.connectedness = connectedness_target(self.state, self.params)
-        self.state.functioning = functioning_target(self.state)
-        self._compiled = (CompiledStep(world, self.params, self.state)
-                          if self.kernels == "numba" else None)
+                                       self._streams["admission"], blocks=rng_kernels.blocks,
+                                       build_ties=initial_ties)
+        self.state.connectedness = connectedness_set_points(
+            self.state, self.params.connectedness_half_ties)
+        self.state.functioning = functioning_set_points(self.state)
+        self._compiled = CompiledStep(world, self.params, self.state)
 
     def __getstate__(self) -> dict:
         """Pickle and copy without the draw plan, which a copy rebuilds on its first week.
@@ -162,46 +157,7 @@ class Simulation:
 
     def step(self) -> None:
         """Advance every run by one week (the schedule of docs/ODD.md §3)."""
-        state, world, bp = self.state, self.world, self.params
-        if self._compiled is not None:
-            self._compiled.step(state, self._tile_draws)
-            return
-        draws = self._draws()
-        services.train_staff(state, world, bp)
-        engaged = services.engagement(state, bp)
-        was_enrolled = state.enrolled.copy()
-        services.uptake(state, world, bp, draws["engagement"], engaged)
-        services.admit(state, world)
-        advanced = self.stage() >= ADVANCED_STAGE
-        state.doses = mechanism_doses(state, world, bp, engaged, advanced)
-        update_processes(state, bp, state.doses, draws["noise"])
-        apply_outcomes(state, bp, draws)
-        services.disengage_and_complete(state, bp, draws["engagement"], was_enrolled, engaged)
-        self._update_network(draws["network"])
-        state.week += 1
-
-    def _update_network(self, u: np.ndarray) -> None:
-        state, world = self.state, self.world
-        n_runs, n_teams = state.shape[0], len(world.teams)
-        team_group = np.arange(n_runs)[:, None] * n_teams + world.team_of_agent[None, :]
-        new_ties = []
-        for i, k in enumerate(GROUP_INTERVENTIONS):
-            group = np.where(state.enrolled[:, :, k], team_group, -1)
-            new_ties.append(group_ties(group, u[:, 2 * i], u[:, 2 * i + 1],
-                                       self.params.tie_formation_probability_per_week))
-        # community ties re-form at the rate they lapse, so the mean degree
-        # stays near initial_ties_mean outside groups
-        if not hasattr(self, "_community"):  # sites never change: lay their groups out once
-            site_group = (np.arange(n_runs)[:, None] * len(world.sites)
-                          + world.site_of_agent[None, :])
-            self._community = (site_group, group_layout(site_group.reshape(-1)))
-        community = self.params.tie_decay_probability_per_week * self.params.initial_ties_mean / 2
-        new_ties.append(group_ties(self._community[0], u[:, -3], u[:, -2], community,
-                                   layout=self._community[1]))
-        run, a, b = (np.concatenate(parts) for parts in zip(*new_ties, strict=True))
-        if run.size:  # one merge a week: the union does not depend on the order
-            state.network.add(run, a, b)
-        decay_ties(state.network, u[:, -1], self.params.tie_decay_probability_per_week)
+        self._compiled.step(self.state, self._tile_draws)
 
 
 @dataclass
@@ -246,8 +202,7 @@ def run_batch(world: World, param_sets: Sequence[Mapping[str, float]],
         record_weeks: Weeks at which to record metrics and agent series
             (default: every week from 0 to ``weeks``). Recording fewer weeks
             makes long sweeps cheaper; the dynamics are the same.
-        kernels: ``"auto"``, ``"numba"`` or ``"numpy"`` (same results; see
-            :class:`Simulation`).
+        kernels: ``"auto"`` or ``"numba"`` (see :class:`Simulation`).
 
     Returns:
         The :class:`BatchResult`.

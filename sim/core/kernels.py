@@ -1,97 +1,124 @@
-"""Compiled (numba) kernels of the weekly step: the same arithmetic as the numpy path, fused.
+"""The compiled drivers of the weekly step (docs/ODD.md §3, steps 5-8): doses, processes, outcomes.
 
-:mod:`sim.core.services`, :mod:`sim.core.dynamics` and :mod:`sim.core.network` state the model
-in numpy, one operation over all (runs x users) at a time; they stay the
-reference. The kernels here (with uptake and admission in :mod:`sim.core.service_kernels`
-and the network week in :mod:`sim.core.network_kernels`) walk the users once per phase and do the same
-floating-point operations in the same order, so a run gives *bit-identical*
-results on either path (``tests/test_kernels.py`` checks it state by state).
-Two things stay in numpy on purpose: every random draw (the streams of
+The rules themselves are stated once, per user, in :mod:`sim.core.rules`; the
+drivers here loop over (run, user) per phase and call them (engagement, uptake
+and admission are in :mod:`sim.core.service_kernels`, the network week in
+:mod:`sim.core.network_kernels`; :mod:`sim.core.compiled` glues the phases).
+Two things stay in numpy between the phases: every random draw (the streams of
 :mod:`sim.core.seeding`), and ``exp``/``log`` (numpy's SIMD versions can differ from
-the C library's in the last bit), computed between the phases.
+the C library's in the last bit; keeping numpy's keeps the saved baseline).
 
-A phase is a plain function of arrays and a matrix of per-run parameters,
-``prm[r, j]`` with ``j`` one of the ``P_*`` column indices below; the engine
-(:class:`sim.core.engine.Simulation`) builds both once per batch.
+A phase is a plain function of arrays and a record of per-run parameters read
+by name (``p = prm[r]``, then ``p.hope_rate_per_week``; :data:`RUN_PARAMETERS`,
+built by :func:`run_parameters` from the registry); indices of processes,
+mechanisms and interventions are derived from :mod:`sim.core.logic_model` and
+:data:`sim.core.state.PROCESS_NAMES` at import (numba reads them as constants).
 """
 
 from __future__ import annotations
 
-try:  # numba is a dependency; without it the numpy path runs (slower, same results)
-    import numba
-except ImportError:  # pragma: no cover - exercised only where numba has no wheel
-    numba = None
+import numpy as np
 
-__all__ = ["AVAILABLE", "PARAMETER_COLUMNS"]
-
-AVAILABLE = numba is not None
-
-# per-run parameters, in the column order of the engine's parameter matrix;
-# the log_* columns hold numpy's log of the registry value, the odds_* columns p / (1 - p)
-PARAMETER_COLUMNS = (
-    "trust_engagement_weight", "uptake_probability_per_week", "network_role_model_weight",
-    "knowledge_learning_rate_per_week", "self_efficacy_rate_per_week", "trust_rate_per_week",
-    "hope_rate_per_week", "stigma_reduction_rate_per_week", "empowerment_rate_per_week",
-    "meaning_rate_per_week", "process_decay_rate_per_week", "process_noise_sd",
-    "participation_meaning_weight", "job_loss_probability_per_week", "ips_job_retention",
-    "relapse_loss_multiplier", "reference_unemployment_rate", "log_job_entry_odds_ratio_per_point",
-    "stigma_job_penalty", "readiness_job_gradient", "log_work_history_job_multiplier",
-    "log_ips_job_finding_multiplier", "odds_job_finding_probability_per_week",
-    "odds_housing_gain_probability_per_week", "housing_loss_probability_per_week",
-    "housing_first_retention", "relapse_probability_per_week", "relapse_knowledge_protection",
-    "relapse_recovery_probability_per_week", "success_boost", "job_loss_setback",
-    "relapse_setback", "hope_motivation_gain", "motivation_rate_per_week",
-    "relapse_severity_rise", "severity_rate_per_week", "functioning_rate_per_week",
-    "connectedness_rate_per_week", "connectedness_half_ties", "dropout_probability_per_week",
-    "tie_formation_probability_per_week", "community_tie_probability_per_week",
-    "tie_decay_probability_per_week",
+from sim.core import rules
+from sim.core.logic_model import (
+    MECHANISMS,
+    USER_INTERVENTIONS,
+    intervention,
+    mechanism_profile_matrix,
 )
-(P_TRUST_W, P_UPTAKE, P_ROLE_W, P_K_RATE, P_SE_RATE, P_TRUST_RATE, P_HOPE_RATE, P_STIGMA_RATE,
- P_EMP_RATE, P_MEANING_RATE, P_DECAY, P_NOISE_SD, P_PART_W, P_JOB_LOSS, P_IPS_RET, P_RELAPSE_MULT,
- P_REF_UNEMP, P_LOG_OR, P_STIGMA_PEN, P_READY_GRAD, P_LOG_WH, P_LOG_IPS, P_JOB_FIND, P_HOUSE_GAIN,
- P_HOUSE_LOSS, P_HF_RET, P_RELAPSE, P_RELAPSE_PROT, P_RELAPSE_RECOVER, P_BOOST, P_JOB_SETBACK,
- P_RELAPSE_SETBACK, P_HOPE_MOT, P_MOT_RATE, P_SEV_RISE, P_SEV_RATE, P_FUNC_RATE, P_CONN_RATE,
- P_CONN_HALF, P_DROPOUT, P_TIE_FORM, P_TIE_COMMUNITY, P_TIE_DECAY) = range(len(PARAMETER_COLUMNS))
+from sim.core.parameters import REGISTRY
+from sim.core.state import PROCESS_NAMES
+from sim.core.world import ENVIRONMENT_KEYS, SERVICE_KEYS
 
-# process rows of the engine's (R, 6, N) process array (axis 1), as in sim.core.state.PROCESS_NAMES
-KNOWLEDGE, SELF_EFFICACY, TRUST, HOPE, EMPOWERMENT, MEANING = range(6)
+__all__ = [
+    "DERIVED_PARAMETERS",
+    "GROUP_INTERVENTIONS",
+    "PROFILE",
+    "RUN_PARAMETERS",
+    "RUN_PARAMETER_NAMES",
+    "outcomes",
+    "processes",
+    "run_parameters",
+]
+
+_jit = rules._jit  # one compile configuration for every kernel
+
+# Values a rule needs that are functions of registry values, computed once per run in
+# numpy (numpy's log can differ from the C library's in the last bit).
+DERIVED_PARAMETERS = {
+    "log_job_entry_odds_ratio_per_point": lambda v: np.log(v["job_entry_odds_ratio_per_point"]),
+    "log_work_history_job_multiplier": lambda v: np.log(v["work_history_job_multiplier"]),
+    "log_ips_job_finding_multiplier": lambda v: np.log(v["ips_job_finding_multiplier"]),
+    "odds_job_finding_probability_per_week": lambda v: (
+        v["job_finding_probability_per_week"] / (1.0 - v["job_finding_probability_per_week"])),
+    "odds_housing_gain_probability_per_week": lambda v: (
+        v["housing_gain_probability_per_week"]
+        / (1.0 - v["housing_gain_probability_per_week"])),
+    # community ties re-form at the rate they lapse, so the mean degree stays near
+    # initial_ties_mean outside groups
+    "community_tie_probability_per_week": lambda v: (
+        v["tie_decay_probability_per_week"] * v["initial_ties_mean"] / 2),
+}
+# The per-run parameter record the kernels read by name (``p = prm[r]``, then
+# ``p.hope_rate_per_week``): every run-level registry parameter, then the derived values.
+# Site- and team-level values are left out: a world may override them per site or team,
+# and the kernels read those from their own (R, S) / (R, T) arrays.
+RUN_PARAMETER_NAMES: tuple[str, ...] = (
+    *(name for name in REGISTRY if name not in (*ENVIRONMENT_KEYS, *SERVICE_KEYS)),
+    *DERIVED_PARAMETERS,
+)
+RUN_PARAMETERS = np.dtype([(name, np.float64) for name in RUN_PARAMETER_NAMES])
+
+
+def run_parameters(values) -> np.ndarray:
+    """The (R,) record array of :data:`RUN_PARAMETERS` from registry values by name.
+
+    Args:
+        values: Registry parameter name -> (R, 1) or (R,) float array
+            (:attr:`sim.core.state.BatchParams.registry_values`).
+    """
+    columns = {name: values[name] for name in RUN_PARAMETER_NAMES if name in values}
+    columns.update({name: rule(values) for name, rule in DERIVED_PARAMETERS.items()})
+    n_runs = np.shape(next(iter(columns.values())))[0]
+    record = np.empty(n_runs, dtype=RUN_PARAMETERS)
+    for name in RUN_PARAMETER_NAMES:
+        record[name] = np.reshape(columns[name], n_runs)
+    return record
+
+
+# rows of the (R, n_processes, N) process block, in sim.core.state.PROCESS_NAMES order
+N_PROCESSES = len(PROCESS_NAMES)
+KNOWLEDGE = PROCESS_NAMES.index("knowledge")
+SELF_EFFICACY = PROCESS_NAMES.index("self_efficacy")
+TRUST = PROCESS_NAMES.index("trust")
+HOPE = PROCESS_NAMES.index("hope")
+EMPOWERMENT = PROCESS_NAMES.index("empowerment")
+MEANING = PROCESS_NAMES.index("meaning")
+# mechanisms, in sim.core.logic_model.MECHANISMS order (columns of the profile and doses)
+N_MECHANISMS = len(MECHANISMS)
+INFORMATION = MECHANISMS.index("information_and_skills")
+ALLIANCE = MECHANISMS.index("working_alliance")
+ROLE_MODELLING = MECHANISMS.index("role_modelling")
+CHOICE = MECHANISMS.index("increasing_choice")
+# interventions with a rule of their own, in sim.core.logic_model.USER_INTERVENTIONS order
+IPS = USER_INTERVENTIONS.index("supported_employment")
+HOUSING_FIRST = USER_INTERVENTIONS.index("supported_housing")
+GROUP_INTERVENTIONS = tuple(
+    k for k, name in enumerate(USER_INTERVENTIONS) if intervention(name).group)
+PROFILE = mechanism_profile_matrix()  # (user interventions, mechanisms)
 # rows of the processes kernel's scratch planes (N_PLANES, R, N)
 PL_INFO, PL_ALLIANCE, PL_ROLE, PL_CHOICE, PL_GAIN, PL_ROLES, PL_SHIFT, PL_IPS = range(8)
 PL_BOOST, PL_SETBACK, PL_RELAPSE_HIT = PL_INFO, PL_ALLIANCE, PL_ROLE  # reused by outcomes
 N_PLANES = 8
-IPS, HOUSING_FIRST = 3, 4  # indices in sim.core.logic_model.USER_INTERVENTIONS
-
-
-def _jit(function):
-    if numba is None:  # pragma: no cover
-        return function
-    return numba.njit(cache=True, nogil=True, error_model="numpy")(function)
-
-
-@_jit
-def _clip01(x):
-    return min(max(x, 0.0), 1.0)
-
-
-@_jit
-def _move(p, dose, rate, decay, base):
-    up = max(dose, 0.0) * (1.0 - p) - max(-dose, 0.0) * p
-    return _clip01(p + rate * up - decay * (p - base))
-
-
-@_jit
-def _loss_probability(base, protection, protected, in_relapse, relapse_multiplier):
-    factor = (1.0 - protection * protected) * (relapse_multiplier if in_relapse else 1.0)
-    return min(base * factor, 1.0)
 
 
 @_jit
 def _neighbour_share_advanced(advanced, run, a, b, degree, count, out):
-    """Share of each user's ties in an advanced stage, minus 0.5 (0 without ties).
+    """:func:`sim.core.rules.peer_signal` of every user, from the ties' 0/1 advanced flags.
 
     ``advanced`` is 0/1 in bytes and the tallies are int32 (``count``), so the
     arrays read and written at random partners' indices are small enough to stay
-    in cache; the shares are exact counts over the degree, as on the numpy path.
+    in cache.
     """
     n_agents = advanced.shape[1]
     count[:] = 0
@@ -101,8 +128,7 @@ def _neighbour_share_advanced(advanced, run, a, b, degree, count, out):
         count[r, b[e]] += advanced[r, a[e]]
     for r in range(out.shape[0]):
         for i in range(n_agents):
-            d = degree[r, i]
-            out[r, i] = count[r, i] / max(d, 1) - 0.5 if d > 0 else 0.0
+            out[r, i] = rules.peer_signal(count[r, i], degree[r, i])
 
 
 @_jit
@@ -113,110 +139,100 @@ def processes(prm, profile, offer_ptr, offer_k, team_of_agent, site_of_agent, at
               work_history, noise, run, a, b, degree, advanced, advanced_count, peer_signal,
               planes, doses,
               job_shift, relapse_exponent):
-    """Mechanism doses and the process sequence (dynamics.py), then the exponents.
+    """Mechanism doses (ODD §7.5) and the process sequence (§7.6), then the exponents.
 
     ``fidelity`` and ``usual_care_contact`` are per team (R, T),
     ``unemployment_rate`` and ``public_stigma`` per site (R, S).
-    Writes ``doses`` (R, N, 4) and moves the processes and self-stigma in
+    Writes ``doses`` (R, N, mechanisms) and moves the processes and self-stigma in
     place; leaves in ``job_shift`` and ``relapse_exponent`` the arguments of
     the two ``exp`` calls of the outcome phase, for numpy to evaluate.
     """
     n_runs, n_agents = engaged.shape
-    for r in range(n_runs):
+    for r in range(n_runs):  # stages at the start of the week
         for i in range(n_agents):
-            qpr = 12.0 * (connectedness[r, i] + process[r, HOPE, i] + (1.0 - self_stigma[r, i])
-                          + process[r, MEANING, i] + process[r, EMPOWERMENT, i])
-            advanced[r, i] = 1 if min(int(qpr * (5.0 / 60.0)), 4) >= 3 else 0
+            qpr = rules.personal_recovery_score(connectedness[r, i], process[r, HOPE, i],
+                                                self_stigma[r, i], process[r, MEANING, i],
+                                                process[r, EMPOWERMENT, i])
+            advanced[r, i] = 1 if rules.stage_of(qpr) >= rules.ADVANCED_STAGE else 0
     _neighbour_share_advanced(advanced, run, a, b, degree, advanced_count, peer_signal)
+    raw = np.empty(N_MECHANISMS)
     for r in range(n_runs):
-        pv = prm[r]
+        p = prm[r]
         for i in range(n_agents):  # scalar: the interventions each user is in
-            raw0 = raw1 = raw2 = raw3 = 0.0
+            raw[:] = 0.0
             any_enrolled = False
             for k in offer_k[offer_ptr[i]:offer_ptr[i + 1]]:
                 # exact either way: the sums are of multiples of 0.5
                 e = 1.0 if enrolled[r, i, k] else 0.0
                 any_enrolled |= enrolled[r, i, k]
-                raw0 += e * profile[k, 0]
-                raw1 += e * profile[k, 1]
-                raw2 += e * profile[k, 2]
-                raw3 += e * profile[k, 3]
-            team, site = team_of_agent[i], site_of_agent[i]
+                for m in range(N_MECHANISMS):
+                    raw[m] += e * profile[k, m]
+            team = team_of_agent[i]
             fid = fidelity[r, team]
             att = attitudes[r, team]
-            usual = usual_care_contact[r, team] * (2.0 * att - 1.0)
-            info = raw0 * fid * engaged[r, i]
-            alliance = raw1 * fid * (0.5 + att) + usual
-            role = raw2 * fid * engaged[r, i] + pv[P_ROLE_W] * peer_signal[r, i]
-            choice = raw3 * fid * (0.5 + att) + usual
-            doses[r, i, 0], doses[r, i, 1], doses[r, i, 2], doses[r, i, 3] = (
-                info, alliance, role, choice)
+            usual = rules.usual_care_dose(usual_care_contact[r, team], att)
+            info = raw[INFORMATION] * fid * engaged[r, i]
+            alliance = raw[ALLIANCE] * fid * (0.5 + att) + usual
+            role = (raw[ROLE_MODELLING] * fid * engaged[r, i]
+                    + p.network_role_model_weight * peer_signal[r, i])
+            choice = raw[CHOICE] * fid * (0.5 + att) + usual
+            doses[r, i, INFORMATION], doses[r, i, ALLIANCE] = info, alliance
+            doses[r, i, ROLE_MODELLING], doses[r, i, CHOICE] = role, choice
             planes[PL_INFO, r, i], planes[PL_ALLIANCE, r, i] = info, alliance
             planes[PL_ROLE, r, i], planes[PL_CHOICE, r, i] = role, choice
-            planes[PL_ROLES, r, i] = (1.0 if employed[r, i] else 0.0) + pv[P_PART_W] * (
-                1.0 if any_enrolled else 0.0)
-            points = 100.0 * (unemployment_rate[r, site] - pv[P_REF_UNEMP])
-            planes[PL_SHIFT, r, i] = (-pv[P_LOG_OR] * points
-                                      - pv[P_STIGMA_PEN] * (public_stigma[r, site] - 0.5))
+            planes[PL_ROLES, r, i] = (1.0 if employed[r, i] else 0.0) + (
+                p.participation_meaning_weight * (1.0 if any_enrolled else 0.0))
+            planes[PL_SHIFT, r, i] = 100.0 * (unemployment_rate[r, site_of_agent[i]]
+                                              - p.reference_unemployment_rate)
             planes[PL_IPS, r, i] = 1.0 if enrolled[r, i, IPS] else 0.0
         # vectorisable loops over the run's users, one process at a time, in sequence
-        decay, sd = pv[P_DECAY], pv[P_NOISE_SD]
+        decay, sd = p.process_decay_rate_per_week, p.process_noise_sd
         gain = planes[PL_GAIN, r]
-        _move_row(process[r, KNOWLEDGE], planes[PL_INFO, r], 1.0, pv[P_K_RATE], decay,
-                  baseline[r, KNOWLEDGE])
+        _move_row(process[r, KNOWLEDGE], planes[PL_INFO, r], 1.0,
+                  p.knowledge_learning_rate_per_week, decay, baseline[r, KNOWLEDGE])
         _gain_row(process[r, KNOWLEDGE], baseline[r, KNOWLEDGE], gain)
-        _move_row(process[r, SELF_EFFICACY], gain, 1.0, pv[P_SE_RATE], decay,
+        _move_row(process[r, SELF_EFFICACY], gain, 1.0, p.self_efficacy_rate_per_week, decay,
                   baseline[r, SELF_EFFICACY])
-        _move_row(process[r, TRUST], planes[PL_ALLIANCE, r], 1.0, pv[P_TRUST_RATE], decay,
+        _move_row(process[r, TRUST], planes[PL_ALLIANCE, r], 1.0, p.trust_rate_per_week, decay,
                   baseline[r, TRUST])
-        _move_noisy_row(process[r, HOPE], planes[PL_ROLE, r], pv[P_HOPE_RATE], decay,
+        _move_noisy_row(process[r, HOPE], planes[PL_ROLE, r], p.hope_rate_per_week, decay,
                         baseline[r, HOPE], sd, noise[r, :, 0])
-        _move_row(self_stigma[r], planes[PL_ROLE, r], -1.0, pv[P_STIGMA_RATE], decay,
-                  self_stigma_baseline[r])
-        _move_noisy_row(process[r, EMPOWERMENT], planes[PL_CHOICE, r], pv[P_EMP_RATE], decay,
-                        baseline[r, EMPOWERMENT], sd, noise[r, :, 1])
-        _move_row(process[r, MEANING], planes[PL_ROLES, r], 1.0, pv[P_MEANING_RATE], decay,
+        _move_row(self_stigma[r], planes[PL_ROLE, r], -1.0, p.stigma_reduction_rate_per_week,
+                  decay, self_stigma_baseline[r])
+        _move_noisy_row(process[r, EMPOWERMENT], planes[PL_CHOICE, r],
+                        p.empowerment_rate_per_week, decay, baseline[r, EMPOWERMENT], sd,
+                        noise[r, :, 1])
+        _move_row(process[r, MEANING], planes[PL_ROLES, r], 1.0, p.meaning_rate_per_week, decay,
                   baseline[r, MEANING])
-        _shift_row(planes[PL_SHIFT, r], process[r, SELF_EFFICACY], motivation[r], severity[r],
-                   work_history[r], planes[PL_IPS, r], pv[P_READY_GRAD], pv[P_LOG_WH],
-                   pv[P_LOG_IPS], job_shift[r])
-        protection = -pv[P_RELAPSE_PROT]
+        for i in range(n_agents):
+            job_shift[r, i] = rules.job_log_odds_shift(
+                planes[PL_SHIFT, r, i], p.log_job_entry_odds_ratio_per_point,
+                p.stigma_job_penalty, public_stigma[r, site_of_agent[i]],
+                p.readiness_job_gradient, process[r, SELF_EFFICACY, i], motivation[r, i],
+                severity[r, i], p.log_work_history_job_multiplier, work_history[r, i],
+                p.log_ips_job_finding_multiplier, planes[PL_IPS, r, i])
+        protection = -p.relapse_knowledge_protection
         for i in range(n_agents):
             relapse_exponent[r, i] = protection * gain[i]
 
 
 @_jit
-def _move_row(p, dose, sign, rate, decay, base):
-    """_move over one run's users; ``sign`` = -1 moves by the negated dose (exact)."""
-    for i in range(p.shape[0]):
-        p[i] = _move(p[i], sign * dose[i], rate, decay, base[i])
+def _move_row(x, dose, sign, rate, decay, base):
+    """rules.move over one run's users; ``sign`` = -1 moves by the negated dose (exact)."""
+    for i in range(x.shape[0]):
+        x[i] = rules.move(x[i], sign * dose[i], rate, decay, base[i])
 
 
 @_jit
-def _move_noisy_row(p, dose, rate, decay, base, sd, noise):
-    for i in range(p.shape[0]):
-        p[i] = _clip01(_move(p[i], dose[i], rate, decay, base[i]) + sd * noise[i])
+def _move_noisy_row(x, dose, rate, decay, base, sd, noise):
+    for i in range(x.shape[0]):
+        x[i] = rules.move_noisy(x[i], dose[i], rate, decay, base[i], sd, noise[i])
 
 
 @_jit
-def _gain_row(p, base, gain):
-    for i in range(p.shape[0]):
-        gain[i] = max(p[i] - base[i], 0.0)
-
-
-@_jit
-def _shift_row(partial, efficacy, motivation, severity, work_history, in_ips, gradient,
-               log_work_history, log_ips, out):
-    for i in range(out.shape[0]):
-        readiness = (efficacy[i] + motivation[i] + 1.0 - severity[i]) / 3.0
-        out[i] = (partial[i] + gradient * (readiness - 0.5)
-                  + log_work_history * (1.0 if work_history[i] else 0.0) + log_ips * in_ips[i])
-
-
-@_jit
-def _odds_to_probability(base_odds, exp_shift):
-    odds = base_odds * exp_shift
-    return odds / (1.0 + odds)
+def _gain_row(x, base, gain):
+    for i in range(x.shape[0]):
+        gain[i] = rules.knowledge_gain(x[i], base[i])
 
 
 @_jit
@@ -226,24 +242,23 @@ def outcomes(prm, durations, offer_ptr, offer_k, site_of_agent, enrolled, was_en
              motivation, motivation_baseline, severity, severity_baseline, employed,
              ever_employed, weeks_employed, housed, weeks_housed, in_relapse, relapses,
              functioning, connectedness, degree, weeks_in, completed, dropped, planes):
-    """Outcomes, feedback, then dropout and completion.
+    """Outcomes and feedback (ODD §7.7-7.11), then dropout and completion (§7.12).
 
-    Employment, housing, relapse, feedback, severity, functioning and
-    connectedness (dynamics.apply_outcomes), then services.disengage_and_complete.
-
-    ``job_shift_exp`` and ``relapse_factor`` are numpy's exp of the phase-2
-    exponents; ``housing_exp[h, r, s]`` the exp of the housing log-odds shift
-    at site s without (h = 0) and with (h = 1) Housing First.
+    ``job_shift_exp`` and ``relapse_factor`` are numpy's exp of the
+    :func:`processes` exponents; ``housing_exp[h, r, s]`` the exp of the housing
+    log-odds shift at site s without (h = 0) and with (h = 1) Housing First.
     """
     n_runs, n_agents = engaged.shape
     for r in range(n_runs):
-        pv = prm[r]
+        p = prm[r]
         for i in range(n_agents):
             relapsing = in_relapse[r, i]
             in_ips = 1.0 if enrolled[r, i, IPS] else 0.0
-            lose_job_chance = _loss_probability(pv[P_JOB_LOSS], pv[P_IPS_RET], in_ips,
-                                                relapsing, pv[P_RELAPSE_MULT])
-            find = _odds_to_probability(pv[P_JOB_FIND], job_shift_exp[r, i])
+            lose_job_chance = rules.loss_probability(
+                p.job_loss_probability_per_week, p.ips_job_retention, in_ips, relapsing,
+                p.relapse_loss_multiplier)
+            find = rules.odds_to_probability(p.odds_job_finding_probability_per_week,
+                                             job_shift_exp[r, i])
             find = 0.0 if relapsing else find
             was_employed = employed[r, i]
             start = (not was_employed) & (u_job[r, i] < find)
@@ -254,12 +269,12 @@ def outcomes(prm, durations, offer_ptr, offer_k, site_of_agent, enrolled, was_en
             weeks_employed[r, i] += now_employed
 
             hf = enrolled[r, i, HOUSING_FIRST]
-            gain_chance = _odds_to_probability(pv[P_HOUSE_GAIN],
-                                               housing_exp[1 if hf else 0, r,
-                                                           site_of_agent[i]])
-            lose_home_chance = _loss_probability(pv[P_HOUSE_LOSS], pv[P_HF_RET],
-                                                 1.0 if hf else 0.0, relapsing,
-                                                 pv[P_RELAPSE_MULT])
+            gain_chance = rules.odds_to_probability(
+                p.odds_housing_gain_probability_per_week,
+                housing_exp[1 if hf else 0, r, site_of_agent[i]])
+            lose_home_chance = rules.loss_probability(
+                p.housing_loss_probability_per_week, p.housing_first_retention,
+                1.0 if hf else 0.0, relapsing, p.relapse_loss_multiplier)
             was_housed = housed[r, i]
             gain = (not was_housed) & (u_house[r, i] < gain_chance)
             evict = was_housed & (u_house[r, i] < lose_home_chance)
@@ -267,17 +282,18 @@ def outcomes(prm, durations, offer_ptr, offer_k, site_of_agent, enrolled, was_en
             housed[r, i] = now_housed
             weeks_housed[r, i] += now_housed
 
-            hazard = pv[P_RELAPSE] * (0.5 + severity[r, i]) * relapse_factor[r, i]
+            hazard = rules.relapse_hazard(p.relapse_probability_per_week, severity[r, i],
+                                          relapse_factor[r, i])
             onset = (not relapsing) & (u_relapse[r, i] < hazard)
-            resolve = relapsing & (u_relapse[r, i] < pv[P_RELAPSE_RECOVER])
+            resolve = relapsing & (u_relapse[r, i] < p.relapse_recovery_probability_per_week)
 
-            planes[PL_BOOST, r, i] = pv[P_BOOST] * (1.0 if start else 0.0)
-            planes[PL_SETBACK, r, i] = pv[P_JOB_SETBACK] * (1.0 if lose else 0.0)
-            planes[PL_RELAPSE_HIT, r, i] = pv[P_RELAPSE_SETBACK] * (1.0 if onset else 0.0)
+            planes[PL_BOOST, r, i] = p.success_boost * (1.0 if start else 0.0)
+            planes[PL_SETBACK, r, i] = p.job_loss_setback * (1.0 if lose else 0.0)
+            planes[PL_RELAPSE_HIT, r, i] = p.relapse_setback * (1.0 if onset else 0.0)
             in_relapse[r, i] = (relapsing | onset) & (not resolve)
             relapses[r, i] += onset
 
-            drop_chance = pv[P_DROPOUT] * (1.0 - engaged[r, i])
+            drop_chance = rules.dropout_chance(p.dropout_probability_per_week, engaged[r, i])
             for k in offer_k[offer_ptr[i]:offer_ptr[i + 1]]:
                 if not enrolled[r, i, k]:
                     continue
@@ -292,53 +308,26 @@ def outcomes(prm, durations, offer_ptr, offer_k, site_of_agent, enrolled, was_en
         # vectorisable loops over the run's users: feedback, then the slow variables
         boost, setback = planes[PL_BOOST, r], planes[PL_SETBACK, r]
         hit = planes[PL_RELAPSE_HIT, r]
-        _feedback_row(process[r, HOPE], boost, hit, setback, True)
-        _feedback_row(process[r, SELF_EFFICACY], boost, hit, setback, False)
-        _motivation_row(motivation[r], boost, setback, hit, motivation_baseline[r],
-                        process[r, HOPE], baseline[r, HOPE], pv[P_HOPE_MOT], pv[P_MOT_RATE],
-                        pv[P_NOISE_SD], noise[r, :, 2])
-        _severity_row(severity[r], severity_baseline[r], in_relapse[r], pv[P_SEV_RISE],
-                      pv[P_SEV_RATE])
-        _functioning_row(functioning[r], severity[r], housed[r], employed[r],
-                         process[r, SELF_EFFICACY], pv[P_FUNC_RATE])
-        _connectedness_row(connectedness[r], degree[r], pv[P_CONN_RATE], pv[P_CONN_HALF])
-
-
-@_jit
-def _feedback_row(p, boost, hit, setback, with_setback):
-    """Job start lifts a process toward 1; relapse onset (and job loss) cut it back."""
-    for i in range(p.shape[0]):
-        x = p[i] + boost[i] * (1.0 - p[i])
-        p[i] = x * (1.0 - hit[i]) * (1.0 - (setback[i] if with_setback else 0.0))
-
-
-@_jit
-def _motivation_row(m, boost, setback, hit, base, hope, base_hope, hope_gain, rate, sd, noise):
-    for i in range(m.shape[0]):
-        x = m[i] + boost[i] * (1.0 - m[i])
-        x = x * (1.0 - setback[i]) * (1.0 - hit[i])
-        set_point = base[i] + hope_gain * (hope[i] - base_hope[i])
-        x = x + (rate * (set_point - x) + sd * noise[i])
-        m[i] = _clip01(x)
-
-
-@_jit
-def _severity_row(severity, base, in_relapse, rise, rate):
-    for i in range(severity.shape[0]):
-        target = base[i] + rise * (1.0 if in_relapse[i] else 0.0)
-        severity[i] = _clip01(severity[i] + rate * (target - severity[i]))
-
-
-@_jit
-def _functioning_row(functioning, severity, housed, employed, efficacy, rate):
-    for i in range(functioning.shape[0]):
-        set_point = 0.25 * ((1.0 - severity[i]) + (1.0 if housed[i] else 0.0)
-                            + (1.0 if employed[i] else 0.0) + efficacy[i])
-        functioning[i] = functioning[i] + rate * (set_point - functioning[i])
-
-
-@_jit
-def _connectedness_row(connectedness, degree, rate, half):
-    for i in range(connectedness.shape[0]):
-        d = float(degree[i])
-        connectedness[i] = connectedness[i] + rate * (d / (d + half) - connectedness[i])
+        hope, efficacy = process[r, HOPE], process[r, SELF_EFFICACY]
+        for i in range(n_agents):
+            hope[i] = rules.feedback(hope[i], boost[i], hit[i], setback[i])
+        for i in range(n_agents):
+            efficacy[i] = rules.feedback(efficacy[i], boost[i], hit[i], 0.0)
+        m, base_hope = motivation[r], baseline[r, HOPE]
+        for i in range(n_agents):
+            m[i] = rules.motivation_update(
+                m[i], boost[i], setback[i], hit[i], motivation_baseline[r, i],
+                hope[i] - base_hope[i], p.hope_motivation_gain, p.motivation_rate_per_week,
+                p.process_noise_sd, noise[r, i, 2])
+        for i in range(n_agents):
+            severity[r, i] = rules.severity_update(severity[r, i], severity_baseline[r, i],
+                                                   in_relapse[r, i], p.relapse_severity_rise,
+                                                   p.severity_rate_per_week)
+        for i in range(n_agents):
+            f = functioning[r, i]
+            functioning[r, i] = f + p.functioning_rate_per_week * (rules.functioning_set_point(
+                severity[r, i], housed[r, i], employed[r, i], efficacy[i]) - f)
+        for i in range(n_agents):
+            c = connectedness[r, i]
+            connectedness[r, i] = c + p.connectedness_rate_per_week * (
+                rules.connectedness_set_point(degree[r, i], p.connectedness_half_ties) - c)

@@ -1,12 +1,11 @@
-"""The sums behind the weekly metrics in one compiled call (see sim.core.kernels).
+"""The sums behind the weekly metrics in one compiled call (docs/ODD.md §7.14 and §8 outputs).
 
 :func:`sim.core.metrics.weekly_metrics` records shares (counts over N) and means.
-A share is an exact integer count divided by N, so counting in one pass gives
-the same bits as numpy. A mean is a float sum divided by N; :func:`row_sum`
-adds in numpy's order (its pairwise summation), so it too gives numpy's bits
-(``tests/test_kernels.py`` compares both paths; ``tests/test_rng_kernels.py``
-the sums on their own). The personal-recovery score is the same elementwise
-arithmetic as :func:`sim.core.dynamics.personal_recovery`.
+A share is an exact integer count divided by N. A mean is a float sum divided by
+N; :func:`row_sum` adds in numpy's order (its pairwise summation), so a mean is
+``values.mean()`` of the state's array bit for bit (``tests/test_kernels.py`` and
+``tests/test_rng_kernels.py`` check the sums). Personal recovery and stages are
+:func:`sim.core.rules.personal_recovery_score` and :func:`sim.core.rules.stage_of`.
 """
 
 from __future__ import annotations
@@ -15,13 +14,15 @@ import functools
 
 import numpy as np
 
-from sim.core.kernels import _jit
+from sim.core import rules
+from sim.core.kernels import EMPOWERMENT, HOPE, MEANING, _jit
 from sim.core.logic_model import MECHANISMS, STAGES, USER_INTERVENTIONS
 from sim.core.state import PROCESS_NAMES
 
 __all__ = ["QUANTITIES", "pairwise_program", "row_sum", "tally"]
 
-N_USER = len(USER_INTERVENTIONS)  # a compile-time constant for the kernel
+N_USER = len(USER_INTERVENTIONS)  # compile-time constants for the kernel
+N_STAGES = len(STAGES)
 _U1, _U2, _U3, _U4, _U5, _U6, _U7 = (np.uint64(k) for k in range(1, 8))
 # what the kernel computes, in its order (sim.core.metrics places each in its table row)
 QUANTITIES = (*PROCESS_NAMES, "functioning", "self_stigma", "connectedness", "motivation",
@@ -41,8 +42,8 @@ def tally(process, functioning, self_stigma, connectedness, motivation, doses, e
     :func:`sim.core.metrics.weekly_metrics` defines it.
 
     Means are numpy's row sums (``program`` = :func:`pairwise_program` of N)
-    over N; personal recovery is computed into the scratch row ``qpr`` as
-    ``dynamics.personal_recovery``; shares are integer counts over N; uptake is
+    over N; personal recovery is computed into the scratch row ``qpr``; shares are
+    integer counts over N; uptake is
     the offered (user, intervention) pairs ever entered over ``n_offered``
     (0 when nothing is offered).
     """
@@ -60,13 +61,13 @@ def tally(process, functioning, self_stigma, connectedness, motivation, doses, e
         for values in (functioning, self_stigma, connectedness, motivation):
             table[row_of[q], r] = row_sum(values[r], program, partial) / n_agents
             q += 1
-        stages = np.zeros(5, dtype=np.int64)
-        hope, empowerment, meaning = process[r, 3], process[r, 4], process[r, 5]
+        stages = np.zeros(N_STAGES, dtype=np.int64)
+        hope, empowerment, meaning = process[r, HOPE], process[r, EMPOWERMENT], process[r, MEANING]
         for i in range(n_agents):
-            chime = connectedness[r, i] + hope[i] + (1.0 - self_stigma[r, i]) + meaning[i]
-            score = 12.0 * (chime + empowerment[i])  # QPR_MAX / 5 = 12 exactly
+            score = rules.personal_recovery_score(connectedness[r, i], hope[i],
+                                                  self_stigma[r, i], meaning[i], empowerment[i])
             qpr[i] = score
-            stages[min(int(score * (5.0 / 60.0)), 4)] += 1
+            stages[rules.stage_of(score)] += 1
         table[row_of[q], r] = row_sum(qpr, program, partial) / n_agents
         q += 1
         for d in range(n_doses):
@@ -99,7 +100,7 @@ def tally(process, functioning, self_stigma, connectedness, motivation, doses, e
         table[row_of[q], r] = n_started / n_offered if n_offered else 0.0
         table[row_of[q + 1], r] = (stages[0] + stages[1]) / n_agents
         q += 2
-        for stage in range(5):
+        for stage in range(N_STAGES):
             table[row_of[q], r] = stages[stage] / n_agents
             q += 1
         for k in range(N_USER):

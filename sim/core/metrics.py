@@ -10,7 +10,6 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from sim.core.dynamics import personal_recovery, recovery_stage
 from sim.core.logic_model import MECHANISMS, STAGES, USER_INTERVENTIONS
 from sim.core.metric_kernels import QUANTITIES, pairwise_program, tally
 
@@ -57,59 +56,10 @@ SUMMARY_METRICS = ("employed", "ever_employed", "housed", "functioning", "person
                    "hope", "empowerment", "connectedness", "early_stage", "uptake")
 
 
-def _row_means(values: np.ndarray) -> np.ndarray:
-    """``values.mean(axis=1)`` of an (R, N) array: numpy's row sum, then a true division by N."""
-    total = np.add.reduce(values, axis=1, dtype=np.float64)
-    return np.true_divide(total, values.shape[1], out=total)
-
-
-def _metrics_numpy(simulation: Simulation) -> dict[str, np.ndarray]:
-    """:data:`METRICS` in numpy: the statement of what each metric is."""
-    state = simulation.state
-    n_runs, n_agents = state.shape
-    p = state.process
-    qpr = personal_recovery(state)
-    stage = recovery_stage(qpr)
-    stage_counts = np.bincount((np.arange(n_runs)[:, None] * len(STAGES) + stage).ravel(),
-                               minlength=n_runs * len(STAGES)).reshape(n_runs, len(STAGES))
-    # numpy reduces a short last axis slowly: loop over the interventions instead
-    in_any = state.enrolled[..., 0].copy()
-    for k in range(1, state.enrolled.shape[2]):
-        in_any |= state.enrolled[..., k]
-    offered = simulation.world.offered
-    started = (state.enrolled | state.completed | state.dropped) & offered[None]
-    n_offered = offered.sum()
-
-    def share(flags: np.ndarray) -> np.ndarray:  # an exact count over N
-        return np.count_nonzero(flags, axis=1) / n_agents
-
-    values = {
-        "employed": share(state.employed),
-        "ever_employed": share(state.ever_employed),
-        "housed": share(state.housed),
-        "functioning": _row_means(state.functioning),
-        "personal_recovery": _row_means(qpr),
-        **{name: _row_means(p[name]) for name in p},
-        "self_stigma": _row_means(state.self_stigma),
-        "connectedness": _row_means(state.connectedness),
-        "ties": np.add.reduce(state.network.degree(), axis=1) / n_agents,
-        "motivation": _row_means(state.motivation),
-        "in_relapse": share(state.in_relapse),
-        "in_intervention": share(in_any),
-        "uptake": started.sum(axis=(1, 2)) / n_offered if n_offered else np.zeros(n_runs),
-        "early_stage": (stage_counts[:, 0] + stage_counts[:, 1]) / n_agents,
-        **{f"dose_{m}": _row_means(state.doses[..., i]) for i, m in enumerate(MECHANISMS)},
-        **{f"stage_{name}": stage_counts[:, i] / n_agents for i, name in enumerate(STAGES)},
-        **{f"in_{name}": share(state.enrolled[..., k])
-           for k, name in enumerate(USER_INTERVENTIONS)},
-    }
-    return {name: values[name] for name in METRICS}
-
-
 def _metrics_compiled(simulation: Simulation, out: np.ndarray | None = None) -> np.ndarray:
     """The (M, R) table of :data:`METRICS` from one call of :func:`sim.core.metric_kernels.tally`.
 
-    The same bits as :func:`_metrics_numpy`; written into ``out`` when given.
+    Written into ``out`` when given.
     """
     state, compiled = simulation.state, simulation._compiled
     n_runs, n_agents = state.shape
@@ -130,13 +80,7 @@ def metrics_table(simulation: Simulation, out: np.ndarray | None = None) -> np.n
         out: A C-contiguous (M, R) float array to write into (``run_batch``
             passes one row of its record), or None for a new one.
     """
-    table = np.empty((len(METRICS), simulation.state.shape[0])) if out is None else out
-    if simulation.kernels == "numba":
-        return _metrics_compiled(simulation, table)
-    values = _metrics_numpy(simulation)
-    for row, name in enumerate(METRICS):
-        table[row] = values[name]
-    return table
+    return _metrics_compiled(simulation, out)
 
 
 def weekly_metrics(simulation: Simulation) -> dict[str, np.ndarray]:
@@ -144,8 +88,7 @@ def weekly_metrics(simulation: Simulation) -> dict[str, np.ndarray]:
 
     Every metric is a sum over the run's users divided by N (uptake: over the
     offered places): shares are exact integer counts, real-valued sums are
-    numpy's pairwise row sums. On the compiled path
-    (``simulation.kernels == "numba"``) one kernel computes them all in the same
-    order, so both paths give the same bits (``tests/test_kernels.py``).
+    numpy's pairwise row sums (so a metric is ``values.mean()`` of the state's
+    array, bit for bit); one compiled call computes them all.
     """
     return dict(zip(METRICS, metrics_table(simulation), strict=True))

@@ -1,17 +1,17 @@
-"""The network week as a compiled kernel: tie formation, merge and decay (see sim.core.kernels).
+"""The network as compiled drivers (docs/ODD.md §3 step 9, §5): entry network, weekly update.
 
-Bit-identical to ``Simulation._update_network`` on the numpy path
-(:func:`sim.core.network.group_ties`, :meth:`sim.core.network.Network.add`,
-:func:`sim.core.network.decay_ties`): the same partners from the same draws, the
-union kept as keys sorted by (run, a, b), each tie kept when frac(u_a + u_b)
-is at least the decay probability.
+Each week ties form in every group intervention and in the community, the union
+is merged into the sorted edge list (keys sorted by (run, a, b)), and ties lapse.
+The per-tie rules (:func:`~sim.core.rules.partner_offset`,
+:func:`~sim.core.rules.tie_lapses`) are in :mod:`sim.core.rules`.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from sim.core.kernels import P_TIE_COMMUNITY, P_TIE_DECAY, P_TIE_FORM, _jit
+from sim.core import rules
+from sim.core.kernels import _jit
 
 __all__ = ["network_week"]
 
@@ -25,7 +25,7 @@ def _tie_key(run, a, b, n_agents):
 @_jit
 def _group_ties(enrolled, k, agents, team_of_agent, n_teams, u_form, u_partner, prm, members,
                 count, position, order, keys, n_keys):
-    """Ties formed in one group intervention this week (network.group_ties), as keys.
+    """Ties formed in one group intervention this week (ODD §7.13), as keys.
 
     Members of a group are the users of one run and team enrolled in ``k``,
     ordered by user index as numpy's stable argsort orders them; only the
@@ -52,11 +52,9 @@ def _group_ties(enrolled, k, agents, team_of_agent, n_teams, u_form, u_partner, 
             t = team_of_agent[i]
             begin = count[t - 1] if t > 0 else 0
             size = count[t] - begin
-            if size < 2 or not u_form[r, i] < prm[r, P_TIE_FORM]:
+            if size < 2 or not u_form[r, i] < prm[r].tie_formation_probability_per_week:
                 continue
-            pick = np.int64(np.floor(u_partner[r, i] * (size - 1)))
-            if pick >= position[m] - begin:
-                pick += 1
+            pick = rules.partner_offset(u_partner[r, i], size, position[m] - begin)
             keys[n_keys] = _tie_key(r, i, order[begin + pick], n_agents)
             n_keys += 1
     return n_keys
@@ -70,11 +68,9 @@ def _community_ties(u_form, u_partner, prm, c_order, c_start, c_size, c_position
         for i in range(n_agents):
             j = r * n_agents + i
             size = c_size[j]
-            if size < 2 or not u_form[r, i] < prm[r, P_TIE_COMMUNITY]:
+            if size < 2 or not u_form[r, i] < prm[r].community_tie_probability_per_week:
                 continue
-            pick = np.int64(np.floor(u_partner[r, i] * (size - 1)))
-            if pick >= c_position[j]:
-                pick += 1
+            pick = rules.partner_offset(u_partner[r, i], size, c_position[j])
             keys[n_keys] = _tie_key(r, i, c_order[c_start[j] + pick] - r * n_agents, n_agents)
             n_keys += 1
     return n_keys
@@ -85,8 +81,7 @@ def network_week(enrolled, group_ks, k_ptr, k_agents, team_of_agent, n_teams, c_
                  c_start, c_size, c_position, u_network, prm, run, a, b):
     """Form group and community ties, merge them into the network and let ties lapse.
 
-    The same result as ``Simulation._update_network`` on the numpy path: new
-    ties from each group intervention (``group_ks``; users offered k are
+    New ties from each group intervention (``group_ks``; users offered k are
     ``k_agents[k_ptr[k]:k_ptr[k + 1]]``) and from the
     community (fixed layout by site: ``c_order`` and, per flat user, the start
     and size of its group and its position in it), added as a sorted set of
@@ -138,10 +133,8 @@ def network_week(enrolled, group_ks, k_ptr, k_agents, team_of_agent, n_teams, c_
         if key == last:
             continue
         last = key
-        u = u_decay[r, x] + u_decay[r, y]
-        if u >= 1.0:  # frac(u), as numpy's remainder by 1.0 for u in [0, 2)
-            u -= 1.0
-        if u >= prm[r, P_TIE_DECAY]:
+        if not rules.tie_lapses(u_decay[r, x], u_decay[r, y],
+                                prm[r].tie_decay_probability_per_week):
             out_run[n_out], out_a[n_out], out_b[n_out] = r, x, y
             degree[r, x] += 1
             degree[r, y] += 1
@@ -151,7 +144,7 @@ def network_week(enrolled, group_ks, k_ptr, k_agents, team_of_agent, n_teams, c_
 
 @_jit
 def initial_ties(stubs, u, site, order, site_sizes, site_starts, n_runs):
-    """The entry network (network.initial_network) from its draws, as sorted (run, a, b).
+    """The entry network (ODD §5; network.initial_network) from its draws, as sorted (run, a, b).
 
     ``stubs`` (R, N) ties proposed per user and ``u`` (R, N, S) the partner draws;
     proposal j < stubs[r, i] of user i goes to the member ``floor(u * size)`` of i's

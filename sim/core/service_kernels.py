@@ -1,23 +1,39 @@
-"""Service use as compiled kernels: engagement, uptake and admission (see sim.core.kernels).
+"""Service use as compiled drivers (docs/ODD.md §3 steps 1-4): training, uptake, admission.
 
-Bit-identical to :func:`sim.core.services.engagement`, :func:`sim.core.services.uptake`
-and :func:`sim.core.services.admit` on the numpy path.
+The per-user rules are in :mod:`sim.core.rules` (:func:`~sim.core.rules.trained_attitude`,
+:func:`~sim.core.rules.engagement`); admission is first come first served, ties in
+waiting time broken by each user's random priority (ODD §7.4).
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from sim.core.kernels import P_TRUST_W, P_UPTAKE, TRUST, _jit
+from sim.core import rules
+from sim.core.kernels import TRUST, _jit
 
-__all__ = ["admit_limited", "uptake"]
+__all__ = ["admit_limited", "train_staff", "uptake"]
+
+
+@_jit
+def train_staff(week, training_weeks, gain, participation, trained, baseline, attitudes):
+    """Trained teams' attitudes this week (ODD §7.1); other teams keep their baseline.
+
+    ``training_weeks`` and ``gain`` are per run (R,), ``participation``,
+    ``baseline`` and ``attitudes`` (written) per run and team (R, T), ``trained`` per team.
+    """
+    for r in range(attitudes.shape[0]):
+        for t in range(attitudes.shape[1]):
+            attitudes[r, t] = (rules.trained_attitude(baseline[r, t], gain[r], participation[r, t],
+                                                      week, training_weeks[r])
+                               if trained[t] else baseline[r, t])
 
 
 @_jit
 def uptake(prm, week, offer_ptr, offer_k, limited, team_of_agent, motivation, process, u_engage,
            enrolled, waiting, completed, dropped, wait_since, weeks_in, was_enrolled, engaged,
            queues):
-    """Engagement, uptake and admission where places are unlimited (services.py).
+    """Engagement (ODD §7.2), uptake (§7.3) and admission where places are unlimited (§7.4).
 
     User i is offered ``offer_k[offer_ptr[i]:offer_ptr[i + 1]]``, and only
     those can be entered. Writes ``engaged`` (R, N) and ``was_enrolled`` (R, N, K)
@@ -28,12 +44,11 @@ def uptake(prm, week, offer_ptr, offer_k, limited, team_of_agent, motivation, pr
     n_runs, n_agents = engaged.shape
     queues[:] = 0
     for r in range(n_runs):
-        pv = prm[r]
-        w = pv[P_TRUST_W]
+        p = prm[r]
         for i in range(n_agents):
-            e = motivation[r, i] * (1.0 - w + w * process[r, TRUST, i])
+            e = rules.engagement(motivation[r, i], process[r, TRUST, i], p.trust_engagement_weight)
             engaged[r, i] = e
-            chance = pv[P_UPTAKE] * e
+            chance = p.uptake_probability_per_week * e
             for k in offer_k[offer_ptr[i]:offer_ptr[i + 1]]:
                 was_enrolled[r, i, k] = enrolled[r, i, k]
                 # bitwise, not short-circuit: no branch on a coin flip
@@ -55,7 +70,7 @@ def uptake(prm, week, offer_ptr, offer_k, limited, team_of_agent, motivation, pr
 @_jit
 def admit_limited(capacity, limited, k_ptr, k_agents, team_of_agent, queues, priority,
                   wait_since, enrolled, waiting, weeks_in):
-    """Admission where some team has limited places (services._admit_limited).
+    """Admission where some team has limited places (ODD §7.4).
 
     For each run and each intervention k with ``limited[k]``: waiting users
     (only users offered k, ``k_agents[k_ptr[k]:k_ptr[k + 1]]``, can wait) fill

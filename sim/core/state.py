@@ -13,7 +13,7 @@ from dataclasses import dataclass, fields
 import numpy as np
 from scipy.special import expit, logit
 
-from sim.core.logic_model import USER_INTERVENTIONS
+from sim.core.logic_model import MECHANISMS, USER_INTERVENTIONS
 from sim.core.network import Network, initial_network
 from sim.core.parameters import REGISTRY
 from sim.core.rng_kernels import numpy_blocks
@@ -160,14 +160,15 @@ def _trait(median: np.ndarray, spread: np.ndarray, z: np.ndarray) -> np.ndarray:
 def initialise(world: World, bp: BatchParams, population: list[np.random.Generator],
                admission: list[np.random.Generator], *,
                blocks: Callable[..., np.ndarray] = numpy_blocks,
-               build_ties: Callable[..., tuple[np.ndarray, ...]] | None = None) -> State:
+               build_ties: Callable[..., tuple[np.ndarray, ...]]) -> State:
     """Draw the entry state of every run from its own population stream.
 
     Each run draws a fixed-size block, so a run's entry state depends only on
     its own seed and parameters, never on the other runs in the batch.
     ``blocks`` draws them (:func:`sim.core.rng_kernels.numpy_blocks`, or the compiled
-    :func:`sim.core.rng_kernels.blocks`: the same numbers) and ``build_ties`` builds the
-    entry network from its draws (see :func:`sim.core.network.initial_network`).
+    :func:`sim.core.rng_kernels.blocks`: the same numbers) and ``build_ties`` (the compiled
+    :func:`sim.core.network_kernels.initial_ties`) builds the entry network from its
+    draws (see :func:`sim.core.network.initial_network`).
     """
     n_runs, n_agents = bp.n_runs, world.n_agents
     n_user = len(USER_INTERVENTIONS)
@@ -213,7 +214,7 @@ def initialise(world: World, bp: BatchParams, population: list[np.random.Generat
         completed=np.zeros(shape3, dtype=bool), dropped=np.zeros(shape3, dtype=bool),
         priority=blocks(admission, (n_agents,), False),
         attitudes=attitudes, attitudes_baseline=attitudes.copy(),
-        doses=np.zeros((n_runs, n_agents, 4)),
+        doses=np.zeros((n_runs, n_agents, len(MECHANISMS))),
         network=network,
     )
     return state

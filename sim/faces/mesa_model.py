@@ -28,7 +28,7 @@ import numpy as np
 import pandas as pd
 
 from sim.core import world as world_module
-from sim.core.dynamics import personal_recovery, recovery_stage
+from sim.core.rules import personal_recovery, recovery_stage
 from sim.core.engine import Simulation
 from sim.core.logic_model import STAGES, USER_INTERVENTIONS
 from sim.core.metrics import weekly_metrics

@@ -49,18 +49,16 @@ def git_commit() -> str | None:
 
 
 def _kernels() -> str:
-    """Which weekly-step implementation ran (results are identical on either)."""
+    """Which weekly-step implementation ran (the compiled one; recorded with numba's version)."""
     from sim.core.compiled import resolve_kernels  # the model layer, read lazily
 
     try:
         choice = resolve_kernels()
     except ValueError as error:
         return f"invalid: {error}"
-    if choice == "numba":
-        import numba
+    import numba
 
-        return f"numba {numba.__version__}"
-    return "numpy"
+    return f"{choice} {numba.__version__}"
 
 
 def make_manifest(*, command: list[str] | None = None, **fields: Any) -> dict[str, Any]:

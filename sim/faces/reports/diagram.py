@@ -32,7 +32,7 @@ from sim.files.outputs import write_atomic
 __all__ = ["build_figure", "draw_logic_model", "find_text_overlaps"]
 
 # Which processes each mechanism drives, and which outcome domain each process
-# feeds, as implemented in sim.core.dynamics (the review names the links in prose;
+# feeds, as implemented in sim.core.rules (the review names the links in prose;
 # sim.core.logic_model keeps only the labels). Checked against the labels below.
 MECHANISM_PROCESSES: dict[str, tuple[str, ...]] = {
     "information_and_skills": ("knowledge",),
