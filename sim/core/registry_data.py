@@ -21,6 +21,7 @@ _AUBRY = "Aubry et al. 2015, Psychiatr Serv 66:463-9 (At Home/Chez Soi)"
 _SLADE = "Slade et al. 2015, Lancet Psychiatry 2:503-14 (REFOCUS)"
 _COOK = "Cook et al. 2012, Schizophr Bull 38:881-91 (WRAP: 8 weekly sessions)"
 _LLOYD = "Lloyd-Evans et al. 2014, BMC Psychiatry 14:39"
+_ANDRESEN = "Andresen, Oades & Caputi 2003, Aust N Z J Psychiatry 37:586-94"
 
 PARAMETERS: tuple[P, ...] = (
     # ---------------------------------------------------------------- user level
@@ -85,9 +86,55 @@ PARAMETERS: tuple[P, ...] = (
     P("housing_availability", 0.5, 0.05, 1.0, "1", "environment",
       "availability of affordable housing (1 plentiful)", "assumption: mid-scale"),
     # --------------------------------------------------------------- structural
+    P("motivation_factor_loading", 1.0, -1.0, 1.0, "1", "structural",
+      "loading of entry motivation on the shared recovery factor "
+      "(latent correlation of two traits = loading x loading x trait_correlation)",
+      "assumption: part of one shared recovery factor (" + _BROHAN + ")"),
+    P("symptom_severity_factor_loading", 0.0, -1.0, 1.0, "1", "structural",
+      "loading of entry symptom severity on the shared recovery factor "
+      "(latent correlation of two traits = loading x loading x trait_correlation)",
+      "assumption: not part of the shared recovery factor"),
+    P("self_stigma_factor_loading", -1.0, -1.0, 1.0, "1", "structural",
+      "loading of entry self-stigma on the shared recovery factor "
+      "(latent correlation of two traits = loading x loading x trait_correlation)",
+      "assumption: low self-stigma goes with the other recovery traits (" + _BROHAN + ")"),
+    P("knowledge_factor_loading", 0.0, -1.0, 1.0, "1", "structural",
+      "loading of entry knowledge on the shared recovery factor "
+      "(latent correlation of two traits = loading x loading x trait_correlation)",
+      "assumption: not part of the shared recovery factor"),
+    P("self_efficacy_factor_loading", 1.0, -1.0, 1.0, "1", "structural",
+      "loading of entry self-efficacy on the shared recovery factor "
+      "(latent correlation of two traits = loading x loading x trait_correlation)",
+      "assumption: part of one shared recovery factor (" + _BROHAN + ")"),
+    P("trust_factor_loading", 0.0, -1.0, 1.0, "1", "structural",
+      "loading of entry trust on the shared recovery factor "
+      "(latent correlation of two traits = loading x loading x trait_correlation)",
+      "assumption: not part of the shared recovery factor"),
+    P("hope_factor_loading", 1.0, -1.0, 1.0, "1", "structural",
+      "loading of entry hope on the shared recovery factor "
+      "(latent correlation of two traits = loading x loading x trait_correlation)",
+      "assumption: part of one shared recovery factor (" + _BROHAN + ")"),
+    P("empowerment_factor_loading", 1.0, -1.0, 1.0, "1", "structural",
+      "loading of entry empowerment on the shared recovery factor "
+      "(latent correlation of two traits = loading x loading x trait_correlation)",
+      "assumption: part of one shared recovery factor (" + _BROHAN + ")"),
+    P("meaning_factor_loading", 1.0, -1.0, 1.0, "1", "structural",
+      "loading of entry meaning on the shared recovery factor "
+      "(latent correlation of two traits = loading x loading x trait_correlation)",
+      "assumption: part of one shared recovery factor (" + _BROHAN + ")"),
     P("uptake_probability_per_week", 0.5, 0.05, 1.0, "1/week", "structural",
       "weekly chance that a fully engaged user takes up an offered place",
       "assumption: most who accept do so within a few weeks of the offer"),
+    P("attitude_dose_offset", 0.5, 0.0, 1.0, "1", "structural",
+      "alliance and choice doses are scaled by (this + team attitudes): x0.5 in a fully "
+      "custodial and x1.5 in a fully pro-recovery team at the default",
+      "assumption: a team at mid-scale attitudes delivers the profile dose unchanged; "
+      "attitudes moderate alliance and choice (" + _WINSPER + ")"),
+    P("usual_care_neutral_attitudes", 0.5, 0.2, 0.8, "1", "structural",
+      "team attitudes at which usual care gives no alliance or choice dose "
+      "(usual dose = usual_care_contact x 2 x (attitudes - this))",
+      "assumption: usual care helps in pro-recovery and harms in custodial teams, "
+      "neutral at mid-scale"),
     P("dropout_probability_per_week", 0.03, 0.0, 0.2, "1/week", "structural",
       "weekly dropout chance of a fully disengaged participant",
       "assumption: about a third of participants drop out within a year"),
@@ -131,6 +178,15 @@ PARAMETERS: tuple[P, ...] = (
     P("participation_meaning_weight", 0.3, 0.0, 1.0, "1", "structural",
       "valued-role weight of taking part in an intervention, relative to work",
       "assumption: work is the strongest valued role"),
+    P("peer_signal_neutral_share", 0.5, 0.0, 1.0, "1", "structural",
+      "share of a user's ties in an advanced stage at which the network role-modelling dose "
+      "is zero (more gives a positive, fewer a negative dose)",
+      "assumption: ties half of whom are further on neither inspire nor discourage"),
+    P("advanced_stage", 3, 1, 4, "stage index", "structural",
+      "lowest recovery stage (0 moratorium ... 4 growth) whose users model recovery for "
+      "their ties; 3 = rebuilding",
+      "assumption: users in the rebuilding and growth stages of " + _ANDRESEN
+      + " model recovery for peers", integer=True),
     P("process_decay_rate_per_week", 0.02, 0.0, 0.2, "1/week", "structural",
       "rate at which processes relax back to each user's baseline",
       "assumption: gains half-decay in about 8 months without support"),
@@ -140,6 +196,11 @@ PARAMETERS: tuple[P, ...] = (
     P("stigma_internalisation", 0.3, 0.0, 1.0, "1", "structural",
       "how far self-stigma tracks public stigma above or below its mid-scale",
       "assumption: public stigma is internalised (" + _BROHAN + ")"),
+    P("reference_public_stigma", 0.5, 0.0, 1.0, "1", "structural",
+      "public stigma at which stigma_job_penalty and stigma_internalisation shift nothing "
+      "(job finding at its base value, self-stigma at its entry median)",
+      "assumption: the default public stigma (mid-scale), as reference_unemployment_rate "
+      "is the default unemployment rate"),
     P("job_finding_probability_per_week", 0.0035, 0.0005, 0.03, "1/week", "structural",
       "weekly job-finding chance of an average unemployed user at reference unemployment",
       "calibrated to EQOLISE comparator: 27.6% worked in 78 weeks (" + _BURNS + ")",
@@ -169,6 +230,19 @@ PARAMETERS: tuple[P, ...] = (
     P("readiness_job_gradient", 2.0, 0.0, 5.0, "1", "structural",
       "log-odds rise in weekly job finding per unit of work readiness (self-efficacy, "
       "motivation, low symptoms) above mid-scale", "assumption: calibrated"),
+    P("reference_work_readiness", 0.5, 0.2, 0.8, "1", "structural",
+      "work readiness at which readiness_job_gradient adds nothing to job finding",
+      "assumption: mid-scale, as for the other job-finding shifts"),
+    P("self_efficacy_readiness_weight", 1.0, 0.1, 3.0, "1", "structural",
+      "relative weight of self-efficacy in work readiness (the three readiness weights "
+      "are divided by their sum)",
+      "assumption: equal weights; no published weighting of work-readiness components"),
+    P("motivation_readiness_weight", 1.0, 0.1, 3.0, "1", "structural",
+      "relative weight of motivation in work readiness (divided by the weights' sum)",
+      "assumption: equal weights; no published weighting of work-readiness components"),
+    P("symptom_readiness_weight", 1.0, 0.1, 3.0, "1", "structural",
+      "relative weight of low symptom severity in work readiness (divided by the weights' sum)",
+      "assumption: equal weights; no published weighting of work-readiness components"),
     P("work_history_job_multiplier", 1.5, 1.0, 4.0, "1", "structural",
       "multiplier of the weekly job-finding odds for users with a work history",
       "assumption: work history is the strongest correlate of work (" + _MARWAHA + ")"),
@@ -182,6 +256,12 @@ PARAMETERS: tuple[P, ...] = (
     P("housing_loss_probability_per_week", 0.0008, 0.0, 0.02, "1/week", "structural",
       "weekly chance that a housed user loses stable housing",
       "assumption: about 5% lose housing in a year; keeps about 90% housed"),
+    P("reference_housing_availability", 0.5, 0.05, 1.0, "1", "structural",
+      "housing availability at which the housing-gain chance equals its base value",
+      "assumption: the default housing availability (mid-scale)"),
+    P("housing_availability_elasticity", 1.0, 0.0, 2.0, "1", "structural",
+      "log-odds rise in weekly housing gain per unit of log(availability / reference)",
+      "assumption: the odds of finding housing are proportional to availability"),
     P("housing_first_multiplier", 7.0, 1.0, 20.0, "1", "structural",
       "multiplier of the housing-gain chance while in Housing First",
       "calibrated to 73% vs 31% stably housed at 1 year (" + _AUBRY + ")"),
@@ -190,6 +270,14 @@ PARAMETERS: tuple[P, ...] = (
       "assumption: tenancy support in Housing First (" + _AUBRY + ")"),
     P("relapse_probability_per_week", 0.008, 0.0, 0.05, "1/week", "structural",
       "weekly relapse chance at mid severity", "assumption: about a third relapse in a year"),
+    P("relapse_reference_severity", 0.5, 0.3, 0.7, "1", "structural",
+      "symptom severity at which the relapse hazard equals relapse_probability_per_week",
+      "assumption: mid-scale"),
+    P("relapse_severity_slope", 1.0, 0.0, 1.4, "1", "structural",
+      "relative rise of the relapse hazard per unit of severity above the reference "
+      "(hazard = base x (1 + slope x (severity - reference)))",
+      "assumption: x0.5 of the base hazard at severity 0, x1.5 at severity 1; more severe "
+      "symptoms, more relapse"),
     P("relapse_recovery_probability_per_week", 0.1, 0.02, 0.5, "1/week", "structural",
       "weekly chance that a relapse resolves", "assumption: relapses last about 10 weeks"),
     P("relapse_knowledge_protection", 2.0, 0.0, 5.0, "1", "structural",
@@ -213,6 +301,22 @@ PARAMETERS: tuple[P, ...] = (
     P("functioning_rate_per_week", 0.1, 0.01, 0.5, "1/week", "structural",
       "rate at which functioning follows symptoms, housing, work and self-efficacy",
       "assumption: functioning adjusts within about 10 weeks"),
+    P("symptom_functioning_weight", 1.0, 0.1, 3.0, "1", "structural",
+      "relative weight of low symptom severity in the functioning set-point (the four "
+      "functioning weights are divided by their sum)",
+      "assumption: equal weights; no published weighting of functioning domains"),
+    P("housing_functioning_weight", 1.0, 0.1, 3.0, "1", "structural",
+      "relative weight of stable housing in the functioning set-point (divided by the "
+      "weights' sum)",
+      "assumption: equal weights; no published weighting of functioning domains"),
+    P("employment_functioning_weight", 1.0, 0.1, 3.0, "1", "structural",
+      "relative weight of competitive work in the functioning set-point (divided by the "
+      "weights' sum)",
+      "assumption: equal weights; no published weighting of functioning domains"),
+    P("self_efficacy_functioning_weight", 1.0, 0.1, 3.0, "1", "structural",
+      "relative weight of self-efficacy in the functioning set-point (divided by the "
+      "weights' sum)",
+      "assumption: equal weights; no published weighting of functioning domains"),
     P("relapse_severity_rise", 0.3, 0.0, 0.6, "1", "structural",
       "rise in symptom severity during a relapse",
       "assumption: a relapse moves a mid-severity user to high severity"),
@@ -222,6 +326,11 @@ PARAMETERS: tuple[P, ...] = (
     P("initial_ties_mean", 3.0, 0.0, 8.0, "ties", "structural",
       "mean number of ties per user to other users at entry",
       "assumption: small networks are typical in psychosis"),
+    P("initial_ties_cap", 8, 4, 16, "ties", "structural",
+      "most ties a user proposes at entry; also the number of partner draws per user, so "
+      "one value per batch",
+      "assumption: rarely binding (Poisson(initial_ties_mean / 2) exceeds 8 with "
+      "probability 3e-5 at the default, 2% at initial_ties_mean = 8)", integer=True),
     P("tie_formation_probability_per_week", 0.05, 0.0, 1.0, "1/week", "structural",
       "weekly chance that a group participant forms a tie with a co-participant",
       "assumption: groups build friendships over weeks"),
