@@ -133,3 +133,18 @@ def test_every_shipped_file_loads_from_a_copy_outside_the_tree(tmp_path, monkeyp
     for preset in PRESETS:
         (name_a, _), (name_b, _) = preset_contexts(preset.key)
         assert name_a != name_b
+
+
+def test_trial_summary_finds_the_published_figures_by_default():
+    import numpy as np
+    import pandas as pd
+
+    from sim.faces.cli.trials import trial_summary
+    from sim.studies.trials import load_trial
+
+    trial = load_trial(shipped.resolve("trial", "eqolise"))
+    frame = pd.DataFrame({m.name: np.linspace(0.1, 0.3, 5) for m in trial.spec.metrics})
+    summary = trial_summary(trial, frame)
+    targeted = summary[summary.target.notna()]
+    assert len(targeted) > 0
+    assert targeted.published.notna().all(), targeted
