@@ -35,8 +35,14 @@ class OutputError(OSError):
 
 
 def git_commit() -> str | None:
-    """The commit of the source tree the package runs from (with '+dirty'), or None."""
+    """The commit of the source tree the package runs from (with '+dirty'), or None.
+
+    None outside a source checkout (a wheel install: the package's parent folder has
+    no pyproject.toml, so no enclosing repository is mistaken for ours) or without git.
+    """
     root = Path(__file__).resolve().parents[2]
+    if not (root / "pyproject.toml").is_file():
+        return None
     try:
         commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True,
                                 text=True, timeout=5, check=True).stdout.strip()

@@ -39,12 +39,12 @@ from sim.core.world import Team
 from sim.faces.mesa_model import RecoveryModel
 from sim.files.outputs import atomic_folder, make_manifest, write_json
 from sim.files.scenario import load_scenario
+from sim.files.shipped import scenario_dir
 from sim.studies.compare import SERIES_COLUMNS
 
 __all__ = [
     "CONTEXT_PARAMETERS",
     "PRESETS",
-    "SCENARIO_DIR",
     "ContextComparison",
     "ContextRun",
     "Preset",
@@ -57,7 +57,6 @@ __all__ = [
 # Moderators of the service (team attitudes) and the environment that define a context.
 CONTEXT_PARAMETERS: tuple[str, ...] = ("professional_attitudes", "unemployment_rate",
                                        "public_stigma")
-SCENARIO_DIR = Path(__file__).resolve().parents[3] / "scenarios"
 
 
 @dataclass(frozen=True)
@@ -67,7 +66,8 @@ class Preset:
     Attributes:
         key: Identifier used by the app's preset selector.
         title: What the selector shows.
-        file_a: Scenario file of context A (in :data:`SCENARIO_DIR`).
+        file_a: Shipped scenario file of context A (in
+            :func:`sim.files.shipped.scenario_dir`: package data in a wheel).
         file_b: Scenario file of context B.
     """
 
@@ -103,9 +103,12 @@ def _context_of_file(path: Path) -> tuple[str, dict[str, float]]:
     return scenario.name, context
 
 
-def preset_contexts(key: str, *, folder: Path = SCENARIO_DIR
+def preset_contexts(key: str, *, folder: Path | None = None
                     ) -> tuple[tuple[str, dict[str, float]], tuple[str, dict[str, float]]]:
     """The (name, context) of A and of B for the preset ``key``, read from its scenario files.
+
+    The files are read from ``folder``, by default the shipped scenarios
+    (:func:`sim.files.shipped.scenario_dir`), so presets work from a wheel install.
 
     Raises:
         KeyError: If no preset has that key (the message lists the valid keys).
@@ -113,6 +116,7 @@ def preset_contexts(key: str, *, folder: Path = SCENARIO_DIR
     """
     for preset in PRESETS:
         if preset.key == key:
+            folder = folder if folder is not None else scenario_dir()
             return (_context_of_file(folder / preset.file_a),
                     _context_of_file(folder / preset.file_b))
     raise KeyError(f"unknown preset {key!r}; valid: {', '.join(p.key for p in PRESETS)}")

@@ -4,10 +4,18 @@ Commands:
 
 - ``params [NAME] [--level LEVEL]`` -- the parameter registry, or one parameter.
 - ``logic-model [--draw FILE.png]`` -- print the logic model, or draw it.
-- ``run [SCENARIO]`` -- run a scenario file (default: the embedded baseline) and
-  write tables, figures, a manifest and an HTML report.
+- ``run [SCENARIO]`` -- run a scenario file or a shipped scenario's name (default: the
+  embedded baseline) and write tables, figures, a manifest and an HTML report.
 - ``compare A B [...]`` -- compare scenarios on common random numbers.
 - ``validate FILE...`` -- check scenario files without running them.
+- ``scenarios`` -- list the shipped scenarios (and the shipped trials).
+
+A SCENARIO (or a trial's EXPERIMENT) is a path; if no such file exists, it is the name
+of a shipped file (its stem, ``-`` or ``_``: ``ips-scale-up``), read from the package
+data (:mod:`sim.files.shipped`), so the shipped names work from any folder.
+
+The module imports only click and the parameter registry; the model, pandas and the
+figures load inside the commands (``recovery-sim --help`` stays fast).
 
 Every error a user can cause (an unknown or out-of-bounds parameter, an
 impossible world, a bad option, an unwritable output folder) is printed by
@@ -22,29 +30,21 @@ import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
-import pandas as pd
 
 import sim
-from sim.core.parameters import LEVELS, REGISTRY, Parameter, ParameterError, lookup
+from sim.core.parameter import LEVELS, Parameter, ParameterError
+from sim.core.parameters import REGISTRY, lookup
 from sim.core.world import WorldError
-from sim.faces.reports.run_folders import (
-    default_summary_weeks,
-    scenario_manifest,
-    write_comparison,
-    write_run,
-)
-from sim.files.outputs import atomic_folder
-from sim.files.scenario import (
-    Scenario,
-    ScenarioError,
-    apply_text_override,
-    from_mapping,
-    load_scenario,
-)
-from sim.studies.compare import ScenarioResult, run_scenario
+from sim.files import shipped
+
+if TYPE_CHECKING:  # the model, pandas and the figures load inside the commands that need them
+    import pandas as pd
+
+    from sim.files.scenario import Scenario
+    from sim.studies.compare import ScenarioResult
 
 __all__ = ["USER_ERRORS", "ErrorHandlingGroup", "load", "main"]
 
@@ -84,9 +84,14 @@ def _fail(ctx: click.Context, message: str, hint: str = "") -> None:
 Examples:
   recovery-sim params unemployment_rate
   recovery-sim logic-model --draw logic_model.png
-  recovery-sim run scenarios/ips_scale_up.toml --set unemployment_rate=0.12
-  recovery-sim compare scenarios/baseline.toml scenarios/ips_scale_up.toml
-  recovery-sim validate scenarios/*.toml""")
+  recovery-sim scenarios
+  recovery-sim run ips-scale-up --set unemployment_rate=0.12
+  recovery-sim compare baseline ips-scale-up
+  recovery-sim run scenarios/ips_scale_up.toml
+  recovery-sim validate scenarios/*.toml
+
+A SCENARIO is a TOML file, or the name of a shipped scenario (`recovery-sim
+scenarios` lists them); a file that exists wins over a shipped name.""")
 @click.version_option(sim.__version__, prog_name="recovery-sim")
 def main() -> None:
     """Recovery Pathways: an agent-based simulation of personal mental-health recovery."""
@@ -194,10 +199,17 @@ def _scenario_options(function: Any) -> Any:
     return function
 
 
-def load(path: Path | None, overrides: Sequence[str]) -> Scenario:
-    """A scenario file with overrides, or the embedded baseline when ``path`` is None."""
+def load(path: Path | str | None, overrides: Sequence[str]) -> Scenario:
+    """A scenario file (or shipped name) with overrides; the embedded baseline for None.
+
+    Raises:
+        sim.files.shipped.ShippedNameError: If ``path`` is neither an existing file nor a
+            shipped scenario's name (the message names the shipped ones).
+    """
+    from sim.files.scenario import apply_text_override, from_mapping, load_scenario
+
     if path is not None:
-        return load_scenario(path, overrides)
+        return load_scenario(shipped.resolve("scenario", path), overrides)
     raw: dict[str, Any] = {"name": "baseline",
                            "description": "Embedded baseline: usual care, registry defaults"}
     for text in overrides:
@@ -214,13 +226,17 @@ def _check_counts(**counts: int | None) -> None:
 
 
 def _read_posterior(path: Path | None) -> pd.DataFrame | None:
+    if path is None:
+        return None
     from sim.files.posterior import read_posterior
 
-    return None if path is None else read_posterior(path)
+    return read_posterior(path)
 
 
 def _simulate(scenario: Scenario, replicates: int | None, seed: int | None,
               weeks: int | None, posterior: pd.DataFrame | None = None) -> ScenarioResult:
+    from sim.studies.compare import run_scenario
+
     spec = scenario.spec
     n_weeks = weeks or spec.horizon_weeks
     n_runs = replicates or spec.replicates
@@ -243,6 +259,7 @@ def _print_summary(summary: pd.DataFrame, week: int) -> None:
 @main.command(epilog="""\b
 Examples:
   recovery-sim run
+  recovery-sim run ips-scale-up --replicates 20 --weeks 52
   recovery-sim run scenarios/ips_scale_up.toml --replicates 20
   recovery-sim run scenarios/baseline.toml --set sites.0.unemployment_rate=0.12 \\
       --set fidelity=0.9 --out out/baseline-12pc""")
@@ -250,13 +267,21 @@ Examples:
 @_scenario_options
 def run(scenario: Path | None, replicates: int | None, seed: int | None, weeks: int | None,
         overrides: tuple[str, ...], out_dir: Path | None, posterior: Path | None) -> None:
-    """Run SCENARIO (a TOML file; default: the embedded baseline) and write its results.
+    """Run SCENARIO (a TOML file or shipped name; default: the embedded baseline).
 
     The output folder gets series.parquet (tidy weekly metrics), summary.csv (mean and
     95% interval over replicates at weeks 26, 52 and the horizon), manifest.json, the
     figures trajectories.png, stages.png and doses.png, and a self-contained
-    report.html. It appears only when complete.
+    report.html. It appears only when complete. SCENARIO may name a shipped scenario
+    (`recovery-sim scenarios` lists them); a file that exists wins over a name.
     """
+    from sim.faces.reports.run_folders import (
+        default_summary_weeks,
+        scenario_manifest,
+        write_run,
+    )
+    from sim.files.outputs import atomic_folder
+
     _check_counts(replicates=replicates, seed=seed, weeks=weeks)
     loaded = load(scenario, overrides)
     ensemble = _read_posterior(posterior)
@@ -274,21 +299,29 @@ def run(scenario: Path | None, replicates: int | None, seed: int | None, weeks: 
 
 @main.command(epilog="""\b
 Examples:
+  recovery-sim compare baseline ips-scale-up
   recovery-sim compare scenarios/baseline.toml scenarios/ips_scale_up.toml
-  recovery-sim compare scenarios/stigmatising_context.toml \\
-      scenarios/pro_recovery_context.toml --replicates 20 --out out/context""")
+  recovery-sim compare stigmatising-context pro-recovery-context \\
+      --replicates 20 --out out/context""")
 @click.argument("scenarios", nargs=-1, required=True, type=click.Path(path_type=Path))
 @_scenario_options
 def compare(scenarios: tuple[Path, ...], replicates: int | None, seed: int | None,
             weeks: int | None, overrides: tuple[str, ...], out_dir: Path | None,
             posterior: Path | None) -> None:
-    """Compare SCENARIOS against the first on common random numbers.
+    """Compare SCENARIOS (files or shipped names) against the first on common random numbers.
 
     Every scenario runs with the same seeds replicate by replicate (the first
     scenario's seed, replicates and horizon unless given), so differences are
     paired. Writes differences.csv (paired differences and standardised mean
     differences with 95% intervals), forest.png and the run outputs.
     """
+    from sim.faces.reports.run_folders import (
+        default_summary_weeks,
+        scenario_manifest,
+        write_comparison,
+    )
+    from sim.files.outputs import atomic_folder
+
     if len(scenarios) < 2:
         raise click.UsageError("compare needs at least two scenario files")
     _check_counts(replicates=replicates, seed=seed, weeks=weeks)
@@ -313,6 +346,8 @@ def compare(scenarios: tuple[Path, ...], replicates: int | None, seed: int | Non
 
 
 def _print_differences(differences: pd.DataFrame) -> None:
+    import pandas as pd
+
     rows = [("comparison", "metric", "difference", "95% CI", "SMD")]
     rows += [(r.comparison, r.metric, f"{r.difference:+.3f}",
               f"[{r.diff_low:+.3f}, {r.diff_high:+.3f}]",
@@ -326,6 +361,8 @@ Examples:
 @click.argument("files", nargs=-1, required=True, type=click.Path(path_type=Path))
 def validate(files: tuple[Path, ...]) -> None:
     """Check scenario FILES without running them; exit 2 if any is invalid."""
+    from sim.files.scenario import ScenarioError, load_scenario
+
     failures = []
     for path in files:
         try:
@@ -341,6 +378,22 @@ def validate(files: tuple[Path, ...]) -> None:
         click.echo(f"error: {failure}", err=True)
     if failures:
         click.get_current_context().exit(2)
+
+
+@main.command("scenarios", epilog="""\b
+Examples:
+  recovery-sim scenarios
+  recovery-sim run ips-scale-up --replicates 5
+  recovery-sim trial eqolise --replicates 5""")
+def scenarios_command() -> None:
+    """List the shipped scenarios (and trials) that run by name from any folder."""
+    rows = [("name", "file", "description")]
+    rows += [(f.title, f.path.name, f.description) for f in shipped.listing("scenario")]
+    lines = _aligned(rows)
+    lines += ["", f"{len(rows) - 1} shipped scenarios in {shipped.scenario_dir()}",
+              "run one with `recovery-sim run NAME` (the file stem; - or _)", "",
+              "shipped trials (`recovery-sim trial NAME`): " + ", ".join(shipped.names("trial"))]
+    click.echo("\n".join(lines))
 
 
 def _register_study_commands() -> None:

@@ -10,11 +10,12 @@ from __future__ import annotations
 import os
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
-from sim.files.experiment import Experiment
+if TYPE_CHECKING:  # the experiment schema (pydantic) loads inside the commands
+    from sim.files.experiment import Experiment
 
 __all__ = ["executor_options", "run_with_progress", "sweep"]
 

@@ -12,26 +12,46 @@ import io
 import sys
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
-import numpy as np
-import pandas as pd
-from matplotlib.figure import Figure
 
-from sim.faces.reports.html import Section, write_report
-from sim.files.outputs import atomic_folder, make_manifest, write_atomic, write_json
-from sim.studies.calibration import load_fit, load_targets, observed_and_scale, run_fit
-from sim.studies.trials import TrialExperiment, load_trial, run_trial
+from sim.files import shipped
+
+if TYPE_CHECKING:  # numpy, pandas, matplotlib and the studies load inside the commands
+    import pandas as pd
+
+    from sim.studies.trials import TrialExperiment
 
 __all__ = ["calibrate", "trial", "trial_summary"]
 
-TARGETS = Path(__file__).resolve().parents[3] / "calibration" / "targets.toml"
+
+def _shipped_trials() -> str:
+    """The shipped trial names for the help text (never fails the import)."""
+    try:
+        return ", ".join(shipped.names("trial"))
+    except OSError as error:
+        return f"(none found: {error})"
 
 
 def trial_summary(trial: TrialExperiment, frame: pd.DataFrame,
-                  targets_file: Path = TARGETS) -> pd.DataFrame:
-    """Each metric over replicate trials: mean, median, 2.5-97.5% interval, published figure."""
-    published = load_targets(targets_file) if targets_file.exists() else {}
+                  targets_file: Path | None = None) -> pd.DataFrame:
+    """Each metric over replicate trials: mean, median, 2.5-97.5% interval, published figure.
+
+    The published figures come from ``targets_file``, by default the shipped
+    ``calibration/targets.toml`` (:func:`sim.files.shipped.targets_file`), which a
+    wheel install carries too; a missing targets file is an error, not an empty column.
+    """
+    import numpy as np
+    import pandas as pd
+
+    from sim.studies.calibration import load_targets, observed_and_scale
+
+    wanted = any(metric.target and metric.target_key for metric in trial.spec.metrics)
+    published = {}
+    if wanted:
+        published = load_targets(targets_file if targets_file is not None
+                                 else shipped.targets_file())
     rows = []
     for metric in trial.spec.metrics:
         values = frame[metric.name].to_numpy(dtype=np.float64)
@@ -50,6 +70,11 @@ def trial_summary(trial: TrialExperiment, frame: pd.DataFrame,
 
 
 def _plot(summary: pd.DataFrame, frame: pd.DataFrame, path: Path) -> Path:
+    import numpy as np
+    from matplotlib.figure import Figure
+
+    from sim.files.outputs import write_atomic
+
     figure = Figure(figsize=(7.5, 0.9 * len(summary) + 1.0))
     axes = figure.subplots(len(summary), 1, squeeze=False)[:, 0]
     for ax, row in zip(axes, summary.itertuples(), strict=True):
@@ -73,8 +98,12 @@ def _plot(summary: pd.DataFrame, frame: pd.DataFrame, path: Path) -> Path:
 
 @click.command(epilog="""\b
 Examples:
+  recovery-sim trial eqolise
   recovery-sim trial experiments/trials/eqolise.toml
-  recovery-sim trial experiments/trials/refocus.toml --replicates 100 --out out/refocus""")
+  recovery-sim trial refocus --replicates 100 --out out/refocus
+
+EXPERIMENT is a trial file, or the name of a shipped trial (its stem, - or _):
+""" + _shipped_trials() + """. A file that exists wins over a name.""")
 @click.argument("experiment", type=click.Path(path_type=Path))
 @click.option("--replicates", type=int, default=None,
               help="Replicate trials  [default: the file's]")
@@ -90,9 +119,17 @@ def trial(experiment: Path, replicates: int | None, seed: int | None,
     Writes trials.csv (one row per replicate trial), summary.csv, trial.png,
     manifest.json and report.html.
     """
+    from sim.faces.reports.html import Section, write_report
+    from sim.files.outputs import atomic_folder, make_manifest, write_json
+    from sim.studies.trials import TrialError, load_trial, run_trial
+
     for option, value in (("replicates", replicates), ("seed", seed)):
         if value is not None and value < (0 if option == "seed" else 1):
             raise ValueError(f"--{option} must be >= {0 if option == 'seed' else 1}")
+    try:
+        experiment = shipped.resolve("trial", experiment)
+    except shipped.ShippedNameError as error:
+        raise TrialError(str(error)) from None
     loaded = load_trial(experiment)
     target = out_dir if out_dir is not None else Path("out") / f"trial-{loaded.spec.name}"
     with atomic_folder(target) as folder:
@@ -136,7 +173,11 @@ def calibrate(fit_file: Path, resume: bool, report_only: bool, out_dir: Path | N
     Writes the weighted posterior ensemble (the file's `posterior`, Parquet) and a
     fit report: each target against the 90% posterior predictive interval.
     """
+    import pandas as pd
+
     from sim.faces.reports.calibration_report import write_fit_report
+    from sim.files.outputs import atomic_folder
+    from sim.studies.calibration import load_fit, run_fit
 
     fit = load_fit(fit_file)
     seconds = None
