@@ -1,4 +1,4 @@
-"""The idiomatic Mesa reference (benchmarks/reference_mesa.py) as an oracle for the core.
+"""The idiomatic Mesa reference (tests/oracle/reference_mesa.py) as an oracle for the core.
 
 The reference re-codes every rule of docs/ODD.md agent by agent with its own
 random streams, so the two implementations agree in distribution only. The slow
@@ -40,7 +40,7 @@ from sim.core.world import Site, Team, make_world
 
 
 def _load_reference():
-    path = Path(__file__).resolve().parents[1] / "benchmarks" / "reference_mesa.py"
+    path = Path(__file__).resolve().parent / "oracle" / "reference_mesa.py"
     spec = importlib.util.spec_from_file_location("reference_mesa", path)
     module = importlib.util.module_from_spec(spec)
     sys.modules.setdefault(spec.name, module)
