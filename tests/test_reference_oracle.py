@@ -25,7 +25,7 @@ services world only, ``REDUCED_REFERENCE`` = 16 reference runs against
 almost exact and the power rests on the reference runs), the same statistics
 plus the change over the first ``EARLY_WEEKS`` weeks (a doubled rate of a fast
 process -- knowledge, trust, empowerment, uptake -- shows early and has
-saturated by week 30). Bonferroni over its 42 tests gives a family-wise
+saturated by week 30). Bonferroni over its 48 tests gives a family-wise
 false-alarm rate of ``REDUCED_FAMILY_ALPHA`` = 0.1%. A reference with the hope
 rate doubled must fail it. ``tests/oracle/power.py`` re-runs the reduced
 comparison over fresh seed sets and counts false alarms (correct reference) and
@@ -70,7 +70,7 @@ CORE_SEED = 2024  # core run r uses RunSeed(CORE_SEED, 0, r)
 REFERENCE_SEED = 10_000  # reference run r uses seed REFERENCE_SEED + r
 OUTCOMES = ("employed", "ever_employed", "housed", "personal_recovery", "hope", "empowerment",
             "self_stigma", "meaning", "connectedness", "ties", "trust", "knowledge",
-            "motivation", "in_relapse", "uptake")
+            "self_efficacy", "functioning", "motivation", "in_relapse", "uptake")
 CHANGED = tuple(n for n in OUTCOMES if n not in ("in_relapse", "uptake"))  # both 0 at entry
 EARLY_WEEKS = 5  # the reduced comparison also tests the change from week 0 to this week
 SPREAD = "personal_recovery_sd"  # between-user SD of QPR at the horizon (heterogeneity)

@@ -34,6 +34,7 @@ RATES = ("hope_rate_per_week", "job_finding_probability_per_week",
          "trust_rate_per_week", "empowerment_rate_per_week", "meaning_rate_per_week",
          "stigma_reduction_rate_per_week", "uptake_probability_per_week",
          "tie_formation_probability_per_week", "process_decay_rate_per_week",
+         "self_efficacy_rate_per_week", "job_loss_probability_per_week",
          "dropout_probability_per_week")
 
 
