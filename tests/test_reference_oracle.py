@@ -29,7 +29,10 @@ saturated by week 30). Bonferroni over its 48 tests gives a family-wise
 false-alarm rate of ``REDUCED_FAMILY_ALPHA`` = 0.1%. A reference with the hope
 rate doubled must fail it. ``tests/oracle/power.py`` re-runs the reduced
 comparison over fresh seed sets and counts false alarms (correct reference) and
-rejections (references with one rate doubled).
+rejections (references with one rate doubled). Measured (seed sets 1-25): no
+false alarm in 25 sets (smallest Bonferroni-adjusted p 0.018); the doubled hope
+rate rejected in 15 of 15 (|t| 8.3-15.6 against a critical 6.1), each of 13
+other doubled rates in 5 of 5, a doubled dropout probability in only 6 of 15.
 Run with ``-s`` to print the comparison tables.
 """
 
@@ -308,7 +311,8 @@ def test_reduced_oracle_rejects_a_doubled_hope_rate(reduced):
     Hope is the process of the personal-recovery score (CHIME) the model's
     interventions act on most, and its rate is a middling target for the
     comparison: a doubled knowledge, uptake or tie-formation rate is caught with
-    more room, a doubled dropout probability is not caught (see power.py).
+    more room, a doubled dropout probability only in about 2 seed sets in 5
+    (see tests/oracle/power.py).
     """
     _, core = reduced
     alpha = REDUCED_FAMILY_ALPHA / _n_reduced_tests()
