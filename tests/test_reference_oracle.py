@@ -31,7 +31,7 @@ rate doubled must fail it. ``tests/oracle/power.py`` re-runs the reduced
 comparison over fresh seed sets and counts false alarms (correct reference) and
 rejections (references with one rate doubled). Measured (seed sets 1-25): no
 false alarm in 25 sets (smallest Bonferroni-adjusted p 0.018); the doubled hope
-rate rejected in 15 of 15 (|t| 8.3-15.6 against a critical 6.1), each of 13
+rate rejected in 15 of 15 (|t| 8.3-15.6 against a critical 6.1), each of 12
 other doubled rates in 5 of 5, a doubled dropout probability in only 6 of 15.
 Run with ``-s`` to print the comparison tables.
 """
