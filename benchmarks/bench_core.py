@@ -7,7 +7,7 @@ Measures, in one sitting so that every ratio compares numbers taken side by side
   initialisation, weekly steps and weekly metrics, and ``run_batch`` end to end
   (the compiled rules of ``sim.core.rules``, driven by ``sim.core.compiled``: the
   model's only implementation);
-* the ratio to the idiomatic Mesa reference (``benchmarks/reference_mesa.py``)
+* the ratio to the idiomatic Mesa reference (``tests/oracle/reference_mesa.py``)
   measured on 500 users x 20 weeks (its fastest), and the core on that same
   configuration; and the ratio to the reference run at the table's own sizes
   (1,000 and 10,000 users x 26 weeks);
@@ -118,8 +118,8 @@ class Timing:
 
 
 def _load_reference():
-    """Import ``reference_mesa.py`` from this folder, however this script is started."""
-    path = HERE / "reference_mesa.py"
+    """Import the oracle ``tests/oracle/reference_mesa.py``, however this script is started."""
+    path = HERE.parent / "tests" / "oracle" / "reference_mesa.py"
     spec = importlib.util.spec_from_file_location("reference_mesa", path)
     module = importlib.util.module_from_spec(spec)
     sys.modules.setdefault(spec.name, module)
@@ -140,7 +140,7 @@ def warm_up() -> None:
 
 
 def run_core_once(config: Config) -> tuple[float, float, float, Simulation]:
-    """Initialise, step and record metrics as ``sim.core.engine.run_batch`` does, timing each part."""
+    """Initialise, step and record metrics as ``sim.core.engine.run_batch`` does, timed per part."""
     world, params, seeds = _batch(config)
     clock = time.perf_counter
     t0 = clock()
@@ -363,7 +363,7 @@ def _row(label: str, t: Timing, reference_rate: float, same: dict | None) -> str
 def print_report(timings: dict[str, Timing], ref: dict, fits: dict, draws: dict,
                  by_agents: dict[int, dict]) -> None:
     """The results table, the reference lines, the draw count and the scaling exponents."""
-    print("\nreference (idiomatic Mesa, benchmarks/reference_mesa.py, construction included):")
+    print("\nreference (idiomatic Mesa, tests/oracle/reference_mesa.py, construction included):")
     for r in (ref, *by_agents.values()):
         print(f"  {r['agents']:>7,} users x {r['weeks']:>3} weeks: {r['seconds']:7.3f} s, "
               f"{r['rate']:>7,.0f} agent-steps/s (best of {r['repeats']}), "
