@@ -1,1 +1,3 @@
-"""sim.studies."""
+"""Studies (above files): the one run contract (:mod:`sim.studies.run`) and what is built on
+it: scenario comparison, virtual trials, calibration, sweeps and sensitivity analysis.
+"""

@@ -1,1 +1,1 @@
-"""sim.faces.app."""
+"""The teaching app (Solara): two contexts side by side on common random numbers."""

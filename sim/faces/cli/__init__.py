@@ -1,1 +1,1 @@
-"""sim.faces.cli."""
+"""The ``recovery-sim`` command line: one module per command group; heavy libraries load lazily."""

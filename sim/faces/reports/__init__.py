@@ -1,1 +1,1 @@
-"""sim.faces.reports."""
+"""Reports and figures: HTML reports, briefing figures, the logic-model diagram, generated docs."""
