@@ -7,9 +7,14 @@ at the service-user, service and environment levels.
 
 Public entry points:
 
-- :func:`sim.studies.run.simulate` -- parameter sets and seeds in, tidy tables out.
-- :class:`sim.faces.mesa_model.RecoveryModel` -- one run as a Mesa model.
+- :func:`sim.api.simulate` -- parameter sets and seeds in, tidy tables out.
+- :class:`sim.model.RecoveryModel` -- one run as a Mesa model.
+- ``recovery-sim`` (:func:`sim.cli.main`) -- the command line; ``sim.app:page`` -- the
+  teaching app.
 - :data:`sim.core.parameters.REGISTRY` -- every parameter with its bounds and source.
+
+The package is layered (docs/ARCHITECTURE.md): :mod:`sim.core` (the model),
+:mod:`sim.files`, :mod:`sim.studies` and :mod:`sim.faces`; imports only go downward.
 """
 
 from importlib.metadata import PackageNotFoundError, version

@@ -53,7 +53,14 @@ def artifacts(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path]]:
-    """The app served on a free loopback port; yields its URL and its exports folder."""
+    """The app served on a free loopback port; yields its URL and its exports folder.
+
+    One small run first compiles the kernels into numba's on-disk cache, so the
+    server's first step loads them instead of compiling under the browser's timeout.
+    """
+    from sim.model import RecoveryModel
+
+    RecoveryModel(n_agents=20, seed=0).step()
     port = free_port()
     exports = tmp_path_factory.mktemp("exports")
     log_path = tmp_path_factory.mktemp("server") / "server.log"

@@ -131,6 +131,10 @@ def test_every_shipped_file_loads_from_a_copy_outside_the_tree(tmp_path, monkeyp
     for preset in PRESETS:
         (name_a, _), (name_b, _) = preset_contexts(preset.key)
         assert name_a != name_b
+    # the presets read the copy: without its file, a preset cannot load
+    (Path(copies["scenario"]) / PRESETS[0].file_a).unlink()
+    with pytest.raises(ValueError, match=PRESETS[0].file_a):
+        preset_contexts(PRESETS[0].key)
 
 
 def test_trial_summary_finds_the_published_figures_by_default():

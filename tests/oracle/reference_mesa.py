@@ -1,8 +1,8 @@
 """Reference implementation of the model written the idiomatic Mesa way (a test oracle).
 
-The same rules as the vectorised core (``sim/core/state.py``, ``sim/core/services.py``,
-``sim/core/dynamics.py``, ``sim/core/network.py``, ``sim/core/engine.py``; equations in
-docs/ODD.md) written agent by agent in plain Python: :class:`ServiceUser` and
+The same rules as the core (``sim/core/rules.py`` driven by ``sim/core/kernels.py`` and
+its siblings, initialised by ``sim/core/state.py`` and ``sim/core/network.py``; equations
+in docs/ODD.md) written agent by agent in plain Python: :class:`ServiceUser` and
 :class:`Team` are ``mesa.Agent`` objects with per-agent attributes, the weekly
 step applies the schedule to one agent at a time with the ``math`` module, ties
 are per-agent sets, and a ``mesa.DataCollector`` records the outcomes. It is

@@ -21,7 +21,10 @@ from sim.core.parameters import LEVELS, REGISTRY, Parameter
 
 __all__ = ["DEFAULT_PATH", "main", "parameters_markdown", "write_parameters_markdown"]
 
-DEFAULT_PATH = Path(__file__).resolve().parents[3] / "docs" / "PARAMETERS.md"
+_SOURCE_TREE = Path(__file__).resolve().parents[3]
+# docs/PARAMETERS.md of the source checkout; None in an installed wheel (give a path then)
+DEFAULT_PATH = (_SOURCE_TREE / "docs" / "PARAMETERS.md"
+                if (_SOURCE_TREE / "pyproject.toml").is_file() else None)
 
 _LEVEL_INTRO = {
     "user": "Traits and states of service users at entry (user-level moderators).",
@@ -108,7 +111,7 @@ def parameters_markdown() -> str:
     return "\n".join(lines).rstrip("\n") + "\n"
 
 
-def write_parameters_markdown(path: str | os.PathLike[str] = DEFAULT_PATH) -> Path:
+def write_parameters_markdown(path: str | os.PathLike[str] | None = DEFAULT_PATH) -> Path:
     """Write :func:`parameters_markdown` to ``path`` atomically.
 
     The text goes to a temporary file in the same folder, which then replaces
@@ -123,6 +126,9 @@ def write_parameters_markdown(path: str | os.PathLike[str] = DEFAULT_PATH) -> Pa
     Raises:
         OSError: If the folder does not exist or is not writable.
     """
+    if path is None:
+        raise OSError("no source checkout around this installation: give the destination "
+                      "path, e.g. python -m sim.faces.reports.docs_gen docs/PARAMETERS.md")
     target = Path(path)
     try:
         handle, temporary = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp",
