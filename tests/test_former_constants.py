@@ -15,6 +15,7 @@ from sim.core.parameters import REGISTRY, validate
 from sim.core.seeding import RunSeed
 from sim.core.state import TRAIT_NAMES
 from sim.core.world import Site, Team, make_world
+from sim.studies.run import run_simulations
 
 WEEKS = 8
 # event rates raised so that jobs, homes and relapses change hands within a few weeks
@@ -108,5 +109,20 @@ def test_run_batch_splits_where_initial_ties_cap_changes():
     mixed = run_batch(world, params, seeds, 2)
     for k in range(3):
         alone = run_batch(world, params[k:k + 1], seeds[k:k + 1], 2)
+        for name, values in alone.metrics.items():
+            np.testing.assert_array_equal(mixed.metrics[name][k], values[0], err_msg=name)
+
+
+@pytest.mark.parametrize("weeks", [0, 2])
+def test_run_simulations_accepts_mixed_initial_ties_caps(weeks):
+    world = _world()
+    params = [validate({}), validate({"initial_ties_cap": 16})]
+    seeds = [RunSeed(5, k, 0) for k in range(2)]
+    mixed = run_simulations(world, params, seeds, weeks, finals=("connectedness",))
+    for k in range(2):
+        alone = run_simulations(world, params[k:k + 1], seeds[k:k + 1], weeks,
+                                finals=("connectedness",))
+        np.testing.assert_array_equal(mixed.finals["connectedness"][k],
+                                      alone.finals["connectedness"][0])
         for name, values in alone.metrics.items():
             np.testing.assert_array_equal(mixed.metrics[name][k], values[0], err_msg=name)

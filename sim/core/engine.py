@@ -34,7 +34,7 @@ from sim.core.seeding import RunSeed, streams_for
 from sim.core.state import BatchParams, State, concatenate, initialise
 from sim.core.world import World
 
-__all__ = ["BatchResult", "Simulation", "agent_value", "run_batch"]
+__all__ = ["BatchResult", "Simulation", "agent_value", "run_batch", "shared_shape_segments"]
 
 # form + partner per group intervention, form + partner in the community, one decay
 N_NETWORK_DRAWS = 2 * len(GROUP_INTERVENTIONS) + 3
@@ -218,11 +218,8 @@ def run_batch(world: World, param_sets: Sequence[Mapping[str, float]],
         raise ValueError(f"record_weeks must lie in 0..{weeks}, got {list(recorded)}")
     if len(param_sets) != len(run_seeds) or not param_sets:
         raise ValueError("need one parameter set per run seed, and at least one run")
-    n_runs = len(run_seeds)
     per_part = max(1, SUB_BATCH_AGENTS // max(world.n_agents, 1))
-    caps = [float(ps["initial_ties_cap"]) for ps in param_sets]
-    segments = [0, *(r for r in range(1, n_runs) if caps[r] != caps[r - 1]), n_runs]
-    bounds = [(r0, min(r0 + per_part, end)) for start, end in pairwise(segments)
+    bounds = [(r0, min(r0 + per_part, end)) for start, end in shared_shape_segments(param_sets)
               for r0 in range(start, end, per_part)]
     ticks = _ProgressTicks(progress, len(bounds))
     parts = [_run_part(world, param_sets[r0:r1], run_seeds[r0:r1], weeks, recorded,
@@ -236,6 +233,18 @@ def run_batch(world: World, param_sets: Sequence[Mapping[str, float]],
         agent_series={name: np.concatenate([part.agent_series[name] for part in parts])
                       for name in agent_series},
         weeks=recorded)
+
+
+def shared_shape_segments(param_sets: Sequence[Mapping[str, float]]) -> list[tuple[int, int]]:
+    """Runs r0..r1-1 of consecutive runs that one :class:`Simulation` can hold, in order.
+
+    A segment ends where ``initial_ties_cap`` changes: it fixes the shape of the
+    entry draws, so a :class:`Simulation` needs one value
+    (:class:`sim.core.network.BatchParameterError` otherwise).
+    """
+    caps = [float(ps["initial_ties_cap"]) for ps in param_sets]
+    starts = [0, *(r for r in range(1, len(caps)) if caps[r] != caps[r - 1]), len(caps)]
+    return list(pairwise(starts))
 
 
 class _ProgressTicks:
