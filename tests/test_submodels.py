@@ -345,7 +345,7 @@ def test_usual_care_dose_sign_follows_attitudes(attitude):
     week(sim)
     doses = sim.state.doses
     expected = 0.6 * (2 * attitude - 1)
-    assert rules.usual_care_dose(0.6, attitude) == pytest.approx(expected, abs=1e-15)
+    assert rules.usual_care_dose(0.6, attitude, 0.5) == pytest.approx(expected, abs=1e-15)
     np.testing.assert_allclose(doses[0, :, 1], expected, atol=1e-15)
     np.testing.assert_allclose(doses[0, :, 3], expected, atol=1e-15)
     np.testing.assert_array_equal(doses[0, :, [0, 2]], 0.0)
@@ -378,8 +378,8 @@ def test_role_modelling_from_ties_further_on():
     s.connectedness[:], s.self_stigma[:] = top, 1.0 - top
     for name in ("hope", "meaning", "empowerment"):
         s.process[name][:] = top
-    assert rules.peer_signal(2, 2) == 0.5 and rules.peer_signal(0, 1) == -0.5
-    assert rules.peer_signal(0, 0) == 0.0
+    assert rules.peer_signal(2, 2, 0.5) == 0.5 and rules.peer_signal(0, 1, 0.5) == -0.5
+    assert rules.peer_signal(0, 0, 0.5) == 0.0
     week(sim)
     # user 0: both ties advanced -> 2 x (1 - 0.5); users 1, 2: their one tie is not -> 2 x -0.5
     np.testing.assert_allclose(s.doses[0, :, 2], [1.0, -1.0, -1.0, 0.0], atol=1e-15)
@@ -462,8 +462,11 @@ def job_finding(params: dict, unemployment_rate: float, *, public_stigma: float 
     points = 100.0 * (unemployment_rate - p["reference_unemployment_rate"])
     shift = rules.job_log_odds_shift(
         points, np.log(p["job_entry_odds_ratio_per_point"]), p["stigma_job_penalty"], stigma,
-        p["readiness_job_gradient"], efficacy, motivation, severity,
-        np.log(p["work_history_job_multiplier"]), work_history,
+        p["reference_public_stigma"], p["readiness_job_gradient"], p["reference_work_readiness"],
+        efficacy, motivation, severity, p["self_efficacy_readiness_weight"],
+        p["motivation_readiness_weight"], p["symptom_readiness_weight"],
+        (p["self_efficacy_readiness_weight"] + p["motivation_readiness_weight"])
+        + p["symptom_readiness_weight"], np.log(p["work_history_job_multiplier"]), work_history,
         np.log(p["ips_job_finding_multiplier"]), 1.0 if in_ips else 0.0)
     chance = rules.odds_to_probability(odds(p["job_finding_probability_per_week"]),
                                        np.exp(shift))
@@ -591,7 +594,8 @@ def test_relapse_onset_and_resolution_follow_their_probabilities():
     s.relapses[0, [4, 5]] = 1
     onset_mid, onset_high = 0.04, 0.04 * 1.5
     onset_protected = 0.04 * np.exp(-0.5)
-    assert rules.relapse_hazard(0.04, 0.5, np.exp(-0.5)) == pytest.approx(onset_protected)
+    assert rules.relapse_hazard(0.04, 0.5, np.exp(-0.5), 0.5, 1.0) == pytest.approx(
+        onset_protected)
     week(sim, relapse=[onset_mid - EPS, onset_mid + EPS, onset_high - EPS, onset_protected + EPS,
                        0.3 - EPS, 0.3 + EPS])
     np.testing.assert_array_equal(s.in_relapse[0], [True, False, True, False, False, True])
@@ -645,7 +649,8 @@ def test_feedback_and_slow_variable_rules():
     # severity relaxes toward its baseline, raised during relapse
     assert rules.severity_update(0.4, 0.4, True, 0.3, 0.5) == pytest.approx(0.55)
     assert rules.severity_update(0.4, 0.4, False, 0.3, 0.5) == 0.4
-    assert rules.functioning_set_point(0.2, True, False, 0.6) == pytest.approx(0.25 * 2.4)
+    assert rules.functioning_set_point(0.2, True, False, 0.6, 1.0, 1.0, 1.0, 1.0, 4.0) == (
+        pytest.approx(0.25 * 2.4))
     assert rules.connectedness_set_point(3, 3.0) == 0.5
     assert rules.connectedness_set_point(0, 3.0) == 0.0
 
@@ -780,7 +785,8 @@ def test_initial_network_ties_only_within_sites():
     teams = [Team(site=0), Team(site=1), Team(site=2), Team(site=1)]
     world = make_world(60, sites=sites, teams=teams)
     population = [np.random.default_rng(s) for s in (1, 2, 3)]
-    net = initial_network(world, np.array([8.0, 4.0, 0.0]), population, build=initial_ties)
+    net = initial_network(world, np.array([8.0, 4.0, 0.0]), population, build=initial_ties,
+                          ties_cap=8)
     site = world.site_of_agent
     assert net.n_edges > 50
     np.testing.assert_array_equal(site[net.a], site[net.b])

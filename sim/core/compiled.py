@@ -67,13 +67,15 @@ def _housing_exp(bp: BatchParams) -> np.ndarray:
     """Exp of the housing log-odds shift per site without and with Housing First, (2, R, S).
 
     Evaluated in numpy per site (a user's value is its site's) for the two values
-    of its Housing First mask (ODD §7.8): log(availability / 0.5) + log(multiplier) x in_hf.
+    of its Housing First mask (ODD §7.8): elasticity x log(availability / reference)
+    + log(multiplier) x in_hf (``housing_availability_elasticity``,
+    ``reference_housing_availability``).
     """
-    availability = bp.site_values["housing_availability"] / 0.5
+    availability = bp.site_values["housing_availability"] / bp.reference_housing_availability
     shape = availability.shape
     return np.stack([
-        np.exp(np.log(availability) + np.log(bp.housing_first_multiplier)
-               * np.full(shape, in_hf))
+        np.exp(bp.housing_availability_elasticity * np.log(availability)
+               + np.log(bp.housing_first_multiplier) * np.full(shape, in_hf))
         for in_hf in (False, True)])
 
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import partial
+from itertools import pairwise
 
 import numpy as np
 
@@ -33,7 +34,7 @@ from sim.core.seeding import RunSeed, streams_for
 from sim.core.state import BatchParams, State, concatenate, initialise
 from sim.core.world import World
 
-__all__ = ["BatchResult", "Simulation", "agent_value", "run_batch"]
+__all__ = ["BatchResult", "Simulation", "agent_value", "run_batch", "shared_shape_segments"]
 
 # form + partner per group intervention, form + partner in the community, one decay
 N_NETWORK_DRAWS = 2 * len(GROUP_INTERVENTIONS) + 3
@@ -70,7 +71,8 @@ class Simulation:
                                        build_ties=initial_ties)
         self.state.connectedness = connectedness_set_points(
             self.state, self.params.connectedness_half_ties)
-        self.state.functioning = functioning_set_points(self.state)
+        self.state.functioning = functioning_set_points(self.state,
+                                                        self.params.registry_values)
         self._compiled = CompiledStep(world, self.params, self.state)
 
     def __getstate__(self) -> dict:
@@ -187,8 +189,10 @@ def run_batch(world: World, param_sets: Sequence[Mapping[str, float]],
 
     A batch of more than :data:`SUB_BATCH_AGENTS` users is run as consecutive
     sub-batches of whole runs, each to the horizon, so that a sub-batch's state
-    stays in the CPU caches from week to week. Runs are independent (each has
-    its own streams), so the result is the same as one batch's.
+    stays in the CPU caches from week to week; a sub-batch also ends where
+    ``initial_ties_cap`` changes (it fixes an array shape, so a :class:`Simulation`
+    needs one value). Runs are independent (each has its own streams), so the
+    result is the same as one batch's.
 
     Args:
         world: Sites, teams and offers shared by the batch.
@@ -214,9 +218,9 @@ def run_batch(world: World, param_sets: Sequence[Mapping[str, float]],
         raise ValueError(f"record_weeks must lie in 0..{weeks}, got {list(recorded)}")
     if len(param_sets) != len(run_seeds) or not param_sets:
         raise ValueError("need one parameter set per run seed, and at least one run")
-    n_runs = len(run_seeds)
     per_part = max(1, SUB_BATCH_AGENTS // max(world.n_agents, 1))
-    bounds = [(r0, min(r0 + per_part, n_runs)) for r0 in range(0, n_runs, per_part)]
+    bounds = [(r0, min(r0 + per_part, end)) for start, end in shared_shape_segments(param_sets)
+              for r0 in range(start, end, per_part)]
     ticks = _ProgressTicks(progress, len(bounds))
     parts = [_run_part(world, param_sets[r0:r1], run_seeds[r0:r1], weeks, recorded,
                        agent_series, ticks, kernels) for r0, r1 in bounds]
@@ -229,6 +233,18 @@ def run_batch(world: World, param_sets: Sequence[Mapping[str, float]],
         agent_series={name: np.concatenate([part.agent_series[name] for part in parts])
                       for name in agent_series},
         weeks=recorded)
+
+
+def shared_shape_segments(param_sets: Sequence[Mapping[str, float]]) -> list[tuple[int, int]]:
+    """Runs r0..r1-1 of consecutive runs that one :class:`Simulation` can hold, in order.
+
+    A segment ends where ``initial_ties_cap`` changes: it fixes the shape of the
+    entry draws, so a :class:`Simulation` needs one value
+    (:class:`sim.core.network.BatchParameterError` otherwise).
+    """
+    caps = [float(ps["initial_ties_cap"]) for ps in param_sets]
+    starts = [0, *(r for r in range(1, len(caps)) if caps[r] != caps[r - 1]), len(caps)]
+    return list(pairwise(starts))
 
 
 class _ProgressTicks:

@@ -58,6 +58,16 @@ DERIVED_PARAMETERS = {
     # initial_ties_mean outside groups
     "community_tie_probability_per_week": lambda v: (
         v["tie_decay_probability_per_week"] * v["initial_ties_mean"] / 2),
+    # the relative weights of readiness and of the functioning set-point are divided by
+    # their sums, added in the rules' order (3.0 and 4.0 at the defaults)
+    "readiness_weight_sum": lambda v: (
+        (v["self_efficacy_readiness_weight"] + v["motivation_readiness_weight"])
+        + v["symptom_readiness_weight"]),
+    "functioning_weight_sum": lambda v: rules.functioning_weight_sum(
+        *(v[name] for name in rules.FUNCTIONING_WEIGHTS)),
+    # hazard = base x (offset + slope x severity), offset = 1 - slope x reference (0.5)
+    "relapse_severity_offset": lambda v: (
+        1.0 - v["relapse_severity_slope"] * v["relapse_reference_severity"]),
 }
 # The per-run parameter record the kernels read by name (``p = prm[r]``, then
 # ``p.hope_rate_per_week``): every run-level registry parameter, then the derived values.
@@ -113,7 +123,7 @@ N_PLANES = 8
 
 
 @_jit
-def _neighbour_share_advanced(advanced, run, a, b, degree, count, out):
+def _neighbour_share_advanced(prm, advanced, run, a, b, degree, count, out):
     """:func:`sim.core.rules.peer_signal` of every user, from the ties' 0/1 advanced flags.
 
     ``advanced`` is 0/1 in bytes and the tallies are int32 (``count``), so the
@@ -127,8 +137,9 @@ def _neighbour_share_advanced(advanced, run, a, b, degree, count, out):
         count[r, a[e]] += advanced[r, b[e]]
         count[r, b[e]] += advanced[r, a[e]]
     for r in range(out.shape[0]):
+        neutral = prm[r].peer_signal_neutral_share
         for i in range(n_agents):
-            out[r, i] = rules.peer_signal(count[r, i], degree[r, i])
+            out[r, i] = rules.peer_signal(count[r, i], degree[r, i], neutral)
 
 
 @_jit
@@ -149,12 +160,13 @@ def processes(prm, profile, offer_ptr, offer_k, team_of_agent, site_of_agent, at
     """
     n_runs, n_agents = engaged.shape
     for r in range(n_runs):  # stages at the start of the week
+        advanced_stage = prm[r].advanced_stage
         for i in range(n_agents):
             qpr = rules.personal_recovery_score(connectedness[r, i], process[r, HOPE, i],
                                                 self_stigma[r, i], process[r, MEANING, i],
                                                 process[r, EMPOWERMENT, i])
-            advanced[r, i] = 1 if rules.stage_of(qpr) >= rules.ADVANCED_STAGE else 0
-    _neighbour_share_advanced(advanced, run, a, b, degree, advanced_count, peer_signal)
+            advanced[r, i] = 1 if rules.stage_of(qpr) >= advanced_stage else 0
+    _neighbour_share_advanced(prm, advanced, run, a, b, degree, advanced_count, peer_signal)
     raw = np.empty(N_MECHANISMS)
     for r in range(n_runs):
         p = prm[r]
@@ -170,12 +182,13 @@ def processes(prm, profile, offer_ptr, offer_k, team_of_agent, site_of_agent, at
             team = team_of_agent[i]
             fid = fidelity[r, team]
             att = attitudes[r, team]
-            usual = rules.usual_care_dose(usual_care_contact[r, team], att)
+            usual = rules.usual_care_dose(usual_care_contact[r, team], att,
+                                          p.usual_care_neutral_attitudes)
             info = raw[INFORMATION] * fid * engaged[r, i]
-            alliance = raw[ALLIANCE] * fid * (0.5 + att) + usual
+            alliance = raw[ALLIANCE] * fid * (p.attitude_dose_offset + att) + usual
             role = (raw[ROLE_MODELLING] * fid * engaged[r, i]
                     + p.network_role_model_weight * peer_signal[r, i])
-            choice = raw[CHOICE] * fid * (0.5 + att) + usual
+            choice = raw[CHOICE] * fid * (p.attitude_dose_offset + att) + usual
             doses[r, i, INFORMATION], doses[r, i, ALLIANCE] = info, alliance
             doses[r, i, ROLE_MODELLING], doses[r, i, CHOICE] = role, choice
             planes[PL_INFO, r, i], planes[PL_ALLIANCE, r, i] = info, alliance
@@ -208,8 +221,11 @@ def processes(prm, profile, offer_ptr, offer_k, team_of_agent, site_of_agent, at
             job_shift[r, i] = rules.job_log_odds_shift(
                 planes[PL_SHIFT, r, i], p.log_job_entry_odds_ratio_per_point,
                 p.stigma_job_penalty, public_stigma[r, site_of_agent[i]],
-                p.readiness_job_gradient, process[r, SELF_EFFICACY, i], motivation[r, i],
-                severity[r, i], p.log_work_history_job_multiplier, work_history[r, i],
+                p.reference_public_stigma, p.readiness_job_gradient, p.reference_work_readiness,
+                process[r, SELF_EFFICACY, i], motivation[r, i], severity[r, i],
+                p.self_efficacy_readiness_weight, p.motivation_readiness_weight,
+                p.symptom_readiness_weight, p.readiness_weight_sum,
+                p.log_work_history_job_multiplier, work_history[r, i],
                 p.log_ips_job_finding_multiplier, planes[PL_IPS, r, i])
         protection = -p.relapse_knowledge_protection
         for i in range(n_agents):
@@ -283,7 +299,8 @@ def outcomes(prm, durations, offer_ptr, offer_k, site_of_agent, enrolled, was_en
             weeks_housed[r, i] += now_housed
 
             hazard = rules.relapse_hazard(p.relapse_probability_per_week, severity[r, i],
-                                          relapse_factor[r, i])
+                                          relapse_factor[r, i], p.relapse_severity_offset,
+                                          p.relapse_severity_slope)
             onset = (not relapsing) & (u_relapse[r, i] < hazard)
             resolve = relapsing & (u_relapse[r, i] < p.relapse_recovery_probability_per_week)
 
@@ -326,7 +343,10 @@ def outcomes(prm, durations, offer_ptr, offer_k, site_of_agent, enrolled, was_en
         for i in range(n_agents):
             f = functioning[r, i]
             functioning[r, i] = f + p.functioning_rate_per_week * (rules.functioning_set_point(
-                severity[r, i], housed[r, i], employed[r, i], efficacy[i]) - f)
+                severity[r, i], housed[r, i], employed[r, i], efficacy[i],
+                p.symptom_functioning_weight, p.housing_functioning_weight,
+                p.employment_functioning_weight, p.self_efficacy_functioning_weight,
+                p.functioning_weight_sum) - f)
         for i in range(n_agents):
             c = connectedness[r, i]
             connectedness[r, i] = c + p.connectedness_rate_per_week * (

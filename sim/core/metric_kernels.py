@@ -17,12 +17,14 @@ import numpy as np
 from sim.core import rules
 from sim.core.kernels import EMPOWERMENT, HOPE, MEANING, _jit
 from sim.core.logic_model import MECHANISMS, STAGES, USER_INTERVENTIONS
+from sim.core.scales import N_STAGES
 from sim.core.state import PROCESS_NAMES
 
 __all__ = ["QUANTITIES", "pairwise_program", "row_sum", "tally"]
 
 N_USER = len(USER_INTERVENTIONS)  # compile-time constants for the kernel
-N_STAGES = len(STAGES)
+if len(STAGES) != N_STAGES:
+    raise ImportError("sim.core.logic_model.STAGES must name the N_STAGES Andresen stages")
 _U1, _U2, _U3, _U4, _U5, _U6, _U7 = (np.uint64(k) for k in range(1, 8))
 # what the kernel computes, in its order (sim.core.metrics places each in its table row)
 QUANTITIES = (*PROCESS_NAMES, "functioning", "self_stigma", "connectedness", "motivation",

@@ -20,9 +20,16 @@ from scipy import sparse
 
 from sim.core.world import World
 
-__all__ = ["MAX_INITIAL_STUBS", "Network", "group_layout", "initial_network"]
+__all__ = ["BatchParameterError", "Network", "group_layout", "initial_network"]
 
-MAX_INITIAL_STUBS = 8  # cap on ties a user proposes at entry (fixed draw size)
+
+class BatchParameterError(ValueError):
+    """A parameter that fixes an array shape differs between the runs of one batch.
+
+    ``initial_ties_cap`` is the number of partner draws per user at entry, so every
+    run of a batch must share it; run batches with different caps separately
+    (:func:`sim.core.engine.run_batch` splits a batch where the cap changes).
+    """
 
 
 @dataclass(eq=False)
@@ -130,22 +137,35 @@ def group_layout(group: np.ndarray) -> GroupLayout | None:
 
 def initial_network(world: World, ties_mean: np.ndarray,
                     population: list[np.random.Generator], *,
-                    build: Callable[..., tuple[np.ndarray, ...]]) -> Network:
+                    build: Callable[..., tuple[np.ndarray, ...]],
+                    ties_cap: np.ndarray | int) -> Network:
     """Random ties within each site: each user proposes Poisson(mean / 2) ties (ODD §5).
 
     Each run draws its stub counts and then its partner uniforms from its own
     population stream; ``build`` (the compiled
     :func:`sim.core.network_kernels.initial_ties`) turns the draws into sorted ties.
+    A user proposes at most ``ties_cap`` ties (``initial_ties_cap``, one value per run)
+    and always draws ``ties_cap`` partner uniforms, so the cap fixes the draw layout.
+
+    Raises:
+        BatchParameterError: If the runs' ``ties_cap`` values differ.
     """
+    caps = np.unique(np.asarray(ties_cap, dtype=np.float64))
+    if caps.size != 1:
+        raise BatchParameterError(
+            f"initial_ties_cap must be the same for every run of a batch (it fixes the number "
+            f"of partner draws per user); got {sorted(caps.tolist())}: run each value as a "
+            "separate batch")
+    cap = int(caps[0])
     n_runs, n_agents = len(population), world.n_agents
     site = world.site_of_agent
     order = np.argsort(site, kind="stable")
     site_sizes = np.bincount(site, minlength=len(world.sites))
     site_starts = np.r_[0, np.cumsum(site_sizes)[:-1]]
     stubs = np.empty((n_runs, n_agents), dtype=np.int64)
-    u = np.empty((n_runs, n_agents, MAX_INITIAL_STUBS))
+    u = np.empty((n_runs, n_agents, cap))
     for r, generator in enumerate(population):
-        stubs[r] = np.minimum(generator.poisson(ties_mean[r] / 2.0, n_agents), MAX_INITIAL_STUBS)
+        stubs[r] = np.minimum(generator.poisson(ties_mean[r] / 2.0, n_agents), cap)
         generator.random(out=u[r])
     return Network(n_runs, n_agents, *build(stubs, u, site, order, site_sizes, site_starts,
                                             n_runs))

@@ -328,7 +328,8 @@ PARAMETERS: tuple[P, ...] = (
       "assumption: small networks are typical in psychosis"),
     P("initial_ties_cap", 8, 4, 16, "ties", "structural",
       "most ties a user proposes at entry; also the number of partner draws per user, so "
-      "one value per batch",
+      "one value per simulated batch (run_batch splits a batch where it changes) and any "
+      "other value redraws every entry partner (no common random numbers across values)",
       "assumption: rarely binding (Poisson(initial_ties_mean / 2) exceeds 8 with "
       "probability 3e-5 at the default, 2% at initial_ties_mean = 8)", integer=True),
     P("tie_formation_probability_per_week", 0.05, 0.0, 1.0, "1/week", "structural",

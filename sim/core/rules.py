@@ -18,13 +18,10 @@ from __future__ import annotations
 import numba
 import numpy as np
 
-from sim.core.logic_model import STAGES
+from sim.core.scales import LAST_STAGE, QPR_PER_PROCESS, STAGES_PER_POINT
 
 __all__ = [
-    "ADVANCED_STAGE",
-    "N_STAGES",
-    "QPR_ITEMS_MAX",
-    "QPR_MAX",
+    "FUNCTIONING_WEIGHTS",
     "connectedness_set_point",
     "connectedness_set_points",
     "dropout_chance",
@@ -32,6 +29,7 @@ __all__ = [
     "feedback",
     "functioning_set_point",
     "functioning_set_points",
+    "functioning_weight_sum",
     "job_log_odds_shift",
     "knowledge_gain",
     "loss_probability",
@@ -51,12 +49,6 @@ __all__ = [
     "trained_attitude",
     "usual_care_dose",
 ]
-
-QPR_MAX = 60.0  # the QPR-15 personal-recovery scale runs 0-60
-QPR_ITEMS_MAX = QPR_MAX / 5.0  # five CHIME processes share the scale equally: 12 each
-N_STAGES = len(STAGES)  # Andresen stages, equal bands of the QPR scale
-ADVANCED_STAGE = 3  # rebuilding and growth model recovery for others
-
 
 def _jit(function):
     return numba.njit(cache=True, nogil=True, error_model="numpy")(function)
@@ -96,9 +88,13 @@ def dropout_chance(probability, engaged):
 
 
 @_jit
-def usual_care_dose(contact, attitude):
-    """Usual care's signed alliance and choice dose: contact x (2 x attitudes - 1) (ODD §7.5)."""
-    return contact * (2.0 * attitude - 1.0)
+def usual_care_dose(contact, attitude, neutral):
+    """Usual care's signed alliance and choice dose (ODD §7.5).
+
+    contact x 2 x (attitudes - neutral), ``neutral`` = ``usual_care_neutral_attitudes``
+    (computed as contact x (2 x attitudes - 2 x neutral): today's operations at 0.5).
+    """
+    return contact * (2.0 * attitude - 2.0 * neutral)
 
 
 @_jit
@@ -128,16 +124,21 @@ def knowledge_gain(knowledge, base):
 
 @_jit
 def job_log_odds_shift(points, log_odds_ratio_per_point, stigma_penalty, public_stigma,
-                       readiness_gradient, efficacy, motivation, severity, log_work_history,
-                       work_history, log_ips, in_ips):
+                       reference_stigma, readiness_gradient, reference_readiness, efficacy,
+                       motivation, severity, w_efficacy, w_motivation, w_symptoms, w_sum,
+                       log_work_history, work_history, log_ips, in_ips):
     """The log-odds shift of the weekly job-finding chance (ODD §7.7).
 
     ``points`` is the site's unemployment rate above the reference, in percentage
-    points; readiness = (self-efficacy + motivation + 1 - severity) / 3.
+    points; readiness = (w_SE x self-efficacy + w_M x motivation + w_Sev x (1 - severity))
+    / w_sum, with w_sum = w_SE + w_M + w_Sev (the mean at equal weights), written as
+    ((w_SE x se + w_M x m) + w_Sev - w_Sev x severity) / w_sum so that the default
+    weights of 1 give today's operations.
     """
-    site = -log_odds_ratio_per_point * points - stigma_penalty * (public_stigma - 0.5)
-    readiness = (efficacy + motivation + 1.0 - severity) / 3.0
-    return (site + readiness_gradient * (readiness - 0.5)
+    site = -log_odds_ratio_per_point * points - stigma_penalty * (public_stigma - reference_stigma)
+    readiness = (w_efficacy * efficacy + w_motivation * motivation + w_symptoms
+                 - w_symptoms * severity) / w_sum
+    return (site + readiness_gradient * (readiness - reference_readiness)
             + log_work_history * (1.0 if work_history else 0.0) + log_ips * in_ips)
 
 
@@ -159,12 +160,15 @@ def loss_probability(base, protection, protected, in_relapse, relapse_multiplier
 
 
 @_jit
-def relapse_hazard(probability, severity, protection_factor):
-    """Weekly relapse-onset chance: p x (0.5 + severity) x exp(-protection x gain) (ODD §7.9).
+def relapse_hazard(probability, severity, protection_factor, offset, slope):
+    """Weekly relapse-onset chance (ODD §7.9).
 
+    p x (1 + slope x (severity - reference)) x exp(-protection x gain), computed as
+    p x (offset + slope x severity) x ... with ``offset`` = 1 - slope x reference
+    (``relapse_severity_offset``, 0.5 at the defaults: today's operations).
     ``protection_factor`` is exp(-protection x knowledge gain), evaluated by numpy.
     """
-    return probability * (0.5 + severity) * protection_factor
+    return probability * (offset + slope * severity) * protection_factor
 
 
 @_jit
@@ -199,10 +203,15 @@ def severity_update(severity, base, in_relapse, rise, rate):
 
 
 @_jit
-def functioning_set_point(severity, housed, employed, efficacy):
-    """Functioning set-point: mean of low symptoms, housing, work and self-efficacy (§7.11)."""
-    return 0.25 * ((1.0 - severity) + (1.0 if housed else 0.0) + (1.0 if employed else 0.0)
-                   + efficacy)
+def functioning_set_point(severity, housed, employed, efficacy, w_symptoms, w_housing,
+                          w_employment, w_efficacy, w_sum):
+    """Functioning set-point: weighted mean of low symptoms, housing, work and self-efficacy.
+
+    (w_Sev x (1 - severity) + w_H x housed + w_W x employed + w_SE x efficacy) / w_sum,
+    w_sum the weights' sum (ODD §7.11); the plain mean at the default weights of 1.
+    """
+    return (w_symptoms * (1.0 - severity) + w_housing * (1.0 if housed else 0.0)
+            + w_employment * (1.0 if employed else 0.0) + w_efficacy * efficacy) / w_sum
 
 
 @_jit
@@ -213,12 +222,13 @@ def connectedness_set_point(degree, half_ties):
 
 
 @_jit
-def peer_signal(n_advanced, degree):
-    """Role modelling by ties: the share of ties in an advanced stage minus 0.5 (ODD §7.5).
+def peer_signal(n_advanced, degree, neutral_share):
+    """Role modelling by ties: the share of ties in an advanced stage minus ``neutral_share``.
 
-    0 for a user without ties; the share is an exact count over the degree.
+    ``neutral_share`` is ``peer_signal_neutral_share`` (ODD §7.5); 0 for a user
+    without ties; the share is an exact count over the degree.
     """
-    return n_advanced / max(degree, 1) - 0.5 if degree > 0 else 0.0
+    return n_advanced / max(degree, 1) - neutral_share if degree > 0 else 0.0
 
 
 # --------------------------------------------------------------------- network (§7.13)
@@ -258,13 +268,13 @@ def personal_recovery_score(connectedness, hope, self_stigma, meaning, empowerme
     Equal weights (Leamy et al. 2011, Br J Psychiatry 199:445-52): connectedness,
     hope, identity (1 - self-stigma), meaning, empowerment.
     """
-    return QPR_ITEMS_MAX * (connectedness + hope + (1.0 - self_stigma) + meaning + empowerment)
+    return QPR_PER_PROCESS * (connectedness + hope + (1.0 - self_stigma) + meaning + empowerment)
 
 
 @_jit
 def stage_of(qpr):
     """Andresen stage index 0-4 (moratorium ... growth) from equal QPR bands (ODD §7.14)."""
-    return min(int(qpr * (N_STAGES / QPR_MAX)), N_STAGES - 1)
+    return min(int(qpr * STAGES_PER_POINT), LAST_STAGE)
 
 
 # --------------------------------------------------------------------- on whole arrays
@@ -284,9 +294,12 @@ def _stages(qpr, out):
 
 
 @_jit
-def _functioning(severity, housed, employed, efficacy, out):
+def _functioning(severity, housed, employed, efficacy, w_symptoms, w_housing, w_employment,
+                 w_efficacy, w_sum, out):
     for j in range(out.shape[0]):
-        out[j] = functioning_set_point(severity[j], housed[j], employed[j], efficacy[j])
+        out[j] = functioning_set_point(severity[j], housed[j], employed[j], efficacy[j],
+                                       w_symptoms[j], w_housing[j], w_employment[j],
+                                       w_efficacy[j], w_sum[j])
 
 
 @_jit
@@ -316,13 +329,29 @@ def recovery_stage(qpr: np.ndarray) -> np.ndarray:
     return out
 
 
-def functioning_set_points(state) -> np.ndarray:
-    """:func:`functioning_set_point` of every user of a state, shape (R, N)."""
+FUNCTIONING_WEIGHTS = ("symptom_functioning_weight", "housing_functioning_weight",
+                       "employment_functioning_weight", "self_efficacy_functioning_weight")
+
+
+def functioning_weight_sum(w_symptoms, w_housing, w_employment, w_efficacy):
+    """The functioning weights' sum, added in the set-point's order (4.0 at the defaults)."""
+    return ((w_symptoms + w_housing) + w_employment) + w_efficacy
+
+
+def functioning_set_points(state, values) -> np.ndarray:
+    """:func:`functioning_set_point` of every user of a state, shape (R, N).
+
+    ``values`` maps the registry's functioning weights to (R, 1) arrays
+    (``BatchParams.registry_values``).
+    """
     shape = state.shape
     out = np.empty(shape)
+    weights = [values[name] for name in FUNCTIONING_WEIGHTS]
     _functioning(_flat(state.severity, shape), _flat(state.housed, shape, np.bool_),
                  _flat(state.employed, shape, np.bool_),
-                 _flat(state.process["self_efficacy"], shape), out.reshape(-1))
+                 _flat(state.process["self_efficacy"], shape),
+                 *(_flat(w, shape) for w in weights),
+                 _flat(functioning_weight_sum(*weights), shape), out.reshape(-1))
     return out
 
 

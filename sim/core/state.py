@@ -22,6 +22,8 @@ from sim.core.world import ENVIRONMENT_KEYS, SERVICE_KEYS, World
 __all__ = ["BatchParams", "State", "concatenate", "initialise"]
 
 PROCESS_NAMES = ("knowledge", "self_efficacy", "trust", "hope", "empowerment", "meaning")
+# the entry traits drawn from z[0..8], in order (each has a <name>_factor_loading)
+TRAIT_NAMES = ("motivation", "symptom_severity", "self_stigma", *PROCESS_NAMES)
 
 
 class BatchParams:
@@ -176,15 +178,18 @@ def initialise(world: World, bp: BatchParams, population: list[np.random.Generat
     z = np.ascontiguousarray(blocks(population, (10, n_agents), True).transpose(1, 0, 2))
     u = np.ascontiguousarray(blocks(population, (3, n_agents), False).transpose(1, 0, 2))
     spread = bp.trait_spread_logit
-    # one shared recovery factor: z[9] loads on motivation, hope, empowerment,
-    # meaning, self-efficacy and (negatively) self-stigma
+    # one shared recovery factor z[9]: trait j = l_j sqrt(rho) z9 + sqrt(1 - l_j^2 rho) z_j,
+    # l_j its <trait>_factor_loading (+1 motivation, hope, empowerment, meaning and
+    # self-efficacy, -1 self-stigma, 0 the others at the defaults; l = +-1 gives
+    # +-sqrt(rho) z9 + sqrt(1 - rho) z_j and l = 0 leaves z_j as drawn, bit for bit)
     rho = bp.trait_correlation
-    shared, own = np.sqrt(rho), np.sqrt(1.0 - rho)
-    for index, sign in ((0, 1.0), (2, -1.0), (4, 1.0), (6, 1.0), (7, 1.0), (8, 1.0)):
-        z[index] = sign * shared * z[9] + own * z[index]
+    shared = np.sqrt(rho)
+    for index, name in enumerate(TRAIT_NAMES):
+        loading = getattr(bp, f"{name}_factor_loading")
+        z[index] = loading * shared * z[9] + np.sqrt(1.0 - loading * loading * rho) * z[index]
     medians = [bp.motivation_median, bp.symptom_severity_median, bp.self_stigma_median] + [
         getattr(bp, f"{name}_baseline_median") for name in PROCESS_NAMES
-    ]
+    ]  # in TRAIT_NAMES order
     traits = [_trait(m, spread, z[i]) for i, m in enumerate(medians)]
     motivation, severity, stigma = traits[:3]
     baseline = dict(zip(PROCESS_NAMES, traits[3:], strict=True))
@@ -193,7 +198,7 @@ def initialise(world: World, bp: BatchParams, population: list[np.random.Generat
     attitudes = bp.team_values["professional_attitudes"].copy()
     shape3 = (n_runs, n_agents, n_user)
     network = initial_network(world, bp.initial_ties_mean[:, 0], population,
-                              build=build_ties)
+                              build=build_ties, ties_cap=bp.initial_ties_cap[:, 0])
     state = State(
         week=0,
         motivation=motivation, motivation_baseline=motivation.copy(),
@@ -223,4 +228,5 @@ def initialise(world: World, bp: BatchParams, population: list[np.random.Generat
 def _stigma_set_point(stigma: np.ndarray, bp: BatchParams) -> np.ndarray:
     """Self-stigma pulled toward the local public stigma by internalisation."""
     public = bp.per_agent("public_stigma")
-    return np.clip(stigma + bp.stigma_internalisation * (public - 0.5), 0.0, 1.0)
+    return np.clip(stigma + bp.stigma_internalisation * (public - bp.reference_public_stigma),
+                   0.0, 1.0)

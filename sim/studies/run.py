@@ -24,10 +24,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from sim.core.engine import Simulation, agent_value, run_batch
+from sim.core.engine import Simulation, agent_value, run_batch, shared_shape_segments
 from sim.core.metrics import METRICS, SUMMARY_METRICS, weekly_metrics
 from sim.core.parameters import validate
 from sim.core.seeding import RunSeed
+from sim.core.state import concatenate
 from sim.core.world import World, make_world
 
 __all__ = ["Runs", "SimulationOutput", "design_seeds", "run_simulations", "simulate",
@@ -99,10 +100,12 @@ def run_simulations(
             raise ValueError(f"record_weeks must lie in 0..0, got {list(record_weeks)}")
         if len(param_sets) != len(seeds) or not seeds:
             raise ValueError("need one parameter set per run seed, and at least one run")
-        simulation = Simulation(world, param_sets, seeds)
-        state, recorded = simulation.state, np.arange(1)
-        table = weekly_metrics(simulation) if keep else {}
-        values = {name: table[name][:, None] for name in keep}
+        parts = [Simulation(world, param_sets[r0:r1], seeds[r0:r1])
+                 for r0, r1 in shared_shape_segments(param_sets)]
+        state, recorded = concatenate([part.state for part in parts]), np.arange(1)
+        tables = [weekly_metrics(part) for part in parts] if keep else []
+        values = {name: np.concatenate([table[name] for table in tables])[:, None]
+                  for name in keep}
     else:
         result = run_batch(world, param_sets, seeds, weeks, progress=progress,
                            record_weeks=record_weeks)

@@ -22,6 +22,7 @@ from matplotlib.patches import Patch
 from matplotlib.ticker import MaxNLocator
 
 from sim.core.logic_model import MECHANISMS, STAGES
+from sim.core.scales import N_STAGES, QPR_MAX
 from sim.faces.app.session import ContextComparison, ContextRun, metric_frame
 from sim.faces.reports.figures import PALETTE, STAGE_COLOURS
 
@@ -47,7 +48,6 @@ DOMAIN_PANELS: dict[str, tuple[tuple[str, str, str, float, float], ...]] = {
                     ("hope", "Hope", "mean (0-1)", 1.0, 0.1)),
     "Social": (("connectedness", "Connectedness", "mean (0-1)", 1.0, 0.1),),
 }
-QPR_MAX = 60.0
 DPI = 110
 
 
@@ -206,7 +206,7 @@ def pathway_figure(comparison: ContextComparison, person: int) -> Figure:
     fig = _new_figure(9.0, 4.2)
     top, bottom = fig.subplots(2, 1, sharex=True, height_ratios=[4, 1])
     weeks = int(comparison.settings["weeks"])
-    band = QPR_MAX / len(STAGES)
+    band = QPR_MAX / N_STAGES  # equal stage bands (sim.core.scales)
     for i, (stage, colour) in enumerate(zip(STAGES, STAGE_COLOURS, strict=True)):
         top.axhspan(i * band, (i + 1) * band, color=colour, alpha=0.35, lw=0)
         top.text(weeks, (i + 0.5) * band, f" {stage}", va="center", fontsize=8,

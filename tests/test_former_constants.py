@@ -1,0 +1,128 @@
+"""The former model constants (issue 14 §1) are registry parameters that take effect.
+
+Each parameter set away from its default changes the quantity it governs in a
+short simulation of a small, busy world (one batch holds every variant: a run's
+output depends only on its own parameters and seed). That the defaults leave
+model outputs unchanged is ``tests/test_baseline.py``'s bit-for-bit check.
+"""
+
+import numpy as np
+import pytest
+
+from sim.core.engine import Simulation, run_batch
+from sim.core.network import BatchParameterError
+from sim.core.parameters import REGISTRY, validate
+from sim.core.seeding import RunSeed
+from sim.core.state import TRAIT_NAMES
+from sim.core.world import Site, Team, make_world
+from sim.studies.run import run_simulations
+
+WEEKS = 8
+# event rates raised so that jobs, homes and relapses change hands within a few weeks
+BUSY = {"job_finding_probability_per_week": 0.03, "housing_gain_probability_per_week": 0.05,
+        "relapse_probability_per_week": 0.05, "housing_availability": 0.9,
+        "readiness_job_gradient": 5.0}
+_TRAIT_STATE = {"motivation": "motivation_baseline", "symptom_severity": "severity_baseline",
+                "self_stigma": "self_stigma_baseline"}
+# parameter -> (a value away from its default, the final-state quantities it must change)
+VARIANTS = {
+    "attitude_dose_offset": (1.0, ("doses",)),
+    "usual_care_neutral_attitudes": (0.8, ("doses",)),
+    "peer_signal_neutral_share": (0.0, ("doses",)),
+    "advanced_stage": (1, ("doses",)),
+    "reference_public_stigma": (0.0, ("self_stigma_baseline", "weeks_employed")),
+    "reference_work_readiness": (0.2, ("weeks_employed",)),
+    "self_efficacy_readiness_weight": (3.0, ("weeks_employed",)),
+    "motivation_readiness_weight": (3.0, ("weeks_employed",)),
+    "symptom_readiness_weight": (3.0, ("weeks_employed",)),
+    "symptom_functioning_weight": (3.0, ("functioning",)),
+    "housing_functioning_weight": (3.0, ("functioning",)),
+    "employment_functioning_weight": (3.0, ("functioning",)),
+    "self_efficacy_functioning_weight": (3.0, ("functioning",)),
+    "reference_housing_availability": (1.0, ("weeks_housed",)),
+    "housing_availability_elasticity": (2.0, ("weeks_housed",)),
+    "relapse_reference_severity": (0.3, ("relapses",)),
+    "relapse_severity_slope": (0.0, ("relapses",)),
+    "initial_ties_cap": (4, ("degree",)),
+    **{f"{trait}_factor_loading": (
+        0.5 if REGISTRY[f"{trait}_factor_loading"].default == 0.0 else 0.0,
+        (_TRAIT_STATE.get(trait, f"baseline_{trait}"),))
+       for trait in TRAIT_NAMES},
+}
+NAMES = list(VARIANTS)
+
+
+def _world():
+    teams = [Team("a", site=0), Team("b", site=1, professional_attitudes=0.8)]
+    offer = {"peer_support": 0.5, "self_management": 0.4, "recovery_education": 0.4,
+             "supported_employment": 0.5, "supported_housing": 0.5,
+             "shared_decision_making": 0.5, "case_management": 0.4}
+    return make_world(120, sites=[Site("x"), Site("y", public_stigma=0.7)], teams=teams,
+                      offer=offer)
+
+
+def _quantity(state, name):
+    if name == "degree":
+        return state.network.degree()
+    if name.startswith("baseline_"):
+        return state.baseline[name.removeprefix("baseline_")]
+    return getattr(state, name)
+
+
+@pytest.fixture(scope="module")
+def finals():
+    """Default run first, then one run per variant; the same seed for all."""
+    param_sets = [validate(BUSY)] + [validate({**BUSY, name: VARIANTS[name][0]})
+                                     for name in NAMES]
+    seeds = [RunSeed(7, 0, 0)] * len(param_sets)
+    state = run_batch(_world(), param_sets, seeds, WEEKS, record_weeks=[WEEKS]).final
+    return state
+
+
+def test_every_former_constant_is_covered():
+    assert len(VARIANTS) == 27
+    for name, (value, _) in VARIANTS.items():
+        assert value != REGISTRY[name].default, name
+        REGISTRY[name].check(value)
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_former_constant_takes_effect(finals, name):
+    run = 1 + NAMES.index(name)
+    for quantity in VARIANTS[name][1]:
+        values = _quantity(finals, quantity)
+        assert not np.array_equal(values[0], values[run]), (
+            f"{name} = {VARIANTS[name][0]} left {quantity} unchanged")
+
+
+def test_initial_ties_cap_must_be_one_value_per_simulation():
+    params = [validate({}), validate({"initial_ties_cap": 12})]
+    with pytest.raises(BatchParameterError, match="initial_ties_cap"):
+        Simulation(_world(), params, [RunSeed(1, 0, 0), RunSeed(1, 1, 0)])
+    assert issubclass(BatchParameterError, ValueError)
+
+
+def test_run_batch_splits_where_initial_ties_cap_changes():
+    world = _world()
+    params = [validate({}), validate({"initial_ties_cap": 4}), validate({})]
+    seeds = [RunSeed(3, k, 0) for k in range(3)]
+    mixed = run_batch(world, params, seeds, 2)
+    for k in range(3):
+        alone = run_batch(world, params[k:k + 1], seeds[k:k + 1], 2)
+        for name, values in alone.metrics.items():
+            np.testing.assert_array_equal(mixed.metrics[name][k], values[0], err_msg=name)
+
+
+@pytest.mark.parametrize("weeks", [0, 2])
+def test_run_simulations_accepts_mixed_initial_ties_caps(weeks):
+    world = _world()
+    params = [validate({}), validate({"initial_ties_cap": 16})]
+    seeds = [RunSeed(5, k, 0) for k in range(2)]
+    mixed = run_simulations(world, params, seeds, weeks, finals=("connectedness",))
+    for k in range(2):
+        alone = run_simulations(world, params[k:k + 1], seeds[k:k + 1], weeks,
+                                finals=("connectedness",))
+        np.testing.assert_array_equal(mixed.finals["connectedness"][k],
+                                      alone.finals["connectedness"][0])
+        for name, values in alone.metrics.items():
+            np.testing.assert_array_equal(mixed.metrics[name][k], values[0], err_msg=name)
