@@ -4,9 +4,10 @@ The rules themselves are stated once, per user, in :mod:`sim.core.rules`; the
 drivers here loop over (run, user) per phase and call them (engagement, uptake
 and admission are in :mod:`sim.core.service_kernels`, the network week in
 :mod:`sim.core.network_kernels`; :mod:`sim.core.compiled` glues the phases).
-Two things stay in numpy between the phases: every random draw (the streams of
-:mod:`sim.core.seeding`), and ``exp``/``log`` (numpy's SIMD versions can differ from
-the C library's in the last bit; keeping numpy's keeps the saved baseline).
+The week's draws arrive as fixed-size blocks per stream, filled from the runs' own
+generators (:mod:`sim.core.rng_kernels`); ``exp``/``log`` of arrays stay in numpy
+between the phases (numpy's SIMD versions can differ from the C library's in the last
+bit; keeping numpy's keeps the saved baseline).
 
 A phase is a plain function of arrays and a record of per-run parameters read
 by name (``p = prm[r]``, then ``p.hope_rate_per_week``; :data:`RUN_PARAMETERS`,
@@ -33,6 +34,7 @@ from sim.core.world import ENVIRONMENT_KEYS, SERVICE_KEYS
 __all__ = [
     "DERIVED_PARAMETERS",
     "GROUP_INTERVENTIONS",
+    "NOISE_COLUMNS",
     "PROFILE",
     "RUN_PARAMETERS",
     "RUN_PARAMETER_NAMES",
@@ -40,6 +42,11 @@ __all__ = [
     "processes",
     "run_parameters",
 ]
+
+# columns of the weekly "noise" block (standard normals per user): one per noisy process
+NOISE_COLUMNS = ("hope", "empowerment", "motivation")
+NOISE_HOPE, NOISE_EMPOWERMENT, NOISE_MOTIVATION = (NOISE_COLUMNS.index(name) for name in
+                                                   ("hope", "empowerment", "motivation"))
 
 _jit = rules._jit  # one compile configuration for every kernel
 
@@ -209,12 +216,12 @@ def processes(prm, profile, offer_ptr, offer_k, team_of_agent, site_of_agent, at
         _move_row(process[r, TRUST], planes[PL_ALLIANCE, r], 1.0, p.trust_rate_per_week, decay,
                   baseline[r, TRUST])
         _move_noisy_row(process[r, HOPE], planes[PL_ROLE, r], p.hope_rate_per_week, decay,
-                        baseline[r, HOPE], sd, noise[r, :, 0])
+                        baseline[r, HOPE], sd, noise[r, :, NOISE_HOPE])
         _move_row(self_stigma[r], planes[PL_ROLE, r], -1.0, p.stigma_reduction_rate_per_week,
                   decay, self_stigma_baseline[r])
         _move_noisy_row(process[r, EMPOWERMENT], planes[PL_CHOICE, r],
                         p.empowerment_rate_per_week, decay, baseline[r, EMPOWERMENT], sd,
-                        noise[r, :, 1])
+                        noise[r, :, NOISE_EMPOWERMENT])
         _move_row(process[r, MEANING], planes[PL_ROLES, r], 1.0, p.meaning_rate_per_week, decay,
                   baseline[r, MEANING])
         for i in range(n_agents):
@@ -335,7 +342,7 @@ def outcomes(prm, durations, offer_ptr, offer_k, site_of_agent, enrolled, was_en
             m[i] = rules.motivation_update(
                 m[i], boost[i], setback[i], hit[i], motivation_baseline[r, i],
                 hope[i] - base_hope[i], p.hope_motivation_gain, p.motivation_rate_per_week,
-                p.process_noise_sd, noise[r, i, 2])
+                p.process_noise_sd, noise[r, i, NOISE_MOTIVATION])
         for i in range(n_agents):
             severity[r, i] = rules.severity_update(severity[r, i], severity_baseline[r, i],
                                                    in_relapse[r, i], p.relapse_severity_rise,

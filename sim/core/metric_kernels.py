@@ -23,6 +23,9 @@ from sim.core.state import PROCESS_NAMES
 __all__ = ["QUANTITIES", "pairwise_program", "row_sum", "tally"]
 
 N_USER = len(USER_INTERVENTIONS)  # compile-time constants for the kernel
+# the early stages of the "early_stage" metric (Andresen: before preparation)
+EARLY_STAGE, LATER_EARLY_STAGE = STAGES.index("moratorium"), STAGES.index("awareness")
+
 if len(STAGES) != N_STAGES:
     raise ImportError("sim.core.logic_model.STAGES must name the N_STAGES Andresen stages")
 _U1, _U2, _U3, _U4, _U5, _U6, _U7 = (np.uint64(k) for k in range(1, 8))
@@ -100,7 +103,7 @@ def tally(process, functioning, self_stigma, connectedness, motivation, doses, e
             table[row_of[q], r] = count / n_agents
             q += 1
         table[row_of[q], r] = n_started / n_offered if n_offered else 0.0
-        table[row_of[q + 1], r] = (stages[0] + stages[1]) / n_agents
+        table[row_of[q + 1], r] = (stages[EARLY_STAGE] + stages[LATER_EARLY_STAGE]) / n_agents
         q += 2
         for stage in range(N_STAGES):
             table[row_of[q], r] = stages[stage] / n_agents
