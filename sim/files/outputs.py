@@ -225,13 +225,15 @@ def output_kind(folder: str | Path) -> str | None:
 
 
 def _is_own_name(relative: str, kind: str) -> bool:
+    """Whether a ``kind`` output writes ``relative`` (a temporary ``.<name>.<suffix>`` too)."""
     patterns = KINDS[kind]
     head, _, name = relative.rpartition("/")
-    if name.startswith(".") and name.endswith(".tmp"):  # write_atomic's temporary file
-        match = re.fullmatch(r"\.(.+)\.[^.]+\.tmp", name)
-        name = match.group(1) if match else name
-    candidate = f"{head}/{name}" if head else name
-    return any(fnmatch.fnmatchcase(candidate, p) for p in patterns)
+    names = [name]
+    if name.startswith("."):  # a temporary file left by write_atomic: .<own name>.<suffix>
+        parts = name[1:].split(".")
+        names = [".".join(parts[:k]) for k in range(1, len(parts))]
+    return any(fnmatch.fnmatchcase(f"{head}/{n}" if head else n, p)
+               for n in names for p in patterns)
 
 
 def _foreign_entries(folder: Path, kind: str) -> list[str]:
