@@ -457,6 +457,14 @@ def test_calibrate_rerun_keeps_stored_generations(inputs):
                           "--resume", "--force")
 
 
+def test_two_fits_cannot_write_one_database_at_once(inputs):
+    path = _fit(inputs)
+    (inputs / "runs").mkdir()
+    with output_lock(inputs / "runs" / "fit.db"):  # another fit is running
+        refused_and_untouched(inputs, ("calibrate", path), "fit.toml", "database",
+                              "another recovery-sim process")
+
+
 def test_calibrate_refuses_a_users_report_folder_before_fitting(inputs):
     path = _fit(inputs)
     refused_and_untouched(inputs, ("calibrate", path, "--out", inputs / "out" / "mine",
