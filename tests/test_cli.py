@@ -213,12 +213,21 @@ def test_same_seed_gives_identical_series(baseline_run, cli, tmp_path):
     assert not np.array_equal(first.value.to_numpy(), other.value.to_numpy())
 
 
-def test_run_replaces_an_existing_folder(cli, tmp_path):
+def test_run_replaces_only_its_own_output_and_only_with_force(cli, tmp_path):
     out = tmp_path / "out"
     out.mkdir()
     (out / "stale.txt").write_text("old", encoding="utf-8")
-    result = cli("run", "--weeks", "2", "--replicates", "1", "--set", "population.size=30",
-                 "--out", out)
+    args = ("run", "--weeks", "2", "--replicates", "1", "--set", "population.size=30",
+            "--out", out)
+    runner = CliRunner()
+    refused = runner.invoke(main, [*map(str, args), "--force"])
+    assert refused.exit_code == 2 and "not an output of recovery-sim" in refused.stderr
+    assert [p.name for p in out.iterdir()] == ["stale.txt"]  # the user's file is kept
+    (out / "stale.txt").unlink()
+    assert cli(*args).exit_code == 0  # an empty folder is filled
+    again = runner.invoke(main, [str(a) for a in args])
+    assert again.exit_code == 2 and "--force" in again.stderr
+    result = cli(*args, "--force")  # its own run output is replaced
     assert result.exit_code == 0, result.output
     assert {p.name for p in out.iterdir()} == RUN_FILES
     assert [p.name for p in tmp_path.iterdir()] == ["out"]

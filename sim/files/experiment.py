@@ -58,11 +58,19 @@ from typing import Annotated, Any, Literal
 
 import numpy as np
 import pandas as pd
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    model_validator,
+)
 
 from sim.core.metrics import METRICS
 from sim.core.parameters import DISTRIBUTIONS, REGISTRY, ParameterError, lookup, salib_problem
 from sim.files.design import SALIB_METHODS, DesignSpec, salib_sample, unit_design
+from sim.files.outputs import check_output_name
 from sim.files.scenario import Scenario, ScenarioError, from_mapping, load_scenario
 
 __all__ = ["Experiment", "ExperimentError", "describe_design", "load_experiment"]
@@ -103,7 +111,7 @@ class ExperimentSpec(BaseModel):
     """The validated content of an experiment file."""
 
     model_config = ConfigDict(extra="forbid")
-    name: str = "experiment"
+    name: Annotated[str, AfterValidator(check_output_name)] = "experiment"
     description: str = ""
     scenario: str | None = None
     overrides: list[str] = Field(default_factory=list)
@@ -281,7 +289,7 @@ def _validated(raw: dict[str, Any], path: Path) -> ExperimentSpec:
             raise ExperimentError(f"{path}: {message}") from None
         key = ".".join(str(p) for p in first["loc"])
         raise ExperimentError(f"{path}: {key} = {first.get('input')!r} is invalid: "
-                              f"{first['msg']}") from None
+                              f"{first['msg'].removeprefix('Value error, ')}") from None
 
 
 def _base_scenario(spec: ExperimentSpec, path: Path) -> Scenario:

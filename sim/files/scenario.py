@@ -42,11 +42,19 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    create_model,
+)
 
 from sim.core.logic_model import USER_INTERVENTIONS
 from sim.core.parameters import REGISTRY, Parameter, names
 from sim.core.world import Site, Team, World, make_world
+from sim.files.outputs import check_output_name
 
 __all__ = ["Scenario", "ScenarioError", "apply_override", "apply_text_override", "from_mapping",
            "load_scenario", "parse_override"]
@@ -89,7 +97,7 @@ class ScenarioSpec(BaseModel):
     """The validated content of a scenario file (after inheritance)."""
 
     model_config = ConfigDict(extra="forbid")
-    name: str = "scenario"
+    name: Annotated[str, AfterValidator(check_output_name)] = "scenario"
     description: str = ""
     horizon_weeks: Annotated[int, Field(ge=1, le=1040)] = 104
     replicates: Annotated[int, Field(ge=1, le=10_000)] = 5
@@ -323,7 +331,7 @@ def _explain(exc: ValidationError, path: Path) -> str:
         unit = "" if parameter.unit == "1" else f" {parameter.unit}"
         allowed = f"a number in [{parameter.low}, {parameter.high}]{unit}"
     else:
-        allowed = error["msg"].lower()
+        allowed = error["msg"].removeprefix("Value error, ").removeprefix("allowed: ").lower()
     return f"{path}: {key} = {value!r} is invalid; allowed: {allowed}"
 
 

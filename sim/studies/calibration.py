@@ -19,6 +19,8 @@ from __future__ import annotations
 
 import logging
 import math
+import sqlite3
+import stat
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,12 +28,14 @@ from typing import Annotated, Any
 
 import numpy as np
 import pandas as pd
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError
 
 from sim.core.parameters import REGISTRY, ParameterError, lookup
+from sim.files.outputs import check_output_name, output_lock
 from sim.studies.trials import TrialExperiment, load_trial, run_trial
 
-__all__ = ["CalibrationError", "Fit", "Target", "load_fit", "load_targets", "run_fit"]
+__all__ = ["CalibrationError", "Fit", "Target", "load_fit", "load_targets", "run_fit",
+           "stored_generations"]
 
 Z95 = 1.959964
 
@@ -62,7 +66,7 @@ class FitSpec(BaseModel):
     """The validated content of a fit file."""
 
     model_config = ConfigDict(extra="forbid")
-    name: str = "fit"
+    name: Annotated[str, AfterValidator(check_output_name)] = "fit"
     description: str = ""
     seed: Annotated[int, Field(ge=0)] = 0
     population_size: Annotated[int, Field(ge=5, le=100_000)] = 100
@@ -180,7 +184,13 @@ def load_fit(path: str | Path) -> Fit:
     except ValidationError as error:
         first = error.errors()[0]
         key = ".".join(str(p) for p in first["loc"])
-        raise CalibrationError(f"{path}: {key} is invalid: {first['msg']}") from None
+        raise CalibrationError(f"{path}: {key} is invalid: "
+                               f"{first['msg'].removeprefix('Value error, ')}") from None
+    if not spec.free:
+        raise CalibrationError(f"{path}: free = {{}} is invalid: name at least one registry "
+                               "parameter to fit, e.g. [free.ips_job_finding_multiplier]")
+    _check_own_file(path, "database", spec.database, ".db", _is_abc_database)
+    _check_own_file(path, "posterior", spec.posterior, ".parquet", _is_posterior)
     priors = {}
     for name, prior in spec.free.items():
         try:
@@ -194,6 +204,85 @@ def load_fit(path: str | Path) -> Fit:
     published = load_targets(path.parent / spec.targets_file)
     targets = [_target(ref, path, published) for ref in spec.targets]
     return Fit(path=path, spec=spec, priors=priors, targets=targets)
+
+
+def _check_own_file(path: Path, key: str, value: str, suffix: str,
+                    is_own: Any) -> None:
+    """``key`` names a ``suffix`` file inside the fit file's folder, new or the tool's own.
+
+    The database and the posterior are rewritten by a fit, so they may not point
+    outside the fit's folder or at a file that the tool did not write.
+    """
+    folder = path.parent
+    relative = Path(value)
+    allowed = (f"allowed: a relative path ending in {suffix} inside the fit file's folder "
+               f"{folder}, without '..'")
+    if (relative.is_absolute() or ".." in relative.parts or relative.suffix != suffix
+            or relative.name in ("", suffix) or value != value.strip()):
+        raise CalibrationError(f"{path}: {key} = {value!r} is invalid; {allowed}")
+    target = folder / relative
+    try:
+        target.resolve().relative_to(folder.resolve())
+    except (ValueError, OSError, RuntimeError):
+        raise CalibrationError(f"{path}: {key} = {value!r} leads outside {folder} (through a "
+                               f"symbolic link); {allowed}") from None
+    try:
+        mode = target.lstat().st_mode
+    except FileNotFoundError:
+        return
+    except OSError as error:
+        raise CalibrationError(f"{path}: {key} = {value!r}: {error.strerror or error}") from None
+    if not stat.S_ISREG(mode) or not is_own(target):
+        what = "calibration database" if key == "database" else "posterior ensemble"
+        raise CalibrationError(f"{path}: {key} = {value!r} names an existing file that is not "
+                               f"a {what} written by recovery-sim; refusing to overwrite it "
+                               "(choose another name, or move the file)")
+
+
+def _is_abc_database(path: Path) -> bool:
+    """Whether ``path`` is an SQLite database with pyABC's tables (read-only check)."""
+    try:
+        with path.open("rb") as stream:
+            if stream.read(16) != b"SQLite format 3\x00":
+                return False
+        connection = sqlite3.connect(f"file:{path.resolve()}?mode=ro", uri=True, timeout=1)
+        try:
+            tables = {row[0] for row in connection.execute(
+                "SELECT name FROM sqlite_master WHERE type = 'table'")}
+        finally:
+            connection.close()
+    except (OSError, sqlite3.Error):
+        return False
+    return {"abc_smc", "populations"} <= tables
+
+
+def _is_posterior(path: Path) -> bool:
+    """Whether ``path`` is a Parquet file with a ``weight`` column (a posterior ensemble)."""
+    import pyarrow.parquet as pq
+
+    try:
+        with path.open("rb") as stream:
+            if stream.read(4) != b"PAR1":
+                return False
+        return "weight" in pq.read_schema(path).names
+    except (OSError, ValueError, TypeError):
+        return False
+
+
+def stored_generations(fit: Fit) -> int:
+    """Finished ABC generations in the fit's database (0 if none; read-only)."""
+    if not fit.database.exists():
+        return 0
+    try:
+        connection = sqlite3.connect(f"file:{fit.database.resolve()}?mode=ro", uri=True,
+                                     timeout=5)
+        try:
+            max_t = connection.execute("SELECT max(t) FROM populations").fetchone()[0]
+        finally:
+            connection.close()
+    except sqlite3.Error:
+        return 0
+    return 0 if max_t is None or max_t < 0 else int(max_t) + 1
 
 
 def simulate_targets(fit: Fit, params: dict[str, float], seed: int,
@@ -221,11 +310,30 @@ def distance(fit: Fit, simulated: dict[str, float], observed: dict[str, float]) 
     return math.sqrt(total)
 
 
-def run_fit(fit: Fit, *, resume: bool = False, verbose: bool = False) -> pd.DataFrame:
+def run_fit(fit: Fit, *, resume: bool = False, force: bool = False,
+            verbose: bool = False) -> pd.DataFrame:
     """Run (or resume) ABC-SMC; write and return the weighted posterior ensemble.
 
-    With ``verbose``, pyABC's per-generation progress (epsilon, acceptance) is shown.
+    A fresh fit over a database that holds finished generations is refused
+    unless ``force`` (which deletes them) or ``resume``. The database is locked
+    while the fit runs, so two fits of one file cannot both write it. With
+    ``verbose``, pyABC's per-generation progress (epsilon, acceptance) is shown.
+
+    Raises:
+        CalibrationError: If stored generations would be lost.
+        sim.files.outputs.OutputError: If another process is fitting to the database.
     """
+    stored = stored_generations(fit)
+    if stored and not resume and not force:
+        raise CalibrationError(f"{fit.database} already holds {stored} finished generation(s) "
+                               "of this fit; use --resume to continue them or --force to start "
+                               "again (deleting them)")
+    fit.database.parent.mkdir(parents=True, exist_ok=True)
+    with output_lock(fit.database, option=f"{fit.path}: database"):
+        return _run_fit(fit, resume=resume, verbose=verbose)
+
+
+def _run_fit(fit: Fit, *, resume: bool, verbose: bool) -> pd.DataFrame:
     import pyabc
 
     logging.getLogger("ABC").setLevel(logging.INFO if verbose else logging.WARNING)
@@ -242,8 +350,7 @@ def run_fit(fit: Fit, *, resume: bool = False, verbose: bool = False) -> pd.Data
     if resume and done:
         abc.load(url, 1)
     else:
-        fit.database.parent.mkdir(parents=True, exist_ok=True)
-        fit.database.unlink(missing_ok=True)
+        fit.database.unlink(missing_ok=True)  # checked: absent, empty or this fit's own
         abc.new(url, {t.name: t.observed for t in fit.targets})
     remaining = fit.spec.generations - done
     if remaining > 0:

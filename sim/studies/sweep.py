@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import multiprocessing
 import os
-import shutil
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ProcessPoolExecutor, as_completed
@@ -31,7 +30,15 @@ import pyarrow.parquet as pq
 from sim.core.parameters import validate
 from sim.core.seeding import RunSeed
 from sim.files.experiment import Experiment, describe_design
-from sim.files.outputs import OutputError, make_manifest, write_atomic, write_json
+from sim.files.outputs import (
+    OutputError,
+    check_destination,
+    make_manifest,
+    output_lock,
+    remove_own_output,
+    write_atomic,
+    write_json,
+)
 from sim.files.posterior import posterior_draw
 from sim.studies.run import run_simulations
 
@@ -202,17 +209,13 @@ _BACKENDS: dict[str, Callable[..., Iterator[tuple[int, pd.DataFrame]]]] = {
 
 
 def _prepare_folder(folder: Path, manifest: dict[str, Any], *, resume: bool,
-                    force: bool) -> set[int]:
-    existing = folder / "manifest.json"
-    if folder.exists() and not existing.exists() and any(folder.iterdir()):
-        raise ExecutorError(f"{folder} exists and is not a sweep folder; choose another --out")
-    if existing.exists() and not resume:
-        if not force:
-            raise ExecutorError(f"{folder} already holds a sweep; use --resume to continue it "
-                                "or --force to start again")
-        shutil.rmtree(folder)
-    if existing.exists():
-        _check_resumable(existing, manifest, force=force)
+                    force: bool, inputs: list[Path | None]) -> set[int]:
+    """Check the folder by the output rule; replace it (--force) or check it can resume."""
+    decision = check_destination(folder, "sweep", force=force, resume=resume, inputs=inputs)
+    if decision == "replace":
+        remove_own_output(folder, "sweep")
+    elif decision == "resume":
+        _check_resumable(folder / "manifest.json", manifest, force=force)
     try:
         (folder / CHUNK_DIR).mkdir(parents=True, exist_ok=True)
     except OSError as error:
@@ -247,7 +250,8 @@ def run_sweep(experiment: Experiment, folder: str | Path, *, backend: str = "ser
         scheduler: Address of a running Dask scheduler (``tcp://host:port``).
         chunk_size: Runs per chunk (default: the experiment's).
         resume: Skip chunks already written (refused if the experiment or code changed).
-        force: Start again over an existing sweep, or resume despite a change.
+        force: Start again over an existing sweep (only a sweep folder of this tool's,
+            holding nothing else), or resume despite a change.
         progress: Called with (chunks done, chunks in all) after every chunk.
         command: The command line, for the manifest.
     """
@@ -262,7 +266,25 @@ def run_sweep(experiment: Experiment, folder: str | Path, *, backend: str = "ser
     size = chunk_size or experiment.spec.execution.chunk_size
     plan = SweepPlan(experiment.design().shape[0], experiment.spec.replicates, size)
     manifest = _manifest(experiment, plan, backend, workers, scheduler, command)
-    done = _prepare_folder(folder, manifest, resume=resume, force=force)
+    posterior = (None if experiment.spec.posterior is None else
+                 experiment.path.parent / experiment.spec.posterior)
+    inputs = [experiment.path, experiment.scenario.path, posterior]
+    check_destination(folder, "sweep", force=force, resume=resume, inputs=inputs)
+    try:
+        folder.absolute().parent.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise OutputError(f"cannot write to {folder}: {error.strerror or error}") from None
+    with output_lock(folder):
+        done = _prepare_folder(folder, manifest, resume=resume, force=force, inputs=inputs)
+        return _run_chunks(experiment, folder, manifest, plan, done, backend, workers,
+                           scheduler, progress)
+
+
+def _run_chunks(experiment: Experiment, folder: Path, manifest: dict[str, Any],
+                plan: SweepPlan, done: set[int], backend: str, workers: int,
+                scheduler: str | None,
+                progress: Callable[[int, int], None] | None) -> dict[str, Any]:
+    size = plan.chunk_size
     todo = [k for k in range(plan.n_chunks) if k not in done]
     write_json(folder / "manifest.json", {**manifest, "status": "running",
                                           "chunks_done": len(done)})
@@ -294,7 +316,7 @@ def _final_manifest(folder: Path, manifest: dict[str, Any], plan: SweepPlan,
 def _manifest(experiment: Experiment, plan: SweepPlan, backend: str, workers: int,
               scheduler: str | None, command: list[str] | None) -> dict[str, Any]:
     return make_manifest(
-        command=command,
+        kind="sweep", command=command,
         experiment_file=str(experiment.path), experiment_sha256=experiment.text_sha256,
         experiment_digest=experiment.digest(), experiment=experiment.spec.model_dump(),
         base_scenario=experiment.scenario.resolved, design=describe_design(experiment),

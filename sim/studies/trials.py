@@ -26,12 +26,13 @@ from typing import Annotated, Literal
 
 import numpy as np
 import pandas as pd
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError
 
 from sim.core.logic_model import USER_INTERVENTIONS
 from sim.core.parameters import validate
 from sim.core.seeding import RunSeed
 from sim.core.world import Team, World, make_world
+from sim.files.outputs import check_output_name
 from sim.files.scenario import Scenario, ScenarioError, from_mapping
 from sim.studies.effect_sizes import hedges_g
 from sim.studies.run import run_simulations
@@ -64,7 +65,7 @@ class TrialSpec(BaseModel):
     """The trial-specific keys of a trial file (the rest is a scenario)."""
 
     model_config = ConfigDict(extra="forbid")
-    name: str
+    name: Annotated[str, AfterValidator(check_output_name)]
     description: str = ""
     intervention: str | None = None  # None: a natural-history cohort, no randomisation
     comparator: str = "usual care"
@@ -132,7 +133,7 @@ def load_trial(path: str | Path) -> TrialExperiment:
         first = error.errors()[0]
         key = ".".join(str(p) for p in first["loc"])
         raise TrialError(f"{path}: {key} = {first.get('input')!r} is invalid: "
-                         f"{first['msg']}") from None
+                         f"{first['msg'].removeprefix('Value error, ')}") from None
     valid = (*USER_INTERVENTIONS, "staff_training")
     if spec.intervention is not None and spec.intervention not in valid:
         raise TrialError(f"{path}: intervention = {spec.intervention!r} is unknown; "

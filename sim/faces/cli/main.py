@@ -187,6 +187,9 @@ _SCENARIO_OPTIONS = [
                       "registry name such as fidelity=0.9 (repeatable)."),
     click.option("--out", "out_dir", type=click.Path(path_type=Path), default=None,
                  help="Output folder  [default: out/<scenario name>]"),
+    click.option("--force", is_flag=True,
+                 help="Replace an existing --out folder; replaces only this tool's own "
+                      "output of the same kind."),
     click.option("--posterior", type=click.Path(path_type=Path), default=None,
                  help="A posterior ensemble (e.g. calibration/posterior.parquet): each "
                       "replicate takes one parameter draw, adding parameter uncertainty."),
@@ -266,7 +269,8 @@ Examples:
 @click.argument("scenario", required=False, type=click.Path(path_type=Path))
 @_scenario_options
 def run(scenario: Path | None, replicates: int | None, seed: int | None, weeks: int | None,
-        overrides: tuple[str, ...], out_dir: Path | None, posterior: Path | None) -> None:
+        overrides: tuple[str, ...], out_dir: Path | None, force: bool,
+        posterior: Path | None) -> None:
     """Run SCENARIO (a TOML file or shipped name; default: the embedded baseline).
 
     The output folder gets series.parquet (tidy weekly metrics), summary.csv (mean and
@@ -286,10 +290,10 @@ def run(scenario: Path | None, replicates: int | None, seed: int | None, weeks: 
     loaded = load(scenario, overrides)
     ensemble = _read_posterior(posterior)
     target = out_dir if out_dir is not None else Path("out") / loaded.name
-    with atomic_folder(target) as folder:
+    with atomic_folder(target, "run", force=force, inputs=[scenario, posterior]) as folder:
         result = _simulate(loaded, replicates, seed, weeks, ensemble)
         horizon = int(result.series.week.max())
-        manifest = scenario_manifest([result], command=sys.argv,
+        manifest = scenario_manifest([result], kind="run", command=sys.argv,
                                      posterior=None if posterior is None else str(posterior))
         summary = write_run(result, folder, summary_weeks=default_summary_weeks(horizon),
                             manifest=manifest)
@@ -306,7 +310,7 @@ Examples:
 @click.argument("scenarios", nargs=-1, required=True, type=click.Path(path_type=Path))
 @_scenario_options
 def compare(scenarios: tuple[Path, ...], replicates: int | None, seed: int | None,
-            weeks: int | None, overrides: tuple[str, ...], out_dir: Path | None,
+            weeks: int | None, overrides: tuple[str, ...], out_dir: Path | None, force: bool,
             posterior: Path | None) -> None:
     """Compare SCENARIOS (files or shipped names) against the first on common random numbers.
 
@@ -334,9 +338,11 @@ def compare(scenarios: tuple[Path, ...], replicates: int | None, seed: int | Non
     weeks = weeks or first.horizon_weeks
     target = out_dir if out_dir is not None else Path("out") / ("compare-" + "-vs-".join(names))
     ensemble = _read_posterior(posterior)
-    with atomic_folder(target) as folder:
+    with atomic_folder(target, "compare", force=force,
+                       inputs=[*scenarios, posterior]) as folder:
         results = [_simulate(s, replicates, seed, weeks, ensemble) for s in loaded]
-        manifest = scenario_manifest(results, command=sys.argv, common_random_numbers=True,
+        manifest = scenario_manifest(results, kind="compare", command=sys.argv,
+                                     common_random_numbers=True,
                                      posterior=None if posterior is None else str(posterior))
         differences = write_comparison(results, folder,
                                        summary_weeks=default_summary_weeks(weeks),

@@ -58,7 +58,8 @@ Examples:
 @click.option("--resume", is_flag=True,
               help="Skip the chunks already written (on a finished sweep: only re-analyse).")
 @click.option("--force", is_flag=True,
-              help="Start again over an existing sweep, or resume despite a change.")
+              help="Start again over an existing sweep, or resume despite a change; replaces "
+                   "only this tool's own output of the same kind.")
 @click.option("--resamples", type=int, default=1000, show_default=True,
               help="Bootstrap resamples for the confidence intervals.")
 @click.option("--conf-level", type=float, default=0.95, show_default=True,

@@ -72,7 +72,8 @@ Examples:
               help="Sweep folder  [default: out/<experiment name>]")
 @click.option("--resume", is_flag=True, help="Skip the chunks already written.")
 @click.option("--force", is_flag=True,
-              help="Start again over an existing sweep, or resume despite a change.")
+              help="Start again over an existing sweep, or resume despite a change; replaces "
+                   "only this tool's own output of the same kind.")
 def sweep(experiment: Path, backend: str | None, workers: int | None, scheduler: str | None,
           chunk_size: int | None, out_dir: Path | None, resume: bool, force: bool) -> None:
     """Run every design point x replicate of EXPERIMENT, chunk by chunk.

@@ -110,8 +110,11 @@ EXPERIMENT is a trial file, or the name of a shipped trial (its stem, - or _):
 @click.option("--seed", type=int, default=None, help="Seed  [default: the file's]")
 @click.option("--out", "out_dir", type=click.Path(path_type=Path), default=None,
               help="Output folder  [default: out/trial-<name>]")
+@click.option("--force", is_flag=True,
+              help="Replace an existing --out folder; replaces only this tool's own output "
+                   "of the same kind.")
 def trial(experiment: Path, replicates: int | None, seed: int | None,
-          out_dir: Path | None) -> None:
+          out_dir: Path | None, force: bool) -> None:
     """Run replicate virtual trials of EXPERIMENT and compare with the published figure.
 
     Each replicate is an independent trial at the stated size, so the interval
@@ -132,14 +135,14 @@ def trial(experiment: Path, replicates: int | None, seed: int | None,
         raise TrialError(str(error)) from None
     loaded = load_trial(experiment)
     target = out_dir if out_dir is not None else Path("out") / f"trial-{loaded.spec.name}"
-    with atomic_folder(target) as folder:
+    with atomic_folder(target, "trial", force=force, inputs=[experiment]) as folder:
         started = time.perf_counter()
         frame = run_trial(loaded, replicates=replicates, seed=seed)
         seconds = time.perf_counter() - started
         summary = trial_summary(loaded, frame)
         frame.to_csv(folder / "trials.csv", index=False)
         summary.to_csv(folder / "summary.csv", index=False)
-        manifest = make_manifest(command=sys.argv, trial_file=str(experiment),
+        manifest = make_manifest(kind="trial", command=sys.argv, trial_file=str(experiment),
                                  trial=loaded.spec.model_dump(), context=loaded.context.resolved,
                                  seconds=round(seconds, 3))
         write_json(folder / "manifest.json", manifest)
@@ -167,7 +170,11 @@ Examples:
               help="Skip fitting; check the existing posterior and write the report.")
 @click.option("--out", "out_dir", type=click.Path(path_type=Path), default=None,
               help="Report folder  [default: out/calibration-<name>]")
-def calibrate(fit_file: Path, resume: bool, report_only: bool, out_dir: Path | None) -> None:
+@click.option("--force", is_flag=True,
+              help="Start the fit again over its stored generations, and replace an existing "
+                   "report folder; replaces only this tool's own output of the same kind.")
+def calibrate(fit_file: Path, resume: bool, report_only: bool, out_dir: Path | None,
+              force: bool) -> None:
     """Fit the free parameters of FIT_FILE to the published targets with ABC-SMC.
 
     Writes the weighted posterior ensemble (the file's `posterior`, Parquet) and a
@@ -176,10 +183,13 @@ def calibrate(fit_file: Path, resume: bool, report_only: bool, out_dir: Path | N
     import pandas as pd
 
     from sim.faces.reports.calibration_report import write_fit_report
-    from sim.files.outputs import atomic_folder
+    from sim.files.outputs import atomic_folder, check_destination
     from sim.studies.calibration import load_fit, run_fit
 
     fit = load_fit(fit_file)
+    target = out_dir if out_dir is not None else Path("out") / f"calibration-{fit.spec.name}"
+    inputs = [fit.path, fit.database, fit.posterior_path, *(t.trial.path for t in fit.targets)]
+    check_destination(target, "calibration", force=force, inputs=inputs)  # before fitting
     seconds = None
     if report_only:
         if not fit.posterior_path.exists():
@@ -190,10 +200,9 @@ def calibrate(fit_file: Path, resume: bool, report_only: bool, out_dir: Path | N
                    f"({fit.spec.generations} generations of {fit.spec.population_size})",
                    err=True)
         started = time.perf_counter()
-        posterior = run_fit(fit, resume=resume, verbose=True)
+        posterior = run_fit(fit, resume=resume, force=force, verbose=True)
         seconds = round(time.perf_counter() - started, 1)
-    target = out_dir if out_dir is not None else Path("out") / f"calibration-{fit.spec.name}"
-    with atomic_folder(target) as folder:
+    with atomic_folder(target, "calibration", force=force, inputs=inputs) as folder:
         table = write_fit_report(fit, posterior, folder, seed=fit.spec.seed + 1,
                                  seconds=seconds, command=sys.argv)
     click.echo(table[["target", "published", "median", "pp_low_5", "pp_high_95",

@@ -106,7 +106,7 @@ def write_fit_report(fit: Fit, posterior: pd.DataFrame, folder: Path, *, seed: i
     table.to_csv(folder / "fit_targets.csv", index=False)
     predictive.to_parquet(folder / "posterior_predictive.parquet", index=False)
     manifest: dict[str, Any] = make_manifest(
-        command=command, fit_file=str(fit.path), fit=fit.spec.model_dump(),
+        kind="calibration", command=command, fit_file=str(fit.path), fit=fit.spec.model_dump(),
         seed=fit.spec.seed, predictive_seed=seed, fit_seconds=seconds,
         posterior_particles=len(posterior), priors={k: list(v) for k, v in fit.priors.items()})
     write_json(folder / "manifest.json", manifest)
