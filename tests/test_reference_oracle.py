@@ -33,6 +33,9 @@ rejections (references with one rate doubled). Measured (seed sets 1-25): no
 false alarm in 25 sets (smallest Bonferroni-adjusted p 0.018); the doubled hope
 rate rejected in 15 of 15 (|t| 8.3-15.6 against a critical 6.1), each of 12
 other doubled rates in 5 of 5, a doubled dropout probability in only 6 of 15.
+``test_core_and_reference_agree_away_from_the_defaults`` (slow, about 50 s) repeats
+the full comparison with the former literals of the rules moved (``MOVED_PARAMS``);
+the oracle from before it read them fails 41 of its 66 comparisons.
 Run with ``-s`` to print the comparison tables.
 """
 
@@ -100,6 +103,25 @@ def _services_world():
 SERVICES_PARAMS = {"baseline_housed_share": 0.5, "relapse_probability_per_week": 0.03,
                    "staff_training_weeks": 10, "tie_formation_probability_per_week": 0.2}
 CONFIGS = {"brief": (_brief_world, {}), "services": (_services_world, SERVICES_PARAMS)}
+
+# former literals of the rules (now registry parameters) moved well away from their defaults,
+# on top of each configuration's parameters: the oracle must follow the core there too
+MOVED_PARAMS = {
+    "advanced_stage": 2, "initial_ties_cap": 4, "initial_ties_mean": 8.0,
+    "trait_correlation": 0.8, "motivation_factor_loading": 0.5,
+    "symptom_severity_factor_loading": 0.8, "self_stigma_factor_loading": -0.4,
+    "knowledge_factor_loading": 0.6, "self_efficacy_factor_loading": 1.0,
+    "trust_factor_loading": -0.7, "hope_factor_loading": 0.3,
+    "empowerment_factor_loading": -1.0, "meaning_factor_loading": 0.0,
+    "reference_public_stigma": 0.3, "symptom_functioning_weight": 0.5,
+    "housing_functioning_weight": 2.0, "employment_functioning_weight": 3.0,
+    "self_efficacy_functioning_weight": 1.0, "usual_care_neutral_attitudes": 0.35,
+    "peer_signal_neutral_share": 0.3, "attitude_dose_offset": 0.3,
+    "self_efficacy_readiness_weight": 3.0, "motivation_readiness_weight": 0.5,
+    "symptom_readiness_weight": 1.5, "reference_work_readiness": 0.35,
+    "reference_housing_availability": 0.3, "housing_availability_elasticity": 0.5,
+    "relapse_reference_severity": 0.35, "relapse_severity_slope": 1.4,  # the registry's top
+}
 
 # the reduced comparison (default selection): one configuration, few reference runs
 REDUCED_CONFIG = "services"  # every user intervention, capacity, training, housing
@@ -271,16 +293,18 @@ ENTRY_VALUES = ("motivation", "severity", "self_stigma", "knowledge", "self_effi
                 "functioning", "connectedness", "personal_recovery", "ties")
 
 
-def test_entry_state_distributions_agree_with_the_core():
+@pytest.mark.parametrize("params", [{}, MOVED_PARAMS], ids=["defaults", "moved"])
+def test_entry_state_distributions_agree_with_the_core(params):
     """Per-user entry values of 5,000 users: two-sample KS and Welch tests per variable.
 
     Users are independent at entry (bar the few shared ties), so the tests are
     exact enough; Bonferroni over 2 x 16 tests gives a family-wise false-alarm
-    rate of 0.1%.
+    rate of 0.1% per parameter set. ``moved`` checks the factor loadings, the
+    reference public stigma, the functioning weights and the entry-tie cap.
     """
     world = make_world(5000, sites=(Site(public_stigma=0.8),))
-    core = Simulation(world, [validate({})], [RunSeed(CORE_SEED)]).state
-    model = reference.ReferenceModel(world, seed=REFERENCE_SEED)
+    core = Simulation(world, [validate(params)], [RunSeed(CORE_SEED)]).state
+    model = reference.ReferenceModel(world, params=params, seed=REFERENCE_SEED)
     alpha = 0.001 / (2 * len(ENTRY_VALUES))
     for name in ENTRY_VALUES:
         a = _user_values(core, name)[0]
@@ -355,3 +379,24 @@ def test_oracle_detects_a_small_change_of_rule(samples):
     rows = compare(samples["brief"][0], ref, FAMILY_ALPHA / _n_tests())
     print(_table("brief, hope rate x 2 in the reference only", rows, FAMILY_ALPHA / _n_tests()))
     assert not all(r["ok"] for r in rows)
+
+
+@pytest.mark.slow
+def test_core_and_reference_agree_away_from_the_defaults():
+    """The full comparison with the former literals moved (``MOVED_PARAMS``) in both.
+
+    At the defaults the oracle's reading of these parameters cannot be told from
+    the old literals; here the weights are unequal, the reference points, offsets,
+    elasticity, relapse slope, advanced stage and entry-tie cap are moved and the
+    factor loadings span -1 to 1, so each rule's use of them is compared.
+    """
+    alpha = FAMILY_ALPHA / _n_tests()
+    failures = []
+    for label, (make, params) in CONFIGS.items():
+        world, moved = make(), {**params, **MOVED_PARAMS}
+        rows = compare(core_sample(world, moved, REPLICATES, WEEKS),
+                       reference_sample(world, moved, REPLICATES, WEEKS), alpha)
+        print(_table(f"{label}, moved former literals", rows, alpha))
+        failures += [f"{label}/{r['statistic']}/{r['outcome']}: diff {r['diff']:+.4f} "
+                     f"(tol {r['tolerance']:.4f}), p {r['p']:.2e}" for r in rows if not r["ok"]]
+    assert not failures, "core and reference disagree:\n" + "\n".join(failures)

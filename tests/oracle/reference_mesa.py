@@ -10,8 +10,11 @@ two things at once: the "idiomatic Mesa" baseline of ``benchmarks/bench_core.py`
 and an independent oracle for ``tests/test_reference_oracle.py``.
 
 It shares only *data* with the core: the parameter registry
-(:func:`sim.core.parameters.validate`), the world description (:mod:`sim.core.world`) and
-the mechanism profiles (:mod:`sim.core.logic_model`). Every rule is re-coded here.
+(:func:`sim.core.parameters.validate`, including the reference points, weights and
+factor loadings that were once literals of the rules), the world description
+(:mod:`sim.core.world`), the mechanism profiles (:mod:`sim.core.logic_model`) and the
+fixed properties of the QPR and stage scales (:mod:`sim.core.scales`). Every rule is
+re-coded here.
 It does **not** reproduce the core's random streams (it draws scalars when a
 decision needs them, from its own named generators), so trajectories agree in
 distribution only. Two deliberate differences of form, both equal in law:
@@ -38,6 +41,7 @@ import numpy as np
 
 from sim.core.logic_model import USER_INTERVENTIONS, intervention
 from sim.core.parameters import validate
+from sim.core.scales import LAST_STAGE, QPR_PER_PROCESS, STAGES_PER_POINT
 from sim.core.seeding import STREAMS, stream_key
 from sim.core.world import ENVIRONMENT_KEYS, SERVICE_KEYS, World, make_world
 
@@ -48,12 +52,17 @@ PROFILES = tuple(intervention(name).profile for name in USER_INTERVENTIONS)
 GROUPS = tuple(k for k, name in enumerate(USER_INTERVENTIONS) if intervention(name).group)
 IPS = USER_INTERVENTIONS.index("supported_employment")
 HOUSING_FIRST = USER_INTERVENTIONS.index("supported_housing")
-ADVANCED_STAGE = 3  # rebuilding and growth model recovery (ODD §7.14)
-MAX_INITIAL_STUBS = 8  # cap on ties proposed at entry (ODD §5 step 12)
 PROCESS_NAMES = ("knowledge", "self_efficacy", "trust", "hope", "empowerment", "meaning")
 TRAIT_MEDIANS = ("motivation_median", "symptom_severity_median", "self_stigma_median",
                  *(f"{name}_baseline_median" for name in PROCESS_NAMES))
-FACTOR_SIGN = {0: 1.0, 2: -1.0, 4: 1.0, 6: 1.0, 7: 1.0, 8: 1.0}  # loadings on z9 (ODD §5)
+# each trait's loading on the shared recovery factor z9 (ODD §5), in TRAIT_MEDIANS order
+TRAIT_LOADINGS = ("motivation_factor_loading", "symptom_severity_factor_loading",
+                  "self_stigma_factor_loading",
+                  *(f"{name}_factor_loading" for name in PROCESS_NAMES))
+READINESS_WEIGHTS = ("self_efficacy_readiness_weight", "motivation_readiness_weight",
+                     "symptom_readiness_weight")
+FUNCTIONING_WEIGHTS = ("symptom_functioning_weight", "housing_functioning_weight",
+                       "employment_functioning_weight", "self_efficacy_functioning_weight")
 REFERENCE_KEY = stream_key("reference_mesa")  # keeps our streams apart from the core's
 
 
@@ -193,13 +202,16 @@ class ServiceUser(mesa.Agent):
         z = [float(x) for x in rng.standard_normal(10)]
         u = [float(x) for x in rng.random(3)]
         rho = p["trait_correlation"]
-        for j, sign in FACTOR_SIGN.items():
-            z[j] = sign * math.sqrt(rho) * z[9] + math.sqrt(1.0 - rho) * z[j]
+        for j, name in enumerate(TRAIT_LOADINGS):  # l z9 sqrt(rho) + sqrt(1 - l^2 rho) z_j
+            loading = p[name]
+            z[j] = (loading * math.sqrt(rho) * z[9]
+                    + math.sqrt(1.0 - loading * loading * rho) * z[j])
         x = [expit(logit(p[m]) + p["trait_spread_logit"] * z[j])
              for j, m in enumerate(TRAIT_MEDIANS)]
         self.motivation = self.motivation_baseline = x[0]
         self.severity = self.severity_baseline = x[1]
-        stigma = clip01(x[2] + p["stigma_internalisation"] * (self.site["public_stigma"] - 0.5))
+        stigma = clip01(x[2] + p["stigma_internalisation"] * (
+            self.site["public_stigma"] - p["reference_public_stigma"]))
         self.self_stigma = self.self_stigma_baseline = stigma
         self.baseline = dict(zip(PROCESS_NAMES, x[3:], strict=True))
         for name, value in self.baseline.items():
@@ -213,12 +225,12 @@ class ServiceUser(mesa.Agent):
     def personal_recovery(self) -> float:
         """QPR-scale score: 12 x (connectedness + hope + identity + meaning + empowerment)."""
         chime = self.connectedness + self.hope + (1.0 - self.self_stigma) + self.meaning
-        return 12.0 * (chime + self.empowerment)
+        return QPR_PER_PROCESS * (chime + self.empowerment)
 
     @property
     def stage(self) -> int:
         """Andresen stage 0-4 from equal 12-point QPR bands."""
-        return min(int(self.personal_recovery * (5.0 / 60.0)), 4)
+        return min(int(self.personal_recovery * STAGES_PER_POINT), LAST_STAGE)
 
     @property
     def early_stage(self) -> bool:
@@ -236,8 +248,10 @@ class ServiceUser(mesa.Agent):
         return any(self.enrolled)
 
     def functioning_target(self) -> float:
-        """Mean of low symptoms, housing, work and self-efficacy (ODD §7.11)."""
-        return 0.25 * ((1.0 - self.severity) + self.housed + self.employed + self.self_efficacy)
+        """Weighted mean of low symptoms, housing, work and self-efficacy (ODD §7.11)."""
+        weights = [self.model.p[name] for name in FUNCTIONING_WEIGHTS]
+        domains = (1.0 - self.severity, self.housed, self.employed, self.self_efficacy)
+        return sum(w * x for w, x in zip(weights, domains, strict=True)) / sum(weights)
 
     def connectedness_target(self) -> float:
         """Ties / (ties + half-saturation ties) (ODD §7.11)."""
@@ -259,7 +273,7 @@ class ServiceUser(mesa.Agent):
 
     def note_stage(self) -> None:
         """Snapshot whether this user models recovery, before anyone moves this week."""
-        self.advanced = self.stage >= ADVANCED_STAGE
+        self.advanced = self.stage >= self.model.p["advanced_stage"]
 
     def step(self) -> None:
         """One week for this user: doses, processes, outcomes, feedback, dropout."""
@@ -280,12 +294,13 @@ class ServiceUser(mesa.Agent):
             if self.enrolled[k]:
                 raw = [r + w for r, w in zip(raw, PROFILES[k], strict=True)]
         raw = [r * team.fidelity for r in raw]
-        usual = team.usual_care_contact * (2.0 * team.attitudes - 1.0)
+        usual = team.usual_care_contact * 2.0 * (team.attitudes - p["usual_care_neutral_attitudes"])
         peer = 0.0
         if self.ties:
             users = self.model.user_by_id
-            peer = sum(users[j].advanced for j in self.ties) / len(self.ties) - 0.5
-        relational = 0.5 + team.attitudes
+            share = sum(users[j].advanced for j in self.ties) / len(self.ties)
+            peer = share - p["peer_signal_neutral_share"]
+        relational = p["attitude_dose_offset"] + team.attitudes
         self.doses = [raw[0] * self.engagement,
                       raw[1] * relational + usual,
                       raw[2] * self.engagement + p["network_role_model_weight"] * peer,
@@ -318,11 +333,13 @@ class ServiceUser(mesa.Agent):
         if self.in_relapse:
             return 0.0
         p, site = self.model.p, self.site
-        readiness = (self.self_efficacy + self.motivation + 1.0 - self.severity) / 3.0
+        weights = [p[name] for name in READINESS_WEIGHTS]
+        parts = (self.self_efficacy, self.motivation, 1.0 - self.severity)
+        readiness = sum(w * x for w, x in zip(weights, parts, strict=True)) / sum(weights)
         points = 100.0 * (site["unemployment_rate"] - p["reference_unemployment_rate"])
         shift = (-math.log(p["job_entry_odds_ratio_per_point"]) * points
-                 - p["stigma_job_penalty"] * (site["public_stigma"] - 0.5)
-                 + p["readiness_job_gradient"] * (readiness - 0.5)
+                 - p["stigma_job_penalty"] * (site["public_stigma"] - p["reference_public_stigma"])
+                 + p["readiness_job_gradient"] * (readiness - p["reference_work_readiness"])
                  + math.log(p["work_history_job_multiplier"]) * self.work_history
                  + math.log(p["ips_job_finding_multiplier"]) * self.enrolled[IPS])
         return shifted_probability(p["job_finding_probability_per_week"], shift)
@@ -354,7 +371,8 @@ class ServiceUser(mesa.Agent):
             self.housed = not u < self._loss_probability(
                 "housing_loss_probability_per_week", "housing_first_retention", in_hf)
         else:
-            shift = (math.log(self.site["housing_availability"] / 0.5)
+            availability = self.site["housing_availability"] / p["reference_housing_availability"]
+            shift = (p["housing_availability_elasticity"] * math.log(availability)
                      + math.log(p["housing_first_multiplier"]) * in_hf)
             self.housed = u < shifted_probability(p["housing_gain_probability_per_week"], shift)
         self.weeks_housed += self.housed
@@ -365,7 +383,9 @@ class ServiceUser(mesa.Agent):
         u = self.model.rng_for["relapse"].random()
         if self.in_relapse:
             return False, u < p["relapse_recovery_probability_per_week"]
-        hazard = (p["relapse_probability_per_week"] * (0.5 + self.severity)
+        severity_factor = 1.0 + p["relapse_severity_slope"] * (
+            self.severity - p["relapse_reference_severity"])
+        hazard = (p["relapse_probability_per_week"] * severity_factor
                   * math.exp(-p["relapse_knowledge_protection"] * self.knowledge_gain))
         return u < hazard, False
 
@@ -482,11 +502,11 @@ class ReferenceModel(mesa.Model):
         self.datacollector.collect(self)
 
     def _initial_network(self) -> None:
-        """Each user proposes min(Poisson(mean / 2), 8) ties within its site (ODD §5)."""
-        rng = self.rng_for["population"]
+        """Each user proposes min(Poisson(mean / 2), cap) ties within its site (ODD §5)."""
+        rng, cap = self.rng_for["population"], int(self.p["initial_ties_cap"])
         for user in self.users:
             site = self.site_members[user.team.site]
-            stubs = min(int(rng.poisson(self.p["initial_ties_mean"] / 2.0)), MAX_INITIAL_STUBS)
+            stubs = min(int(rng.poisson(self.p["initial_ties_mean"] / 2.0)), cap)
             for _ in range(stubs):
                 user.tie_to(site[int(rng.integers(len(site)))])
 
