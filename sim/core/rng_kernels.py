@@ -51,9 +51,13 @@ def generator_list(generators: Sequence[np.random.Generator]):
         return None
     if any(type(generator.bit_generator) is not np.random.PCG64 for generator in generators):
         return None
-    out = typed.List.empty_list(types.NumPyRandomGeneratorType("generator"))
-    for generator in generators:
-        out.append(generator)
+    if not generators:
+        return typed.List.empty_list(types.NumPyRandomGeneratorType("generator"))
+    # built by cached compiled code: typed.List's own methods compile afresh in every
+    # process (about a second), and unboxing a Generator costs ~10 us either way
+    out = _list_of(generators[0])
+    for generator in generators[1:]:
+        _append(out, generator)
     return out
 
 
@@ -82,6 +86,16 @@ def blocks(generators: Sequence[np.random.Generator], shape: tuple[int, ...],
 
 if numba is not None:
     _jit = numba.njit(cache=True, nogil=True)
+
+    @_jit
+    def _list_of(generator):
+        out = typed.List()
+        out.append(generator)
+        return out
+
+    @_jit
+    def _append(generators, generator):
+        generators.append(generator)
 
     @_jit
     def fill_uniform(generators, out):
