@@ -1,4 +1,10 @@
-"""The compiled draws (sim.core.rng_kernels) equal numpy's, number for number and state for state."""
+"""The compiled draws (sim.core.rng_kernels) equal numpy's, number for number and state for state.
+
+The fills there are numba's own ``Generator.random()`` / ``standard_normal()`` in a loop;
+these tests compare them with numpy's ``Generator.random(out=...)`` /
+``standard_normal(out=...)`` on twin generators: the numbers, and the generators'
+states afterwards (so every later draw is the same too).
+"""
 
 from __future__ import annotations
 
@@ -24,50 +30,100 @@ def numpy_fill(gens: list[np.random.Generator], out: np.ndarray, normal: bool) -
         (g.standard_normal if normal else g.random)(out=row)
 
 
-@pytest.mark.parametrize("n_streams", [0, 1, 3, 4, 5, 9])
-@pytest.mark.parametrize("length", [0, 1, 2, 3, 4, 5, 7, 1000])
-def test_uniform_rows_equal_numpy_and_leave_the_same_state(n_streams, length):
-    # lengths 0-5 cover every remainder of the four-chain blocks
+def states(gens: list[np.random.Generator]) -> list[dict]:
+    return [g.bit_generator.state for g in gens]
+
+
+# numpy's ziggurat: |x| beyond the base layer's edge comes only from the tail path
+ZIGGURAT_R = 3.6541528853610088
+
+
+@pytest.mark.parametrize("n_streams", [0, 1, 3, 9])
+@pytest.mark.parametrize("length", [0, 1, 2, 3, 5, 1000])
+@pytest.mark.parametrize("normal", [False, True])
+def test_rows_equal_numpy_and_leave_the_same_state(n_streams, length, normal):
     ours, theirs = generators(n_streams), generators(n_streams)
-    addresses = rng_kernels.pcg64_addresses(ours)
-    assert addresses is not None
+    native = rng_kernels.generator_list(ours)
+    assert native is not None and len(native) == n_streams
+    fill = rng_kernels.fill_normal if normal else rng_kernels.fill_uniform
     for _ in range(3):
         expected, got = np.empty((n_streams, length)), np.full((n_streams, length), np.nan)
-        numpy_fill(theirs, expected, normal=False)
-        rng_kernels.fill_uniform(addresses, got)
+        numpy_fill(theirs, expected, normal)
+        fill(native, got)
         np.testing.assert_array_equal(got, expected)
-    assert [g.bit_generator.state for g in ours] == [g.bit_generator.state for g in theirs]
+        assert states(ours) == states(theirs)
 
 
 def test_normals_equal_numpy_including_the_tail_and_the_wedges():
     ours, theirs = generators(4, seed=2024), generators(4, seed=2024)
-    addresses = rng_kernels.pcg64_addresses(ours)
     expected, got = np.empty((4, 250_000)), np.full((4, 250_000), np.nan)
     numpy_fill(theirs, expected, normal=True)
-    rng_kernels.fill_normal(addresses, got)
+    rng_kernels.fill_normal(rng_kernels.generator_list(ours), got)
     np.testing.assert_array_equal(got, expected)
-    assert [g.bit_generator.state for g in ours] == [g.bit_generator.state for g in theirs]
-    # values beyond the base layer's edge come only from the tail path (about 260 here)
-    assert (np.abs(got) > rng_kernels.ziggurat_nor_r).sum() > 50
+    assert states(ours) == states(theirs)
+    assert (np.abs(got) > ZIGGURAT_R).sum() > 50  # about 260 tail draws here
 
 
 def test_mixed_fills_continue_the_same_streams_as_numpy():
     ours, theirs = generators(6, seed=3), generators(6, seed=3)
-    addresses = rng_kernels.pcg64_addresses(ours)
+    native = rng_kernels.generator_list(ours)
     for normal, length in [(False, 11), (True, 5), (True, 64), (False, 3), (True, 1)]:
         expected, got = np.empty((6, length)), np.empty((6, length))
         numpy_fill(theirs, expected, normal)
-        (rng_kernels.fill_normal if normal else rng_kernels.fill_uniform)(addresses, got)
+        (rng_kernels.fill_normal if normal else rng_kernels.fill_uniform)(native, got)
         np.testing.assert_array_equal(got, expected)
-    # and numpy carries on from where the kernels left the state
+    # and numpy carries on from where the compiled fills left the state
     np.testing.assert_array_equal([g.random() for g in ours], [g.random() for g in theirs])
+    np.testing.assert_array_equal([g.standard_normal() for g in ours],
+                                  [g.standard_normal() for g in theirs])
+
+
+def test_fill_streams_equals_numpy_stream_by_stream():
+    shapes = [(4, 7), (4, 1), (4, 33)], [(4, 9), (4, 2)]  # uniform streams, normal streams
+    ours = [[generators(4, seed=10 * k + j) for j in range(len(s))] for k, s in enumerate(shapes)]
+    theirs = [[generators(4, seed=10 * k + j) for j in range(len(s))]
+              for k, s in enumerate(shapes)]
+    for _ in range(2):
+        got = [[np.full(shape, np.nan) for shape in s] for s in shapes]
+        rng_kernels.fill_streams(tuple(map(rng_kernels.generator_list, ours[0])), tuple(got[0]),
+                                 tuple(map(rng_kernels.generator_list, ours[1])), tuple(got[1]))
+        for normal, (gens, outs) in enumerate(zip(theirs, got, strict=True)):
+            for g, out in zip(gens, outs, strict=True):
+                expected = np.empty_like(out)
+                numpy_fill(g, expected, bool(normal))
+                np.testing.assert_array_equal(out, expected)
+    assert [states(g) for s in ours for g in s] == [states(g) for s in theirs for g in s]
+
+
+@pytest.mark.parametrize("normal", [False, True])
+@pytest.mark.parametrize("bit_generator", [np.random.PCG64, np.random.Philox])
+def test_blocks_equal_numpy_blocks_with_the_fallback(bit_generator, normal):
+    def make() -> list[np.random.Generator]:
+        return [*generators(2), np.random.Generator(bit_generator(1))]
+
+    ours, theirs = make(), make()
+    for shape in [(10, 7), (3,), (0,)]:
+        np.testing.assert_array_equal(rng_kernels.blocks(ours, shape, normal),
+                                      rng_kernels.numpy_blocks(theirs, shape, normal))
+    assert [repr(s) for s in states(ours)] == [repr(s) for s in states(theirs)]
 
 
 @pytest.mark.parametrize("bit_generator",
                          [np.random.Philox, np.random.PCG64DXSM, np.random.MT19937])
 def test_other_bit_generators_are_declined(bit_generator):
     gens = [*generators(2), np.random.Generator(bit_generator(1))]
-    assert rng_kernels.pcg64_addresses(gens) is None
+    assert rng_kernels.generator_list(gens) is None
+
+
+def test_the_list_keeps_its_generators_alive():
+    import gc
+
+    native = rng_kernels.generator_list(generators(3, seed=5))
+    gc.collect()
+    got, expected = np.empty((3, 100)), np.empty((3, 100))
+    rng_kernels.fill_uniform(native, got)
+    numpy_fill(generators(3, seed=5), expected, normal=False)
+    np.testing.assert_array_equal(got, expected)
 
 
 def numpy_week_draws(simulation: Simulation, streams: dict) -> dict[str, np.ndarray]:

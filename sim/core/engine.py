@@ -133,19 +133,20 @@ class Simulation:
         """The calls that fill ``buffers`` with the draws of runs r0..r1-1, stream by stream.
 
         On the compiled path one kernel call fills every stream's block for every
-        run (:func:`sim.core.rng_kernels.fill_streams`, the same numbers as numpy's);
-        otherwise one bound ``Generator`` method per run and stream.
+        run from the runs' own generators (:func:`sim.core.rng_kernels.fill_streams`,
+        numba's ``Generator`` methods: the same numbers as numpy's); otherwise one bound
+        ``Generator`` method per run and stream.
         """
         if self.kernels == "numba":
-            addresses = {name: rng_kernels.pcg64_addresses(self._streams[name][r0:r1])
-                         for name in buffers}
-            if all(a is not None for a in addresses.values()):
+            native = {name: rng_kernels.generator_list(self._streams[name][r0:r1])
+                      for name in buffers}
+            if all(g is not None for g in native.values()):
                 flat = {name: buffer.reshape(r1 - r0, -1) for name, buffer in buffers.items()}
                 uniform = [name for name in buffers if name not in NORMAL_STREAMS]
                 normal = [name for name in buffers if name in NORMAL_STREAMS]
                 return [(rng_kernels.fill_streams,
-                         tuple(addresses[n] for n in uniform), tuple(flat[n] for n in uniform),
-                         tuple(addresses[n] for n in normal), tuple(flat[n] for n in normal))]
+                         tuple(native[n] for n in uniform), tuple(flat[n] for n in uniform),
+                         tuple(native[n] for n in normal), tuple(flat[n] for n in normal))]
         fills: list[tuple] = []
         for name, buffer in buffers.items():
             fills.extend((partial(g.standard_normal if name in NORMAL_STREAMS else g.random,
