@@ -10,8 +10,7 @@ The standard sweep (issue 8): Sobol' / Saltelli design over 12 levers (4 per mod
 level and 4 mechanism rates), base N = 256, first and total order only, so
 256 x (12 + 2) = 3,584 design points; 3 replicates (10,752 runs); 1,000 users; 104 weeks;
 the combined-package scenario; only the week-104 outcomes recorded; the executor's process
-pool on 2 workers, worker start-up included, on the compiled core (the model's only
-implementation; ``RECOVERY_SIM_KERNELS`` is inherited by the workers).
+pool on 2 workers, worker start-up included.
 
 The full analysis (base N = 1,024: 14,336 design points x 5 replicates = 71,680 runs,
 otherwise the same) is estimated by scaling the measured seconds by the ratio of runs
@@ -38,7 +37,7 @@ ROOT = HERE.parent
 sys.path.insert(0, str(ROOT))
 
 from sim.files.experiment import load_experiment  # noqa: E402
-from sim.studies.sweep import read_results, run_sweep  # noqa: E402
+from sim.studies.sweep import run_sweep  # noqa: E402
 
 LEVERS = (
     # user level
@@ -83,66 +82,47 @@ def write_experiment(folder: Path, *, points: int, replicates: int, weeks: int, 
     return path
 
 
-def run_once(path: Path, out: Path, kernels: str, workers: int) -> tuple[dict, float]:
-    """One sweep with the given kernels; returns its manifest and wall seconds."""
-    previous = os.environ.get("RECOVERY_SIM_KERNELS")
-    os.environ["RECOVERY_SIM_KERNELS"] = kernels  # spawned workers inherit it
-    try:
-        started = time.perf_counter()
-        manifest = run_sweep(load_experiment(path), out, backend="process", workers=workers,
-                             force=True)
-        return manifest, time.perf_counter() - started
-    finally:
-        if previous is None:
-            os.environ.pop("RECOVERY_SIM_KERNELS", None)
-        else:
-            os.environ["RECOVERY_SIM_KERNELS"] = previous
+def run_once(path: Path, out: Path, workers: int) -> tuple[dict, float]:
+    """One sweep; returns its manifest and wall seconds."""
+    started = time.perf_counter()
+    manifest = run_sweep(load_experiment(path), out, backend="process", workers=workers,
+                         force=True)
+    return manifest, time.perf_counter() - started
 
 
 def main() -> None:
-    """Run the sweep per kernel choice, print the table, write the results file."""
+    """Run the sweep, print the result, write the results file."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     mode = parser.add_mutually_exclusive_group()
     mode.add_argument("--quick", action="store_true", help="base N = 16, 26 weeks")
     mode.add_argument("--full", action="store_true",
                       help="the full analysis: base N = 1,024, 5 replicates (measured, not scaled)")
-    parser.add_argument("--kernels", choices=("numba",), default="numba")
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--chunk", type=int, default=16, help="runs per chunk (default 16)")
     args = parser.parse_args()
     spec = {"points": 16 if args.quick else 1024 if args.full else 256,
             "replicates": 5 if args.full else 3, "weeks": 26 if args.quick else 104,
             "agents": 1000, "chunk": args.chunk}
-    choices = (args.kernels,)
-    rows, frames = [], {}
+    rows = []
     with tempfile.TemporaryDirectory() as tmp:
         path = write_experiment(Path(tmp), **spec)
-        for kernels in choices:
-            out = Path(tmp) / kernels
-            manifest, seconds = run_once(path, out, kernels, args.workers)
-            frames[kernels] = read_results(out)
-            runs = manifest["runs"]
-            steps = runs * manifest["agents"] * manifest["weeks"]
-            full = seconds * FULL_RUNS / runs * (104 / spec["weeks"])
-            rows.append({"kernels": kernels, "workers": args.workers, "runs": runs,
-                         "agent_steps": steps, "seconds": round(seconds, 1),
-                         "agent_steps_per_s": round(steps / seconds),
-                         "full_analysis_estimate_min": round(full / 60, 1)})
-            label = "measured" if runs == FULL_RUNS and spec["weeks"] == 104 else "estimated"
-            rows[-1]["full_analysis_is"] = label
-            print(f"{kernels:6} {runs:,} runs in {seconds:7.1f} s = {steps / seconds:,.0f} "
-                  f"agent-steps/s; full analysis ({FULL_RUNS:,} runs x 1,000 users x 104 weeks) "
-                  f"{label} {full / 60:.1f} min", flush=True)
-    identical = (all(frames[choices[0]].equals(f) for f in frames.values())
-                 if len(frames) > 1 else None)  # None: one path ran, nothing compared
-    print("datasets identical across kernels: "
-          + ("not compared (one kernel path ran)" if identical is None else str(identical)))
+        manifest, seconds = run_once(path, Path(tmp) / "sweep", args.workers)
+        runs = manifest["runs"]
+        steps = runs * manifest["agents"] * manifest["weeks"]
+        full = seconds * FULL_RUNS / runs * (104 / spec["weeks"])
+        label = "measured" if runs == FULL_RUNS and spec["weeks"] == 104 else "estimated"
+        rows.append({"workers": args.workers, "runs": runs, "agent_steps": steps,
+                     "seconds": round(seconds, 1), "agent_steps_per_s": round(steps / seconds),
+                     "full_analysis_estimate_min": round(full / 60, 1),
+                     "full_analysis_is": label})
+        print(f"{runs:,} runs in {seconds:7.1f} s = {steps / seconds:,.0f} agent-steps/s; "
+              f"full analysis ({FULL_RUNS:,} runs x 1,000 users x 104 weeks) {label} "
+              f"{full / 60:.1f} min", flush=True)
     result = {"machine": {"cpus": os.cpu_count(), "python": platform.python_version(),
                           "numpy": np.__version__, "platform": platform.platform(),
                           "load_average_1_5_15": os.getloadavg()},
               "quick": args.quick, "config": spec, "levers": list(LEVERS),
               "full_analysis_runs": FULL_RUNS, "rows": rows,
-              "identical_across_kernels": identical,
               "command": " ".join([Path(sys.executable).name, *sys.argv]),
               "created": time.strftime("%Y-%m-%dT%H:%M:%S")}
     out = HERE / "results" / ("analysis-quick.json" if args.quick else "analysis-full.json"

@@ -136,7 +136,7 @@ def _batch(config: Config) -> tuple:
 def warm_up() -> None:
     """Compile (or load from numba's cache) the kernels before anything is timed."""
     world, params, seeds = _batch(Config("warm-up", 2, 50, 2))
-    run_batch(world, params, seeds, 2, kernels="numba")
+    run_batch(world, params, seeds, 2)
 
 
 def run_core_once(config: Config) -> tuple[float, float, float, Simulation]:
@@ -144,7 +144,7 @@ def run_core_once(config: Config) -> tuple[float, float, float, Simulation]:
     world, params, seeds = _batch(config)
     clock = time.perf_counter
     t0 = clock()
-    simulation = Simulation(world, params, seeds, kernels=config.kernels)
+    simulation = Simulation(world, params, seeds)
     table = np.empty((config.weeks + 1, len(METRICS), config.runs))
     init_s = clock() - t0
     step_s = metrics_s = 0.0
@@ -202,7 +202,7 @@ def time_run_batch(config: Config) -> float:
     """Seconds of ``sim.core.engine.run_batch`` for ``config``, recording every week."""
     world, params, seeds = _batch(config)
     t0 = time.perf_counter()
-    run_batch(world, params, seeds, config.weeks, kernels=config.kernels)
+    run_batch(world, params, seeds, config.weeks)
     return time.perf_counter() - t0
 
 
@@ -304,8 +304,7 @@ def machine_info() -> dict[str, object]:
 
 def profile_core(agents: int, weeks: int, top: int = 15) -> list[dict[str, object]]:
     """cProfile one run of ``agents`` users for ``weeks`` steps; the top functions by own time."""
-    simulation = Simulation(make_world(agents, offer=OFFER), [validate({})], [RunSeed(SEED)],
-                            kernels="numba")
+    simulation = Simulation(make_world(agents, offer=OFFER), [validate({})], [RunSeed(SEED)])
     profiler = cProfile.Profile()
     profiler.enable()
     for _ in range(weeks):

@@ -1,4 +1,4 @@
-"""Public entry point: ``sim.model.RecoveryModel``, the Mesa face (see :mod:`sim.faces.mesa_model`)."""
+"""Public entry point: ``sim.model.RecoveryModel``, the Mesa face (:mod:`sim.faces.mesa_model`)."""
 
 from sim.faces.mesa_model import AGENT_REPORTERS, ModelError, RecoveryModel, ServiceUser, TeamAgent
 

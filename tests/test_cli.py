@@ -182,7 +182,7 @@ def test_run_manifest_records_provenance(baseline_run):
     assert {"version", "git_commit", "command", "seeds", "scenarios"} <= set(manifest)
     assert "run" in manifest["command"]
     assert len(manifest["seeds"]) == 2
-    assert re.fullmatch(r"numba \d+\.\d+\.\d+", manifest["kernels"])
+    assert re.fullmatch(r"\d+\.\d+\.\d+", manifest["numba"])
     (scenario,) = manifest["scenarios"]
     assert re.fullmatch(r"[0-9a-f]{64}", scenario["sha256"])
     assert scenario["resolved"]["population"] == {"size": 60}

@@ -39,7 +39,8 @@ BASE_SUFFIXES = (
 
 # Model-layer modules whose identifiers may legitimately appear in ODD.md.
 MODEL_MODULES = (
-    "sim.core.logic_model", "sim.core.parameters", "sim.core.seeding", "sim.core.world", "sim.core.state",
+    "sim.core.logic_model", "sim.core.parameters", "sim.core.seeding", "sim.core.world",
+    "sim.core.state",
     "sim.core.network", "sim.core.rules", "sim.core.kernels", "sim.core.service_kernels",
     "sim.core.network_kernels", "sim.core.engine", "sim.core.metrics",
     "sim.studies.effect_sizes", "sim.studies.run", "two_arm_trial",

@@ -19,7 +19,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from test_properties import _arrays, one_cap, parameter_sets, worlds
 
-from sim.core.compiled import ENVIRONMENT_VARIABLE, CompiledStep, resolve_kernels
+from sim.core.compiled import CompiledStep
 from sim.core.engine import Simulation, run_batch
 from sim.core.logic_model import MECHANISMS, STAGES, USER_INTERVENTIONS
 from sim.core.metrics import METRICS, metrics_table, weekly_metrics
@@ -251,17 +251,3 @@ def test_run_batch_records_the_weekly_metrics_of_the_stepped_batch():
                                       err_msg=name)
 
 
-def test_kernel_choice_from_argument_and_environment(monkeypatch):
-    monkeypatch.delenv(ENVIRONMENT_VARIABLE, raising=False)
-    assert resolve_kernels() == "numba"
-    assert resolve_kernels("auto") == resolve_kernels("numba") == "numba"
-    monkeypatch.setenv(ENVIRONMENT_VARIABLE, "numba")
-    world = make_world(10)
-    assert Simulation(world, [validate({})], [RunSeed(0)]).kernels == "numba"
-    monkeypatch.setenv(ENVIRONMENT_VARIABLE, "numpy")  # the numpy path is gone
-    with pytest.raises(ValueError, match=r"RECOVERY_SIM_KERNELS = 'numpy' is invalid; "
-                                         r"allowed: auto, numba"):
-        resolve_kernels()
-    monkeypatch.delenv(ENVIRONMENT_VARIABLE)
-    with pytest.raises(ValueError, match=r"kernels = 'gpu' is invalid"):
-        Simulation(world, [validate({})], [RunSeed(0)], kernels="gpu")

@@ -7,11 +7,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from sim.core.rules import personal_recovery, recovery_stage
 from sim.core.engine import run_batch
 from sim.core.logic_model import STAGES, USER_INTERVENTIONS
 from sim.core.metrics import METRICS
 from sim.core.parameters import ParameterError, validate
+from sim.core.rules import personal_recovery, recovery_stage
 from sim.core.seeding import RunSeed
 from sim.core.world import Site, WorldError, make_world
 from sim.core.world import Team as TeamSpec

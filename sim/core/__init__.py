@@ -1,4 +1,6 @@
-"""The model core (lowest layer): the logic model as data, the parameter registry, seeding,
-world, state, network, the rules of the weekly schedule and their compiled drivers,
-metrics and the batched engine. Imports nothing from the layers above.
+"""The model core, the lowest layer.
+
+The logic model as data, the parameter registry, seeding, world, state, network, the
+rules of the weekly schedule and their compiled drivers, metrics and the batched
+engine. Imports nothing from the layers above.
 """

@@ -3,17 +3,16 @@
 :class:`CompiledStep` holds what the drivers need that never changes within a
 batch (the per-run parameter record, site and team values, offer lists, the
 community layout, the exponentials of constant log-odds shifts, scratch
-buffers) and runs the week tile of runs by tile: the draws (numpy's streams,
-advanced by :mod:`sim.core.rng_kernels`) and the two ``exp`` calls in numpy, the
-compiled drivers (:mod:`sim.core.service_kernels`, :mod:`sim.core.kernels`,
-:mod:`sim.core.network_kernels`) for the rest. The rules they apply are in
+buffers) and runs the week tile of runs by tile: the draws (the runs' numpy
+generators, called from compiled code by :mod:`sim.core.rng_kernels`), the two
+``exp`` calls in numpy, and the compiled drivers (:mod:`sim.core.service_kernels`,
+:mod:`sim.core.kernels`, :mod:`sim.core.network_kernels`) for the rest. The rules they apply are in
 :mod:`sim.core.rules`; there is no other implementation of the step.
 """
 
 from __future__ import annotations
 
 import operator
-import os
 import weakref
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -28,13 +27,11 @@ from sim.core.service_kernels import admit_limited, train_staff, uptake
 from sim.core.state import PROCESS_NAMES, BatchParams, State
 from sim.core.world import World
 
-__all__ = ["KERNEL_CHOICES", "CompiledStep", "resolve_kernels"]
+__all__ = ["CompiledStep"]
 
-KERNEL_CHOICES = ("auto", "numba")  # one implementation: the compiled one
 # users per tile of runs: 16 runs of 1,000 users ran fastest per agent-step in
 # benchmarks/bench_core.py (64 and 256 x 1,000 ran ~20% slower untiled: the arrays left the caches)
 TILE_AGENTS = 16_384
-ENVIRONMENT_VARIABLE = "RECOVERY_SIM_KERNELS"
 # the state's (R, ...) arrays the kernels read or update in place, sliced per tile
 _STATE_NAMES = (
     "motivation", "motivation_baseline", "severity", "severity_baseline", "self_stigma",
@@ -43,24 +40,6 @@ _STATE_NAMES = (
     "enrolled", "waiting", "wait_since", "weeks_in", "completed", "dropped", "priority",
     "doses")
 _STATE_ARRAYS = operator.attrgetter(*_STATE_NAMES)
-
-
-def resolve_kernels(choice: str | None = None) -> str:
-    """The kernels a simulation will use: always ``"numba"`` (the only implementation).
-
-    Args:
-        choice: ``"auto"`` (default) or ``"numba"``; None reads
-            ``RECOVERY_SIM_KERNELS`` (default ``auto``).
-
-    Raises:
-        ValueError: For any other choice (``"numpy"`` is gone: the model has one statement).
-    """
-    source = "kernels"
-    if choice is None:
-        choice, source = os.environ.get(ENVIRONMENT_VARIABLE, "auto"), ENVIRONMENT_VARIABLE
-    if choice not in KERNEL_CHOICES:
-        raise ValueError(f"{source} = {choice!r} is invalid; allowed: {', '.join(KERNEL_CHOICES)}")
-    return "numba"
 
 
 def _housing_exp(bp: BatchParams) -> np.ndarray:

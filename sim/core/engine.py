@@ -19,7 +19,7 @@ from itertools import pairwise
 import numpy as np
 
 from sim.core import rng_kernels
-from sim.core.compiled import CompiledStep, resolve_kernels
+from sim.core.compiled import CompiledStep
 from sim.core.kernels import GROUP_INTERVENTIONS
 from sim.core.logic_model import USER_INTERVENTIONS
 from sim.core.metrics import METRICS, metrics_table
@@ -53,19 +53,16 @@ class Simulation:
         param_sets: One full registry parameter mapping per run (see
             :func:`sim.core.parameters.validate`).
         run_seeds: One :class:`~sim.core.seeding.RunSeed` per run.
-        kernels: ``"auto"`` or ``"numba"`` (see :func:`sim.core.compiled.resolve_kernels`;
-            None reads ``RECOVERY_SIM_KERNELS``); there is one implementation, compiled.
     """
 
     def __init__(self, world: World, param_sets: Sequence[Mapping[str, float]],
-                 run_seeds: Sequence[RunSeed], kernels: str | None = None) -> None:
+                 run_seeds: Sequence[RunSeed]) -> None:
         if len(param_sets) != len(run_seeds) or not param_sets:
             raise ValueError("need one parameter set per run seed, and at least one run")
         self.world = world
         self.params = BatchParams(param_sets, world)
         self.run_seeds = list(run_seeds)
         self._streams = streams_for(self.run_seeds)
-        self.kernels = resolve_kernels(kernels)
         self.state: State = initialise(world, self.params, self._streams["population"],
                                        self._streams["admission"], blocks=rng_kernels.blocks,
                                        build_ties=initial_ties)
@@ -132,21 +129,20 @@ class Simulation:
     def _fill_plan(self, r0: int, r1: int, buffers: dict[str, np.ndarray]) -> list[tuple]:
         """The calls that fill ``buffers`` with the draws of runs r0..r1-1, stream by stream.
 
-        On the compiled path one kernel call fills every stream's block for every
-        run from the runs' own generators (:func:`sim.core.rng_kernels.fill_streams`,
-        numba's ``Generator`` methods: the same numbers as numpy's); otherwise one bound
-        ``Generator`` method per run and stream.
+        One compiled call fills every stream's block for every run from the runs' own
+        generators (:func:`sim.core.rng_kernels.fill_streams`, numba's ``Generator``
+        methods: the same numbers as numpy's); where a generator is not one numba can
+        take (not a PCG64), one bound ``Generator`` method per run and stream instead.
         """
-        if self.kernels == "numba":
-            native = {name: rng_kernels.generator_list(self._streams[name][r0:r1])
-                      for name in buffers}
-            if all(g is not None for g in native.values()):
-                flat = {name: buffer.reshape(r1 - r0, -1) for name, buffer in buffers.items()}
-                uniform = [name for name in buffers if name not in NORMAL_STREAMS]
-                normal = [name for name in buffers if name in NORMAL_STREAMS]
-                return [(rng_kernels.fill_streams,
-                         tuple(native[n] for n in uniform), tuple(flat[n] for n in uniform),
-                         tuple(native[n] for n in normal), tuple(flat[n] for n in normal))]
+        native = {name: rng_kernels.generator_list(self._streams[name][r0:r1])
+                  for name in buffers}
+        if all(g is not None for g in native.values()):
+            flat = {name: buffer.reshape(r1 - r0, -1) for name, buffer in buffers.items()}
+            uniform = [name for name in buffers if name not in NORMAL_STREAMS]
+            normal = [name for name in buffers if name in NORMAL_STREAMS]
+            return [(rng_kernels.fill_streams,
+                     tuple(native[n] for n in uniform), tuple(flat[n] for n in uniform),
+                     tuple(native[n] for n in normal), tuple(flat[n] for n in normal))]
         fills: list[tuple] = []
         for name, buffer in buffers.items():
             fills.extend((partial(g.standard_normal if name in NORMAL_STREAMS else g.random,
@@ -184,8 +180,7 @@ def run_batch(world: World, param_sets: Sequence[Mapping[str, float]],
               run_seeds: Sequence[RunSeed], weeks: int, *,
               agent_series: Sequence[str] = (),
               progress: Callable[[int], None] | None = None,
-              record_weeks: Sequence[int] | None = None,
-              kernels: str | None = None) -> BatchResult:
+              record_weeks: Sequence[int] | None = None) -> BatchResult:
     """Run a batch for ``weeks`` weeks and record weekly metrics.
 
     A batch of more than :data:`SUB_BATCH_AGENTS` users is run as consecutive
@@ -207,7 +202,6 @@ def run_batch(world: World, param_sets: Sequence[Mapping[str, float]],
         record_weeks: Weeks at which to record metrics and agent series
             (default: every week from 0 to ``weeks``). Recording fewer weeks
             makes long sweeps cheaper; the dynamics are the same.
-        kernels: ``"auto"`` or ``"numba"`` (see :class:`Simulation`).
 
     Returns:
         The :class:`BatchResult`.
@@ -224,7 +218,7 @@ def run_batch(world: World, param_sets: Sequence[Mapping[str, float]],
               for r0 in range(start, end, per_part)]
     ticks = _ProgressTicks(progress, len(bounds))
     parts = [_run_part(world, param_sets[r0:r1], run_seeds[r0:r1], weeks, recorded,
-                       agent_series, ticks, kernels) for r0, r1 in bounds]
+                       agent_series, ticks) for r0, r1 in bounds]
     if len(parts) == 1:
         return parts[0]
     return BatchResult(
@@ -269,10 +263,9 @@ class _ProgressTicks:
 
 def _run_part(world: World, param_sets: Sequence[Mapping[str, float]],
               run_seeds: Sequence[RunSeed], weeks: int, recorded: np.ndarray,
-              agent_series: Sequence[str], ticks: _ProgressTicks,
-              kernels: str | None) -> BatchResult:
+              agent_series: Sequence[str], ticks: _ProgressTicks) -> BatchResult:
     """One sub-batch of :func:`run_batch`, every week to the horizon."""
-    simulation = Simulation(world, param_sets, run_seeds, kernels=kernels)
+    simulation = Simulation(world, param_sets, run_seeds)
     # one (M, R) table per recorded week, written in place
     table = np.empty((recorded.size, len(METRICS), simulation.state.shape[0]))
     series: dict[str, list[np.ndarray]] = {name: [] for name in agent_series}

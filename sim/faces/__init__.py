@@ -1,3 +1,4 @@
-"""Faces (top layer): what people touch: the command line, the teaching app, the Mesa
-model, reports and figures.
+"""Faces, the top layer: what people touch.
+
+The command line, the teaching app, the Mesa model, reports and figures.
 """

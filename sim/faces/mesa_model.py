@@ -28,11 +28,11 @@ import numpy as np
 import pandas as pd
 
 from sim.core import world as world_module
-from sim.core.rules import personal_recovery, recovery_stage
 from sim.core.engine import Simulation
 from sim.core.logic_model import STAGES, USER_INTERVENTIONS
 from sim.core.metrics import weekly_metrics
 from sim.core.parameters import validate
+from sim.core.rules import personal_recovery, recovery_stage
 from sim.core.seeding import RunSeed
 
 __all__ = ["AGENT_REPORTERS", "ModelError", "RecoveryModel", "ServiceUser", "TeamAgent"]

@@ -34,6 +34,7 @@ import sys
 import tempfile
 from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime
+from importlib import metadata
 from pathlib import Path
 from typing import Any
 
@@ -111,17 +112,12 @@ def git_commit() -> str | None:
     return f"{commit}+dirty" if dirty else commit
 
 
-def _kernels() -> str:
-    """Which weekly-step implementation ran (the compiled one; recorded with numba's version)."""
-    from sim.core.compiled import resolve_kernels  # the model layer, read lazily
-
+def _version(distribution: str) -> str | None:
+    """The installed version of ``distribution`` (read without importing it)."""
     try:
-        choice = resolve_kernels()
-    except ValueError as error:
-        return f"invalid: {error}"
-    import numba
-
-    return f"{choice} {numba.__version__}"
+        return metadata.version(distribution)
+    except metadata.PackageNotFoundError:
+        return None
 
 
 def make_manifest(*, command: list[str] | None = None, **fields: Any) -> dict[str, Any]:
@@ -132,7 +128,7 @@ def make_manifest(*, command: list[str] | None = None, **fields: Any) -> dict[st
         "git_commit": git_commit(),
         "python": platform.python_version(),
         "numpy": np.__version__,
-        "kernels": _kernels(),
+        "numba": _version("numba"),  # the compiled rules' compiler
         "platform": platform.platform(),
         "command": command if command is not None else sys.argv,
         "created": datetime.now(UTC).isoformat(timespec="seconds"),
