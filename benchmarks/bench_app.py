@@ -62,16 +62,22 @@ def _timed(action: Callable[[], object]) -> float:
 def measure(agents: int, weeks: int, every: int) -> dict[str, list[float]]:
     """Seconds per step and per redraw, sampled every ``every`` weeks."""
     (name_a, a), (name_b, b) = preset_contexts("stigma")
-    comparison = ContextComparison(n_agents=agents, seed=1, weeks=weeks, context_a=a,
-                                   context_b=b, name_a=name_a, name_b=name_b,
-                                   offer={"peer_support": 0.3, "supported_employment": 0.3})
+    comparison = ContextComparison(
+        n_agents=agents,
+        seed=1,
+        weeks=weeks,
+        context_a=a,
+        context_b=b,
+        name_a=name_a,
+        name_b=name_b,
+        offer={"peer_support": 0.3, "supported_employment": 0.3},
+    )
     comparison.layout()  # computed once per run (cached), not per step
     person = comparison.runs[0].model.service_users[0].unique_id
     parts: dict[str, Callable[[], object]] = {
         "readout": lambda: readout(comparison),
         "outcomes": lambda: _png(outcomes_figure(comparison)),
-        "stages+doses": lambda: (_png(stages_figure(comparison)),
-                                 _png(doses_figure(comparison))),
+        "stages+doses": lambda: (_png(stages_figure(comparison)), _png(doses_figure(comparison))),
         "network": lambda: _png(network_figure(comparison, person)),
         "pathway": lambda: _png(pathway_figure(comparison, person)),
     }
@@ -87,8 +93,12 @@ def measure(agents: int, weeks: int, every: int) -> dict[str, list[float]]:
 def _row(name: str, values: list[float]) -> dict[str, float | str | int]:
     ordered = sorted(values)
     p90 = ordered[min(len(ordered) - 1, int(0.9 * len(ordered)))]
-    return {"part": name, "median_ms": round(1000 * statistics.median(values), 1),
-            "p90_ms": round(1000 * p90, 1), "samples": len(values)}
+    return {
+        "part": name,
+        "median_ms": round(1000 * statistics.median(values), 1),
+        "p90_ms": round(1000 * p90, 1),
+        "samples": len(values),
+    }
 
 
 def main() -> None:
@@ -111,8 +121,12 @@ def main() -> None:
         total = step["median_ms"] + next(r for r in rows if r["part"] == tab)["median_ms"]
         total += next(r for r in rows if r["part"] == "readout")["median_ms"]
         print(f"step + readout + redraw of the {tab} tab: {total:.0f} ms")
-    result = {"agents": agents, "weeks": weeks, "rows": rows,
-              "machine": {"python": platform.python_version(), "platform": platform.platform()}}
+    result = {
+        "agents": agents,
+        "weeks": weeks,
+        "rows": rows,
+        "machine": {"python": platform.python_version(), "platform": platform.platform()},
+    }
     if args.out is not None:
         args.out.parent.mkdir(parents=True, exist_ok=True)
         args.out.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")

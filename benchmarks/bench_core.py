@@ -224,8 +224,13 @@ def measure_core(config: Config, repeats: int, memory_weeks: int) -> Timing:
     for _ in range(repeats):  # interleaved, so both see the same host load
         runs.append(run_core_once(config))
         run_batch_s.append(time_run_batch(config))
-    best = Timing(config, min(r[0] for r in runs), min(r[1] for r in runs),
-                  min(r[2] for r in runs), run_batch_s=min(run_batch_s))
+    best = Timing(
+        config,
+        min(r[0] for r in runs),
+        min(r[1] for r in runs),
+        min(r[2] for r in runs),
+        run_batch_s=min(run_batch_s),
+    )
     simulation = runs[-1][3]
     best.draws_per_agent_step = count_draws(simulation)
     best.draws_s = min(time_core_draws(simulation, config.weeks) for _ in range(repeats))
@@ -251,8 +256,14 @@ def measure_reference(agents: int, weeks: int, repeats: int) -> dict[str, float]
     finally:
         tracemalloc.stop()
     best = min(times)
-    return {"agents": agents, "weeks": weeks, "seconds": best, "repeats": repeats,
-            "rate": agents * weeks / best, "peak_mib": peak / 2**20}
+    return {
+        "agents": agents,
+        "weeks": weeks,
+        "seconds": best,
+        "repeats": repeats,
+        "rate": agents * weeks / best,
+        "peak_mib": peak / 2**20,
+    }
 
 
 def fit_exponent(sizes: list[float], seconds: list[float]) -> float:
@@ -263,18 +274,24 @@ def fit_exponent(sizes: list[float], seconds: list[float]) -> float:
 
 def scaling(table: list[Timing], weeks_timings: list[Timing]) -> dict[str, dict]:
     """Exponents of total and step time in agents (R = 1), runs (N = 1,000) and weeks."""
+
     def fit(group: list[Timing], key: str) -> dict:
         group = sorted(group, key=lambda t: getattr(t.config, key))
         sizes = [getattr(t.config, key) for t in group]
-        return {"sizes": sizes, "total_s": [t.total_s for t in group],
-                "step_s": [t.step_s for t in group],
-                "exponent_total": fit_exponent(sizes, [t.total_s for t in group]),
-                "exponent_step": fit_exponent(sizes, [t.step_s for t in group])}
+        return {
+            "sizes": sizes,
+            "total_s": [t.total_s for t in group],
+            "step_s": [t.step_s for t in group],
+            "exponent_total": fit_exponent(sizes, [t.total_s for t in group]),
+            "exponent_step": fit_exponent(sizes, [t.step_s for t in group]),
+        }
 
     table = [t for t in table if t.config.kernels == "numba"]
-    return {"agents": fit([t for t in table if t.config.runs == 1], "agents"),
-            "runs": fit([t for t in table if t.config.agents == 1_000], "runs"),
-            "weeks": fit(weeks_timings, "weeks")}
+    return {
+        "agents": fit([t for t in table if t.config.runs == 1], "agents"),
+        "runs": fit([t for t in table if t.config.agents == 1_000], "runs"),
+        "weeks": fit(weeks_timings, "weeks"),
+    }
 
 
 def machine_info() -> dict[str, object]:
@@ -289,17 +306,25 @@ def machine_info() -> dict[str, object]:
     except ImportError:
         pools = "threadpoolctl not installed"
     try:
-        commit = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True,
-                                cwd=HERE, check=False).stdout.strip()
+        commit = subprocess.run(
+            ["git", "rev-parse", "HEAD"], capture_output=True, text=True, cwd=HERE, check=False
+        ).stdout.strip()
     except OSError:
         commit = ""
-    return {"platform": platform.platform(), "python": platform.python_version(),
-            "processor": platform.processor(), "cpu_count": os.cpu_count(),
-            "cpus_available": len(os.sched_getaffinity(0)),
-            "load_average_1_5_15": os.getloadavg(), "numpy": np.__version__,
-            "scipy": scipy.__version__, "mesa": mesa.__version__, "threadpools": pools,
-            "git_commit": commit,
-            "when_utc": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds")}
+    return {
+        "platform": platform.platform(),
+        "python": platform.python_version(),
+        "processor": platform.processor(),
+        "cpu_count": os.cpu_count(),
+        "cpus_available": len(os.sched_getaffinity(0)),
+        "load_average_1_5_15": os.getloadavg(),
+        "numpy": np.__version__,
+        "scipy": scipy.__version__,
+        "mesa": mesa.__version__,
+        "threadpools": pools,
+        "git_commit": commit,
+        "when_utc": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
+    }
 
 
 def profile_core(agents: int, weeks: int, top: int = 15) -> list[dict[str, object]]:
@@ -314,8 +339,15 @@ def profile_core(agents: int, weeks: int, top: int = 15) -> list[dict[str, objec
     total = stats.total_tt
     rows = []
     for (path, line, name), (_, ncalls, tottime, cumtime, _) in stats.stats.items():
-        rows.append({"function": f"{Path(path).name}:{line}({name})", "calls": ncalls,
-                     "own_s": tottime, "cumulative_s": cumtime, "own_share": tottime / total})
+        rows.append(
+            {
+                "function": f"{Path(path).name}:{line}({name})",
+                "calls": ncalls,
+                "own_s": tottime,
+                "cumulative_s": cumtime,
+                "own_share": tottime / total,
+            }
+        )
     rows.sort(key=lambda r: r["own_s"], reverse=True)
     return rows[:top]
 
@@ -324,14 +356,28 @@ def configurations(quick: bool) -> tuple[list[Config], list[Config], tuple[int, 
     """(table configs, weeks-scaling configs, reference (agents, weeks))."""
     if quick:
         weeks, week_sizes, reference = 6, (3, 6, 12), (200, 5)
-        sizes = [("1k", 1, 1_000), ("10k", 1, 10_000), ("100k", 1, 100_000),
-                 ("16x1k", 16, 1_000), ("64x1k", 64, 1_000)]
+        sizes = [
+            ("1k", 1, 1_000),
+            ("10k", 1, 10_000),
+            ("100k", 1, 100_000),
+            ("16x1k", 16, 1_000),
+            ("64x1k", 64, 1_000),
+        ]
     else:
         weeks, week_sizes, reference = 26, (13, 26, 52), (500, 20)
-        sizes = [("1k", 1, 1_000), ("10k", 1, 10_000), ("100k", 1, 100_000),
-                 ("16x1k", 16, 1_000), ("64x1k", 64, 1_000), ("256x1k", 256, 1_000)]
-    table = [Config(label, runs, agents, weeks, kernels)
-             for label, runs, agents in sizes for kernels in KERNELS]
+        sizes = [
+            ("1k", 1, 1_000),
+            ("10k", 1, 10_000),
+            ("100k", 1, 100_000),
+            ("16x1k", 16, 1_000),
+            ("64x1k", 64, 1_000),
+            ("256x1k", 256, 1_000),
+        ]
+    table = [
+        Config(label, runs, agents, weeks, kernels)
+        for label, runs, agents in sizes
+        for kernels in KERNELS
+    ]
     return table, [Config(f"10k/{w}w", 1, 10_000, w) for w in week_sizes], reference
 
 
@@ -351,61 +397,77 @@ def _ratio(t: Timing, ref: dict | None) -> str:
 
 def _row(label: str, t: Timing, reference_rate: float, same: dict | None) -> str:
     c = t.config
-    return (f"{label:10} {c.kernels:>6} {c.runs:>4} x {c.agents:>7,} x {c.weeks:>3} "
-            f"{c.agent_steps:>11,} "
-            f"{t.total_s:8.3f} {t.rate:>11,.0f} {t.step_rate:>11,.0f} "
-            f"{t.metrics_s / t.parts_s:6.1%} {t.rate / reference_rate:8.0f}x {_ratio(t, same)} "
-            f"{t.floor_rate:>12,.0f} {t.step_rate / t.floor_rate:6.1%} "
-            f"{t.draws_s / t.step_s:6.1%} {t.peak_mib:8.1f}")
+    return (
+        f"{label:10} {c.kernels:>6} {c.runs:>4} x {c.agents:>7,} x {c.weeks:>3} "
+        f"{c.agent_steps:>11,} "
+        f"{t.total_s:8.3f} {t.rate:>11,.0f} {t.step_rate:>11,.0f} "
+        f"{t.metrics_s / t.parts_s:6.1%} {t.rate / reference_rate:8.0f}x {_ratio(t, same)} "
+        f"{t.floor_rate:>12,.0f} {t.step_rate / t.floor_rate:6.1%} "
+        f"{t.draws_s / t.step_s:6.1%} {t.peak_mib:8.1f}"
+    )
 
 
-def print_report(timings: dict[str, Timing], ref: dict, fits: dict, draws: dict,
-                 by_agents: dict[int, dict]) -> None:
+def print_report(
+    timings: dict[str, Timing], ref: dict, fits: dict, draws: dict, by_agents: dict[int, dict]
+) -> None:
     """The results table, the reference lines, the draw count and the scaling exponents."""
     print("\nreference (idiomatic Mesa, tests/oracle/reference_mesa.py, construction included):")
     for r in (ref, *by_agents.values()):
-        print(f"  {r['agents']:>7,} users x {r['weeks']:>3} weeks: {r['seconds']:7.3f} s, "
-              f"{r['rate']:>7,.0f} agent-steps/s (best of {r['repeats']}), "
-              f"peak {r['peak_mib']:.1f} MiB")
-    print(f"random numbers per agent-step (from Simulation._draws): {draws} "
-          f"= {sum(draws.values())}")
+        print(
+            f"  {r['agents']:>7,} users x {r['weeks']:>3} weeks: {r['seconds']:7.3f} s, "
+            f"{r['rate']:>7,.0f} agent-steps/s (best of {r['repeats']}), "
+            f"peak {r['peak_mib']:.1f} MiB"
+        )
+    print(
+        f"random numbers per agent-step (from Simulation._draws): {draws} = {sum(draws.values())}"
+    )
     print(f"offers in every configuration: {OFFER}; default parameters\n")
-    print(f"{'config':10} {'path':>6} {'R':>4}   {'N':>7}   {'wk':>3} {'agent-steps':>11} "
-          f"{'total s':>8} "
-          f"{'steps/s':>11} {'step-only/s':>11} {'metr.':>6} {'vs ref':>9} {'same N':>9} "
-          f"{'rng floor/s':>12} {'%floor':>6} {'draws':>6} {'peakMiB':>8}")
+    print(
+        f"{'config':10} {'path':>6} {'R':>4}   {'N':>7}   {'wk':>3} {'agent-steps':>11} "
+        f"{'total s':>8} "
+        f"{'steps/s':>11} {'step-only/s':>11} {'metr.':>6} {'vs ref':>9} {'same N':>9} "
+        f"{'rng floor/s':>12} {'%floor':>6} {'draws':>6} {'peakMiB':>8}"
+    )
     for t in timings.values():
         print(_row(t.config.label, t, ref["rate"], same_size_reference(t.config, by_agents)))
     for label in dict.fromkeys(t.config.label for t in timings.values()):
         fast = timings[(label, "numba")]
-        print(f"  {label:10} the draws by sim.core.rng_kernels "
-              f"x{fast.floor_s / fast.draws_s:.2f} faster than numpy's floor")
-    print("\ncolumns:\n"
-          "  total s, steps/s: sim.core.engine.run_batch end to end (init, steps, metrics every "
-          "week;\n    batches over 16,384 users run as sub-batches)\n"
-          "  step-only/s: Simulation.step alone, on the whole batch\n"
-          "  metr.: share of init + steps + metrics spent in the weekly metrics\n"
-          "  vs ref: steps/s over the reference's at its smallest size (its fastest)\n"
-          "  same N: steps/s over the reference's at the same users and weeks (R x N: R "
-          "separate\n    reference models, each as fast as one)\n"
-          "  rng floor/s: numpy drawing the same numbers and nothing else; %floor: "
-          "step-only/s over it\n"
-          "  draws: share of the step in Simulation._draws (sim.core.rng_kernels "
-          "draws\n    the same numbers faster than numpy: the step's fraction of its own "
-          "draw floor)\n"
-          "  peakMiB: tracemalloc peak of init + 4 weeks")
+        print(
+            f"  {label:10} the draws by sim.core.rng_kernels "
+            f"x{fast.floor_s / fast.draws_s:.2f} faster than numpy's floor"
+        )
+    print(
+        "\ncolumns:\n"
+        "  total s, steps/s: sim.core.engine.run_batch end to end (init, steps, metrics every "
+        "week;\n    batches over 16,384 users run as sub-batches)\n"
+        "  step-only/s: Simulation.step alone, on the whole batch\n"
+        "  metr.: share of init + steps + metrics spent in the weekly metrics\n"
+        "  vs ref: steps/s over the reference's at its smallest size (its fastest)\n"
+        "  same N: steps/s over the reference's at the same users and weeks (R x N: R "
+        "separate\n    reference models, each as fast as one)\n"
+        "  rng floor/s: numpy drawing the same numbers and nothing else; %floor: "
+        "step-only/s over it\n"
+        "  draws: share of the step in Simulation._draws (sim.core.rng_kernels "
+        "draws\n    the same numbers faster than numpy: the step's fraction of its own "
+        "draw floor)\n"
+        "  peakMiB: tracemalloc peak of init + 4 weeks"
+    )
     print("\nscaling (least-squares exponent of time on log-log; 1 = linear):")
     for axis, fit in fits.items():
-        print(f"  {axis:6} sizes {fit['sizes']}: total ~ {axis}^{fit['exponent_total']:.2f}, "
-              f"step ~ {axis}^{fit['exponent_step']:.2f}")
+        print(
+            f"  {axis:6} sizes {fit['sizes']}: total ~ {axis}^{fit['exponent_total']:.2f}, "
+            f"step ~ {axis}^{fit['exponent_step']:.2f}"
+        )
 
 
 def print_profile(rows: list[dict[str, object]], agents: int, weeks: int) -> None:
     """Top functions by own time."""
     print(f"\ncProfile, 1 x {agents:,} users x {weeks} weeks (top by own time):")
     for r in rows:
-        print(f"  {r['own_share']:6.1%} {r['own_s']:7.3f} s own {r['cumulative_s']:7.3f} s cum "
-              f"{r['calls']:>6} calls  {r['function']}")
+        print(
+            f"  {r['own_share']:6.1%} {r['own_s']:7.3f} s own {r['cumulative_s']:7.3f} s cum "
+            f"{r['calls']:>6} calls  {r['function']}"
+        )
 
 
 def write_results(path: Path, payload: dict) -> None:
@@ -417,29 +479,48 @@ def write_results(path: Path, payload: dict) -> None:
 
 
 def _timing_record(t: Timing, reference_rate: float, same: dict | None) -> dict[str, object]:
-    return {**asdict(t.config), "agent_steps": t.config.agent_steps, "init_s": t.init_s,
-            "step_s": t.step_s, "metrics_s": t.metrics_s, "run_batch_s": t.run_batch_s,
-            "total_s": t.total_s,
-            "agent_steps_per_s": t.rate, "step_only_agent_steps_per_s": t.step_rate,
-            "ratio_to_reference": t.rate / reference_rate,
-            "ratio_to_reference_same_size": t.rate / same["rate"] if same else None,
-            "rng_floor_agent_steps_per_s":
-            t.floor_rate, "fraction_of_rng_floor": t.step_rate / t.floor_rate,
-            "core_draws_share_of_step": t.draws_s / t.step_s,
-            "core_draws_agent_steps_per_s": t.config.agent_steps / t.draws_s,
-            "draws_per_agent_step": t.draws_per_agent_step, "peak_traced_mib": t.peak_mib}
+    return {
+        **asdict(t.config),
+        "agent_steps": t.config.agent_steps,
+        "init_s": t.init_s,
+        "step_s": t.step_s,
+        "metrics_s": t.metrics_s,
+        "run_batch_s": t.run_batch_s,
+        "total_s": t.total_s,
+        "agent_steps_per_s": t.rate,
+        "step_only_agent_steps_per_s": t.step_rate,
+        "ratio_to_reference": t.rate / reference_rate,
+        "ratio_to_reference_same_size": t.rate / same["rate"] if same else None,
+        "rng_floor_agent_steps_per_s": t.floor_rate,
+        "fraction_of_rng_floor": t.step_rate / t.floor_rate,
+        "core_draws_share_of_step": t.draws_s / t.step_s,
+        "core_draws_agent_steps_per_s": t.config.agent_steps / t.draws_s,
+        "draws_per_agent_step": t.draws_per_agent_step,
+        "peak_traced_mib": t.peak_mib,
+    }
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     """Command-line options."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="small sizes, one repeat (smoke)")
-    parser.add_argument("--repeats", type=int, default=None,
-                        help="timed repeats per configuration, best kept (default 3; quick 1)")
-    parser.add_argument("--profile", action="store_true",
-                        help="also cProfile 1 x 10,000 users x 52 weeks (quick: 8 weeks)")
-    parser.add_argument("--out", type=Path, default=None,
-                        help="results file (default benchmarks/results/bench_core[_quick].json)")
+    parser.add_argument(
+        "--repeats",
+        type=int,
+        default=None,
+        help="timed repeats per configuration, best kept (default 3; quick 1)",
+    )
+    parser.add_argument(
+        "--profile",
+        action="store_true",
+        help="also cProfile 1 x 10,000 users x 52 weeks (quick: 8 weeks)",
+    )
+    parser.add_argument(
+        "--out",
+        type=Path,
+        default=None,
+        help="results file (default benchmarks/results/bench_core[_quick].json)",
+    )
     return parser.parse_args(argv)
 
 
@@ -449,8 +530,10 @@ def main(argv: list[str] | None = None) -> int:
     repeats = args.repeats or (1 if args.quick else 3)
     table, weeks_configs, (ref_agents, ref_weeks) = configurations(args.quick)
     machine = machine_info()
-    print(f"bench_core: {machine['cpus_available']} CPUs available, load "
-          f"{machine['load_average_1_5_15']}, numpy {machine['numpy']}, best of {repeats}")
+    print(
+        f"bench_core: {machine['cpus_available']} CPUs available, load "
+        f"{machine['load_average_1_5_15']}, numpy {machine['numpy']}, best of {repeats}"
+    )
     ref = measure_reference(ref_agents, ref_weeks, repeats)
     # the reference at the table's sizes too, like for like (10,000 users: one repeat, ~9 s)
     weeks = table[0].weeks
@@ -463,14 +546,22 @@ def main(argv: list[str] | None = None) -> int:
     weeks_timings = [measure_core(c, repeats, memory_weeks=1) for c in weeks_configs]
     fits = scaling([timings[(c.label, c.kernels)] for c in table], weeks_timings)
     print_report(timings, ref, fits, timings[("1k", "numba")].draws_per_agent_step, by_agents)
-    payload = {"name": "bench_core", "quick": args.quick, "repeats": repeats,
-               "offer": OFFER, "machine": machine, "reference": ref,
-               "reference_same_size": list(by_agents.values()),
-               "configs": [_timing_record(t, ref["rate"], same_size_reference(t.config, by_agents))
-                           for t in timings.values()],
-               "weeks_scaling": [_timing_record(t, ref["rate"], None) for t in weeks_timings],
-               "scaling_exponents": fits,
-               "max_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
+    payload = {
+        "name": "bench_core",
+        "quick": args.quick,
+        "repeats": repeats,
+        "offer": OFFER,
+        "machine": machine,
+        "reference": ref,
+        "reference_same_size": list(by_agents.values()),
+        "configs": [
+            _timing_record(t, ref["rate"], same_size_reference(t.config, by_agents))
+            for t in timings.values()
+        ],
+        "weeks_scaling": [_timing_record(t, ref["rate"], None) for t in weeks_timings],
+        "scaling_exponents": fits,
+        "max_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+    }
     if args.profile:
         weeks = 8 if args.quick else 52
         payload["profile"] = profile_core(10_000, weeks)

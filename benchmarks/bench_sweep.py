@@ -69,12 +69,14 @@ self_management = 0.3
 """
 
 
-def write_experiment(folder: Path, *, points: int, replicates: int, weeks: int, agents: int,
-                     chunk: int) -> Path:
+def write_experiment(
+    folder: Path, *, points: int, replicates: int, weeks: int, agents: int, chunk: int
+) -> Path:
     (folder / "scenario.toml").write_text(SCENARIO.format(agents=agents))
     path = folder / f"bench-{points}.toml"
-    path.write_text(EXPERIMENT.format(points=points, replicates=replicates, weeks=weeks,
-                                      chunk=chunk))
+    path.write_text(
+        EXPERIMENT.format(points=points, replicates=replicates, weeks=weeks, chunk=chunk)
+    )
     return path
 
 
@@ -88,10 +90,16 @@ def throughput(path: Path, folder: Path, workers: int) -> list[dict]:
         seconds = time.perf_counter() - started
         frames[backend] = read_results(out)
         steps = manifest["runs"] * manifest["agents"] * manifest["weeks"]
-        rows.append({"backend": backend, "workers": 1 if backend == "serial" else workers,
-                     "runs": manifest["runs"], "seconds": round(seconds, 2),
-                     "runs_per_s": round(manifest["runs"] / seconds, 2),
-                     "agent_steps_per_s": round(steps / seconds)})
+        rows.append(
+            {
+                "backend": backend,
+                "workers": 1 if backend == "serial" else workers,
+                "runs": manifest["runs"],
+                "seconds": round(seconds, 2),
+                "runs_per_s": round(manifest["runs"] / seconds, 2),
+                "agent_steps_per_s": round(steps / seconds),
+            }
+        )
     identical = all(frames["serial"].equals(f) for f in frames.values())
     base = rows[0]["agent_steps_per_s"]
     for row in rows:
@@ -114,8 +122,7 @@ print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, time.perf_counter() - 
 def peak_memory(path: Path, out: Path) -> tuple[float, float]:
     """Peak RSS (MiB) and seconds of a serial sweep in a fresh interpreter."""
     code = _MEMORY_CHILD.format(root=str(ROOT), path=str(path), out=str(out))
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                          check=True)
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     kib, seconds = done.stdout.split()
     return int(kib) / 1024, float(seconds)
 
@@ -123,11 +130,18 @@ def peak_memory(path: Path, out: Path) -> tuple[float, float]:
 def memory(folder: Path, points: int, *, weeks: int, agents: int, chunk: int) -> list[dict]:
     rows = []
     for n in (points, 10 * points):
-        path = write_experiment(folder, points=n, replicates=1, weeks=weeks, agents=agents,
-                                chunk=chunk)
+        path = write_experiment(
+            folder, points=n, replicates=1, weeks=weeks, agents=agents, chunk=chunk
+        )
         mib, seconds = peak_memory(path, folder / f"mem-{n}")
-        rows.append({"design_points": n, "runs": n, "peak_rss_mib": round(mib, 1),
-                     "seconds": round(seconds, 2)})
+        rows.append(
+            {
+                "design_points": n,
+                "runs": n,
+                "peak_rss_mib": round(mib, 1),
+                "seconds": round(seconds, 2),
+            }
+        )
     rows[1]["ratio_to_small"] = round(rows[1]["peak_rss_mib"] / rows[0]["peak_rss_mib"], 3)
     return rows
 
@@ -160,11 +174,20 @@ def main() -> None:
         print(f"Throughput ({spec}):\n{table(speed)}\n")
         space = memory(folder, **mem)
         print(f"Peak memory of a serial sweep, design grown 10x ({mem}):\n{table(space)}")
-    result = {"machine": {"cpus": os.cpu_count(), "python": platform.python_version(),
-                          "numpy": np.__version__, "platform": platform.platform()},
-              "quick": args.quick, "throughput_config": spec, "throughput": speed,
-              "memory_config": mem, "memory": space,
-              "created": time.strftime("%Y-%m-%dT%H:%M:%S")}
+    result = {
+        "machine": {
+            "cpus": os.cpu_count(),
+            "python": platform.python_version(),
+            "numpy": np.__version__,
+            "platform": platform.platform(),
+        },
+        "quick": args.quick,
+        "throughput_config": spec,
+        "throughput": speed,
+        "memory_config": mem,
+        "memory": space,
+        "created": time.strftime("%Y-%m-%dT%H:%M:%S"),
+    }
     out = HERE / "results" / ("sweep-quick.json" if args.quick else "sweep.json")
     out.parent.mkdir(exist_ok=True)
     out.write_text(json.dumps(result, indent=2) + "\n")

@@ -26,9 +26,16 @@ from sim.faces.cli.app_server import (
 )
 
 CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update",
-                 "--disable-sync", "--disable-quic"]
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-dev-shm-usage",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--disable-quic",
+]
 DOCS_IMAGE = Path(__file__).resolve().parent.parent / "docs" / "img" / "app.png"
 TIMEOUT_MS = 30_000
 
@@ -38,8 +45,10 @@ except ImportError:  # pragma: no cover - depends on the machine
     sync_playwright = None
 
 if sync_playwright is None:
-    pytest.skip("the python package playwright is not installed (pip install playwright)",
-                allow_module_level=True)
+    pytest.skip(
+        "the python package playwright is not installed (pip install playwright)",
+        allow_module_level=True,
+    )
 if not CHROMIUM.exists():
     pytest.skip(f"{CHROMIUM} is missing (apt-get install chromium)", allow_module_level=True)
 
@@ -65,9 +74,12 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path
     exports = tmp_path_factory.mktemp("exports")
     log_path = tmp_path_factory.mktemp("server") / "server.log"
     with log_path.open("wb") as log:
-        process = subprocess.Popen(server_command("127.0.0.1", port),
-                                   env=server_environment(exports), stdout=log,
-                                   stderr=subprocess.STDOUT)
+        process = subprocess.Popen(
+            server_command("127.0.0.1", port),
+            env=server_environment(exports),
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
         url = f"http://127.0.0.1:{port}/"
         try:
             wait_until_serving(url, process, timeout=90)
@@ -84,8 +96,12 @@ def browser(tmp_path_factory: pytest.TempPathFactory) -> Iterator[object]:
     profile = tmp_path_factory.mktemp("chromium-profile")
     with sync_playwright() as playwright:
         context = playwright.chromium.launch_persistent_context(
-            str(profile), executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS,
-            viewport={"width": 1440, "height": 1000})
+            str(profile),
+            executable_path=str(CHROMIUM),
+            headless=True,
+            args=CHROMIUM_ARGS,
+            viewport={"width": 1440, "height": 1000},
+        )
         context.set_default_timeout(TIMEOUT_MS)
         expect.set_options(timeout=TIMEOUT_MS)
         yield context
@@ -123,14 +139,20 @@ def step_to(page: Page, week: int) -> None:
         if current >= week:
             break
         page.get_by_role("button", name="Step", exact=True).click()
-        expect(page.locator(f'[data-testid="readout"]:not([data-week="{current}"])')
-               ).to_be_visible()
+        expect(
+            page.locator(f'[data-testid="readout"]:not([data-week="{current}"])')
+        ).to_be_visible()
     expect(page.locator(f'[data-testid="readout"][data-week="{week}"]')).to_be_visible()
 
 
 def test_page_loads_with_controls_charts_and_tooltips(page: Page, artifacts: Path) -> None:
-    for label in ("Professional attitudes: 0.50", "Unemployment: 7%", "Public stigma: 0.50",
-                  "Motivation: 0.50", "Number of people: 200"):
+    for label in (
+        "Professional attitudes: 0.50",
+        "Unemployment: 7%",
+        "Public stigma: 0.50",
+        "Motivation: 0.50",
+        "Number of people: 200",
+    ):
         expect(page.get_by_text(label, exact=True)).to_be_visible()
     expect(page.get_by_text("Peer support: 0%", exact=True)).to_be_visible()
     for name in ("Reset", "Step"):

@@ -23,7 +23,8 @@ from sim.studies.compare import SERIES_COLUMNS
 
 # Mesa 3.3.1's ComponentsView trips solara's hook linter at import (a third-party warning).
 pytestmark = pytest.mark.filterwarnings(
-    "ignore:.*found despite early return:UserWarning:solara.validate_hooks")
+    "ignore:.*found despite early return:UserWarning:solara.validate_hooks"
+)
 
 
 @pytest.fixture(scope="module")
@@ -49,9 +50,13 @@ def test_page_renders_and_mesa_step_button_advances(app_module) -> None:
 
     _box, rc = solara.render(solara.AppLayout(children=[app_module.Page()]), handle_error=False)
     try:
+
         def readout_week() -> int:
-            tables = [w.unsafe_innerHTML for w in _all_widgets(rc)
-                      if "rp-readout" in (getattr(w, "unsafe_innerHTML", None) or "")]
+            tables = [
+                w.unsafe_innerHTML
+                for w in _all_widgets(rc)
+                if "rp-readout" in (getattr(w, "unsafe_innerHTML", None) or "")
+            ]
             return int(re.search(r'data-week="(\d+)"', tables[0]).group(1))
 
         assert readout_week() == 0
@@ -82,8 +87,12 @@ def test_controls_come_from_the_registry() -> None:
     from sim.faces.app.controls import CONTEXT_CONTROLS, OFFER_CONTROLS, PEOPLE_CONTROLS
 
     specs = {**CONTEXT_CONTROLS, "motivation_median": PEOPLE_CONTROLS["motivation_median"]}
-    assert set(specs) == {"professional_attitudes", "unemployment_rate", "public_stigma",
-                          "motivation_median"}
+    assert set(specs) == {
+        "professional_attitudes",
+        "unemployment_rate",
+        "public_stigma",
+        "motivation_median",
+    }
     for name, spec in specs.items():
         p = REGISTRY[name]
         assert (spec["min"], spec["max"], spec["value"]) == (p.low, p.high, p.default)
@@ -114,9 +123,13 @@ def test_side_by_side_runs_share_random_numbers() -> None:
     a, b = (metric_frame(run.model) for run in same.runs)
     pd.testing.assert_frame_equal(a, b)  # identical contexts: identical runs
 
-    pair = ContextComparison(n_agents=80, seed=5, weeks=20,
-                             context_a={"unemployment_rate": 0.04},
-                             context_b={"unemployment_rate": 0.25})
+    pair = ContextComparison(
+        n_agents=80,
+        seed=5,
+        weeks=20,
+        context_a={"unemployment_rate": 0.04},
+        context_b={"unemployment_rate": 0.25},
+    )
     pair.run_model()
     a, b = (metric_frame(run.model) for run in pair.runs)
     assert a.loc[0, "employed"] == b.loc[0, "employed"]  # the same people at week 0
@@ -129,8 +142,9 @@ def test_export_writes_the_cli_format(tmp_path) -> None:
     from sim.faces.app.figures import save_charts
     from sim.faces.app.session import ContextComparison, export_run
 
-    pair = ContextComparison(n_agents=40, seed=3, weeks=6, context_b={"public_stigma": 0.9},
-                             name_b="stigma-0.9")
+    pair = ContextComparison(
+        n_agents=40, seed=3, weeks=6, context_b={"public_stigma": 0.9}, name_b="stigma-0.9"
+    )
     for _ in range(3):
         pair.step()
     folder = export_run(pair, tmp_path, figures=lambda f: save_charts(pair, f, person=7))
@@ -142,8 +156,13 @@ def test_export_writes_the_cli_format(tmp_path) -> None:
     assert manifest["seeds"] == [{"seed": 3, "design_point": 0, "replicate": 0}]
     assert manifest["common_random_numbers"] is True
     assert manifest["scenarios"][1]["context"]["public_stigma"] == 0.9
-    assert set(manifest["charts"]) == {"outcomes.png", "stages.png", "doses.png",
-                                       "network.png", "pathway.png"}
+    assert set(manifest["charts"]) == {
+        "outcomes.png",
+        "stages.png",
+        "doses.png",
+        "network.png",
+        "pathway.png",
+    }
     assert all((folder / name).stat().st_size > 1000 for name in manifest["charts"])
 
 

@@ -45,8 +45,9 @@ class Case:
     files: dict[str, str] = field(default_factory=dict)
 
     def argv(self, folder: Path) -> list[str]:
-        return [arg.format(out=folder / "out", tmp=folder, scenarios=SCENARIOS)
-                for arg in self.args]
+        return [
+            arg.format(out=folder / "out", tmp=folder, scenarios=SCENARIOS) for arg in self.args
+        ]
 
 
 def scenario_case(case_id: str, text: str, *fragments: str) -> Case:
@@ -57,87 +58,190 @@ def scenario_case(case_id: str, text: str, *fragments: str) -> Case:
 
 CASES = [
     # ---------------------------------------------------------- scenario content
-    scenario_case("unknown-top-level-key", 'name = "x"\nhorizon = 52\n',
-                  "horizon: unknown key", "did you mean 'horizon_weeks'"),
-    scenario_case("registry-key-typo", 'name = "x"\n[parameters]\nfidelty = 0.8\n',
-                  "parameters.fidelty: unknown key", "did you mean 'fidelity'"),
-    scenario_case("site-key-typo", 'name = "x"\n[[sites]]\nname = "town"\n'
-                  "unemployment_rat = 0.1\n",
-                  "sites.0.unemployment_rat: unknown key", "did you mean 'unemployment_rate'"),
-    scenario_case("string-for-a-number", 'name = "x"\n[[sites]]\nname = "town"\n'
-                  'unemployment_rate = "high"\n',
-                  "sites.0.unemployment_rate = 'high' is invalid", "a number in [0.02, 0.25]"),
-    scenario_case("out-of-bounds", 'name = "x"\n[parameters]\nfidelity = 1.5\n',
-                  "parameters.fidelity = 1.5 is invalid", "[0.3, 1.0]"),
-    scenario_case("negative-places", 'name = "x"\n[[teams]]\nname = "t"\n'
-                  "places = { peer_support = -5 }\n",
-                  "teams.0.places.peer_support = -5 is invalid", "greater than or equal to 0"),
-    scenario_case("places-for-unknown-intervention", 'name = "x"\n[[teams]]\nname = "t"\n'
-                  "places = { peer_suport = 5 }\n", "no intervention 'peer_suport'"),
-    scenario_case("offer-share-above-1", 'name = "x"\n[offers]\npeer_support = 1.5\n',
-                  "offers.peer_support = 1.5 is invalid", "less than or equal to 1"),
-    scenario_case("unknown-intervention-in-offers", 'name = "x"\n[offers]\npeer_suport = 0.5\n',
-                  "offers.peer_suport: unknown intervention", "did you mean 'peer_support'"),
-    scenario_case("empty-population", 'name = "x"\n[population]\nsize = 0\n',
-                  "population.size = 0 is invalid"),
+    scenario_case(
+        "unknown-top-level-key",
+        'name = "x"\nhorizon = 52\n',
+        "horizon: unknown key",
+        "did you mean 'horizon_weeks'",
+    ),
+    scenario_case(
+        "registry-key-typo",
+        'name = "x"\n[parameters]\nfidelty = 0.8\n',
+        "parameters.fidelty: unknown key",
+        "did you mean 'fidelity'",
+    ),
+    scenario_case(
+        "site-key-typo",
+        'name = "x"\n[[sites]]\nname = "town"\nunemployment_rat = 0.1\n',
+        "sites.0.unemployment_rat: unknown key",
+        "did you mean 'unemployment_rate'",
+    ),
+    scenario_case(
+        "string-for-a-number",
+        'name = "x"\n[[sites]]\nname = "town"\nunemployment_rate = "high"\n',
+        "sites.0.unemployment_rate = 'high' is invalid",
+        "a number in [0.02, 0.25]",
+    ),
+    scenario_case(
+        "out-of-bounds",
+        'name = "x"\n[parameters]\nfidelity = 1.5\n',
+        "parameters.fidelity = 1.5 is invalid",
+        "[0.3, 1.0]",
+    ),
+    scenario_case(
+        "negative-places",
+        'name = "x"\n[[teams]]\nname = "t"\nplaces = { peer_support = -5 }\n',
+        "teams.0.places.peer_support = -5 is invalid",
+        "greater than or equal to 0",
+    ),
+    scenario_case(
+        "places-for-unknown-intervention",
+        'name = "x"\n[[teams]]\nname = "t"\nplaces = { peer_suport = 5 }\n',
+        "no intervention 'peer_suport'",
+    ),
+    scenario_case(
+        "offer-share-above-1",
+        'name = "x"\n[offers]\npeer_support = 1.5\n',
+        "offers.peer_support = 1.5 is invalid",
+        "less than or equal to 1",
+    ),
+    scenario_case(
+        "unknown-intervention-in-offers",
+        'name = "x"\n[offers]\npeer_suport = 0.5\n',
+        "offers.peer_suport: unknown intervention",
+        "did you mean 'peer_support'",
+    ),
+    scenario_case(
+        "empty-population", 'name = "x"\n[population]\nsize = 0\n', "population.size = 0 is invalid"
+    ),
     scenario_case("invalid-toml", 'name = "x\n[population\n', "invalid TOML"),
-    scenario_case("team-names-missing-site", 'name = "x"\n[[sites]]\nname = "town"\n'
-                  '[[teams]]\nname = "t"\nsite = "city"\n',
-                  "site = 'city' is not a site", "allowed: town"),
+    scenario_case(
+        "team-names-missing-site",
+        'name = "x"\n[[sites]]\nname = "town"\n[[teams]]\nname = "t"\nsite = "city"\n',
+        "site = 'city' is not a site",
+        "allowed: town",
+    ),
     # -------------------------------------------------------------------- files
-    Case("missing-scenario-file", ("run", "nowhere.toml", *RUN),
-         ("scenario file not found", "nowhere.toml")),
-    Case("circular-extends", ("run", "a.toml", *RUN),
-         ("circular inheritance", "a.toml -> b.toml -> a.toml"),
-         {"a.toml": 'extends = "b.toml"\nname = "a"\n',
-          "b.toml": 'extends = "a.toml"\nname = "b"\n'}),
-    scenario_case("missing-extends-target", 'extends = "nowhere.toml"\nname = "x"\n',
-                  "extends: scenario file not found", "nowhere.toml"),
-    scenario_case("extends-not-a-string", 'extends = 3\nname = "x"\n',
-                  "extends = 3 must be a file name"),
+    Case(
+        "missing-scenario-file",
+        ("run", "nowhere.toml", *RUN),
+        ("scenario file not found", "nowhere.toml"),
+    ),
+    Case(
+        "circular-extends",
+        ("run", "a.toml", *RUN),
+        ("circular inheritance", "a.toml -> b.toml -> a.toml"),
+        {
+            "a.toml": 'extends = "b.toml"\nname = "a"\n',
+            "b.toml": 'extends = "a.toml"\nname = "b"\n',
+        },
+    ),
+    scenario_case(
+        "missing-extends-target",
+        'extends = "nowhere.toml"\nname = "x"\n',
+        "extends: scenario file not found",
+        "nowhere.toml",
+    ),
+    scenario_case(
+        "extends-not-a-string", 'extends = 3\nname = "x"\n', "extends = 3 must be a file name"
+    ),
     # ---------------------------------------------------------------------- --set
-    Case("set-index-out-of-range",
-         ("run", "{scenarios}/baseline.toml", "--set", "sites.3.unemployment_rate=0.1", *RUN),
-         ("--set sites.3", "no item '3'", "0-0")),
-    Case("set-without-equals", ("run", "--set", "fidelity", *RUN),
-         ("--set", "fidelity", "expected KEY.PATH=VALUE")),
-    Case("set-unknown-registry-name", ("run", "--set", "fidelty=0.5", *RUN),
-         ("'fidelty' is neither a scenario key nor a registry parameter",)),
-    Case("set-unknown-nested-key", ("run", "--set", "parameters.fidelty=0.5", *RUN),
-         ("parameters.fidelty: unknown key", "did you mean 'fidelity'")),
+    Case(
+        "set-index-out-of-range",
+        ("run", "{scenarios}/baseline.toml", "--set", "sites.3.unemployment_rate=0.1", *RUN),
+        ("--set sites.3", "no item '3'", "0-0"),
+    ),
+    Case(
+        "set-without-equals",
+        ("run", "--set", "fidelity", *RUN),
+        ("--set", "fidelity", "expected KEY.PATH=VALUE"),
+    ),
+    Case(
+        "set-unknown-registry-name",
+        ("run", "--set", "fidelty=0.5", *RUN),
+        ("'fidelty' is neither a scenario key nor a registry parameter",),
+    ),
+    Case(
+        "set-unknown-nested-key",
+        ("run", "--set", "parameters.fidelty=0.5", *RUN),
+        ("parameters.fidelty: unknown key", "did you mean 'fidelity'"),
+    ),
     # ------------------------------------------------------------------- options
-    Case("replicates-0", ("run", "--replicates", "0", "--out", "{out}"),
-         ("--replicates must be >= 1, got 0",)),
-    Case("seed-negative", ("run", "--seed", "-1", "--out", "{out}"),
-         ("--seed must be >= 0, got -1",)),
+    Case(
+        "replicates-0",
+        ("run", "--replicates", "0", "--out", "{out}"),
+        ("--replicates must be >= 1, got 0",),
+    ),
+    Case(
+        "seed-negative", ("run", "--seed", "-1", "--out", "{out}"), ("--seed must be >= 0, got -1",)
+    ),
     Case("weeks-0", ("run", "--weeks", "0", "--out", "{out}"), ("--weeks must be >= 1, got 0",)),
-    Case("out-under-a-file", ("run", "--weeks", "3", "--replicates", "1",
-                              "--out", "{tmp}/afile/out"),
-         ("cannot write to", "afile"), {"afile": "a file, not a folder\n"}),
-    Case("out-is-a-file", ("run", "--weeks", "3", "--replicates", "1", "--set",
-                           "population.size=40", "--out", "{tmp}/afile"),
-         ("cannot write to", "afile", "is a file"), {"afile": "a file, not a folder\n"}),
+    Case(
+        "out-under-a-file",
+        ("run", "--weeks", "3", "--replicates", "1", "--out", "{tmp}/afile/out"),
+        ("cannot write to", "afile"),
+        {"afile": "a file, not a folder\n"},
+    ),
+    Case(
+        "out-is-a-file",
+        (
+            "run",
+            "--weeks",
+            "3",
+            "--replicates",
+            "1",
+            "--set",
+            "population.size=40",
+            "--out",
+            "{tmp}/afile",
+        ),
+        ("cannot write to", "afile", "is a file"),
+        {"afile": "a file, not a folder\n"},
+    ),
     # ------------------------------------------------------------------- compare
-    Case("compare-a-single-scenario", ("compare", "{scenarios}/baseline.toml", *RUN),
-         ("compare needs at least two scenario files",)),
-    Case("compare-same-names", ("compare", "one.toml", "two.toml", *RUN),
-         ("scenario names must differ", "'same'"),
-         {"one.toml": 'name = "same"\n', "two.toml": 'name = "same"\n'}),
+    Case(
+        "compare-a-single-scenario",
+        ("compare", "{scenarios}/baseline.toml", *RUN),
+        ("compare needs at least two scenario files",),
+    ),
+    Case(
+        "compare-same-names",
+        ("compare", "one.toml", "two.toml", *RUN),
+        ("scenario names must differ", "'same'"),
+        {"one.toml": 'name = "same"\n', "two.toml": 'name = "same"\n'},
+    ),
     # --------------------------------------------------------- other commands
-    Case("params-unknown-name", ("params", "fidelty"),
-         ("unknown parameter 'fidelty'", "did you mean 'fidelity'")),
-    Case("logic-model-draw-not-png", ("logic-model", "--draw", "{tmp}/x.pdf"),
-         ("ending in .png", "x.pdf")),
-    Case("logic-model-draw-missing-folder", ("logic-model", "--draw", "{tmp}/missing/x.png"),
-         ("cannot write", "missing")),
+    Case(
+        "params-unknown-name",
+        ("params", "fidelty"),
+        ("unknown parameter 'fidelty'", "did you mean 'fidelity'"),
+    ),
+    Case(
+        "logic-model-draw-not-png",
+        ("logic-model", "--draw", "{tmp}/x.pdf"),
+        ("ending in .png", "x.pdf"),
+    ),
+    Case(
+        "logic-model-draw-missing-folder",
+        ("logic-model", "--draw", "{tmp}/missing/x.png"),
+        ("cannot write", "missing"),
+    ),
 ]
 BY_ID = {case.id: case for case in CASES}
 XFAIL: dict[str, str] = {}  # case id -> reason, for known bugs
 
 
 def params(cases: Sequence[Case]) -> list:
-    return [pytest.param(case, id=case.id, marks=[pytest.mark.xfail(strict=True, reason=XFAIL[
-        case.id])] if case.id in XFAIL else []) for case in cases]
+    return [
+        pytest.param(
+            case,
+            id=case.id,
+            marks=[pytest.mark.xfail(strict=True, reason=XFAIL[case.id])]
+            if case.id in XFAIL
+            else [],
+        )
+        for case in cases
+    ]
 
 
 @dataclass(frozen=True)
@@ -147,8 +251,14 @@ class Outcome:
 
 
 def run_module(args: Sequence[str | Path], cwd: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "sim", *map(str, args)], capture_output=True,
-                          text=True, timeout=120, cwd=cwd, check=False)
+    return subprocess.run(
+        [sys.executable, "-m", "sim", *map(str, args)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=cwd,
+        check=False,
+    )
 
 
 def case_of(item: pytest.Item) -> Case | None:
@@ -222,8 +332,9 @@ def test_set_unknown_registry_name_suggests_the_right_one(case, outcomes):
 def test_validate_reports_every_file(tmp_path):
     good = [SCENARIOS / "baseline.toml", SCENARIOS / "ips_scale_up.toml"]
     (tmp_path / "typo.toml").write_text('name = "x"\nhorizon = 52\n', encoding="utf-8")
-    (tmp_path / "bounds.toml").write_text('name = "x"\n[parameters]\nfidelity = 2.0\n',
-                                          encoding="utf-8")
+    (tmp_path / "bounds.toml").write_text(
+        'name = "x"\n[parameters]\nfidelity = 2.0\n', encoding="utf-8"
+    )
     files = [good[0], "typo.toml", good[1], "bounds.toml", "missing.toml"]
     done = run_module(["validate", *files], tmp_path)
     assert done.returncode == 2

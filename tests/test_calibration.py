@@ -40,8 +40,11 @@ metric = "worked_usual"
 
 def _fit_file(folder: Path, *, seed=5, generations=2) -> Path:
     eqolise = (ROOT / "experiments/trials/eqolise.toml").read_text()
-    (folder / "trial.toml").write_text(eqolise.replace("n_per_arm = 156", "n_per_arm = 40")
-                                       .replace("follow_up_weeks = 78", "follow_up_weeks = 30"))
+    (folder / "trial.toml").write_text(
+        eqolise.replace("n_per_arm = 156", "n_per_arm = 40").replace(
+            "follow_up_weeks = 78", "follow_up_weeks = 30"
+        )
+    )
     path = folder / "fit.toml"
     path.write_text(FIT.format(seed=seed, generations=generations, root=ROOT))
     return path
@@ -77,8 +80,15 @@ def test_fit_is_reproducible_from_file_and_seed(tmp_path):
 
 def test_interrupted_fit_resumes_and_completes(tmp_path):
     path = _fit_file(tmp_path, generations=6)
-    command = [sys.executable, "-m", "sim", "calibrate", str(path), "--out",
-               str(tmp_path / "report")]
+    command = [
+        sys.executable,
+        "-m",
+        "sim",
+        "calibrate",
+        str(path),
+        "--out",
+        str(tmp_path / "report"),
+    ]
     process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     database = tmp_path / "runs" / "fit.db"
     deadline = time.monotonic() + 120
@@ -88,8 +98,7 @@ def test_interrupted_fit_resumes_and_completes(tmp_path):
     process.wait()
     done = _history_generations(database)
     assert 1 <= done < 6, "the kill came too late to test resuming"
-    resumed = subprocess.run([*command, "--resume"], capture_output=True, text=True,
-                             timeout=300)
+    resumed = subprocess.run([*command, "--resume"], capture_output=True, text=True, timeout=300)
     assert resumed.returncode == 0, resumed.stderr
     assert _history_generations(database) == 6
     table = pd.read_csv(tmp_path / "report" / "fit_targets.csv")
@@ -110,12 +119,14 @@ def test_posterior_draws_follow_weights_and_seed():
 
 def test_bad_fit_files_are_rejected(tmp_path):
     path = _fit_file(tmp_path)
-    path.write_text(path.read_text().replace("[free.ips_job_finding_multiplier]",
-                                             "[free.ips_job_finding_multiplyer]"))
+    path.write_text(
+        path.read_text().replace(
+            "[free.ips_job_finding_multiplier]", "[free.ips_job_finding_multiplyer]"
+        )
+    )
     with pytest.raises(CalibrationError, match="did you mean 'ips_job_finding_multiplier'"):
         load_fit(path)
-    path.write_text(FIT.format(seed=1, generations=2, root=ROOT).replace("low = 0.001",
-                                                                          "low = -1"))
+    path.write_text(FIT.format(seed=1, generations=2, root=ROOT).replace("low = 0.001", "low = -1"))
     with pytest.raises(CalibrationError, match="inside the registry"):
         load_fit(path)
 
@@ -130,11 +141,16 @@ def test_scenarios_can_run_over_the_posterior(tmp_path):
     from sim.files.scenario import load_scenario
     from sim.studies.compare import run_scenario
 
-    scenario = load_scenario(ROOT / "scenarios" / "ips_scale_up.toml",
-                             ["population.size=60", "replicates=4"])
-    posterior = pd.DataFrame({"ips_job_finding_multiplier": [1.0, 6.0],
-                              "job_finding_probability_per_week": [0.001, 0.01],
-                              "weight": [0.5, 0.5]})
+    scenario = load_scenario(
+        ROOT / "scenarios" / "ips_scale_up.toml", ["population.size=60", "replicates=4"]
+    )
+    posterior = pd.DataFrame(
+        {
+            "ips_job_finding_multiplier": [1.0, 6.0],
+            "job_finding_probability_per_week": [0.001, 0.01],
+            "weight": [0.5, 0.5],
+        }
+    )
     fixed = run_scenario(scenario, weeks=10)
     uncertain = run_scenario(scenario, weeks=10, posterior=posterior)
     again = run_scenario(scenario, weeks=10, posterior=posterior)
@@ -143,10 +159,26 @@ def test_scenarios_can_run_over_the_posterior(tmp_path):
     path = tmp_path / "post.parquet"
     posterior.to_parquet(path)
     out = tmp_path / "out"
-    result = subprocess.run([sys.executable, "-m", "sim", "run",
-                             str(ROOT / "scenarios" / "ips_scale_up.toml"), "--weeks", "5",
-                             "--set", "population.size=40", "--posterior", str(path),
-                             "--out", str(out)], capture_output=True, text=True, timeout=120)
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "sim",
+            "run",
+            str(ROOT / "scenarios" / "ips_scale_up.toml"),
+            "--weeks",
+            "5",
+            "--set",
+            "population.size=40",
+            "--posterior",
+            str(path),
+            "--out",
+            str(out),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert result.returncode == 0, result.stderr
     manifest = (out / "manifest.json").read_text()
     assert "parameter (one posterior draw per replicate" in manifest

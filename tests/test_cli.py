@@ -31,18 +31,39 @@ SCENARIOS = Path(__file__).resolve().parent.parent / "scenarios"
 SHIPPED = sorted(SCENARIOS.glob("*.toml"))
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 TINY = ("--weeks", "6", "--replicates", "2", "--set", "population.size=60")
-RUN_FILES = {"series.parquet", "summary.csv", "manifest.json", "trajectories.png",
-             "stages.png", "doses.png", "report.html"}
+RUN_FILES = {
+    "series.parquet",
+    "summary.csv",
+    "manifest.json",
+    "trajectories.png",
+    "stages.png",
+    "doses.png",
+    "report.html",
+}
 SERIES_COLUMNS = ["scenario", "replicate", "week", "metric", "value"]
 SUMMARY_COLUMNS = {"scenario", "metric", "week", "mean", "ci_low", "ci_high", "replicates"}
-DIFFERENCE_COLUMNS = ["comparison", "metric", "difference", "diff_low", "diff_high", "smd",
-                      "smd_low", "smd_high"]
+DIFFERENCE_COLUMNS = [
+    "comparison",
+    "metric",
+    "difference",
+    "diff_low",
+    "diff_high",
+    "smd",
+    "smd_low",
+    "smd_high",
+]
 REMOTE = re.compile(r"""(?:src|href)\s*=\s*["']?\s*(?:https?:)?//""", re.IGNORECASE)
 
 
 def run_module(*args: str | Path, cwd: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "sim", *map(str, args)], capture_output=True,
-                          text=True, timeout=120, cwd=cwd, check=False)
+    return subprocess.run(
+        [sys.executable, "-m", "sim", *map(str, args)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=cwd,
+        check=False,
+    )
 
 
 @pytest.fixture
@@ -75,7 +96,7 @@ def test_params_lists_every_parameter_aligned(cli):
     for name in REGISTRY:
         assert any(line.startswith(name + " ") for line in lines), name
     column = lines[0].index("default")
-    assert all(line[column - 2:column] == "  " for line in lines[2:2 + len(REGISTRY)])
+    assert all(line[column - 2 : column] == "  " for line in lines[2 : 2 + len(REGISTRY)])
     assert f"{len(REGISTRY)} parameters" in result.stdout
 
 
@@ -217,8 +238,7 @@ def test_run_replaces_only_its_own_output_and_only_with_force(cli, tmp_path):
     out = tmp_path / "out"
     out.mkdir()
     (out / "stale.txt").write_text("old", encoding="utf-8")
-    args = ("run", "--weeks", "2", "--replicates", "1", "--set", "population.size=30",
-            "--out", out)
+    args = ("run", "--weeks", "2", "--replicates", "1", "--set", "population.size=30", "--out", out)
     runner = CliRunner()
     refused = runner.invoke(main, [*map(str, args), "--force"])
     assert refused.exit_code == 2 and "not an output of recovery-sim" in refused.stderr
@@ -245,10 +265,25 @@ def test_output_folder_permissions_follow_the_umask(tmp_path):
 def ips_run(tmp_path_factory) -> Path:
     """A shipped scenario run with path overrides and a bare registry name."""
     cwd = tmp_path_factory.mktemp("ips_run")
-    done = run_module("run", SCENARIOS / "ips_scale_up.toml", "--weeks", "3", "--replicates",
-                      "1", "--seed", "7", "--set", "population.size=40",
-                      "--set", "sites.0.unemployment_rate=0.12", "--set", "fidelity=0.9",
-                      "--out", cwd / "out", cwd=cwd)
+    done = run_module(
+        "run",
+        SCENARIOS / "ips_scale_up.toml",
+        "--weeks",
+        "3",
+        "--replicates",
+        "1",
+        "--seed",
+        "7",
+        "--set",
+        "population.size=40",
+        "--set",
+        "sites.0.unemployment_rate=0.12",
+        "--set",
+        "fidelity=0.9",
+        "--out",
+        cwd / "out",
+        cwd=cwd,
+    )
     assert done.returncode == 0, done.stderr
     assert "ips-scale-up: 1 replicates x 40 users x 3 weeks" in done.stderr
     return cwd / "out"
@@ -303,9 +338,20 @@ def test_path_override_of_a_site_changes_the_simulation():
 
 
 def test_compare_two_shipped_scenarios(tmp_path):
-    done = run_module("compare", SCENARIOS / "baseline.toml", SCENARIOS / "ips_scale_up.toml",
-                      "--weeks", "3", "--replicates", "2", "--set", "population.size=40",
-                      "--out", tmp_path / "cmp", cwd=tmp_path)
+    done = run_module(
+        "compare",
+        SCENARIOS / "baseline.toml",
+        SCENARIOS / "ips_scale_up.toml",
+        "--weeks",
+        "3",
+        "--replicates",
+        "2",
+        "--set",
+        "population.size=40",
+        "--out",
+        tmp_path / "cmp",
+        cwd=tmp_path,
+    )
     assert done.returncode == 0, done.stderr
     out = tmp_path / "cmp"
     assert {"differences.csv", "forest.png"} | RUN_FILES <= {p.name for p in out.iterdir()}
@@ -325,10 +371,23 @@ def test_compare_two_shipped_scenarios(tmp_path):
 
 def test_compare_a_scenario_with_itself_gives_exactly_zero(cli, tmp_path):
     copy = tmp_path / "copy.toml"
-    copy.write_text(f'extends = "{(SCENARIOS / "ips_scale_up.toml").as_posix()}"\n'
-                    'name = "ips-copy"\n', encoding="utf-8")
-    result = cli("compare", SCENARIOS / "ips_scale_up.toml", copy, "--weeks", "3",
-                 "--replicates", "2", "--set", "population.size=40", "--out", tmp_path / "cmp")
+    copy.write_text(
+        f'extends = "{(SCENARIOS / "ips_scale_up.toml").as_posix()}"\nname = "ips-copy"\n',
+        encoding="utf-8",
+    )
+    result = cli(
+        "compare",
+        SCENARIOS / "ips_scale_up.toml",
+        copy,
+        "--weeks",
+        "3",
+        "--replicates",
+        "2",
+        "--set",
+        "population.size=40",
+        "--out",
+        tmp_path / "cmp",
+    )
     assert result.exit_code == 0, result.output
     differences = pd.read_csv(tmp_path / "cmp" / "differences.csv")
     assert len(differences) > 0
@@ -358,8 +417,11 @@ def test_validate_every_shipped_scenario(tmp_path):
 # ----------------------------------------------------------------------------- help
 
 
-@pytest.mark.parametrize("command", [[], *([name] for name in sorted(main.commands))],
-                         ids=lambda command: " ".join(command) or "main")
+@pytest.mark.parametrize(
+    "command",
+    [[], *([name] for name in sorted(main.commands))],
+    ids=lambda command: " ".join(command) or "main",
+)
 def test_every_command_has_help_with_examples(cli, command):
     result = cli(*command, "--help")
     assert result.exit_code == 0
@@ -373,12 +435,16 @@ def test_version(cli):
     assert "recovery-sim" in result.stdout
 
 
-@pytest.mark.parametrize(("args", "fragment"), [
-    (["simulate"], "No such command 'simulate'"),
-    (["run", "--replicates", "many"], "'many' is not a valid integer"),
-    (["validate"], "Missing argument 'FILES...'"),
-    (["params", "--level", "planet"], "'planet' is not one of"),
-], ids=["unknown-command", "not-an-integer", "missing-argument", "bad-choice"])
+@pytest.mark.parametrize(
+    ("args", "fragment"),
+    [
+        (["simulate"], "No such command 'simulate'"),
+        (["run", "--replicates", "many"], "'many' is not a valid integer"),
+        (["validate"], "Missing argument 'FILES...'"),
+        (["params", "--level", "planet"], "'planet' is not one of"),
+    ],
+    ids=["unknown-command", "not-an-integer", "missing-argument", "bad-choice"],
+)
 def test_usage_errors_are_short(cli, tmp_path, args, fragment):
     result = cli(*args)
     assert result.exit_code == 2

@@ -31,19 +31,49 @@ ODD = Path(__file__).resolve().parent.parent / "docs" / "ODD.md"
 # Suffixes that mark a name as a parameter; the last word of every user-level and
 # structural parameter is added to these (see parameter_suffixes).
 BASE_SUFFIXES = (
-    "_per_week", "_median", "_multiplier", "_weeks", "_rate", "_share", "_weight",
-    "_gain", "_probability", "_penalty", "_gradient", "_retention", "_setback", "_boost",
-    "_protection", "_rise", "_logit", "_correlation", "_per_point", "_internalisation",
-    "_participation", "_contact", "_half_ties", "_ties_mean",
+    "_per_week",
+    "_median",
+    "_multiplier",
+    "_weeks",
+    "_rate",
+    "_share",
+    "_weight",
+    "_gain",
+    "_probability",
+    "_penalty",
+    "_gradient",
+    "_retention",
+    "_setback",
+    "_boost",
+    "_protection",
+    "_rise",
+    "_logit",
+    "_correlation",
+    "_per_point",
+    "_internalisation",
+    "_participation",
+    "_contact",
+    "_half_ties",
+    "_ties_mean",
 )
 
 # Model-layer modules whose identifiers may legitimately appear in ODD.md.
 MODEL_MODULES = (
-    "sim.core.logic_model", "sim.core.parameters", "sim.core.seeding", "sim.core.world",
+    "sim.core.logic_model",
+    "sim.core.parameters",
+    "sim.core.seeding",
+    "sim.core.world",
     "sim.core.state",
-    "sim.core.network", "sim.core.rules", "sim.core.kernels", "sim.core.service_kernels",
-    "sim.core.network_kernels", "sim.core.engine", "sim.core.metrics",
-    "sim.studies.effect_sizes", "sim.studies.run", "two_arm_trial",
+    "sim.core.network",
+    "sim.core.rules",
+    "sim.core.kernels",
+    "sim.core.service_kernels",
+    "sim.core.network_kernels",
+    "sim.core.engine",
+    "sim.core.metrics",
+    "sim.studies.effect_sizes",
+    "sim.studies.run",
+    "two_arm_trial",
 )
 
 FENCE = re.compile(r"^(```|~~~)[^\n]*\n(.*?)^\1[ \t]*$", re.DOTALL | re.MULTILINE)
@@ -65,15 +95,18 @@ def identifiers(spans: list[str]) -> set[str]:
     found = set()
     for span in spans:
         for match in IDENTIFIER.finditer(span):
-            if span[match.end():match.end() + 1] != "(":
+            if span[match.end() : match.end() + 1] != "(":
                 found.add(match.group(0))
     return found
 
 
 @cache
 def parameter_suffixes() -> tuple[str, ...]:
-    derived = {"_" + name.rsplit("_", 1)[1] for name, p in REGISTRY.items()
-               if "_" in name and p.level in ("user", "structural")}
+    derived = {
+        "_" + name.rsplit("_", 1)[1]
+        for name, p in REGISTRY.items()
+        if "_" in name and p.level in ("user", "structural")
+    }
     return tuple(sorted(set(BASE_SUFFIXES) | derived))
 
 
@@ -120,9 +153,9 @@ def test_odd_names_every_registry_parameter(odd_identifiers):
 
 def test_odd_names_no_unknown_parameter(odd_identifiers):
     unknown = sorted(
-        name for name in odd_identifiers
-        if looks_like_parameter(name) and name not in REGISTRY
-        and name not in code_identifiers()
+        name
+        for name in odd_identifiers
+        if looks_like_parameter(name) and name not in REGISTRY and name not in code_identifiers()
     )
     hints = [f"{name}{suggest(name)}" for name in unknown]
     assert not unknown, (

@@ -28,7 +28,7 @@ def test_markdown_lists_every_parameter_once_with_counts():
     assert f"Parameters: **{len(REGISTRY)}**" in text
     assert f"Read from a publication: **{kinds.count('published')}**" in text
     assert f"**{kinds.count('calibrated')}**" in text
-    assert f"(source starts with \"assumption\"): **{kinds.count('assumption')}**" in text
+    assert f'(source starts with "assumption"): **{kinds.count("assumption")}**' in text
     for level in LEVELS:
         assert f"## {level.capitalize()} level" in text
     assert "python -m sim.faces.reports.docs_gen" in text.splitlines()[2]

@@ -19,11 +19,18 @@ from sim.studies.run import run_simulations
 
 WEEKS = 8
 # event rates raised so that jobs, homes and relapses change hands within a few weeks
-BUSY = {"job_finding_probability_per_week": 0.03, "housing_gain_probability_per_week": 0.05,
-        "relapse_probability_per_week": 0.05, "housing_availability": 0.9,
-        "readiness_job_gradient": 5.0}
-_TRAIT_STATE = {"motivation": "motivation_baseline", "symptom_severity": "severity_baseline",
-                "self_stigma": "self_stigma_baseline"}
+BUSY = {
+    "job_finding_probability_per_week": 0.03,
+    "housing_gain_probability_per_week": 0.05,
+    "relapse_probability_per_week": 0.05,
+    "housing_availability": 0.9,
+    "readiness_job_gradient": 5.0,
+}
+_TRAIT_STATE = {
+    "motivation": "motivation_baseline",
+    "symptom_severity": "severity_baseline",
+    "self_stigma": "self_stigma_baseline",
+}
 # parameter -> (a value away from its default, the final-state quantities it must change)
 VARIANTS = {
     "attitude_dose_offset": (1.0, ("doses",)),
@@ -44,21 +51,31 @@ VARIANTS = {
     "relapse_reference_severity": (0.3, ("relapses",)),
     "relapse_severity_slope": (0.0, ("relapses",)),
     "initial_ties_cap": (4, ("degree",)),
-    **{f"{trait}_factor_loading": (
-        0.5 if REGISTRY[f"{trait}_factor_loading"].default == 0.0 else 0.0,
-        (_TRAIT_STATE.get(trait, f"baseline_{trait}"),))
-       for trait in TRAIT_NAMES},
+    **{
+        f"{trait}_factor_loading": (
+            0.5 if REGISTRY[f"{trait}_factor_loading"].default == 0.0 else 0.0,
+            (_TRAIT_STATE.get(trait, f"baseline_{trait}"),),
+        )
+        for trait in TRAIT_NAMES
+    },
 }
 NAMES = list(VARIANTS)
 
 
 def _world():
     teams = [Team("a", site=0), Team("b", site=1, professional_attitudes=0.8)]
-    offer = {"peer_support": 0.5, "self_management": 0.4, "recovery_education": 0.4,
-             "supported_employment": 0.5, "supported_housing": 0.5,
-             "shared_decision_making": 0.5, "case_management": 0.4}
-    return make_world(120, sites=[Site("x"), Site("y", public_stigma=0.7)], teams=teams,
-                      offer=offer)
+    offer = {
+        "peer_support": 0.5,
+        "self_management": 0.4,
+        "recovery_education": 0.4,
+        "supported_employment": 0.5,
+        "supported_housing": 0.5,
+        "shared_decision_making": 0.5,
+        "case_management": 0.4,
+    }
+    return make_world(
+        120, sites=[Site("x"), Site("y", public_stigma=0.7)], teams=teams, offer=offer
+    )
 
 
 def _quantity(state, name):
@@ -72,8 +89,7 @@ def _quantity(state, name):
 @pytest.fixture(scope="module")
 def finals():
     """Default run first, then one run per variant; the same seed for all."""
-    param_sets = [validate(BUSY)] + [validate({**BUSY, name: VARIANTS[name][0]})
-                                     for name in NAMES]
+    param_sets = [validate(BUSY)] + [validate({**BUSY, name: VARIANTS[name][0]}) for name in NAMES]
     seeds = [RunSeed(7, 0, 0)] * len(param_sets)
     state = run_batch(_world(), param_sets, seeds, WEEKS, record_weeks=[WEEKS]).final
     return state
@@ -92,7 +108,8 @@ def test_former_constant_takes_effect(finals, name):
     for quantity in VARIANTS[name][1]:
         values = _quantity(finals, quantity)
         assert not np.array_equal(values[0], values[run]), (
-            f"{name} = {VARIANTS[name][0]} left {quantity} unchanged")
+            f"{name} = {VARIANTS[name][0]} left {quantity} unchanged"
+        )
 
 
 def test_initial_ties_cap_must_be_one_value_per_simulation():
@@ -108,7 +125,7 @@ def test_run_batch_splits_where_initial_ties_cap_changes():
     seeds = [RunSeed(3, k, 0) for k in range(3)]
     mixed = run_batch(world, params, seeds, 2)
     for k in range(3):
-        alone = run_batch(world, params[k:k + 1], seeds[k:k + 1], 2)
+        alone = run_batch(world, params[k : k + 1], seeds[k : k + 1], 2)
         for name, values in alone.metrics.items():
             np.testing.assert_array_equal(mixed.metrics[name][k], values[0], err_msg=name)
 
@@ -120,9 +137,11 @@ def test_run_simulations_accepts_mixed_initial_ties_caps(weeks):
     seeds = [RunSeed(5, k, 0) for k in range(2)]
     mixed = run_simulations(world, params, seeds, weeks, finals=("connectedness",))
     for k in range(2):
-        alone = run_simulations(world, params[k:k + 1], seeds[k:k + 1], weeks,
-                                finals=("connectedness",))
-        np.testing.assert_array_equal(mixed.finals["connectedness"][k],
-                                      alone.finals["connectedness"][0])
+        alone = run_simulations(
+            world, params[k : k + 1], seeds[k : k + 1], weeks, finals=("connectedness",)
+        )
+        np.testing.assert_array_equal(
+            mixed.finals["connectedness"][k], alone.finals["connectedness"][0]
+        )
         for name, values in alone.metrics.items():
             np.testing.assert_array_equal(mixed.metrics[name][k], values[0], err_msg=name)

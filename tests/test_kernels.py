@@ -28,17 +28,27 @@ from sim.core.rules import personal_recovery, recovery_stage
 from sim.core.seeding import RunSeed
 from sim.core.world import Site, Team, make_world
 
-ALL_OFFERED = {"peer_support": 0.6, "self_management": 0.5, "recovery_education": 0.5,
-               "supported_employment": 0.5, "supported_housing": 0.3,
-               "shared_decision_making": 0.7, "case_management": 0.4}
+ALL_OFFERED = {
+    "peer_support": 0.6,
+    "self_management": 0.5,
+    "recovery_education": 0.5,
+    "supported_employment": 0.5,
+    "supported_housing": 0.3,
+    "shared_decision_making": 0.7,
+    "case_management": 0.4,
+}
 
 
 def _busy_world(n_agents: int = 240):
-    sites = [Site("a", unemployment_rate=0.05, housing_availability=0.8),
-             Site("b", unemployment_rate=0.15, public_stigma=0.7)]
-    teams = [Team("a", site=0, capacity={"peer_support": 10, "supported_employment": 5}),
-             Team("b", site=1, staff_training=True, fidelity=0.6),
-             Team("c", site=1, professional_attitudes=0.2)]
+    sites = [
+        Site("a", unemployment_rate=0.05, housing_availability=0.8),
+        Site("b", unemployment_rate=0.15, public_stigma=0.7),
+    ]
+    teams = [
+        Team("a", site=0, capacity={"peer_support": 10, "supported_employment": 5}),
+        Team("b", site=1, staff_training=True, fidelity=0.6),
+        Team("c", site=1, professional_attitudes=0.2),
+    ]
     return make_world(n_agents, sites=sites, teams=teams, offer=ALL_OFFERED)
 
 
@@ -55,8 +65,9 @@ def metrics_from_state(simulation: Simulation) -> dict[str, np.ndarray]:
     p = state.process
     qpr = personal_recovery(state)
     stage = recovery_stage(qpr)
-    stage_counts = np.stack([np.count_nonzero(stage == s, axis=1) for s in range(len(STAGES))],
-                            axis=1)
+    stage_counts = np.stack(
+        [np.count_nonzero(stage == s, axis=1) for s in range(len(STAGES))], axis=1
+    )
     offered = simulation.world.offered
     started = (state.enrolled | state.completed | state.dropped) & offered[None]
     n_offered = offered.sum()
@@ -79,11 +90,11 @@ def metrics_from_state(simulation: Simulation) -> dict[str, np.ndarray]:
         "in_intervention": share(state.enrolled.any(axis=2)),
         "uptake": started.sum(axis=(1, 2)) / n_offered if n_offered else np.zeros(n_runs),
         "early_stage": (stage_counts[:, 0] + stage_counts[:, 1]) / n_agents,
-        **{f"dose_{m}": _row_means(state.doses[..., i])
-           for i, m in enumerate(MECHANISMS)},
+        **{f"dose_{m}": _row_means(state.doses[..., i]) for i, m in enumerate(MECHANISMS)},
         **{f"stage_{name}": stage_counts[:, i] / n_agents for i, name in enumerate(STAGES)},
-        **{f"in_{name}": share(state.enrolled[..., k])
-           for k, name in enumerate(USER_INTERVENTIONS)},
+        **{
+            f"in_{name}": share(state.enrolled[..., k]) for k, name in enumerate(USER_INTERVENTIONS)
+        },
     }
     assert sorted(values) == sorted(METRICS)
     return {name: values[name] for name in METRICS}
@@ -95,9 +106,11 @@ def assert_same_state(expected_sim: Simulation, actual_sim: Simulation, what: st
     for name in expected:
         np.testing.assert_array_equal(actual[name], expected[name], err_msg=f"{name}, {what}")
     for attr in ("run", "a", "b"):
-        np.testing.assert_array_equal(getattr(actual_sim.state.network, attr),
-                                      getattr(expected_sim.state.network, attr),
-                                      err_msg=f"network.{attr}, {what}")
+        np.testing.assert_array_equal(
+            getattr(actual_sim.state.network, attr),
+            getattr(expected_sim.state.network, attr),
+            err_msg=f"network.{attr}, {what}",
+        )
 
 
 def assert_metrics_are_the_state(sim: Simulation, week: int) -> None:
@@ -129,14 +142,18 @@ def check_run(world, param_sets, seeds, weeks: int, tile_runs: int | None = None
         assert_metrics_are_the_state(whole, week)
         if tiled is not None:
             assert_same_state(whole, tiled, f"week {week}")
-            np.testing.assert_array_equal(tiled.state.network.degree(),
-                                          whole.state.network.degree())
+            np.testing.assert_array_equal(
+                tiled.state.network.degree(), whole.state.network.degree()
+            )
     return whole.state.network.n_edges
 
 
 def test_busy_world_with_capacity_training_and_overrides():
-    params = [validate({}), validate({"motivation_median": 0.7, "public_stigma": 0.3}),
-              validate({"tie_formation_probability_per_week": 0.3, "fidelity": 0.4})]
+    params = [
+        validate({}),
+        validate({"motivation_median": 0.7, "public_stigma": 0.3}),
+        validate({"tie_formation_probability_per_week": 0.3, "fidelity": 0.4}),
+    ]
     seeds = [RunSeed(7, d, 0) for d in range(3)]
     edges = check_run(_busy_world(), params, seeds, weeks=40)
     assert edges > 100  # group and community ties were formed and merged
@@ -145,9 +162,13 @@ def test_busy_world_with_capacity_training_and_overrides():
 def test_a_batch_stepped_in_tiles_is_identical():
     # 5 runs in tiles of 2, 2 and 1: the draws, the edge lists and the capacity queues
     # are cut and put back together per tile
-    params = [validate({}), validate({"tie_formation_probability_per_week": 0.3}),
-              validate({"motivation_median": 0.7}), validate({"fidelity": 0.4}),
-              validate({"public_stigma": 0.3})]
+    params = [
+        validate({}),
+        validate({"tie_formation_probability_per_week": 0.3}),
+        validate({"motivation_median": 0.7}),
+        validate({"fidelity": 0.4}),
+        validate({"public_stigma": 0.3}),
+    ]
     seeds = [RunSeed(9, d, 0) for d in range(5)]
     edges = check_run(_busy_world(), params, seeds, weeks=30, tile_runs=2)
     assert edges > 100
@@ -170,11 +191,15 @@ def test_a_single_user():
 
 
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(world=worlds(), first=parameter_sets, second=parameter_sets,
-       seed=st.integers(0, 2**32 - 1))
+@given(world=worlds(), first=parameter_sets, second=parameter_sets, seed=st.integers(0, 2**32 - 1))
 def test_random_worlds_and_parameters(world, first, second, seed):
-    check_run(world, one_cap([first, second]), [RunSeed(seed, 0, r) for r in range(2)], weeks=12,
-              tile_runs=1)
+    check_run(
+        world,
+        one_cap([first, second]),
+        [RunSeed(seed, 0, r) for r in range(2)],
+        weeks=12,
+        tile_runs=1,
+    )
 
 
 def test_replacing_a_state_array_between_weeks_is_seen():
@@ -222,8 +247,11 @@ def test_a_copied_simulation_continues_as_the_original(how):
 
 def test_a_world_edited_in_place_is_seen_by_the_next_batch():
     """The compiled path's per-world tables are rebuilt when the world's arrays change."""
-    world, params, seeds = make_world(40, offer={"peer_support": 0.5}), [validate({})], [
-        RunSeed(17)]
+    world, params, seeds = (
+        make_world(40, offer={"peer_support": 0.5}),
+        [validate({})],
+        [RunSeed(17)],
+    )
     run_batch(world, params, seeds, 4)  # builds and caches the tables
     world.offered[:, :] = True
     ours = run_batch(world, params, seeds, 8).metrics
@@ -247,7 +275,4 @@ def test_run_batch_records_the_weekly_metrics_of_the_stepped_batch():
             stepped[name].append(value)
     assert list(recorded) == list(METRICS)
     for name in METRICS:
-        np.testing.assert_array_equal(recorded[name], np.stack(stepped[name], axis=1),
-                                      err_msg=name)
-
-
+        np.testing.assert_array_equal(recorded[name], np.stack(stepped[name], axis=1), err_msg=name)

@@ -37,8 +37,13 @@ def test_the_layers_contract_is_kept() -> None:
 
 def import_error(module: str) -> str:
     """The last line of the error importing ``module`` alone in a fresh interpreter, or ''."""
-    result = subprocess.run([sys.executable, "-c", f"import {module}"], capture_output=True,
-                            text=True, cwd=ROOT, timeout=300)
+    result = subprocess.run(
+        [sys.executable, "-c", f"import {module}"],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=300,
+    )
     return result.stderr.strip().splitlines()[-1] if result.returncode else ""
 
 

@@ -38,8 +38,17 @@ def stepped():
 
 # --- agents read the arrays ---------------------------------------------------------------
 
-STATE_ATTRIBUTES = ("motivation", "severity", "self_stigma", "employed", "housed",
-                    "functioning", "connectedness", "in_relapse", "relapses")
+STATE_ATTRIBUTES = (
+    "motivation",
+    "severity",
+    "self_stigma",
+    "employed",
+    "housed",
+    "functioning",
+    "connectedness",
+    "in_relapse",
+    "relapses",
+)
 PROCESS_ATTRIBUTES = ("knowledge", "self_efficacy", "trust", "hope", "empowerment", "meaning")
 
 
@@ -103,13 +112,15 @@ def test_attributes_follow_the_state_as_it_moves():
 
 # --- AgentSet API -------------------------------------------------------------------------
 
+
 def test_agentset_select_agg_get_agree_with_the_metrics(stepped):
     users = stepped.agents_by_type[ServiceUser]
     assert len(stepped.agents) == N_AGENTS + 2
     assert len(users) == N_AGENTS
     assert users.agg("employed", np.mean) == pytest.approx(stepped.metrics["employed"], abs=1e-15)
     assert users.agg("personal_recovery", np.mean) == pytest.approx(
-        stepped.metrics["personal_recovery"], rel=1e-12)
+        stepped.metrics["personal_recovery"], rel=1e-12
+    )
     for stage in STAGES:
         chosen = users.select(lambda a, s=stage: a.stage == s)
         assert len(chosen) == round(stepped.metrics[f"stage_{stage}"] * N_AGENTS)
@@ -119,6 +130,7 @@ def test_agentset_select_agg_get_agree_with_the_metrics(stepped):
 
 
 # --- DataCollector ------------------------------------------------------------------------
+
 
 def test_model_vars_have_every_metric_and_one_row_per_week(stepped):
     frame = stepped.datacollector.get_model_vars_dataframe()
@@ -150,13 +162,13 @@ def test_pathway_rejects_ids_that_are_not_users(stepped):
 
 # --- the face adds nothing to the dynamics ------------------------------------------------
 
+
 def test_trajectory_equals_run_batch():
     world, weeks, seed = two_team_world(), 10, 11
     model = RecoveryModel(world=world, seed=seed, params=PARAMS, weeks=weeks)
     model.run_model()
     series = tuple(AGENT_REPORTERS.values())
-    result = run_batch(world, [validate(PARAMS)], [RunSeed(seed, 0, 0)], weeks,
-                       agent_series=series)
+    result = run_batch(world, [validate(PARAMS)], [RunSeed(seed, 0, 0)], weeks, agent_series=series)
     frame = model.datacollector.get_model_vars_dataframe()
     for name, values in result.metrics.items():
         np.testing.assert_array_equal(frame[name].to_numpy(), values[0], err_msg=name)
@@ -179,6 +191,7 @@ def test_keyword_parameters_equal_params_mapping():
 
 
 # --- determinism --------------------------------------------------------------------------
+
 
 def run_frames(seed: int, weeks: int = 6) -> tuple[pd.DataFrame, pd.DataFrame]:
     model = RecoveryModel(n_agents=40, seed=seed, offer=OFFER, weeks=weeks)
@@ -204,6 +217,7 @@ def test_mesa_generators_are_seeded_too():
 
 # --- horizon and batch_run ----------------------------------------------------------------
 
+
 def test_horizon_stops_running():
     model = RecoveryModel(n_agents=20, seed=0, weeks=3)
     assert model.running
@@ -217,23 +231,41 @@ def test_batch_run_two_values_two_iterations():
     results = mesa.batch_run(
         RecoveryModel,
         parameters={"n_agents": 20, "unemployment_rate": [0.05, 0.2], "seed": 3},
-        iterations=2, max_steps=3, number_processes=1, display_progress=False,
+        iterations=2,
+        max_steps=3,
+        number_processes=1,
+        display_progress=False,
     )
     runs = {(row["RunId"], row["iteration"], row["unemployment_rate"]) for row in results}
     assert len(runs) == 4
-    expected = {"RunId", "iteration", "Step", "n_agents", "unemployment_rate", "seed",
-                "AgentID", *METRICS, *AGENT_REPORTERS}
+    expected = {
+        "RunId",
+        "iteration",
+        "Step",
+        "n_agents",
+        "unemployment_rate",
+        "seed",
+        "AgentID",
+        *METRICS,
+        *AGENT_REPORTERS,
+    }
     assert set(results[0]) == expected
     assert len(results) == 4 * (20 + 1)  # one row per agent (users and the team) per run
-    by_rate = {rate: {row["employed"] for row in results if row["unemployment_rate"] == rate}
-               for rate in (0.05, 0.2)}
+    by_rate = {
+        rate: {row["employed"] for row in results if row["unemployment_rate"] == rate}
+        for rate in (0.05, 0.2)
+    }
     assert all(len(values) == 1 for values in by_rate.values())  # same seed: iterations agree
 
 
 def test_batch_run_rows_match_the_models_own_collection():
     results = mesa.batch_run(
-        RecoveryModel, parameters={"n_agents": 20, "weeks": 3, "seed": [1, 2]},
-        iterations=1, max_steps=10, number_processes=1, data_collection_period=1,
+        RecoveryModel,
+        parameters={"n_agents": 20, "weeks": 3, "seed": [1, 2]},
+        iterations=1,
+        max_steps=10,
+        number_processes=1,
+        data_collection_period=1,
         display_progress=False,
     )
     for seed in (1, 2):
@@ -246,6 +278,7 @@ def test_batch_run_rows_match_the_models_own_collection():
 
 
 # --- network graph ------------------------------------------------------------------------
+
 
 def test_network_graph(stepped):
     graph = stepped.network_graph()
@@ -260,20 +293,24 @@ def test_network_graph(stepped):
 
 # --- bad input ----------------------------------------------------------------------------
 
-@pytest.mark.parametrize(("kwargs", "error", "match"), [
-    ({"params": {"unemployment_rat": 0.1}}, ParameterError, "did you mean"),
-    ({"params": {"unemployment_rate": 0.9}}, ParameterError, "out of bounds"),
-    ({"public_stigmaa": 0.5}, ParameterError, "unknown parameter"),
-    ({"params": "unemployment_rate"}, ModelError, "must be a mapping"),
-    ({"params": {"public_stigma": 0.4}, "public_stigma": 0.5}, ModelError, "both in params"),
-    ({"weeks": 0}, ModelError, "weeks must be"),
-    ({"weeks": 2.5}, ModelError, "weeks must be"),
-    ({"seed": -1}, ValueError, "seed must be a non-negative integer"),
-    ({"n_agents": 0}, WorldError, "n_agents"),
-    ({"world": make_world(5), "n_agents": 5}, ModelError, "either world or n_agents"),
-    ({"world": "a world"}, ModelError, "sim.core.world.World"),
-    ({"offer": {"yoga": 0.5}}, WorldError, "cannot offer"),
-])
+
+@pytest.mark.parametrize(
+    ("kwargs", "error", "match"),
+    [
+        ({"params": {"unemployment_rat": 0.1}}, ParameterError, "did you mean"),
+        ({"params": {"unemployment_rate": 0.9}}, ParameterError, "out of bounds"),
+        ({"public_stigmaa": 0.5}, ParameterError, "unknown parameter"),
+        ({"params": "unemployment_rate"}, ModelError, "must be a mapping"),
+        ({"params": {"public_stigma": 0.4}, "public_stigma": 0.5}, ModelError, "both in params"),
+        ({"weeks": 0}, ModelError, "weeks must be"),
+        ({"weeks": 2.5}, ModelError, "weeks must be"),
+        ({"seed": -1}, ValueError, "seed must be a non-negative integer"),
+        ({"n_agents": 0}, WorldError, "n_agents"),
+        ({"world": make_world(5), "n_agents": 5}, ModelError, "either world or n_agents"),
+        ({"world": "a world"}, ModelError, "sim.core.world.World"),
+        ({"offer": {"yoga": 0.5}}, WorldError, "cannot offer"),
+    ],
+)
 def test_bad_input_raises_actionable_errors(kwargs, error, match):
     with pytest.raises(error, match=match):
         RecoveryModel(**kwargs)

@@ -27,10 +27,19 @@ HEAVY = ("dask", "distributed", "pyabc", "solara", "matplotlib", "SALib")
 
 def fresh_python(code: str, cwd: Path) -> dict:
     """Run ``code`` in a fresh interpreter on this tree; it prints one JSON object."""
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join(
-        [str(ROOT), *filter(None, [os.environ.get("PYTHONPATH")])]))
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                          timeout=120, cwd=cwd, env=env, check=False)
+    env = dict(
+        os.environ,
+        PYTHONPATH=os.pathsep.join([str(ROOT), *filter(None, [os.environ.get("PYTHONPATH")])]),
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=cwd,
+        env=env,
+        check=False,
+    )
     assert done.returncode == 0, done.stderr
     return json.loads(done.stdout.strip().splitlines()[-1])
 
@@ -39,30 +48,35 @@ LOADED = f"sorted(m for m in {HEAVY!r} if m in sys.modules)"
 
 
 def test_import_sim_cli_loads_no_heavy_stack(tmp_path, capsys):
-    code = ("import json, sys, time\n"
-            "started = time.perf_counter()\n"
-            "import sim.cli\n"
-            "seconds = time.perf_counter() - started\n"
-            f"print(json.dumps({{'seconds': seconds, 'heavy': {LOADED}}}))\n")
+    code = (
+        "import json, sys, time\n"
+        "started = time.perf_counter()\n"
+        "import sim.cli\n"
+        "seconds = time.perf_counter() - started\n"
+        f"print(json.dumps({{'seconds': seconds, 'heavy': {LOADED}}}))\n"
+    )
     result = fresh_python(code, tmp_path)
     with capsys.disabled():
-        print(f"\n[test_packaging] import sim.cli: {result['seconds']:.2f} s in a fresh "
-              "interpreter")
+        print(
+            f"\n[test_packaging] import sim.cli: {result['seconds']:.2f} s in a fresh interpreter"
+        )
     assert result["heavy"] == []  # the time is printed, not asserted (a benchmark, not a test)
 
 
 def test_help_loads_no_heavy_stack(tmp_path):
-    code = ("import contextlib, io, json, sys\n"
-            "from sim.cli import main\n"
-            "out = io.StringIO()\n"
-            "with contextlib.redirect_stdout(out):\n"
-            "    for args in (['--help'], ['run', '--help'], ['trial', '--help'],\n"
-            "                 ['scenarios']):\n"
-            "        try:\n"
-            "            main(args)\n"
-            "        except SystemExit as stop:\n"
-            "            assert not stop.code, (args, stop.code)\n"
-            f"print(json.dumps({{'heavy': {LOADED}, 'text': out.getvalue()}}))\n")
+    code = (
+        "import contextlib, io, json, sys\n"
+        "from sim.cli import main\n"
+        "out = io.StringIO()\n"
+        "with contextlib.redirect_stdout(out):\n"
+        "    for args in (['--help'], ['run', '--help'], ['trial', '--help'],\n"
+        "                 ['scenarios']):\n"
+        "        try:\n"
+        "            main(args)\n"
+        "        except SystemExit as stop:\n"
+        "            assert not stop.code, (args, stop.code)\n"
+        f"print(json.dumps({{'heavy': {LOADED}, 'text': out.getvalue()}}))\n"
+    )
     result = fresh_python(code, tmp_path)
     assert result["heavy"] == []
     assert "scenarios" in result["text"] and "ips-scale-up" in result["text"]
@@ -77,12 +91,13 @@ def test_wheel_maps_every_shipped_folder_into_sim_data():
         assert sources, f"no force-include for {kind} into {target}"
         for src in sources:
             assert (ROOT / src).exists(), src
-            assert Path(src).parts[:len(source)] == source, (kind, src)
+            assert Path(src).parts[: len(source)] == source, (kind, src)
     assert shipped.targets_file().name == "targets.toml"
 
 
-@pytest.mark.parametrize("text", ["ips-scale-up", "ips_scale_up", "ips_scale_up.toml",
-                                  "IPS-Scale-Up"])
+@pytest.mark.parametrize(
+    "text", ["ips-scale-up", "ips_scale_up", "ips_scale_up.toml", "IPS-Scale-Up"]
+)
 def test_shipped_scenario_by_name(text):
     assert shipped.resolve("scenario", text) == shipped.scenario_dir() / "ips_scale_up.toml"
 
@@ -120,8 +135,10 @@ def test_every_shipped_file_loads_from_a_copy_outside_the_tree(tmp_path, monkeyp
     """As from package data: ``extends`` resolves beside the file, presets read the copy."""
     from sim.studies.trials import load_trial
 
-    copies = {kind: shutil.copytree(shipped.data_dir(kind), tmp_path / kind)
-              for kind in ("scenario", "trial")}
+    copies = {
+        kind: shutil.copytree(shipped.data_dir(kind), tmp_path / kind)
+        for kind in ("scenario", "trial")
+    }
     monkeypatch.setattr(shipped, "data_dir", lambda kind: Path(copies[kind]))
     for name in shipped.names("scenario"):
         scenario = load(name.replace("_", "-"), ())

@@ -46,8 +46,9 @@ def test_validate_fills_defaults_and_overrides():
 
 
 def test_unknown_name_suggests_nearest():
-    with pytest.raises(ParameterError,
-                       match=r"unknown parameter 'unemployment_rte'.*'unemployment_rate'"):
+    with pytest.raises(
+        ParameterError, match=r"unknown parameter 'unemployment_rte'.*'unemployment_rate'"
+    ):
         validate({"unemployment_rte": 0.1})
 
 
@@ -58,8 +59,9 @@ def test_error_names_the_file():
 
 @pytest.mark.parametrize("value", [-0.1, 1.5, math.nan, "high", True, None])
 def test_bad_values_are_rejected_with_bounds(value):
-    with pytest.raises(ParameterError,
-                       match=r"professional_attitudes.*\[0\.0, 1\.0\]|not a number"):
+    with pytest.raises(
+        ParameterError, match=r"professional_attitudes.*\[0\.0, 1\.0\]|not a number"
+    ):
         validate({"professional_attitudes": value})
 
 
@@ -78,8 +80,10 @@ def test_salib_problem_subset_and_groups():
     problem = salib_problem(["unemployment_rate", "motivation_median", "fidelity"], grouped=True)
     assert problem["num_vars"] == 3
     assert problem["names"] == ["unemployment_rate", "motivation_median", "fidelity"]
-    assert problem["bounds"][0] == [REGISTRY["unemployment_rate"].low,
-                                    REGISTRY["unemployment_rate"].high]
+    assert problem["bounds"][0] == [
+        REGISTRY["unemployment_rate"].low,
+        REGISTRY["unemployment_rate"].high,
+    ]
     assert problem["groups"] == ["environment", "user", "service"]
     assert problem["dists"][0] == "unif"
 

@@ -74,9 +74,25 @@ REPLICATES = 40
 WEEKS = 30
 CORE_SEED = 2024  # core run r uses RunSeed(CORE_SEED, 0, r)
 REFERENCE_SEED = 10_000  # reference run r uses seed REFERENCE_SEED + r
-OUTCOMES = ("employed", "ever_employed", "housed", "personal_recovery", "hope", "empowerment",
-            "self_stigma", "meaning", "connectedness", "ties", "trust", "knowledge",
-            "self_efficacy", "functioning", "motivation", "in_relapse", "uptake")
+OUTCOMES = (
+    "employed",
+    "ever_employed",
+    "housed",
+    "personal_recovery",
+    "hope",
+    "empowerment",
+    "self_stigma",
+    "meaning",
+    "connectedness",
+    "ties",
+    "trust",
+    "knowledge",
+    "self_efficacy",
+    "functioning",
+    "motivation",
+    "in_relapse",
+    "uptake",
+)
 CHANGED = tuple(n for n in OUTCOMES if n not in ("in_relapse", "uptake"))  # both 0 at entry
 EARLY_WEEKS = 5  # the reduced comparison also tests the change from week 0 to this week
 SPREAD = "personal_recovery_sd"  # between-user SD of QPR at the horizon (heterogeneity)
@@ -89,38 +105,71 @@ def _brief_world():
 
 def _services_world():
     """Two sites and teams: capacity limits, staff training, every user intervention."""
-    sites = (Site("city"), Site("coast", unemployment_rate=0.15, public_stigma=0.7,
-                                housing_availability=0.3))
-    teams = (Team("trained", site=0, staff_training=True,
-                  capacity={"peer_support": 10, "self_management": 8}),
-             Team("custodial", site=1, professional_attitudes=0.2, fidelity=0.6))
-    offer = {"peer_support": 0.5, "self_management": 0.6, "recovery_education": 0.4,
-             "supported_employment": 0.5, "supported_housing": 0.5,
-             "shared_decision_making": 0.3, "case_management": 0.3}
+    sites = (
+        Site("city"),
+        Site("coast", unemployment_rate=0.15, public_stigma=0.7, housing_availability=0.3),
+    )
+    teams = (
+        Team(
+            "trained",
+            site=0,
+            staff_training=True,
+            capacity={"peer_support": 10, "self_management": 8},
+        ),
+        Team("custodial", site=1, professional_attitudes=0.2, fidelity=0.6),
+    )
+    offer = {
+        "peer_support": 0.5,
+        "self_management": 0.6,
+        "recovery_education": 0.4,
+        "supported_employment": 0.5,
+        "supported_housing": 0.5,
+        "shared_decision_making": 0.3,
+        "case_management": 0.3,
+    }
     return make_world(150, sites=sites, teams=teams, offer=offer)
 
 
-SERVICES_PARAMS = {"baseline_housed_share": 0.5, "relapse_probability_per_week": 0.03,
-                   "staff_training_weeks": 10, "tie_formation_probability_per_week": 0.2}
+SERVICES_PARAMS = {
+    "baseline_housed_share": 0.5,
+    "relapse_probability_per_week": 0.03,
+    "staff_training_weeks": 10,
+    "tie_formation_probability_per_week": 0.2,
+}
 CONFIGS = {"brief": (_brief_world, {}), "services": (_services_world, SERVICES_PARAMS)}
 
 # former literals of the rules (now registry parameters) moved well away from their defaults,
 # on top of each configuration's parameters: the oracle must follow the core there too
 MOVED_PARAMS = {
-    "advanced_stage": 2, "initial_ties_cap": 4, "initial_ties_mean": 8.0,
-    "trait_correlation": 0.8, "motivation_factor_loading": 0.5,
-    "symptom_severity_factor_loading": 0.8, "self_stigma_factor_loading": -0.4,
-    "knowledge_factor_loading": 0.6, "self_efficacy_factor_loading": 1.0,
-    "trust_factor_loading": -0.7, "hope_factor_loading": 0.3,
-    "empowerment_factor_loading": -1.0, "meaning_factor_loading": 0.0,
-    "reference_public_stigma": 0.3, "symptom_functioning_weight": 0.5,
-    "housing_functioning_weight": 2.0, "employment_functioning_weight": 3.0,
-    "self_efficacy_functioning_weight": 1.0, "usual_care_neutral_attitudes": 0.35,
-    "peer_signal_neutral_share": 0.3, "attitude_dose_offset": 0.3,
-    "self_efficacy_readiness_weight": 3.0, "motivation_readiness_weight": 0.5,
-    "symptom_readiness_weight": 1.5, "reference_work_readiness": 0.35,
-    "reference_housing_availability": 0.3, "housing_availability_elasticity": 0.5,
-    "relapse_reference_severity": 0.35, "relapse_severity_slope": 1.4,  # the registry's top
+    "advanced_stage": 2,
+    "initial_ties_cap": 4,
+    "initial_ties_mean": 8.0,
+    "trait_correlation": 0.8,
+    "motivation_factor_loading": 0.5,
+    "symptom_severity_factor_loading": 0.8,
+    "self_stigma_factor_loading": -0.4,
+    "knowledge_factor_loading": 0.6,
+    "self_efficacy_factor_loading": 1.0,
+    "trust_factor_loading": -0.7,
+    "hope_factor_loading": 0.3,
+    "empowerment_factor_loading": -1.0,
+    "meaning_factor_loading": 0.0,
+    "reference_public_stigma": 0.3,
+    "symptom_functioning_weight": 0.5,
+    "housing_functioning_weight": 2.0,
+    "employment_functioning_weight": 3.0,
+    "self_efficacy_functioning_weight": 1.0,
+    "usual_care_neutral_attitudes": 0.35,
+    "peer_signal_neutral_share": 0.3,
+    "attitude_dose_offset": 0.3,
+    "self_efficacy_readiness_weight": 3.0,
+    "motivation_readiness_weight": 0.5,
+    "symptom_readiness_weight": 1.5,
+    "reference_work_readiness": 0.35,
+    "reference_housing_availability": 0.3,
+    "housing_availability_elasticity": 0.5,
+    "relapse_reference_severity": 0.35,
+    "relapse_severity_slope": 1.4,  # the registry's top
 }
 
 # the reduced comparison (default selection): one configuration, few reference runs
@@ -159,8 +208,9 @@ def _early(series, weeks: int, early: bool) -> dict[str, np.ndarray] | None:
     return {name: series[name][:, EARLY_WEEKS] - series[name][:, 0] for name in CHANGED}
 
 
-def core_sample(world, params, replicates: int, weeks: int, *, seed: int = CORE_SEED,
-                early: bool = False) -> Sample:
+def core_sample(
+    world, params, replicates: int, weeks: int, *, seed: int = CORE_SEED, early: bool = False
+) -> Sample:
     """Run the vectorised core as one batch of ``replicates`` runs."""
     seeds = [RunSeed(seed, 0, r) for r in range(replicates)]
     result = run_batch(world, [validate(params)] * replicates, seeds, weeks)
@@ -168,15 +218,17 @@ def core_sample(world, params, replicates: int, weeks: int, *, seed: int = CORE_
     change = {name: result.metrics[name][:, -1] - result.metrics[name][:, 0] for name in CHANGED}
     qpr = _user_values(result.final, "personal_recovery")
     level[SPREAD] = qpr.std(axis=1)
-    user_sd = {name: float(_user_values(result.final, name).std())
-               for name in OUTCOMES if name != "uptake"}
+    user_sd = {
+        name: float(_user_values(result.final, name).std()) for name in OUTCOMES if name != "uptake"
+    }
     user_sd["uptake"] = float(np.sqrt(np.mean(level["uptake"]) * (1 - np.mean(level["uptake"]))))
     user_sd[SPREAD] = float(level[SPREAD].mean())  # spreads must agree within 10%
     return Sample(level, change, user_sd, _early(result.metrics, weeks, early))
 
 
-def reference_sample(world, params, replicates: int, weeks: int, *, seed: int = REFERENCE_SEED,
-                     early: bool = False) -> Sample:
+def reference_sample(
+    world, params, replicates: int, weeks: int, *, seed: int = REFERENCE_SEED, early: bool = False
+) -> Sample:
     """Run the Mesa reference ``replicates`` times, one model per seed."""
     frames, spreads = [], []
     for r in range(replicates):
@@ -202,20 +254,34 @@ def compare(core: Sample, ref: Sample, alpha: float) -> list[dict]:
             diff = float(a.mean() - b.mean())
             tolerance = TOLERANCE_SD * core.user_sd[name]  # the horizon's spread, also early
             p = float(welch.pvalue) if np.isfinite(welch.pvalue) else 1.0
-            rows.append({"statistic": statistic, "outcome": name, "core": float(a.mean()),
-                         "reference": float(b.mean()), "diff": diff, "t": float(welch.statistic),
-                         "p": p, "tolerance": tolerance,
-                         "ok": p >= alpha and abs(diff) <= tolerance})
+            rows.append(
+                {
+                    "statistic": statistic,
+                    "outcome": name,
+                    "core": float(a.mean()),
+                    "reference": float(b.mean()),
+                    "diff": diff,
+                    "t": float(welch.statistic),
+                    "p": p,
+                    "tolerance": tolerance,
+                    "ok": p >= alpha and abs(diff) <= tolerance,
+                }
+            )
     return rows
 
 
 def _table(label: str, rows: list[dict], alpha: float) -> str:
-    lines = [f"\n[{label}] Welch p >= {alpha:.2e} (Bonferroni) and |diff| <= tolerance",
-             f"{'statistic':9} {'outcome':21} {'core':>9} {'reference':>9} {'diff':>9} "
-             f"{'tol':>8} {'t':>6} {'p':>7}  ok"]
-    lines += [f"{r['statistic']:9} {r['outcome']:21} {r['core']:9.4f} {r['reference']:9.4f} "
-              f"{r['diff']:+9.4f} {r['tolerance']:8.4f} {r['t']:+6.2f} {r['p']:7.4f}  "
-              f"{'yes' if r['ok'] else 'NO'}" for r in rows]
+    lines = [
+        f"\n[{label}] Welch p >= {alpha:.2e} (Bonferroni) and |diff| <= tolerance",
+        f"{'statistic':9} {'outcome':21} {'core':>9} {'reference':>9} {'diff':>9} "
+        f"{'tol':>8} {'t':>6} {'p':>7}  ok",
+    ]
+    lines += [
+        f"{r['statistic']:9} {r['outcome']:21} {r['core']:9.4f} {r['reference']:9.4f} "
+        f"{r['diff']:+9.4f} {r['tolerance']:8.4f} {r['t']:+6.2f} {r['p']:7.4f}  "
+        f"{'yes' if r['ok'] else 'NO'}"
+        for r in rows
+    ]
     return "\n".join(lines)
 
 
@@ -227,9 +293,13 @@ def _n_reduced_tests() -> int:
     return len(OUTCOMES) + 1 + 2 * len(CHANGED)
 
 
-def reduced_comparison(params_change: dict | None = None, *, core_seed: int = REDUCED_CORE_SEED,
-                       reference_seed: int = REDUCED_REFERENCE_SEED,
-                       core: Sample | None = None) -> tuple[list[dict], Sample]:
+def reduced_comparison(
+    params_change: dict | None = None,
+    *,
+    core_seed: int = REDUCED_CORE_SEED,
+    reference_seed: int = REDUCED_REFERENCE_SEED,
+    core: Sample | None = None,
+) -> tuple[list[dict], Sample]:
     """The reduced comparison, with ``params_change`` applied to the reference only.
 
     Returns the rows (see :func:`compare`) and the core sample (to reuse it).
@@ -238,8 +308,14 @@ def reduced_comparison(params_change: dict | None = None, *, core_seed: int = RE
     world = make()
     if core is None:
         core = core_sample(world, params, REDUCED_CORE, WEEKS, seed=core_seed, early=True)
-    ref = reference_sample(world, {**params, **(params_change or {})}, REDUCED_REFERENCE, WEEKS,
-                           seed=reference_seed, early=True)
+    ref = reference_sample(
+        world,
+        {**params, **(params_change or {})},
+        REDUCED_REFERENCE,
+        WEEKS,
+        seed=reference_seed,
+        early=True,
+    )
     return compare(core, ref, REDUCED_FAMILY_ALPHA / _n_reduced_tests()), core
 
 
@@ -274,8 +350,9 @@ def test_reference_runs_and_stays_in_range(config):
 
 def test_reference_is_reproducible_from_its_seed():
     world = _services_world()
-    runs = [reference.ReferenceModel(world, params=SERVICES_PARAMS, seed=5).run(4)
-            for _ in range(2)]
+    runs = [
+        reference.ReferenceModel(world, params=SERVICES_PARAMS, seed=5).run(4) for _ in range(2)
+    ]
     assert runs[0] == runs[1]
     assert reference.ReferenceModel(world, params=SERVICES_PARAMS, seed=6).run(4) != runs[0]
 
@@ -288,9 +365,24 @@ def test_process_move_rule():
     assert reference.shifted_probability(0.2, np.log(4.0)) == pytest.approx(0.5)
 
 
-ENTRY_VALUES = ("motivation", "severity", "self_stigma", "knowledge", "self_efficacy", "trust",
-                "hope", "empowerment", "meaning", "employed", "work_history", "housed",
-                "functioning", "connectedness", "personal_recovery", "ties")
+ENTRY_VALUES = (
+    "motivation",
+    "severity",
+    "self_stigma",
+    "knowledge",
+    "self_efficacy",
+    "trust",
+    "hope",
+    "empowerment",
+    "meaning",
+    "employed",
+    "work_history",
+    "housed",
+    "functioning",
+    "connectedness",
+    "personal_recovery",
+    "ties",
+)
 
 
 @pytest.mark.parametrize("params", [{}, MOVED_PARAMS], ids=["defaults", "moved"])
@@ -308,8 +400,10 @@ def test_entry_state_distributions_agree_with_the_core(params):
     alpha = 0.001 / (2 * len(ENTRY_VALUES))
     for name in ENTRY_VALUES:
         a = _user_values(core, name)[0]
-        b = np.array([getattr(u, "degree" if name == "ties" else name) for u in model.users],
-                     dtype=np.float64)
+        b = np.array(
+            [getattr(u, "degree" if name == "ties" else name) for u in model.users],
+            dtype=np.float64,
+        )
         assert stats.ks_2samp(a, b).pvalue > alpha, name
         assert stats.ttest_ind(a, b, equal_var=False).pvalue > alpha, name
 
@@ -324,8 +418,12 @@ def test_core_and_reference_agree_reduced(reduced):
     rows, _ = reduced
     alpha = REDUCED_FAMILY_ALPHA / _n_reduced_tests()
     print(_table(f"reduced, {REDUCED_CONFIG}", rows, alpha))
-    failures = [f"{r['statistic']}/{r['outcome']}: diff {r['diff']:+.4f} "
-                f"(tol {r['tolerance']:.4f}), p {r['p']:.2e}" for r in rows if not r["ok"]]
+    failures = [
+        f"{r['statistic']}/{r['outcome']}: diff {r['diff']:+.4f} "
+        f"(tol {r['tolerance']:.4f}), p {r['p']:.2e}"
+        for r in rows
+        if not r["ok"]
+    ]
     assert not failures, "core and reference disagree:\n" + "\n".join(failures)
 
 
@@ -353,8 +451,10 @@ def samples():
     out = {}
     for label, (make, params) in CONFIGS.items():
         world = make()
-        out[label] = (core_sample(world, params, REPLICATES, WEEKS),
-                      reference_sample(world, params, REPLICATES, WEEKS))
+        out[label] = (
+            core_sample(world, params, REPLICATES, WEEKS),
+            reference_sample(world, params, REPLICATES, WEEKS),
+        )
     return out
 
 
@@ -365,8 +465,12 @@ def test_core_and_reference_agree_within_monte_carlo_error(samples):
     for label, (core, ref) in samples.items():
         rows = compare(core, ref, alpha)
         print(_table(label, rows, alpha))
-        failures += [f"{label}/{r['statistic']}/{r['outcome']}: diff {r['diff']:+.4f} "
-                     f"(tol {r['tolerance']:.4f}), p {r['p']:.2e}" for r in rows if not r["ok"]]
+        failures += [
+            f"{label}/{r['statistic']}/{r['outcome']}: diff {r['diff']:+.4f} "
+            f"(tol {r['tolerance']:.4f}), p {r['p']:.2e}"
+            for r in rows
+            if not r["ok"]
+        ]
     assert not failures, "core and reference disagree:\n" + "\n".join(failures)
 
 
@@ -394,9 +498,16 @@ def test_core_and_reference_agree_away_from_the_defaults():
     failures = []
     for label, (make, params) in CONFIGS.items():
         world, moved = make(), {**params, **MOVED_PARAMS}
-        rows = compare(core_sample(world, moved, REPLICATES, WEEKS),
-                       reference_sample(world, moved, REPLICATES, WEEKS), alpha)
+        rows = compare(
+            core_sample(world, moved, REPLICATES, WEEKS),
+            reference_sample(world, moved, REPLICATES, WEEKS),
+            alpha,
+        )
         print(_table(f"{label}, moved former literals", rows, alpha))
-        failures += [f"{label}/{r['statistic']}/{r['outcome']}: diff {r['diff']:+.4f} "
-                     f"(tol {r['tolerance']:.4f}), p {r['p']:.2e}" for r in rows if not r["ok"]]
+        failures += [
+            f"{label}/{r['statistic']}/{r['outcome']}: diff {r['diff']:+.4f} "
+            f"(tol {r['tolerance']:.4f}), p {r['p']:.2e}"
+            for r in rows
+            if not r["ok"]
+        ]
     assert not failures, "core and reference disagree:\n" + "\n".join(failures)

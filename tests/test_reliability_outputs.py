@@ -156,8 +156,18 @@ def inputs(tmp_path: Path, monkeypatch) -> Path:
 
 # ------------------------------------------------------- names escaping out/ (load time)
 
-BAD_NAMES = ["", ".", "..", "/tmp/abs/path", "../x", "a/b", "a\\b", ".hidden", "x" * 101,
-             "name with space"]
+BAD_NAMES = [
+    "",
+    ".",
+    "..",
+    "/tmp/abs/path",
+    "../x",
+    "a/b",
+    "a\\b",
+    ".hidden",
+    "x" * 101,
+    "name with space",
+]
 
 
 @pytest.mark.parametrize("name", BAD_NAMES)
@@ -197,22 +207,33 @@ def test_output_names_allowed_and_refused():
 
 @pytest.mark.parametrize("force", [(), ("--force",)], ids=["plain", "force"])
 def test_run_refuses_a_users_folder(inputs, force):
-    refused_and_untouched(inputs, ("run", *RUN, "--out", inputs / "out" / "mine", *force),
-                          "out/mine", "not an output of recovery-sim")
+    refused_and_untouched(
+        inputs,
+        ("run", *RUN, "--out", inputs / "out" / "mine", *force),
+        "out/mine",
+        "not an output of recovery-sim",
+    )
 
 
 def test_run_refuses_the_folder_holding_its_input_scenario(inputs):
     folder = user_folder(inputs / "project")
     (folder / "scenario.toml").write_text(SCENARIO, encoding="utf-8")
-    refused_and_untouched(inputs, ("run", folder / "scenario.toml", *RUN, "--out", folder,
-                                   "--force"), "holds the input file", "scenario.toml")
+    refused_and_untouched(
+        inputs,
+        ("run", folder / "scenario.toml", *RUN, "--out", folder, "--force"),
+        "holds the input file",
+        "scenario.toml",
+    )
 
 
 def test_run_refuses_the_input_folder_even_if_it_looks_like_a_run(inputs, outputs):
     folder = outputs("run", inputs / "old")
     _posterior(folder / "series.parquet")  # a posterior, named like a run's own file
-    refused_and_untouched(inputs, ("run", *RUN, "--posterior", folder / "series.parquet",
-                                   "--out", folder, "--force"), "holds the input file")
+    refused_and_untouched(
+        inputs,
+        ("run", *RUN, "--posterior", folder / "series.parquet", "--out", folder, "--force"),
+        "holds the input file",
+    )
 
 
 def test_run_needs_force_to_replace_its_own_output(inputs, outputs):
@@ -223,14 +244,16 @@ def test_run_needs_force_to_replace_its_own_output(inputs, outputs):
 def test_run_force_never_replaces_own_output_with_the_users_files_in_it(inputs, outputs):
     folder = outputs("run", inputs / "old")
     (folder / "notes.txt").write_text("written by hand\n", encoding="utf-8")
-    refused_and_untouched(inputs, ("run", *RUN, "--out", folder, "--force"),
-                          "did not write", "notes.txt")
+    refused_and_untouched(
+        inputs, ("run", *RUN, "--out", folder, "--force"), "did not write", "notes.txt"
+    )
 
 
 def test_run_force_never_replaces_another_kind_of_output(inputs, outputs):
     folder = outputs("trial", inputs / "old")
-    refused_and_untouched(inputs, ("run", *RUN, "--out", folder, "--force"),
-                          "trial output, not a run output")
+    refused_and_untouched(
+        inputs, ("run", *RUN, "--out", folder, "--force"), "trial output, not a run output"
+    )
 
 
 def test_run_force_replaces_its_own_output(inputs, outputs):
@@ -240,8 +263,13 @@ def test_run_force_replaces_its_own_output(inputs, outputs):
     assert code == 0, stderr
     manifest = json.loads((folder / "manifest.json").read_text())
     assert manifest["kind"] == "run" and manifest["seeds"][0]["seed"] == 9, before
-    assert sorted(p.name for p in inputs.iterdir()) == ["exp.toml", "old", "out",
-                                                        "scenario.toml", "trial.toml"]
+    assert sorted(p.name for p in inputs.iterdir()) == [
+        "exp.toml",
+        "old",
+        "out",
+        "scenario.toml",
+        "trial.toml",
+    ]
 
 
 def test_compare_refuses_a_users_folder_and_a_run_output(inputs, outputs):
@@ -249,19 +277,27 @@ def test_compare_refuses_a_users_folder_and_a_run_output(inputs, outputs):
     two.write_text(SCENARIO.replace('"tiny"', '"tiny2"'), encoding="utf-8")
     args = ("compare", inputs / "scenario.toml", two, *RUN, "--force", "--out")
     refused_and_untouched(inputs, (*args, inputs / "out" / "mine"), "not an output")
-    refused_and_untouched(inputs, (*args, outputs("run", inputs / "old")),
-                          "run output, not a compare output")
+    refused_and_untouched(
+        inputs, (*args, outputs("run", inputs / "old")), "run output, not a compare output"
+    )
 
 
 @pytest.mark.parametrize("force", [(), ("--force",)], ids=["plain", "force"])
 def test_trial_refuses_a_users_folder(inputs, force):
-    refused_and_untouched(inputs, ("trial", inputs / "trial.toml", "--out",
-                                   inputs / "out" / "mine", *force), "not an output")
+    refused_and_untouched(
+        inputs,
+        ("trial", inputs / "trial.toml", "--out", inputs / "out" / "mine", *force),
+        "not an output",
+    )
 
 
 def test_trial_refuses_the_folder_holding_the_trial_file(inputs):
-    refused_and_untouched(inputs, ("trial", inputs / "trial.toml", "--out", inputs, "--force"),
-                          "holds the input file", "trial.toml")
+    refused_and_untouched(
+        inputs,
+        ("trial", inputs / "trial.toml", "--out", inputs, "--force"),
+        "holds the input file",
+        "trial.toml",
+    )
 
 
 # ----------------------------------------------------------------------------- sweep
@@ -270,22 +306,29 @@ def test_trial_refuses_the_folder_holding_the_trial_file(inputs):
 def test_sweep_force_refuses_a_run_output_with_notes(inputs, outputs):
     folder = outputs("run", inputs / "old")
     (folder / "notes.txt").write_text("written by hand\n", encoding="utf-8")
-    refused_and_untouched(inputs, ("sweep", inputs / "exp.toml", "--out", folder, "--force"),
-                          "run output, not a sweep output")
+    refused_and_untouched(
+        inputs,
+        ("sweep", inputs / "exp.toml", "--out", folder, "--force"),
+        "run output, not a sweep output",
+    )
 
 
 def test_sweep_force_refuses_a_users_folder_with_a_manifest(inputs):
     folder = user_folder(inputs / "project")
     (folder / "manifest.json").write_text('{"mine": true}\n', encoding="utf-8")
-    refused_and_untouched(inputs, ("sweep", inputs / "exp.toml", "--out", folder, "--force"),
-                          "not an output of recovery-sim")
+    refused_and_untouched(
+        inputs,
+        ("sweep", inputs / "exp.toml", "--out", folder, "--force"),
+        "not an output of recovery-sim",
+    )
 
 
 def test_sweep_force_refuses_its_own_sweep_with_the_users_files(inputs, outputs):
     folder = outputs("sweep", inputs / "old")
     (folder / "chunks" / "keep.txt").write_text("mine\n", encoding="utf-8")
-    refused_and_untouched(inputs, ("sweep", inputs / "exp.toml", "--out", folder, "--force"),
-                          "chunks/keep.txt")
+    refused_and_untouched(
+        inputs, ("sweep", inputs / "exp.toml", "--out", folder, "--force"), "chunks/keep.txt"
+    )
 
 
 def test_sweep_force_replaces_its_own_sweep(inputs, outputs):
@@ -315,16 +358,23 @@ def _special(kind: str, tmp_path: Path) -> Path:
 @pytest.mark.parametrize("kind", ["symlink", "file", "device"])
 def test_out_that_is_not_a_folder_is_refused(inputs, command, kind):
     path = _special(kind, inputs)
-    first = {"run": (*RUN,), "trial": (inputs / "trial.toml",),
-             "sweep": (inputs / "exp.toml",)}[command]
+    first = {"run": (*RUN,), "trial": (inputs / "trial.toml",), "sweep": (inputs / "exp.toml",)}[
+        command
+    ]
     what = {"symlink": "symbolic link", "file": "a file", "device": "a device"}[kind]
     refused_and_untouched(inputs, (command, *first, "--out", path, "--force"), str(path), what)
 
 
 def run_module(*args: str | Path, cwd: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "sim", *map(str, args)], capture_output=True,
-                          text=True, timeout=120, cwd=cwd, check=False,
-                          env={**os.environ, "PYTHONPATH": str(ROOT)})
+    return subprocess.run(
+        [sys.executable, "-m", "sim", *map(str, args)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=cwd,
+        check=False,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+    )
 
 
 def test_out_that_is_a_fifo_is_refused_without_hanging(inputs):
@@ -342,10 +392,14 @@ def test_out_that_is_a_fifo_is_refused_without_hanging(inputs):
 def test_a_locked_destination_is_refused(inputs):
     out = inputs / "busy"
     with output_lock(out):  # another writer holds it (flock: even in this process)
-        for args in (("run", *RUN), ("trial", inputs / "trial.toml"),
-                     ("sweep", inputs / "exp.toml")):
-            refused_and_untouched(inputs, (*args, "--out", out), "busy",
-                                  "another recovery-sim process")
+        for args in (
+            ("run", *RUN),
+            ("trial", inputs / "trial.toml"),
+            ("sweep", inputs / "exp.toml"),
+        ):
+            refused_and_untouched(
+                inputs, (*args, "--out", out), "busy", "another recovery-sim process"
+            )
         before = snapshot(inputs)
     assert snapshot(inputs) == {k: v for k, v in before.items() if k != ".busy.lock"}
 
@@ -354,9 +408,17 @@ def test_two_concurrent_runs_to_one_folder_cannot_both_succeed(inputs):
     out = inputs / "shared"
     argv = [sys.executable, "-m", "sim", "run", *RUN, "--seed", "{seed}", "--out", str(out)]
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    processes = [subprocess.Popen([a.format(seed=s) for a in argv], cwd=inputs, env=env,
-                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-                 for s in (1, 2)]
+    processes = [
+        subprocess.Popen(
+            [a.format(seed=s) for a in argv],
+            cwd=inputs,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for s in (1, 2)
+    ]
     results = [(p.wait(timeout=120), p.communicate()[1]) for p in processes]
     codes = sorted(code for code, _ in results)
     assert codes == [0, 2], results
@@ -365,20 +427,28 @@ def test_two_concurrent_runs_to_one_folder_cannot_both_succeed(inputs):
     winner = 1 + [code for code, _ in results].index(0)
     manifest = json.loads((out / "manifest.json").read_text())
     assert manifest["seeds"][0]["seed"] == winner  # the survivor is the one that succeeded
-    assert sorted(p.name for p in inputs.iterdir()) == ["exp.toml", "out", "scenario.toml",
-                                                        "shared", "trial.toml"]
+    assert sorted(p.name for p in inputs.iterdir()) == [
+        "exp.toml",
+        "out",
+        "scenario.toml",
+        "shared",
+        "trial.toml",
+    ]
 
 
 # ---------------------------------------------------------------------------- calibrate
 
 
-def _fit(folder: Path, *, name="tiny", database="runs/fit.db", posterior="posterior.parquet",
-         free=FREE) -> Path:
+def _fit(
+    folder: Path, *, name="tiny", database="runs/fit.db", posterior="posterior.parquet", free=FREE
+) -> Path:
     eqolise = (ROOT / "experiments/trials/eqolise.toml").read_text()
     (folder / "trial.toml").write_text(eqolise.replace("n_per_arm = 156", "n_per_arm = 10"))
     path = folder / "fit.toml"
-    path.write_text(FIT.format(name=name, database=database, posterior=posterior, root=ROOT,
-                               free=free), encoding="utf-8")
+    path.write_text(
+        FIT.format(name=name, database=database, posterior=posterior, root=ROOT, free=free),
+        encoding="utf-8",
+    )
     return path
 
 
@@ -388,29 +458,39 @@ def _abc_database(path: Path, generations: int) -> Path:
     with sqlite3.connect(path) as connection:
         connection.execute("CREATE TABLE abc_smc (id INTEGER PRIMARY KEY)")
         connection.execute("CREATE TABLE populations (id INTEGER PRIMARY KEY, t INTEGER)")
-        connection.executemany("INSERT INTO populations (t) VALUES (?)",
-                               [(t,) for t in range(-1, generations)])
+        connection.executemany(
+            "INSERT INTO populations (t) VALUES (?)", [(t,) for t in range(-1, generations)]
+        )
     connection.close()
     return path
 
 
 def _posterior(path: Path) -> Path:
     pd.DataFrame({"ips_job_finding_multiplier": [2.0, 3.0], "weight": [0.5, 0.5]}).to_parquet(
-        path, index=False)
+        path, index=False
+    )
     return path
 
 
-@pytest.mark.parametrize("database", ["trial.toml", "fit.toml", "../outside.db", "/tmp/x.db",
-                                      "runs/../../x.db", "runs/fit.sqlite", ".db"])
+@pytest.mark.parametrize(
+    "database",
+    [
+        "trial.toml",
+        "fit.toml",
+        "../outside.db",
+        "/tmp/x.db",
+        "runs/../../x.db",
+        "runs/fit.sqlite",
+        ".db",
+    ],
+)
 def test_calibrate_database_key_may_only_name_a_db_file_in_the_fit_folder(inputs, database):
     path = _fit(inputs, database=database)
     refused_and_untouched(inputs, ("calibrate", path), "fit.toml", "database", ".db")
 
 
-@pytest.mark.parametrize("posterior", ["trial.toml", "../p.parquet", "/tmp/p.parquet",
-                                       "p.csv"])
-def test_calibrate_posterior_key_may_only_name_a_parquet_file_in_the_fit_folder(inputs,
-                                                                                posterior):
+@pytest.mark.parametrize("posterior", ["trial.toml", "../p.parquet", "/tmp/p.parquet", "p.csv"])
+def test_calibrate_posterior_key_may_only_name_a_parquet_file_in_the_fit_folder(inputs, posterior):
     path = _fit(inputs, posterior=posterior)
     refused_and_untouched(inputs, ("calibrate", path), "fit.toml", "posterior", ".parquet")
 
@@ -423,8 +503,9 @@ def test_calibrate_refuses_a_database_that_is_not_its_own(inputs):
     (inputs / "notes.db").write_text("not a database\n", encoding="utf-8")
     for name in ("users.db", "notes.db"):
         path = _fit(inputs, database=name)
-        refused_and_untouched(inputs, ("calibrate", path), "database", name,
-                              "not a calibration database")
+        refused_and_untouched(
+            inputs, ("calibrate", path), "database", name, "not a calibration database"
+        )
 
 
 def test_calibrate_refuses_a_posterior_that_is_not_its_own(inputs):
@@ -432,8 +513,7 @@ def test_calibrate_refuses_a_posterior_that_is_not_its_own(inputs):
     (inputs / "fake.parquet").write_text("text\n", encoding="utf-8")
     for name in ("table.parquet", "fake.parquet"):
         path = _fit(inputs, posterior=name)
-        refused_and_untouched(inputs, ("calibrate", path), "posterior", name,
-                              "not a posterior")
+        refused_and_untouched(inputs, ("calibrate", path), "posterior", name, "not a posterior")
 
 
 def test_calibrate_refuses_an_empty_free_table_before_writing(inputs):
@@ -453,31 +533,39 @@ def test_calibrate_rerun_keeps_stored_generations(inputs):
     _abc_database(inputs / "runs" / "fit.db", 2)
     _posterior(inputs / "posterior.parquet")
     path = _fit(inputs)
-    refused_and_untouched(inputs, ("calibrate", path), "fit.db", "2 finished generation",
-                          "--resume", "--force")
+    refused_and_untouched(
+        inputs, ("calibrate", path), "fit.db", "2 finished generation", "--resume", "--force"
+    )
 
 
 def test_two_fits_cannot_write_one_database_at_once(inputs):
     path = _fit(inputs)
     (inputs / "runs").mkdir()
     with output_lock(inputs / "runs" / "fit.db"):  # another fit is running
-        refused_and_untouched(inputs, ("calibrate", path), "fit.toml", "database",
-                              "another recovery-sim process")
+        refused_and_untouched(
+            inputs, ("calibrate", path), "fit.toml", "database", "another recovery-sim process"
+        )
 
 
 def test_calibrate_refuses_a_users_report_folder_before_fitting(inputs):
     path = _fit(inputs)
-    refused_and_untouched(inputs, ("calibrate", path, "--out", inputs / "out" / "mine",
-                                   "--force"), "out/mine", "not an output")
-    refused_and_untouched(inputs, ("calibrate", path, "--out", inputs, "--force"),
-                          "holds the input file")
+    refused_and_untouched(
+        inputs,
+        ("calibrate", path, "--out", inputs / "out" / "mine", "--force"),
+        "out/mine",
+        "not an output",
+    )
+    refused_and_untouched(
+        inputs, ("calibrate", path, "--out", inputs, "--force"), "holds the input file"
+    )
 
 
 # ------------------------------------------------------------------------- help text
 
 
-@pytest.mark.parametrize("command", ["run", "compare", "trial", "sweep", "sensitivity",
-                                     "calibrate"])
+@pytest.mark.parametrize(
+    "command", ["run", "compare", "trial", "sweep", "sensitivity", "calibrate"]
+)
 def test_force_is_documented_as_replacing_only_own_output(command):
     result = CliRunner().invoke(main, [command, "--help"], terminal_width=200)
     text = " ".join(result.output.split())

@@ -9,10 +9,13 @@ from sim.core.seeding import RunSeed
 from sim.core.world import make_world
 from sim.studies.run import simulate
 
-WORLD = make_world(120, offer={"peer_support": 0.5, "supported_employment": 0.3,
-                               "self_management": 0.4})
-P = [validate({"unemployment_rate": u, "motivation_median": m})
-     for u, m in ((0.04, 0.3), (0.10, 0.5), (0.20, 0.8))]
+WORLD = make_world(
+    120, offer={"peer_support": 0.5, "supported_employment": 0.3, "self_management": 0.4}
+)
+P = [
+    validate({"unemployment_rate": u, "motivation_median": m})
+    for u, m in ((0.04, 0.3), (0.10, 0.5), (0.20, 0.8))
+]
 SEEDS = [RunSeed(3, d, 0) for d in range(3)]
 
 
@@ -72,14 +75,16 @@ def test_a_batch_run_in_sub_batches_is_the_batch(monkeypatch):
     for name in expected_state:
         np.testing.assert_array_equal(actual_state[name], expected_state[name], err_msg=name)
     for attr in ("run", "a", "b"):
-        np.testing.assert_array_equal(getattr(split.final.network, attr),
-                                      getattr(whole.state.network, attr), err_msg=attr)
+        np.testing.assert_array_equal(
+            getattr(split.final.network, attr), getattr(whole.state.network, attr), err_msg=attr
+        )
     assert split.final.network.n_edges > 0 and split.final.week == 12
     # still in sub-batches of 2 runs
     some = run_batch(WORLD, params, seeds, 12, agent_series=["hope"], record_weeks=[0, 5, 12])
     for row, name in enumerate(METRICS):
-        np.testing.assert_array_equal(some.metrics[name], expected[row][:, [0, 5, 12]],
-                                      err_msg=name)
+        np.testing.assert_array_equal(
+            some.metrics[name], expected[row][:, [0, 5, 12]], err_msg=name
+        )
     np.testing.assert_array_equal(some.agent_series["hope"], np.stack(hope, axis=1)[:, [0, 5, 12]])
 
 
@@ -93,11 +98,16 @@ def test_simulate_tables_are_reproducible():
 
 
 def test_common_random_numbers_pair_design_points():
-    same = simulate([{}, {}], replicates=2, seed=1, weeks=5, n_agents=40,
-                    common_random_numbers=True).summary
+    same = simulate(
+        [{}, {}], replicates=2, seed=1, weeks=5, n_agents=40, common_random_numbers=True
+    ).summary
     independent = simulate([{}, {}], replicates=2, seed=1, weeks=5, n_agents=40).summary
     metrics = same.columns[2:]
-    np.testing.assert_array_equal(same.loc[same.design_point == 0, metrics].to_numpy(),
-                                  same.loc[same.design_point == 1, metrics].to_numpy())
-    assert not np.array_equal(independent.loc[independent.design_point == 0, metrics].to_numpy(),
-                              independent.loc[independent.design_point == 1, metrics].to_numpy())
+    np.testing.assert_array_equal(
+        same.loc[same.design_point == 0, metrics].to_numpy(),
+        same.loc[same.design_point == 1, metrics].to_numpy(),
+    )
+    assert not np.array_equal(
+        independent.loc[independent.design_point == 0, metrics].to_numpy(),
+        independent.loc[independent.design_point == 1, metrics].to_numpy(),
+    )

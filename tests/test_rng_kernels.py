@@ -21,8 +21,10 @@ pytestmark = pytest.mark.skipif(rng_kernels.numba is None, reason="numba not ins
 
 
 def generators(n: int, seed: int = 7) -> list[np.random.Generator]:
-    return [np.random.Generator(np.random.PCG64(np.random.SeedSequence(seed, spawn_key=(i,))))
-            for i in range(n)]
+    return [
+        np.random.Generator(np.random.PCG64(np.random.SeedSequence(seed, spawn_key=(i,))))
+        for i in range(n)
+    ]
 
 
 def numpy_fill(gens: list[np.random.Generator], out: np.ndarray, normal: bool) -> None:
@@ -74,19 +76,23 @@ def test_mixed_fills_continue_the_same_streams_as_numpy():
         np.testing.assert_array_equal(got, expected)
     # and numpy carries on from where the compiled fills left the state
     np.testing.assert_array_equal([g.random() for g in ours], [g.random() for g in theirs])
-    np.testing.assert_array_equal([g.standard_normal() for g in ours],
-                                  [g.standard_normal() for g in theirs])
+    np.testing.assert_array_equal(
+        [g.standard_normal() for g in ours], [g.standard_normal() for g in theirs]
+    )
 
 
 def test_fill_streams_equals_numpy_stream_by_stream():
     shapes = [(4, 7), (4, 1), (4, 33)], [(4, 9), (4, 2)]  # uniform streams, normal streams
     ours = [[generators(4, seed=10 * k + j) for j in range(len(s))] for k, s in enumerate(shapes)]
-    theirs = [[generators(4, seed=10 * k + j) for j in range(len(s))]
-              for k, s in enumerate(shapes)]
+    theirs = [[generators(4, seed=10 * k + j) for j in range(len(s))] for k, s in enumerate(shapes)]
     for _ in range(2):
         got = [[np.full(shape, np.nan) for shape in s] for s in shapes]
-        rng_kernels.fill_streams(tuple(map(rng_kernels.generator_list, ours[0])), tuple(got[0]),
-                                 tuple(map(rng_kernels.generator_list, ours[1])), tuple(got[1]))
+        rng_kernels.fill_streams(
+            tuple(map(rng_kernels.generator_list, ours[0])),
+            tuple(got[0]),
+            tuple(map(rng_kernels.generator_list, ours[1])),
+            tuple(got[1]),
+        )
         for normal, (gens, outs) in enumerate(zip(theirs, got, strict=True)):
             for g, out in zip(gens, outs, strict=True):
                 expected = np.empty_like(out)
@@ -103,13 +109,15 @@ def test_blocks_equal_numpy_blocks_with_the_fallback(bit_generator, normal):
 
     ours, theirs = make(), make()
     for shape in [(10, 7), (3,), (0,)]:
-        np.testing.assert_array_equal(rng_kernels.blocks(ours, shape, normal),
-                                      rng_kernels.numpy_blocks(theirs, shape, normal))
+        np.testing.assert_array_equal(
+            rng_kernels.blocks(ours, shape, normal), rng_kernels.numpy_blocks(theirs, shape, normal)
+        )
     assert [repr(s) for s in states(ours)] == [repr(s) for s in states(theirs)]
 
 
-@pytest.mark.parametrize("bit_generator",
-                         [np.random.Philox, np.random.PCG64DXSM, np.random.MT19937])
+@pytest.mark.parametrize(
+    "bit_generator", [np.random.Philox, np.random.PCG64DXSM, np.random.MT19937]
+)
 def test_other_bit_generators_are_declined(bit_generator):
     gens = [*generators(2), np.random.Generator(bit_generator(1))]
     assert rng_kernels.generator_list(gens) is None
@@ -178,9 +186,11 @@ def test_a_copied_simulation_draws_from_its_own_generators():
         # and the original's next draws are its own, not consumed by the clone
         original._draws()
         clone._draws()
-        assert all(a.bit_generator.state == b.bit_generator.state
-                   for name in original._streams
-                   for a, b in zip(original._streams[name], clone._streams[name], strict=True))
+        assert all(
+            a.bit_generator.state == b.bit_generator.state
+            for name in original._streams
+            for a, b in zip(original._streams[name], clone._streams[name], strict=True)
+        )
 
 
 def test_row_sum_adds_in_numpy_order():

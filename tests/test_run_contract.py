@@ -27,8 +27,9 @@ def test_selection_of_metrics_weeks_and_finals():
     runs = _batch(4, metrics=["ties", "employed"], record_weeks=[4, 2], finals=["housed"])
     assert list(runs.metrics) == ["ties", "employed"]
     assert list(runs.weeks) == [2, 4] and runs.metrics["ties"].shape == (2, 2)
-    np.testing.assert_array_equal(runs.metrics["employed"],
-                                  _batch(4).metrics["employed"][:, [2, 4]])
+    np.testing.assert_array_equal(
+        runs.metrics["employed"], _batch(4).metrics["employed"][:, [2, 4]]
+    )
     assert list(runs.finals) == ["housed"] and len(runs.seeds) == 2
     assert _batch(2, metrics=()).metrics == {}
     with pytest.raises(ValueError, match="unknown metrics"):
@@ -42,10 +43,16 @@ def test_progress_ticks_once_per_week():
 
 
 def test_simulate_is_the_contract_plus_labels():
-    out = simulate([{"unemployment_rate": 0.05}, {"unemployment_rate": 0.15}], seed=3,
-                   weeks=3, n_agents=40, metrics=["employed", "hope"])
+    out = simulate(
+        [{"unemployment_rate": 0.05}, {"unemployment_rate": 0.15}],
+        seed=3,
+        weeks=3,
+        n_agents=40,
+        metrics=["employed", "hope"],
+    )
     runs = _batch(3)
-    frame = tidy_series(runs, {"design_point": np.arange(2), "replicate": np.zeros(2, int)},
-                        ["employed", "hope"])
+    frame = tidy_series(
+        runs, {"design_point": np.arange(2), "replicate": np.zeros(2, int)}, ["employed", "hope"]
+    )
     np.testing.assert_array_equal(out.series["value"].to_numpy(), frame["value"].to_numpy())
     assert list(out.series.columns) == list(frame.columns)

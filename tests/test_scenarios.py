@@ -77,7 +77,9 @@ def test_shipped_chain_of_inheritance():
 
 
 def test_extends_deep_merges_tables_and_replaces_arrays(tmp_path):
-    write(tmp_path / "parent.toml", """
+    write(
+        tmp_path / "parent.toml",
+        """
 name = "parent"
 seed = 3
 [population]
@@ -98,8 +100,11 @@ site = "south"
 places = { peer_support = 10 }
 [offers]
 peer_support = 0.3
-""")
-    child = write(tmp_path / "child.toml", """
+""",
+    )
+    child = write(
+        tmp_path / "child.toml",
+        """
 extends = "parent.toml"
 name = "child"
 [population]
@@ -114,7 +119,8 @@ name = "t"
 site = "south"
 [offers]
 self_management = 0.2
-""")
+""",
+    )
     scenario = load_scenario(child)
     resolved = scenario.resolved
     assert resolved["name"] == "child"
@@ -145,8 +151,10 @@ def test_extends_is_relative_to_the_file_not_the_working_directory(tmp_path, mon
 
 def test_child_does_not_change_its_parent(tmp_path):
     write(tmp_path / "parent.toml", 'name = "parent"\n[offers]\npeer_support = 0.3\n')
-    write(tmp_path / "child.toml",
-          'extends = "parent.toml"\nname = "child"\n[offers]\npeer_support = 0.9\n')
+    write(
+        tmp_path / "child.toml",
+        'extends = "parent.toml"\nname = "child"\n[offers]\npeer_support = 0.9\n',
+    )
     load_scenario(tmp_path / "child.toml")
     assert dict(load_scenario(tmp_path / "parent.toml").spec.offers) == {"peer_support": 0.3}
 
@@ -155,13 +163,16 @@ def test_child_does_not_change_its_parent(tmp_path):
 
 
 def test_set_style_overrides_apply():
-    scenario = load_scenario(SCENARIOS / "baseline.toml", [
-        "sites.0.unemployment_rate=0.12",
-        "teams.1.staff_training=true",
-        "offers.peer_support=0.25",
-        "parameters.fidelity=0.8",
-        "name=baseline-12pc",
-    ])
+    scenario = load_scenario(
+        SCENARIOS / "baseline.toml",
+        [
+            "sites.0.unemployment_rate=0.12",
+            "teams.1.staff_training=true",
+            "offers.peer_support=0.25",
+            "parameters.fidelity=0.8",
+            "name=baseline-12pc",
+        ],
+    )
     spec = scenario.spec
     assert spec.sites[0].unemployment_rate == 0.12
     assert spec.sites[0].public_stigma == 0.5  # untouched values stay

@@ -52,7 +52,8 @@ def indices_of(result, index: str, method: str | None = None) -> pd.DataFrame:
 def write_experiment(folder: Path, body: str, *, agents: int = 60, name: str = "exp") -> Path:
     (folder / "scenario.toml").write_text(
         f'name = "tiny"\n[population]\nsize = {agents}\n'
-        "[offers]\npeer_support = 0.4\nsupported_employment = 0.4\n")
+        "[offers]\npeer_support = 0.4\nsupported_employment = 0.4\n"
+    )
     path = folder / f"{name}.toml"
     path.write_text(f'name = "{name}"\nscenario = "scenario.toml"\n' + body)
     return path
@@ -62,17 +63,18 @@ def write_experiment(folder: Path, body: str, *, agents: int = 60, name: str = "
 
 
 def test_sobol_recovers_the_published_ishigami_indices_within_their_intervals():
-    frame, plan = ishigami_frame(DesignSpec(method="saltelli", points=1024), seed=3,
-                                 dummies=1)
+    frame, plan = ishigami_frame(DesignSpec(method="saltelli", points=1024), seed=3, dummies=1)
     result = analyse(frame, plan)
     for index, values in ISHIGAMI_INDICES.items():
         rows = indices_of(result, index, "sobol").loc[["x1", "x2", "x3"]]
         published = np.array(values)
         assert (rows["ci_high"] - rows["ci_low"]).max() < 0.2  # informative intervals
         assert ((rows["ci_low"] <= published) & (published <= rows["ci_high"])).all(), rows
-    pair = result.indices[(result.indices["index"] == "S2")
-                          & (result.indices["parameter"] == "x1")
-                          & (result.indices["partner"] == "x3")].iloc[0]
+    pair = result.indices[
+        (result.indices["index"] == "S2")
+        & (result.indices["parameter"] == "x1")
+        & (result.indices["partner"] == "x3")
+    ].iloc[0]
     assert pair.ci_low <= 0.2437 <= pair.ci_high  # S13 = ST3: x3 acts only with x1
     dummy = indices_of(result, "ST", "sobol").loc["d1"]
     assert dummy.estimate == 0.0 and dummy.ci_low == dummy.ci_high == 0.0
@@ -92,8 +94,7 @@ def test_efast_roughly_recovers_the_ishigami_indices():
 def test_morris_and_pawn_put_the_ignored_input_last():
     frame, plan = ishigami_frame(DesignSpec(method="morris", points=40), seed=2, dummies=1)
     star = indices_of(analyse(frame, plan), "mu_star")
-    assert star.at["d1", "estimate"] == 0.0 and (star.loc[["x1", "x2", "x3"],
-                                                         "ci_low"] > 0.5).all()
+    assert star.at["d1", "estimate"] == 0.0 and (star.loc[["x1", "x2", "x3"], "ci_low"] > 0.5).all()
     frame, plan = ishigami_frame(DesignSpec(method="saltelli", points=512), seed=2, dummies=1)
     pawn = indices_of(analyse(frame, plan), "pawn_median", "pawn")
     assert pawn["estimate"].idxmin() in ("d1", "x3")
@@ -102,8 +103,9 @@ def test_morris_and_pawn_put_the_ignored_input_last():
 
 def test_noise_floor_correction_zeroes_an_ignored_input_under_noise():
     """Noise of known size on Ishigami: the share is estimated and removed from ST."""
-    frame, plan = ishigami_frame(DesignSpec(method="saltelli", points=512), seed=1,
-                                 dummies=1, replicates=2, noise_sd=2.0)
+    frame, plan = ishigami_frame(
+        DesignSpec(method="saltelli", points=512), seed=1, dummies=1, replicates=2, noise_sd=2.0
+    )
     result = analyse(frame, plan)
     noise = result.noise.iloc[0]
     expected = (4.0 / 2) / (ISHIGAMI_VARIANCE + 4.0 / 2)
@@ -124,8 +126,12 @@ def test_noise_shares_on_a_synthetic_frame_with_known_variances():
     rng = np.random.default_rng(7)
     points, replicates = 2000, 4
     signal = rng.normal(0.0, 2.0, points)  # between-point variance 4
-    frame = pd.DataFrame({"design_point": np.repeat(np.arange(points), replicates),
-                          "replicate": np.tile(np.arange(replicates), points)})
+    frame = pd.DataFrame(
+        {
+            "design_point": np.repeat(np.arange(points), replicates),
+            "replicate": np.tile(np.arange(replicates), points),
+        }
+    )
     frame["y"] = signal[frame["design_point"]] + rng.normal(0.0, 1.0, len(frame))
     frame["flat"] = signal[frame["design_point"]]
     table = noise_table(frame, ["y", "flat"]).set_index("output")
@@ -140,9 +146,14 @@ def test_noise_shares_on_a_synthetic_frame_with_known_variances():
 
 
 def test_noise_warnings_name_the_output_and_the_remedy():
-    table = pd.DataFrame({"output": ["quiet", "loud", "single"], "replicates": [2, 2, 1],
-                          "noise_share_mean": [0.02, 0.3, np.nan],
-                          "replicates_for_5pc": [1.0, 17.0, np.nan]})
+    table = pd.DataFrame(
+        {
+            "output": ["quiet", "loud", "single"],
+            "replicates": [2, 2, 1],
+            "noise_share_mean": [0.02, 0.3, np.nan],
+            "replicates_for_5pc": [1.0, 17.0, np.nan],
+        }
+    )
     found = noise_warnings(table, 0.1)
     assert len(found) == 2
     assert found[0].startswith("loud: stochastic noise is 30%") and "17 replicates" in found[0]
@@ -185,8 +196,10 @@ chunk_size = 128
         np.testing.assert_array_equal(series[0], series[1])
     run_sweep(experiment, tmp_path / "out", backend="serial")
     result = analyse(read_results(tmp_path / "out"), SensitivityPlan.from_experiment(experiment))
-    for output, lever in (("employed_w20", "baseline_employment_share"),
-                          ("personal_recovery_w20", "hope_baseline_median")):
+    for output, lever in (
+        ("employed_w20", "baseline_employment_share"),
+        ("personal_recovery_w20", "hope_baseline_median"),
+    ):
         total = indices_of(result, "ST", "sobol")
         total = total[total["output"] == output]
         dummy = total.loc["staff_training_attitude_gain"]
@@ -215,8 +228,9 @@ grouped = true
     frame.insert(0, "design_point", np.arange(len(frame)))
     # only the user level matters: y = motivation + 2 x hope (a stand-in for the model)
     frame["employed_w104"] = frame["motivation_median"] + 2 * frame["hope_baseline_median"]
-    frame = frame.assign(personal_recovery_w104=frame["employed_w104"],
-                         connectedness_w104=frame["employed_w104"])
+    frame = frame.assign(
+        personal_recovery_w104=frame["employed_w104"], connectedness_w104=frame["employed_w104"]
+    )
     result = analyse(frame, plan)
     total = indices_of(result, "ST", "sobol_by_level")
     assert sorted(total.index.unique()) == ["environment", "user"]
@@ -235,8 +249,9 @@ def test_convergence_table_has_one_row_per_size_parameter_and_index():
     assert sorted(table["base_n"].unique()) == [8, 16, 32, 64, 128, 256]
     assert len(table) == 6 * 3 * 2  # sizes x parameters x (S1, ST)
     full = table[table["base_n"] == 256].set_index(["index", "parameter"])["estimate"]
-    direct = result.indices[result.indices["method"] == "sobol"].set_index(
-        ["index", "parameter"])["estimate"]
+    direct = result.indices[result.indices["method"] == "sobol"].set_index(["index", "parameter"])[
+        "estimate"
+    ]
     np.testing.assert_allclose(full.sort_index(), direct.loc[full.index].sort_index())
     stable = result.stable.iloc[0]
     assert stable["index"] == "ST" and stable["largest_n"] == 256
@@ -247,10 +262,15 @@ def test_convergence_table_has_one_row_per_size_parameter_and_index():
 
 
 def test_written_tables_figures_and_report(tmp_path):
-    frame, plan = ishigami_frame(DesignSpec(method="saltelli", points=64), seed=6, dummies=1,
-                                 replicates=2, noise_sd=0.5, resamples=200)
-    written = write_analysis(analyse(frame, plan), tmp_path, manifest={"seed": 6},
-                             title="Ishigami")
+    frame, plan = ishigami_frame(
+        DesignSpec(method="saltelli", points=64),
+        seed=6,
+        dummies=1,
+        replicates=2,
+        noise_sd=0.5,
+        resamples=200,
+    )
+    written = write_analysis(analyse(frame, plan), tmp_path, manifest={"seed": 6}, title="Ishigami")
     indices = pd.read_csv(tmp_path / "indices.csv")
     assert list(indices.columns) == list(INDEX_COLUMNS)
     assert set(indices["index"]) == {"S1", "ST", "S2", "pawn_median"}
@@ -262,17 +282,24 @@ def test_written_tables_figures_and_report(tmp_path):
     assert page.count("data:image/png;base64,") == 3
 
 
-@pytest.mark.parametrize("design,points", [
-    ({"method": "saltelli", "points": 16}, 16 * (2 * 3 + 2)),
-    ({"method": "saltelli", "points": 16, "second_order": False}, 16 * (3 + 2)),
-    ({"method": "morris", "points": 5}, 5 * (3 + 1)),
-    ({"method": "fast", "points": 70}, 70 * 3)])
+@pytest.mark.parametrize(
+    "design,points",
+    [
+        ({"method": "saltelli", "points": 16}, 16 * (2 * 3 + 2)),
+        ({"method": "saltelli", "points": 16, "second_order": False}, 16 * (3 + 2)),
+        ({"method": "morris", "points": 5}, 5 * (3 + 1)),
+        ({"method": "fast", "points": 70}, 70 * 3),
+    ],
+)
 def test_salib_designs_are_deterministic_and_within_bounds(tmp_path, design, points):
-    lines = "\n".join(f"{k} = {str(v).lower() if isinstance(v, bool) else repr(v)}"
-                      for k, v in design.items()).replace("'", '"')
-    body = (f"seed = 0\n[design]\n{lines}\n[parameters.motivation_median]\n"
-            "[parameters.job_finding_probability_per_week]\n[parameters.unemployment_rate]\n"
-            "low = 0.05\nhigh = 0.1\n")
+    lines = "\n".join(
+        f"{k} = {str(v).lower() if isinstance(v, bool) else repr(v)}" for k, v in design.items()
+    ).replace("'", '"')
+    body = (
+        f"seed = 0\n[design]\n{lines}\n[parameters.motivation_median]\n"
+        "[parameters.job_finding_probability_per_week]\n[parameters.unemployment_rate]\n"
+        "low = 0.05\nhigh = 0.1\n"
+    )
     experiment = load_experiment(write_experiment(tmp_path, body))
     first, again = experiment.design(), load_experiment(experiment.path).design()
     np.testing.assert_array_equal(first, again)
@@ -281,11 +308,15 @@ def test_salib_designs_are_deterministic_and_within_bounds(tmp_path, design, poi
     assert experiment.problem()["dists"] == ["unif", "logunif", "unif"]
 
 
-@pytest.mark.parametrize("design,message", [
-    ('method = "saltelli"\npoints = 100', "power of two"),
-    ('method = "morris"\npoints = 8\nlevels = 5', "even number of levels"),
-    ('method = "fast"\npoints = 60', "points > 4 x harmonics^2 = 64"),
-    ('method = "morris"\ngrouped = true', "grouped = true needs method = 'saltelli'")])
+@pytest.mark.parametrize(
+    "design,message",
+    [
+        ('method = "saltelli"\npoints = 100', "power of two"),
+        ('method = "morris"\npoints = 8\nlevels = 5', "even number of levels"),
+        ('method = "fast"\npoints = 60', "points > 4 x harmonics^2 = 64"),
+        ('method = "morris"\ngrouped = true', "grouped = true needs method = 'saltelli'"),
+    ],
+)
 def test_bad_salib_designs_are_actionable_errors(tmp_path, design, message):
     path = write_experiment(tmp_path, f"[design]\n{design}\n[parameters.fidelity]\n")
     with pytest.raises(ExperimentError, match=re.escape(message)) as caught:
@@ -295,9 +326,11 @@ def test_bad_salib_designs_are_actionable_errors(tmp_path, design, message):
 
 def test_varied_environment_values_replace_the_scenarios_site_values(tmp_path):
     path = tmp_path / "exp.toml"
-    path.write_text(f'scenario = "{ROOT / "scenarios" / "baseline.toml"}"\n'
-                    "[design]\nmethod = \"latin\"\npoints = 2\n"
-                    "[parameters.unemployment_rate]\n")
+    path.write_text(
+        f'scenario = "{ROOT / "scenarios" / "baseline.toml"}"\n'
+        '[design]\nmethod = "latin"\npoints = 2\n'
+        "[parameters.unemployment_rate]\n"
+    )
     experiment = load_experiment(path)
     assert experiment.replaced == ("sites.0.unemployment_rate = 0.07",)
     assert experiment.scenario.world().sites[0].unemployment_rate is None
@@ -305,27 +338,34 @@ def test_varied_environment_values_replace_the_scenarios_site_values(tmp_path):
 
 
 def test_shipped_experiments_state_their_cost_and_run_when_shrunk(tmp_path):
-    assert [p.name for p in SHIPPED] == ["sa_morris_screening.toml", "sa_sobol_by_level.toml",
-                                         "sa_sobol_levers.toml"]
+    assert [p.name for p in SHIPPED] == [
+        "sa_morris_screening.toml",
+        "sa_sobol_by_level.toml",
+        "sa_sobol_levers.toml",
+    ]
     for path in SHIPPED:
         text = path.read_text(encoding="utf-8")
         experiment = load_experiment(path)
         stated = int(re.search(r"= ([\d,]+) runs", text).group(1).replace(",", ""))
         assert stated == experiment.design().shape[0] * experiment.spec.replicates, path.name
         assert text.startswith("# Question:") and "Cost:" in text
-        small = re.sub(r"points = \d+", "points = 4" if "morris" in text else "points = 8",
-                       text.replace("weeks = [104]", "weeks = [4]").replace("weeks = 104",
-                                                                            "weeks = 4"))
+        small = re.sub(
+            r"points = \d+",
+            "points = 4" if "morris" in text else "points = 8",
+            text.replace("weeks = [104]", "weeks = [4]").replace("weeks = 104", "weeks = 4"),
+        )
         small = small.replace("population.size=250", "population.size=30").replace(
-            '"../scenarios/', f'"{ROOT / "scenarios"}/')
+            '"../scenarios/', f'"{ROOT / "scenarios"}/'
+        )
         copy = tmp_path / path.name
         copy.write_text(small)
         shrunk = load_experiment(copy)
         run_sweep(shrunk, tmp_path / path.stem, backend="serial")
-        result = analyse(read_results(tmp_path / path.stem),
-                         SensitivityPlan.from_experiment(shrunk, resamples=50))
-        assert set(result.indices["output"]) <= set(SensitivityPlan.from_experiment(
-            shrunk).outputs)
+        result = analyse(
+            read_results(tmp_path / path.stem),
+            SensitivityPlan.from_experiment(shrunk, resamples=50),
+        )
+        assert set(result.indices["output"]) <= set(SensitivityPlan.from_experiment(shrunk).outputs)
 
 
 # ----------------------------------------------------------------------- command
@@ -354,8 +394,14 @@ def invoke(*args: str | Path, cwd: Path) -> tuple[int, str, str]:
 
     argv = ["sensitivity", *map(str, args)]
     if "sensitivity" in main.commands:
-        done = subprocess.run([sys.executable, "-m", "sim", *argv], capture_output=True,
-                              text=True, timeout=120, cwd=cwd, check=False)
+        done = subprocess.run(
+            [sys.executable, "-m", "sim", *argv],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            cwd=cwd,
+            check=False,
+        )
         return done.returncode, done.stdout, done.stderr
     group = ErrorHandlingGroup(name="recovery-sim", commands=[sensitivity])
     result = CliRunner().invoke(group, argv, catch_exceptions=False)
@@ -367,9 +413,18 @@ def test_command_runs_analyses_and_writes_everything(tmp_path):
     code, out, err = invoke(path, "--out", tmp_path / "out", "--resamples", "100", cwd=tmp_path)
     assert code == 0, err
     folder = tmp_path / "out"
-    for name in ("indices.csv", "noise.csv", "convergence.csv", "stable.csv", "analysis.json",
-                 "ranking.png", "second_order.png", "convergence.png", "report.html",
-                 "manifest.json"):
+    for name in (
+        "indices.csv",
+        "noise.csv",
+        "convergence.csv",
+        "stable.csv",
+        "analysis.json",
+        "ranking.png",
+        "second_order.png",
+        "convergence.png",
+        "report.html",
+        "manifest.json",
+    ):
         assert (folder / name).is_file(), name
     assert "Which levers matter most" in out and "wrote" in out
     assert len(pd.read_csv(folder / "indices.csv")) > 0

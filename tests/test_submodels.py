@@ -51,12 +51,23 @@ def week(sim: Simulation, **draws: object) -> None:
     to 0. A value is broadcast to the stream's (R, ...) block.
     """
     n_runs, n_agents = sim.state.shape
-    shapes = {"engagement": (n_runs, n_agents, K), "employment": (n_runs, n_agents),
-              "housing": (n_runs, n_agents), "relapse": (n_runs, n_agents),
-              "noise": (n_runs, n_agents, 3), "network": (n_runs, N_NETWORK_DRAWS, n_agents)}
-    full = {name: np.ascontiguousarray(np.broadcast_to(
-        np.asarray(draws.get(name, 0.0 if name == "noise" else 1.0), dtype=np.float64), shape))
-        for name, shape in shapes.items()}
+    shapes = {
+        "engagement": (n_runs, n_agents, K),
+        "employment": (n_runs, n_agents),
+        "housing": (n_runs, n_agents),
+        "relapse": (n_runs, n_agents),
+        "noise": (n_runs, n_agents, 3),
+        "network": (n_runs, N_NETWORK_DRAWS, n_agents),
+    }
+    full = {
+        name: np.ascontiguousarray(
+            np.broadcast_to(
+                np.asarray(draws.get(name, 0.0 if name == "noise" else 1.0), dtype=np.float64),
+                shape,
+            )
+        )
+        for name, shape in shapes.items()
+    }
     assert set(draws) <= set(shapes), set(draws) - set(shapes)
     sim._tile_draws = lambda r0, r1: {name: value[r0:r1] for name, value in full.items()}
     sim.step()
@@ -104,8 +115,9 @@ def engaged_sim(n: int, motivation, params: dict | None = None, **world_kwargs) 
 def test_uptake_only_offered_free_users_join():
     offer = np.array([True, True, True, True, True, False])
     # no places: whoever joins stays on the waiting list
-    sim = engaged_sim(6, 1.0, offer={"peer_support": offer},
-                      teams=[Team(capacity={"peer_support": 0})])
+    sim = engaged_sim(
+        6, 1.0, offer={"peer_support": offer}, teams=[Team(capacity={"peer_support": 0})]
+    )
     state = sim.state
     state.week = 5
     state.enrolled[0, 1, PS] = True
@@ -128,8 +140,13 @@ def test_uptake_chance_is_probability_times_engagement():
     engaged = np.array([1.0, 0.5, 0.25])
     chance = 0.4 * engaged
     for shift, joins in [(-EPS, True), (EPS, False)]:
-        sim = engaged_sim(3, engaged, {"uptake_probability_per_week": 0.4},
-                          offer={"peer_support": 1.0}, teams=[Team(capacity={"peer_support": 0})])
+        sim = engaged_sim(
+            3,
+            engaged,
+            {"uptake_probability_per_week": 0.4},
+            offer={"peer_support": 1.0},
+            teams=[Team(capacity={"peer_support": 0})],
+        )
         u = np.ones((1, 3, K))
         u[0, :, PS] = chance + shift
         week(sim, engagement=u)
@@ -218,8 +235,11 @@ def test_admit_limited_respects_places_per_team_and_run():
 
 
 def test_completion_happens_at_the_interventions_duration():
-    sim = build(3, {"peer_support_weeks": 4, "dropout_probability_per_week": 0.0},
-                offer={"peer_support": 1.0})
+    sim = build(
+        3,
+        {"peer_support_weeks": 4, "dropout_probability_per_week": 0.0},
+        offer={"peer_support": 1.0},
+    )
     state = sim.state
     state.enrolled[0, :, PS] = True
     state.weeks_in[0, :, PS] = [2, 3, 0]
@@ -232,8 +252,11 @@ def test_completion_happens_at_the_interventions_duration():
 
 def test_enrolment_lasts_exactly_duration_steps():
     weeks = 5
-    sim = build(1, {"self_management_weeks": weeks, "dropout_probability_per_week": 0.0},
-                offer={"self_management": 1.0})
+    sim = build(
+        1,
+        {"self_management_weeks": weeks, "dropout_probability_per_week": 0.0},
+        offer={"self_management": 1.0},
+    )
     state = sim.state
     state.waiting[0, 0, SM] = True
     steps = 0
@@ -247,8 +270,12 @@ def test_enrolment_lasts_exactly_duration_steps():
 
 def test_dropout_chance_and_only_for_users_enrolled_before_the_week():
     engaged = np.array([0.5, 0.5, 0.0, 1.0, 0.0])
-    sim = engaged_sim(5, engaged, {"dropout_probability_per_week": 0.2, "peer_support_weeks": 52},
-                      offer={"peer_support": 1.0})
+    sim = engaged_sim(
+        5,
+        engaged,
+        {"dropout_probability_per_week": 0.2, "peer_support_weeks": 52},
+        offer={"peer_support": 1.0},
+    )
     state = sim.state
     chance = [rules.dropout_chance(0.2, e) for e in engaged]
     np.testing.assert_allclose(chance, 0.2 * (1.0 - engaged), atol=1e-15)
@@ -269,7 +296,8 @@ def test_trained_attitude_rule():
     assert rules.trained_attitude(0.2, 0.6, 0.5, 5, 10.0) == pytest.approx(0.2 + 0.15 * 0.8)
     assert rules.trained_attitude(0.2, 0.6, 0.5, 0, 10.0) == 0.2
     assert rules.trained_attitude(0.2, 0.6, 0.5, 30, 10.0) == rules.trained_attitude(
-        0.2, 0.6, 0.5, 10, 10.0)
+        0.2, 0.6, 0.5, 10, 10.0
+    )
 
 
 def test_train_staff_ramps_trained_teams_linearly_to_the_gain():
@@ -353,8 +381,9 @@ def test_usual_care_dose_sign_follows_attitudes(attitude):
 
 
 def test_ips_enrolment_gives_profile_times_fidelity():
-    sim = engaged_sim(2, 0.6, {"usual_care_contact": 0.0, "fidelity": 0.8},
-                      offer={"supported_employment": 1.0})
+    sim = engaged_sim(
+        2, 0.6, {"usual_care_contact": 0.0, "fidelity": 0.8}, offer={"supported_employment": 1.0}
+    )
     clear_network(sim)
     sim.state.attitudes[:] = 0.7
     sim.state.enrolled[0, 0, IPS] = True
@@ -407,14 +436,17 @@ def test_move_stays_in_unit_interval():
     moved = np.array([rules.move(*args) for args in zip(p, dose, rate, decay, base, strict=True)])
     assert moved.min() >= 0.0 and moved.max() <= 1.0
     assert [rules.move(0.99, 10.0, 0.5, 0.0, 0.5), rules.move(0.01, -10.0, 0.5, 0.0, 0.5)] == [
-        1.0, 0.0]
+        1.0,
+        0.0,
+    ]
     assert rules.move_noisy(0.99, 0.0, 0.5, 0.0, 0.99, 0.1, 5.0) == 1.0
 
 
 def test_processes_move_in_a_week_by_their_doses():
     """The week applies rules.move to each process with its mechanism's dose (ODD §7.6)."""
-    sim = engaged_sim(2, 1.0, {"usual_care_contact": 0.0, "fidelity": 1.0},
-                      offer={"self_management": 1.0})
+    sim = engaged_sim(
+        2, 1.0, {"usual_care_contact": 0.0, "fidelity": 1.0}, offer={"self_management": 1.0}
+    )
     still(sim)
     s = sim.state
     s.enrolled[0, 0, SM] = True
@@ -422,12 +454,22 @@ def test_processes_move_in_a_week_by_their_doses():
     week(sim)
     p = validate({"usual_care_contact": 0.0, "fidelity": 1.0})
     info = mechanism_profile_matrix()[SM, 0]  # x fidelity 1 x engagement 1
-    k = rules.move(before["knowledge"][0, 0], info, p["knowledge_learning_rate_per_week"],
-                   p["process_decay_rate_per_week"], before["knowledge"][0, 0])
+    k = rules.move(
+        before["knowledge"][0, 0],
+        info,
+        p["knowledge_learning_rate_per_week"],
+        p["process_decay_rate_per_week"],
+        before["knowledge"][0, 0],
+    )
     assert s.process["knowledge"][0, 0] == k > before["knowledge"][0, 0]
     gain = rules.knowledge_gain(k, before["knowledge"][0, 0])
-    efficacy = rules.move(before["self_efficacy"][0, 0], gain, p["self_efficacy_rate_per_week"],
-                          p["process_decay_rate_per_week"], before["self_efficacy"][0, 0])
+    efficacy = rules.move(
+        before["self_efficacy"][0, 0],
+        gain,
+        p["self_efficacy_rate_per_week"],
+        p["process_decay_rate_per_week"],
+        before["self_efficacy"][0, 0],
+    )
     assert s.process["self_efficacy"][0, 0] == efficacy
     # the user in nothing has no dose: every process stays at its baseline
     for name in ("knowledge", "self_efficacy", "trust", "hope", "empowerment"):
@@ -452,24 +494,44 @@ def odds(p):
     return p / (1.0 - p)
 
 
-def job_finding(params: dict, unemployment_rate: float, *, public_stigma: float | None = None,
-                efficacy: float = 0.5, motivation: float = 0.5, severity: float = 0.5,
-                work_history: bool = False, in_ips: bool = False,
-                in_relapse: bool = False) -> float:
+def job_finding(
+    params: dict,
+    unemployment_rate: float,
+    *,
+    public_stigma: float | None = None,
+    efficacy: float = 0.5,
+    motivation: float = 0.5,
+    severity: float = 0.5,
+    work_history: bool = False,
+    in_ips: bool = False,
+    in_relapse: bool = False,
+) -> float:
     """The weekly job-finding chance of ODD §7.7, from the rules."""
     p = validate(params)
     stigma = p["public_stigma"] if public_stigma is None else public_stigma
     points = 100.0 * (unemployment_rate - p["reference_unemployment_rate"])
     shift = rules.job_log_odds_shift(
-        points, np.log(p["job_entry_odds_ratio_per_point"]), p["stigma_job_penalty"], stigma,
-        p["reference_public_stigma"], p["readiness_job_gradient"], p["reference_work_readiness"],
-        efficacy, motivation, severity, p["self_efficacy_readiness_weight"],
-        p["motivation_readiness_weight"], p["symptom_readiness_weight"],
+        points,
+        np.log(p["job_entry_odds_ratio_per_point"]),
+        p["stigma_job_penalty"],
+        stigma,
+        p["reference_public_stigma"],
+        p["readiness_job_gradient"],
+        p["reference_work_readiness"],
+        efficacy,
+        motivation,
+        severity,
+        p["self_efficacy_readiness_weight"],
+        p["motivation_readiness_weight"],
+        p["symptom_readiness_weight"],
         (p["self_efficacy_readiness_weight"] + p["motivation_readiness_weight"])
-        + p["symptom_readiness_weight"], np.log(p["work_history_job_multiplier"]), work_history,
-        np.log(p["ips_job_finding_multiplier"]), 1.0 if in_ips else 0.0)
-    chance = rules.odds_to_probability(odds(p["job_finding_probability_per_week"]),
-                                       np.exp(shift))
+        + p["symptom_readiness_weight"],
+        np.log(p["work_history_job_multiplier"]),
+        work_history,
+        np.log(p["ips_job_finding_multiplier"]),
+        1.0 if in_ips else 0.0,
+    )
+    chance = rules.odds_to_probability(odds(p["job_finding_probability_per_week"]), np.exp(shift))
     return 0.0 if in_relapse else chance
 
 
@@ -486,8 +548,9 @@ def test_job_finding_falls_with_unemployment():
     assert np.all(np.diff(probabilities) < 0)
     # at the reference rate, an average unemployed user has the base chance
     params = {"reference_unemployment_rate": 0.07, "public_stigma": 0.5}
-    np.testing.assert_allclose(job_finding(params, 0.07),
-                               validate(params)["job_finding_probability_per_week"], rtol=1e-12)
+    np.testing.assert_allclose(
+        job_finding(params, 0.07), validate(params)["job_finding_probability_per_week"], rtol=1e-12
+    )
 
 
 def test_job_finding_ips_multiplies_odds_and_relapse_zeroes_it():
@@ -542,8 +605,9 @@ def test_job_loss_follows_its_probability():
     assert rules.loss_probability(0.05, 0.4, 1.0, False, 3.0) == pytest.approx(ips)
     assert rules.loss_probability(0.05, 0.4, 0.0, True, 3.0) == pytest.approx(relapse)
     assert rules.loss_probability(0.5, 0.0, 0.0, True, 3.0) == 1.0  # at most 1
-    week(sim, employment=[base - EPS, base + EPS, ips - EPS, ips + EPS, relapse - EPS,
-                          relapse + EPS])
+    week(
+        sim, employment=[base - EPS, base + EPS, ips - EPS, ips + EPS, relapse - EPS, relapse + EPS]
+    )
     np.testing.assert_array_equal(s.employed[0], [False, True, False, True, False, True])
     assert s.ever_employed.all()
     np.testing.assert_array_equal(s.weeks_employed[0], [0, 1, 0, 1, 0, 1])
@@ -564,8 +628,19 @@ def test_housing_gain_and_loss_follow_their_probabilities():
     gain = 0.01
     gain_hf = odds(gain) * 5.0 / (1 + odds(gain) * 5.0)
     lose, lose_hf = 0.02, 0.02 * 0.5
-    week(sim, housing=[gain - EPS, gain + EPS, gain_hf - EPS, gain_hf + EPS, lose - EPS,
-                       lose + EPS, lose_hf - EPS, lose_hf + EPS])
+    week(
+        sim,
+        housing=[
+            gain - EPS,
+            gain + EPS,
+            gain_hf - EPS,
+            gain_hf + EPS,
+            lose - EPS,
+            lose + EPS,
+            lose_hf - EPS,
+            lose_hf + EPS,
+        ],
+    )
     np.testing.assert_array_equal(s.housed[0], [True, False, True, False, False, True, False, True])
     np.testing.assert_array_equal(s.weeks_housed[0], s.housed[0].astype(int))
 
@@ -594,10 +669,18 @@ def test_relapse_onset_and_resolution_follow_their_probabilities():
     s.relapses[0, [4, 5]] = 1
     onset_mid, onset_high = 0.04, 0.04 * 1.5
     onset_protected = 0.04 * np.exp(-0.5)
-    assert rules.relapse_hazard(0.04, 0.5, np.exp(-0.5), 0.5, 1.0) == pytest.approx(
-        onset_protected)
-    week(sim, relapse=[onset_mid - EPS, onset_mid + EPS, onset_high - EPS, onset_protected + EPS,
-                       0.3 - EPS, 0.3 + EPS])
+    assert rules.relapse_hazard(0.04, 0.5, np.exp(-0.5), 0.5, 1.0) == pytest.approx(onset_protected)
+    week(
+        sim,
+        relapse=[
+            onset_mid - EPS,
+            onset_mid + EPS,
+            onset_high - EPS,
+            onset_protected + EPS,
+            0.3 - EPS,
+            0.3 + EPS,
+        ],
+    )
     np.testing.assert_array_equal(s.in_relapse[0], [True, False, True, False, False, True])
     np.testing.assert_array_equal(s.relapses[0], [1, 0, 1, 0, 1, 1])
 
@@ -645,12 +728,14 @@ def test_feedback_and_slow_variable_rules():
     assert rules.feedback(0.8, 0.0, 0.25, 0.1) == pytest.approx(0.8 * 0.75 * 0.9)
     # motivation relaxes toward baseline + gain x (hope - its baseline)
     assert rules.motivation_update(0.5, 0.0, 0.0, 0.0, 0.5, 0.2, 0.5, 0.1, 0.0, 0.0) == (
-        pytest.approx(0.5 + 0.1 * 0.1))
+        pytest.approx(0.5 + 0.1 * 0.1)
+    )
     # severity relaxes toward its baseline, raised during relapse
     assert rules.severity_update(0.4, 0.4, True, 0.3, 0.5) == pytest.approx(0.55)
     assert rules.severity_update(0.4, 0.4, False, 0.3, 0.5) == 0.4
     assert rules.functioning_set_point(0.2, True, False, 0.6, 1.0, 1.0, 1.0, 1.0, 4.0) == (
-        pytest.approx(0.25 * 2.4))
+        pytest.approx(0.25 * 2.4)
+    )
     assert rules.connectedness_set_point(3, 3.0) == 0.5
     assert rules.connectedness_set_point(0, 3.0) == 0.0
 
@@ -710,15 +795,19 @@ def network_draws(n_agents: int, *, form=1.0, partner=0.5, decay=1.0, community=
 
 def test_tie_lapses_uses_fractional_sum_of_the_two_draws():
     # sums: 0.375, 1.0 -> 0.0, 1.125 -> 0.125
-    assert [rules.tie_lapses(a, b, 0.3) for a, b in ((0.125, 0.25), (0.125, 0.875),
-                                                     (0.25, 0.875))] == [False, True, True]
-    assert [rules.tie_lapses(a, b, 0.1) for a, b in ((0.125, 0.25), (0.125, 0.875),
-                                                     (0.25, 0.875))] == [False, True, False]
+    assert [
+        rules.tie_lapses(a, b, 0.3) for a, b in ((0.125, 0.25), (0.125, 0.875), (0.25, 0.875))
+    ] == [False, True, True]
+    assert [
+        rules.tie_lapses(a, b, 0.1) for a, b in ((0.125, 0.25), (0.125, 0.875), (0.25, 0.875))
+    ] == [False, True, False]
     assert not rules.tie_lapses(0.5, 0.5, 0.0)  # frac(1.0) = 0 is kept
 
 
-@pytest.mark.parametrize(("probability", "kept"), [
-    (0.1, {(0, 0, 1), (0, 1, 2)}), (0.0, {(0, 0, 1), (0, 0, 2), (0, 1, 2)})])
+@pytest.mark.parametrize(
+    ("probability", "kept"),
+    [(0.1, {(0, 0, 1), (0, 1, 2)}), (0.0, {(0, 0, 1), (0, 0, 2), (0, 1, 2)})],
+)
 def test_ties_lapse_in_a_week_by_their_two_draws(probability, kept):
     sim = build(3, {"tie_decay_probability_per_week": probability})
     clear_network(sim)
@@ -731,10 +820,10 @@ def test_all_ties_lapse_at_probability_one_of_the_rule():
     assert all(rules.tie_lapses(a, b, 1.0) for a, b in np.random.default_rng(8).random((50, 2)))
 
 
-def group_sim(n_agents: int, enrolled: list[int], *, runs: int = 1, teams=None,
-              params: dict | None = None) -> Simulation:
-    sim = build(n_agents, params, runs=runs, teams=teams or [Team()],
-                offer={"peer_support": 1.0})
+def group_sim(
+    n_agents: int, enrolled: list[int], *, runs: int = 1, teams=None, params: dict | None = None
+) -> Simulation:
+    sim = build(n_agents, params, runs=runs, teams=teams or [Team()], offer={"peer_support": 1.0})
     clear_network(sim)
     sim.state.enrolled[:, enrolled, PS] = True
     return sim
@@ -744,8 +833,9 @@ def test_group_ties_form_only_within_group_and_run():
     # teams: users i in team i % 3; group = (run, team) of peer-support participants
     teams = [Team(name="a"), Team(name="b"), Team(name="c")]
     members = [0, 1, 3, 4, 6, 9, 8]  # team a: 0 3 6 9; team b: 1 4; team c: 8 alone
-    sim = group_sim(12, members, runs=2, teams=teams,
-                    params={"tie_formation_probability_per_week": 1.0})
+    sim = group_sim(
+        12, members, runs=2, teams=teams, params={"tie_formation_probability_per_week": 1.0}
+    )
     u = network_draws(12, form=0.0, partner=np.random.default_rng(9).random(12))
     week(sim, network=np.concatenate([u, u]))
     net, team = sim.state.network, sim.world.team_of_agent
@@ -785,8 +875,9 @@ def test_initial_network_ties_only_within_sites():
     teams = [Team(site=0), Team(site=1), Team(site=2), Team(site=1)]
     world = make_world(60, sites=sites, teams=teams)
     population = [np.random.default_rng(s) for s in (1, 2, 3)]
-    net = initial_network(world, np.array([8.0, 4.0, 0.0]), population, build=initial_ties,
-                          ties_cap=8)
+    net = initial_network(
+        world, np.array([8.0, 4.0, 0.0]), population, build=initial_ties, ties_cap=8
+    )
     site = world.site_of_agent
     assert net.n_edges > 50
     np.testing.assert_array_equal(site[net.a], site[net.b])

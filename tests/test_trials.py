@@ -88,22 +88,39 @@ def test_replicate_trials_are_reproducible_and_independent():
 
 def test_bad_trial_file_names_the_problem(tmp_path):
     path = tmp_path / "t.toml"
-    path.write_text('name = "t"\nintervention = "peer_suport"\nn_per_arm = 10\n'
-                    'follow_up_weeks = 4\n[[metrics]]\nname = "m"\nkind = "smd"\n'
-                    'outcome = "hope"\n')
+    path.write_text(
+        'name = "t"\nintervention = "peer_suport"\nn_per_arm = 10\n'
+        'follow_up_weeks = 4\n[[metrics]]\nname = "m"\nkind = "smd"\n'
+        'outcome = "hope"\n'
+    )
     with pytest.raises(TrialError, match="intervention = 'peer_suport' is unknown"):
         load_trial(path)
 
 
-@pytest.mark.parametrize("target,key,value,scale", [
-    ({"value_intervention": 0.73, "value_comparator": 0.31, "difference_ci": [0.36, 0.48]},
-     "difference", 0.42, 0.12 / 3.92),
-    ({"value_range": [0.10, 0.20]}, "value_range", 0.15, 0.10 / 3.92),
-    ({"smd_hope": 0.24, "smd_hope_ci": [0.02, 0.46]}, "smd_hope", 0.24, 0.44 / 3.92),
-    ({"value": 2.4, "ci": [1.99, 2.90]}, "value", 2.4, 0.91 / 3.92),
-    ({"value_intervention": 0.545, "value_comparator": 0.276, "difference_ci": [0.164, 0.374]},
-     "value_intervention", 0.545, 0.21 / 3.92 / np.sqrt(2)),
-])
+@pytest.mark.parametrize(
+    "target,key,value,scale",
+    [
+        (
+            {"value_intervention": 0.73, "value_comparator": 0.31, "difference_ci": [0.36, 0.48]},
+            "difference",
+            0.42,
+            0.12 / 3.92,
+        ),
+        ({"value_range": [0.10, 0.20]}, "value_range", 0.15, 0.10 / 3.92),
+        ({"smd_hope": 0.24, "smd_hope_ci": [0.02, 0.46]}, "smd_hope", 0.24, 0.44 / 3.92),
+        ({"value": 2.4, "ci": [1.99, 2.90]}, "value", 2.4, 0.91 / 3.92),
+        (
+            {
+                "value_intervention": 0.545,
+                "value_comparator": 0.276,
+                "difference_ci": [0.164, 0.374],
+            },
+            "value_intervention",
+            0.545,
+            0.21 / 3.92 / np.sqrt(2),
+        ),
+    ],
+)
 def test_published_intervals_become_standard_errors(target, key, value, scale):
     observed, se, _ = observed_and_scale(target, key)
     assert observed == pytest.approx(value)

@@ -20,8 +20,18 @@ WEEKS = 30
 def _state_matrix(sim: Simulation) -> np.ndarray:
     """Every per-user state variable of run 0 stacked as (variables, N)."""
     s = sim.state
-    rows = [s.motivation, s.severity, s.self_stigma, s.employed, s.housed, s.functioning,
-            s.connectedness, s.in_relapse, s.weeks_employed, s.relapses]
+    rows = [
+        s.motivation,
+        s.severity,
+        s.self_stigma,
+        s.employed,
+        s.housed,
+        s.functioning,
+        s.connectedness,
+        s.in_relapse,
+        s.weeks_employed,
+        s.relapses,
+    ]
     rows += [s.process[k] for k in sorted(s.process)]
     rows += [s.enrolled.any(axis=2), s.doses[..., 0], s.doses[..., 2]]
     return np.stack([np.asarray(r, dtype=np.float64)[0] for r in rows])

@@ -41,8 +41,9 @@ class TrialResult:
 
     def smd(self, name: str) -> np.ndarray:
         """Per-replicate Hedges' g of ``name`` (treated vs control)."""
-        return np.array([hedges_g(t, c) for t, c in
-                         zip(self.treated[name], self.control[name], strict=True)])
+        return np.array(
+            [hedges_g(t, c) for t, c in zip(self.treated[name], self.control[name], strict=True)]
+        )
 
 
 def run_two_arm_trial(
@@ -55,8 +56,13 @@ def run_two_arm_trial(
     params: Mapping[str, float] | None = None,
     sites: Sequence[Site] | None = None,
     teams: Sequence[Team] | None = None,
-    outcomes: Sequence[str] = ("ever_employed", "housed", "personal_recovery", "hope",
-                               "empowerment"),
+    outcomes: Sequence[str] = (
+        "ever_employed",
+        "housed",
+        "personal_recovery",
+        "hope",
+        "empowerment",
+    ),
 ) -> TrialResult:
     """Randomise 2 x ``n_per_arm`` users; the first arm is offered ``intervention``.
 
@@ -68,8 +74,9 @@ def run_two_arm_trial(
     n_agents = 2 * n_per_arm
     if intervention == "staff_training":
         base_teams = list(teams) if teams else [Team(name=f"team{i}") for i in range(2)]
-        trial_teams = [Team(**{**t.__dict__, "staff_training": i % 2 == 0})
-                       for i, t in enumerate(base_teams)]
+        trial_teams = [
+            Team(**{**t.__dict__, "staff_training": i % 2 == 0}) for i, t in enumerate(base_teams)
+        ]
         world = make_world(n_agents, sites=sites, teams=trial_teams)
         arm = world.staff_training[world.team_of_agent]
     else:
@@ -81,5 +88,7 @@ def run_two_arm_trial(
     seeds = [RunSeed(seed, 0, r) for r in range(replicates)]
     result = run_batch(world, [full] * replicates, seeds, follow_up_weeks)
     values = {name: agent_value(result.final, name).astype(np.float64) for name in outcomes}
-    return TrialResult(treated={k: v[:, arm] for k, v in values.items()},
-                       control={k: v[:, ~arm] for k, v in values.items()})
+    return TrialResult(
+        treated={k: v[:, arm] for k, v in values.items()},
+        control={k: v[:, ~arm] for k, v in values.items()},
+    )

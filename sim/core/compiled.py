@@ -34,11 +34,31 @@ __all__ = ["CompiledStep"]
 TILE_AGENTS = 16_384
 # the state's (R, ...) arrays the kernels read or update in place, sliced per tile
 _STATE_NAMES = (
-    "motivation", "motivation_baseline", "severity", "severity_baseline", "self_stigma",
-    "self_stigma_baseline", "work_history", "employed", "ever_employed", "weeks_employed",
-    "housed", "weeks_housed", "functioning", "connectedness", "in_relapse", "relapses",
-    "enrolled", "waiting", "wait_since", "weeks_in", "completed", "dropped", "priority",
-    "doses")
+    "motivation",
+    "motivation_baseline",
+    "severity",
+    "severity_baseline",
+    "self_stigma",
+    "self_stigma_baseline",
+    "work_history",
+    "employed",
+    "ever_employed",
+    "weeks_employed",
+    "housed",
+    "weeks_housed",
+    "functioning",
+    "connectedness",
+    "in_relapse",
+    "relapses",
+    "enrolled",
+    "waiting",
+    "wait_since",
+    "weeks_in",
+    "completed",
+    "dropped",
+    "priority",
+    "doses",
+)
 _STATE_ARRAYS = operator.attrgetter(*_STATE_NAMES)
 
 
@@ -52,10 +72,15 @@ def _housing_exp(bp: BatchParams) -> np.ndarray:
     """
     availability = bp.site_values["housing_availability"] / bp.reference_housing_availability
     shape = availability.shape
-    return np.stack([
-        np.exp(bp.housing_availability_elasticity * np.log(availability)
-               + np.log(bp.housing_first_multiplier) * np.full(shape, in_hf))
-        for in_hf in (False, True)])
+    return np.stack(
+        [
+            np.exp(
+                bp.housing_availability_elasticity * np.log(availability)
+                + np.log(bp.housing_first_multiplier) * np.full(shape, in_hf)
+            )
+            for in_hf in (False, True)
+        ]
+    )
 
 
 def _community_layout(world: World, n_runs: int) -> tuple[np.ndarray, ...]:
@@ -64,8 +89,9 @@ def _community_layout(world: World, n_runs: int) -> tuple[np.ndarray, ...]:
     Returns the order and, per flat (run, user), its group's start and size and
     its position in the group.
     """
-    site_group = (np.arange(n_runs)[:, None] * len(world.sites)
-                  + world.site_of_agent[None, :]).reshape(-1)
+    site_group = (
+        np.arange(n_runs)[:, None] * len(world.sites) + world.site_of_agent[None, :]
+    ).reshape(-1)
     size = site_group.shape[0]
     start, count, position = (np.zeros(size, dtype=np.int64) for _ in range(3))
     layout = group_layout(site_group)
@@ -112,8 +138,10 @@ class _WorldTables:
         self.offer_ptr = np.r_[0, np.cumsum(np.bincount(agent, minlength=n_agents))]
         # users offered each intervention: k_agents[k_ptr[k]:k_ptr[k + 1]], ascending
         by_k = [np.flatnonzero(world.offered[:, k]) for k in range(world.offered.shape[1])]
-        self.offered_to = (np.r_[0, np.cumsum([len(x) for x in by_k])].astype(np.int64),
-                           np.concatenate(by_k).astype(np.int64))
+        self.offered_to = (
+            np.r_[0, np.cumsum([len(x) for x in by_k])].astype(np.int64),
+            np.concatenate(by_k).astype(np.int64),
+        )
         self.capacity = np.ascontiguousarray(world.capacity, dtype=np.int64)
         self.n_offered = int(world.offered.sum())
         # _community_layout by number of runs, filled as tiles of each size appear
@@ -167,31 +195,43 @@ class CompiledStep:
         tile_runs: Runs per tile (default: about :data:`TILE_AGENTS` users per tile).
     """
 
-    def __init__(self, world: World, bp: BatchParams, state: State,
-                 tile_runs: int | None = None) -> None:
+    def __init__(
+        self, world: World, bp: BatchParams, state: State, tile_runs: int | None = None
+    ) -> None:
         n_runs, n_agents = state.shape
         self.world, self.bp = world, bp
         self.tile_runs = min(n_runs, tile_runs or max(1, TILE_AGENTS // n_agents))
-        self.tiles = [(r0, min(r0 + self.tile_runs, n_runs))
-                      for r0 in range(0, n_runs, self.tile_runs)]
+        self.tiles = [
+            (r0, min(r0 + self.tile_runs, n_runs)) for r0 in range(0, n_runs, self.tile_runs)
+        ]
         self.prm = kernels.run_parameters(bp.registry_values)
         self.durations = np.ascontiguousarray(bp.duration_weeks().reshape(n_runs, -1))
         tables = _world_tables(world)
         self.limited, self.any_limited = tables.limited, tables.any_limited
         self.any_training = tables.any_training
         self.team_of_agent, self.site_of_agent = tables.team_of_agent, tables.site_of_agent
-        self.offer_k, self.offer_ptr, self.offered_to = (tables.offer_k, tables.offer_ptr,
-                                                         tables.offered_to)
+        self.offer_k, self.offer_ptr, self.offered_to = (
+            tables.offer_k,
+            tables.offer_ptr,
+            tables.offered_to,
+        )
         self.capacity, self.n_offered = tables.capacity, tables.n_offered
         self.group_ks = np.array(GROUP_INTERVENTIONS, dtype=np.int64)
-        self.by_unit = [np.ascontiguousarray(values[key]) for values, key in (
-            (bp.team_values, "fidelity"), (bp.team_values, "usual_care_contact"),
-            (bp.site_values, "unemployment_rate"), (bp.site_values, "public_stigma"))]
+        self.by_unit = [
+            np.ascontiguousarray(values[key])
+            for values, key in (
+                (bp.team_values, "fidelity"),
+                (bp.team_values, "usual_care_contact"),
+                (bp.site_values, "unemployment_rate"),
+                (bp.site_values, "public_stigma"),
+            )
+        ]
         housing_exp = _housing_exp(bp)
         self.housing_exp = [np.ascontiguousarray(housing_exp[:, r0:r1]) for r0, r1 in self.tiles]
         n_user = world.offered.shape[1]
-        self._scratch = {r1 - r0: _Scratch(world, r1 - r0, n_agents, n_user)
-                         for r0, r1 in self.tiles}
+        self._scratch = {
+            r1 - r0: _Scratch(world, r1 - r0, n_agents, n_user) for r0, r1 in self.tiles
+        }
         self.attitudes = np.empty(state.attitudes.shape)  # C order, one compiled signature
         self._blocks: dict[str, tuple[np.ndarray, tuple[np.ndarray, ...]]] = {}
         self._arguments: dict[int, tuple[tuple, _TileArguments]] = {}
@@ -227,8 +267,7 @@ class CompiledStep:
         """The (R, 6, N) block of ``state.process`` (axis 1 in ``PROCESS_NAMES`` order)."""
         return self._block(state, "process")
 
-    def step(self, state: State,
-             tile_draws: Callable[[int, int], dict[str, np.ndarray]]) -> None:
+    def step(self, state: State, tile_draws: Callable[[int, int], dict[str, np.ndarray]]) -> None:
         """Advance every run by one week (docs/ODD.md §3), as ``Simulation.step``.
 
         ``tile_draws(r0, r1)`` gives the week's draws of runs r0..r1-1.
@@ -237,10 +276,15 @@ class CompiledStep:
         if self.any_training:
             bp = self.bp
             state.attitudes = np.empty_like(state.attitudes_baseline)
-            train_staff(state.week, bp.staff_training_weeks[:, 0],
-                        bp.staff_training_attitude_gain[:, 0],
-                        bp.team_values["staff_training_participation"],
-                        self.world.staff_training, state.attitudes_baseline, state.attitudes)
+            train_staff(
+                state.week,
+                bp.staff_training_weeks[:, 0],
+                bp.staff_training_attitude_gain[:, 0],
+                bp.team_values["staff_training_participation"],
+                self.world.staff_training,
+                state.attitudes_baseline,
+                state.attitudes,
+            )
         self.attitudes[...] = state.attitudes
         network = state.network
         degree = network.degree()
@@ -252,12 +296,18 @@ class CompiledStep:
         new_ties = []
         for index, (r0, r1) in enumerate(self.tiles):
             e0, e1 = edges[index], edges[index + 1]
-            ties = (network.run[e0:e1] - r0 if r0 else network.run[e0:e1],
-                    network.a[e0:e1], network.b[e0:e1])
+            ties = (
+                network.run[e0:e1] - r0 if r0 else network.run[e0:e1],
+                network.a[e0:e1],
+                network.b[e0:e1],
+            )
             draws = tile_draws(r0, r1)
             run, a, b, new_degree = self._step_tile(
-                self._tile_arguments(index, arrays, draws, process, baseline), state.week,
-                ties, degree[r0:r1])
+                self._tile_arguments(index, arrays, draws, process, baseline),
+                state.week,
+                ties,
+                degree[r0:r1],
+            )
             new_ties.append((run + r0 if r0 else run, a, b, new_degree))
         if len(new_ties) == 1:
             network.replace(*new_ties[0])
@@ -265,9 +315,14 @@ class CompiledStep:
             network.replace(*(np.concatenate(parts) for parts in zip(*new_ties, strict=True)))
         state.week += 1
 
-    def _tile_arguments(self, index: int, arrays: tuple[np.ndarray, ...],
-                        draws: dict[str, np.ndarray], process: np.ndarray,
-                        baseline: np.ndarray) -> _TileArguments:
+    def _tile_arguments(
+        self,
+        index: int,
+        arrays: tuple[np.ndarray, ...],
+        draws: dict[str, np.ndarray],
+        process: np.ndarray,
+        baseline: np.ndarray,
+    ) -> _TileArguments:
         """The kernel arguments of tile ``index`` that are the same objects week to week.
 
         Built on the first week and again whenever any of the state's arrays,
@@ -285,41 +340,121 @@ class CompiledStep:
         s, prm = work.arrays, self.prm[tile]
         process, baseline = process[tile], baseline[tile]
         arguments = _TileArguments(
-            uptake=(prm, None, self.offer_ptr, self.offer_k, self.limited, self.team_of_agent,
-                    v["motivation"], process, draws["engagement"], v["enrolled"], v["waiting"],
-                    v["completed"], v["dropped"], v["wait_since"], v["weeks_in"],
-                    work.was_enrolled, s["engaged"], work.queues),
-            admit=(self.capacity, self.limited, *self.offered_to, self.team_of_agent,
-                   work.queues, v["priority"], v["wait_since"], v["enrolled"], v["waiting"],
-                   v["weeks_in"]),
+            uptake=(
+                prm,
+                None,
+                self.offer_ptr,
+                self.offer_k,
+                self.limited,
+                self.team_of_agent,
+                v["motivation"],
+                process,
+                draws["engagement"],
+                v["enrolled"],
+                v["waiting"],
+                v["completed"],
+                v["dropped"],
+                v["wait_since"],
+                v["weeks_in"],
+                work.was_enrolled,
+                s["engaged"],
+                work.queues,
+            ),
+            admit=(
+                self.capacity,
+                self.limited,
+                *self.offered_to,
+                self.team_of_agent,
+                work.queues,
+                v["priority"],
+                v["wait_since"],
+                v["enrolled"],
+                v["waiting"],
+                v["weeks_in"],
+            ),
             processes_head=(
-                prm, PROFILE, self.offer_ptr, self.offer_k, self.team_of_agent,
-                self.site_of_agent, self.attitudes[tile],
-                *(values[tile] for values in self.by_unit), v["enrolled"], s["engaged"],
-                process, baseline, v["connectedness"], v["self_stigma"],
-                v["self_stigma_baseline"], v["employed"], v["motivation"], v["severity"],
-                v["work_history"], draws["noise"]),
-            processes_tail=(s["advanced"], s["advanced_count"], s["peer_signal"], work.planes,
-                            v["doses"],
-                            s["job_shift"], s["relapse_exponent"]),
+                prm,
+                PROFILE,
+                self.offer_ptr,
+                self.offer_k,
+                self.team_of_agent,
+                self.site_of_agent,
+                self.attitudes[tile],
+                *(values[tile] for values in self.by_unit),
+                v["enrolled"],
+                s["engaged"],
+                process,
+                baseline,
+                v["connectedness"],
+                v["self_stigma"],
+                v["self_stigma_baseline"],
+                v["employed"],
+                v["motivation"],
+                v["severity"],
+                v["work_history"],
+                draws["noise"],
+            ),
+            processes_tail=(
+                s["advanced"],
+                s["advanced_count"],
+                s["peer_signal"],
+                work.planes,
+                v["doses"],
+                s["job_shift"],
+                s["relapse_exponent"],
+            ),
             exponentials=(s["job_shift"], s["relapse_exponent"]),
             outcomes_head=(
-                prm, self.durations[tile], self.offer_ptr, self.offer_k, self.site_of_agent,
-                v["enrolled"], work.was_enrolled, s["engaged"], draws["engagement"],
-                draws["employment"], draws["housing"], draws["relapse"], draws["noise"],
-                s["job_shift"], s["relapse_exponent"], self.housing_exp[index], process,
-                baseline, v["motivation"], v["motivation_baseline"], v["severity"],
-                v["severity_baseline"], v["employed"], v["ever_employed"], v["weeks_employed"],
-                v["housed"], v["weeks_housed"], v["in_relapse"], v["relapses"],
-                v["functioning"], v["connectedness"]),
+                prm,
+                self.durations[tile],
+                self.offer_ptr,
+                self.offer_k,
+                self.site_of_agent,
+                v["enrolled"],
+                work.was_enrolled,
+                s["engaged"],
+                draws["engagement"],
+                draws["employment"],
+                draws["housing"],
+                draws["relapse"],
+                draws["noise"],
+                s["job_shift"],
+                s["relapse_exponent"],
+                self.housing_exp[index],
+                process,
+                baseline,
+                v["motivation"],
+                v["motivation_baseline"],
+                v["severity"],
+                v["severity_baseline"],
+                v["employed"],
+                v["ever_employed"],
+                v["weeks_employed"],
+                v["housed"],
+                v["weeks_housed"],
+                v["in_relapse"],
+                v["relapses"],
+                v["functioning"],
+                v["connectedness"],
+            ),
             outcomes_tail=(v["weeks_in"], v["completed"], v["dropped"], work.planes),
-            network_head=(v["enrolled"], self.group_ks, *self.offered_to, self.team_of_agent,
-                          len(self.world.teams), *work.community, draws["network"], prm))
+            network_head=(
+                v["enrolled"],
+                self.group_ks,
+                *self.offered_to,
+                self.team_of_agent,
+                len(self.world.teams),
+                *work.community,
+                draws["network"],
+                prm,
+            ),
+        )
         self._arguments[index] = (key, arguments)
         return arguments
 
-    def _step_tile(self, a: _TileArguments, week: int, ties: tuple[np.ndarray, ...],
-                   degree: np.ndarray) -> tuple[np.ndarray, ...]:
+    def _step_tile(
+        self, a: _TileArguments, week: int, ties: tuple[np.ndarray, ...], degree: np.ndarray
+    ) -> tuple[np.ndarray, ...]:
         """One week of one tile's runs; returns their new ties (tile-relative runs)."""
         uptake(a.uptake[0], week, *a.uptake[2:])
         if self.any_limited:

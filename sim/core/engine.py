@@ -55,21 +55,27 @@ class Simulation:
         run_seeds: One :class:`~sim.core.seeding.RunSeed` per run.
     """
 
-    def __init__(self, world: World, param_sets: Sequence[Mapping[str, float]],
-                 run_seeds: Sequence[RunSeed]) -> None:
+    def __init__(
+        self, world: World, param_sets: Sequence[Mapping[str, float]], run_seeds: Sequence[RunSeed]
+    ) -> None:
         if len(param_sets) != len(run_seeds) or not param_sets:
             raise ValueError("need one parameter set per run seed, and at least one run")
         self.world = world
         self.params = BatchParams(param_sets, world)
         self.run_seeds = list(run_seeds)
         self._streams = streams_for(self.run_seeds)
-        self.state: State = initialise(world, self.params, self._streams["population"],
-                                       self._streams["admission"], blocks=rng_kernels.blocks,
-                                       build_ties=initial_ties)
+        self.state: State = initialise(
+            world,
+            self.params,
+            self._streams["population"],
+            self._streams["admission"],
+            blocks=rng_kernels.blocks,
+            build_ties=initial_ties,
+        )
         self.state.connectedness = connectedness_set_points(
-            self.state, self.params.connectedness_half_ties)
-        self.state.functioning = functioning_set_points(self.state,
-                                                        self.params.registry_values)
+            self.state, self.params.connectedness_half_ties
+        )
+        self.state.functioning = functioning_set_points(self.state, self.params.registry_values)
         self._compiled = CompiledStep(world, self.params, self.state)
 
     def __getstate__(self) -> dict:
@@ -89,9 +95,14 @@ class Simulation:
 
     def _draw_shapes(self) -> dict[str, tuple[int, ...]]:
         n_agents, n_user = self.world.n_agents, len(USER_INTERVENTIONS)
-        return {"engagement": (n_agents, n_user), "employment": (n_agents,),
-                "housing": (n_agents,), "relapse": (n_agents,), "noise": (n_agents, 3),
-                "network": (N_NETWORK_DRAWS, n_agents)}
+        return {
+            "engagement": (n_agents, n_user),
+            "employment": (n_agents,),
+            "housing": (n_agents,),
+            "relapse": (n_agents,),
+            "noise": (n_agents, 3),
+            "network": (N_NETWORK_DRAWS, n_agents),
+        }
 
     def _draws(self) -> dict[str, np.ndarray]:
         """This week's draws, a fixed-size block per stream and run, written in place.
@@ -134,20 +145,26 @@ class Simulation:
         methods: the same numbers as numpy's); where a generator is not one numba can
         take (not a PCG64), one bound ``Generator`` method per run and stream instead.
         """
-        native = {name: rng_kernels.generator_list(self._streams[name][r0:r1])
-                  for name in buffers}
+        native = {name: rng_kernels.generator_list(self._streams[name][r0:r1]) for name in buffers}
         if all(g is not None for g in native.values()):
             flat = {name: buffer.reshape(r1 - r0, -1) for name, buffer in buffers.items()}
             uniform = [name for name in buffers if name not in NORMAL_STREAMS]
             normal = [name for name in buffers if name in NORMAL_STREAMS]
-            return [(rng_kernels.fill_streams,
-                     tuple(native[n] for n in uniform), tuple(flat[n] for n in uniform),
-                     tuple(native[n] for n in normal), tuple(flat[n] for n in normal))]
+            return [
+                (
+                    rng_kernels.fill_streams,
+                    tuple(native[n] for n in uniform),
+                    tuple(flat[n] for n in uniform),
+                    tuple(native[n] for n in normal),
+                    tuple(flat[n] for n in normal),
+                )
+            ]
         fills: list[tuple] = []
         for name, buffer in buffers.items():
-            fills.extend((partial(g.standard_normal if name in NORMAL_STREAMS else g.random,
-                                  out=row),)
-                         for g, row in zip(self._streams[name][r0:r1], buffer, strict=True))
+            fills.extend(
+                (partial(g.standard_normal if name in NORMAL_STREAMS else g.random, out=row),)
+                for g, row in zip(self._streams[name][r0:r1], buffer, strict=True)
+            )
         return fills
 
     def stage(self) -> np.ndarray:
@@ -176,11 +193,16 @@ class BatchResult:
     weeks: np.ndarray
 
 
-def run_batch(world: World, param_sets: Sequence[Mapping[str, float]],
-              run_seeds: Sequence[RunSeed], weeks: int, *,
-              agent_series: Sequence[str] = (),
-              progress: Callable[[int], None] | None = None,
-              record_weeks: Sequence[int] | None = None) -> BatchResult:
+def run_batch(
+    world: World,
+    param_sets: Sequence[Mapping[str, float]],
+    run_seeds: Sequence[RunSeed],
+    weeks: int,
+    *,
+    agent_series: Sequence[str] = (),
+    progress: Callable[[int], None] | None = None,
+    record_weeks: Sequence[int] | None = None,
+) -> BatchResult:
     """Run a batch for ``weeks`` weeks and record weekly metrics.
 
     A batch of more than :data:`SUB_BATCH_AGENTS` users is run as consecutive
@@ -214,20 +236,30 @@ def run_batch(world: World, param_sets: Sequence[Mapping[str, float]],
     if len(param_sets) != len(run_seeds) or not param_sets:
         raise ValueError("need one parameter set per run seed, and at least one run")
     per_part = max(1, SUB_BATCH_AGENTS // max(world.n_agents, 1))
-    bounds = [(r0, min(r0 + per_part, end)) for start, end in shared_shape_segments(param_sets)
-              for r0 in range(start, end, per_part)]
+    bounds = [
+        (r0, min(r0 + per_part, end))
+        for start, end in shared_shape_segments(param_sets)
+        for r0 in range(start, end, per_part)
+    ]
     ticks = _ProgressTicks(progress, len(bounds))
-    parts = [_run_part(world, param_sets[r0:r1], run_seeds[r0:r1], weeks, recorded,
-                       agent_series, ticks) for r0, r1 in bounds]
+    parts = [
+        _run_part(world, param_sets[r0:r1], run_seeds[r0:r1], weeks, recorded, agent_series, ticks)
+        for r0, r1 in bounds
+    ]
     if len(parts) == 1:
         return parts[0]
     return BatchResult(
-        metrics={name: np.concatenate([part.metrics[name] for part in parts])
-                 for name in parts[0].metrics},
+        metrics={
+            name: np.concatenate([part.metrics[name] for part in parts])
+            for name in parts[0].metrics
+        },
         final=concatenate([part.final for part in parts]),
-        agent_series={name: np.concatenate([part.agent_series[name] for part in parts])
-                      for name in agent_series},
-        weeks=recorded)
+        agent_series={
+            name: np.concatenate([part.agent_series[name] for part in parts])
+            for name in agent_series
+        },
+        weeks=recorded,
+    )
 
 
 def shared_shape_segments(param_sets: Sequence[Mapping[str, float]]) -> list[tuple[int, int]]:
@@ -261,9 +293,15 @@ class _ProgressTicks:
             self.progress(1)
 
 
-def _run_part(world: World, param_sets: Sequence[Mapping[str, float]],
-              run_seeds: Sequence[RunSeed], weeks: int, recorded: np.ndarray,
-              agent_series: Sequence[str], ticks: _ProgressTicks) -> BatchResult:
+def _run_part(
+    world: World,
+    param_sets: Sequence[Mapping[str, float]],
+    run_seeds: Sequence[RunSeed],
+    weeks: int,
+    recorded: np.ndarray,
+    agent_series: Sequence[str],
+    ticks: _ProgressTicks,
+) -> BatchResult:
     """One sub-batch of :func:`run_batch`, every week to the horizon."""
     simulation = Simulation(world, param_sets, run_seeds)
     # one (M, R) table per recorded week, written in place
@@ -281,8 +319,9 @@ def _run_part(world: World, param_sets: Sequence[Mapping[str, float]],
                 series[name].append(agent_value(simulation.state, name))
     metrics = dict(zip(METRICS, np.ascontiguousarray(table.transpose(1, 2, 0)), strict=True))
     stacked = {name: np.stack(values, axis=1) for name, values in series.items()}
-    return BatchResult(metrics=metrics, final=simulation.state, agent_series=stacked,
-                       weeks=recorded)
+    return BatchResult(
+        metrics=metrics, final=simulation.state, agent_series=stacked, weeks=recorded
+    )
 
 
 def agent_value(state: State, name: str) -> np.ndarray:

@@ -30,17 +30,50 @@ if len(STAGES) != N_STAGES:
     raise ImportError("sim.core.logic_model.STAGES must name the N_STAGES Andresen stages")
 _U1, _U2, _U3, _U4, _U5, _U6, _U7 = (np.uint64(k) for k in range(1, 8))
 # what the kernel computes, in its order (sim.core.metrics places each in its table row)
-QUANTITIES = (*PROCESS_NAMES, "functioning", "self_stigma", "connectedness", "motivation",
-              "personal_recovery", *(f"dose_{m}" for m in MECHANISMS), "employed",
-              "ever_employed", "housed", "in_relapse", "ties", "in_intervention", "uptake",
-              "early_stage", *(f"stage_{s}" for s in STAGES),
-              *(f"in_{k}" for k in USER_INTERVENTIONS))
+QUANTITIES = (
+    *PROCESS_NAMES,
+    "functioning",
+    "self_stigma",
+    "connectedness",
+    "motivation",
+    "personal_recovery",
+    *(f"dose_{m}" for m in MECHANISMS),
+    "employed",
+    "ever_employed",
+    "housed",
+    "in_relapse",
+    "ties",
+    "in_intervention",
+    "uptake",
+    "early_stage",
+    *(f"stage_{s}" for s in STAGES),
+    *(f"in_{k}" for k in USER_INTERVENTIONS),
+)
 
 
 @_jit
-def tally(process, functioning, self_stigma, connectedness, motivation, doses, employed,
-          ever_employed, housed, in_relapse, degree, enrolled, completed, dropped, offered,
-          n_offered, program, qpr, row_of, table):
+def tally(
+    process,
+    functioning,
+    self_stigma,
+    connectedness,
+    motivation,
+    doses,
+    employed,
+    ever_employed,
+    housed,
+    in_relapse,
+    degree,
+    enrolled,
+    completed,
+    dropped,
+    offered,
+    n_offered,
+    program,
+    qpr,
+    row_of,
+    table,
+):
     """Every weekly metric of every run, into ``table`` (rows in the order of METRICS).
 
     Quantity q of :data:`QUANTITIES` goes to ``table[row_of[q], r]``, as
@@ -69,8 +102,9 @@ def tally(process, functioning, self_stigma, connectedness, motivation, doses, e
         stages = np.zeros(N_STAGES, dtype=np.int64)
         hope, empowerment, meaning = process[r, HOPE], process[r, EMPOWERMENT], process[r, MEANING]
         for i in range(n_agents):
-            score = rules.personal_recovery_score(connectedness[r, i], hope[i],
-                                                  self_stigma[r, i], meaning[i], empowerment[i])
+            score = rules.personal_recovery_score(
+                connectedness[r, i], hope[i], self_stigma[r, i], meaning[i], empowerment[i]
+            )
             qpr[i] = score
             stages[rules.stage_of(score)] += 1
         table[row_of[q], r] = row_sum(qpr, program, partial) / n_agents
@@ -98,8 +132,14 @@ def tally(process, functioning, self_stigma, connectedness, motivation, doses, e
                 any_enrolled |= e
                 in_each[k] += e
             n_in += any_enrolled
-        for count in (_count(employed[r]), _count(ever_employed[r]), _count(housed[r]),
-                      _count(in_relapse[r]), n_ties, n_in):
+        for count in (
+            _count(employed[r]),
+            _count(ever_employed[r]),
+            _count(housed[r]),
+            _count(in_relapse[r]),
+            n_ties,
+            n_in,
+        ):
             table[row_of[q], r] = count / n_agents
             q += 1
         table[row_of[q], r] = n_started / n_offered if n_offered else 0.0
@@ -163,7 +203,7 @@ def row_sum(values, program, partial):
 @_jit
 def _block_sum(a, start, n):
     """Numpy's sum of up to 128 values: 8 accumulators, or in order below 8."""
-    v = a[start:start + n]
+    v = a[start : start + n]
     if n < 8:
         total = 0.0
         for j in range(n):

@@ -39,21 +39,35 @@ METRICS: dict[str, tuple[str, str]] = {
     "in_intervention": ("service", "share in at least one intervention"),
     "uptake": ("service", "share of offered places taken up so far"),
     "early_stage": ("existential", "share in moratorium or awareness (inequality)"),
-    **{f"dose_{m}": ("mechanism", f"mean weekly dose of {m.replace('_', ' ')}")
-       for m in MECHANISMS},
+    **{
+        f"dose_{m}": ("mechanism", f"mean weekly dose of {m.replace('_', ' ')}") for m in MECHANISMS
+    },
     **{f"stage_{s}": ("stage", f"share in the {s} stage") for s in STAGES},
-    **{f"in_{k}": ("service", f"share currently in {k.replace('_', ' ')}")
-       for k in USER_INTERVENTIONS},
+    **{
+        f"in_{k}": ("service", f"share currently in {k.replace('_', ' ')}")
+        for k in USER_INTERVENTIONS
+    },
 }
 
 # the row of each of the compiled tally's quantities in the METRICS order
-_ROW_OF = np.array([list(METRICS).index(name) for name in QUANTITIES if name in METRICS],
-                   dtype=np.int64)
+_ROW_OF = np.array(
+    [list(METRICS).index(name) for name in QUANTITIES if name in METRICS], dtype=np.int64
+)
 if sorted(QUANTITIES) != sorted(METRICS):  # pragma: no cover - a programming error
     raise RuntimeError("sim.core.metric_kernels.QUANTITIES must name every metric once")
 
-SUMMARY_METRICS = ("employed", "ever_employed", "housed", "functioning", "personal_recovery",
-                   "hope", "empowerment", "connectedness", "early_stage", "uptake")
+SUMMARY_METRICS = (
+    "employed",
+    "ever_employed",
+    "housed",
+    "functioning",
+    "personal_recovery",
+    "hope",
+    "empowerment",
+    "connectedness",
+    "early_stage",
+    "uptake",
+)
 
 
 def _metrics_compiled(simulation: Simulation, out: np.ndarray | None = None) -> np.ndarray:
@@ -64,11 +78,28 @@ def _metrics_compiled(simulation: Simulation, out: np.ndarray | None = None) -> 
     state, compiled = simulation.state, simulation._compiled
     n_runs, n_agents = state.shape
     table = np.empty((len(METRICS), n_runs)) if out is None else out
-    tally(compiled.process_block(state), state.functioning, state.self_stigma,
-          state.connectedness, state.motivation, state.doses, state.employed,
-          state.ever_employed, state.housed, state.in_relapse, state.network.degree(),
-          state.enrolled, state.completed, state.dropped, simulation.world.offered,
-          compiled.n_offered, pairwise_program(n_agents), np.empty(n_agents), _ROW_OF, table)
+    tally(
+        compiled.process_block(state),
+        state.functioning,
+        state.self_stigma,
+        state.connectedness,
+        state.motivation,
+        state.doses,
+        state.employed,
+        state.ever_employed,
+        state.housed,
+        state.in_relapse,
+        state.network.degree(),
+        state.enrolled,
+        state.completed,
+        state.dropped,
+        simulation.world.offered,
+        compiled.n_offered,
+        pairwise_program(n_agents),
+        np.empty(n_agents),
+        _ROW_OF,
+        table,
+    )
     return table
 
 

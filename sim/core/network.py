@@ -76,8 +76,9 @@ class Network:
         self.a, self.b = np.divmod(rest, self.n_agents)
         self.__dict__.pop("_degree", None)
 
-    def replace(self, run: np.ndarray, a: np.ndarray, b: np.ndarray,
-                degree: np.ndarray | None = None) -> None:
+    def replace(
+        self, run: np.ndarray, a: np.ndarray, b: np.ndarray, degree: np.ndarray | None = None
+    ) -> None:
         """Replace every tie (sorted by (run, a, b), a < b), optionally with their degree."""
         self.run, self.a, self.b = run, a, b
         self.__dict__.pop("_degree", None)
@@ -90,9 +91,13 @@ class Network:
         """The networks of consecutive batches as one batch (runs renumbered in order)."""
         offsets = np.cumsum([0] + [part.n_runs for part in parts[:-1]])
         runs = [part.run + offset for part, offset in zip(parts, offsets, strict=True)]
-        return cls(sum(part.n_runs for part in parts), parts[0].n_agents, np.concatenate(runs),
-                   np.concatenate([part.a for part in parts]),
-                   np.concatenate([part.b for part in parts]))
+        return cls(
+            sum(part.n_runs for part in parts),
+            parts[0].n_agents,
+            np.concatenate(runs),
+            np.concatenate([part.a for part in parts]),
+            np.concatenate([part.b for part in parts]),
+        )
 
     def keep(self, mask: np.ndarray) -> None:
         """Keep only the ties where ``mask`` is true."""
@@ -135,10 +140,14 @@ def group_layout(group: np.ndarray) -> GroupLayout | None:
     return order, member_start, member_size, np.arange(labels.size) - member_start
 
 
-def initial_network(world: World, ties_mean: np.ndarray,
-                    population: list[np.random.Generator], *,
-                    build: Callable[..., tuple[np.ndarray, ...]],
-                    ties_cap: np.ndarray | int) -> Network:
+def initial_network(
+    world: World,
+    ties_mean: np.ndarray,
+    population: list[np.random.Generator],
+    *,
+    build: Callable[..., tuple[np.ndarray, ...]],
+    ties_cap: np.ndarray | int,
+) -> Network:
     """Random ties within each site: each user proposes Poisson(mean / 2) ties (ODD §5).
 
     Each run draws its stub counts and then its partner uniforms from its own
@@ -155,7 +164,8 @@ def initial_network(world: World, ties_mean: np.ndarray,
         raise BatchParameterError(
             f"initial_ties_cap must be the same for every run of a batch (it fixes the number "
             f"of partner draws per user); got {sorted(caps.tolist())}: run each value as a "
-            "separate batch")
+            "separate batch"
+        )
     cap = int(caps[0])
     n_runs, n_agents = len(population), world.n_agents
     site = world.site_of_agent
@@ -167,5 +177,4 @@ def initial_network(world: World, ties_mean: np.ndarray,
     for r, generator in enumerate(population):
         stubs[r] = np.minimum(generator.poisson(ties_mean[r] / 2.0, n_agents), cap)
         generator.random(out=u[r])
-    return Network(n_runs, n_agents, *build(stubs, u, site, order, site_sizes, site_starts,
-                                            n_runs))
+    return Network(n_runs, n_agents, *build(stubs, u, site, order, site_sizes, site_starts, n_runs))

@@ -23,8 +23,22 @@ def _tie_key(run, a, b, n_agents):
 
 
 @_jit
-def _group_ties(enrolled, k, agents, team_of_agent, n_teams, u_form, u_partner, prm, members,
-                count, position, order, keys, n_keys):
+def _group_ties(
+    enrolled,
+    k,
+    agents,
+    team_of_agent,
+    n_teams,
+    u_form,
+    u_partner,
+    prm,
+    members,
+    count,
+    position,
+    order,
+    keys,
+    n_keys,
+):
     """Ties formed in one group intervention this week (ODD §7.13), as keys.
 
     Members of a group are the users of one run and team enrolled in ``k``,
@@ -34,7 +48,7 @@ def _group_ties(enrolled, k, agents, team_of_agent, n_teams, u_form, u_partner, 
     n_runs, n_agents = u_form.shape
     for r in range(n_runs):
         n_members = 0
-        count[:n_teams + 1] = 0
+        count[: n_teams + 1] = 0
         for i in agents:
             if enrolled[r, i, k]:
                 members[n_members] = i
@@ -77,8 +91,23 @@ def _community_ties(u_form, u_partner, prm, c_order, c_start, c_size, c_position
 
 
 @_jit
-def network_week(enrolled, group_ks, k_ptr, k_agents, team_of_agent, n_teams, c_order,
-                 c_start, c_size, c_position, u_network, prm, run, a, b):
+def network_week(
+    enrolled,
+    group_ks,
+    k_ptr,
+    k_agents,
+    team_of_agent,
+    n_teams,
+    c_order,
+    c_start,
+    c_size,
+    c_position,
+    u_network,
+    prm,
+    run,
+    a,
+    b,
+):
     """Form group and community ties, merge them into the network and let ties lapse.
 
     New ties from each group intervention (``group_ks``; users offered k are
@@ -99,13 +128,34 @@ def network_week(enrolled, group_ks, k_ptr, k_agents, team_of_agent, n_teams, c_
     n_keys = 0
     for q in range(n_groups):
         k = group_ks[q]
-        n_keys = _group_ties(enrolled, k, k_agents[k_ptr[k]:k_ptr[k + 1]],
-                             team_of_agent, n_teams, u_network[:, 2 * q],
-                             u_network[:, 2 * q + 1], prm, members, count, position, order,
-                             keys, n_keys)
+        n_keys = _group_ties(
+            enrolled,
+            k,
+            k_agents[k_ptr[k] : k_ptr[k + 1]],
+            team_of_agent,
+            n_teams,
+            u_network[:, 2 * q],
+            u_network[:, 2 * q + 1],
+            prm,
+            members,
+            count,
+            position,
+            order,
+            keys,
+            n_keys,
+        )
     n_draws = u_network.shape[1]
-    n_keys = _community_ties(u_network[:, n_draws - 3], u_network[:, n_draws - 2], prm, c_order,
-                             c_start, c_size, c_position, keys, n_keys)
+    n_keys = _community_ties(
+        u_network[:, n_draws - 3],
+        u_network[:, n_draws - 2],
+        prm,
+        c_order,
+        c_start,
+        c_size,
+        c_position,
+        keys,
+        n_keys,
+    )
     new = np.sort(keys[:n_keys])
     u_decay = u_network[:, n_draws - 1]
     n_old = run.shape[0]
@@ -133,8 +183,9 @@ def network_week(enrolled, group_ks, k_ptr, k_agents, team_of_agent, n_teams, c_
         if key == last:
             continue
         last = key
-        if not rules.tie_lapses(u_decay[r, x], u_decay[r, y],
-                                prm[r].tie_decay_probability_per_week):
+        if not rules.tie_lapses(
+            u_decay[r, x], u_decay[r, y], prm[r].tie_decay_probability_per_week
+        ):
             out_run[n_out], out_a[n_out], out_b[n_out] = r, x, y
             degree[r, x] += 1
             degree[r, y] += 1

@@ -64,7 +64,7 @@ class Parameter:
 
     @property
     def source_kind(self) -> str:
-        """"published", "calibrated" (to a published target) or "assumption"."""
+        """The kind of source: "published", "calibrated" (to a target) or "assumption"."""
         lowered = self.source.lower()
         for kind in ("assumption", "calibrated"):
             if lowered.startswith(kind):
@@ -100,12 +100,13 @@ class Parameter:
             raise ParameterError(f"{prefix}{self.name} = {value!r} must be a whole number")
         return number
 
-
     def narrowed(self, low: float | None, high: float | None) -> tuple[float, float]:
         """Bounds inside the registry's (None keeps the registry's), else ParameterError."""
         low = self.low if low is None else float(low)
         high = self.high if high is None else float(high)
         if not self.low <= low < high <= self.high:
-            raise ParameterError(f"{self.name}: bounds [{low}, {high}] must be increasing and "
-                                 f"inside the registry's [{self.low}, {self.high}]")
+            raise ParameterError(
+                f"{self.name}: bounds [{low}, {high}] must be increasing and "
+                f"inside the registry's [{self.low}, {self.high}]"
+            )
         return low, high

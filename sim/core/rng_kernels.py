@@ -41,8 +41,14 @@ try:  # numba is a dependency; without it the engine uses numpy's fills
 except ImportError:  # pragma: no cover - exercised only where numba has no wheel
     numba = None
 
-__all__ = ["blocks", "fill_normal", "fill_streams", "fill_uniform", "generator_list",
-           "numpy_blocks"]
+__all__ = [
+    "blocks",
+    "fill_normal",
+    "fill_streams",
+    "fill_uniform",
+    "generator_list",
+    "numpy_blocks",
+]
 
 
 def generator_list(generators: Sequence[np.random.Generator]) -> typed.List | None:
@@ -66,8 +72,9 @@ def generator_list(generators: Sequence[np.random.Generator]) -> typed.List | No
     return out
 
 
-def numpy_blocks(generators: Sequence[np.random.Generator], shape: tuple[int, ...],
-                 normal: bool) -> np.ndarray:
+def numpy_blocks(
+    generators: Sequence[np.random.Generator], shape: tuple[int, ...], normal: bool
+) -> np.ndarray:
     """One block of standard normals (or uniforms) per generator, stacked: (R, *shape).
 
     ``generator.standard_normal(shape)`` (or ``random``) for each generator in turn.
@@ -78,8 +85,9 @@ def numpy_blocks(generators: Sequence[np.random.Generator], shape: tuple[int, ..
     return out
 
 
-def blocks(generators: Sequence[np.random.Generator], shape: tuple[int, ...],
-           normal: bool) -> np.ndarray:
+def blocks(
+    generators: Sequence[np.random.Generator], shape: tuple[int, ...], normal: bool
+) -> np.ndarray:
     """As :func:`numpy_blocks`, the same numbers; normals drawn in compiled code where possible.
 
     Uniforms are numpy's own fills: compiled code draws them no faster (one call of

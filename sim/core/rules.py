@@ -50,6 +50,7 @@ __all__ = [
     "usual_care_dose",
 ]
 
+
 def _jit(function):
     return numba.njit(cache=True, nogil=True, error_model="numpy")(function)
 
@@ -123,10 +124,26 @@ def knowledge_gain(knowledge, base):
 
 
 @_jit
-def job_log_odds_shift(points, log_odds_ratio_per_point, stigma_penalty, public_stigma,
-                       reference_stigma, readiness_gradient, reference_readiness, efficacy,
-                       motivation, severity, w_efficacy, w_motivation, w_symptoms, w_sum,
-                       log_work_history, work_history, log_ips, in_ips):
+def job_log_odds_shift(
+    points,
+    log_odds_ratio_per_point,
+    stigma_penalty,
+    public_stigma,
+    reference_stigma,
+    readiness_gradient,
+    reference_readiness,
+    efficacy,
+    motivation,
+    severity,
+    w_efficacy,
+    w_motivation,
+    w_symptoms,
+    w_sum,
+    log_work_history,
+    work_history,
+    log_ips,
+    in_ips,
+):
     """The log-odds shift of the weekly job-finding chance (ODD §7.7).
 
     ``points`` is the site's unemployment rate above the reference, in percentage
@@ -136,10 +153,15 @@ def job_log_odds_shift(points, log_odds_ratio_per_point, stigma_penalty, public_
     weights of 1 give today's operations.
     """
     site = -log_odds_ratio_per_point * points - stigma_penalty * (public_stigma - reference_stigma)
-    readiness = (w_efficacy * efficacy + w_motivation * motivation + w_symptoms
-                 - w_symptoms * severity) / w_sum
-    return (site + readiness_gradient * (readiness - reference_readiness)
-            + log_work_history * (1.0 if work_history else 0.0) + log_ips * in_ips)
+    readiness = (
+        w_efficacy * efficacy + w_motivation * motivation + w_symptoms - w_symptoms * severity
+    ) / w_sum
+    return (
+        site
+        + readiness_gradient * (readiness - reference_readiness)
+        + log_work_history * (1.0 if work_history else 0.0)
+        + log_ips * in_ips
+    )
 
 
 @_jit
@@ -203,15 +225,20 @@ def severity_update(severity, base, in_relapse, rise, rate):
 
 
 @_jit
-def functioning_set_point(severity, housed, employed, efficacy, w_symptoms, w_housing,
-                          w_employment, w_efficacy, w_sum):
+def functioning_set_point(
+    severity, housed, employed, efficacy, w_symptoms, w_housing, w_employment, w_efficacy, w_sum
+):
     """Functioning set-point: weighted mean of low symptoms, housing, work and self-efficacy.
 
     (w_Sev x (1 - severity) + w_H x housed + w_W x employed + w_SE x efficacy) / w_sum,
     w_sum the weights' sum (ODD §7.11); the plain mean at the default weights of 1.
     """
-    return (w_symptoms * (1.0 - severity) + w_housing * (1.0 if housed else 0.0)
-            + w_employment * (1.0 if employed else 0.0) + w_efficacy * efficacy) / w_sum
+    return (
+        w_symptoms * (1.0 - severity)
+        + w_housing * (1.0 if housed else 0.0)
+        + w_employment * (1.0 if employed else 0.0)
+        + w_efficacy * efficacy
+    ) / w_sum
 
 
 @_jit
@@ -283,8 +310,9 @@ def stage_of(qpr):
 @_jit
 def _scores(connectedness, hope, self_stigma, meaning, empowerment, out):
     for j in range(out.shape[0]):
-        out[j] = personal_recovery_score(connectedness[j], hope[j], self_stigma[j], meaning[j],
-                                         empowerment[j])
+        out[j] = personal_recovery_score(
+            connectedness[j], hope[j], self_stigma[j], meaning[j], empowerment[j]
+        )
 
 
 @_jit
@@ -294,12 +322,30 @@ def _stages(qpr, out):
 
 
 @_jit
-def _functioning(severity, housed, employed, efficacy, w_symptoms, w_housing, w_employment,
-                 w_efficacy, w_sum, out):
+def _functioning(
+    severity,
+    housed,
+    employed,
+    efficacy,
+    w_symptoms,
+    w_housing,
+    w_employment,
+    w_efficacy,
+    w_sum,
+    out,
+):
     for j in range(out.shape[0]):
-        out[j] = functioning_set_point(severity[j], housed[j], employed[j], efficacy[j],
-                                       w_symptoms[j], w_housing[j], w_employment[j],
-                                       w_efficacy[j], w_sum[j])
+        out[j] = functioning_set_point(
+            severity[j],
+            housed[j],
+            employed[j],
+            efficacy[j],
+            w_symptoms[j],
+            w_housing[j],
+            w_employment[j],
+            w_efficacy[j],
+            w_sum[j],
+        )
 
 
 @_jit
@@ -316,8 +362,19 @@ def personal_recovery(state) -> np.ndarray:
     """:func:`personal_recovery_score` of every user of a state, shape (R, N)."""
     p, shape = state.process, state.shape
     out = np.empty(shape)
-    _scores(*(_flat(x, shape) for x in (state.connectedness, p["hope"], state.self_stigma,
-                                        p["meaning"], p["empowerment"])), out.reshape(-1))
+    _scores(
+        *(
+            _flat(x, shape)
+            for x in (
+                state.connectedness,
+                p["hope"],
+                state.self_stigma,
+                p["meaning"],
+                p["empowerment"],
+            )
+        ),
+        out.reshape(-1),
+    )
     return out
 
 
@@ -329,8 +386,12 @@ def recovery_stage(qpr: np.ndarray) -> np.ndarray:
     return out
 
 
-FUNCTIONING_WEIGHTS = ("symptom_functioning_weight", "housing_functioning_weight",
-                       "employment_functioning_weight", "self_efficacy_functioning_weight")
+FUNCTIONING_WEIGHTS = (
+    "symptom_functioning_weight",
+    "housing_functioning_weight",
+    "employment_functioning_weight",
+    "self_efficacy_functioning_weight",
+)
 
 
 def functioning_weight_sum(w_symptoms, w_housing, w_employment, w_efficacy):
@@ -347,11 +408,15 @@ def functioning_set_points(state, values) -> np.ndarray:
     shape = state.shape
     out = np.empty(shape)
     weights = [values[name] for name in FUNCTIONING_WEIGHTS]
-    _functioning(_flat(state.severity, shape), _flat(state.housed, shape, np.bool_),
-                 _flat(state.employed, shape, np.bool_),
-                 _flat(state.process["self_efficacy"], shape),
-                 *(_flat(w, shape) for w in weights),
-                 _flat(functioning_weight_sum(*weights), shape), out.reshape(-1))
+    _functioning(
+        _flat(state.severity, shape),
+        _flat(state.housed, shape, np.bool_),
+        _flat(state.employed, shape, np.bool_),
+        _flat(state.process["self_efficacy"], shape),
+        *(_flat(w, shape) for w in weights),
+        _flat(functioning_weight_sum(*weights), shape),
+        out.reshape(-1),
+    )
     return out
 
 
@@ -362,6 +427,7 @@ def connectedness_set_points(state, half_ties: np.ndarray) -> np.ndarray:
     """
     shape = state.shape
     out = np.empty(shape)
-    _connectedness(_flat(state.network.degree(), shape, np.int64), _flat(half_ties, shape),
-                   out.reshape(-1))
+    _connectedness(
+        _flat(state.network.degree(), shape, np.int64), _flat(half_ties, shape), out.reshape(-1)
+    )
     return out

@@ -39,8 +39,11 @@ class RunSeed:
     __slots__ = ("design_point", "replicate", "seed")
 
     def __init__(self, seed: int, design_point: int = 0, replicate: int = 0) -> None:
-        for label, value in (("seed", seed), ("design_point", design_point),
-                             ("replicate", replicate)):
+        for label, value in (
+            ("seed", seed),
+            ("design_point", design_point),
+            ("replicate", replicate),
+        ):
             if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < 0:
                 raise ValueError(f"{label} must be a non-negative integer, got {value!r}")
         self.seed = int(seed)

@@ -24,15 +24,36 @@ def train_staff(week, training_weeks, gain, participation, trained, baseline, at
     """
     for r in range(attitudes.shape[0]):
         for t in range(attitudes.shape[1]):
-            attitudes[r, t] = (rules.trained_attitude(baseline[r, t], gain[r], participation[r, t],
-                                                      week, training_weeks[r])
-                               if trained[t] else baseline[r, t])
+            attitudes[r, t] = (
+                rules.trained_attitude(
+                    baseline[r, t], gain[r], participation[r, t], week, training_weeks[r]
+                )
+                if trained[t]
+                else baseline[r, t]
+            )
 
 
 @_jit
-def uptake(prm, week, offer_ptr, offer_k, limited, team_of_agent, motivation, process, u_engage,
-           enrolled, waiting, completed, dropped, wait_since, weeks_in, was_enrolled, engaged,
-           queues):
+def uptake(
+    prm,
+    week,
+    offer_ptr,
+    offer_k,
+    limited,
+    team_of_agent,
+    motivation,
+    process,
+    u_engage,
+    enrolled,
+    waiting,
+    completed,
+    dropped,
+    wait_since,
+    weeks_in,
+    was_enrolled,
+    engaged,
+    queues,
+):
     """Engagement (ODD §7.2), uptake (§7.3) and admission where places are unlimited (§7.4).
 
     User i is offered ``offer_k[offer_ptr[i]:offer_ptr[i + 1]]``, and only
@@ -49,7 +70,7 @@ def uptake(prm, week, offer_ptr, offer_k, limited, team_of_agent, motivation, pr
             e = rules.engagement(motivation[r, i], process[r, TRUST, i], p.trust_engagement_weight)
             engaged[r, i] = e
             chance = p.uptake_probability_per_week * e
-            for k in offer_k[offer_ptr[i]:offer_ptr[i + 1]]:
+            for k in offer_k[offer_ptr[i] : offer_ptr[i + 1]]:
                 was_enrolled[r, i, k] = enrolled[r, i, k]
                 # bitwise, not short-circuit: no branch on a coin flip
                 taken = enrolled[r, i, k] | waiting[r, i, k] | completed[r, i, k] | dropped[r, i, k]
@@ -68,8 +89,19 @@ def uptake(prm, week, offer_ptr, offer_k, limited, team_of_agent, motivation, pr
 
 
 @_jit
-def admit_limited(capacity, limited, k_ptr, k_agents, team_of_agent, queues, priority,
-                  wait_since, enrolled, waiting, weeks_in):
+def admit_limited(
+    capacity,
+    limited,
+    k_ptr,
+    k_agents,
+    team_of_agent,
+    queues,
+    priority,
+    wait_since,
+    enrolled,
+    waiting,
+    weeks_in,
+):
     """Admission where some team has limited places (ODD §7.4).
 
     For each run and each intervention k with ``limited[k]``: waiting users
@@ -89,7 +121,7 @@ def admit_limited(capacity, limited, k_ptr, k_agents, team_of_agent, queues, pri
     for k in range(n_user):
         if not limited[k]:
             continue
-        agents = k_agents[k_ptr[k]:k_ptr[k + 1]]
+        agents = k_agents[k_ptr[k] : k_ptr[k + 1]]
         for r in range(n_runs):
             occupied, queued = queues[0, r, :, k], queues[1, r, :, k]
             selecting = admitting = False
@@ -122,12 +154,14 @@ def admit_limited(capacity, limited, k_ptr, k_agents, team_of_agent, queues, pri
                     i = candidates[j]
                     if team_of_agent[i] != t:
                         continue
-                    if n_best == need and not _queued_before(wait_since, priority, r, k, i,
-                                                             head[need - 1]):
+                    if n_best == need and not _queued_before(
+                        wait_since, priority, r, k, i, head[need - 1]
+                    ):
                         continue
                     slot = min(n_best, need - 1)  # insert i, dropping the last if full
-                    while slot > 0 and _queued_before(wait_since, priority, r, k, i,
-                                                      head[slot - 1]):
+                    while slot > 0 and _queued_before(
+                        wait_since, priority, r, k, i, head[slot - 1]
+                    ):
                         head[slot] = head[slot - 1]
                         slot -= 1
                     head[slot] = i

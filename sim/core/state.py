@@ -80,8 +80,7 @@ class BatchParams:
     def duration_weeks(self) -> np.ndarray:
         """Episode length of each user intervention, shape (R, 1, K) (read-only)."""
         if "_durations" not in self.__dict__:
-            durations = np.stack([self._values[f"{n}_weeks"] for n in USER_INTERVENTIONS],
-                                 axis=-1)
+            durations = np.stack([self._values[f"{n}_weeks"] for n in USER_INTERVENTIONS], axis=-1)
             durations.flags.writeable = False
             self.__dict__["_durations"] = durations
         return self.__dict__["_durations"]
@@ -147,8 +146,9 @@ def concatenate(parts: list[State]) -> State:
         elif name == "network":
             values[name] = Network.concatenate([part.network for part in parts])
         elif isinstance(value, dict):
-            values[name] = {key: np.concatenate([getattr(part, name)[key] for part in parts])
-                            for key in value}
+            values[name] = {
+                key: np.concatenate([getattr(part, name)[key] for part in parts]) for key in value
+            }
         else:
             values[name] = np.concatenate([getattr(part, name) for part in parts])
     return State(**values)
@@ -159,10 +159,15 @@ def _trait(median: np.ndarray, spread: np.ndarray, z: np.ndarray) -> np.ndarray:
     return expit(logit(median) + spread * z)
 
 
-def initialise(world: World, bp: BatchParams, population: list[np.random.Generator],
-               admission: list[np.random.Generator], *,
-               blocks: Callable[..., np.ndarray] = numpy_blocks,
-               build_ties: Callable[..., tuple[np.ndarray, ...]]) -> State:
+def initialise(
+    world: World,
+    bp: BatchParams,
+    population: list[np.random.Generator],
+    admission: list[np.random.Generator],
+    *,
+    blocks: Callable[..., np.ndarray] = numpy_blocks,
+    build_ties: Callable[..., tuple[np.ndarray, ...]],
+) -> State:
     """Draw the entry state of every run from its own population stream.
 
     Each run draws a fixed-size block, so a run's entry state depends only on
@@ -197,16 +202,26 @@ def initialise(world: World, bp: BatchParams, population: list[np.random.Generat
     employed = u[1] < bp.baseline_employment_share
     attitudes = bp.team_values["professional_attitudes"].copy()
     shape3 = (n_runs, n_agents, n_user)
-    network = initial_network(world, bp.initial_ties_mean[:, 0], population,
-                              build=build_ties, ties_cap=bp.initial_ties_cap[:, 0])
+    network = initial_network(
+        world,
+        bp.initial_ties_mean[:, 0],
+        population,
+        build=build_ties,
+        ties_cap=bp.initial_ties_cap[:, 0],
+    )
     state = State(
         week=0,
-        motivation=motivation, motivation_baseline=motivation.copy(),
-        severity=severity, severity_baseline=severity.copy(),
-        self_stigma=stigma_baseline.copy(), self_stigma_baseline=stigma_baseline,
+        motivation=motivation,
+        motivation_baseline=motivation.copy(),
+        severity=severity,
+        severity_baseline=severity.copy(),
+        self_stigma=stigma_baseline.copy(),
+        self_stigma_baseline=stigma_baseline,
         work_history=(u[0] < bp.work_history_share) | employed,
-        process={k: v.copy() for k, v in baseline.items()}, baseline=baseline,
-        employed=employed, ever_employed=employed.copy(),
+        process={k: v.copy() for k, v in baseline.items()},
+        baseline=baseline,
+        employed=employed,
+        ever_employed=employed.copy(),
         weeks_employed=np.zeros((n_runs, n_agents), dtype=np.int64),
         housed=u[2] < bp.baseline_housed_share,
         weeks_housed=np.zeros((n_runs, n_agents), dtype=np.int64),
@@ -214,11 +229,15 @@ def initialise(world: World, bp: BatchParams, population: list[np.random.Generat
         connectedness=np.zeros((n_runs, n_agents)),
         in_relapse=np.zeros((n_runs, n_agents), dtype=bool),
         relapses=np.zeros((n_runs, n_agents), dtype=np.int64),
-        enrolled=np.zeros(shape3, dtype=bool), waiting=np.zeros(shape3, dtype=bool),
-        wait_since=np.zeros(shape3, dtype=np.int64), weeks_in=np.zeros(shape3, dtype=np.int64),
-        completed=np.zeros(shape3, dtype=bool), dropped=np.zeros(shape3, dtype=bool),
+        enrolled=np.zeros(shape3, dtype=bool),
+        waiting=np.zeros(shape3, dtype=bool),
+        wait_since=np.zeros(shape3, dtype=np.int64),
+        weeks_in=np.zeros(shape3, dtype=np.int64),
+        completed=np.zeros(shape3, dtype=bool),
+        dropped=np.zeros(shape3, dtype=bool),
         priority=blocks(admission, (n_agents,), False),
-        attitudes=attitudes, attitudes_baseline=attitudes.copy(),
+        attitudes=attitudes,
+        attitudes_baseline=attitudes.copy(),
         doses=np.zeros((n_runs, n_agents, len(MECHANISMS))),
         network=network,
     )
@@ -228,5 +247,6 @@ def initialise(world: World, bp: BatchParams, population: list[np.random.Generat
 def _stigma_set_point(stigma: np.ndarray, bp: BatchParams) -> np.ndarray:
     """Self-stigma pulled toward the local public stigma by internalisation."""
     public = bp.per_agent("public_stigma")
-    return np.clip(stigma + bp.stigma_internalisation * (public - bp.reference_public_stigma),
-                   0.0, 1.0)
+    return np.clip(
+        stigma + bp.stigma_internalisation * (public - bp.reference_public_stigma), 0.0, 1.0
+    )

@@ -19,8 +19,12 @@ from sim.core.logic_model import USER_INTERVENTIONS
 __all__ = ["ENVIRONMENT_KEYS", "SERVICE_KEYS", "Site", "Team", "World", "WorldError", "make_world"]
 
 ENVIRONMENT_KEYS = ("unemployment_rate", "public_stigma", "housing_availability")
-SERVICE_KEYS = ("professional_attitudes", "fidelity", "usual_care_contact",
-                "staff_training_participation")
+SERVICE_KEYS = (
+    "professional_attitudes",
+    "fidelity",
+    "usual_care_contact",
+    "staff_training_participation",
+)
 
 
 class WorldError(ValueError):
@@ -167,8 +171,10 @@ def make_world(
         membership = np.arange(n_agents, dtype=np.int64) % len(teams)
     else:
         membership = np.asarray(team_of_agent, dtype=np.int64)
-        if membership.shape != (n_agents,) or membership.min() < 0 or membership.max() >= len(
-            teams
+        if (
+            membership.shape != (n_agents,)
+            or membership.min() < 0
+            or membership.max() >= len(teams)
         ):
             raise WorldError("team_of_agent must give a valid team index for every user")
     return World(

@@ -297,8 +297,7 @@ class RecoveryModel(mesa.Model):
         return cached[1], cached[2]
 
     def _current_metrics(self) -> dict[str, float]:
-        return {name: float(value[RUN]) for name, value in
-                weekly_metrics(self.simulation).items()}
+        return {name: float(value[RUN]) for name, value in weekly_metrics(self.simulation).items()}
 
     def _record(self) -> None:
         self.metrics = self._current_metrics()
@@ -354,8 +353,14 @@ class RecoveryModel(mesa.Model):
         stage = recovery_stage(qpr[None, :])[0]
         for user in self.service_users:
             i = user.column
-            graph.add_node(i, unique_id=user.unique_id, stage=STAGES[stage[i]],
-                           personal_recovery=float(qpr[i]), team=user.team, site=user.site)
+            graph.add_node(
+                i,
+                unique_id=user.unique_id,
+                stage=STAGES[stage[i]],
+                personal_recovery=float(qpr[i]),
+                team=user.team,
+                site=user.site,
+            )
         graph.add_edges_from(zip(rows[upper].tolist(), cols[upper].tolist(), strict=True))
         return graph
 
@@ -375,18 +380,29 @@ def _resolve_params(params: object, parameter_values: Mapping[str, float]) -> di
     return validate({**params, **parameter_values}, where="RecoveryModel")
 
 
-def _resolve_world(n_agents: int | None, offer: Mapping[str, object] | None,
-                   sites: Sequence[world_module.Site] | None,
-                   teams: Sequence[world_module.Team] | None,
-                   world: world_module.World | None) -> world_module.World:
+def _resolve_world(
+    n_agents: int | None,
+    offer: Mapping[str, object] | None,
+    sites: Sequence[world_module.Site] | None,
+    teams: Sequence[world_module.Team] | None,
+    world: world_module.World | None,
+) -> world_module.World:
     """The given world, or one built by :func:`sim.core.world.make_world`."""
     if world is None:
         n = DEFAULT_N_AGENTS if n_agents is None else n_agents
         return world_module.make_world(n, sites=sites, teams=teams, offer=offer)
     if not isinstance(world, world_module.World):
         raise ModelError(f"world must be a sim.core.world.World, got {type(world).__name__}")
-    given = [name for name, value in (("n_agents", n_agents), ("offer", offer),
-                                      ("sites", sites), ("teams", teams)) if value is not None]
+    given = [
+        name
+        for name, value in (
+            ("n_agents", n_agents),
+            ("offer", offer),
+            ("sites", sites),
+            ("teams", teams),
+        )
+        if value is not None
+    ]
     if given:
         raise ModelError(
             f"give either world or {', '.join(given)}, not both; "

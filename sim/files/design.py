@@ -46,18 +46,22 @@ class DesignSpec(BaseModel):
         points, method = self.points, self.method
         if method in ("sobol", "saltelli") and points & (points - 1):
             name = "a Sobol sequence" if method == "sobol" else "the Saltelli (Sobol) sampler"
-            raise ValueError(f"design.points = {points}: {name} needs a power of two "
-                             "(e.g. 64, 128, 256)")
+            raise ValueError(
+                f"design.points = {points}: {name} needs a power of two (e.g. 64, 128, 256)"
+            )
         if method == "morris" and (self.grid_levels % 2 or points < 2):
-            raise ValueError(f"design: Morris needs an even number of levels (got "
-                             f"{self.grid_levels}; 4 is usual) and points >= 2 trajectories "
-                             f"(got {points})")
-        if method == "fast" and points <= 4 * self.harmonics ** 2:
-            raise ValueError(f"design.points = {points}: eFAST needs points > 4 x harmonics^2 "
-                             f"= {4 * self.harmonics ** 2}")
+            raise ValueError(
+                f"design: Morris needs an even number of levels (got "
+                f"{self.grid_levels}; 4 is usual) and points >= 2 trajectories "
+                f"(got {points})"
+            )
+        if method == "fast" and points <= 4 * self.harmonics**2:
+            raise ValueError(
+                f"design.points = {points}: eFAST needs points > 4 x harmonics^2 "
+                f"= {4 * self.harmonics**2}"
+            )
         if self.grouped and method != "saltelli":
             raise ValueError(f"design.grouped = true needs method = 'saltelli', not {method!r}")
-
 
 
 def salib_sample(problem: dict[str, Any], design: DesignSpec, seed: int) -> np.ndarray:
@@ -80,14 +84,15 @@ def salib_sample(problem: dict[str, Any], design: DesignSpec, seed: int) -> np.n
     rng = np.random.default_rng(seed)
     plain = {k: v for k, v in problem.items() if k != "groups"}
     if design.method == "saltelli":
-        return sobol.sample(problem, design.points, calc_second_order=design.second_order,
-                            seed=rng)
+        return sobol.sample(problem, design.points, calc_second_order=design.second_order, seed=rng)
     if design.method == "morris":
         return morris.sample(plain, design.points, num_levels=design.grid_levels, seed=rng)
     if design.method == "fast":
         return fast_sampler.sample(plain, design.points, M=design.harmonics, seed=rng)
-    raise ValueError(f"design.method = {design.method!r} is not a SALib method; "
-                     f"allowed: {', '.join(SALIB_METHODS)}")
+    raise ValueError(
+        f"design.method = {design.method!r} is not a SALib method; "
+        f"allowed: {', '.join(SALIB_METHODS)}"
+    )
 
 
 def unit_design(spec: DesignSpec, n_params: int, seed: int) -> np.ndarray:
@@ -96,7 +101,6 @@ def unit_design(spec: DesignSpec, n_params: int, seed: int) -> np.ndarray:
         axis = np.linspace(0.0, 1.0, spec.grid_levels)
         return np.array(list(itertools.product(axis, repeat=n_params)), dtype=np.float64)
     if spec.method == "latin":
-        return qmc.LatinHypercube(d=n_params, seed=np.random.default_rng(seed)).random(
-            spec.points)
+        return qmc.LatinHypercube(d=n_params, seed=np.random.default_rng(seed)).random(spec.points)
     sampler = qmc.Sobol(d=n_params, scramble=True, seed=np.random.default_rng(seed))
     return sampler.random_base2(int(np.log2(spec.points)))

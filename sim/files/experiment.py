@@ -95,8 +95,9 @@ class OutputsSpec(BaseModel):
     """Which metrics to record, at which weeks."""
 
     model_config = ConfigDict(extra="forbid")
-    metrics: list[str] = Field(default_factory=lambda: ["employed", "personal_recovery",
-                                                        "connectedness"])
+    metrics: list[str] = Field(
+        default_factory=lambda: ["employed", "personal_recovery", "connectedness"]
+    )
     weeks: list[Annotated[int, Field(ge=0)]] = Field(default_factory=list)
 
 
@@ -132,8 +133,10 @@ class ExperimentSpec(BaseModel):
         if self.design.method not in SALIB_METHODS:
             chosen = [n for n, b in self.parameters.items() if b.distribution is not None]
             if chosen:
-                raise ValueError(f"parameters.{chosen[0]}.distribution applies only to the "
-                                 f"SALib methods {SALIB_METHODS}")
+                raise ValueError(
+                    f"parameters.{chosen[0]}.distribution applies only to the "
+                    f"SALib methods {SALIB_METHODS}"
+                )
         return self
 
 
@@ -180,9 +183,10 @@ class Experiment:
         """
         problem = salib_problem(self.names, grouped=self.spec.design.grouped)
         problem["bounds"] = self.bounds.tolist()
-        problem["dists"] = [DISTRIBUTIONS[given.distribution] if given.distribution else dist
-                            for given, dist in zip(self.spec.parameters.values(),
-                                                   problem["dists"], strict=True)]
+        problem["dists"] = [
+            DISTRIBUTIONS[given.distribution] if given.distribution else dist
+            for given, dist in zip(self.spec.parameters.values(), problem["dists"], strict=True)
+        ]
         return problem
 
     def design(self) -> np.ndarray:
@@ -203,8 +207,9 @@ class Experiment:
     def digest(self) -> str:
         """Hash of what determines results: spec, resolved base scenario, posterior."""
         ensemble = None if self.posterior is None else self.posterior.to_json()
-        text = json.dumps([self.spec.model_dump(), self.scenario.resolved, ensemble],
-                          sort_keys=True)
+        text = json.dumps(
+            [self.spec.model_dump(), self.scenario.resolved, ensemble], sort_keys=True
+        )
         return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
@@ -220,8 +225,9 @@ def _bounds(spec: ExperimentSpec, where: str) -> np.ndarray:
         except ParameterError as error:
             raise ExperimentError(f"{where}: parameters.{error}") from None
         if given.distribution == "loguniform" and low <= 0:
-            raise ExperimentError(f"{where}: parameters.{name}: a loguniform distribution "
-                                  f"needs low > 0, got {low}")
+            raise ExperimentError(
+                f"{where}: parameters.{name}: a loguniform distribution needs low > 0, got {low}"
+            )
         rows.append((low, high))
     return np.array(rows, dtype=np.float64)
 
@@ -229,8 +235,10 @@ def _bounds(spec: ExperimentSpec, where: str) -> np.ndarray:
 def _check_outputs(spec: ExperimentSpec, weeks: int, where: str) -> None:
     for metric in spec.outputs.metrics:
         if metric not in METRICS:
-            raise ExperimentError(f"{where}: outputs.metrics: unknown metric {metric!r}; "
-                                  f"allowed: {', '.join(METRICS)}")
+            raise ExperimentError(
+                f"{where}: outputs.metrics: unknown metric {metric!r}; "
+                f"allowed: {', '.join(METRICS)}"
+            )
     late = [w for w in spec.outputs.weeks if w > weeks]
     if late:
         raise ExperimentError(f"{where}: outputs.weeks {late} are after the horizon ({weeks})")
@@ -238,8 +246,10 @@ def _check_outputs(spec: ExperimentSpec, weeks: int, where: str) -> None:
 
 def _check_groups(spec: ExperimentSpec, where: str) -> None:
     if spec.design.grouped and len({REGISTRY[n].level for n in spec.parameters}) < 2:
-        raise ExperimentError(f"{where}: design.grouped = true needs parameters from at least "
-                              "two moderator levels (user, service, environment, structural)")
+        raise ExperimentError(
+            f"{where}: design.grouped = true needs parameters from at least "
+            "two moderator levels (user, service, environment, structural)"
+        )
 
 
 def load_experiment(path: str | Path) -> Experiment:
@@ -259,13 +269,19 @@ def load_experiment(path: str | Path) -> Experiment:
     spec = _validated(raw, path)
     bounds = _bounds(spec, str(path))
     _check_groups(spec, str(path))
-    scenario, replaced = _free_varied(_base_scenario(spec, path), tuple(spec.parameters),
-                                      str(path))
+    scenario, replaced = _free_varied(_base_scenario(spec, path), tuple(spec.parameters), str(path))
     weeks = spec.weeks or scenario.spec.horizon_weeks
     _check_outputs(spec, weeks, str(path))
-    return Experiment(path=path, spec=spec, scenario=scenario, names=tuple(spec.parameters),
-                      bounds=bounds, text_sha256=hashlib.sha256(data).hexdigest(),
-                      replaced=replaced, posterior=_posterior(spec, path))
+    return Experiment(
+        path=path,
+        spec=spec,
+        scenario=scenario,
+        names=tuple(spec.parameters),
+        bounds=bounds,
+        text_sha256=hashlib.sha256(data).hexdigest(),
+        replaced=replaced,
+        posterior=_posterior(spec, path),
+    )
 
 
 def _posterior(spec: ExperimentSpec, path: Path) -> pd.DataFrame | None:
@@ -288,8 +304,10 @@ def _validated(raw: dict[str, Any], path: Path) -> ExperimentSpec:
             message = first["msg"].removeprefix("Value error, ")
             raise ExperimentError(f"{path}: {message}") from None
         key = ".".join(str(p) for p in first["loc"])
-        raise ExperimentError(f"{path}: {key} = {first.get('input')!r} is invalid: "
-                              f"{first['msg'].removeprefix('Value error, ')}") from None
+        raise ExperimentError(
+            f"{path}: {key} = {first.get('input')!r} is invalid: "
+            f"{first['msg'].removeprefix('Value error, ')}"
+        ) from None
 
 
 def _base_scenario(spec: ExperimentSpec, path: Path) -> Scenario:
@@ -306,8 +324,9 @@ def _base_scenario(spec: ExperimentSpec, path: Path) -> Scenario:
         raise ExperimentError(f"{path}: scenario: {error}") from None
 
 
-def _free_varied(scenario: Scenario, varied: tuple[str, ...],
-                 where: str) -> tuple[Scenario, tuple[str, ...]]:
+def _free_varied(
+    scenario: Scenario, varied: tuple[str, ...], where: str
+) -> tuple[Scenario, tuple[str, ...]]:
     """Drop per-site/team values of varied parameters, so the design value applies."""
     raw = copy.deepcopy(scenario.resolved)
     replaced = []
@@ -319,7 +338,8 @@ def _free_varied(scenario: Scenario, varied: tuple[str, ...],
             raise ExperimentError(
                 f"{where}: the scenario's {key} set different values of {name} "
                 f"({sorted(set(found.values()))}); an experiment varies one value for all "
-                f"{key}: remove them from the scenario or do not vary {name}")
+                f"{key}: remove them from the scenario or do not vary {name}"
+            )
         replaced += [f"{key}.{i}.{name} = {value}" for i, value in found.items()]
     if not replaced:
         return scenario, ()
@@ -330,14 +350,23 @@ def describe_design(experiment: Experiment) -> dict[str, Any]:
     """A small summary of the design, for manifests."""
     spec = experiment.spec.design
     summary: dict[str, Any] = {
-        "method": spec.method, "parameters": list(experiment.names),
-        "bounds": experiment.bounds.tolist(), "points": int(experiment.design().shape[0])}
+        "method": spec.method,
+        "parameters": list(experiment.names),
+        "bounds": experiment.bounds.tolist(),
+        "points": int(experiment.design().shape[0]),
+    }
     if spec.method in SALIB_METHODS:
-        options = {"saltelli": ("second_order", "grouped"), "morris": ("grid_levels",),
-                   "fast": ("harmonics",)}[spec.method]
-        summary.update(base_size=spec.points, dists=experiment.problem()["dists"],
-                       levels=[REGISTRY[n].level for n in experiment.names],
-                       **{key: getattr(spec, key) for key in options})
+        options = {
+            "saltelli": ("second_order", "grouped"),
+            "morris": ("grid_levels",),
+            "fast": ("harmonics",),
+        }[spec.method]
+        summary.update(
+            base_size=spec.points,
+            dists=experiment.problem()["dists"],
+            levels=[REGISTRY[n].level for n in experiment.names],
+            **{key: getattr(spec, key) for key in options},
+        )
     if experiment.replaced:
         summary["scenario_values_replaced_by_design"] = list(experiment.replaced)
     return summary

@@ -42,9 +42,20 @@ import numpy as np
 
 import sim
 
-__all__ = ["KINDS", "OutputError", "atomic_folder", "check_destination", "check_output_name",
-           "git_commit", "make_manifest", "output_kind", "output_lock", "remove_own_output",
-           "write_atomic", "write_json"]
+__all__ = [
+    "KINDS",
+    "OutputError",
+    "atomic_folder",
+    "check_destination",
+    "check_output_name",
+    "git_commit",
+    "make_manifest",
+    "output_kind",
+    "output_lock",
+    "remove_own_output",
+    "write_atomic",
+    "write_json",
+]
 
 
 class OutputError(OSError):
@@ -61,23 +72,48 @@ class OutputError(OSError):
 
 # What each kind of output folder holds: file names (glob patterns) the tool writes.
 # Temporary files of write_atomic (``.<name>.<random>.tmp``) count as the tool's own.
-_RUN_FILES = ("manifest.json", "series.parquet", "summary.csv", "report.html",
-              "trajectories.png", "stages.png", "doses.png")
-_SENSITIVITY_FILES = ("indices.csv", "noise.csv", "convergence.csv", "stable.csv",
-                      "analysis.json", "report.html", "morris.png", "levels.png",
-                      "ranking.png", "second_order.png", "convergence.png")
+_RUN_FILES = (
+    "manifest.json",
+    "series.parquet",
+    "summary.csv",
+    "report.html",
+    "trajectories.png",
+    "stages.png",
+    "doses.png",
+)
+_SENSITIVITY_FILES = (
+    "indices.csv",
+    "noise.csv",
+    "convergence.csv",
+    "stable.csv",
+    "analysis.json",
+    "report.html",
+    "morris.png",
+    "levels.png",
+    "ranking.png",
+    "second_order.png",
+    "convergence.png",
+)
 KINDS: dict[str, tuple[str, ...]] = {
     "run": _RUN_FILES,
     "compare": (*_RUN_FILES, "differences.csv", "forest.png"),
     "trial": ("manifest.json", "trials.csv", "summary.csv", "trial.png", "report.html"),
-    "calibration": ("manifest.json", "fit_targets.csv", "posterior_predictive.parquet",
-                    "fit_targets.png", "posterior.png", "report.html"),
+    "calibration": (
+        "manifest.json",
+        "fit_targets.csv",
+        "posterior_predictive.parquet",
+        "fit_targets.png",
+        "posterior.png",
+        "report.html",
+    ),
     # a sweep folder; `sensitivity` writes its analysis into it
     "sweep": ("manifest.json", "chunks/", "chunks/chunk-*.parquet", *_SENSITIVITY_FILES),
 }
 _NAME = re.compile(r"[A-Za-z0-9_-][A-Za-z0-9._-]{0,99}")
-NAME_RULE = ("allowed: 1-100 letters, digits, '-', '_' or '.', not starting with '.' "
-             "(it names the default output folder out/<name>)")
+NAME_RULE = (
+    "allowed: 1-100 letters, digits, '-', '_' or '.', not starting with '.' "
+    "(it names the default output folder out/<name>)"
+)
 
 
 def check_output_name(name: str) -> str:
@@ -102,11 +138,22 @@ def git_commit() -> str | None:
     if not (root / "pyproject.toml").is_file():
         return None
     try:
-        commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True,
-                                text=True, timeout=5, check=True).stdout.strip()
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"],
-                               cwd=root, capture_output=True, text=True, timeout=5,
-                               check=True).stdout.strip()
+        commit = subprocess.run(
+            ["git", "rev-parse", "HEAD"],
+            cwd=root,
+            capture_output=True,
+            text=True,
+            timeout=5,
+            check=True,
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no"],
+            cwd=root,
+            capture_output=True,
+            text=True,
+            timeout=5,
+            check=True,
+        ).stdout.strip()
     except (OSError, subprocess.SubprocessError):
         return None
     return f"{commit}+dirty" if dirty else commit
@@ -155,8 +202,9 @@ def write_atomic(path: str | Path, data: bytes) -> Path:
     target = Path(path)
     if not target.parent.is_dir():
         raise FileNotFoundError(f"cannot write {target}: folder {target.parent} does not exist")
-    handle, temporary = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp",
-                                         dir=target.parent)
+    handle, temporary = tempfile.mkstemp(
+        prefix=f".{target.name}.", suffix=".tmp", dir=target.parent
+    )
     try:
         with os.fdopen(handle, "wb") as stream:
             stream.write(data)
@@ -232,8 +280,9 @@ def _is_own_name(relative: str, kind: str) -> bool:
     if name.startswith("."):  # a temporary file left by write_atomic: .<own name>.<suffix>
         parts = name[1:].split(".")
         names = [".".join(parts[:k]) for k in range(1, len(parts))]
-    return any(fnmatch.fnmatchcase(f"{head}/{n}" if head else n, p)
-               for n in names for p in patterns)
+    return any(
+        fnmatch.fnmatchcase(f"{head}/{n}" if head else n, p) for n in names for p in patterns
+    )
 
 
 def _foreign_entries(folder: Path, kind: str) -> list[str]:
@@ -274,9 +323,15 @@ def _inside(path: Path, folder: Path) -> bool:
     return True
 
 
-def check_destination(destination: str | Path, kind: str | None = None, *, force: bool = False,
-                      resume: bool = False, inputs: Iterable[str | Path | None] = (),
-                      option: str = "--out") -> str:
+def check_destination(
+    destination: str | Path,
+    kind: str | None = None,
+    *,
+    force: bool = False,
+    resume: bool = False,
+    inputs: Iterable[str | Path | None] = (),
+    option: str = "--out",
+) -> str:
     """Decide whether ``destination`` may be written; the one rule every command follows.
 
     Args:
@@ -304,8 +359,9 @@ def check_destination(destination: str | Path, kind: str | None = None, *, force
     except OSError as exc:
         raise OutputError(f"cannot write to {where}: {exc.strerror or exc}") from None
     if mode is not None and (what := _what(mode)) is not None:
-        raise OutputError(f"cannot write to {where}: it is {what}, not a folder; "
-                          "give a folder path")
+        raise OutputError(
+            f"cannot write to {where}: it is {what}, not a folder; give a folder path"
+        )
     for parent in destination.parents:
         if os.path.lexists(parent):
             if not parent.is_dir():
@@ -315,8 +371,10 @@ def check_destination(destination: str | Path, kind: str | None = None, *, force
         return "create"
     for source in inputs:
         if source is not None and _inside(Path(source), destination):
-            raise OutputError(f"refusing to write to {where}: it holds the input file "
-                              f"{source}; choose another {option}")
+            raise OutputError(
+                f"refusing to write to {where}: it holds the input file "
+                f"{source}; choose another {option}"
+            )
     try:
         empty = not any(destination.iterdir())
     except OSError as exc:
@@ -325,22 +383,33 @@ def check_destination(destination: str | Path, kind: str | None = None, *, force
         return "create"
     found = output_kind(destination)
     if kind is None or found != kind:
-        own = (f"a recovery-sim {found} output, not a {kind} output" if found and kind
-               else "not an output of recovery-sim" if kind else "not empty")
-        raise OutputError(f"refusing to replace {where}: it is {own}; choose another {option} "
-                          "(--force replaces only this tool's own output of the same kind)")
+        own = (
+            f"a recovery-sim {found} output, not a {kind} output"
+            if found and kind
+            else "not an output of recovery-sim"
+            if kind
+            else "not empty"
+        )
+        raise OutputError(
+            f"refusing to replace {where}: it is {own}; choose another {option} "
+            "(--force replaces only this tool's own output of the same kind)"
+        )
     foreign = _foreign_entries(destination, kind)
     if foreign:
         shown = ", ".join(foreign[:3]) + (", ..." if len(foreign) > 3 else "")
-        raise OutputError(f"refusing to replace {where}: it also holds files recovery-sim did "
-                          f"not write ({shown}); move them or choose another {option}")
+        raise OutputError(
+            f"refusing to replace {where}: it also holds files recovery-sim did "
+            f"not write ({shown}); move them or choose another {option}"
+        )
     if resume:
         return "resume"
     if force:
         return "replace"
     hint = "--resume to continue it or --force" if kind == "sweep" else "--force"
-    raise OutputError(f"{where} already holds a recovery-sim {kind} output; use {hint} to "
-                      f"replace it, or choose another {option}")
+    raise OutputError(
+        f"{where} already holds a recovery-sim {kind} output; use {hint} to "
+        f"replace it, or choose another {option}"
+    )
 
 
 def remove_own_output(folder: str | Path, kind: str) -> None:
@@ -355,8 +424,11 @@ def remove_own_output(folder: str | Path, kind: str) -> None:
             continue
         if entry.is_dir() and _is_own_name(f"{entry.name}/", kind):
             for inner in entry.iterdir():
-                if (inner.is_file() and not inner.is_symlink()
-                        and _is_own_name(f"{entry.name}/{inner.name}", kind)):
+                if (
+                    inner.is_file()
+                    and not inner.is_symlink()
+                    and _is_own_name(f"{entry.name}/{inner.name}", kind)
+                ):
                     inner.unlink()
             with contextlib.suppress(OSError):
                 entry.rmdir()
@@ -378,18 +450,22 @@ def output_lock(destination: str | Path, *, option: str = "--out") -> Iterator[N
     destination = Path(destination)
     lock = destination.parent / f".{destination.name}.lock"
     flags = os.O_RDWR | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0)
-    busy = OutputError(f"{option} {destination} is being written by another recovery-sim "
-                       f"process (lock {lock}); wait for it to finish, or write elsewhere")
+    busy = OutputError(
+        f"{option} {destination} is being written by another recovery-sim "
+        f"process (lock {lock}); wait for it to finish, or write elsewhere"
+    )
     for _ in range(20):
         try:
             handle = os.open(lock, flags | getattr(os, "O_CLOEXEC", 0), 0o644)
         except OSError as exc:
-            raise OutputError(f"cannot lock {option} {destination}: {lock}: "
-                              f"{exc.strerror or exc}") from None
+            raise OutputError(
+                f"cannot lock {option} {destination}: {lock}: {exc.strerror or exc}"
+            ) from None
         try:
             if not stat.S_ISREG(os.fstat(handle).st_mode):
-                raise OutputError(f"cannot lock {option} {destination}: {lock} is not a "
-                                  "regular file")
+                raise OutputError(
+                    f"cannot lock {option} {destination}: {lock} is not a regular file"
+                )
             if not _try_lock(handle):
                 raise busy
             try:
@@ -431,9 +507,14 @@ def _try_lock(handle: int) -> bool:
 
 
 @contextlib.contextmanager
-def atomic_folder(destination: str | Path, kind: str | None = None, *, force: bool = False,
-                  inputs: Iterable[str | Path | None] = (),
-                  option: str = "--out") -> Iterator[Path]:
+def atomic_folder(
+    destination: str | Path,
+    kind: str | None = None,
+    *,
+    force: bool = False,
+    inputs: Iterable[str | Path | None] = (),
+    option: str = "--out",
+) -> Iterator[Path]:
     """Yield a temporary folder that becomes ``destination`` only if the block succeeds.
 
     ``destination`` is checked with :func:`check_destination` before the block
@@ -458,8 +539,9 @@ def atomic_folder(destination: str | Path, kind: str | None = None, *, force: bo
     try:
         parent.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
-        raise OutputError(f"cannot write to {option} {destination}: "
-                          f"{exc.strerror or exc}") from None
+        raise OutputError(
+            f"cannot write to {option} {destination}: {exc.strerror or exc}"
+        ) from None
     with output_lock(destination, option=option):
         check_destination(destination, kind, force=force, inputs=inputs, option=option)
         try:
@@ -468,8 +550,9 @@ def atomic_folder(destination: str | Path, kind: str | None = None, *, force: bo
             os.umask(mask)
             os.chmod(work, 0o777 & ~mask)  # mkdtemp makes 0700; results follow the umask
         except OSError as exc:
-            raise OutputError(f"cannot write to {option} {destination}: "
-                              f"{exc.strerror or exc}") from None
+            raise OutputError(
+                f"cannot write to {option} {destination}: {exc.strerror or exc}"
+            ) from None
         try:
             yield work
             check_destination(destination, kind, force=force, inputs=inputs, option=option)

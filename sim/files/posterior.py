@@ -28,8 +28,7 @@ def read_posterior(path: str | Path) -> pd.DataFrame:
     except (OSError, ValueError) as error:
         raise PosteriorError(f"{path}: cannot read a Parquet ensemble: {error}") from None
     if "weight" not in frame.columns or len(frame) == 0:
-        raise PosteriorError(f"{path}: a posterior needs parameter columns and a 'weight' "
-                               "column")
+        raise PosteriorError(f"{path}: a posterior needs parameter columns and a 'weight' column")
     for name in frame.columns.drop("weight"):
         try:
             lookup(name, where=str(path))
@@ -38,11 +37,13 @@ def read_posterior(path: str | Path) -> pd.DataFrame:
     return frame
 
 
-def posterior_draw(posterior: pd.DataFrame, seed: int, design_point: int,
-                   replicate: int) -> dict[str, float]:
+def posterior_draw(
+    posterior: pd.DataFrame, seed: int, design_point: int, replicate: int
+) -> dict[str, float]:
     """The posterior draw of one run of a sweep, from its own seed (chunking-independent)."""
-    generator = np.random.Generator(np.random.PCG64(
-        np.random.SeedSequence([seed, design_point, replicate, 0xABC])))
+    generator = np.random.Generator(
+        np.random.PCG64(np.random.SeedSequence([seed, design_point, replicate, 0xABC]))
+    )
     weights = posterior["weight"].to_numpy()
     row = posterior.iloc[int(generator.choice(len(posterior), p=weights / weights.sum()))]
     return {k: float(row[k]) for k in posterior.columns if k != "weight"}

@@ -56,8 +56,15 @@ from sim.core.parameters import REGISTRY, Parameter, names
 from sim.core.world import Site, Team, World, make_world
 from sim.files.outputs import check_output_name
 
-__all__ = ["Scenario", "ScenarioError", "apply_override", "apply_text_override", "from_mapping",
-           "load_scenario", "parse_override"]
+__all__ = [
+    "Scenario",
+    "ScenarioError",
+    "apply_override",
+    "apply_text_override",
+    "from_mapping",
+    "load_scenario",
+    "parse_override",
+]
 
 MAX_AGENTS = 200_000
 
@@ -81,15 +88,20 @@ def _model(name: str, params: Sequence[str], extra: dict[str, tuple[Any, Any]]) 
 _Share = Annotated[float, Field(ge=0.0, le=1.0)]
 _Places = Annotated[int, Field(ge=0)]
 
-PopulationSpec = _model("PopulationSpec", names("user"),
-                        {"size": (Annotated[int, Field(ge=1, le=MAX_AGENTS)], 500)})
+PopulationSpec = _model(
+    "PopulationSpec", names("user"), {"size": (Annotated[int, Field(ge=1, le=MAX_AGENTS)], 500)}
+)
 SiteSpec = _model("SiteSpec", names("environment"), {"name": (str, "site")})
-TeamSpec = _model("TeamSpec", names("service"), {
-    "name": (str, "team"),
-    "site": (str | int, 0),
-    "staff_training": (bool, False),
-    "places": (dict[str, _Places], {}),
-})
+TeamSpec = _model(
+    "TeamSpec",
+    names("service"),
+    {
+        "name": (str, "team"),
+        "site": (str | int, 0),
+        "staff_training": (bool, False),
+        "places": (dict[str, _Places], {}),
+    },
+)
 ParametersSpec = _model("ParametersSpec", list(REGISTRY), {})
 
 
@@ -139,11 +151,19 @@ class Scenario:
         """The sites, teams and offers as a :class:`~sim.core.world.World`."""
         site_names = [s.name for s in self.spec.sites]
         sites = [Site(name=s.name, **_overrides(s, "environment")) for s in self.spec.sites]
-        teams = [Team(name=t.name, site=_site_index(t.site, site_names, self.path),
-                      staff_training=t.staff_training, capacity=dict(t.places),
-                      **_overrides(t, "service")) for t in self.spec.teams]
-        return make_world(self.spec.population.size, sites=sites, teams=teams,
-                          offer=dict(self.spec.offers))
+        teams = [
+            Team(
+                name=t.name,
+                site=_site_index(t.site, site_names, self.path),
+                staff_training=t.staff_training,
+                capacity=dict(t.places),
+                **_overrides(t, "service"),
+            )
+            for t in self.spec.teams
+        ]
+        return make_world(
+            self.spec.population.size, sites=sites, teams=teams, offer=dict(self.spec.offers)
+        )
 
     def digest(self) -> str:
         """SHA-256 of the resolved scenario (canonical JSON)."""
@@ -160,8 +180,10 @@ def _site_index(site: str | int, site_names: list[str], path: Path | None) -> in
         return site
     if isinstance(site, str) and site in site_names:
         return site_names.index(site)
-    raise ScenarioError(f"{path or '<scenario>'}: teams: site = {site!r} is not a site; "
-                        f"allowed: {', '.join(site_names)} or an index below {len(site_names)}")
+    raise ScenarioError(
+        f"{path or '<scenario>'}: teams: site = {site!r} is not a site; "
+        f"allowed: {', '.join(site_names)} or an index below {len(site_names)}"
+    )
 
 
 def _read_toml(path: Path, chain: tuple[Path, ...]) -> dict[str, Any]:
@@ -201,8 +223,9 @@ def parse_override(text: str) -> tuple[list[str], Any]:
     path, sep, value = text.partition("=")
     keys = [k.strip() for k in path.split(".")]
     if not sep or not all(keys):
-        raise ScenarioError(f"--set {text!r}: expected KEY.PATH=VALUE, "
-                            "e.g. sites.0.unemployment_rate=0.12")
+        raise ScenarioError(
+            f"--set {text!r}: expected KEY.PATH=VALUE, e.g. sites.0.unemployment_rate=0.12"
+        )
     try:
         parsed = tomllib.loads(f"v = {value.strip()}")["v"]
     except tomllib.TOMLDecodeError:
@@ -229,8 +252,7 @@ def _descend(node: Any, key: str, path: list[str]) -> Any:
     dotted = ".".join(path)
     if isinstance(node, list):
         if not key.isdigit() or int(key) >= len(node):
-            raise ScenarioError(f"--set {dotted}: no item {key!r}; "
-                                f"indices 0-{len(node) - 1} exist")
+            raise ScenarioError(f"--set {dotted}: no item {key!r}; indices 0-{len(node) - 1} exist")
         return node[int(key)]
     if isinstance(node, dict):
         if key not in node:
@@ -242,8 +264,18 @@ def _descend(node: Any, key: str, path: list[str]) -> Any:
     raise ScenarioError(f"--set {dotted}: cannot descend into a value")
 
 
-_TOP_LEVEL = ("name", "description", "horizon_weeks", "replicates", "seed", "population",
-              "parameters", "sites", "teams", "offers")
+_TOP_LEVEL = (
+    "name",
+    "description",
+    "horizon_weeks",
+    "replicates",
+    "seed",
+    "population",
+    "parameters",
+    "sites",
+    "teams",
+    "offers",
+)
 
 
 def apply_text_override(raw: dict[str, Any], text: str) -> None:
@@ -260,8 +292,10 @@ def apply_text_override(raw: dict[str, Any], text: str) -> None:
         return
     name = keys[0]
     if name not in REGISTRY:
-        raise ScenarioError(f"--set {text!r}: {name!r} is neither a scenario key nor a "
-                            f"registry parameter{_nearest(name, [*REGISTRY, *_TOP_LEVEL])}")
+        raise ScenarioError(
+            f"--set {text!r}: {name!r} is neither a scenario key nor a "
+            f"registry parameter{_nearest(name, [*REGISTRY, *_TOP_LEVEL])}"
+        )
     level = REGISTRY[name].level
     raw.setdefault("parameters", {})[name] = value
     if level == "user":
@@ -297,9 +331,11 @@ def from_mapping(raw: dict[str, Any], *, path: Path | None = None) -> Scenario:
         raise ScenarioError(_explain(exc, path or Path("<scenario>"))) from None
     for name in spec.offers:
         if name not in USER_INTERVENTIONS:
-            raise ScenarioError(f"{path}: offers.{name}: unknown intervention"
-                                f"{_nearest(name, USER_INTERVENTIONS)}; "
-                                f"allowed: {', '.join(USER_INTERVENTIONS)}")
+            raise ScenarioError(
+                f"{path}: offers.{name}: unknown intervention"
+                f"{_nearest(name, USER_INTERVENTIONS)}; "
+                f"allowed: {', '.join(USER_INTERVENTIONS)}"
+            )
     scenario = Scenario(path=path, spec=spec, resolved=raw)
     try:
         scenario.world()

@@ -113,8 +113,10 @@ def data_dir(kind: str) -> Path:
     source = _SOURCE_ROOT.joinpath(*source_parts)
     if source.is_dir():
         return source
-    raise ShippedDataError(f"shipped {kind} files not found (looked in the package's data/"
-                           f"{packaged_name} and in {source}); reinstall recovery-pathways")
+    raise ShippedDataError(
+        f"shipped {kind} files not found (looked in the package's data/"
+        f"{packaged_name} and in {source}); reinstall recovery-pathways"
+    )
 
 
 def scenario_dir() -> Path:
@@ -135,8 +137,9 @@ def targets_file() -> Path:
     """
     path = data_dir("calibration") / "targets.toml"
     if not path.is_file():
-        raise ShippedDataError(f"published targets not found at {path}; "
-                               "reinstall recovery-pathways")
+        raise ShippedDataError(
+            f"published targets not found at {path}; reinstall recovery-pathways"
+        )
     return path
 
 
@@ -175,8 +178,10 @@ def resolve(kind: str, text: str | Path) -> Path:
     shipped = find(kind, str(text))
     if shipped is not None:
         return shipped
-    raise ShippedNameError(f"{kind} file not found: {text}, and no shipped {kind} has that "
-                           f"name; shipped: {', '.join(names(kind))}")
+    raise ShippedNameError(
+        f"{kind} file not found: {text}, and no shipped {kind} has that "
+        f"name; shipped: {', '.join(names(kind))}"
+    )
 
 
 def _describe(path: Path) -> ShippedFile:

@@ -34,8 +34,15 @@ from sim.core.parameters import REGISTRY, ParameterError, lookup
 from sim.files.outputs import check_output_name, output_lock
 from sim.studies.trials import TrialExperiment, load_trial, run_trial
 
-__all__ = ["CalibrationError", "Fit", "Target", "load_fit", "load_targets", "run_fit",
-           "stored_generations"]
+__all__ = [
+    "CalibrationError",
+    "Fit",
+    "Target",
+    "load_fit",
+    "load_targets",
+    "run_fit",
+    "stored_generations",
+]
 
 Z95 = 1.959964
 
@@ -126,8 +133,9 @@ def load_targets(path: Path) -> dict[str, dict[str, Any]]:
     return {t["id"]: t for t in raw.get("target", [])}
 
 
-def observed_and_scale(target: dict[str, Any], key: str) -> tuple[float, float | None,
-                                                                  tuple[float, float] | None]:
+def observed_and_scale(
+    target: dict[str, Any], key: str
+) -> tuple[float, float | None, tuple[float, float] | None]:
     """The published value of ``key``, the SE implied by its interval, and the interval.
 
     Difference intervals scale per-arm shares by 1/sqrt(2) (each arm carries half
@@ -156,20 +164,33 @@ def _target(ref: TargetRef, fit_path: Path, published: dict[str, dict[str, Any]]
     trial = load_trial(fit_path.parent / ref.trial)
     metrics = {m.name: m for m in trial.spec.metrics}
     if ref.metric not in metrics:
-        raise CalibrationError(f"{fit_path}: targets: trial {ref.trial} has no metric "
-                               f"{ref.metric!r}; it has {', '.join(metrics)}")
+        raise CalibrationError(
+            f"{fit_path}: targets: trial {ref.trial} has no metric "
+            f"{ref.metric!r}; it has {', '.join(metrics)}"
+        )
     metric = metrics[ref.metric]
     if metric.target not in published or metric.target_key is None:
-        raise CalibrationError(f"{fit_path}: metric {ref.metric!r} of {ref.trial} names no "
-                               "published figure (target and target_key)")
+        raise CalibrationError(
+            f"{fit_path}: metric {ref.metric!r} of {ref.trial} names no "
+            "published figure (target and target_key)"
+        )
     source = published[metric.target]
     value, scale, interval = observed_and_scale(source, metric.target_key)
     scale = ref.scale or scale
     if scale is None:
-        raise CalibrationError(f"{fit_path}: target {ref.metric!r} has no published interval; "
-                               "give `scale` (and `why_scale`) in the fit file")
-    return Target(name=f"{trial.spec.name}:{ref.metric}", trial=trial, metric=ref.metric,
-                  observed=value, scale=scale, citation=source["citation"], interval=interval)
+        raise CalibrationError(
+            f"{fit_path}: target {ref.metric!r} has no published interval; "
+            "give `scale` (and `why_scale`) in the fit file"
+        )
+    return Target(
+        name=f"{trial.spec.name}:{ref.metric}",
+        trial=trial,
+        metric=ref.metric,
+        observed=value,
+        scale=scale,
+        citation=source["citation"],
+        interval=interval,
+    )
 
 
 def load_fit(path: str | Path) -> Fit:
@@ -184,11 +205,14 @@ def load_fit(path: str | Path) -> Fit:
     except ValidationError as error:
         first = error.errors()[0]
         key = ".".join(str(p) for p in first["loc"])
-        raise CalibrationError(f"{path}: {key} is invalid: "
-                               f"{first['msg'].removeprefix('Value error, ')}") from None
+        raise CalibrationError(
+            f"{path}: {key} is invalid: {first['msg'].removeprefix('Value error, ')}"
+        ) from None
     if not spec.free:
-        raise CalibrationError(f"{path}: free = {{}} is invalid: name at least one registry "
-                               "parameter to fit, e.g. [free.ips_job_finding_multiplier]")
+        raise CalibrationError(
+            f"{path}: free = {{}} is invalid: name at least one registry "
+            "parameter to fit, e.g. [free.ips_job_finding_multiplier]"
+        )
     _check_own_file(path, "database", spec.database, ".db", _is_abc_database)
     _check_own_file(path, "posterior", spec.posterior, ".parquet", _is_posterior)
     priors = {}
@@ -206,8 +230,7 @@ def load_fit(path: str | Path) -> Fit:
     return Fit(path=path, spec=spec, priors=priors, targets=targets)
 
 
-def _check_own_file(path: Path, key: str, value: str, suffix: str,
-                    is_own: Any) -> None:
+def _check_own_file(path: Path, key: str, value: str, suffix: str, is_own: Any) -> None:
     """``key`` names a ``suffix`` file inside the fit file's folder, new or the tool's own.
 
     The database and the posterior are rewritten by a fit, so they may not point
@@ -215,17 +238,25 @@ def _check_own_file(path: Path, key: str, value: str, suffix: str,
     """
     folder = path.parent
     relative = Path(value)
-    allowed = (f"allowed: a relative path ending in {suffix} inside the fit file's folder "
-               f"{folder}, without '..'")
-    if (relative.is_absolute() or ".." in relative.parts or relative.suffix != suffix
-            or relative.name in ("", suffix) or value != value.strip()):
+    allowed = (
+        f"allowed: a relative path ending in {suffix} inside the fit file's folder "
+        f"{folder}, without '..'"
+    )
+    if (
+        relative.is_absolute()
+        or ".." in relative.parts
+        or relative.suffix != suffix
+        or relative.name in ("", suffix)
+        or value != value.strip()
+    ):
         raise CalibrationError(f"{path}: {key} = {value!r} is invalid; {allowed}")
     target = folder / relative
     try:
         target.resolve().relative_to(folder.resolve())
     except (ValueError, OSError, RuntimeError):
-        raise CalibrationError(f"{path}: {key} = {value!r} leads outside {folder} (through a "
-                               f"symbolic link); {allowed}") from None
+        raise CalibrationError(
+            f"{path}: {key} = {value!r} leads outside {folder} (through a symbolic link); {allowed}"
+        ) from None
     try:
         mode = target.lstat().st_mode
     except FileNotFoundError:
@@ -234,9 +265,11 @@ def _check_own_file(path: Path, key: str, value: str, suffix: str,
         raise CalibrationError(f"{path}: {key} = {value!r}: {error.strerror or error}") from None
     if not stat.S_ISREG(mode) or not is_own(target):
         what = "calibration database" if key == "database" else "posterior ensemble"
-        raise CalibrationError(f"{path}: {key} = {value!r} names an existing file that is not "
-                               f"a {what} written by recovery-sim; refusing to overwrite it "
-                               "(choose another name, or move the file)")
+        raise CalibrationError(
+            f"{path}: {key} = {value!r} names an existing file that is not "
+            f"a {what} written by recovery-sim; refusing to overwrite it "
+            "(choose another name, or move the file)"
+        )
 
 
 def _is_abc_database(path: Path) -> bool:
@@ -247,8 +280,10 @@ def _is_abc_database(path: Path) -> bool:
                 return False
         connection = sqlite3.connect(f"file:{path.resolve()}?mode=ro", uri=True, timeout=1)
         try:
-            tables = {row[0] for row in connection.execute(
-                "SELECT name FROM sqlite_master WHERE type = 'table'")}
+            tables = {
+                row[0]
+                for row in connection.execute("SELECT name FROM sqlite_master WHERE type = 'table'")
+            }
         finally:
             connection.close()
     except (OSError, sqlite3.Error):
@@ -274,8 +309,7 @@ def stored_generations(fit: Fit) -> int:
     if not fit.database.exists():
         return 0
     try:
-        connection = sqlite3.connect(f"file:{fit.database.resolve()}?mode=ro", uri=True,
-                                     timeout=5)
+        connection = sqlite3.connect(f"file:{fit.database.resolve()}?mode=ro", uri=True, timeout=5)
         try:
             max_t = connection.execute("SELECT max(t) FROM populations").fetchone()[0]
         finally:
@@ -285,8 +319,9 @@ def stored_generations(fit: Fit) -> int:
     return 0 if max_t is None or max_t < 0 else int(max_t) + 1
 
 
-def simulate_targets(fit: Fit, params: dict[str, float], seed: int,
-                     replicates: int = 1) -> pd.DataFrame:
+def simulate_targets(
+    fit: Fit, params: dict[str, float], seed: int, replicates: int = 1
+) -> pd.DataFrame:
     """Every target trial run ``replicates`` times with ``params``; one column per target."""
     columns = {}
     for name, trial in fit.trials().items():
@@ -310,8 +345,9 @@ def distance(fit: Fit, simulated: dict[str, float], observed: dict[str, float]) 
     return math.sqrt(total)
 
 
-def run_fit(fit: Fit, *, resume: bool = False, force: bool = False,
-            verbose: bool = False) -> pd.DataFrame:
+def run_fit(
+    fit: Fit, *, resume: bool = False, force: bool = False, verbose: bool = False
+) -> pd.DataFrame:
     """Run (or resume) ABC-SMC; write and return the weighted posterior ensemble.
 
     A fresh fit over a database that holds finished generations is refused
@@ -325,9 +361,11 @@ def run_fit(fit: Fit, *, resume: bool = False, force: bool = False,
     """
     stored = stored_generations(fit)
     if stored and not resume and not force:
-        raise CalibrationError(f"{fit.database} already holds {stored} finished generation(s) "
-                               "of this fit; use --resume to continue them or --force to start "
-                               "again (deleting them)")
+        raise CalibrationError(
+            f"{fit.database} already holds {stored} finished generation(s) "
+            "of this fit; use --resume to continue them or --force to start "
+            "again (deleting them)"
+        )
     fit.database.parent.mkdir(parents=True, exist_ok=True)
     with output_lock(fit.database, option=f"{fit.path}: database"):
         return _run_fit(fit, resume=resume, verbose=verbose)
@@ -340,11 +378,13 @@ def _run_fit(fit: Fit, *, resume: bool, verbose: bool) -> pd.DataFrame:
     np.random.seed(fit.spec.seed)  # noqa: NPY002 -- pyABC draws from numpy's global state
     abc = pyabc.ABCSMC(
         _abc_model(fit),
-        pyabc.Distribution(**{n: pyabc.RV("uniform", lo, hi - lo)
-                              for n, (lo, hi) in fit.priors.items()}),
+        pyabc.Distribution(
+            **{n: pyabc.RV("uniform", lo, hi - lo) for n, (lo, hi) in fit.priors.items()}
+        ),
         lambda x, y: distance(fit, x, y),
         population_size=fit.spec.population_size,
-        sampler=pyabc.sampler.SingleCoreSampler())
+        sampler=pyabc.sampler.SingleCoreSampler(),
+    )
     url = f"sqlite:///{fit.database.resolve()}"
     done = _finished_generations(fit) if resume else 0
     if resume and done:

@@ -36,8 +36,16 @@ __all__ = [
 ]
 
 # per-user outcomes kept for standardised mean differences
-AGENT_OUTCOMES = ("employed", "ever_employed", "housed", "functioning", "personal_recovery",
-                  "hope", "empowerment", "connectedness")
+AGENT_OUTCOMES = (
+    "employed",
+    "ever_employed",
+    "housed",
+    "functioning",
+    "personal_recovery",
+    "hope",
+    "empowerment",
+    "connectedness",
+)
 OUTCOME_METRICS = (*AGENT_OUTCOMES, "ties", "early_stage")
 SERIES_COLUMNS = ("scenario", "replicate", "week", "metric", "value")
 
@@ -61,10 +69,15 @@ class ScenarioResult:
     seconds: float
 
 
-def run_scenario(scenario: Scenario, *, replicates: int | None = None, seed: int | None = None,
-                 weeks: int | None = None,
-                 progress: Callable[[int], None] | None = None,
-                 posterior: pd.DataFrame | None = None) -> ScenarioResult:
+def run_scenario(
+    scenario: Scenario,
+    *,
+    replicates: int | None = None,
+    seed: int | None = None,
+    weeks: int | None = None,
+    progress: Callable[[int], None] | None = None,
+    posterior: pd.DataFrame | None = None,
+) -> ScenarioResult:
     """Run every replicate of ``scenario`` as one batch.
 
     Replicate r uses ``RunSeed(seed, 0, r)`` whatever the scenario, so runs of
@@ -78,13 +91,13 @@ def run_scenario(scenario: Scenario, *, replicates: int | None = None, seed: int
     seed = spec.seed if seed is None else seed
     weeks = weeks or spec.horizon_weeks
     base = scenario.parameters()
-    draws = ([{}] * replicates if posterior is None
-             else posterior_draws(posterior, replicates, seed))
+    draws = [{}] * replicates if posterior is None else posterior_draws(posterior, replicates, seed)
     where = str(scenario.path or scenario.name)
     params = [validate({**base, **draw}, where=where) for draw in draws]
     seeds = design_seeds(seed, 1, replicates)
-    runs = run_simulations(scenario.world(), params, seeds, weeks, finals=AGENT_OUTCOMES,
-                           progress=progress)
+    runs = run_simulations(
+        scenario.world(), params, seeds, weeks, finals=AGENT_OUTCOMES, progress=progress
+    )
     series = tidy_series(runs, {"scenario": scenario.name, "replicate": np.arange(replicates)})
     return ScenarioResult(scenario, series, runs.finals, runs.seeds, runs.seconds)
 
@@ -99,8 +112,9 @@ def _interval(values: np.ndarray, level: float = 0.95) -> tuple[float, float, fl
     return mean, mean - half, mean + half
 
 
-def interval_summary(series: pd.DataFrame, metrics: Sequence[str], *,
-                     level: float = 0.95) -> pd.DataFrame:
+def interval_summary(
+    series: pd.DataFrame, metrics: Sequence[str], *, level: float = 0.95
+) -> pd.DataFrame:
     """Mean over replicates with a t-interval, per scenario, metric and week.
 
     Args:
@@ -131,14 +145,18 @@ def check_columns(frame: pd.DataFrame, required: Sequence[str], what: str) -> pd
         raise TypeError(f"{what} must be a pandas DataFrame, got {type(frame).__name__}")
     missing = [c for c in required if c not in frame.columns]
     if missing:
-        hint = ("; rename design_point to scenario labels first"
-                if "scenario" in missing and "design_point" in frame.columns else "")
+        hint = (
+            "; rename design_point to scenario labels first"
+            if "scenario" in missing and "design_point" in frame.columns
+            else ""
+        )
         raise ValueError(f"{what} lacks columns {missing}; required: {list(required)}{hint}")
     return frame
 
 
-def summarise(series: pd.DataFrame, weeks: Sequence[int],
-              metrics: Sequence[str] = OUTCOME_METRICS) -> pd.DataFrame:
+def summarise(
+    series: pd.DataFrame, weeks: Sequence[int], metrics: Sequence[str] = OUTCOME_METRICS
+) -> pd.DataFrame:
     """Mean and 95% interval over replicates of each metric at ``weeks``.
 
     Returns columns scenario, metric, week, mean, ci_low, ci_high, replicates.
@@ -147,8 +165,9 @@ def summarise(series: pd.DataFrame, weeks: Sequence[int],
     return table.rename(columns={"low": "ci_low", "high": "ci_high", "n": "replicates"})
 
 
-def paired_differences(reference: ScenarioResult, other: ScenarioResult,
-                       metrics: Sequence[str] = OUTCOME_METRICS) -> pd.DataFrame:
+def paired_differences(
+    reference: ScenarioResult, other: ScenarioResult, metrics: Sequence[str] = OUTCOME_METRICS
+) -> pd.DataFrame:
     """Other minus reference at the horizon, paired by replicate, with SMDs.
 
     Returns one row per metric: comparison, metric, reference, other, difference,
@@ -164,11 +183,20 @@ def paired_differences(reference: ScenarioResult, other: ScenarioResult,
         a, b = _final_values(reference, metric), _final_values(other, metric)
         mean_a, mean_b = float(a.mean()), float(b.mean())
         diff, low, high = _interval(b - a)
-        row = {"comparison": label, "metric": metric, "reference": mean_a, "other": mean_b,
-               "difference": diff, "diff_low": low, "diff_high": high}
+        row = {
+            "comparison": label,
+            "metric": metric,
+            "reference": mean_a,
+            "other": mean_b,
+            "difference": diff,
+            "diff_low": low,
+            "diff_high": high,
+        }
         if metric in AGENT_OUTCOMES:
-            smds = [hedges_g(t, c) for t, c in zip(other.finals[metric],
-                                                   reference.finals[metric], strict=True)]
+            smds = [
+                hedges_g(t, c)
+                for t, c in zip(other.finals[metric], reference.finals[metric], strict=True)
+            ]
             row["smd"], row["smd_low"], row["smd_high"] = _interval(np.array(smds))
         rows.append(row)
     return pd.DataFrame(rows)

@@ -12,8 +12,9 @@ def hedges_g(treated: np.ndarray, control: np.ndarray) -> float:
     n1, n2 = treated.size, control.size
     if n1 < 2 or n2 < 2:
         raise ValueError("each arm needs at least two users")
-    pooled = np.sqrt(((n1 - 1) * treated.var(ddof=1) + (n2 - 1) * control.var(ddof=1))
-                     / (n1 + n2 - 2))
+    pooled = np.sqrt(
+        ((n1 - 1) * treated.var(ddof=1) + (n2 - 1) * control.var(ddof=1)) / (n1 + n2 - 2)
+    )
     if pooled == 0:
         return 0.0
     correction = 1.0 - 3.0 / (4.0 * (n1 + n2) - 9.0)

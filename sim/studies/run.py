@@ -31,8 +31,7 @@ from sim.core.seeding import RunSeed
 from sim.core.state import concatenate
 from sim.core.world import World, make_world
 
-__all__ = ["Runs", "SimulationOutput", "design_seeds", "run_simulations", "simulate",
-           "tidy_series"]
+__all__ = ["Runs", "SimulationOutput", "design_seeds", "run_simulations", "simulate", "tidy_series"]
 
 
 @dataclass
@@ -100,15 +99,17 @@ def run_simulations(
             raise ValueError(f"record_weeks must lie in 0..0, got {list(record_weeks)}")
         if len(param_sets) != len(seeds) or not seeds:
             raise ValueError("need one parameter set per run seed, and at least one run")
-        parts = [Simulation(world, param_sets[r0:r1], seeds[r0:r1])
-                 for r0, r1 in shared_shape_segments(param_sets)]
+        parts = [
+            Simulation(world, param_sets[r0:r1], seeds[r0:r1])
+            for r0, r1 in shared_shape_segments(param_sets)
+        ]
         state, recorded = concatenate([part.state for part in parts]), np.arange(1)
         tables = [weekly_metrics(part) for part in parts] if keep else []
-        values = {name: np.concatenate([table[name] for table in tables])[:, None]
-                  for name in keep}
+        values = {name: np.concatenate([table[name] for table in tables])[:, None] for name in keep}
     else:
-        result = run_batch(world, param_sets, seeds, weeks, progress=progress,
-                           record_weeks=record_weeks)
+        result = run_batch(
+            world, param_sets, seeds, weeks, progress=progress, record_weeks=record_weeks
+        )
         state, recorded = result.final, result.weeks
         values = {name: result.metrics[name] for name in keep}
     seconds = time.perf_counter() - started
@@ -124,8 +125,9 @@ def _known_metrics(metrics: Sequence[str] | None) -> list[str]:
     return keep
 
 
-def tidy_series(runs: Runs, labels: Mapping[str, Any],
-                metrics: Sequence[str] | None = None) -> pd.DataFrame:
+def tidy_series(
+    runs: Runs, labels: Mapping[str, Any], metrics: Sequence[str] | None = None
+) -> pd.DataFrame:
     """The weekly metrics as one long table: the label columns, week, metric, value.
 
     Rows run metric by metric, then run by run, then week by week.
@@ -140,12 +142,17 @@ def tidy_series(runs: Runs, labels: Mapping[str, Any],
     if not keep:
         raise ValueError("need at least one metric for a tidy series")
     n_runs, n_weeks = runs.metrics[keep[0]].shape
-    columns = {name: value if np.ndim(value) == 0 else np.repeat(value, n_weeks)
-               for name, value in labels.items()}
+    columns = {
+        name: value if np.ndim(value) == 0 else np.repeat(value, n_weeks)
+        for name, value in labels.items()
+    }
     week = np.tile(runs.weeks, n_runs)
-    frames = [pd.DataFrame({**columns, "week": week, "metric": name,
-                            "value": runs.metrics[name].reshape(-1)})
-              for name in keep]
+    frames = [
+        pd.DataFrame(
+            {**columns, "week": week, "metric": name, "value": runs.metrics[name].reshape(-1)}
+        )
+        for name in keep
+    ]
     return pd.concat(frames, ignore_index=True)
 
 
@@ -165,8 +172,9 @@ class SimulationOutput:
     params: list[dict[str, float]]
 
 
-def design_seeds(seed: int, n_points: int, replicates: int, *,
-                 common_random_numbers: bool = False) -> list[RunSeed]:
+def design_seeds(
+    seed: int, n_points: int, replicates: int, *, common_random_numbers: bool = False
+) -> list[RunSeed]:
     """Run seeds for every (design point, replicate), design-point major.
 
     With ``common_random_numbers`` every design point reuses the seeds of design
@@ -175,8 +183,11 @@ def design_seeds(seed: int, n_points: int, replicates: int, *,
     sensitivity analysis). ``RunSeed.design_point`` then records the seed's
     coordinate, and the returned list's order gives the design point.
     """
-    return [RunSeed(seed, 0 if common_random_numbers else d, r)
-            for d in range(n_points) for r in range(replicates)]
+    return [
+        RunSeed(seed, 0 if common_random_numbers else d, r)
+        for d in range(n_points)
+        for r in range(replicates)
+    ]
 
 
 def _as_list(param_sets: Mapping[str, float] | Sequence[Mapping[str, float]]) -> list:
@@ -226,19 +237,20 @@ def simulate(
     if not keep:
         raise ValueError("metrics must name at least one metric (or be None for all)")
     world = world or make_world(n_agents)
-    seeds = design_seeds(seed, len(full), replicates,
-                         common_random_numbers=common_random_numbers)
+    seeds = design_seeds(seed, len(full), replicates, common_random_numbers=common_random_numbers)
     points = np.repeat(np.arange(len(full)), replicates)
     runs = run_simulations(world, [full[d] for d in points], seeds, weeks)
     replicate = np.array([s.replicate for s in seeds])
     series = tidy_series(runs, {"design_point": points, "replicate": replicate}, keep)
     series["metric"] = series["metric"].astype("category")
-    return SimulationOutput(series=series, summary=_summary(runs.metrics, points, replicate),
-                            params=full)
+    return SimulationOutput(
+        series=series, summary=_summary(runs.metrics, points, replicate), params=full
+    )
 
 
-def _summary(metrics: dict[str, np.ndarray], points: np.ndarray,
-             replicate: np.ndarray) -> pd.DataFrame:
+def _summary(
+    metrics: dict[str, np.ndarray], points: np.ndarray, replicate: np.ndarray
+) -> pd.DataFrame:
     table = {"design_point": points, "replicate": replicate}
     table.update({name: metrics[name][:, -1] for name in SUMMARY_METRICS})
     return pd.DataFrame(table)

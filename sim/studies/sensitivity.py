@@ -44,22 +44,76 @@ from sim.studies.sensitivity_methods import (
     sobol_indices,
 )
 
-__all__ = ["CONVERGENCE_COLUMNS", "INDEX_COLUMNS", "ISHIGAMI_INDICES", "ISHIGAMI_PROBLEM",
-           "NOISE_COLUMNS", "STABLE_COLUMNS", "SensitivityError", "SensitivityPlan",
-           "SensitivityResult", "analyse", "domain", "ishigami_frame", "noise_table",
-           "noise_warnings", "replicate_means", "stable_sizes"]
+__all__ = [
+    "CONVERGENCE_COLUMNS",
+    "INDEX_COLUMNS",
+    "ISHIGAMI_INDICES",
+    "ISHIGAMI_PROBLEM",
+    "NOISE_COLUMNS",
+    "STABLE_COLUMNS",
+    "SensitivityError",
+    "SensitivityPlan",
+    "SensitivityResult",
+    "analyse",
+    "domain",
+    "ishigami_frame",
+    "noise_table",
+    "noise_warnings",
+    "replicate_means",
+    "stable_sizes",
+]
 
-INDEX_COLUMNS = ("output", "domain", "method", "index", "parameter", "partner", "level",
-                 "estimate", "ci_low", "ci_high", "raw_estimate", "noise_floor", "base_n",
-                 "runs")
-NOISE_COLUMNS = ("output", "replicates", "design_points", "within_variance", "total_variance",
-                 "noise_share_run", "noise_share_mean", "replicates_for_5pc")
-CONVERGENCE_COLUMNS = ("output", "method", "index", "parameter", "base_n", "estimate",
-                       "ci_low", "ci_high")
-STABLE_COLUMNS = ("output", "method", "index", "stable_n", "largest_n", "verified",
-                  "orderings", "top")
-ISHIGAMI_PROBLEM: dict[str, Any] = {"num_vars": 3, "names": ["x1", "x2", "x3"],
-                                    "bounds": [[-math.pi, math.pi]] * 3}
+INDEX_COLUMNS = (
+    "output",
+    "domain",
+    "method",
+    "index",
+    "parameter",
+    "partner",
+    "level",
+    "estimate",
+    "ci_low",
+    "ci_high",
+    "raw_estimate",
+    "noise_floor",
+    "base_n",
+    "runs",
+)
+NOISE_COLUMNS = (
+    "output",
+    "replicates",
+    "design_points",
+    "within_variance",
+    "total_variance",
+    "noise_share_run",
+    "noise_share_mean",
+    "replicates_for_5pc",
+)
+CONVERGENCE_COLUMNS = (
+    "output",
+    "method",
+    "index",
+    "parameter",
+    "base_n",
+    "estimate",
+    "ci_low",
+    "ci_high",
+)
+STABLE_COLUMNS = (
+    "output",
+    "method",
+    "index",
+    "stable_n",
+    "largest_n",
+    "verified",
+    "orderings",
+    "top",
+)
+ISHIGAMI_PROBLEM: dict[str, Any] = {
+    "num_vars": 3,
+    "names": ["x1", "x2", "x3"],
+    "bounds": [[-math.pi, math.pi]] * 3,
+}
 # Published indices of the Ishigami function (a = 7, b = 0.1), e.g. Saltelli et al. (2008).
 ISHIGAMI_INDICES = {"S1": (0.3139, 0.4424, 0.0), "ST": (0.5576, 0.4424, 0.2437)}
 TARGET_NOISE_SHARE = 0.05  # replicates_for_5pc: replicates that bring noise to this share
@@ -83,24 +137,25 @@ class SensitivityResult:
 # ------------------------------------------------------------------------ inputs
 
 
-def replicate_means(frame: pd.DataFrame, plan: SensitivityPlan) -> tuple[np.ndarray,
-                                                                         pd.DataFrame]:
+def replicate_means(frame: pd.DataFrame, plan: SensitivityPlan) -> tuple[np.ndarray, pd.DataFrame]:
     """The design matrix and the mean of each output over replicates, per design point.
 
     Raises:
         SensitivityError: If columns, design points or replicates are missing.
     """
     names = list(plan.problem["names"])
-    missing = [c for c in ("design_point", "replicate", *names, *plan.outputs)
-               if c not in frame]
+    missing = [c for c in ("design_point", "replicate", *names, *plan.outputs) if c not in frame]
     if missing:
-        raise SensitivityError(f"the sweep results lack columns {missing}; was the sweep run "
-                               "with this experiment?")
+        raise SensitivityError(
+            f"the sweep results lack columns {missing}; was the sweep run with this experiment?"
+        )
     counts = frame.groupby("design_point").size()
     expected = plan.points * plan.replicates
     if len(frame) != expected or len(counts) != plan.points or counts.min() < plan.replicates:
-        raise SensitivityError(f"the sweep holds {len(frame)} of {expected} runs; finish it "
-                               "with --resume before analysing")
+        raise SensitivityError(
+            f"the sweep holds {len(frame)} of {expected} runs; finish it "
+            "with --resume before analysing"
+        )
     grouped = frame.sort_values(["design_point", "replicate"]).groupby("design_point")
     return grouped[names].first().to_numpy(dtype=float), grouped[list(plan.outputs)].mean()
 
@@ -121,12 +176,18 @@ def noise_table(frame: pd.DataFrame, outputs: list[str] | tuple[str, ...]) -> pd
     signal = means - within / replicates
     with np.errstate(divide="ignore", invalid="ignore"):
         needed = np.ceil(within * (1 - TARGET_NOISE_SHARE) / (TARGET_NOISE_SHARE * signal))
-    return pd.DataFrame({
-        "output": list(outputs), "replicates": replicates, "design_points": grouped.ngroups,
-        "within_variance": within.to_numpy(), "total_variance": total.to_numpy(),
-        "noise_share_run": (within / total).to_numpy(),
-        "noise_share_mean": (within / replicates / means).to_numpy(),
-        "replicates_for_5pc": needed.where(signal > 0).to_numpy()})
+    return pd.DataFrame(
+        {
+            "output": list(outputs),
+            "replicates": replicates,
+            "design_points": grouped.ngroups,
+            "within_variance": within.to_numpy(),
+            "total_variance": total.to_numpy(),
+            "noise_share_run": (within / total).to_numpy(),
+            "noise_share_mean": (within / replicates / means).to_numpy(),
+            "replicates_for_5pc": needed.where(signal > 0).to_numpy(),
+        }
+    )
 
 
 # -------------------------------------------------------------------- convergence
@@ -139,11 +200,12 @@ def _sizes(plan: SensitivityPlan) -> list[int]:
     full = plan.points // plan.step
     smallest = 2 if plan.method == "morris" else 8
     sizes = [2**k for k in range(1, full.bit_length()) if smallest <= 2**k < full]
-    return [*sizes[-(MAX_SIZES - 1):], full]
+    return [*sizes[-(MAX_SIZES - 1) :], full]
 
 
-def _convergence(plan: SensitivityPlan, x: np.ndarray, y: np.ndarray,
-                 noise_var: float) -> list[dict[str, Any]]:
+def _convergence(
+    plan: SensitivityPlan, x: np.ndarray, y: np.ndarray, noise_var: float
+) -> list[dict[str, Any]]:
     rows = []
     for n in _sizes(plan):
         take = n * plan.step
@@ -151,9 +213,18 @@ def _convergence(plan: SensitivityPlan, x: np.ndarray, y: np.ndarray,
             found = morris_indices(plan, x[:take], y[:take], noise_var, CONVERGENCE_RESAMPLES)
         else:
             found = sobol_indices(plan, y[:take], noise_var, CONVERGENCE_RESAMPLES)
-        rows += [{"index": r["index"], "parameter": r["parameter"], "base_n": n,
-                  "estimate": r["estimate"], "ci_low": r["ci_low"], "ci_high": r["ci_high"]}
-                 for r in found if r["index"] in ("S1", "ST", "mu_star")]
+        rows += [
+            {
+                "index": r["index"],
+                "parameter": r["parameter"],
+                "base_n": n,
+                "estimate": r["estimate"],
+                "ci_low": r["ci_low"],
+                "ci_high": r["ci_high"],
+            }
+            for r in found
+            if r["index"] in ("S1", "ST", "mu_star")
+        ]
     return rows
 
 
@@ -175,17 +246,30 @@ def stable_sizes(convergence: pd.DataFrame, *, top: int = 5) -> pd.DataFrame:
         largest = int(table.index.max())
         final = chosen[chosen["base_n"] == largest].set_index("parameter")
         leaders = list(final["estimate"].nlargest(min(top, len(final))).index)
-        pairs = [(i, j) for i in leaders for j in final.index
-                 if i != j and final.at[i, "ci_low"] > final.at[j, "ci_high"]]
+        pairs = [
+            (i, j)
+            for i in leaders
+            for j in final.index
+            if i != j and final.at[i, "ci_low"] > final.at[j, "ci_high"]
+        ]
         holds = [all(table.at[n, i] > table.at[n, j] for i, j in pairs) for n in table.index]
         stable = largest
         for n, ok in zip(table.index[::-1], holds[::-1], strict=True):
             if not ok:
                 break
             stable = int(n)
-        rows.append({"output": output, "method": method, "index": index, "stable_n": stable,
-                     "largest_n": largest, "verified": stable < largest,
-                     "orderings": len(pairs), "top": ", ".join(leaders)})
+        rows.append(
+            {
+                "output": output,
+                "method": method,
+                "index": index,
+                "stable_n": stable,
+                "largest_n": largest,
+                "verified": stable < largest,
+                "orderings": len(pairs),
+                "top": ", ".join(leaders),
+            }
+        )
     return pd.DataFrame(rows, columns=list(STABLE_COLUMNS))
 
 
@@ -202,17 +286,24 @@ def noise_warnings(noise: pd.DataFrame, threshold: float) -> list[str]:
     found = []
     for r in noise.itertuples(index=False):
         if r.replicates < 2:
-            found.append(f"{r.output}: one replicate per design point, so the stochastic "
-                         "share cannot be estimated and total-order indices are not corrected "
-                         "for noise; use replicates >= 2")
+            found.append(
+                f"{r.output}: one replicate per design point, so the stochastic "
+                "share cannot be estimated and total-order indices are not corrected "
+                "for noise; use replicates >= 2"
+            )
         elif r.noise_share_mean > threshold:
-            more = ("" if np.isnan(r.replicates_for_5pc) else
-                    f"; about {int(r.replicates_for_5pc)} replicates per design point would "
-                    f"bring it to {TARGET_NOISE_SHARE:.0%}")
-            found.append(f"{r.output}: stochastic noise is {r.noise_share_mean:.0%} of the "
-                         f"variance of replicate means (above {threshold:.0%}), so effects of "
-                         "that size cannot be told from noise (see noise_floor in indices.csv; "
-                         f"Sobol' total orders are corrected for it){more}")
+            more = (
+                ""
+                if np.isnan(r.replicates_for_5pc)
+                else f"; about {int(r.replicates_for_5pc)} replicates per design point would "
+                f"bring it to {TARGET_NOISE_SHARE:.0%}"
+            )
+            found.append(
+                f"{r.output}: stochastic noise is {r.noise_share_mean:.0%} of the "
+                f"variance of replicate means (above {threshold:.0%}), so effects of "
+                "that size cannot be told from noise (see noise_floor in indices.csv; "
+                f"Sobol' total orders are corrected for it){more}"
+            )
     return found
 
 
@@ -239,22 +330,39 @@ def analyse(frame: pd.DataFrame, plan: SensitivityPlan) -> SensitivityResult:
         if np.ptp(y) <= 1e-12 * max(1.0, float(np.abs(y).max())):
             warnings.append(f"{output} does not vary across the design; it has no indices")
             continue
-        noise_var = 0.0 if np.isnan(record.within_variance) else \
-            record.within_variance / record.replicates
-        meta = {"output": output, "domain": domain(output), "method": plan.method,
-                "base_n": plan.design.points, "runs": len(frame)}
+        noise_var = (
+            0.0 if np.isnan(record.within_variance) else record.within_variance / record.replicates
+        )
+        meta = {
+            "output": output,
+            "domain": domain(output),
+            "method": plan.method,
+            "base_n": plan.design.points,
+            "runs": len(frame),
+        }
         indices += [{**meta, **row} for row in analyse_output(plan, x, y, noise_var)]
         convergence += [{**meta, **row} for row in _convergence(plan, x, y, noise_var)]
     warnings += noise_warnings(noise, plan.noise_warning)
     conv = pd.DataFrame(convergence, columns=list(CONVERGENCE_COLUMNS))
-    return SensitivityResult(plan=plan, indices=pd.DataFrame(indices, columns=INDEX_COLUMNS),
-                             noise=noise, convergence=conv, stable=stable_sizes(conv),
-                             warnings=warnings)
+    return SensitivityResult(
+        plan=plan,
+        indices=pd.DataFrame(indices, columns=INDEX_COLUMNS),
+        noise=noise,
+        convergence=conv,
+        stable=stable_sizes(conv),
+        warnings=warnings,
+    )
 
 
-def ishigami_frame(design: DesignSpec, *, seed: int, replicates: int = 1,
-                   noise_sd: float = 0.0, dummies: int = 0,
-                   **options: Any) -> tuple[pd.DataFrame, SensitivityPlan]:
+def ishigami_frame(
+    design: DesignSpec,
+    *,
+    seed: int,
+    replicates: int = 1,
+    noise_sd: float = 0.0,
+    dummies: int = 0,
+    **options: Any,
+) -> tuple[pd.DataFrame, SensitivityPlan]:
     """SALib's Ishigami function run like a model sweep, for checking the analysis.
 
     The design comes from :func:`sim.files.design.salib_sample` as a model
@@ -275,15 +383,26 @@ def ishigami_frame(design: DesignSpec, *, seed: int, replicates: int = 1,
     from SALib.test_functions import Ishigami
 
     names = [*ISHIGAMI_PROBLEM["names"], *(f"d{i + 1}" for i in range(dummies))]
-    problem = {"num_vars": len(names), "names": names,
-               "bounds": [[-math.pi, math.pi]] * len(names)}
+    problem = {"num_vars": len(names), "names": names, "bounds": [[-math.pi, math.pi]] * len(names)}
     x = salib_sample(problem, design, seed)
     y = Ishigami.evaluate(x[:, :3])
     rng = np.random.default_rng([seed, stream_key("ishigami noise")])
     point, replicate = np.divmod(np.arange(len(x) * replicates), replicates)
-    frame = pd.DataFrame({"design_point": point, "replicate": replicate,
-                          **{n: x[point, j] for j, n in enumerate(names)},
-                          "ishigami": y[point] + noise_sd * rng.standard_normal(len(point))})
-    plan = SensitivityPlan(problem=problem, design=design, seed=seed, outputs=("ishigami",),
-                           points=len(x), replicates=replicates, **options)
+    frame = pd.DataFrame(
+        {
+            "design_point": point,
+            "replicate": replicate,
+            **{n: x[point, j] for j, n in enumerate(names)},
+            "ishigami": y[point] + noise_sd * rng.standard_normal(len(point)),
+        }
+    )
+    plan = SensitivityPlan(
+        problem=problem,
+        design=design,
+        seed=seed,
+        outputs=("ishigami",),
+        points=len(x),
+        replicates=replicates,
+        **options,
+    )
     return frame, plan

@@ -29,8 +29,16 @@ from sim.core.seeding import stream_key
 from sim.files.design import DesignSpec
 from sim.files.experiment import Experiment
 
-__all__ = ["PAWN_SLICES", "SensitivityError", "SensitivityPlan", "analyse_output",
-           "efast_indices", "morris_indices", "pawn_indices", "sobol_indices"]
+__all__ = [
+    "PAWN_SLICES",
+    "SensitivityError",
+    "SensitivityPlan",
+    "analyse_output",
+    "efast_indices",
+    "morris_indices",
+    "pawn_indices",
+    "sobol_indices",
+]
 
 PAWN_SLICES = 10
 
@@ -74,13 +82,19 @@ class SensitivityPlan:
         if spec.design.method not in _METHODS:
             raise SensitivityError(
                 f"{experiment.path}: design.method = {spec.design.method!r} cannot be analysed; "
-                "use saltelli (Sobol), morris or fast (eFAST)")
-        outputs = tuple(f"{m}_w{w}" for m in spec.outputs.metrics
-                        for w in experiment.record_weeks)
-        return cls(problem=experiment.problem(), design=spec.design, seed=spec.seed,
-                   outputs=outputs, points=experiment.design().shape[0],
-                   replicates=spec.replicates,
-                   levels={n: REGISTRY[n].level for n in experiment.names}, **options)
+                "use saltelli (Sobol), morris or fast (eFAST)"
+            )
+        outputs = tuple(f"{m}_w{w}" for m in spec.outputs.metrics for w in experiment.record_weeks)
+        return cls(
+            problem=experiment.problem(),
+            design=spec.design,
+            seed=spec.seed,
+            outputs=outputs,
+            points=experiment.design().shape[0],
+            replicates=spec.replicates,
+            levels={n: REGISTRY[n].level for n in experiment.names},
+            **options,
+        )
 
     @property
     def method(self) -> str:
@@ -92,8 +106,11 @@ class SensitivityPlan:
     @property
     def factors(self) -> list[str]:
         """What indices are computed for: parameter names, or levels when grouped."""
-        return list(pd.unique(np.array(self.problem["groups"]))) \
-            if self.method == "sobol_by_level" else list(self.problem["names"])
+        return (
+            list(pd.unique(np.array(self.problem["groups"])))
+            if self.method == "sobol_by_level"
+            else list(self.problem["names"])
+        )
 
     @property
     def step(self) -> int:
@@ -113,23 +130,38 @@ _METHODS = {"saltelli": "sobol", "morris": "morris", "fast": "efast"}
 Rows = list[dict[str, Any]]
 
 
-def _rows(plan: SensitivityPlan, index: str, names: list[str], estimate: np.ndarray,
-          conf: np.ndarray | None, floor: np.ndarray | float = 0.0, *,
-          subtract: bool = True) -> Rows:
+def _rows(
+    plan: SensitivityPlan,
+    index: str,
+    names: list[str],
+    estimate: np.ndarray,
+    conf: np.ndarray | None,
+    floor: np.ndarray | float = 0.0,
+    *,
+    subtract: bool = True,
+) -> Rows:
     """Tidy index rows; ``floor`` is subtracted, or kept as a threshold if not ``subtract``."""
     raw = np.asarray(estimate, dtype=float)
     half = np.full(raw.shape, np.nan) if conf is None else np.asarray(conf, dtype=float)
     floors = np.broadcast_to(np.asarray(floor, dtype=float), raw.shape)
     value = raw - floors if subtract else raw
-    return [{"index": index, "parameter": name, "partner": "",
-             "level": name if plan.method == "sobol_by_level" else plan.levels.get(name, ""),
-             "estimate": v, "ci_low": v - h, "ci_high": v + h, "raw_estimate": r,
-             "noise_floor": f} for name, v, h, r, f in zip(names, value, half, raw, floors,
-                                                           strict=True)]
+    return [
+        {
+            "index": index,
+            "parameter": name,
+            "partner": "",
+            "level": name if plan.method == "sobol_by_level" else plan.levels.get(name, ""),
+            "estimate": v,
+            "ci_low": v - h,
+            "ci_high": v + h,
+            "raw_estimate": r,
+            "noise_floor": f,
+        }
+        for name, v, h, r, f in zip(names, value, half, raw, floors, strict=True)
+    ]
 
 
-def sobol_indices(plan: SensitivityPlan, y: np.ndarray, noise_var: float,
-                  resamples: int) -> Rows:
+def sobol_indices(plan: SensitivityPlan, y: np.ndarray, noise_var: float, resamples: int) -> Rows:
     """S1, ST (noise floor subtracted) and S2 rows from ``SALib.analyze.sobol``.
 
     Args:
@@ -138,9 +170,14 @@ def sobol_indices(plan: SensitivityPlan, y: np.ndarray, noise_var: float,
         noise_var: Noise variance of a replicate mean.
         resamples: Bootstrap resamples.
     """
-    result = sobol.analyze(plan.problem, y, calc_second_order=plan.design.second_order,
-                           num_resamples=resamples, conf_level=plan.conf_level,
-                           seed=plan.seed_for("bootstrap"))
+    result = sobol.analyze(
+        plan.problem,
+        y,
+        calc_second_order=plan.design.second_order,
+        num_resamples=resamples,
+        conf_level=plan.conf_level,
+        seed=plan.seed_for("bootstrap"),
+    )
     base = y.reshape(-1, plan.step)[:, [0, -1]]  # the independent A and B rows
     floor = noise_var / np.var(base)  # SALib's denominator
     names = plan.factors
@@ -148,14 +185,16 @@ def sobol_indices(plan: SensitivityPlan, y: np.ndarray, noise_var: float,
     rows += _rows(plan, "ST", names, result["ST"], result["ST_conf"], floor)
     if plan.design.second_order:
         for j, k in zip(*np.triu_indices(len(names), 1), strict=True):
-            row = _rows(plan, "S2", [names[j]], result["S2"][j, k:k + 1],
-                        result["S2_conf"][j, k:k + 1])[0]
+            row = _rows(
+                plan, "S2", [names[j]], result["S2"][j, k : k + 1], result["S2_conf"][j, k : k + 1]
+            )[0]
             rows.append({**row, "partner": names[k]})
     return rows
 
 
-def morris_indices(plan: SensitivityPlan, x: np.ndarray, y: np.ndarray, noise_var: float,
-                   resamples: int) -> Rows:
+def morris_indices(
+    plan: SensitivityPlan, x: np.ndarray, y: np.ndarray, noise_var: float, resamples: int
+) -> Rows:
     """mu* (with its interval and noise floor), mu and sigma from ``SALib.analyze.morris``.
 
     Elementary effects are in output units per unit step of the unit hypercube,
@@ -163,15 +202,25 @@ def morris_indices(plan: SensitivityPlan, x: np.ndarray, y: np.ndarray, noise_va
     """
     levels = plan.design.grid_levels
     plain = {k: v for k, v in plan.problem.items() if k != "groups"}
-    result = morris.analyze(plain, x, y, num_resamples=resamples, conf_level=plan.conf_level,
-                            num_levels=levels, seed=plan.seed_for("bootstrap"))
+    result = morris.analyze(
+        plain,
+        x,
+        y,
+        num_resamples=resamples,
+        conf_level=plan.conf_level,
+        num_levels=levels,
+        seed=plan.seed_for("bootstrap"),
+    )
     delta = levels / (2.0 * (levels - 1))
     floor = 2.0 * math.sqrt(noise_var) / (math.sqrt(math.pi) * delta)  # E|N(0, 2v)| / delta
     names = plan.factors
-    return (_rows(plan, "mu_star", names, result["mu_star"], result["mu_star_conf"], floor,
-                  subtract=False)
-            + _rows(plan, "mu", names, result["mu"], None)
-            + _rows(plan, "sigma", names, result["sigma"], None))
+    return (
+        _rows(
+            plan, "mu_star", names, result["mu_star"], result["mu_star_conf"], floor, subtract=False
+        )
+        + _rows(plan, "mu", names, result["mu"], None)
+        + _rows(plan, "sigma", names, result["sigma"], None)
+    )
 
 
 def efast_indices(plan: SensitivityPlan, y: np.ndarray, noise_var: float) -> Rows:
@@ -192,9 +241,14 @@ def efast_indices(plan: SensitivityPlan, y: np.ndarray, noise_var: float) -> Row
         total.append(st)
         shares.append(noise_var / np.var(curve))
     share = np.array(shares)
-    return (_rows(plan, "S1", plan.factors, np.array(first), None, share * m / frequencies)
-            + _rows(plan, "ST", plan.factors, np.array(total), None,
-                    share * (1 - math.floor(omega / 2) / frequencies)))
+    return _rows(plan, "S1", plan.factors, np.array(first), None, share * m / frequencies) + _rows(
+        plan,
+        "ST",
+        plan.factors,
+        np.array(total),
+        None,
+        share * (1 - math.floor(omega / 2) / frequencies),
+    )
 
 
 def pawn_indices(plan: SensitivityPlan, x: np.ndarray, y: np.ndarray) -> Rows:
@@ -206,17 +260,22 @@ def pawn_indices(plan: SensitivityPlan, x: np.ndarray, y: np.ndarray) -> Rows:
     rows = np.arange(len(y)).reshape(-1, plan.step)[:, [0, -1]].ravel()
     rng = np.random.default_rng(plan.seed_for("pawn dummy"))
     names = [*plan.problem["names"], "(dummy)"]
-    problem = {"num_vars": len(names), "names": names,
-               "bounds": [*plan.problem["bounds"], [0.0, 1.0]]}
+    problem = {
+        "num_vars": len(names),
+        "names": names,
+        "bounds": [*plan.problem["bounds"], [0.0, 1.0]],
+    }
     sample = np.column_stack([x[rows], rng.random(len(rows))])
     median = np.asarray(pawn.analyze(problem, sample, y[rows], S=PAWN_SLICES)["median"])
-    return [{**row, "method": "pawn", "level": plan.levels.get(row["parameter"], "")}
-            for row in _rows(plan, "pawn_median", names[:-1], median[:-1], None, median[-1],
-                             subtract=False)]
+    return [
+        {**row, "method": "pawn", "level": plan.levels.get(row["parameter"], "")}
+        for row in _rows(
+            plan, "pawn_median", names[:-1], median[:-1], None, median[-1], subtract=False
+        )
+    ]
 
 
-def analyse_output(plan: SensitivityPlan, x: np.ndarray, y: np.ndarray,
-                   noise_var: float) -> Rows:
+def analyse_output(plan: SensitivityPlan, x: np.ndarray, y: np.ndarray, noise_var: float) -> Rows:
     """Every index the plan's method gives for one output (Sobol' designs add PAWN).
 
     Args:

@@ -42,8 +42,14 @@ from sim.files.outputs import (
 from sim.files.posterior import posterior_draw
 from sim.studies.run import run_simulations
 
-__all__ = ["ExecutorError", "SweepPlan", "finished_chunks", "read_results", "run_chunk",
-           "run_sweep"]
+__all__ = [
+    "ExecutorError",
+    "SweepPlan",
+    "finished_chunks",
+    "read_results",
+    "run_chunk",
+    "run_sweep",
+]
 
 CHUNK_DIR = "chunks"
 BACKENDS = ("serial", "process", "dask")
@@ -93,13 +99,22 @@ def run_chunk(experiment: Experiment, chunk: int, chunk_size: int) -> pd.DataFra
     plan = SweepPlan(design.shape[0], experiment.spec.replicates, chunk_size)
     runs = np.array(plan.runs(chunk))
     points, replicates = np.divmod(runs, experiment.spec.replicates)
-    seeds = [RunSeed(experiment.spec.seed, int(d), int(r))
-             for d, r in zip(points, replicates, strict=True)]
-    params = [validate(_run_values(experiment, design, int(d), int(r)))
-              for d, r in zip(points, replicates, strict=True)]
-    runs = run_simulations(experiment.scenario.world(), params, seeds, experiment.weeks,
-                           metrics=experiment.spec.outputs.metrics,
-                           record_weeks=experiment.record_weeks)
+    seeds = [
+        RunSeed(experiment.spec.seed, int(d), int(r))
+        for d, r in zip(points, replicates, strict=True)
+    ]
+    params = [
+        validate(_run_values(experiment, design, int(d), int(r)))
+        for d, r in zip(points, replicates, strict=True)
+    ]
+    runs = run_simulations(
+        experiment.scenario.world(),
+        params,
+        seeds,
+        experiment.weeks,
+        metrics=experiment.spec.outputs.metrics,
+        record_weeks=experiment.record_weeks,
+    )
     table: dict[str, Any] = {"design_point": points, "replicate": replicates}
     for j, name in enumerate(experiment.names):
         table[name] = design[points, j]
@@ -109,8 +124,9 @@ def run_chunk(experiment: Experiment, chunk: int, chunk_size: int) -> pd.DataFra
     return pd.DataFrame(table)
 
 
-def _run_values(experiment: Experiment, design: np.ndarray, point: int,
-                replicate: int) -> dict[str, float]:
+def _run_values(
+    experiment: Experiment, design: np.ndarray, point: int, replicate: int
+) -> dict[str, float]:
     """Base scenario, then the run's posterior draw (if any), then the design row."""
     values = experiment.param_set(design[point])
     if experiment.posterior is None:
@@ -151,14 +167,16 @@ def read_results(folder: str | Path) -> pd.DataFrame:
 # ----------------------------------------------------------------------------- backends
 
 
-def _serial(experiment: Experiment, chunks: list[int], size: int,
-            _workers: int, _scheduler: str | None) -> Iterator[tuple[int, pd.DataFrame]]:
+def _serial(
+    experiment: Experiment, chunks: list[int], size: int, _workers: int, _scheduler: str | None
+) -> Iterator[tuple[int, pd.DataFrame]]:
     for chunk in chunks:
         yield chunk, run_chunk(experiment, chunk, size)
 
 
-def _process(experiment: Experiment, chunks: list[int], size: int, workers: int,
-             _scheduler: str | None) -> Iterator[tuple[int, pd.DataFrame]]:
+def _process(
+    experiment: Experiment, chunks: list[int], size: int, workers: int, _scheduler: str | None
+) -> Iterator[tuple[int, pd.DataFrame]]:
     # "spawn" works the same on Linux, macOS, Windows and in notebooks
     context = multiprocessing.get_context("spawn")
     with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
@@ -174,22 +192,30 @@ def _dask_client(workers: int, scheduler: str | None) -> Any:
         try:
             return Client(scheduler, timeout="5s")
         except (OSError, TimeoutError) as error:
-            raise ExecutorError(f"cannot reach the Dask scheduler at {scheduler}: "
-                                f"{error}") from None
-    cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
-                           host="127.0.0.1", dashboard_address=None)
+            raise ExecutorError(
+                f"cannot reach the Dask scheduler at {scheduler}: {error}"
+            ) from None
+    cluster = LocalCluster(
+        n_workers=workers,
+        threads_per_worker=1,
+        processes=True,
+        host="127.0.0.1",
+        dashboard_address=None,
+    )
     return Client(cluster)
 
 
-def _dask(experiment: Experiment, chunks: list[int], size: int, workers: int,
-          scheduler: str | None) -> Iterator[tuple[int, pd.DataFrame]]:
+def _dask(
+    experiment: Experiment, chunks: list[int], size: int, workers: int, scheduler: str | None
+) -> Iterator[tuple[int, pd.DataFrame]]:
     from dask.distributed import as_completed as dask_completed
 
     client = _dask_client(workers, scheduler)
     try:
         shared = client.scatter(experiment, broadcast=True)
-        futures = client.map(run_chunk, [shared] * len(chunks), chunks, [size] * len(chunks),
-                             pure=False)
+        futures = client.map(
+            run_chunk, [shared] * len(chunks), chunks, [size] * len(chunks), pure=False
+        )
         chunk_of = {future.key: chunk for future, chunk in zip(futures, chunks, strict=True)}
         for future in dask_completed(futures):
             yield chunk_of[future.key], future.result()
@@ -202,14 +228,18 @@ def _dask(experiment: Experiment, chunks: list[int], size: int, workers: int,
 
 
 _BACKENDS: dict[str, Callable[..., Iterator[tuple[int, pd.DataFrame]]]] = {
-    "serial": _serial, "process": _process, "dask": _dask}
+    "serial": _serial,
+    "process": _process,
+    "dask": _dask,
+}
 
 
 # ------------------------------------------------------------------------------ driver
 
 
-def _prepare_folder(folder: Path, manifest: dict[str, Any], *, resume: bool,
-                    force: bool, inputs: list[Path | None]) -> set[int]:
+def _prepare_folder(
+    folder: Path, manifest: dict[str, Any], *, resume: bool, force: bool, inputs: list[Path | None]
+) -> set[int]:
     """Check the folder by the output rule; replace it (--force) or check it can resume."""
     decision = check_destination(folder, "sweep", force=force, resume=resume, inputs=inputs)
     if decision == "replace":
@@ -231,15 +261,24 @@ def _check_resumable(existing: Path, manifest: dict[str, Any], *, force: bool) -
         if old.get(key) != manifest.get(key) and not (force and key != "chunk_size"):
             raise ExecutorError(
                 f"cannot resume {existing.parent}: {key} was {old.get(key)!r}, now "
-                f"{manifest.get(key)!r}" + ("" if key == "chunk_size" else
-                                            "; use --force to resume anyway"))
+                f"{manifest.get(key)!r}"
+                + ("" if key == "chunk_size" else "; use --force to resume anyway")
+            )
 
 
-def run_sweep(experiment: Experiment, folder: str | Path, *, backend: str = "serial",
-              workers: int | None = None, scheduler: str | None = None,
-              chunk_size: int | None = None, resume: bool = False, force: bool = False,
-              progress: Callable[[int, int], None] | None = None,
-              command: list[str] | None = None) -> dict[str, Any]:
+def run_sweep(
+    experiment: Experiment,
+    folder: str | Path,
+    *,
+    backend: str = "serial",
+    workers: int | None = None,
+    scheduler: str | None = None,
+    chunk_size: int | None = None,
+    resume: bool = False,
+    force: bool = False,
+    progress: Callable[[int, int], None] | None = None,
+    command: list[str] | None = None,
+) -> dict[str, Any]:
     """Run every chunk of ``experiment`` not yet in ``folder``; return the final manifest.
 
     Args:
@@ -266,8 +305,11 @@ def run_sweep(experiment: Experiment, folder: str | Path, *, backend: str = "ser
     size = chunk_size or experiment.spec.execution.chunk_size
     plan = SweepPlan(experiment.design().shape[0], experiment.spec.replicates, size)
     manifest = _manifest(experiment, plan, backend, workers, scheduler, command)
-    posterior = (None if experiment.spec.posterior is None else
-                 experiment.path.parent / experiment.spec.posterior)
+    posterior = (
+        None
+        if experiment.spec.posterior is None
+        else experiment.path.parent / experiment.spec.posterior
+    )
     inputs = [experiment.path, experiment.scenario.path, posterior]
     check_destination(folder, "sweep", force=force, resume=resume, inputs=inputs)
     try:
@@ -276,18 +318,27 @@ def run_sweep(experiment: Experiment, folder: str | Path, *, backend: str = "ser
         raise OutputError(f"cannot write to {folder}: {error.strerror or error}") from None
     with output_lock(folder):
         done = _prepare_folder(folder, manifest, resume=resume, force=force, inputs=inputs)
-        return _run_chunks(experiment, folder, manifest, plan, done, backend, workers,
-                           scheduler, progress)
+        return _run_chunks(
+            experiment, folder, manifest, plan, done, backend, workers, scheduler, progress
+        )
 
 
-def _run_chunks(experiment: Experiment, folder: Path, manifest: dict[str, Any],
-                plan: SweepPlan, done: set[int], backend: str, workers: int,
-                scheduler: str | None,
-                progress: Callable[[int, int], None] | None) -> dict[str, Any]:
+def _run_chunks(
+    experiment: Experiment,
+    folder: Path,
+    manifest: dict[str, Any],
+    plan: SweepPlan,
+    done: set[int],
+    backend: str,
+    workers: int,
+    scheduler: str | None,
+    progress: Callable[[int, int], None] | None,
+) -> dict[str, Any]:
     size = plan.chunk_size
     todo = [k for k in range(plan.n_chunks) if k not in done]
-    write_json(folder / "manifest.json", {**manifest, "status": "running",
-                                          "chunks_done": len(done)})
+    write_json(
+        folder / "manifest.json", {**manifest, "status": "running", "chunks_done": len(done)}
+    )
     started, count = time.perf_counter(), len(done)
     if progress is not None:
         progress(count, plan.n_chunks)
@@ -300,32 +351,64 @@ def _run_chunks(experiment: Experiment, folder: Path, manifest: dict[str, Any],
     return _final_manifest(folder, manifest, plan, experiment, todo, seconds)
 
 
-def _final_manifest(folder: Path, manifest: dict[str, Any], plan: SweepPlan,
-                    experiment: Experiment, todo: list[int], seconds: float) -> dict:
+def _final_manifest(
+    folder: Path,
+    manifest: dict[str, Any],
+    plan: SweepPlan,
+    experiment: Experiment,
+    todo: list[int],
+    seconds: float,
+) -> dict:
     runs = sum(len(plan.runs(k)) for k in todo)
     agent_steps = runs * experiment.scenario.spec.population.size * experiment.weeks
-    final = {**manifest, "status": "complete", "chunks_done": plan.n_chunks,
-             "this_session": {"chunks": len(todo), "runs": runs, "seconds": round(seconds, 3),
-                              "runs_per_second": round(runs / seconds, 3) if seconds else None,
-                              "agent_steps_per_second":
-                                  round(agent_steps / seconds) if seconds else None}}
+    final = {
+        **manifest,
+        "status": "complete",
+        "chunks_done": plan.n_chunks,
+        "this_session": {
+            "chunks": len(todo),
+            "runs": runs,
+            "seconds": round(seconds, 3),
+            "runs_per_second": round(runs / seconds, 3) if seconds else None,
+            "agent_steps_per_second": round(agent_steps / seconds) if seconds else None,
+        },
+    }
     write_json(folder / "manifest.json", final)
     return final
 
 
-def _manifest(experiment: Experiment, plan: SweepPlan, backend: str, workers: int,
-              scheduler: str | None, command: list[str] | None) -> dict[str, Any]:
+def _manifest(
+    experiment: Experiment,
+    plan: SweepPlan,
+    backend: str,
+    workers: int,
+    scheduler: str | None,
+    command: list[str] | None,
+) -> dict[str, Any]:
     return make_manifest(
-        kind="sweep", command=command,
-        experiment_file=str(experiment.path), experiment_sha256=experiment.text_sha256,
-        experiment_digest=experiment.digest(), experiment=experiment.spec.model_dump(),
-        base_scenario=experiment.scenario.resolved, design=describe_design(experiment),
-        seed=experiment.spec.seed, replicates=experiment.spec.replicates,
+        kind="sweep",
+        command=command,
+        experiment_file=str(experiment.path),
+        experiment_sha256=experiment.text_sha256,
+        experiment_digest=experiment.digest(),
+        experiment=experiment.spec.model_dump(),
+        base_scenario=experiment.scenario.resolved,
+        design=describe_design(experiment),
+        seed=experiment.spec.seed,
+        replicates=experiment.spec.replicates,
         seeding="RunSeed(seed, design_point, replicate) per run; named streams per process",
-        backend=backend, workers=workers if backend != "serial" else 1, scheduler=scheduler,
-        chunk_size=plan.chunk_size, chunks=plan.n_chunks, runs=plan.n_runs,
-        weeks=experiment.weeks, agents=experiment.scenario.spec.population.size,
-        uncertainty=("stochastic (replicates)" if experiment.posterior is None else
-                     "stochastic (replicates) and parameter (one posterior draw per run from "
-                     f"{experiment.spec.posterior})"),
+        backend=backend,
+        workers=workers if backend != "serial" else 1,
+        scheduler=scheduler,
+        chunk_size=plan.chunk_size,
+        chunks=plan.n_chunks,
+        runs=plan.n_runs,
+        weeks=experiment.weeks,
+        agents=experiment.scenario.spec.population.size,
+        uncertainty=(
+            "stochastic (replicates)"
+            if experiment.posterior is None
+            else "stochastic (replicates) and parameter (one posterior draw per run from "
+            f"{experiment.spec.posterior})"
+        ),
     )

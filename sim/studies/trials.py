@@ -37,8 +37,14 @@ from sim.files.scenario import Scenario, ScenarioError, from_mapping
 from sim.studies.effect_sizes import hedges_g
 from sim.studies.run import run_simulations
 
-__all__ = ["MetricSpec", "TrialError", "TrialExperiment", "compute_metric", "load_trial",
-           "run_trial"]
+__all__ = [
+    "MetricSpec",
+    "TrialError",
+    "TrialExperiment",
+    "compute_metric",
+    "load_trial",
+    "run_trial",
+]
 
 ARMS = ("treated", "control", "all")
 
@@ -52,8 +58,7 @@ class MetricSpec(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
     name: str
-    kind: Literal["share", "relative_risk", "risk_difference", "smd", "mean",
-                  "mean_difference"]
+    kind: Literal["share", "relative_risk", "risk_difference", "smd", "mean", "mean_difference"]
     outcome: str
     arm: Literal["treated", "control", "all"] = "treated"
     threshold: float | None = None
@@ -96,8 +101,10 @@ class TrialExperiment:
         n_agents = arms * self.spec.n_per_arm
         n_teams = len(base.teams)
         if self.cluster:
-            teams = [Team(**{**t.__dict__, "staff_training": i % 2 == 0})
-                     for i, t in enumerate(base.teams)]
+            teams = [
+                Team(**{**t.__dict__, "staff_training": i % 2 == 0})
+                for i, t in enumerate(base.teams)
+            ]
             world = make_world(n_agents, sites=base.sites, teams=teams)
             return world, world.staff_training[world.team_of_agent]
         treated = (np.arange(n_agents) // n_teams) % 2 == 0  # both arms in every team
@@ -132,12 +139,15 @@ def load_trial(path: str | Path) -> TrialExperiment:
     except ValidationError as error:
         first = error.errors()[0]
         key = ".".join(str(p) for p in first["loc"])
-        raise TrialError(f"{path}: {key} = {first.get('input')!r} is invalid: "
-                         f"{first['msg'].removeprefix('Value error, ')}") from None
+        raise TrialError(
+            f"{path}: {key} = {first.get('input')!r} is invalid: "
+            f"{first['msg'].removeprefix('Value error, ')}"
+        ) from None
     valid = (*USER_INTERVENTIONS, "staff_training")
     if spec.intervention is not None and spec.intervention not in valid:
-        raise TrialError(f"{path}: intervention = {spec.intervention!r} is unknown; "
-                         f"allowed: {', '.join(valid)}")
+        raise TrialError(
+            f"{path}: intervention = {spec.intervention!r} is unknown; allowed: {', '.join(valid)}"
+        )
     context_part.setdefault("name", spec.name)
     try:
         context = from_mapping(context_part, path=path)
@@ -164,9 +174,14 @@ def compute_metric(metric: MetricSpec, values: np.ndarray, treated: np.ndarray) 
     return hedges_g(t, c)
 
 
-def run_trial(trial: TrialExperiment, *, replicates: int | None = None,
-              seed: int | None = None, params: dict[str, float] | None = None,
-              design_point: int = 0) -> pd.DataFrame:
+def run_trial(
+    trial: TrialExperiment,
+    *,
+    replicates: int | None = None,
+    seed: int | None = None,
+    params: dict[str, float] | None = None,
+    design_point: int = 0,
+) -> pd.DataFrame:
     """Run replicate trials; one row per replicate with every metric.
 
     Args:
@@ -180,15 +195,20 @@ def run_trial(trial: TrialExperiment, *, replicates: int | None = None,
     """
     spec = trial.spec
     replicates = replicates or spec.replicates
-    values = validate({**trial.context.parameters(), **(params or {})},
-                      where=str(trial.path))
+    values = validate({**trial.context.parameters(), **(params or {})}, where=str(trial.path))
     world, treated = trial.world()
-    seeds = [RunSeed(spec.seed if seed is None else seed, design_point, r)
-             for r in range(replicates)]
+    seeds = [
+        RunSeed(spec.seed if seed is None else seed, design_point, r) for r in range(replicates)
+    ]
     outcomes = sorted({m.outcome for m in spec.metrics})
-    per_user = run_simulations(world, [values] * replicates, seeds, spec.follow_up_weeks,
-                               metrics=(), finals=outcomes).finals
-    rows = [{"replicate": r, **{m.name: compute_metric(m, per_user[m.outcome][r], treated)
-                                for m in spec.metrics}} for r in range(replicates)]
+    per_user = run_simulations(
+        world, [values] * replicates, seeds, spec.follow_up_weeks, metrics=(), finals=outcomes
+    ).finals
+    rows = [
+        {
+            "replicate": r,
+            **{m.name: compute_metric(m, per_user[m.outcome][r], treated) for m in spec.metrics},
+        }
+        for r in range(replicates)
+    ]
     return pd.DataFrame(rows)
-

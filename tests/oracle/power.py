@@ -29,13 +29,22 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import test_reference_oracle as oracle
 
-RATES = ("hope_rate_per_week", "job_finding_probability_per_week",
-         "housing_gain_probability_per_week", "knowledge_learning_rate_per_week",
-         "trust_rate_per_week", "empowerment_rate_per_week", "meaning_rate_per_week",
-         "stigma_reduction_rate_per_week", "uptake_probability_per_week",
-         "tie_formation_probability_per_week", "process_decay_rate_per_week",
-         "self_efficacy_rate_per_week", "job_loss_probability_per_week",
-         "dropout_probability_per_week")
+RATES = (
+    "hope_rate_per_week",
+    "job_finding_probability_per_week",
+    "housing_gain_probability_per_week",
+    "knowledge_learning_rate_per_week",
+    "trust_rate_per_week",
+    "empowerment_rate_per_week",
+    "meaning_rate_per_week",
+    "stigma_reduction_rate_per_week",
+    "uptake_probability_per_week",
+    "tie_formation_probability_per_week",
+    "process_decay_rate_per_week",
+    "self_efficacy_rate_per_week",
+    "job_loss_probability_per_week",
+    "dropout_probability_per_week",
+)
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -55,23 +64,31 @@ def main(argv: list[str] | None = None) -> None:
         core = None
         for label in labels:
             change = None if label == "correct" else oracle.doubled(label.removesuffix(" x 2"))
-            rows, core = oracle.reduced_comparison(change, core_seed=core_seed,
-                                                   reference_seed=reference_seed, core=core)
+            rows, core = oracle.reduced_comparison(
+                change, core_seed=core_seed, reference_seed=reference_seed, core=core
+            )
             worst = min(rows, key=lambda r: r["p"])
             c = counts[label]
             c["welch"] += any(r["p"] < alpha for r in rows)
             c["any"] += not all(r["ok"] for r in rows)
             family_p = min(1.0, worst["p"] * oracle._n_reduced_tests())  # Bonferroni-adjusted
-            c["worst"].append(f"{worst['statistic']}/{worst['outcome']} t={worst['t']:+.1f} "
-                              f"p_fam={family_p:.1e}")
+            c["worst"].append(
+                f"{worst['statistic']}/{worst['outcome']} t={worst['t']:+.1f} p_fam={family_p:.1e}"
+            )
         print(f"seed set {k} done ({time.perf_counter() - start:.0f} s)", flush=True)
-    print(f"\nreduced comparison: {oracle.REDUCED_REFERENCE} reference vs {oracle.REDUCED_CORE} "
-          f"core runs, {oracle._n_reduced_tests()} tests, per-test alpha {alpha:.2e}")
-    print(f"{'reference':44} {'welch':>7} {'any':>7}  "
-          "most extreme statistic per set (p_fam: its p x the number of tests)")
+    print(
+        f"\nreduced comparison: {oracle.REDUCED_REFERENCE} reference vs {oracle.REDUCED_CORE} "
+        f"core runs, {oracle._n_reduced_tests()} tests, per-test alpha {alpha:.2e}"
+    )
+    print(
+        f"{'reference':44} {'welch':>7} {'any':>7}  "
+        "most extreme statistic per set (p_fam: its p x the number of tests)"
+    )
     for label, c in counts.items():
-        print(f"{label:44} {c['welch']:>3}/{args.sets:<3} {c['any']:>3}/{args.sets:<3}  "
-              + "; ".join(c["worst"]))
+        print(
+            f"{label:44} {c['welch']:>3}/{args.sets:<3} {c['any']:>3}/{args.sets:<3}  "
+            + "; ".join(c["worst"])
+        )
 
 
 if __name__ == "__main__":

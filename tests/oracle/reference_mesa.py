@@ -53,16 +53,30 @@ GROUPS = tuple(k for k, name in enumerate(USER_INTERVENTIONS) if intervention(na
 IPS = USER_INTERVENTIONS.index("supported_employment")
 HOUSING_FIRST = USER_INTERVENTIONS.index("supported_housing")
 PROCESS_NAMES = ("knowledge", "self_efficacy", "trust", "hope", "empowerment", "meaning")
-TRAIT_MEDIANS = ("motivation_median", "symptom_severity_median", "self_stigma_median",
-                 *(f"{name}_baseline_median" for name in PROCESS_NAMES))
+TRAIT_MEDIANS = (
+    "motivation_median",
+    "symptom_severity_median",
+    "self_stigma_median",
+    *(f"{name}_baseline_median" for name in PROCESS_NAMES),
+)
 # each trait's loading on the shared recovery factor z9 (ODD §5), in TRAIT_MEDIANS order
-TRAIT_LOADINGS = ("motivation_factor_loading", "symptom_severity_factor_loading",
-                  "self_stigma_factor_loading",
-                  *(f"{name}_factor_loading" for name in PROCESS_NAMES))
-READINESS_WEIGHTS = ("self_efficacy_readiness_weight", "motivation_readiness_weight",
-                     "symptom_readiness_weight")
-FUNCTIONING_WEIGHTS = ("symptom_functioning_weight", "housing_functioning_weight",
-                       "employment_functioning_weight", "self_efficacy_functioning_weight")
+TRAIT_LOADINGS = (
+    "motivation_factor_loading",
+    "symptom_severity_factor_loading",
+    "self_stigma_factor_loading",
+    *(f"{name}_factor_loading" for name in PROCESS_NAMES),
+)
+READINESS_WEIGHTS = (
+    "self_efficacy_readiness_weight",
+    "motivation_readiness_weight",
+    "symptom_readiness_weight",
+)
+FUNCTIONING_WEIGHTS = (
+    "symptom_functioning_weight",
+    "housing_functioning_weight",
+    "employment_functioning_weight",
+    "self_efficacy_functioning_weight",
+)
 REFERENCE_KEY = stream_key("reference_mesa")  # keeps our streams apart from the core's
 
 
@@ -112,10 +126,28 @@ def _uptake(model: ReferenceModel) -> float:
 
 # DataCollector model reporters, named as in sim.core.metrics.METRICS so the two compare directly
 OUTCOME_REPORTERS = {
-    **{name: _mean_of(name) for name in (
-        "employed", "ever_employed", "housed", "functioning", "personal_recovery", "hope",
-        "empowerment", "meaning", "self_stigma", "connectedness", "knowledge",
-        "self_efficacy", "trust", "motivation", "in_relapse", "in_intervention", "early_stage")},
+    **{
+        name: _mean_of(name)
+        for name in (
+            "employed",
+            "ever_employed",
+            "housed",
+            "functioning",
+            "personal_recovery",
+            "hope",
+            "empowerment",
+            "meaning",
+            "self_stigma",
+            "connectedness",
+            "knowledge",
+            "self_efficacy",
+            "trust",
+            "motivation",
+            "in_relapse",
+            "in_intervention",
+            "early_stage",
+        )
+    },
     "ties": _mean_of("degree"),
     "uptake": _uptake,
 }
@@ -162,7 +194,7 @@ class Team(mesa.Agent):
             if self.capacity[k] >= 0:
                 occupied = sum(user.enrolled[k] for user in self.members)
                 queue.sort(key=lambda user, k=k: (user.wait_since[k], user.priority))
-                queue = queue[:max(self.capacity[k] - occupied, 0)]
+                queue = queue[: max(self.capacity[k] - occupied, 0)]
             for user in queue:
                 user.enrolled[k], user.waiting[k], user.weeks_in[k] = True, False, 0
 
@@ -204,14 +236,17 @@ class ServiceUser(mesa.Agent):
         rho = p["trait_correlation"]
         for j, name in enumerate(TRAIT_LOADINGS):  # l z9 sqrt(rho) + sqrt(1 - l^2 rho) z_j
             loading = p[name]
-            z[j] = (loading * math.sqrt(rho) * z[9]
-                    + math.sqrt(1.0 - loading * loading * rho) * z[j])
-        x = [expit(logit(p[m]) + p["trait_spread_logit"] * z[j])
-             for j, m in enumerate(TRAIT_MEDIANS)]
+            z[j] = loading * math.sqrt(rho) * z[9] + math.sqrt(1.0 - loading * loading * rho) * z[j]
+        x = [
+            expit(logit(p[m]) + p["trait_spread_logit"] * z[j]) for j, m in enumerate(TRAIT_MEDIANS)
+        ]
         self.motivation = self.motivation_baseline = x[0]
         self.severity = self.severity_baseline = x[1]
-        stigma = clip01(x[2] + p["stigma_internalisation"] * (
-            self.site["public_stigma"] - p["reference_public_stigma"]))
+        stigma = clip01(
+            x[2]
+            + p["stigma_internalisation"]
+            * (self.site["public_stigma"] - p["reference_public_stigma"])
+        )
         self.self_stigma = self.self_stigma_baseline = stigma
         self.baseline = dict(zip(PROCESS_NAMES, x[3:], strict=True))
         for name, value in self.baseline.items():
@@ -301,10 +336,12 @@ class ServiceUser(mesa.Agent):
             share = sum(users[j].advanced for j in self.ties) / len(self.ties)
             peer = share - p["peer_signal_neutral_share"]
         relational = p["attitude_dose_offset"] + team.attitudes
-        self.doses = [raw[0] * self.engagement,
-                      raw[1] * relational + usual,
-                      raw[2] * self.engagement + p["network_role_model_weight"] * peer,
-                      raw[3] * relational + usual]
+        self.doses = [
+            raw[0] * self.engagement,
+            raw[1] * relational + usual,
+            raw[2] * self.engagement + p["network_role_model_weight"] * peer,
+            raw[3] * relational + usual,
+        ]
 
     def _update_processes(self) -> None:
         """Knowledge -> self-efficacy; trust; hope; self-stigma; empowerment; meaning (§7.6)."""
@@ -312,18 +349,30 @@ class ServiceUser(mesa.Agent):
         info, alliance, role, choice = self.doses
         noise = self.model.rng_for["noise"]
         sd = p["process_noise_sd"]
-        self.knowledge = move(self.knowledge, info, p["knowledge_learning_rate_per_week"], decay,
-                              b["knowledge"])
+        self.knowledge = move(
+            self.knowledge, info, p["knowledge_learning_rate_per_week"], decay, b["knowledge"]
+        )
         self.knowledge_gain = max(self.knowledge - b["knowledge"], 0.0)
-        self.self_efficacy = move(self.self_efficacy, self.knowledge_gain,
-                                  p["self_efficacy_rate_per_week"], decay, b["self_efficacy"])
+        self.self_efficacy = move(
+            self.self_efficacy,
+            self.knowledge_gain,
+            p["self_efficacy_rate_per_week"],
+            decay,
+            b["self_efficacy"],
+        )
         self.trust = move(self.trust, alliance, p["trust_rate_per_week"], decay, b["trust"])
         hope = move(self.hope, role, p["hope_rate_per_week"], decay, b["hope"])
         self.hope = clip01(hope + sd * noise.standard_normal())
-        self.self_stigma = move(self.self_stigma, -role, p["stigma_reduction_rate_per_week"],
-                                decay, self.self_stigma_baseline)
-        empowerment = move(self.empowerment, choice, p["empowerment_rate_per_week"], decay,
-                           b["empowerment"])
+        self.self_stigma = move(
+            self.self_stigma,
+            -role,
+            p["stigma_reduction_rate_per_week"],
+            decay,
+            self.self_stigma_baseline,
+        )
+        empowerment = move(
+            self.empowerment, choice, p["empowerment_rate_per_week"], decay, b["empowerment"]
+        )
         self.empowerment = clip01(empowerment + sd * noise.standard_normal())
         roles = self.employed + p["participation_meaning_weight"] * any(self.enrolled)
         self.meaning = move(self.meaning, roles, p["meaning_rate_per_week"], decay, b["meaning"])
@@ -337,11 +386,13 @@ class ServiceUser(mesa.Agent):
         parts = (self.self_efficacy, self.motivation, 1.0 - self.severity)
         readiness = sum(w * x for w, x in zip(weights, parts, strict=True)) / sum(weights)
         points = 100.0 * (site["unemployment_rate"] - p["reference_unemployment_rate"])
-        shift = (-math.log(p["job_entry_odds_ratio_per_point"]) * points
-                 - p["stigma_job_penalty"] * (site["public_stigma"] - p["reference_public_stigma"])
-                 + p["readiness_job_gradient"] * (readiness - p["reference_work_readiness"])
-                 + math.log(p["work_history_job_multiplier"]) * self.work_history
-                 + math.log(p["ips_job_finding_multiplier"]) * self.enrolled[IPS])
+        shift = (
+            -math.log(p["job_entry_odds_ratio_per_point"]) * points
+            - p["stigma_job_penalty"] * (site["public_stigma"] - p["reference_public_stigma"])
+            + p["readiness_job_gradient"] * (readiness - p["reference_work_readiness"])
+            + math.log(p["work_history_job_multiplier"]) * self.work_history
+            + math.log(p["ips_job_finding_multiplier"]) * self.enrolled[IPS]
+        )
         return shifted_probability(p["job_finding_probability_per_week"], shift)
 
     def _loss_probability(self, base: str, protection: str, protected: bool) -> float:
@@ -354,8 +405,9 @@ class ServiceUser(mesa.Agent):
         u = self.model.rng_for["employment"].random()
         start = lose = False
         if self.employed:
-            lose = u < self._loss_probability("job_loss_probability_per_week",
-                                              "ips_job_retention", self.enrolled[IPS])
+            lose = u < self._loss_probability(
+                "job_loss_probability_per_week", "ips_job_retention", self.enrolled[IPS]
+            )
         else:
             start = u < self._job_finding_probability()
         self.employed = (self.employed or start) and not lose
@@ -369,11 +421,14 @@ class ServiceUser(mesa.Agent):
         u = self.model.rng_for["housing"].random()
         if self.housed:
             self.housed = not u < self._loss_probability(
-                "housing_loss_probability_per_week", "housing_first_retention", in_hf)
+                "housing_loss_probability_per_week", "housing_first_retention", in_hf
+            )
         else:
             availability = self.site["housing_availability"] / p["reference_housing_availability"]
-            shift = (p["housing_availability_elasticity"] * math.log(availability)
-                     + math.log(p["housing_first_multiplier"]) * in_hf)
+            shift = (
+                p["housing_availability_elasticity"] * math.log(availability)
+                + math.log(p["housing_first_multiplier"]) * in_hf
+            )
             self.housed = u < shifted_probability(p["housing_gain_probability_per_week"], shift)
         self.weeks_housed += self.housed
 
@@ -384,9 +439,13 @@ class ServiceUser(mesa.Agent):
         if self.in_relapse:
             return False, u < p["relapse_recovery_probability_per_week"]
         severity_factor = 1.0 + p["relapse_severity_slope"] * (
-            self.severity - p["relapse_reference_severity"])
-        hazard = (p["relapse_probability_per_week"] * severity_factor
-                  * math.exp(-p["relapse_knowledge_protection"] * self.knowledge_gain))
+            self.severity - p["relapse_reference_severity"]
+        )
+        hazard = (
+            p["relapse_probability_per_week"]
+            * severity_factor
+            * math.exp(-p["relapse_knowledge_protection"] * self.knowledge_gain)
+        )
         return u < hazard, False
 
     def _feedback(self, start: bool, lose: bool, onset: bool) -> None:
@@ -397,10 +456,12 @@ class ServiceUser(mesa.Agent):
         relapse = p["relapse_setback"] * onset
         self.hope = (self.hope + boost * (1.0 - self.hope)) * (1.0 - relapse) * (1.0 - setback)
         self.self_efficacy = (self.self_efficacy + boost * (1.0 - self.self_efficacy)) * (
-            1.0 - relapse)
+            1.0 - relapse
+        )
         m = (self.motivation + boost * (1.0 - self.motivation)) * (1.0 - setback) * (1.0 - relapse)
         set_point = self.motivation_baseline + p["hope_motivation_gain"] * (
-            self.hope - self.baseline["hope"])
+            self.hope - self.baseline["hope"]
+        )
         m += p["motivation_rate_per_week"] * (set_point - m)
         m += p["process_noise_sd"] * self.model.rng_for["noise"].standard_normal()
         self.motivation = clip01(m)
@@ -411,12 +472,15 @@ class ServiceUser(mesa.Agent):
         self.in_relapse = (self.in_relapse or onset) and not resolve
         self.relapses += onset
         target = self.severity_baseline + p["relapse_severity_rise"] * self.in_relapse
-        self.severity = clip01(self.severity + p["severity_rate_per_week"] * (
-            target - self.severity))
+        self.severity = clip01(
+            self.severity + p["severity_rate_per_week"] * (target - self.severity)
+        )
         self.functioning += p["functioning_rate_per_week"] * (
-            self.functioning_target() - self.functioning)
+            self.functioning_target() - self.functioning
+        )
         self.connectedness += p["connectedness_rate_per_week"] * (
-            self.connectedness_target() - self.connectedness)
+            self.connectedness_target() - self.connectedness
+        )
 
     def _disengage_and_complete(self) -> None:
         """Dropout of earlier participants, then completion at the episode length (§7.12)."""
@@ -476,24 +540,40 @@ class ReferenceModel(mesa.Model):
         seed: The one seed; named generators and Mesa's shuffling derive from it.
     """
 
-    def __init__(self, world: World | None = None, *, n_agents: int = 100,
-                 params: Mapping[str, float] | None = None, seed: int = 0) -> None:
+    def __init__(
+        self,
+        world: World | None = None,
+        *,
+        n_agents: int = 100,
+        params: Mapping[str, float] | None = None,
+        seed: int = 0,
+    ) -> None:
         super().__init__(seed=seed)
         self.world = world if world is not None else make_world(n_agents)
         self.p = validate(params or {})
         self.week = 0
-        self.rng_for = {name: np.random.default_rng(np.random.SeedSequence(
-            seed, spawn_key=(REFERENCE_KEY, stream_key(name)))) for name in STREAMS}
-        self.sites = [{key: self.p[key] if getattr(s, key) is None else float(getattr(s, key))
-                       for key in ENVIRONMENT_KEYS} for s in self.world.sites]
+        self.rng_for = {
+            name: np.random.default_rng(
+                np.random.SeedSequence(seed, spawn_key=(REFERENCE_KEY, stream_key(name)))
+            )
+            for name in STREAMS
+        }
+        self.sites = [
+            {
+                key: self.p[key] if getattr(s, key) is None else float(getattr(s, key))
+                for key in ENVIRONMENT_KEYS
+            }
+            for s in self.world.sites
+        ]
         self.durations = [self.p[f"{name}_weeks"] for name in USER_INTERVENTIONS]
         self.teams = [Team(self, t) for t in range(len(self.world.teams))]
         for i, team_index in enumerate(self.world.team_of_agent):
             ServiceUser(self, self.teams[int(team_index)], self.world.offered[i].tolist())
         self.users = self.agents_by_type[ServiceUser]
         self.user_by_id = {user.unique_id: user for user in self.users}
-        self.site_members = [[u for u in self.users if u.team.site == s]
-                             for s in range(len(self.sites))]
+        self.site_members = [
+            [u for u in self.users if u.team.site == s] for s in range(len(self.sites))
+        ]
         self._initial_network()
         for user in self.users:
             user.connectedness = user.connectedness_target()

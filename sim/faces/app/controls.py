@@ -55,25 +55,44 @@ def parameter_control(name: str) -> dict[str, Any]:
     span = p.high - p.low
     step = 1 if p.integer else (0.01 if span <= 0.5 else 0.05)
     unit = "" if p.unit == "1" else f" {p.unit}"
-    tooltip = (f"{p.description[0].upper()}{p.description[1:]}. Allowed "
-               f"{_number(p.low)}-{_number(p.high)}{unit}; default {_number(p.default)}. "
-               f"Source: {p.source}. [{p.level} level; parameter {p.name}]")
-    return {"type": "SliderInt" if p.integer else "SliderFloat",
-            "label": _LABELS.get(name, name.replace("_", " ").capitalize()),
-            "min": p.low, "max": p.high, "step": step, "value": p.default,
-            "tooltip": tooltip, "percent": name in _PERCENT}
+    tooltip = (
+        f"{p.description[0].upper()}{p.description[1:]}. Allowed "
+        f"{_number(p.low)}-{_number(p.high)}{unit}; default {_number(p.default)}. "
+        f"Source: {p.source}. [{p.level} level; parameter {p.name}]"
+    )
+    return {
+        "type": "SliderInt" if p.integer else "SliderFloat",
+        "label": _LABELS.get(name, name.replace("_", " ").capitalize()),
+        "min": p.low,
+        "max": p.high,
+        "step": step,
+        "value": p.default,
+        "tooltip": tooltip,
+        "percent": name in _PERCENT,
+    }
 
 
 def offer_control(name: str) -> dict[str, Any]:
     """A control for the share of users offered intervention ``name`` (0 = not offered)."""
     item = intervention(name)
-    mechanisms = ", ".join(m.replace("_", " ") for m, w in zip(MECHANISMS, item.profile,
-                                                               strict=True) if w > 0)
-    tooltip = (f"{item.label}: share of users offered it (0 = not offered). Works through "
-               f"{mechanisms}: {item.why}. Source: mechanism profile coded from Winsper et "
-               "al. 2020, Clin Psychol Rev 76:101815 (see `recovery-sim logic-model`).")
-    return {"type": "SliderFloat", "label": item.label.split(" (")[0], "min": 0.0,
-            "max": 1.0, "step": 0.1, "value": 0.0, "tooltip": tooltip, "percent": True}
+    mechanisms = ", ".join(
+        m.replace("_", " ") for m, w in zip(MECHANISMS, item.profile, strict=True) if w > 0
+    )
+    tooltip = (
+        f"{item.label}: share of users offered it (0 = not offered). Works through "
+        f"{mechanisms}: {item.why}. Source: mechanism profile coded from Winsper et "
+        "al. 2020, Clin Psychol Rev 76:101815 (see `recovery-sim logic-model`)."
+    )
+    return {
+        "type": "SliderFloat",
+        "label": item.label.split(" (")[0],
+        "min": 0.0,
+        "max": 1.0,
+        "step": 0.1,
+        "value": 0.0,
+        "tooltip": tooltip,
+        "percent": True,
+    }
 
 
 CONTEXT_CONTROLS: dict[str, dict[str, Any]] = {
@@ -82,17 +101,31 @@ CONTEXT_CONTROLS: dict[str, dict[str, Any]] = {
 }
 PEOPLE_CONTROLS: dict[str, dict[str, Any]] = {
     "motivation_median": parameter_control("motivation_median"),
-    "n_agents": {"type": "SliderInt", "label": "Number of people", "min": 50, "max": 1000,
-                 "step": 50, "value": 200, "percent": False,
-                 "tooltip": "Service users simulated in each context. More people give "
-                            "smoother curves; 500 still steps in about 10 ms a week."},
-    "seed": {"type": "InputInt", "label": "Seed", "value": 1, "min": 0, "percent": False,
-             "tooltip": "The random seed. The same seed gives the same people and the same "
-                        "chance events in A and B (common random numbers); change it to meet "
-                        "a different population."},
+    "n_agents": {
+        "type": "SliderInt",
+        "label": "Number of people",
+        "min": 50,
+        "max": 1000,
+        "step": 50,
+        "value": 200,
+        "percent": False,
+        "tooltip": "Service users simulated in each context. More people give "
+        "smoother curves; 500 still steps in about 10 ms a week.",
+    },
+    "seed": {
+        "type": "InputInt",
+        "label": "Seed",
+        "value": 1,
+        "min": 0,
+        "percent": False,
+        "tooltip": "The random seed. The same seed gives the same people and the same "
+        "chance events in A and B (common random numbers); change it to meet "
+        "a different population.",
+    },
 }
-OFFER_CONTROLS: dict[str, dict[str, Any]] = {name: offer_control(name)
-                                             for name in USER_INTERVENTIONS}
+OFFER_CONTROLS: dict[str, dict[str, Any]] = {
+    name: offer_control(name) for name in USER_INTERVENTIONS
+}
 STAFF_TRAINING = next(i for i in INTERVENTIONS if i.acts_on == "team")
 
 
@@ -106,18 +139,30 @@ def format_value(spec: dict[str, Any], value: float) -> str:
 
 
 @solara.component
-def Control(spec: dict[str, Any], value: float, on_value: Callable[[Any], None], *,
-            tag: str, prefix: str = "") -> solara.Element:
+def Control(
+    spec: dict[str, Any],
+    value: float,
+    on_value: Callable[[Any], None],
+    *,
+    tag: str,
+    prefix: str = "",
+) -> solara.Element:
     """One control with its tooltip; ``tag`` names it for tests (CSS class ``rp-<tag>``)."""
     label = f"{prefix}{spec['label']}: {format_value(spec, value)}"
     with solara.Tooltip(spec["tooltip"]) as main:
         with solara.Column(gap="0px", classes=[f"rp-{tag}", "rp-control"]):
             if spec["type"] == "InputInt":
-                solara.InputInt(spec["label"], value=int(value), on_value=on_value,
-                                dense=True)
+                solara.InputInt(spec["label"], value=int(value), on_value=on_value, dense=True)
             else:
                 slider = solara.SliderInt if spec["type"] == "SliderInt" else solara.SliderFloat
                 solara.Text(label, style={"font-size": "0.85rem"})
-                slider("", value=value, min=spec["min"], max=spec["max"], step=spec["step"],
-                       on_value=on_value, thumb_label=False)
+                slider(
+                    "",
+                    value=value,
+                    min=spec["min"],
+                    max=spec["max"],
+                    step=spec["step"],
+                    on_value=on_value,
+                    thumb_label=False,
+                )
     return main

@@ -42,10 +42,14 @@ __all__ = [
 RUN_STYLES = {"A": (PALETTE[0], "-"), "B": (PALETTE[4], "--")}
 # domain -> panels of (metric, title, unit, scale, minimum visible span)
 DOMAIN_PANELS: dict[str, tuple[tuple[str, str, str, float, float], ...]] = {
-    "Functional": (("employed", "In paid work", "% of users", 100.0, 10.0),
-                   ("housed", "Stably housed", "% of users", 100.0, 10.0)),
-    "Existential": (("personal_recovery", "Personal recovery", "mean QPR (0-60)", 1.0, 6.0),
-                    ("hope", "Hope", "mean (0-1)", 1.0, 0.1)),
+    "Functional": (
+        ("employed", "In paid work", "% of users", 100.0, 10.0),
+        ("housed", "Stably housed", "% of users", 100.0, 10.0),
+    ),
+    "Existential": (
+        ("personal_recovery", "Personal recovery", "mean QPR (0-60)", 1.0, 6.0),
+        ("hope", "Hope", "mean (0-1)", 1.0, 0.1),
+    ),
     "Social": (("connectedness", "Connectedness", "mean (0-1)", 1.0, 0.1),),
 }
 DPI = 110
@@ -68,10 +72,20 @@ def _style(ax: Axes, title: str, unit: str, weeks: int) -> None:
 
 
 def _run_legend(fig: Figure, runs: Sequence[ContextRun]) -> None:
-    handles = [Line2D([], [], color=RUN_STYLES[r.key][0], linestyle=RUN_STYLES[r.key][1],
-                      lw=2.5, label=f"{r.key}: {r.name}") for r in runs]
-    fig.legend(handles=handles, loc="outside upper right", ncols=len(handles), fontsize=10,
-               frameon=False)
+    handles = [
+        Line2D(
+            [],
+            [],
+            color=RUN_STYLES[r.key][0],
+            linestyle=RUN_STYLES[r.key][1],
+            lw=2.5,
+            label=f"{r.key}: {r.name}",
+        )
+        for r in runs
+    ]
+    fig.legend(
+        handles=handles, loc="outside upper right", ncols=len(handles), fontsize=10, frameon=False
+    )
 
 
 def _min_span(ax: Axes, span: float, floor: float | None = None) -> None:
@@ -93,8 +107,7 @@ def outcomes_figure(comparison: ContextComparison) -> Figure:
     subfigs = fig.subfigures(1, len(DOMAIN_PANELS), width_ratios=widths, wspace=0.02)
     frames = {run.key: metric_frame(run.model) for run in comparison.runs}
     for subfig, (domain, panels) in zip(subfigs, DOMAIN_PANELS.items(), strict=True):
-        subfig.suptitle(f"{domain} outcomes", fontsize=12, fontweight="bold", x=0.02,
-                        ha="left")
+        subfig.suptitle(f"{domain} outcomes", fontsize=12, fontweight="bold", x=0.02, ha="left")
         axes = subfig.subplots(1, len(panels), squeeze=False)[0]
         for ax, (metric, title, unit, scale, span) in zip(axes, panels, strict=True):
             for run in comparison.runs:
@@ -116,16 +129,28 @@ def stages_figure(comparison: ContextComparison) -> Figure:
     names = [f"stage_{s}" for s in STAGES]
     for ax, run in zip(axes, runs, strict=True):
         table = metric_frame(run.model, names)
-        ax.stackplot(table.index, (100 * table.to_numpy()).T, colors=STAGE_COLOURS,
-                     labels=[s.capitalize() for s in STAGES], edgecolor="white",
-                     linewidth=0.3)
+        ax.stackplot(
+            table.index,
+            (100 * table.to_numpy()).T,
+            colors=STAGE_COLOURS,
+            labels=[s.capitalize() for s in STAGES],
+            edgecolor="white",
+            linewidth=0.3,
+        )
         ax.set_ylim(0, 100)
         _style(ax, f"{run.key}: {run.name}", "% of users", int(comparison.settings["weeks"]))
-    handles = [Patch(color=c, label=s.capitalize()) for s, c in zip(STAGES, STAGE_COLOURS,
-                                                                    strict=True)]
-    fig.legend(handles=handles, loc="outside upper right", ncols=len(STAGES), fontsize=9,
-               frameon=False, title="Recovery stage (Andresen et al. 2003), earliest first",
-               title_fontsize=9)
+    handles = [
+        Patch(color=c, label=s.capitalize()) for s, c in zip(STAGES, STAGE_COLOURS, strict=True)
+    ]
+    fig.legend(
+        handles=handles,
+        loc="outside upper right",
+        ncols=len(STAGES),
+        fontsize=9,
+        frameon=False,
+        title="Recovery stage (Andresen et al. 2003), earliest first",
+        title_fontsize=9,
+    )
     return fig
 
 
@@ -165,25 +190,48 @@ def network_figure(comparison: ContextComparison, person: int | None = None) -> 
             segments = np.stack([pos[edges[:, 0]], pos[edges[:, 1]]], axis=1)
             ax.add_collection(_segments(segments))
         stage = np.array([index[graph.nodes[n]["stage"]] for n in range(len(pos))])
-        ax.scatter(pos[:, 0], pos[:, 1], s=22, c=[STAGE_COLOURS[s] for s in stage],
-                   edgecolors="#555555", linewidths=0.3, zorder=2)
+        ax.scatter(
+            pos[:, 0],
+            pos[:, 1],
+            s=22,
+            c=[STAGE_COLOURS[s] for s in stage],
+            edgecolors="#555555",
+            linewidths=0.3,
+            zorder=2,
+        )
         if person is not None:
             column = run.model.user(person).column
-            ax.scatter(*pos[column], s=160, facecolors="none", edgecolors="#D55E00",
-                       linewidths=2.2, zorder=3)
-            ax.annotate(f"person {person}", pos[column], xytext=(8, 8),
-                        textcoords="offset points", fontsize=9, color="#D55E00",
-                        fontweight="bold", zorder=4)
-        ax.set_title(f"{run.key}: {run.name} ({graph.number_of_edges()} ties)", fontsize=11,
-                     loc="left")
+            ax.scatter(
+                *pos[column],
+                s=160,
+                facecolors="none",
+                edgecolors="#D55E00",
+                linewidths=2.2,
+                zorder=3,
+            )
+            ax.annotate(
+                f"person {person}",
+                pos[column],
+                xytext=(8, 8),
+                textcoords="offset points",
+                fontsize=9,
+                color="#D55E00",
+                fontweight="bold",
+                zorder=4,
+            )
+        ax.set_title(
+            f"{run.key}: {run.name} ({graph.number_of_edges()} ties)", fontsize=11, loc="left"
+        )
         ax.set_xlim(-0.03, 1.03)
         ax.set_ylim(-0.03, 1.03)
         ax.set_aspect("equal")
         ax.axis("off")
-    handles = [Patch(color=c, label=s.capitalize()) for s, c in zip(STAGES, STAGE_COLOURS,
-                                                                    strict=True)]
-    fig.legend(handles=handles, loc="outside lower center", ncols=len(STAGES), fontsize=9,
-               frameon=False)
+    handles = [
+        Patch(color=c, label=s.capitalize()) for s, c in zip(STAGES, STAGE_COLOURS, strict=True)
+    ]
+    fig.legend(
+        handles=handles, loc="outside lower center", ncols=len(STAGES), fontsize=9, frameon=False
+    )
     return fig
 
 
@@ -209,8 +257,15 @@ def pathway_figure(comparison: ContextComparison, person: int) -> Figure:
     band = QPR_MAX / N_STAGES  # equal stage bands (sim.core.scales)
     for i, (stage, colour) in enumerate(zip(STAGES, STAGE_COLOURS, strict=True)):
         top.axhspan(i * band, (i + 1) * band, color=colour, alpha=0.35, lw=0)
-        top.text(weeks, (i + 0.5) * band, f" {stage}", va="center", fontsize=8,
-                 color="#333333", clip_on=False)
+        top.text(
+            weeks,
+            (i + 0.5) * band,
+            f" {stage}",
+            va="center",
+            fontsize=8,
+            color="#333333",
+            clip_on=False,
+        )
     for row, run in enumerate(comparison.runs):
         path = run.model.agent_pathway(person)
         colour, style = RUN_STYLES[run.key]
@@ -218,8 +273,7 @@ def pathway_figure(comparison: ContextComparison, person: int) -> Figure:
         worked = path.index[path["employed"].to_numpy()]
         bottom.scatter(worked, np.full(len(worked), row), marker="|", s=120, color=colour)
     top.set_ylim(0, QPR_MAX)
-    _style(top, f"Person {person}: personal recovery and recovery stage", "QPR score (0-60)",
-           weeks)
+    _style(top, f"Person {person}: personal recovery and recovery stage", "QPR score (0-60)", weeks)
     top.set_xlabel("")
     keys = [run.key for run in comparison.runs]
     bottom.set_yticks(range(len(keys)), [f"{k} in work" for k in keys], fontsize=8)
@@ -241,8 +295,12 @@ def readout(comparison: ContextComparison) -> pd.DataFrame:
     values = {run.key: run.model.metrics for run in comparison.runs}
     for domain, panels in DOMAIN_PANELS.items():
         for metric, title, unit, scale, _ in panels:
-            row = {"domain": domain, "outcome": title, "unit": unit,
-                   **{key: scale * current[metric] for key, current in values.items()}}
+            row = {
+                "domain": domain,
+                "outcome": title,
+                "unit": unit,
+                **{key: scale * current[metric] for key, current in values.items()},
+            }
             if comparison.side_by_side:
                 row["difference"] = row["B"] - row["A"]
             rows.append(row)
@@ -252,17 +310,21 @@ def readout(comparison: ContextComparison) -> pd.DataFrame:
 CHARTS = ("outcomes", "stages", "doses", "network", "pathway")
 
 
-def save_charts(comparison: ContextComparison, folder: str | Path, *,
-                person: int | None = None) -> list[Path]:
+def save_charts(
+    comparison: ContextComparison, folder: str | Path, *, person: int | None = None
+) -> list[Path]:
     """Write every chart as PNG into ``folder`` (the pathway only if ``person`` is given).
 
     Returns:
         The files written, in :data:`CHARTS` order.
     """
     folder = Path(folder)
-    figures = {"outcomes": outcomes_figure(comparison), "stages": stages_figure(comparison),
-               "doses": doses_figure(comparison),
-               "network": network_figure(comparison, person)}
+    figures = {
+        "outcomes": outcomes_figure(comparison),
+        "stages": stages_figure(comparison),
+        "doses": doses_figure(comparison),
+        "network": network_figure(comparison, person),
+    }
     if person is not None:
         figures["pathway"] = pathway_figure(comparison, person)
     written = []

@@ -75,12 +75,18 @@ _CSS = """
 
 def model_kwargs(settings: dict[str, Any]) -> dict[str, Any]:
     """The :class:`ContextComparison` keyword arguments of the app's settings."""
-    return {"n_agents": settings["n_agents"], "seed": settings["seed"],
-            "weeks": settings["weeks"], "offer": dict(settings["offer"]),
-            "staff_training": settings["staff_training"], "params": dict(settings["params"]),
-            "context_a": dict(settings["context_a"]),
-            "context_b": dict(settings["context_b"]) if settings["side_by_side"] else None,
-            "name_a": settings["name_a"], "name_b": settings["name_b"]}
+    return {
+        "n_agents": settings["n_agents"],
+        "seed": settings["seed"],
+        "weeks": settings["weeks"],
+        "offer": dict(settings["offer"]),
+        "staff_training": settings["staff_training"],
+        "params": dict(settings["params"]),
+        "context_a": dict(settings["context_a"]),
+        "context_b": dict(settings["context_b"]) if settings["side_by_side"] else None,
+        "name_a": settings["name_a"],
+        "name_b": settings["name_b"],
+    }
 
 
 def apply_preset(settings: dict[str, Any], title: str) -> dict[str, Any]:
@@ -89,8 +95,15 @@ def apply_preset(settings: dict[str, Any], title: str) -> dict[str, Any]:
     if preset is None:
         return {**settings, "preset": CUSTOM}
     (name_a, context_a), (name_b, context_b) = preset_contexts(preset.key)
-    return {**settings, "preset": title, "side_by_side": True, "context_a": context_a,
-            "context_b": context_b, "name_a": name_a, "name_b": name_b}
+    return {
+        **settings,
+        "preset": title,
+        "side_by_side": True,
+        "context_a": context_a,
+        "context_b": context_b,
+        "name_a": name_a,
+        "name_b": name_b,
+    }
 
 
 # Like Mesa's examples: a model built at import, for smoke tests and notebooks.
@@ -101,38 +114,55 @@ def _headline(comparison: ContextComparison) -> str:
     week = f"Week {comparison.week} of {comparison.settings['weeks']}"
     contexts = " | ".join(
         f"{run.key}: {run.name} ("
-        + ", ".join(f"{spec['label'].lower()} {format_value(spec, run.context[name])}"
-                    for name, spec in CONTEXT_CONTROLS.items()) + ")"
-        for run in comparison.runs)
+        + ", ".join(
+            f"{spec['label'].lower()} {format_value(spec, run.context[name])}"
+            for name, spec in CONTEXT_CONTROLS.items()
+        )
+        + ")"
+        for run in comparison.runs
+    )
     return f"{week}. {contexts}"
 
 
 @solara.component
-def ContextControls(settings: solara.Reactive[dict[str, Any]],
-                    update: Any) -> solara.Element:
+def ContextControls(settings: solara.Reactive[dict[str, Any]], update: Any) -> solara.Element:
     """Side-by-side switch, presets and the context sliders of A (and B)."""
     current = settings.value
     with solara.Card("Contexts", margin=0, classes=["rp-card-contexts"]) as main:
-        solara.Switch(label="Side by side: A vs B", value=current["side_by_side"],
-                      on_value=lambda v: update(side_by_side=v), classes=["rp-side-by-side"])
+        solara.Switch(
+            label="Side by side: A vs B",
+            value=current["side_by_side"],
+            on_value=lambda v: update(side_by_side=v),
+            classes=["rp-side-by-side"],
+        )
         if current["side_by_side"]:
-            solara.Select("Preset from scenario files",
-                          values=[CUSTOM, *(p.title for p in PRESETS)],
-                          value=current["preset"],
-                          on_value=lambda t: settings.set(apply_preset(settings.value, t)),
-                          classes=["rp-preset"])
+            solara.Select(
+                "Preset from scenario files",
+                values=[CUSTOM, *(p.title for p in PRESETS)],
+                value=current["preset"],
+                on_value=lambda t: settings.set(apply_preset(settings.value, t)),
+                classes=["rp-preset"],
+            )
         runs = ("a", "b") if current["side_by_side"] else ("a",)
         for name, spec in CONTEXT_CONTROLS.items():
             for run in runs:
                 key = f"context_{run}"
 
                 def on_value(value: float, key: str = key, name: str = name) -> None:
-                    update(**{key: {**settings.value[key], name: value}}, preset=CUSTOM,
-                           name_a="context-a", name_b="context-b")
+                    update(
+                        **{key: {**settings.value[key], name: value}},
+                        preset=CUSTOM,
+                        name_a="context-a",
+                        name_b="context-b",
+                    )
 
-                Control(spec, current[key][name], on_value, tag=f"{name}-{run.upper()}",
-                        prefix=f"{run.upper()} · " if current["side_by_side"] else ""
-                        ).key(f"{name}-{run}")
+                Control(
+                    spec,
+                    current[key][name],
+                    on_value,
+                    tag=f"{name}-{run.upper()}",
+                    prefix=f"{run.upper()} · " if current["side_by_side"] else "",
+                ).key(f"{name}-{run}")
     return main
 
 
@@ -142,25 +172,42 @@ def PeopleAndOffers(settings: solara.Reactive[dict[str, Any]], update: Any) -> s
     current = settings.value
     with solara.Column(gap="8px") as main:
         with solara.Card("People (same in A and B)", margin=0):
-            Control(PEOPLE_CONTROLS["motivation_median"], current["params"]["motivation_median"],
-                    lambda v: update(params={**settings.value["params"],
-                                             "motivation_median": v}),
-                    tag="motivation_median")
-            Control(PEOPLE_CONTROLS["n_agents"], current["n_agents"],
-                    lambda v: update(n_agents=int(v)), tag="n_agents")
-            Control(PEOPLE_CONTROLS["seed"], current["seed"],
-                    lambda v: update(seed=max(int(v or 0), 0)), tag="seed")
+            Control(
+                PEOPLE_CONTROLS["motivation_median"],
+                current["params"]["motivation_median"],
+                lambda v: update(params={**settings.value["params"], "motivation_median": v}),
+                tag="motivation_median",
+            )
+            Control(
+                PEOPLE_CONTROLS["n_agents"],
+                current["n_agents"],
+                lambda v: update(n_agents=int(v)),
+                tag="n_agents",
+            )
+            Control(
+                PEOPLE_CONTROLS["seed"],
+                current["seed"],
+                lambda v: update(seed=max(int(v or 0), 0)),
+                tag="seed",
+            )
         with solara.Card("Interventions offered (same in A and B)", margin=0):
             for name, spec in OFFER_CONTROLS.items():
-                Control(spec, current["offer"][name],
-                        lambda v, name=name: update(offer={**settings.value["offer"], name: v}),
-                        tag=f"offer-{name}").key(f"offer-{name}")
-            with solara.Tooltip(f"{STAFF_TRAINING.label}: {STAFF_TRAINING.why}. Source: "
-                                "Slade et al. 2015, Lancet Psychiatry 2:503-14."):
+                Control(
+                    spec,
+                    current["offer"][name],
+                    lambda v, name=name: update(offer={**settings.value["offer"], name: v}),
+                    tag=f"offer-{name}",
+                ).key(f"offer-{name}")
+            with solara.Tooltip(
+                f"{STAFF_TRAINING.label}: {STAFF_TRAINING.why}. Source: "
+                "Slade et al. 2015, Lancet Psychiatry 2:503-14."
+            ):
                 with solara.Column(gap="0px"):
-                    solara.Checkbox(label="Staff training (REFOCUS)",
-                                    value=current["staff_training"],
-                                    on_value=lambda v: update(staff_training=v))
+                    solara.Checkbox(
+                        label="Staff training (REFOCUS)",
+                        value=current["staff_training"],
+                        on_value=lambda v: update(staff_training=v),
+                    )
     return main
 
 
@@ -192,13 +239,22 @@ def Page() -> solara.Element:
         solara.AppBarTitle(TITLE)
     with solara.Sidebar(), solara.Column(gap="8px"):
         with solara.Card("Run", margin=0, classes=["rp-card-run"]):
-            ModelController(current_model, model_parameters=kwargs,
-                            play_interval=play_interval, render_interval=weeks_per_step,
-                            use_threads=use_threads)
-            solara.Select("Weeks per step", values=WEEKS_PER_STEP, value=weeks_per_step,
-                          classes=["rp-weeks-per-step"])
-            solara.Text("Changing a control restarts at week 0 with the same people.",
-                        classes=["rp-note"])
+            ModelController(
+                current_model,
+                model_parameters=kwargs,
+                play_interval=play_interval,
+                render_interval=weeks_per_step,
+                use_threads=use_threads,
+            )
+            solara.Select(
+                "Weeks per step",
+                values=WEEKS_PER_STEP,
+                value=weeks_per_step,
+                classes=["rp-weeks-per-step"],
+            )
+            solara.Text(
+                "Changing a control restarts at week 0 with the same people.", classes=["rp-note"]
+            )
         ContextControls(settings, update)
         PeopleAndOffers(settings, update)
         with solara.Card("Export", margin=0):
@@ -214,10 +270,12 @@ def Main(comparison: ContextComparison, person: solara.Reactive[int]) -> solara.
     update_counter.get()
     with solara.Column(gap="4px") as main:
         solara.Text(_headline(comparison), classes=["rp-headline"])
-        note = ("A solid blue, B dashed orange. Same seed, same people, same chance events: "
-                "every difference between the lines is the context's doing."
-                if comparison.side_by_side else
-                "Switch on 'Side by side' to run a second context on the same people.")
+        note = (
+            "A solid blue, B dashed orange. Same seed, same people, same chance events: "
+            "every difference between the lines is the context's doing."
+            if comparison.side_by_side
+            else "Switch on 'Side by side' to run a second context on the same people."
+        )
         solara.Text(note, classes=["rp-note"])
         with solara.lab.Tabs(lazy=True):
             with solara.lab.Tab("Outcomes"):

@@ -55,8 +55,11 @@ __all__ = [
 ]
 
 # Moderators of the service (team attitudes) and the environment that define a context.
-CONTEXT_PARAMETERS: tuple[str, ...] = ("professional_attitudes", "unemployment_rate",
-                                       "public_stigma")
+CONTEXT_PARAMETERS: tuple[str, ...] = (
+    "professional_attitudes",
+    "unemployment_rate",
+    "public_stigma",
+)
 
 
 @dataclass(frozen=True)
@@ -78,12 +81,21 @@ class Preset:
 
 
 PRESETS: tuple[Preset, ...] = (
-    Preset("stigma", "Stigmatising vs pro-recovery context",
-           "stigmatising_context.toml", "pro_recovery_context.toml"),
-    Preset("unemployment", "4% vs 14% unemployment",
-           "low_unemployment.toml", "high_unemployment.toml"),
-    Preset("typical-stigmatising", "Typical vs stigmatising context",
-           "baseline.toml", "stigmatising_context.toml"),
+    Preset(
+        "stigma",
+        "Stigmatising vs pro-recovery context",
+        "stigmatising_context.toml",
+        "pro_recovery_context.toml",
+    ),
+    Preset(
+        "unemployment", "4% vs 14% unemployment", "low_unemployment.toml", "high_unemployment.toml"
+    ),
+    Preset(
+        "typical-stigmatising",
+        "Typical vs stigmatising context",
+        "baseline.toml",
+        "stigmatising_context.toml",
+    ),
 )
 
 
@@ -103,8 +115,9 @@ def _context_of_file(path: Path) -> tuple[str, dict[str, float]]:
     return scenario.name, context
 
 
-def preset_contexts(key: str, *, folder: Path | None = None
-                    ) -> tuple[tuple[str, dict[str, float]], tuple[str, dict[str, float]]]:
+def preset_contexts(
+    key: str, *, folder: Path | None = None
+) -> tuple[tuple[str, dict[str, float]], tuple[str, dict[str, float]]]:
     """The (name, context) of A and of B for the preset ``key``, read from its scenario files.
 
     The files are read from ``folder``, by default the shipped scenarios
@@ -117,8 +130,10 @@ def preset_contexts(key: str, *, folder: Path | None = None
     for preset in PRESETS:
         if preset.key == key:
             folder = folder if folder is not None else scenario_dir()
-            return (_context_of_file(folder / preset.file_a),
-                    _context_of_file(folder / preset.file_b))
+            return (
+                _context_of_file(folder / preset.file_a),
+                _context_of_file(folder / preset.file_b),
+            )
     raise KeyError(f"unknown preset {key!r}; valid: {', '.join(p.key for p in PRESETS)}")
 
 
@@ -160,32 +175,57 @@ class ContextComparison(mesa.Model):
         sim.core.parameters.ParameterError: For an unknown parameter or a value out of bounds.
     """
 
-    def __init__(self, *, n_agents: int = 200, seed: int = 1, weeks: int = 104,
-                 offer: Mapping[str, float] | None = None, staff_training: bool = False,
-                 params: Mapping[str, float] | None = None,
-                 context_a: Mapping[str, float] | None = None,
-                 context_b: Mapping[str, float] | None = None,
-                 name_a: str = "context-a", name_b: str = "context-b") -> None:
+    def __init__(
+        self,
+        *,
+        n_agents: int = 200,
+        seed: int = 1,
+        weeks: int = 104,
+        offer: Mapping[str, float] | None = None,
+        staff_training: bool = False,
+        params: Mapping[str, float] | None = None,
+        context_a: Mapping[str, float] | None = None,
+        context_b: Mapping[str, float] | None = None,
+        name_a: str = "context-a",
+        name_b: str = "context-b",
+    ) -> None:
         super().__init__(seed=seed)
         shared = dict(params or {})
         clash = sorted(set(shared) & set(CONTEXT_PARAMETERS))
         if clash:
-            raise ValueError(f"params sets context parameters {clash}; give them in "
-                             "context_a / context_b")
+            raise ValueError(
+                f"params sets context parameters {clash}; give them in context_a / context_b"
+            )
         self.seed_value = int(seed)
         self.settings: dict[str, Any] = {
-            "n_agents": n_agents, "seed": seed, "weeks": weeks, "offer": dict(offer or {}),
-            "staff_training": staff_training, "params": shared}
+            "n_agents": n_agents,
+            "seed": seed,
+            "weeks": weeks,
+            "offer": dict(offer or {}),
+            "staff_training": staff_training,
+            "params": shared,
+        }
         teams = [Team(name="team", staff_training=bool(staff_training))]
         contexts = [("A", name_a, context_a)]
         if context_b is not None:
             contexts.append(("B", name_b, context_b))
         self.runs: tuple[ContextRun, ...] = tuple(
-            ContextRun(key, name, full, RecoveryModel(
-                n_agents=n_agents, seed=seed, weeks=weeks, offer=dict(offer or {}),
-                teams=teams, params={**shared, **full}))
+            ContextRun(
+                key,
+                name,
+                full,
+                RecoveryModel(
+                    n_agents=n_agents,
+                    seed=seed,
+                    weeks=weeks,
+                    offer=dict(offer or {}),
+                    teams=teams,
+                    params={**shared, **full},
+                ),
+            )
             for key, name, context in contexts
-            for full in [_full_context(context)])
+            for full in [_full_context(context)]
+        )
 
     @property
     def side_by_side(self) -> bool:
@@ -221,10 +261,13 @@ def _full_context(context: Mapping[str, float] | None) -> dict[str, float]:
     values = dict(context or {})
     unknown = sorted(set(values) - set(CONTEXT_PARAMETERS))
     if unknown:
-        raise ValueError(f"context parameters must be among {list(CONTEXT_PARAMETERS)}, "
-                         f"got {unknown}")
-    return {name: lookup(name).check(values.get(name, REGISTRY[name].default), where="context")
-            for name in CONTEXT_PARAMETERS}
+        raise ValueError(
+            f"context parameters must be among {list(CONTEXT_PARAMETERS)}, got {unknown}"
+        )
+    return {
+        name: lookup(name).check(values.get(name, REGISTRY[name].default), where="context")
+        for name in CONTEXT_PARAMETERS
+    }
 
 
 @lru_cache(maxsize=16)
@@ -290,9 +333,13 @@ def tidy_series(comparison: ContextComparison) -> pd.DataFrame:
     return tidy.astype({"week": np.int64, "value": np.float64})
 
 
-def export_run(comparison: ContextComparison, out_dir: str | Path, *,
-               figures: Callable[[Path], Sequence[Path]] | None = None,
-               extra: Mapping[str, Any] | None = None) -> Path:
+def export_run(
+    comparison: ContextComparison,
+    out_dir: str | Path,
+    *,
+    figures: Callable[[Path], Sequence[Path]] | None = None,
+    extra: Mapping[str, Any] | None = None,
+) -> Path:
     """Write the run like ``recovery-sim run`` does, in a new atomic folder under ``out_dir``.
 
     Args:
@@ -315,12 +362,17 @@ def export_run(comparison: ContextComparison, out_dir: str | Path, *,
         manifest = make_manifest(
             command=[Path(sys.argv[0]).name, *sys.argv[1:]],
             source="recovery-sim app",
-            scenarios=[{"name": run.name, "context": run.context,
-                        "parameters": run.model.params} for run in comparison.runs],
+            scenarios=[
+                {"name": run.name, "context": run.context, "parameters": run.model.params}
+                for run in comparison.runs
+            ],
             seeds=[comparison.runs[0].model.run_seed.as_dict()],
             common_random_numbers=comparison.side_by_side,
-            settings=comparison.settings, weeks=comparison.week, charts=charts,
+            settings=comparison.settings,
+            weeks=comparison.week,
+            charts=charts,
             uncertainty="one replicate per context; parameters fixed at the app's values",
-            **dict(extra or {}))
+            **dict(extra or {}),
+        )
         write_json(folder / "manifest.json", manifest)
     return target

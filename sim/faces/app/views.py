@@ -42,6 +42,7 @@ __all__ = [
     "most_affected_person",
 ]
 
+
 @solara.component
 def Chart(figure: Figure, *, tag: str) -> solara.Element:
     """A matplotlib figure as a PNG image in a container with CSS class ``rp-chart-<tag>``."""
@@ -56,25 +57,33 @@ def _readout_html(comparison: ContextComparison) -> str:
     head = "".join(f"<th>{html.escape(f'{r.key}: {r.name}')}</th>" for r in runs)
     if comparison.side_by_side:
         head += "<th>B - A</th>"
-    units = {title: unit for panels in DOMAIN_PANELS.values()
-             for _, title, unit, _, _ in panels}
-    metrics = {title: metric for panels in DOMAIN_PANELS.values()
-               for metric, title, _, _, _ in panels}
+    units = {title: unit for panels in DOMAIN_PANELS.values() for _, title, unit, _, _ in panels}
+    metrics = {
+        title: metric for panels in DOMAIN_PANELS.values() for metric, title, _, _, _ in panels
+    }
     rows = []
     for record in table.to_dict("records"):
         title = record["outcome"]
         digits = 1 if "%" in units[title] or "QPR" in units[title] else 3
-        cells = "".join(f'<td data-metric="{metrics[title]}" data-run="{r.key}">'
-                        f"{record[r.key]:.{digits}f}</td>" for r in runs)
+        cells = "".join(
+            f'<td data-metric="{metrics[title]}" data-run="{r.key}">{record[r.key]:.{digits}f}</td>'
+            for r in runs
+        )
         if comparison.side_by_side:
-            cells += (f'<td data-metric="{metrics[title]}" data-run="difference">'
-                      f"{record['difference']:+.{digits}f}</td>")
-        rows.append(f"<tr><td>{record['domain']}</td><td>{html.escape(title)} "
-                    f'<span class="rp-unit">({html.escape(units[title])})</span></td>'
-                    f"{cells}</tr>")
-    return (f'<table class="rp-readout" data-testid="readout" data-week="{comparison.week}">'
-            f"<thead><tr><th>Domain</th><th>Outcome</th>{head}</tr></thead>"
-            f"<tbody>{''.join(rows)}</tbody></table>")
+            cells += (
+                f'<td data-metric="{metrics[title]}" data-run="difference">'
+                f"{record['difference']:+.{digits}f}</td>"
+            )
+        rows.append(
+            f"<tr><td>{record['domain']}</td><td>{html.escape(title)} "
+            f'<span class="rp-unit">({html.escape(units[title])})</span></td>'
+            f"{cells}</tr>"
+        )
+    return (
+        f'<table class="rp-readout" data-testid="readout" data-week="{comparison.week}">'
+        f"<thead><tr><th>Domain</th><th>Outcome</th>{head}</tr></thead>"
+        f"<tbody>{''.join(rows)}</tbody></table>"
+    )
 
 
 @solara.component
@@ -119,8 +128,7 @@ def most_affected_person(comparison: ContextComparison) -> int:
     users = comparison.runs[0].model.service_users
     if comparison.side_by_side:
         other = comparison.runs[1].model
-        gaps = [abs(other.user(u.unique_id).personal_recovery - u.personal_recovery)
-                for u in users]
+        gaps = [abs(other.user(u.unique_id).personal_recovery - u.personal_recovery) for u in users]
     else:
         path = comparison.runs[0].model.datacollector.get_agent_vars_dataframe()
         first = path.xs(0, level="Step")["user_personal_recovery"]
@@ -141,21 +149,35 @@ def PersonView(comparison: ContextComparison, person: solara.Reactive[int]) -> s
 
     with solara.Column() as main:
         with solara.Row(classes=["rp-person-controls"], style={"align-items": "center"}):
-            solara.InputInt(f"Person number ({first}-{last})", value=chosen,
-                            on_value=lambda v: person.set(min(max(int(v), first), last)),
-                            dense=True, classes=["rp-person-id"])
-            solara.Button("Most affected by the context" if comparison.side_by_side
-                          else "Changed most since week 0",
-                          on_click=lambda: person.set(most_affected_person(comparison)),
-                          outlined=True, classes=["rp-pick-affected"])
+            solara.InputInt(
+                f"Person number ({first}-{last})",
+                value=chosen,
+                on_value=lambda v: person.set(min(max(int(v), first), last)),
+                dense=True,
+                classes=["rp-person-id"],
+            )
+            solara.Button(
+                "Most affected by the context"
+                if comparison.side_by_side
+                else "Changed most since week 0",
+                on_click=lambda: person.set(most_affected_person(comparison)),
+                outlined=True,
+                classes=["rp-pick-affected"],
+            )
             solara.Button("Random person", on_click=pick_random, outlined=True)
         user = comparison.runs[0].model.user(chosen)
-        facts = (f"Person {chosen}: motivation {user.motivation:.2f}, "
-                 f"{user.ties} ties to other users, offered "
-                 f"{', '.join(o.replace('_', ' ') for o in user.offered) or 'usual care only'}; "
-                 f"now {user.stage} in A"
-                 + (f", {comparison.runs[1].model.user(chosen).stage} in B"
-                    if comparison.side_by_side else "") + ".")
+        facts = (
+            f"Person {chosen}: motivation {user.motivation:.2f}, "
+            f"{user.ties} ties to other users, offered "
+            f"{', '.join(o.replace('_', ' ') for o in user.offered) or 'usual care only'}; "
+            f"now {user.stage} in A"
+            + (
+                f", {comparison.runs[1].model.user(chosen).stage} in B"
+                if comparison.side_by_side
+                else ""
+            )
+            + "."
+        )
         solara.Text(facts)
         Chart(pathway_figure(comparison, chosen), tag="pathway")
     return main
@@ -166,16 +188,20 @@ def _out_dir() -> Path:
 
 
 @solara.component
-def ExportPanel(comparison: ContextComparison, person: int,
-                on_saved: Callable[[str], None] | None = None) -> solara.Element:
+def ExportPanel(
+    comparison: ContextComparison, person: int, on_saved: Callable[[str], None] | None = None
+) -> solara.Element:
     """Buttons that save the current charts (PNG) and the run (Parquet + manifest)."""
     message = solara.use_reactive("")
 
     def save() -> None:
         try:
-            folder = export_run(comparison, _out_dir(),
-                                figures=lambda f: save_charts(comparison, f, person=person),
-                                extra={"person": person})
+            folder = export_run(
+                comparison,
+                _out_dir(),
+                figures=lambda f: save_charts(comparison, f, person=person),
+                extra={"person": person},
+            )
         except OSError as error:
             message.set(f"Could not save: {error}")
             return
@@ -184,11 +210,21 @@ def ExportPanel(comparison: ContextComparison, person: int,
             on_saved(str(folder))
 
     with solara.Column(gap="6px") as main:
-        solara.Button("Save charts and run", on_click=save, color="primary", outlined=True,
-                      classes=["rp-export"])
-        solara.Text("PNG charts, series.parquet and manifest.json, as `recovery-sim run` "
-                    "writes them.", style={"font-size": "0.8rem", "color": "#666"})
+        solara.Button(
+            "Save charts and run",
+            on_click=save,
+            color="primary",
+            outlined=True,
+            classes=["rp-export"],
+        )
+        solara.Text(
+            "PNG charts, series.parquet and manifest.json, as `recovery-sim run` writes them.",
+            style={"font-size": "0.8rem", "color": "#666"},
+        )
         if message.value:
-            solara.Text(f"Saved to {message.value}", classes=["rp-export-message"],
-                        style={"font-size": "0.8rem", "word-break": "break-all"})
+            solara.Text(
+                f"Saved to {message.value}",
+                classes=["rp-export-message"],
+                style={"font-size": "0.8rem", "word-break": "break-all"},
+            )
     return main

@@ -46,8 +46,20 @@ def free_port(host: str = "127.0.0.1") -> int:
 
 def server_command(host: str, port: int) -> list[str]:
     """The command line that serves ``sim.faces.app.page:page`` with solara."""
-    return [sys.executable, "-m", "solara", "run", "sim.faces.app.page:page", "--host", host,
-            "--port", str(port), "--production", "--no-open", "--no-check-version"]
+    return [
+        sys.executable,
+        "-m",
+        "solara",
+        "run",
+        "sim.faces.app.page:page",
+        "--host",
+        host,
+        "--port",
+        str(port),
+        "--production",
+        "--no-open",
+        "--no-check-version",
+    ]
 
 
 def server_environment(out_dir: Path, base: Mapping[str, str] | None = None) -> dict[str, str]:
@@ -70,8 +82,10 @@ def wait_until_serving(url: str, process: subprocess.Popen, *, timeout: float = 
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if process.poll() is not None:
-            raise RuntimeError(f"the app server stopped with exit code {process.returncode} "
-                               "before it answered; see the messages above")
+            raise RuntimeError(
+                f"the app server stopped with exit code {process.returncode} "
+                "before it answered; see the messages above"
+            )
         try:
             with urllib.request.urlopen(url, timeout=2):
                 return
@@ -85,18 +99,34 @@ def _display_url(host: str, port: int) -> str:
     return f"http://{shown}:{port}/"
 
 
-@click.command(epilog="""\b
+@click.command(
+    epilog="""\b
 Examples:
   recovery-sim app
   recovery-sim app --port 8600 --out out/lesson-1
-  recovery-sim app --host 0.0.0.0   # let other machines in the room connect""")
-@click.option("--host", default="127.0.0.1", show_default=True,
-              help="Address to listen on (the loopback address keeps the app on this machine).")
-@click.option("--port", type=click.IntRange(0, 65535), default=DEFAULT_PORT, show_default=True,
-              help="Port to listen on; 0 picks a free one.")
-@click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path),
-              default=Path("out") / "app", show_default=True,
-              help="Folder for the charts and runs the app saves.")
+  recovery-sim app --host 0.0.0.0   # let other machines in the room connect"""
+)
+@click.option(
+    "--host",
+    default="127.0.0.1",
+    show_default=True,
+    help="Address to listen on (the loopback address keeps the app on this machine).",
+)
+@click.option(
+    "--port",
+    type=click.IntRange(0, 65535),
+    default=DEFAULT_PORT,
+    show_default=True,
+    help="Port to listen on; 0 picks a free one.",
+)
+@click.option(
+    "--out",
+    "out_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path("out") / "app",
+    show_default=True,
+    help="Folder for the charts and runs the app saves.",
+)
 def app(host: str, port: int, out_dir: Path) -> None:
     """Start the teaching app (a Mesa SolaraViz page) and print its address.
 

@@ -80,7 +80,9 @@ def _fail(ctx: click.Context, message: str, hint: str = "") -> None:
     ctx.exit(2)
 
 
-@click.group(cls=ErrorHandlingGroup, epilog="""\b
+@click.group(
+    cls=ErrorHandlingGroup,
+    epilog="""\b
 Examples:
   recovery-sim params unemployment_rate
   recovery-sim logic-model --draw logic_model.png
@@ -91,7 +93,8 @@ Examples:
   recovery-sim validate scenarios/*.toml
 
 A SCENARIO is a TOML file, or the name of a shipped scenario (`recovery-sim
-scenarios` lists them); a file that exists wins over a shipped name.""")
+scenarios` lists them); a file that exists wins over a shipped name.""",
+)
 @click.version_option(sim.__version__, prog_name="recovery-sim")
 def main() -> None:
     """Recovery Pathways: an agent-based simulation of personal mental-health recovery."""
@@ -111,8 +114,10 @@ def _bounds(parameter: Parameter) -> str:
 def _aligned(rows: Sequence[Sequence[str]]) -> list[str]:
     """Left-aligned columns separated by two spaces; a dashed rule under the header."""
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
-    lines = ["  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip()
-             for row in rows]
+    lines = [
+        "  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip()
+        for row in rows
+    ]
     lines.insert(1, "  ".join("-" * w for w in widths))
     return lines
 
@@ -120,28 +125,46 @@ def _aligned(rows: Sequence[Sequence[str]]) -> list[str]:
 def _parameter_table(level: str | None) -> str:
     chosen = [p for p in REGISTRY.values() if level is None or p.level == level]
     rows = [("name", "default", "bounds", "unit", "level", "source")]
-    rows += [(p.name, _format_number(p.default), _bounds(p), p.unit, p.level,
-              "published" if p.published else "assumption") for p in chosen]
+    rows += [
+        (
+            p.name,
+            _format_number(p.default),
+            _bounds(p),
+            p.unit,
+            p.level,
+            "published" if p.published else "assumption",
+        )
+        for p in chosen
+    ]
     published = sum(p.published for p in chosen)
-    footer = (f"{len(chosen)} parameters ({published} with a published source); "
-              "`recovery-sim params NAME` shows one in full")
+    footer = (
+        f"{len(chosen)} parameters ({published} with a published source); "
+        "`recovery-sim params NAME` shows one in full"
+    )
     return "\n".join([*_aligned(rows), "", footer])
 
 
 def _parameter_card(parameter: Parameter) -> str:
     distribution = parameter.distribution + (" (whole numbers)" if parameter.integer else "")
-    fields = (("default", _format_number(parameter.default)), ("bounds", _bounds(parameter)),
-              ("unit", parameter.unit), ("level", parameter.level),
-              ("distribution", distribution), ("description", parameter.description),
-              ("source", parameter.source))
+    fields = (
+        ("default", _format_number(parameter.default)),
+        ("bounds", _bounds(parameter)),
+        ("unit", parameter.unit),
+        ("level", parameter.level),
+        ("distribution", distribution),
+        ("description", parameter.description),
+        ("source", parameter.source),
+    )
     return "\n".join([parameter.name] + [f"  {key:<13} {value}" for key, value in fields])
 
 
-@main.command(epilog="""\b
+@main.command(
+    epilog="""\b
 Examples:
   recovery-sim params
   recovery-sim params --level environment
-  recovery-sim params unemployment_rate""")
+  recovery-sim params unemployment_rate"""
+)
 @click.argument("name", required=False)
 @click.option("--level", type=click.Choice(LEVELS), help="Only the parameters of this level.")
 def params(name: str | None, level: str | None) -> None:
@@ -154,12 +177,20 @@ def params(name: str | None, level: str | None) -> None:
 # ------------------------------------------------------------------------ logic-model
 
 
-@main.command("logic-model", epilog="""\b
+@main.command(
+    "logic-model",
+    epilog="""\b
 Examples:
   recovery-sim logic-model
-  recovery-sim logic-model --draw logic_model.png""")
-@click.option("--draw", "draw_path", type=click.Path(dir_okay=False, path_type=Path),
-              metavar="FILE.png", help="Draw the logic model to this PNG file instead.")
+  recovery-sim logic-model --draw logic_model.png""",
+)
+@click.option(
+    "--draw",
+    "draw_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    metavar="FILE.png",
+    help="Draw the logic model to this PNG file instead.",
+)
 def logic_model(draw_path: Path | None) -> None:
     """Print the logic model as text, or draw it to a PNG file."""
     if draw_path is None:
@@ -177,22 +208,41 @@ def logic_model(draw_path: Path | None) -> None:
 # ------------------------------------------------------------------ run and compare
 
 _SCENARIO_OPTIONS = [
-    click.option("--replicates", type=int, default=None,
-                 help="Replicates  [default: the scenario's]"),
-    click.option("--seed", type=int, default=None,
-                 help="Experiment seed  [default: the scenario's]"),
+    click.option(
+        "--replicates", type=int, default=None, help="Replicates  [default: the scenario's]"
+    ),
+    click.option(
+        "--seed", type=int, default=None, help="Experiment seed  [default: the scenario's]"
+    ),
     click.option("--weeks", type=int, default=None, help="Horizon  [default: the scenario's]"),
-    click.option("--set", "overrides", multiple=True, metavar="KEY.PATH=VALUE",
-                 help="Override a scenario value, e.g. sites.0.unemployment_rate=0.12 or a "
-                      "registry name such as fidelity=0.9 (repeatable)."),
-    click.option("--out", "out_dir", type=click.Path(path_type=Path), default=None,
-                 help="Output folder  [default: out/<scenario name>]"),
-    click.option("--force", is_flag=True,
-                 help="Replace an existing --out folder; replaces only this tool's own "
-                      "output of the same kind."),
-    click.option("--posterior", type=click.Path(path_type=Path), default=None,
-                 help="A posterior ensemble (e.g. calibration/posterior.parquet): each "
-                      "replicate takes one parameter draw, adding parameter uncertainty."),
+    click.option(
+        "--set",
+        "overrides",
+        multiple=True,
+        metavar="KEY.PATH=VALUE",
+        help="Override a scenario value, e.g. sites.0.unemployment_rate=0.12 or a "
+        "registry name such as fidelity=0.9 (repeatable).",
+    ),
+    click.option(
+        "--out",
+        "out_dir",
+        type=click.Path(path_type=Path),
+        default=None,
+        help="Output folder  [default: out/<scenario name>]",
+    ),
+    click.option(
+        "--force",
+        is_flag=True,
+        help="Replace an existing --out folder; replaces only this tool's own "
+        "output of the same kind.",
+    ),
+    click.option(
+        "--posterior",
+        type=click.Path(path_type=Path),
+        default=None,
+        help="A posterior ensemble (e.g. calibration/posterior.parquet): each "
+        "replicate takes one parameter draw, adding parameter uncertainty.",
+    ),
 ]
 
 
@@ -213,8 +263,10 @@ def load(path: Path | str | None, overrides: Sequence[str]) -> Scenario:
 
     if path is not None:
         return load_scenario(shipped.resolve("scenario", path), overrides)
-    raw: dict[str, Any] = {"name": "baseline",
-                           "description": "Embedded baseline: usual care, registry defaults"}
+    raw: dict[str, Any] = {
+        "name": "baseline",
+        "description": "Embedded baseline: usual care, registry defaults",
+    }
     for text in overrides:
         apply_text_override(raw, text)
     return from_mapping(raw, path=Path("<embedded baseline>"))
@@ -236,41 +288,66 @@ def _read_posterior(path: Path | None) -> pd.DataFrame | None:
     return read_posterior(path)
 
 
-def _simulate(scenario: Scenario, replicates: int | None, seed: int | None,
-              weeks: int | None, posterior: pd.DataFrame | None = None) -> ScenarioResult:
+def _simulate(
+    scenario: Scenario,
+    replicates: int | None,
+    seed: int | None,
+    weeks: int | None,
+    posterior: pd.DataFrame | None = None,
+) -> ScenarioResult:
     from sim.studies.compare import run_scenario
 
     spec = scenario.spec
     n_weeks = weeks or spec.horizon_weeks
     n_runs = replicates or spec.replicates
-    click.echo(f"{scenario.name}: {n_runs} replicates x {spec.population.size} users x "
-               f"{n_weeks} weeks", err=True)
-    with click.progressbar(length=n_weeks, label="  simulating", file=sys.stderr,
-                           show_eta=True) as bar:
-        return run_scenario(scenario, replicates=replicates, seed=seed, weeks=weeks,
-                            progress=bar.update, posterior=posterior)
+    click.echo(
+        f"{scenario.name}: {n_runs} replicates x {spec.population.size} users x {n_weeks} weeks",
+        err=True,
+    )
+    with click.progressbar(
+        length=n_weeks, label="  simulating", file=sys.stderr, show_eta=True
+    ) as bar:
+        return run_scenario(
+            scenario,
+            replicates=replicates,
+            seed=seed,
+            weeks=weeks,
+            progress=bar.update,
+            posterior=posterior,
+        )
 
 
 def _print_summary(summary: pd.DataFrame, week: int) -> None:
     rows = [("scenario", "metric", f"mean (week {week})", "95% CI")]
     final = summary[summary.week == week]
-    rows += [(r.scenario, r.metric, f"{r.mean:.3f}", f"[{r.ci_low:.3f}, {r.ci_high:.3f}]")
-             for r in final.itertuples()]
+    rows += [
+        (r.scenario, r.metric, f"{r.mean:.3f}", f"[{r.ci_low:.3f}, {r.ci_high:.3f}]")
+        for r in final.itertuples()
+    ]
     click.echo("\n".join(_aligned(rows)))
 
 
-@main.command(epilog="""\b
+@main.command(
+    epilog="""\b
 Examples:
   recovery-sim run
   recovery-sim run ips-scale-up --replicates 20 --weeks 52
   recovery-sim run scenarios/ips_scale_up.toml --replicates 20
   recovery-sim run scenarios/baseline.toml --set sites.0.unemployment_rate=0.12 \\
-      --set fidelity=0.9 --out out/baseline-12pc""")
+      --set fidelity=0.9 --out out/baseline-12pc"""
+)
 @click.argument("scenario", required=False, type=click.Path(path_type=Path))
 @_scenario_options
-def run(scenario: Path | None, replicates: int | None, seed: int | None, weeks: int | None,
-        overrides: tuple[str, ...], out_dir: Path | None, force: bool,
-        posterior: Path | None) -> None:
+def run(
+    scenario: Path | None,
+    replicates: int | None,
+    seed: int | None,
+    weeks: int | None,
+    overrides: tuple[str, ...],
+    out_dir: Path | None,
+    force: bool,
+    posterior: Path | None,
+) -> None:
     """Run SCENARIO (a TOML file or shipped name; default: the embedded baseline).
 
     The output folder gets series.parquet (tidy weekly metrics), summary.csv (mean and
@@ -293,25 +370,39 @@ def run(scenario: Path | None, replicates: int | None, seed: int | None, weeks: 
     with atomic_folder(target, "run", force=force, inputs=[scenario, posterior]) as folder:
         result = _simulate(loaded, replicates, seed, weeks, ensemble)
         horizon = int(result.series.week.max())
-        manifest = scenario_manifest([result], kind="run", command=sys.argv,
-                                     posterior=None if posterior is None else str(posterior))
-        summary = write_run(result, folder, summary_weeks=default_summary_weeks(horizon),
-                            manifest=manifest)
+        manifest = scenario_manifest(
+            [result],
+            kind="run",
+            command=sys.argv,
+            posterior=None if posterior is None else str(posterior),
+        )
+        summary = write_run(
+            result, folder, summary_weeks=default_summary_weeks(horizon), manifest=manifest
+        )
     _print_summary(summary, horizon)
     click.echo(f"\nwrote {target}{os.sep} (report.html, series.parquet, summary.csv, ...)")
 
 
-@main.command(epilog="""\b
+@main.command(
+    epilog="""\b
 Examples:
   recovery-sim compare baseline ips-scale-up
   recovery-sim compare scenarios/baseline.toml scenarios/ips_scale_up.toml
   recovery-sim compare stigmatising-context pro-recovery-context \\
-      --replicates 20 --out out/context""")
+      --replicates 20 --out out/context"""
+)
 @click.argument("scenarios", nargs=-1, required=True, type=click.Path(path_type=Path))
 @_scenario_options
-def compare(scenarios: tuple[Path, ...], replicates: int | None, seed: int | None,
-            weeks: int | None, overrides: tuple[str, ...], out_dir: Path | None, force: bool,
-            posterior: Path | None) -> None:
+def compare(
+    scenarios: tuple[Path, ...],
+    replicates: int | None,
+    seed: int | None,
+    weeks: int | None,
+    overrides: tuple[str, ...],
+    out_dir: Path | None,
+    force: bool,
+    posterior: Path | None,
+) -> None:
     """Compare SCENARIOS (files or shipped names) against the first on common random numbers.
 
     Every scenario runs with the same seeds replicate by replicate (the first
@@ -338,15 +429,18 @@ def compare(scenarios: tuple[Path, ...], replicates: int | None, seed: int | Non
     weeks = weeks or first.horizon_weeks
     target = out_dir if out_dir is not None else Path("out") / ("compare-" + "-vs-".join(names))
     ensemble = _read_posterior(posterior)
-    with atomic_folder(target, "compare", force=force,
-                       inputs=[*scenarios, posterior]) as folder:
+    with atomic_folder(target, "compare", force=force, inputs=[*scenarios, posterior]) as folder:
         results = [_simulate(s, replicates, seed, weeks, ensemble) for s in loaded]
-        manifest = scenario_manifest(results, kind="compare", command=sys.argv,
-                                     common_random_numbers=True,
-                                     posterior=None if posterior is None else str(posterior))
-        differences = write_comparison(results, folder,
-                                       summary_weeks=default_summary_weeks(weeks),
-                                       manifest=manifest)
+        manifest = scenario_manifest(
+            results,
+            kind="compare",
+            command=sys.argv,
+            common_random_numbers=True,
+            posterior=None if posterior is None else str(posterior),
+        )
+        differences = write_comparison(
+            results, folder, summary_weeks=default_summary_weeks(weeks), manifest=manifest
+        )
     _print_differences(differences)
     click.echo(f"\nwrote {target}{os.sep} (report.html, differences.csv, forest.png, ...)")
 
@@ -355,15 +449,24 @@ def _print_differences(differences: pd.DataFrame) -> None:
     import pandas as pd
 
     rows = [("comparison", "metric", "difference", "95% CI", "SMD")]
-    rows += [(r.comparison, r.metric, f"{r.difference:+.3f}",
-              f"[{r.diff_low:+.3f}, {r.diff_high:+.3f}]",
-              "" if pd.isna(r.smd) else f"{r.smd:+.3f}") for r in differences.itertuples()]
+    rows += [
+        (
+            r.comparison,
+            r.metric,
+            f"{r.difference:+.3f}",
+            f"[{r.diff_low:+.3f}, {r.diff_high:+.3f}]",
+            "" if pd.isna(r.smd) else f"{r.smd:+.3f}",
+        )
+        for r in differences.itertuples()
+    ]
     click.echo("\n".join(_aligned(rows)))
 
 
-@main.command(epilog="""\b
+@main.command(
+    epilog="""\b
 Examples:
-  recovery-sim validate scenarios/*.toml""")
+  recovery-sim validate scenarios/*.toml"""
+)
 @click.argument("files", nargs=-1, required=True, type=click.Path(path_type=Path))
 def validate(files: tuple[Path, ...]) -> None:
     """Check scenario FILES without running them; exit 2 if any is invalid."""
@@ -377,28 +480,37 @@ def validate(files: tuple[Path, ...]) -> None:
             failures.append(str(error))
             continue
         spec = scenario.spec
-        click.echo(f"ok: {path} ({scenario.name}: {spec.population.size} users, "
-                   f"{len(spec.sites)} sites, {len(spec.teams)} teams, "
-                   f"{spec.horizon_weeks} weeks)")
+        click.echo(
+            f"ok: {path} ({scenario.name}: {spec.population.size} users, "
+            f"{len(spec.sites)} sites, {len(spec.teams)} teams, "
+            f"{spec.horizon_weeks} weeks)"
+        )
     for failure in failures:
         click.echo(f"error: {failure}", err=True)
     if failures:
         click.get_current_context().exit(2)
 
 
-@main.command("scenarios", epilog="""\b
+@main.command(
+    "scenarios",
+    epilog="""\b
 Examples:
   recovery-sim scenarios
   recovery-sim run ips-scale-up --replicates 5
-  recovery-sim trial eqolise --replicates 5""")
+  recovery-sim trial eqolise --replicates 5""",
+)
 def scenarios_command() -> None:
     """List the shipped scenarios (and trials) that run by name from any folder."""
     rows = [("name", "file", "description")]
     rows += [(f.title, f.path.name, f.description) for f in shipped.listing("scenario")]
     lines = _aligned(rows)
-    lines += ["", f"{len(rows) - 1} shipped scenarios in {shipped.scenario_dir()}",
-              "run one with `recovery-sim run NAME` (the file stem; - or _)", "",
-              "shipped trials (`recovery-sim trial NAME`): " + ", ".join(shipped.names("trial"))]
+    lines += [
+        "",
+        f"{len(rows) - 1} shipped scenarios in {shipped.scenario_dir()}",
+        "run one with `recovery-sim run NAME` (the file stem; - or _)",
+        "",
+        "shipped trials (`recovery-sim trial NAME`): " + ", ".join(shipped.names("trial")),
+    ]
     click.echo("\n".join(lines))
 
 

@@ -34,8 +34,9 @@ def _shipped_trials() -> str:
         return f"(none found: {error})"
 
 
-def trial_summary(trial: TrialExperiment, frame: pd.DataFrame,
-                  targets_file: Path | None = None) -> pd.DataFrame:
+def trial_summary(
+    trial: TrialExperiment, frame: pd.DataFrame, targets_file: Path | None = None
+) -> pd.DataFrame:
     """Each metric over replicate trials: mean, median, 2.5-97.5% interval, published figure.
 
     The published figures come from ``targets_file``, by default the shipped
@@ -50,16 +51,27 @@ def trial_summary(trial: TrialExperiment, frame: pd.DataFrame,
     wanted = any(metric.target and metric.target_key for metric in trial.spec.metrics)
     published = {}
     if wanted:
-        published = load_targets(targets_file if targets_file is not None
-                                 else shipped.targets_file())
+        published = load_targets(
+            targets_file if targets_file is not None else shipped.targets_file()
+        )
     rows = []
     for metric in trial.spec.metrics:
         values = frame[metric.name].to_numpy(dtype=np.float64)
         low, median, high = np.nanquantile(values, [0.025, 0.5, 0.975])
-        row = {"metric": metric.name, "kind": metric.kind, "outcome": metric.outcome,
-               "mean": float(np.nanmean(values)), "median": median, "low_2.5": low,
-               "high_97.5": high, "replicate_trials": len(values), "published": np.nan,
-               "published_low": np.nan, "published_high": np.nan, "target": metric.target}
+        row = {
+            "metric": metric.name,
+            "kind": metric.kind,
+            "outcome": metric.outcome,
+            "mean": float(np.nanmean(values)),
+            "median": median,
+            "low_2.5": low,
+            "high_97.5": high,
+            "replicate_trials": len(values),
+            "published": np.nan,
+            "published_low": np.nan,
+            "published_high": np.nan,
+            "target": metric.target,
+        }
         if metric.target in published and metric.target_key:
             value, _, interval = observed_and_scale(published[metric.target], metric.target_key)
             row["published"] = value
@@ -88,33 +100,45 @@ def _plot(summary: pd.DataFrame, frame: pd.DataFrame, path: Path) -> Path:
         ax.set_yticks([])
         ax.set_ylabel(row.metric, rotation=0, ha="right", va="center", fontsize=8)
         ax.tick_params(axis="x", labelsize=7)
-    figure.suptitle("Replicate virtual trials (box: 2.5-97.5%) vs published (orange)",
-                    fontsize=10)
+    figure.suptitle("Replicate virtual trials (box: 2.5-97.5%) vs published (orange)", fontsize=10)
     figure.subplots_adjust(left=0.3, right=0.97, top=0.9, bottom=0.06, hspace=0.9)
     buffer = io.BytesIO()
     figure.savefig(buffer, format="png", dpi=130, facecolor="white")
     return write_atomic(path, buffer.getvalue())
 
 
-@click.command(epilog="""\b
+@click.command(
+    epilog="""\b
 Examples:
   recovery-sim trial eqolise
   recovery-sim trial experiments/trials/eqolise.toml
   recovery-sim trial refocus --replicates 100 --out out/refocus
 
 EXPERIMENT is a trial file, or the name of a shipped trial (its stem, - or _):
-""" + _shipped_trials() + """. A file that exists wins over a name.""")
+"""
+    + _shipped_trials()
+    + """. A file that exists wins over a name."""
+)
 @click.argument("experiment", type=click.Path(path_type=Path))
-@click.option("--replicates", type=int, default=None,
-              help="Replicate trials  [default: the file's]")
+@click.option(
+    "--replicates", type=int, default=None, help="Replicate trials  [default: the file's]"
+)
 @click.option("--seed", type=int, default=None, help="Seed  [default: the file's]")
-@click.option("--out", "out_dir", type=click.Path(path_type=Path), default=None,
-              help="Output folder  [default: out/trial-<name>]")
-@click.option("--force", is_flag=True,
-              help="Replace an existing --out folder; replaces only this tool's own output "
-                   "of the same kind.")
-def trial(experiment: Path, replicates: int | None, seed: int | None,
-          out_dir: Path | None, force: bool) -> None:
+@click.option(
+    "--out",
+    "out_dir",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Output folder  [default: out/trial-<name>]",
+)
+@click.option(
+    "--force",
+    is_flag=True,
+    help="Replace an existing --out folder; replaces only this tool's own output of the same kind.",
+)
+def trial(
+    experiment: Path, replicates: int | None, seed: int | None, out_dir: Path | None, force: bool
+) -> None:
     """Run replicate virtual trials of EXPERIMENT and compare with the published figure.
 
     Each replicate is an independent trial at the stated size, so the interval
@@ -142,39 +166,73 @@ def trial(experiment: Path, replicates: int | None, seed: int | None,
         summary = trial_summary(loaded, frame)
         frame.to_csv(folder / "trials.csv", index=False)
         summary.to_csv(folder / "summary.csv", index=False)
-        manifest = make_manifest(kind="trial", command=sys.argv, trial_file=str(experiment),
-                                 trial=loaded.spec.model_dump(), context=loaded.context.resolved,
-                                 seconds=round(seconds, 3))
+        manifest = make_manifest(
+            kind="trial",
+            command=sys.argv,
+            trial_file=str(experiment),
+            trial=loaded.spec.model_dump(),
+            context=loaded.context.resolved,
+            seconds=round(seconds, 3),
+        )
         write_json(folder / "manifest.json", manifest)
         spec = loaded.spec
-        intro = (f"{spec.intervention or 'natural history'} vs {spec.comparator}: "
-                 f"{len(frame)} replicate trials of {spec.n_per_arm} per arm, follow-up "
-                 f"{spec.follow_up_weeks} weeks.")
-        write_report(folder / "report.html", title=f"Virtual trial: {spec.name}", intro=intro,
-                     sections=[Section("Metrics", "Each metric as the trial defined it.",
-                                       figure=_plot(summary, frame, folder / "trial.png"),
-                                       table=summary)], manifest=manifest)
-    click.echo(summary[["metric", "median", "low_2.5", "high_97.5", "published"]]
-               .to_string(index=False, float_format=lambda v: f"{v:.3f}"))
+        intro = (
+            f"{spec.intervention or 'natural history'} vs {spec.comparator}: "
+            f"{len(frame)} replicate trials of {spec.n_per_arm} per arm, follow-up "
+            f"{spec.follow_up_weeks} weeks."
+        )
+        write_report(
+            folder / "report.html",
+            title=f"Virtual trial: {spec.name}",
+            intro=intro,
+            sections=[
+                Section(
+                    "Metrics",
+                    "Each metric as the trial defined it.",
+                    figure=_plot(summary, frame, folder / "trial.png"),
+                    table=summary,
+                )
+            ],
+            manifest=manifest,
+        )
+    click.echo(
+        summary[["metric", "median", "low_2.5", "high_97.5", "published"]].to_string(
+            index=False, float_format=lambda v: f"{v:.3f}"
+        )
+    )
     click.echo(f"\nwrote {target}/ (report.html, trials.csv, summary.csv)")
 
 
-@click.command(epilog="""\b
+@click.command(
+    epilog="""\b
 Examples:
   recovery-sim calibrate calibration/fit.toml
   recovery-sim calibrate calibration/fit.toml --resume
-  recovery-sim calibrate calibration/fit.toml --report-only""")
+  recovery-sim calibrate calibration/fit.toml --report-only"""
+)
 @click.argument("fit_file", type=click.Path(path_type=Path))
 @click.option("--resume", is_flag=True, help="Continue from the last finished generation.")
-@click.option("--report-only", is_flag=True,
-              help="Skip fitting; check the existing posterior and write the report.")
-@click.option("--out", "out_dir", type=click.Path(path_type=Path), default=None,
-              help="Report folder  [default: out/calibration-<name>]")
-@click.option("--force", is_flag=True,
-              help="Start the fit again over its stored generations, and replace an existing "
-                   "report folder; replaces only this tool's own output of the same kind.")
-def calibrate(fit_file: Path, resume: bool, report_only: bool, out_dir: Path | None,
-              force: bool) -> None:
+@click.option(
+    "--report-only",
+    is_flag=True,
+    help="Skip fitting; check the existing posterior and write the report.",
+)
+@click.option(
+    "--out",
+    "out_dir",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Report folder  [default: out/calibration-<name>]",
+)
+@click.option(
+    "--force",
+    is_flag=True,
+    help="Start the fit again over its stored generations, and replace an existing "
+    "report folder; replaces only this tool's own output of the same kind.",
+)
+def calibrate(
+    fit_file: Path, resume: bool, report_only: bool, out_dir: Path | None, force: bool
+) -> None:
     """Fit the free parameters of FIT_FILE to the published targets with ABC-SMC.
 
     Writes the weighted posterior ensemble (the file's `posterior`, Parquet) and a
@@ -196,17 +254,21 @@ def calibrate(fit_file: Path, resume: bool, report_only: bool, out_dir: Path | N
             raise ValueError(f"no posterior at {fit.posterior_path}; run without --report-only")
         posterior = pd.read_parquet(fit.posterior_path)
     else:
-        click.echo(f"fitting {len(fit.priors)} parameters to {len(fit.targets)} targets "
-                   f"({fit.spec.generations} generations of {fit.spec.population_size})",
-                   err=True)
+        click.echo(
+            f"fitting {len(fit.priors)} parameters to {len(fit.targets)} targets "
+            f"({fit.spec.generations} generations of {fit.spec.population_size})",
+            err=True,
+        )
         started = time.perf_counter()
         posterior = run_fit(fit, resume=resume, force=force, verbose=True)
         seconds = round(time.perf_counter() - started, 1)
     with atomic_folder(target, "calibration", force=force, inputs=inputs) as folder:
-        table = write_fit_report(fit, posterior, folder, seed=fit.spec.seed + 1,
-                                 seconds=seconds, command=sys.argv)
-    click.echo(table[["target", "published", "median", "pp_low_5", "pp_high_95",
-                      "interval_overlaps"]].to_string(index=False,
-                                                      float_format=lambda v: f"{v:.3f}"))
-    click.echo(f"\nposterior: {fit.posterior_path}\nwrote {target}/ (report.html, "
-               "fit_targets.csv)")
+        table = write_fit_report(
+            fit, posterior, folder, seed=fit.spec.seed + 1, seconds=seconds, command=sys.argv
+        )
+    click.echo(
+        table[
+            ["target", "published", "median", "pp_low_5", "pp_high_95", "interval_overlaps"]
+        ].to_string(index=False, float_format=lambda v: f"{v:.3f}")
+    )
+    click.echo(f"\nposterior: {fit.posterior_path}\nwrote {target}/ (report.html, fit_targets.csv)")

@@ -24,8 +24,9 @@ from sim.studies.calibration import Fit, simulate_targets
 __all__ = ["posterior_predictive", "predictive_table", "write_fit_report"]
 
 
-def posterior_predictive(fit: Fit, posterior: pd.DataFrame, *, draws: int,
-                         seed: int) -> pd.DataFrame:
+def posterior_predictive(
+    fit: Fit, posterior: pd.DataFrame, *, draws: int, seed: int
+) -> pd.DataFrame:
     """One simulated value per (draw, target); draw i uses independent seeds."""
     rows = []
     for i, params in enumerate(posterior_draws(posterior, draws, seed)):
@@ -42,12 +43,20 @@ def predictive_table(fit: Fit, predictive: pd.DataFrame) -> pd.DataFrame:
         low, median, high = np.nanquantile(values, [0.05, 0.5, 0.95])
         published_low, published_high = target.interval or (target.observed, target.observed)
         overlaps = published_high >= low and published_low <= high
-        rows.append({"target": target.name, "published": target.observed,
-                     "published_low": target.interval[0] if target.interval else np.nan,
-                     "published_high": target.interval[1] if target.interval else np.nan,
-                     "median": median, "pp_low_5": low, "pp_high_95": high,
-                     "value_inside": bool(low <= target.observed <= high),
-                     "interval_overlaps": bool(overlaps), "citation": target.citation})
+        rows.append(
+            {
+                "target": target.name,
+                "published": target.observed,
+                "published_low": target.interval[0] if target.interval else np.nan,
+                "published_high": target.interval[1] if target.interval else np.nan,
+                "median": median,
+                "pp_low_5": low,
+                "pp_high_95": high,
+                "value_inside": bool(low <= target.observed <= high),
+                "interval_overlaps": bool(overlaps),
+                "citation": target.citation,
+            }
+        )
     return pd.DataFrame(rows)
 
 
@@ -66,8 +75,9 @@ def _plot_targets(table: pd.DataFrame, path: Path) -> Path:
         ax.tick_params(axis="x", labelsize=7)
         for side in ("top", "right", "left"):
             ax.spines[side].set_visible(False)
-    figure.suptitle("Posterior predictive 90% interval (blue) vs published value and CI "
-                    "(orange)", fontsize=10)
+    figure.suptitle(
+        "Posterior predictive 90% interval (blue) vs published value and CI (orange)", fontsize=10
+    )
     figure.subplots_adjust(left=0.42, right=0.97, top=0.93, bottom=0.04, hspace=0.9)
     buffer = io.BytesIO()
     figure.savefig(buffer, format="png", dpi=130, facecolor="white")
@@ -82,13 +92,19 @@ def _plot_marginals(posterior: pd.DataFrame, fit: Fit, path: Path) -> Path:
     axes = figure.subplots(rows, columns, squeeze=False).ravel()
     for ax, name in zip(axes, names, strict=False):
         low, high = fit.priors[name]
-        ax.hist(posterior[name], bins=15, range=(low, high), weights=posterior["weight"],
-                color="#009E73", alpha=0.8)
+        ax.hist(
+            posterior[name],
+            bins=15,
+            range=(low, high),
+            weights=posterior["weight"],
+            color="#009E73",
+            alpha=0.8,
+        )
         ax.set_title(name, fontsize=8)
         ax.set_xlim(low, high)
         ax.tick_params(labelsize=7)
         ax.set_yticks([])
-    for ax in axes[len(names):]:
+    for ax in axes[len(names) :]:
         ax.set_visible(False)
     figure.suptitle("Weighted posterior marginals (x-axis spans the prior)", fontsize=10)
     figure.tight_layout()
@@ -97,35 +113,62 @@ def _plot_marginals(posterior: pd.DataFrame, fit: Fit, path: Path) -> Path:
     return write_atomic(path, buffer.getvalue())
 
 
-def write_fit_report(fit: Fit, posterior: pd.DataFrame, folder: Path, *, seed: int,
-                     seconds: float | None, command: list[str]) -> pd.DataFrame:
+def write_fit_report(
+    fit: Fit,
+    posterior: pd.DataFrame,
+    folder: Path,
+    *,
+    seed: int,
+    seconds: float | None,
+    command: list[str],
+) -> pd.DataFrame:
     """Posterior predictive check, table, figures and report.html into ``folder``."""
-    predictive = posterior_predictive(fit, posterior, draws=fit.spec.predictive_draws,
-                                      seed=seed)
+    predictive = posterior_predictive(fit, posterior, draws=fit.spec.predictive_draws, seed=seed)
     table = predictive_table(fit, predictive)
     table.to_csv(folder / "fit_targets.csv", index=False)
     predictive.to_parquet(folder / "posterior_predictive.parquet", index=False)
     manifest: dict[str, Any] = make_manifest(
-        kind="calibration", command=command, fit_file=str(fit.path), fit=fit.spec.model_dump(),
-        seed=fit.spec.seed, predictive_seed=seed, fit_seconds=seconds,
-        posterior_particles=len(posterior), priors={k: list(v) for k, v in fit.priors.items()})
+        kind="calibration",
+        command=command,
+        fit_file=str(fit.path),
+        fit=fit.spec.model_dump(),
+        seed=fit.spec.seed,
+        predictive_seed=seed,
+        fit_seconds=seconds,
+        posterior_particles=len(posterior),
+        priors={k: list(v) for k, v in fit.priors.items()},
+    )
     write_json(folder / "manifest.json", manifest)
     misses = table[~table.interval_overlaps]["target"].tolist()
-    verdict = ("Every published value or interval overlaps the model's 90% posterior "
-               "predictive interval." if not misses else
-               f"Targets whose published interval lies outside the 90% posterior predictive "
-               f"interval: {', '.join(misses)}.")
+    verdict = (
+        "Every published value or interval overlaps the model's 90% posterior predictive interval."
+        if not misses
+        else f"Targets whose published interval lies outside the 90% posterior predictive "
+        f"interval: {', '.join(misses)}."
+    )
     sections = [
-        Section("Targets against the posterior predictive", verdict + (
-            " Blue: 5%-95% of simulated trials (parameter draws from the posterior, each "
-            "trial at its published size). Orange: the published value and 95% interval."),
+        Section(
+            "Targets against the posterior predictive",
+            verdict
+            + (
+                " Blue: 5%-95% of simulated trials (parameter draws from the posterior, each "
+                "trial at its published size). Orange: the published value and 95% interval."
+            ),
             figure=_plot_targets(table, folder / "fit_targets.png"),
-            table=table.drop(columns="citation")),
-        Section("Posterior", "Weighted marginals of the final ABC-SMC generation.",
-                figure=_plot_marginals(posterior, fit, folder / "posterior.png"),
-                table=posterior.describe().T.reset_index(names="parameter")),
+            table=table.drop(columns="citation"),
+        ),
+        Section(
+            "Posterior",
+            "Weighted marginals of the final ABC-SMC generation.",
+            figure=_plot_marginals(posterior, fit, folder / "posterior.png"),
+            table=posterior.describe().T.reset_index(names="parameter"),
+        ),
     ]
-    write_report(folder / "report.html", title=f"Calibration: {fit.spec.name}",
-                 intro=fit.spec.description or fit.spec.name, sections=sections,
-                 manifest=manifest)
+    write_report(
+        folder / "report.html",
+        title=f"Calibration: {fit.spec.name}",
+        intro=fit.spec.description or fit.spec.name,
+        sections=sections,
+        manifest=manifest,
+    )
     return table

@@ -23,8 +23,9 @@ __all__ = ["DEFAULT_PATH", "main", "parameters_markdown", "write_parameters_mark
 
 _SOURCE_TREE = Path(__file__).resolve().parents[3]
 # docs/PARAMETERS.md of the source checkout; None in an installed wheel (give a path then)
-DEFAULT_PATH = (_SOURCE_TREE / "docs" / "PARAMETERS.md"
-                if (_SOURCE_TREE / "pyproject.toml").is_file() else None)
+DEFAULT_PATH = (
+    _SOURCE_TREE / "docs" / "PARAMETERS.md" if (_SOURCE_TREE / "pyproject.toml").is_file() else None
+)
 
 _LEVEL_INTRO = {
     "user": "Traits and states of service users at entry (user-level moderators).",
@@ -97,10 +98,8 @@ def parameters_markdown() -> str:
         "",
         f"- Parameters: **{total}**",
         f"- Read from a publication: **{published}**",
-        f"- Calibrated to a published target (source starts with \"calibrated\"): "
-        f"**{calibrated}**",
-        f"- Assumptions (source starts with \"assumption\"): "
-        f"**{total - published - calibrated}**",
+        f'- Calibrated to a published target (source starts with "calibrated"): **{calibrated}**',
+        f'- Assumptions (source starts with "assumption"): **{total - published - calibrated}**',
         "",
         "Bounds are inclusive and are the ranges used for validation, sensitivity analysis",
         "and calibration priors; the distribution is the uncertainty distribution over the",
@@ -129,12 +128,15 @@ def write_parameters_markdown(path: str | os.PathLike[str] | None = DEFAULT_PATH
         OSError: If the folder does not exist or is not writable.
     """
     if path is None:
-        raise OSError("no source checkout around this installation: give the destination "
-                      "path, e.g. python -m sim.faces.reports.docs_gen docs/PARAMETERS.md")
+        raise OSError(
+            "no source checkout around this installation: give the destination "
+            "path, e.g. python -m sim.faces.reports.docs_gen docs/PARAMETERS.md"
+        )
     target = Path(path)
     try:
-        handle, temporary = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp",
-                                             dir=target.parent)
+        handle, temporary = tempfile.mkstemp(
+            prefix=f".{target.name}.", suffix=".tmp", dir=target.parent
+        )
     except OSError as error:
         raise OSError(f"cannot write {target}: {error.strerror or error}") from error
     try:

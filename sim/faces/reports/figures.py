@@ -30,8 +30,16 @@ from sim.core.metrics import METRICS
 from sim.files.outputs import write_atomic
 from sim.studies.compare import SERIES_COLUMNS, check_columns, interval_summary
 
-__all__ = ["DIFFERENCE_COLUMNS", "OUTCOME_METRICS", "PALETTE", "SERIES_COLUMNS",
-           "plot_doses", "plot_forest", "plot_stages", "plot_trajectories"]
+__all__ = [
+    "DIFFERENCE_COLUMNS",
+    "OUTCOME_METRICS",
+    "PALETTE",
+    "SERIES_COLUMNS",
+    "plot_doses",
+    "plot_forest",
+    "plot_stages",
+    "plot_trajectories",
+]
 
 DIFFERENCE_COLUMNS = ("comparison", "metric", "smd", "smd_low", "smd_high")
 # Okabe & Ito (2008), reordered so the first colours have the most contrast on white.
@@ -45,8 +53,12 @@ PANEL_SIZE = (3.7, 2.8)  # inches per panel
 MIN_WIDTH = 7.4  # inches: room for a title and a legend above few panels
 
 OUTCOME_METRICS = tuple(m for metrics in OUTCOMES.values() for m in metrics)
-_TITLES = {"employed": "Competitive employment", "housed": "Stably housed",
-           "personal_recovery": "Personal recovery (QPR)", "ties": "Ties to other users"}
+_TITLES = {
+    "employed": "Competitive employment",
+    "housed": "Stably housed",
+    "personal_recovery": "Personal recovery (QPR)",
+    "ties": "Ties to other users",
+}
 _UNITS = {  # metric: (axis label, scale, valid range)
     "personal_recovery": ("mean QPR score (0-60)", 1.0, (0.0, 60.0)),
     "ties": ("mean ties per user", 1.0, (0.0, np.inf)),
@@ -69,18 +81,26 @@ def plot_trajectories(series: pd.DataFrame, path: str | Path, *, title: str = ""
     """
     summary = interval_summary(series, list(OUTCOME_METRICS))
     present = set(summary["metric"])
-    domains = {d: [m for m in ms if m in present] for d, ms in OUTCOMES.items()
-               if present & set(ms)}
+    domains = {
+        d: [m for m in ms if m in present] for d, ms in OUTCOMES.items() if present & set(ms)
+    }
     if not domains:
         raise ValueError(f"series has none of the outcome metrics {list(OUTCOME_METRICS)}")
     scenarios = list(pd.unique(summary["scenario"]))
     ncols = max(len(ms) for ms in domains.values())
-    fig, body = _figure_with_legend(ncols, len(domains), scenarios,
-                                    f"{title or 'Outcomes over time'}: {_replicates(summary)}")
+    fig, body = _figure_with_legend(
+        ncols, len(domains), scenarios, f"{title or 'Outcomes over time'}: {_replicates(summary)}"
+    )
     rows = body.subfigures(len(domains), 1, squeeze=False).ravel()
     for row, (domain, metrics) in zip(rows, domains.items(), strict=True):
-        row.suptitle(f"{domain.capitalize()} outcomes", x=0.005, ha="left",
-                     fontsize=12, fontweight="bold", color="#333333")
+        row.suptitle(
+            f"{domain.capitalize()} outcomes",
+            x=0.005,
+            ha="left",
+            fontsize=12,
+            fontweight="bold",
+            color="#333333",
+        )
         axes = row.subplots(1, ncols, squeeze=False)[0]
         _draw_metric_panels(axes, metrics, summary, scenarios)
         _hide_unused(axes, len(metrics))
@@ -108,19 +128,33 @@ def plot_stages(series: pd.DataFrame, path: str | Path) -> Path:
     scenarios = list(pd.unique(summary["scenario"]))
     ncols, nrows = _grid(len(scenarios), max_columns=3)
     width, height = PANEL_SIZE
-    fig = Figure(figsize=(max(width * ncols + 1.4, MIN_WIDTH), height * nrows + 0.5), dpi=DPI,
-                 layout="constrained")
+    fig = Figure(
+        figsize=(max(width * ncols + 1.4, MIN_WIDTH), height * nrows + 0.5),
+        dpi=DPI,
+        layout="constrained",
+    )
     axes = fig.subplots(nrows, ncols, squeeze=False, sharey=True).ravel()
     for i, (ax, scenario) in enumerate(zip(axes, scenarios, strict=False)):
         table = summary[summary["scenario"] == scenario].pivot(
-            index="week", columns="metric", values="mean")[names]
+            index="week", columns="metric", values="mean"
+        )[names]
         _stage_panel(ax, table, scenario, ylabel="% of users" if i % ncols == 0 else "")
     _hide_unused(axes, len(scenarios))
     handles, labels = axes[0].get_legend_handles_labels()
-    fig.legend(handles[::-1], labels[::-1], loc="outside right center", frameon=False,
-               title="Recovery stage", fontsize=9, title_fontsize=10)
-    fig.suptitle("Recovery stages (Andresen et al. 2003): "
-                 f"{_replicates(summary, band=False)}", fontsize=13, fontweight="bold")
+    fig.legend(
+        handles[::-1],
+        labels[::-1],
+        loc="outside right center",
+        frameon=False,
+        title="Recovery stage",
+        fontsize=9,
+        title_fontsize=10,
+    )
+    fig.suptitle(
+        f"Recovery stages (Andresen et al. 2003): {_replicates(summary, band=False)}",
+        fontsize=13,
+        fontweight="bold",
+    )
     return _save(fig, path)
 
 
@@ -144,8 +178,9 @@ def plot_doses(series: pd.DataFrame, path: str | Path) -> Path:
         raise ValueError(f"series has none of the dose metrics {names}")
     scenarios = list(pd.unique(summary["scenario"]))
     ncols, nrows = _grid(len(metrics), max_columns=2)
-    fig, body = _figure_with_legend(ncols, nrows, scenarios,
-                                    f"Mechanism doses received: {_replicates(summary)}")
+    fig, body = _figure_with_legend(
+        ncols, nrows, scenarios, f"Mechanism doses received: {_replicates(summary)}"
+    )
     axes = body.subplots(nrows, ncols, squeeze=False).ravel()
     _draw_metric_panels(axes, metrics, summary, scenarios)
     _hide_unused(axes, len(metrics))
@@ -172,8 +207,11 @@ def plot_forest(differences: pd.DataFrame, path: str | Path) -> Path:
     rows = _forest_layout(frame)
     comparisons = list(pd.unique(frame["comparison"]))
     longest = max(len(label) for _, label, _ in rows)
-    fig = Figure(figsize=(min(6.5 + 0.08 * longest, 14.0), 1.7 + 0.3 * len(rows)), dpi=DPI,
-                 layout="constrained")
+    fig = Figure(
+        figsize=(min(6.5 + 0.08 * longest, 14.0), 1.7 + 0.3 * len(rows)),
+        dpi=DPI,
+        layout="constrained",
+    )
     ax = fig.add_subplot()
     ax.axvspan(-SMALL_SMD, SMALL_SMD, color="#e8e8e8", zorder=0, linewidth=0)
     ax.axvline(0, color="#444444", linewidth=1, zorder=1)
@@ -191,13 +229,16 @@ def _check_differences(differences: pd.DataFrame) -> pd.DataFrame:
     frame = check_columns(differences, DIFFERENCE_COLUMNS, "differences")
     if frame.empty:
         raise ValueError("differences has no rows; nothing to plot")
-    frame = frame.assign(comparison=frame["comparison"].astype(str),
-                         metric=frame["metric"].astype(str))
+    frame = frame.assign(
+        comparison=frame["comparison"].astype(str), metric=frame["metric"].astype(str)
+    )
     bad = frame[(frame["smd_low"] > frame["smd"]) | (frame["smd"] > frame["smd_high"])]
     if not bad.empty:
         first = bad.iloc[0]
-        raise ValueError(f"differences row {first['comparison']!r} / {first['metric']!r}: "
-                         "need smd_low <= smd <= smd_high")
+        raise ValueError(
+            f"differences row {first['comparison']!r} / {first['metric']!r}: "
+            "need smd_low <= smd <= smd_high"
+        )
     return frame
 
 
@@ -222,10 +263,19 @@ def _forest_axes(ax: Axes, rows: list[tuple[float, str, Any]], frame: pd.DataFra
     ax.tick_params(axis="y", length=0)
     reach = max(0.5, np.nanmax(np.abs(frame[["smd_low", "smd_high", "smd"]].to_numpy())))
     ax.set(xlim=(-1.1 * reach, 1.1 * reach), ylim=(min(ys) - 0.8, 0.8))
-    ax.text(0, 1.0, f"small (|SMD| < {SMALL_SMD})", transform=ax.get_xaxis_transform(),
-            ha="center", va="bottom", fontsize=9, color="#555555")
-    ax.set_xlabel("Standardised mean difference, other minus reference scenario (95% interval)",
-                  fontsize=10)
+    ax.text(
+        0,
+        1.0,
+        f"small (|SMD| < {SMALL_SMD})",
+        transform=ax.get_xaxis_transform(),
+        ha="center",
+        va="bottom",
+        fontsize=9,
+        color="#555555",
+    )
+    ax.set_xlabel(
+        "Standardised mean difference, other minus reference scenario (95% interval)", fontsize=10
+    )
     ax.spines[["top", "right", "left"]].set_visible(False)
     ax.grid(axis="x", color="#dddddd", linewidth=0.6)
     ax.set_axisbelow(True)
@@ -247,14 +297,21 @@ def _interval_text(record: Any) -> str:
 
 def _stage_panel(ax: Axes, table: pd.DataFrame, scenario: str, *, ylabel: str) -> None:
     """Stacked area of stage shares (table: week x stage, in STAGES order)."""
-    ax.stackplot(table.index, (100 * table.to_numpy()).T, colors=STAGE_COLOURS,
-                 labels=[s.capitalize() for s in STAGES], edgecolor="white", linewidth=0.4)
+    ax.stackplot(
+        table.index,
+        (100 * table.to_numpy()).T,
+        colors=STAGE_COLOURS,
+        labels=[s.capitalize() for s in STAGES],
+        edgecolor="white",
+        linewidth=0.4,
+    )
     ax.set_ylim(0, 100)
     _style(ax, scenario, ylabel, weeks=table.index)
 
 
-def _draw_metric_panels(axes: Sequence[Axes], metrics: Sequence[str], summary: pd.DataFrame,
-                        scenarios: Sequence[str]) -> None:
+def _draw_metric_panels(
+    axes: Sequence[Axes], metrics: Sequence[str], summary: pd.DataFrame, scenarios: Sequence[str]
+) -> None:
     """One panel per metric: a mean line and interval band per scenario."""
     for ax, metric in zip(axes, metrics, strict=False):
         unit, scale, (lowest, highest) = _unit(metric)
@@ -264,9 +321,14 @@ def _draw_metric_panels(axes: Sequence[Axes], metrics: Sequence[str], summary: p
             colour, style = _look(i)
             ax.plot(line["week"], scale * line["mean"], color=colour, linestyle=style, lw=2)
             if line["low"].notna().any():
-                ax.fill_between(line["week"], (scale * line["low"]).clip(lowest, highest),
-                                (scale * line["high"]).clip(lowest, highest),
-                                color=colour, alpha=0.18, linewidth=0)
+                ax.fill_between(
+                    line["week"],
+                    (scale * line["low"]).clip(lowest, highest),
+                    (scale * line["high"]).clip(lowest, highest),
+                    color=colour,
+                    alpha=0.18,
+                    linewidth=0,
+                )
         _style(ax, _title(metric), unit, weeks=data["week"])
         _clamp_ylim(ax, lowest, highest)
 
@@ -292,8 +354,9 @@ def _style(ax: Axes, title: str, unit: str, *, weeks: Sequence[int]) -> None:
     ax.set_axisbelow(True)
 
 
-def _figure_with_legend(ncols: int, nrows: int, scenarios: Sequence[str],
-                        title: str) -> tuple[Figure, SubFigure]:
+def _figure_with_legend(
+    ncols: int, nrows: int, scenarios: Sequence[str], title: str
+) -> tuple[Figure, SubFigure]:
     """A figure with a title, one scenario legend under it, and a body for the panels."""
     width, height = PANEL_SIZE
     fig_width = max(width * ncols, MIN_WIDTH)
@@ -301,14 +364,22 @@ def _figure_with_legend(ncols: int, nrows: int, scenarios: Sequence[str],
     entry_width = 0.8 + 0.08 * max(len(s) for s in scenarios)
     legend_cols = max(1, min(len(scenarios), int(fig_width // entry_width)))
     header = 0.15 + 0.28 * math.ceil(len(scenarios) / legend_cols)
-    fig = Figure(figsize=(fig_width, height * nrows + header + 0.45), dpi=DPI,
-                 layout="constrained")
+    fig = Figure(figsize=(fig_width, height * nrows + header + 0.45), dpi=DPI, layout="constrained")
     fig.suptitle(title, fontsize=13, fontweight="bold")
     top, body = fig.subfigures(2, 1, height_ratios=[header, height * nrows])
-    handles = [Line2D([], [], color=_look(i)[0], linestyle=_look(i)[1], linewidth=2)
-               for i in range(len(scenarios))]
-    top.legend(handles, scenarios, loc="center", ncols=legend_cols, frameon=False,
-               fontsize=10, handlelength=3)
+    handles = [
+        Line2D([], [], color=_look(i)[0], linestyle=_look(i)[1], linewidth=2)
+        for i in range(len(scenarios))
+    ]
+    top.legend(
+        handles,
+        scenarios,
+        loc="center",
+        ncols=legend_cols,
+        frameon=False,
+        fontsize=10,
+        handlelength=3,
+    )
     return fig, body
 
 
@@ -327,8 +398,9 @@ def _replicates(summary: pd.DataFrame, *, band: bool = True) -> str:
     low, high = int(summary["n"].min()), int(summary["n"].max())
     if high < 2:
         return "1 replicate (no interval)" if band else "1 replicate"
-    return (f"mean of {low if low == high else f'{low}-{high}'} replicates"
-            + (", band = 95% interval" if band else ""))
+    return f"mean of {low if low == high else f'{low}-{high}'} replicates" + (
+        ", band = 95% interval" if band else ""
+    )
 
 
 def _look(index: int) -> tuple[str, str]:

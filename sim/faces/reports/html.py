@@ -130,24 +130,26 @@ def write_report(
     body = [f"<h1>{_esc(title)}</h1>", _paragraphs(intro), _contents(sections)]
     body += [_section_html(section, number) for number, section in enumerate(sections, 1)]
     body.append(_provenance_html(manifest))
-    page = "\n".join([
-        "<!DOCTYPE html>",
-        '<html lang="en">',
-        "<head>",
-        '<meta charset="utf-8">',
-        '<meta name="viewport" content="width=device-width, initial-scale=1">',
-        f'<meta name="generator" content="recovery-pathways {_esc(sim.__version__)}">',
-        f"<title>{_esc(title)}</title>",
-        f"<style>{CSS}</style>",
-        "</head>",
-        "<body>",
-        "<main>",
-        *body,
-        "</main>",
-        "</body>",
-        "</html>",
-        "",
-    ])
+    page = "\n".join(
+        [
+            "<!DOCTYPE html>",
+            '<html lang="en">',
+            "<head>",
+            '<meta charset="utf-8">',
+            '<meta name="viewport" content="width=device-width, initial-scale=1">',
+            f'<meta name="generator" content="recovery-pathways {_esc(sim.__version__)}">',
+            f"<title>{_esc(title)}</title>",
+            f"<style>{CSS}</style>",
+            "</head>",
+            "<body>",
+            "<main>",
+            *body,
+            "</main>",
+            "</body>",
+            "</html>",
+            "",
+        ]
+    )
     return write_atomic(path, page.encode("utf-8"))
 
 
@@ -180,20 +182,27 @@ def _esc(text: object) -> str:
 
 def _paragraphs(text: str) -> str:
     blocks = [block.strip() for block in str(text).split("\n\n")]
-    return "\n".join(f"<p>{'<br>'.join(_esc(line) for line in block.splitlines())}</p>"
-                     for block in blocks if block)
+    return "\n".join(
+        f"<p>{'<br>'.join(_esc(line) for line in block.splitlines())}</p>"
+        for block in blocks
+        if block
+    )
 
 
 def _contents(sections: Sequence[Section]) -> str:
-    items = [f'<li><a href="#section-{n}">{_esc(s.heading)}</a></li>'
-             for n, s in enumerate(sections, 1)]
+    items = [
+        f'<li><a href="#section-{n}">{_esc(s.heading)}</a></li>' for n, s in enumerate(sections, 1)
+    ]
     items.append('<li><a href="#provenance">Provenance</a></li>')
     return f"<nav><strong>Contents</strong><ol>{''.join(items)}</ol></nav>"
 
 
 def _section_html(section: Section, number: int) -> str:
-    parts = [f'<section id="section-{number}">', f"<h2>{_esc(section.heading)}</h2>",
-             _paragraphs(section.text)]
+    parts = [
+        f'<section id="section-{number}">',
+        f"<h2>{_esc(section.heading)}</h2>",
+        _paragraphs(section.text),
+    ]
     if section.figure is not None:
         parts.append(_figure_html(Path(section.figure), section.heading))
     if section.table is not None:
@@ -207,41 +216,64 @@ def _figure_html(path: Path, heading: str) -> str:
         raise FileNotFoundError(f"figure {path} of section {heading!r} does not exist")
     data = path.read_bytes()
     if not data.startswith(PNG_MAGIC):
-        raise ValueError(f"figure {path} of section {heading!r} is not a PNG file; "
-                         "save figures as .png (see sim.faces.reports.figures)")
+        raise ValueError(
+            f"figure {path} of section {heading!r} is not a PNG file; "
+            "save figures as .png (see sim.faces.reports.figures)"
+        )
     encoded = base64.b64encode(data).decode("ascii")
-    return (f'<figure><img src="data:image/png;base64,{encoded}" '
-            f'alt="{_esc("Figure: " + heading)}"></figure>')
+    return (
+        f'<figure><img src="data:image/png;base64,{encoded}" '
+        f'alt="{_esc("Figure: " + heading)}"></figure>'
+    )
 
 
 def _table_html(table: pd.DataFrame) -> str:
     frame = table if _index_is_plain(table) else table.reset_index()
-    numeric = [pd.api.types.is_numeric_dtype(dtype) and not pd.api.types.is_bool_dtype(dtype)
-               for dtype in frame.dtypes]
+    numeric = [
+        pd.api.types.is_numeric_dtype(dtype) and not pd.api.types.is_bool_dtype(dtype)
+        for dtype in frame.dtypes
+    ]
     names = [" / ".join(map(str, c)) if isinstance(c, tuple) else str(c) for c in frame.columns]
-    rows = [[format_number(value) for value in record]
-            for record in frame.itertuples(index=False, name=None)]
+    rows = [
+        [format_number(value) for value in record]
+        for record in frame.itertuples(index=False, name=None)
+    ]
     return _html_table(names, rows, numeric)
 
 
-def _html_table(names: Sequence[str], rows: Sequence[Sequence[str]],
-                numeric: Sequence[bool]) -> str:
+def _html_table(
+    names: Sequence[str], rows: Sequence[Sequence[str]], numeric: Sequence[bool]
+) -> str:
     """A table from header names and already formatted cells (escaped here)."""
-    head = "".join(f'<th scope="col"{_num(is_num)}>{_esc(name)}</th>'
-                   for name, is_num in zip(names, numeric, strict=True))
-    body = ["<tr>" + "".join(f"<td{_num(is_num)}>{_esc(cell)}</td>"
-                             for cell, is_num in zip(row, numeric, strict=True)) + "</tr>"
-            for row in rows]
+    head = "".join(
+        f'<th scope="col"{_num(is_num)}>{_esc(name)}</th>'
+        for name, is_num in zip(names, numeric, strict=True)
+    )
+    body = [
+        "<tr>"
+        + "".join(
+            f"<td{_num(is_num)}>{_esc(cell)}</td>"
+            for cell, is_num in zip(row, numeric, strict=True)
+        )
+        + "</tr>"
+        for row in rows
+    ]
     if not body:
         body.append(f'<tr><td class="empty" colspan="{max(len(names), 1)}">no rows</td></tr>')
-    return (f'<div class="table-wrap"><table><thead><tr>{head}</tr></thead>'
-            f"<tbody>{''.join(body)}</tbody></table></div>")
+    return (
+        f'<div class="table-wrap"><table><thead><tr>{head}</tr></thead>'
+        f"<tbody>{''.join(body)}</tbody></table></div>"
+    )
 
 
 def _index_is_plain(table: pd.DataFrame) -> bool:
     index = table.index
-    return (isinstance(index, pd.RangeIndex) and index.name is None
-            and index.start == 0 and index.step == 1)
+    return (
+        isinstance(index, pd.RangeIndex)
+        and index.name is None
+        and index.start == 0
+        and index.step == 1
+    )
 
 
 def _num(is_numeric: bool) -> str:
@@ -249,13 +281,15 @@ def _num(is_numeric: bool) -> str:
 
 
 def _provenance_html(manifest: Mapping[str, Any]) -> str:
-    return "\n".join([
-        '<section id="provenance">',
-        "<h2>Provenance</h2>",
-        "<p>How these results were produced: the run manifest, as recorded.</p>",
-        _value_html(manifest),
-        "</section>",
-    ])
+    return "\n".join(
+        [
+            '<section id="provenance">',
+            "<h2>Provenance</h2>",
+            "<p>How these results were produced: the run manifest, as recorded.</p>",
+            _value_html(manifest),
+            "</section>",
+        ]
+    )
 
 
 def _value_html(value: Any) -> str:
@@ -263,16 +297,19 @@ def _value_html(value: Any) -> str:
     if isinstance(value, Mapping):
         if not value:
             return '<span class="empty">none</span>'
-        items = "".join(f"<dt>{_esc(key)}</dt><dd>{_value_html(item)}</dd>"
-                        for key, item in value.items())
+        items = "".join(
+            f"<dt>{_esc(key)}</dt><dd>{_value_html(item)}</dd>" for key, item in value.items()
+        )
         return f"<dl>{items}</dl>"
     if _is_container(value):
         return _sequence_html(list(value))
     text = _scalar_text(value)
     if len(text) > LONG_VALUE_CHARS or "\n" in text:
         preview = text.splitlines()[0][:60] if text.strip() else ""
-        return (f"<details><summary><code>{_esc(preview)}</code>… ({len(text):,} characters)"
-                f"</summary><pre>{_esc(text)}</pre></details>")
+        return (
+            f"<details><summary><code>{_esc(preview)}</code>… ({len(text):,} characters)"
+            f"</summary><pre>{_esc(text)}</pre></details>"
+        )
     return f"<code>{_esc(text)}</code>"
 
 
@@ -302,8 +339,9 @@ def _is_records(items: list[Any]) -> bool:
     if not all(isinstance(item, Mapping) and item for item in items):
         return False
     keys = list(items[0])
-    return all(list(item) == keys and not any(_is_container(v) for v in item.values())
-               for item in items)
+    return all(
+        list(item) == keys and not any(_is_container(v) for v in item.values()) for item in items
+    )
 
 
 def _is_number(value: Any) -> bool:

@@ -25,11 +25,23 @@ from matplotlib.patches import Patch, Rectangle
 from sim.core.metrics import METRICS
 from sim.files.outputs import write_atomic
 
-__all__ = ["LEVEL_COLOURS", "output_title", "plot_convergence", "plot_levels", "plot_morris",
-           "plot_ranking", "plot_second_order"]
+__all__ = [
+    "LEVEL_COLOURS",
+    "output_title",
+    "plot_convergence",
+    "plot_levels",
+    "plot_morris",
+    "plot_ranking",
+    "plot_second_order",
+]
 
-LEVEL_COLOURS = {"user": "#0072B2", "service": "#D55E00", "environment": "#009E73",
-                 "structural": "#CC79A7", "": "#555555"}
+LEVEL_COLOURS = {
+    "user": "#0072B2",
+    "service": "#D55E00",
+    "environment": "#009E73",
+    "structural": "#CC79A7",
+    "": "#555555",
+}
 DPI = 150
 _METHOD_NAMES = {"sobol": "Sobol'", "sobol_by_level": "Sobol' (by level)", "efast": "eFAST"}
 MAX_BARS = 16  # parameters shown per ranking panel
@@ -45,8 +57,7 @@ def output_title(output: str) -> str:
     return f"{text[0].upper()}{text[1:]}, week {week}"
 
 
-def plot_ranking(indices: pd.DataFrame, path: str | Path, *,
-                 conf_level: float = 0.95) -> Path:
+def plot_ranking(indices: pd.DataFrame, path: str | Path, *, conf_level: float = 0.95) -> Path:
     """Total- and first-order indices with intervals, ranked, a panel per output.
 
     Args:
@@ -70,15 +81,25 @@ def plot_ranking(indices: pd.DataFrame, path: str | Path, *,
     for ax, output in zip(axes, outputs, strict=False):
         _ranking_panel(ax, data[data["output"] == output], bars)
         ax.set_title(output_title(output), loc="left", fontsize=10)
-    handles = [Patch(color="#333333", label="total order (ST)"),
-               Patch(facecolor="white", edgecolor="#333333", hatch="////",
-                     label="first order (S1)"), *_level_handles(data)]
-    fig.legend(handles=handles, loc="outside lower center", ncols=min(len(handles), 6),
-               frameon=False, fontsize=9)
+    handles = [
+        Patch(color="#333333", label="total order (ST)"),
+        Patch(facecolor="white", edgecolor="#333333", hatch="////", label="first order (S1)"),
+        *_level_handles(data),
+    ]
+    fig.legend(
+        handles=handles,
+        loc="outside lower center",
+        ncols=min(len(handles), 6),
+        frameon=False,
+        fontsize=9,
+    )
     method = _METHOD_NAMES.get(data["method"].iloc[0], data["method"].iloc[0])
-    fig.suptitle(f"Which levers matter: {method} indices, ranked by total order "
-                 f"({_conf_text(data, conf_level)}; base N = {int(data['base_n'].iloc[0])})",
-                 fontsize=12, fontweight="bold")
+    fig.suptitle(
+        f"Which levers matter: {method} indices, ranked by total order "
+        f"({_conf_text(data, conf_level)}; base N = {int(data['base_n'].iloc[0])})",
+        fontsize=12,
+        fontweight="bold",
+    )
     return _save(fig, path)
 
 
@@ -91,12 +112,26 @@ def _ranking_panel(ax: Axes, data: pd.DataFrame, bars: int) -> None:
     for table, offset, style in ((total, 0.19, {}), (first, -0.19, {"hatch": "////"})):
         values = table.loc[order]
         solid = not style
-        ax.barh(y + offset, values["estimate"], height=0.36, color=colours if solid else "white",
-                edgecolor=colours, linewidth=1, **style)
+        ax.barh(
+            y + offset,
+            values["estimate"],
+            height=0.36,
+            color=colours if solid else "white",
+            edgecolor=colours,
+            linewidth=1,
+            **style,
+        )
         errors = _error_bars(values)
         if errors is not None:
-            ax.errorbar(values["estimate"], y + offset, xerr=errors, fmt="none", ecolor="#222222",
-                        elinewidth=0.9, capsize=2)
+            ax.errorbar(
+                values["estimate"],
+                y + offset,
+                xerr=errors,
+                fmt="none",
+                ecolor="#222222",
+                elinewidth=0.9,
+                capsize=2,
+            )
     ax.set_yticks(y, labels=order, fontsize=8.5)
     for tick, colour in zip(ax.get_yticklabels(), colours, strict=True):
         tick.set_color(colour)
@@ -105,8 +140,7 @@ def _ranking_panel(ax: Axes, data: pd.DataFrame, bars: int) -> None:
     _tidy(ax)
 
 
-def plot_second_order(indices: pd.DataFrame, path: str | Path, *,
-                      conf_level: float = 0.95) -> Path:
+def plot_second_order(indices: pd.DataFrame, path: str | Path, *, conf_level: float = 0.95) -> Path:
     """Second-order Sobol' indices as a triangular heatmap per output.
 
     Only pairs whose interval lies above zero are coloured and labelled: a true
@@ -128,12 +162,23 @@ def plot_second_order(indices: pd.DataFrame, path: str | Path, *,
     for ax, output in zip(axes, outputs, strict=False):
         image = _heatmap(ax, data[data["output"] == output], names, norm)
         ax.set_title(textwrap.fill(output_title(output), 45), loc="left", fontsize=10)
-    fig.colorbar(image, ax=list(axes[:len(outputs)]), shrink=0.5, label="S2")
-    fig.legend(handles=[Patch(color=_GREY_CELL, label=f"grey: {conf_level:.0%} interval not "
-                              "above 0 (estimate in grey)")],
-               loc="outside lower center", frameon=False, fontsize=9)
-    fig.suptitle("Interactions: second-order Sobol' indices of pairs of levers",
-                 fontsize=12, fontweight="bold")
+    fig.colorbar(image, ax=list(axes[: len(outputs)]), shrink=0.5, label="S2")
+    fig.legend(
+        handles=[
+            Patch(
+                color=_GREY_CELL,
+                label=f"grey: {conf_level:.0%} interval not above 0 (estimate in grey)",
+            )
+        ],
+        loc="outside lower center",
+        frameon=False,
+        fontsize=9,
+    )
+    fig.suptitle(
+        "Interactions: second-order Sobol' indices of pairs of levers",
+        fontsize=12,
+        fontweight="bold",
+    )
     return _save(fig, path)
 
 
@@ -146,17 +191,32 @@ def _heatmap(ax: Axes, data: pd.DataFrame, names: list[str], norm: Normalize) ->
     clear = np.full((size, size), np.nan)
     for r in data.itertuples(index=False):
         i, j = names.index(r.parameter), names.index(r.partner) - 1
-        ax.add_patch(Rectangle((j - 0.5, i - 0.5), 1, 1, color=_GREY_CELL, linewidth=0,
-                               zorder=0))
+        ax.add_patch(Rectangle((j - 0.5, i - 0.5), 1, 1, color=_GREY_CELL, linewidth=0, zorder=0))
         if r.ci_low > 0:
             clear[i, j] = r.estimate
-        colour = ("#999999" if r.ci_low <= 0 else
-                  "white" if r.estimate > 0.6 * norm.vmax else "black")
-        ax.text(j, i, f"{r.estimate:.2f}".replace("-", "\N{MINUS SIGN}"), ha="center",
-                va="center", fontsize=6.5, zorder=2, color=colour)
+        colour = (
+            "#999999" if r.ci_low <= 0 else "white" if r.estimate > 0.6 * norm.vmax else "black"
+        )
+        ax.text(
+            j,
+            i,
+            f"{r.estimate:.2f}".replace("-", "\N{MINUS SIGN}"),
+            ha="center",
+            va="center",
+            fontsize=6.5,
+            zorder=2,
+            color=colour,
+        )
     if np.isnan(clear).all():
-        ax.text(0.02, 0.02, "no pair clearly above 0", transform=ax.transAxes, ha="left",
-                fontsize=9, color="#555555")
+        ax.text(
+            0.02,
+            0.02,
+            "no pair clearly above 0",
+            transform=ax.transAxes,
+            ha="left",
+            fontsize=9,
+            color="#555555",
+        )
     image = ax.imshow(clear, cmap="Reds", norm=norm, zorder=1)
     ax.set_xticks(range(size), labels=names[1:], rotation=90, fontsize=8)
     ax.set_yticks(range(size), labels=names[:-1], fontsize=8)
@@ -165,8 +225,7 @@ def _heatmap(ax: Axes, data: pd.DataFrame, names: list[str], norm: Normalize) ->
     return image
 
 
-def plot_morris(indices: pd.DataFrame, path: str | Path, *,
-                conf_level: float = 0.95) -> Path:
+def plot_morris(indices: pd.DataFrame, path: str | Path, *, conf_level: float = 0.95) -> Path:
     """Morris mu* against sigma per output, coloured by level, with the noise floor.
 
     Raises:
@@ -180,13 +239,20 @@ def plot_morris(indices: pd.DataFrame, path: str | Path, *,
     for ax, output in zip(axes, outputs, strict=False):
         _morris_panel(ax, data[data["output"] == output])
         ax.set_title(output_title(output), loc="left", fontsize=10)
-    handles = [*_level_handles(data), Patch(color="#999999", alpha=0.3,
-                                            label="below the noise floor")]
-    fig.legend(handles=handles, loc="outside lower center", ncols=len(handles),
-               frameon=False, fontsize=9)
-    fig.suptitle("Morris screening: mean |elementary effect| (mu*, "
-                 f"{_conf_text(data, conf_level)}) against its spread (sigma), "
-                 f"{int(data['base_n'].iloc[0])} trajectories", fontsize=12, fontweight="bold")
+    handles = [
+        *_level_handles(data),
+        Patch(color="#999999", alpha=0.3, label="below the noise floor"),
+    ]
+    fig.legend(
+        handles=handles, loc="outside lower center", ncols=len(handles), frameon=False, fontsize=9
+    )
+    fig.suptitle(
+        "Morris screening: mean |elementary effect| (mu*, "
+        f"{_conf_text(data, conf_level)}) against its spread (sigma), "
+        f"{int(data['base_n'].iloc[0])} trajectories",
+        fontsize=12,
+        fontweight="bold",
+    )
     return _save(fig, path)
 
 
@@ -201,17 +267,36 @@ def _morris_panel(ax: Axes, data: pd.DataFrame) -> None:
     for ratio in (0.1, 0.5, 1.0):
         ax.plot([0, right], [0, ratio * right], color="#bbbbbb", linewidth=0.8, linestyle=":")
         end = (right, ratio * right) if ratio * right <= top else (top / ratio, top)
-        ax.text(0.9 * end[0], 0.9 * end[1], f"sigma/mu* = {ratio} ", fontsize=7,
-                color="#888888", ha="right", va="bottom")
+        ax.text(
+            0.9 * end[0],
+            0.9 * end[1],
+            f"sigma/mu* = {ratio} ",
+            fontsize=7,
+            color="#888888",
+            ha="right",
+            va="bottom",
+        )
     colours = [LEVEL_COLOURS.get(level, "#555555") for level in star["level"]]
-    ax.errorbar(star["estimate"], sigma, xerr=_error_bars(star), fmt="none", ecolor="#aaaaaa",
-                elinewidth=0.8)
-    ax.scatter(star["estimate"], sigma, c=colours, s=28, zorder=3, edgecolors="white",
-               linewidths=0.6)
+    ax.errorbar(
+        star["estimate"],
+        sigma,
+        xerr=_error_bars(star),
+        fmt="none",
+        ecolor="#aaaaaa",
+        elinewidth=0.8,
+    )
+    ax.scatter(
+        star["estimate"], sigma, c=colours, s=28, zorder=3, edgecolors="white", linewidths=0.6
+    )
     ax.set(xlim=(0, right), ylim=(0, top))
     leaders = star["estimate"].nlargest(LABELLED).index
-    _place_labels(ax, [(n, star.at[n, "estimate"], sigma[n],
-                        LEVEL_COLOURS.get(star.at[n, "level"], "#555555")) for n in leaders])
+    _place_labels(
+        ax,
+        [
+            (n, star.at[n, "estimate"], sigma[n], LEVEL_COLOURS.get(star.at[n, "level"], "#555555"))
+            for n in leaders
+        ],
+    )
     ax.set_xlabel("mu* (output units per full range of the lever)", fontsize=9)
     ax.set_ylabel("sigma (interactions, non-linearity)", fontsize=9)
     _tidy(ax)
@@ -223,61 +308,83 @@ def _place_labels(ax: Axes, points: list[tuple[str, float, float, str]]) -> None
     width_in = ax.figure.get_figwidth() / 2 - 1.2  # about one panel's plotting width
     gap, char = 0.05, 7.5 * 0.55 / 72 / width_in  # label height and character width
     placed: list[tuple[float, float, float]] = []
-    for name, x, y in sorted(((n, (x - x0) / (x1 - x0), (y - y0) / (y1 - y0))
-                              for n, x, y, _ in points), key=lambda p: abs(p[2] - 0.5)):
+    for name, x, y in sorted(
+        ((n, (x - x0) / (x1 - x0), (y - y0) / (y1 - y0)) for n, x, y, _ in points),
+        key=lambda p: abs(p[2] - 0.5),
+    ):
         length = char * len(name) + 0.02
         start = x + 0.015 if x + length < 1.0 else x - 0.015 - length
         level, step = y, (gap / 2 if y < 0.5 else -gap / 2)
-        while any(abs(level - b) < gap and start < e and s < start + length
-                  for s, e, b in placed):
+        while any(abs(level - b) < gap and start < e and s < start + length for s, e, b in placed):
             level += step
         placed.append((start, start + length, level))
         colour = next(c for n, *_, c in points if n == name)
-        ax.annotate(name, (x, y), xycoords="axes fraction", xytext=(start, level),
-                    textcoords="axes fraction", fontsize=7.5, color=colour, va="center",
-                    arrowprops={"arrowstyle": "-", "color": "#bbbbbb", "linewidth": 0.6})
+        ax.annotate(
+            name,
+            (x, y),
+            xycoords="axes fraction",
+            xytext=(start, level),
+            textcoords="axes fraction",
+            fontsize=7.5,
+            color=colour,
+            va="center",
+            arrowprops={"arrowstyle": "-", "color": "#bbbbbb", "linewidth": 0.6},
+        )
 
 
-def plot_levels(indices: pd.DataFrame, path: str | Path, *,
-                conf_level: float = 0.95) -> Path:
+def plot_levels(indices: pd.DataFrame, path: str | Path, *, conf_level: float = 0.95) -> Path:
     """Grouped Sobol' indices: S1 and ST per moderator level, a panel per output.
 
     Raises:
         ValueError: If there are no grouped (``sobol_by_level``) rows.
     """
-    data = indices[(indices["method"] == "sobol_by_level")
-                   & indices["index"].isin(["S1", "ST"])]
+    data = indices[(indices["method"] == "sobol_by_level") & indices["index"].isin(["S1", "ST"])]
     if data.empty:
         raise ValueError("no indices grouped by level to plot")
     outputs = list(pd.unique(data["output"]))
     fig, axes = _panels(len(outputs), width=4.2, height=3.4, columns=3)
     for ax, output in zip(axes, outputs, strict=False):
         part = data[data["output"] == output]
-        levels = list(part[part["index"] == "ST"].sort_values("estimate",
-                                                              ascending=False)["parameter"])
+        levels = list(
+            part[part["index"] == "ST"].sort_values("estimate", ascending=False)["parameter"]
+        )
         x = np.arange(len(levels))
         for name, offset, hatch in (("ST", -0.19, None), ("S1", 0.19, "////")):
             rows = part[part["index"] == name].set_index("parameter").loc[levels]
             colours = [LEVEL_COLOURS.get(level, "#555555") for level in levels]
-            ax.bar(x + offset, rows["estimate"], width=0.36, hatch=hatch, linewidth=1,
-                   color="white" if hatch else colours, edgecolor=colours,
-                   yerr=_error_bars(rows), ecolor="#222222", capsize=3)
+            ax.bar(
+                x + offset,
+                rows["estimate"],
+                width=0.36,
+                hatch=hatch,
+                linewidth=1,
+                color="white" if hatch else colours,
+                edgecolor=colours,
+                yerr=_error_bars(rows),
+                ecolor="#222222",
+                capsize=3,
+            )
         ax.set_xticks(x, labels=levels, fontsize=9)
         ax.axhline(0, color="#444444", linewidth=0.8)
         ax.set_ylabel("share of output variance", fontsize=9)
         ax.set_title(textwrap.fill(output_title(output), 42), loc="left", fontsize=9.5)
         _tidy(ax, grid="y")
-    handles = [Patch(color="#333333", label="total order (ST)"),
-               Patch(facecolor="white", edgecolor="#333333", hatch="////",
-                     label="first order (S1)")]
+    handles = [
+        Patch(color="#333333", label="total order (ST)"),
+        Patch(facecolor="white", edgecolor="#333333", hatch="////", label="first order (S1)"),
+    ]
     fig.legend(handles=handles, loc="outside lower center", ncols=2, frameon=False, fontsize=9)
-    fig.suptitle("Which level matters: Sobol' indices by moderator level "
-                 f"({_conf_text(data, conf_level)})", fontsize=12, fontweight="bold")
+    fig.suptitle(
+        f"Which level matters: Sobol' indices by moderator level ({_conf_text(data, conf_level)})",
+        fontsize=12,
+        fontweight="bold",
+    )
     return _save(fig, path)
 
 
-def plot_convergence(convergence: pd.DataFrame, stable: pd.DataFrame,
-                     path: str | Path, *, top: int = 5) -> Path:
+def plot_convergence(
+    convergence: pd.DataFrame, stable: pd.DataFrame, path: str | Path, *, top: int = 5
+) -> Path:
     """Leading indices and their interval widths against the base sample size.
 
     Left panel per output: the ranking index (ST, or mu* for Morris) of the
@@ -295,44 +402,62 @@ def plot_convergence(convergence: pd.DataFrame, stable: pd.DataFrame,
     axes = fig.subplots(len(outputs), 2, squeeze=False, width_ratios=[1.5, 1])
     for (left, right), output in zip(axes, outputs, strict=True):
         row = stable[stable["output"] == output].iloc[0]
-        part = convergence[(convergence["output"] == output)
-                           & (convergence["index"] == row["index"])]
+        part = convergence[
+            (convergence["output"] == output) & (convergence["index"] == row["index"])
+        ]
         _convergence_panels(left, right, part, row, top)
         left.set_title(output_title(output), loc="left", fontsize=10)
-    fig.suptitle("Convergence: indices and interval widths against sample size",
-                 fontsize=12, fontweight="bold")
+    fig.suptitle(
+        "Convergence: indices and interval widths against sample size",
+        fontsize=12,
+        fontweight="bold",
+    )
     return _save(fig, path)
 
 
-def _convergence_panels(left: Axes, right: Axes, part: pd.DataFrame, row: pd.Series,
-                        top: int) -> None:
+def _convergence_panels(
+    left: Axes, right: Axes, part: pd.DataFrame, row: pd.Series, top: int
+) -> None:
     largest = part[part["base_n"] == row["largest_n"]]
     leaders = list(largest.nlargest(top, "estimate")["parameter"])
     for i, name in enumerate(leaders):
         line = part[part["parameter"] == name].sort_values("base_n")
         colour = LEVEL_COLOURS.get(name) or _cycle(i)
-        left.plot(line["base_n"], line["estimate"], "o-", color=colour, ms=3, lw=1.5,
-                  label=name)
-        left.fill_between(line["base_n"], line["ci_low"], line["ci_high"], color=colour,
-                          alpha=0.15, linewidth=0)
+        left.plot(line["base_n"], line["estimate"], "o-", color=colour, ms=3, lw=1.5, label=name)
+        left.fill_between(
+            line["base_n"], line["ci_low"], line["ci_high"], color=colour, alpha=0.15, linewidth=0
+        )
         right.plot(line["base_n"], line["ci_high"] - line["ci_low"], "o-", color=colour, ms=3)
     sizes = np.array(sorted(part["base_n"].unique()), dtype=float)
     widths = (part["ci_high"] - part["ci_low"])[part["parameter"].isin(leaders)]
     if widths.notna().any() and widths.max() > 0:
         start = float(widths[part["base_n"] == sizes[0]].max())
-        right.plot(sizes, start * np.sqrt(sizes[0] / sizes), "--", color="#999999",
-                   label="1/sqrt(N)")
+        right.plot(
+            sizes, start * np.sqrt(sizes[0] / sizes), "--", color="#999999", label="1/sqrt(N)"
+        )
         right.set_yscale("log")
         right.legend(fontsize=8, frameon=False)
     if row["orderings"]:
         verb = "stable" if row["verified"] else "not yet shown stable;"
         left.axvline(row["stable_n"], color="#444444", linestyle=":", linewidth=1)
         symbol = "r" if row["index"] == "mu_star" else "N"
-        left.text(row["stable_n"], 1.0, f" ranking {verb} from {symbol} = {row['stable_n']}",
-                  transform=left.get_xaxis_transform(), fontsize=8, va="top")
+        left.text(
+            row["stable_n"],
+            1.0,
+            f" ranking {verb} from {symbol} = {row['stable_n']}",
+            transform=left.get_xaxis_transform(),
+            fontsize=8,
+            va="top",
+        )
     else:
-        left.text(0.01, 1.0, "no clear ranking at the largest N", fontsize=8, va="top",
-                  transform=left.transAxes)
+        left.text(
+            0.01,
+            1.0,
+            "no clear ranking at the largest N",
+            fontsize=8,
+            va="top",
+            transform=left.transAxes,
+        )
     left.legend(fontsize=7.5, frameon=False, loc="center left", bbox_to_anchor=(1.0, 0.5))
     size = "trajectories r" if row["index"] == "mu_star" else "base sample size N"
     for ax, label in ((left, row["index"]), (right, f"width of {row['index']} interval")):
@@ -345,8 +470,7 @@ def _convergence_panels(left: Axes, right: Axes, part: pd.DataFrame, row: pd.Ser
 # --------------------------------------------------------------------------- helpers
 
 
-def _panels(count: int, *, width: float, height: float,
-            columns: int) -> tuple[Figure, list[Axes]]:
+def _panels(count: int, *, width: float, height: float, columns: int) -> tuple[Figure, list[Axes]]:
     ncols = min(count, columns)
     nrows = math.ceil(count / ncols)
     fig = Figure(figsize=(width * ncols, height * nrows + 1.0), dpi=DPI, layout="constrained")
@@ -377,8 +501,15 @@ def _conf_text(data: pd.DataFrame, conf_level: float) -> str:
 
 
 def _cycle(index: int) -> str:
-    palette: Sequence[str] = ("#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00",
-                              "#56B4E9", "#000000")
+    palette: Sequence[str] = (
+        "#0072B2",
+        "#D55E00",
+        "#009E73",
+        "#CC79A7",
+        "#E69F00",
+        "#56B4E9",
+        "#000000",
+    )
     return palette[index % len(palette)]
 
 

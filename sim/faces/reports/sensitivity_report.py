@@ -43,8 +43,10 @@ def _variance_sentence(part: pd.DataFrame, noise: float) -> str:
     first = float(part[part["index"] == "S1"]["estimate"].sum())
     noise = 0.0 if pd.isna(noise) else float(noise)
     rest = max(0.0, 1.0 - first - noise)
-    return (f"First-order effects add up to {first:.0%} of the variance, stochastic noise "
-            f"{noise:.0%}, and interactions (with estimation error) about {rest:.0%}.")
+    return (
+        f"First-order effects add up to {first:.0%} of the variance, stochastic noise "
+        f"{noise:.0%}, and interactions (with estimation error) about {rest:.0%}."
+    )
 
 
 def _variance_text(part: pd.DataFrame, conf_level: float, noise: float) -> str:
@@ -59,14 +61,18 @@ def _variance_text(part: pd.DataFrame, conf_level: float, noise: float) -> str:
         return f"No {unit[:-1]}'s total-order index is distinguishable from zero{shown}."
     leaders = list(clear.head(TOP).itertuples(index=False))
     lead = _name(leaders[0]).replace("the ", "The ", 1)  # a parameter name keeps its case
-    words = [f"{lead} matters most: total-order index "
-             f"{_interval(leaders[0])}, "
-             f"first-order {first[leaders[0].parameter]:.2f}"]
+    words = [
+        f"{lead} matters most: total-order index "
+        f"{_interval(leaders[0])}, "
+        f"first-order {first[leaders[0].parameter]:.2f}"
+    ]
     words += [f"then {_name(r)}, {_interval(r)}" for r in leaders[1:]]
     text = "; ".join(words) + "."
     if len(leaders) > 1 and has_ci and leaders[1].ci_high >= leaders[0].ci_low:
-        text += (f" The {conf_level:.0%} intervals of the first two overlap, so their order "
-                 "is not certain.")
+        text += (
+            f" The {conf_level:.0%} intervals of the first two overlap, so their order "
+            "is not certain."
+        )
     criterion = "an interval above zero" if has_ci else "an index above 0.01"
     verb = "has" if len(clear) == 1 else "have"
     text += f" {len(clear)} of {len(total)} {unit} {verb} {criterion}. "
@@ -81,14 +87,19 @@ def _morris_text(part: pd.DataFrame) -> str:
     if above.empty:
         return f"No lever's mu* is clearly above the noise floor ({floor:.3g})."
     words = [f"{_name(r)}, mu* {_interval(r)}" for r in above.head(TOP).itertuples(index=False)]
-    bent = [r.parameter for r in above.itertuples(index=False)
-            if sigma[r.parameter] > 0.5 * r.estimate]
-    text = (f"Largest mean elementary effects (per full range of the lever): "
-            f"{'; '.join(words)}. {len(above)} of {len(star)} levers clearly above the "
-            f"noise floor (mu* {floor:.3g}).")
+    bent = [
+        r.parameter for r in above.itertuples(index=False) if sigma[r.parameter] > 0.5 * r.estimate
+    ]
+    text = (
+        f"Largest mean elementary effects (per full range of the lever): "
+        f"{'; '.join(words)}. {len(above)} of {len(star)} levers clearly above the "
+        f"noise floor (mu* {floor:.3g})."
+    )
     if bent:
-        text += (f" Non-linear or interacting (sigma > mu*/2): {', '.join(bent[:6])}"
-                 f"{' and others' if len(bent) > 6 else ''}.")
+        text += (
+            f" Non-linear or interacting (sigma > mu*/2): {', '.join(bent[:6])}"
+            f"{' and others' if len(bent) > 6 else ''}."
+        )
     return text
 
 
@@ -100,8 +111,10 @@ def _pawn_text(part: pd.DataFrame) -> str:
     lead, other = total["parameter"].iloc[0], pawn["parameter"].iloc[0]
     agree = "agrees" if lead == other else f"differs: it ranks {other} first"
     above = int((pawn["estimate"] > pawn["noise_floor"]).sum())
-    return (f" Cross-check: PAWN (a density-based method) {agree}; {above} of {len(pawn)} "
-            "levers have a PAWN median above that of a random dummy input.")
+    return (
+        f" Cross-check: PAWN (a density-based method) {agree}; {above} of {len(pawn)} "
+        "levers have a PAWN median above that of a random dummy input."
+    )
 
 
 def ranking_text(result: SensitivityResult) -> list[str]:
@@ -117,8 +130,9 @@ def ranking_text(result: SensitivityResult) -> list[str]:
         if result.plan.method == "morris":
             body = _morris_text(part)
         else:
-            body = _variance_text(part, result.plan.conf_level, noise.get(output)) \
-                + _pawn_text(part)
+            body = _variance_text(part, result.plan.conf_level, noise.get(output)) + _pawn_text(
+                part
+            )
         paragraphs.append(head + body)
     return paragraphs
 
@@ -133,43 +147,73 @@ def _figures(result: SensitivityResult, folder: Path) -> list[tuple[str, str, Pa
     method = result.plan.method
     found: list[tuple[str, str, Path]] = []
     if method == "morris":
-        found.append(("Morris screening", "Each dot is a lever: far right = large effect on "
-                      "average, high = non-linear or interacting. Levers inside the grey band "
-                      "are not distinguishable from stochastic noise.",
-                      plots.plot_morris(indices, folder / "morris.png", conf_level=conf)))
+        found.append(
+            (
+                "Morris screening",
+                "Each dot is a lever: far right = large effect on "
+                "average, high = non-linear or interacting. Levers inside the grey band "
+                "are not distinguishable from stochastic noise.",
+                plots.plot_morris(indices, folder / "morris.png", conf_level=conf),
+            )
+        )
     elif method == "sobol_by_level":
-        found.append(("Indices by moderator level", "One number per level: the share of "
-                      "variance due to the levers of that level alone (S1) and with all their "
-                      "interactions (ST).",
-                      plots.plot_levels(indices, folder / "levels.png", conf_level=conf)))
+        found.append(
+            (
+                "Indices by moderator level",
+                "One number per level: the share of "
+                "variance due to the levers of that level alone (S1) and with all their "
+                "interactions (ST).",
+                plots.plot_levels(indices, folder / "levels.png", conf_level=conf),
+            )
+        )
     else:
-        found.append(("Ranked indices", "Total-order (solid) and first-order (hatched) indices, "
-                      "ranked by total order; total-order indices are corrected for noise.",
-                      plots.plot_ranking(indices, folder / "ranking.png", conf_level=conf)))
+        found.append(
+            (
+                "Ranked indices",
+                "Total-order (solid) and first-order (hatched) indices, "
+                "ranked by total order; total-order indices are corrected for noise.",
+                plots.plot_ranking(indices, folder / "ranking.png", conf_level=conf),
+            )
+        )
     if (indices["index"] == "S2").any():
         pairs = int((indices["index"] == "S2").sum() / indices["output"].nunique())
-        found.append(("Interactions", "Second-order indices: the share of variance due to "
-                      "each pair of levers acting together, beyond their separate effects. "
-                      f"Coloured: intervals above zero. With {pairs} pairs per output, about "
-                      f"{(1 - conf) / 2:.1%} of them lie above zero by chance alone, so read "
-                      "isolated cells with care.",
-                      plots.plot_second_order(indices, folder / "second_order.png",
-                                              conf_level=conf)))
+        found.append(
+            (
+                "Interactions",
+                "Second-order indices: the share of variance due to "
+                "each pair of levers acting together, beyond their separate effects. "
+                f"Coloured: intervals above zero. With {pairs} pairs per output, about "
+                f"{(1 - conf) / 2:.1%} of them lie above zero by chance alone, so read "
+                "isolated cells with care.",
+                plots.plot_second_order(indices, folder / "second_order.png", conf_level=conf),
+            )
+        )
     if not result.convergence.empty:
-        found.append(("Convergence", _stable_text(result),
-                      plots.plot_convergence(result.convergence, result.stable,
-                                             folder / "convergence.png")))
+        found.append(
+            (
+                "Convergence",
+                _stable_text(result),
+                plots.plot_convergence(
+                    result.convergence, result.stable, folder / "convergence.png"
+                ),
+            )
+        )
     return found
 
 
 def _stable_text(result: SensitivityResult) -> str:
-    lines = ["Indices re-estimated on nested sub-samples of the design (the first N base "
-             "rows), with the base size N from which the ranking of the leading levers holds "
-             "at every larger size (orderings clear at the largest N, i.e. with "
-             "non-overlapping intervals)."]
+    lines = [
+        "Indices re-estimated on nested sub-samples of the design (the first N base "
+        "rows), with the base size N from which the ranking of the leading levers holds "
+        "at every larger size (orderings clear at the largest N, i.e. with "
+        "non-overlapping intervals)."
+    ]
     for r in result.stable.itertuples(index=False):
-        state = (f"stable from N = {r.stable_n}" if r.verified else
-                 f"not shown stable below the largest N = {r.largest_n}; run a larger N")
+        state = (
+            f"stable from N = {r.stable_n}"
+            if r.verified
+            else f"not shown stable below the largest N = {r.largest_n}; run a larger N"
+        )
         if not r.orderings:
             state = "nothing to rank (no ordering is clear at the largest N)"
         lines.append(f"{plots.output_title(r.output)}: {state}.")
@@ -179,21 +223,24 @@ def _stable_text(result: SensitivityResult) -> str:
 def _method_text(result: SensitivityResult) -> str:
     plan = result.plan
     runs = plan.points * plan.replicates
-    return (f"Method {plan.method} ({plan.design.method} sampler of SALib), base size "
-            f"{plan.design.points}, {len(plan.factors)} factors, {plan.points} design points x "
-            f"{plan.replicates} replicates = {runs} runs. Indices are computed on the mean of "
-            f"the replicates of each design point; intervals are {plan.conf_level:.0%} "
-            f"bootstrap intervals ({plan.resamples} resamples).\n\n"
-            "Every design point has its own random seed, so stochastic noise acts as one more "
-            "input. It does not bias first- and second-order estimates, but adds its share of "
-            "the variance of replicate means to every total-order estimate; that share (the "
-            "noise floor) is subtracted, and raw_estimate in indices.csv keeps SALib's value. "
-            "For Morris the floor is the mean |elementary effect| that noise alone would give; "
-            "for PAWN it is the median of a random dummy input.")
+    return (
+        f"Method {plan.method} ({plan.design.method} sampler of SALib), base size "
+        f"{plan.design.points}, {len(plan.factors)} factors, {plan.points} design points x "
+        f"{plan.replicates} replicates = {runs} runs. Indices are computed on the mean of "
+        f"the replicates of each design point; intervals are {plan.conf_level:.0%} "
+        f"bootstrap intervals ({plan.resamples} resamples).\n\n"
+        "Every design point has its own random seed, so stochastic noise acts as one more "
+        "input. It does not bias first- and second-order estimates, but adds its share of "
+        "the variance of replicate means to every total-order estimate; that share (the "
+        "noise floor) is subtracted, and raw_estimate in indices.csv keeps SALib's value. "
+        "For Morris the floor is the mean |elementary effect| that noise alone would give; "
+        "for PAWN it is the median of a random dummy input."
+    )
 
 
-def write_analysis(result: SensitivityResult, folder: str | Path, *, manifest: dict[str, Any],
-                   title: str) -> dict[str, Path]:
+def write_analysis(
+    result: SensitivityResult, folder: str | Path, *, manifest: dict[str, Any], title: str
+) -> dict[str, Path]:
     """Write tables, figures, analysis.json and report.html into ``folder``.
 
     Args:
@@ -209,20 +256,28 @@ def write_analysis(result: SensitivityResult, folder: str | Path, *, manifest: d
     written = {}
     for name in ("indices", "noise", "convergence", "stable"):
         frame: pd.DataFrame = getattr(result, name)
-        written[f"{name}.csv"] = write_atomic(folder / f"{name}.csv",
-                                              frame.to_csv(index=False).encode("utf-8"))
+        written[f"{name}.csv"] = write_atomic(
+            folder / f"{name}.csv", frame.to_csv(index=False).encode("utf-8")
+        )
     figures = _figures(result, folder)
     written.update({path.name: path for _, _, path in figures})
     written["analysis.json"] = write_json(folder / "analysis.json", _summary(result))
-    sections = [Section("Which levers matter most", "\n\n".join(ranking_text(result)),
-                        table=_top_table(result))]
+    sections = [
+        Section(
+            "Which levers matter most", "\n\n".join(ranking_text(result)), table=_top_table(result)
+        )
+    ]
     sections.append(Section("Stochastic noise", _noise_text(result), table=result.noise))
     sections += [Section(heading, text, figure=path) for heading, text, path in figures]
     sections.append(Section("Method", _method_text(result)))
     written["report.html"] = write_report(
-        folder / "report.html", title=title, sections=sections, manifest=manifest,
+        folder / "report.html",
+        title=title,
+        sections=sections,
+        manifest=manifest,
         intro="Global sensitivity analysis of the recovery model: which levers (user, service "
-              "and environment moderators) matter most for each outcome, and how sure we are.")
+        "and environment moderators) matter most for each outcome, and how sure we are.",
+    )
     return written
 
 
@@ -241,17 +296,28 @@ def _top_table(result: SensitivityResult) -> pd.DataFrame:
 
 
 def _noise_text(result: SensitivityResult) -> str:
-    text = ("Share of each output's variance that is stochastic: noise_share_run is the mean "
-            "within-design-point variance over the variance of single runs; noise_share_mean "
-            "is the same for the replicate means the indices are computed on.")
+    text = (
+        "Share of each output's variance that is stochastic: noise_share_run is the mean "
+        "within-design-point variance over the variance of single runs; noise_share_mean "
+        "is the same for the replicate means the indices are computed on."
+    )
     return "\n\n".join([text, *(f"Warning: {w}" for w in result.warnings)])
 
 
 def _summary(result: SensitivityResult) -> dict[str, Any]:
     plan = result.plan
-    return {"method": plan.method, "sampler": plan.design.model_dump(), "seed": plan.seed,
-            "bootstrap_seed": plan.seed_for("bootstrap"), "resamples": plan.resamples,
-            "conf_level": plan.conf_level, "factors": plan.factors, "outputs": plan.outputs,
-            "design_points": plan.points, "replicates": plan.replicates,
-            "stable": result.stable.to_dict("records"), "warnings": result.warnings,
-            "ranking": ranking_text(result)}
+    return {
+        "method": plan.method,
+        "sampler": plan.design.model_dump(),
+        "seed": plan.seed,
+        "bootstrap_seed": plan.seed_for("bootstrap"),
+        "resamples": plan.resamples,
+        "conf_level": plan.conf_level,
+        "factors": plan.factors,
+        "outputs": plan.outputs,
+        "design_points": plan.points,
+        "replicates": plan.replicates,
+        "stable": result.stable.to_dict("records"),
+        "warnings": result.warnings,
+        "ranking": ranking_text(result),
+    }
