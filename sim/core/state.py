@@ -13,7 +13,7 @@ from dataclasses import dataclass, fields
 import numpy as np
 from scipy.special import expit, logit
 
-from sim.core.logic_model import MECHANISMS, USER_INTERVENTIONS
+from sim.core.logic_model import MECHANISMS, PROCESSES, USER_INTERVENTIONS
 from sim.core.network import Network, initial_network
 from sim.core.parameters import REGISTRY
 from sim.core.rng_kernels import numpy_blocks
@@ -21,9 +21,15 @@ from sim.core.world import ENVIRONMENT_KEYS, SERVICE_KEYS, World
 
 __all__ = ["BatchParams", "State", "concatenate", "initialise"]
 
-PROCESS_NAMES = ("knowledge", "self_efficacy", "trust", "hope", "empowerment", "meaning")
+# the processes held in State.process, in logic-model order; self-stigma, also a process
+# of the logic model, is a user trait with an array of its own (State.self_stigma)
+PROCESS_NAMES = tuple(name for name in PROCESSES if name != "self_stigma")
 # the entry traits drawn from z[0..8], in order (each has a <name>_factor_loading)
 TRAIT_NAMES = ("motivation", "symptom_severity", "self_stigma", *PROCESS_NAMES)
+# the entry draws: one standard normal per trait and one for the shared recovery factor,
+# and one uniform per entry status
+SHARED_FACTOR = len(TRAIT_NAMES)
+ENTRY_STATUSES = ("work_history", "employed", "housed")
 
 
 class BatchParams:
@@ -179,11 +185,13 @@ def initialise(
     """
     n_runs, n_agents = bp.n_runs, world.n_agents
     n_user = len(USER_INTERVENTIONS)
-    # (10, R, N) and (3, R, N), contiguous as every later array is
-    z = np.ascontiguousarray(blocks(population, (10, n_agents), True).transpose(1, 0, 2))
-    u = np.ascontiguousarray(blocks(population, (3, n_agents), False).transpose(1, 0, 2))
+    # (traits + 1, R, N) normals and (statuses, R, N) uniforms, contiguous as later arrays are
+    n_normals, n_uniforms = SHARED_FACTOR + 1, len(ENTRY_STATUSES)
+    z = np.ascontiguousarray(blocks(population, (n_normals, n_agents), True).transpose(1, 0, 2))
+    u = np.ascontiguousarray(blocks(population, (n_uniforms, n_agents), False).transpose(1, 0, 2))
     spread = bp.trait_spread_logit
-    # one shared recovery factor z[9]: trait j = l_j sqrt(rho) z9 + sqrt(1 - l_j^2 rho) z_j,
+    # one shared recovery factor z9 = z[SHARED_FACTOR]:
+    # trait j = l_j sqrt(rho) z9 + sqrt(1 - l_j^2 rho) z_j,
     # l_j its <trait>_factor_loading (+1 motivation, hope, empowerment, meaning and
     # self-efficacy, -1 self-stigma, 0 the others at the defaults; l = +-1 gives
     # +-sqrt(rho) z9 + sqrt(1 - rho) z_j and l = 0 leaves z_j as drawn, bit for bit)
@@ -191,7 +199,9 @@ def initialise(
     shared = np.sqrt(rho)
     for index, name in enumerate(TRAIT_NAMES):
         loading = getattr(bp, f"{name}_factor_loading")
-        z[index] = loading * shared * z[9] + np.sqrt(1.0 - loading * loading * rho) * z[index]
+        z[index] = (
+            loading * shared * z[SHARED_FACTOR] + np.sqrt(1.0 - loading * loading * rho) * z[index]
+        )
     medians = [bp.motivation_median, bp.symptom_severity_median, bp.self_stigma_median] + [
         getattr(bp, f"{name}_baseline_median") for name in PROCESS_NAMES
     ]  # in TRAIT_NAMES order
@@ -199,7 +209,8 @@ def initialise(
     motivation, severity, stigma = traits[:3]
     baseline = dict(zip(PROCESS_NAMES, traits[3:], strict=True))
     stigma_baseline = _stigma_set_point(stigma, bp)
-    employed = u[1] < bp.baseline_employment_share
+    work_draw, employment_draw, housing_draw = u  # in ENTRY_STATUSES order
+    employed = employment_draw < bp.baseline_employment_share
     attitudes = bp.team_values["professional_attitudes"].copy()
     shape3 = (n_runs, n_agents, n_user)
     network = initial_network(
@@ -217,13 +228,13 @@ def initialise(
         severity_baseline=severity.copy(),
         self_stigma=stigma_baseline.copy(),
         self_stigma_baseline=stigma_baseline,
-        work_history=(u[0] < bp.work_history_share) | employed,
+        work_history=(work_draw < bp.work_history_share) | employed,
         process={k: v.copy() for k, v in baseline.items()},
         baseline=baseline,
         employed=employed,
         ever_employed=employed.copy(),
         weeks_employed=np.zeros((n_runs, n_agents), dtype=np.int64),
-        housed=u[2] < bp.baseline_housed_share,
+        housed=housing_draw < bp.baseline_housed_share,
         weeks_housed=np.zeros((n_runs, n_agents), dtype=np.int64),
         functioning=np.zeros((n_runs, n_agents)),
         connectedness=np.zeros((n_runs, n_agents)),
