@@ -6,7 +6,7 @@ with ``Generator.random`` / ``Generator.standard_normal``. Here the same blocks
 are filled by compiled loops of ``generator.random()`` and
 ``generator.standard_normal()``, which numba compiles natively for the very
 same Generator objects: a uniform is the bit generator's own ``next_double``
-(called through the function pointer numpy publishes in ``bit_generator.ctypes``),
+(called through the function pointer numpy publishes for its bit generator),
 a normal is numba's copy of numpy's 256-layer ziggurat over its ``next_uint64``. The numbers are
 numpy's, number for number, and the generators are left in the state numpy's
 fills would leave them in, so every later draw is unchanged as well
@@ -14,7 +14,7 @@ fills would leave them in, so every later draw is unchanged as well
 
 The generators reach compiled code as numba typed Lists (:func:`generator_list`):
 a list is built once (~10 us per generator) and passing it again costs nothing,
-while passing Generators as arguments re-reads each one's ``ctypes`` interface
+while passing Generators as arguments re-reads each one's published interface
 on every call (twice the draw time of a 16 x 1,000-user tile-week). One call of
 :func:`fill_streams` fills every stream's block of every run of a batch or tile.
 
