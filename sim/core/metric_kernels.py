@@ -1,4 +1,4 @@
-"""The sums behind the weekly metrics in one compiled call (docs/ODD.md §7.14 and §8 outputs).
+"""The sums behind the weekly metrics in one compiled call (docs/ODD.md §4.11, §7.14).
 
 :func:`sim.core.metrics.weekly_metrics` records shares (counts over N) and means.
 A share is an exact integer count divided by N. A mean is a float sum divided by
