@@ -321,3 +321,49 @@ def test_the_app_model_refuses_a_horizon_beyond_the_limit():
 
     with pytest.raises(ValueError, match="weeks must be a whole number"):
         ContextComparison(n_agents=20, weeks=10**12)
+
+
+SESSION_CHECK = """
+import gc, sys, warnings
+warnings.simplefilter("ignore")
+import solara
+import solara.server.app  # solara's server patches, as in `solara run`
+import solara.server.patch
+from solara.server import kernel, kernel_context
+import sim.faces.app.page as page
+from sim.faces.mesa_model import RecoveryModel
+
+if not solara.server.patch._patched:
+    solara.server.patch.patch()
+
+
+def models():
+    gc.collect()
+    return sum(isinstance(o, RecoveryModel) for o in gc.get_objects())
+
+
+before = models()
+for i in range(2):
+    name = f"exposure-test-{i}"
+    context = kernel_context.VirtualKernelContext(id=name, session_id=name, kernel=kernel.Kernel())
+    kernel_context.contexts[name] = context
+    with context:
+        box, rc = solara.render(solara.AppLayout(children=[page.Page()]))
+        context.app_object = rc
+    held = models() - before
+    del box, rc
+    context.close(reason="cull")  # what solara does to an abandoned session's kernel
+    kernel_context.contexts.pop(name, None)
+    print(f"session {i}: held {held}, left {models() - before}")
+"""
+
+
+def test_a_closed_session_releases_its_models():
+    # in a fresh interpreter: solara's server patches stay out of this test process
+    result = subprocess.run(
+        [sys.executable, "-c", SESSION_CHECK], capture_output=True, text=True, timeout=120
+    )
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.strip().splitlines()[-2:]
+    assert lines[0].startswith("session 0: held ") and not lines[0].startswith("session 0: held 0")
+    assert [line.split(", ")[1] for line in lines] == ["left 0", "left 0"], result.stdout

@@ -318,9 +318,18 @@ def Page() -> solara.Element:
 
     def rebuild() -> None:
         kwargs.set(model_kwargs(settings.value))
+        previous = current_model.value
         current_model.set(ContextComparison(**kwargs.value))
+        previous.release()  # its memory goes now, not when the session ends
 
     solara.use_effect(rebuild, [repr(settings.value)])
+
+    def release_on_close() -> Any:
+        # runs when the session's page is closed (solara culls an abandoned session):
+        # the models it built are dropped even if a library still holds a reference
+        return lambda: current_model.value.release()
+
+    solara.use_effect(release_on_close, [])
     comparison = current_model.value
 
     solara.Style(_CSS)

@@ -246,8 +246,24 @@ class ContextComparison(mesa.Model):
         """Weeks simulated so far."""
         return self.runs[0].model.week
 
+    def release(self) -> None:
+        """Drop the runs (nearly all the memory) and stop: the session showing it has ended.
+
+        The app calls this when it replaces a model (a control changed) and when a browser
+        session closes (solara culls a disconnected session's kernel).
+        """
+        self.running = False
+        for run in self.runs:
+            # Mesa 3.3's Agent keeps a class-level dict keyed by model (Agent._ids): without
+            # this, every model the app ever built would stay in memory for the server's life
+            getattr(mesa.Agent, "_ids", {}).pop(run.model, None)
+        self.runs = ()
+
     def step(self) -> None:
-        """Advance every context by one week."""
+        """Advance every context by one week (nothing once released)."""
+        if not self.runs:
+            self.running = False
+            return
         for run in self.runs:
             run.model.step()
         self.running = all(run.model.running for run in self.runs)
