@@ -367,3 +367,28 @@ def test_a_closed_session_releases_its_models():
     lines = result.stdout.strip().splitlines()[-2:]
     assert lines[0].startswith("session 0: held ") and not lines[0].startswith("session 0: held 0")
     assert [line.split(", ")[1] for line in lines] == ["left 0", "left 0"], result.stdout
+
+
+def test_a_replaced_model_is_released(page):
+    """Reset and every control change build a new model; the one replaced is freed."""
+    import gc
+
+    import ipyvuetify as v
+    import solara
+
+    from sim.faces.mesa_model import RecoveryModel
+
+    def models() -> int:
+        gc.collect()
+        return sum(isinstance(o, RecoveryModel) for o in gc.get_objects())
+
+    before = models()
+    _box, rc = solara.render(solara.AppLayout(children=[page.Page()]), handle_error=False)
+    try:
+        for _ in range(3):
+            rc.find(v.Btn, children=["Reset"]).widget.fire_event("click", {})
+            rc.find(v.Btn, children=["Step"]).widget.fire_event("click", {})
+            assert models() - before == 1  # context A of the model on screen, nothing else
+    finally:
+        rc.close()
+    assert models() == before

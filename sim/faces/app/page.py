@@ -318,18 +318,22 @@ def Page() -> solara.Element:
 
     def rebuild() -> None:
         kwargs.set(model_kwargs(settings.value))
-        previous = current_model.value
         current_model.set(ContextComparison(**kwargs.value))
-        previous.release()  # its memory goes now, not when the session ends
 
     solara.use_effect(rebuild, [repr(settings.value)])
 
-    def release_on_close() -> Any:
-        # runs when the session's page is closed (solara culls an abandoned session):
-        # the models it built are dropped even if a library still holds a reference
-        return lambda: current_model.value.release()
+    # A model that is no longer shown (a control changed, or Reset built a new one) and,
+    # when the session's page closes (solara culls an abandoned session), the one shown
+    # are released: their memory goes even if a library still holds a reference.
+    shown = solara.use_ref(first)
 
-    solara.use_effect(release_on_close, [])
+    def release_replaced() -> None:
+        if shown.current is not current_model.value:
+            shown.current.release()
+            shown.current = current_model.value
+
+    solara.use_effect(release_replaced, [id(current_model.value)])
+    solara.use_effect(lambda: lambda: current_model.value.release(), [])
     comparison = current_model.value
 
     solara.Style(_CSS)
