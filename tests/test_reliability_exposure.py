@@ -43,12 +43,6 @@ def _experiment(tmp_path: Path) -> Path:
     return path
 
 
-def _listening(port: int, host: str = "127.0.0.1") -> bool:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        probe.settimeout(1)
-        return probe.connect_ex((host, port)) == 0
-
-
 def _our_listeners() -> set[tuple[str, int]]:
     """(address, port) of every TCP socket that this process or its children listen on.
 
