@@ -105,6 +105,7 @@ def test_killed_dask_worker_does_not_change_the_dataset(tmp_path):
             processes=True,
             host="127.0.0.1",
             dashboard_address=None,
+            scheduler_kwargs={"dashboard_address": "127.0.0.1:0"},  # never port 8787
         ) as cluster,
         Client(cluster) as client,
     ):

@@ -46,6 +46,7 @@ __all__ = [
     "ExecutorError",
     "SweepPlan",
     "finished_chunks",
+    "local_cluster",
     "read_results",
     "run_chunk",
     "run_sweep",
@@ -186,7 +187,7 @@ def _process(
 
 
 def _dask_client(workers: int, scheduler: str | None) -> Any:
-    from dask.distributed import Client, LocalCluster
+    from dask.distributed import Client
 
     if scheduler is not None:
         try:
@@ -195,14 +196,49 @@ def _dask_client(workers: int, scheduler: str | None) -> Any:
             raise ExecutorError(
                 f"cannot reach the Dask scheduler at {scheduler}: {error}"
             ) from None
-    cluster = LocalCluster(
-        n_workers=workers,
-        threads_per_worker=1,
-        processes=True,
-        host="127.0.0.1",
-        dashboard_address=None,
-    )
-    return Client(cluster)
+    return Client(local_cluster(workers))
+
+
+def local_cluster(workers: int) -> Any:
+    """A Dask cluster on this machine that only this process can use, with no dashboard.
+
+    The scheduler, nannies and workers listen on 127.0.0.1 and speak TLS with
+    credentials generated for this cluster alone and held only in memory
+    (``Security.temporary()``, which needs ``cryptography``): every connection must
+    present them, so another local process cannot connect a client and run code in
+    a worker. distributed's scheduler always starts an HTTP server (on port 8787 by
+    default, even with ``dashboard_address=None``); here it serves no routes, is
+    bound to a free loopback port and is then shut, and the workers' HTTP servers
+    serve no routes either. Whoever wants the dashboard starts a scheduler of their
+    own (``dask scheduler``) and passes its address as ``--scheduler``.
+    """
+    import dask
+    from dask.distributed import LocalCluster
+    from distributed.security import Security
+
+    no_routes = {
+        "distributed.scheduler.http.routes": [],
+        "distributed.worker.http.routes": [],
+    }
+    with dask.config.set(no_routes):
+        cluster = LocalCluster(
+            n_workers=workers,
+            threads_per_worker=1,
+            processes=True,
+            host="127.0.0.1",
+            security=Security.temporary(),
+            dashboard_address=None,  # no dashboard ...
+            scheduler_kwargs={"dashboard_address": "127.0.0.1:0"},  # ... and not on 8787
+        )
+    cluster.sync(_shut_http_server, cluster.scheduler)
+    return cluster
+
+
+async def _shut_http_server(scheduler: Any) -> None:
+    """Stop the scheduler's (route-less) HTTP server listening; on the cluster's loop."""
+    server = getattr(scheduler, "http_server", None)
+    if server is not None:
+        server.stop()
 
 
 def _dask(

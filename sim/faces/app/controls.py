@@ -20,6 +20,7 @@ import solara
 
 from sim.core.logic_model import INTERVENTIONS, MECHANISMS, USER_INTERVENTIONS, intervention
 from sim.core.parameters import lookup
+from sim.faces.app.session import APP_MAX_AGENTS
 
 __all__ = [
     "CONTEXT_CONTROLS",
@@ -105,7 +106,7 @@ PEOPLE_CONTROLS: dict[str, dict[str, Any]] = {
         "type": "SliderInt",
         "label": "Number of people",
         "min": 50,
-        "max": 1000,
+        "max": APP_MAX_AGENTS,
         "step": 50,
         "value": 200,
         "percent": False,

@@ -19,12 +19,15 @@ examples, the module builds a ``model`` at import, so a smoke test can step it.
 
 from __future__ import annotations
 
+import math
+from collections.abc import Mapping
 from typing import Any
 
 import solara
 import solara.lab
 from mesa.visualization.solara_viz import ModelController
 
+from sim.core.parameters import lookup
 from sim.faces.app.controls import (
     CONTEXT_CONTROLS,
     OFFER_CONTROLS,
@@ -33,14 +36,30 @@ from sim.faces.app.controls import (
     Control,
     format_value,
 )
-from sim.faces.app.session import PRESETS, ContextComparison, preset_contexts
+from sim.faces.app.session import (
+    APP_MAX_AGENTS,
+    APP_MAX_WEEKS,
+    PRESETS,
+    ContextComparison,
+    preset_contexts,
+)
 from sim.faces.app.views import ExportPanel, NetworkView, OutcomesView, PersonView, StagesView
 
-__all__ = ["DEFAULT_SETTINGS", "Page", "apply_preset", "model", "model_kwargs", "page"]
+__all__ = [
+    "DEFAULT_SETTINGS",
+    "Page",
+    "apply_preset",
+    "bounded_settings",
+    "model",
+    "model_kwargs",
+    "page",
+]
 
 TITLE = "Recovery Pathways: how context changes recovery"
 CUSTOM = "Custom (set A and B below)"
 WEEKS_PER_STEP = [1, 4, 13, 26, 52]
+SEED_MAX = 2**32 - 1
+NAME_MAX = 80  # characters of a context's label
 
 DEFAULT_SETTINGS: dict[str, Any] = {
     "n_agents": PEOPLE_CONTROLS["n_agents"]["value"],
@@ -73,8 +92,79 @@ _CSS = """
 """
 
 
-def model_kwargs(settings: dict[str, Any]) -> dict[str, Any]:
-    """The :class:`ContextComparison` keyword arguments of the app's settings."""
+def _number(value: Any, default: float, low: float, high: float, *, whole: bool) -> float:
+    """``value`` clamped to [low, high] (rounded if ``whole``); ``default`` if not a number."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return default
+    if isinstance(value, float) and math.isnan(value):
+        return default
+    number = min(max(value, low), high)  # also takes +-inf to the bounds
+    return round(number) if whole else float(number)
+
+
+def _registry_values(values: Any, defaults: Mapping[str, float]) -> dict[str, float]:
+    """The keys of ``defaults``, each from ``values`` bounded by the registry, else default."""
+    given = values if isinstance(values, Mapping) else {}
+    bounded = {}
+    for name, default in defaults.items():
+        p = lookup(name)
+        bounded[name] = _number(given.get(name), default, p.low, p.high, whole=p.integer)
+    return bounded
+
+
+def bounded_settings(settings: Mapping[str, Any]) -> dict[str, Any]:
+    """The app's settings with every value checked before anything is built from them.
+
+    A browser can send any value through a control's websocket message (the
+    sliders' own limits are only drawn in the page). Here every number is clamped
+    into its bounds: registry parameters to the registry's bounds, offer shares
+    to [0, 1], the number of people to [1, ``APP_MAX_AGENTS``], weeks to
+    [1, ``APP_MAX_WEEKS``], the seed to [0, 2**32 - 1]. A value that is not a
+    number (a string, NaN, a list, ...) or an unknown key is refused: the default
+    stands in its place. Switches must be booleans, the preset one of the
+    presets and a context's label a short string.
+    """
+    given = settings if isinstance(settings, Mapping) else {}
+    default = DEFAULT_SETTINGS
+
+    def flag(key: str) -> bool:
+        value = given.get(key)
+        return value if isinstance(value, bool) else default[key]
+
+    def label(key: str) -> str:
+        value = given.get(key)
+        return value[:NAME_MAX] if isinstance(value, str) and value.strip() else default[key]
+
+    offers = given.get("offer") if isinstance(given.get("offer"), Mapping) else {}
+    preset = given.get("preset")
+    return {
+        "n_agents": _number(
+            given.get("n_agents"), default["n_agents"], 1, APP_MAX_AGENTS, whole=True
+        ),
+        "seed": _number(given.get("seed"), default["seed"], 0, SEED_MAX, whole=True),
+        "weeks": _number(given.get("weeks"), default["weeks"], 1, APP_MAX_WEEKS, whole=True),
+        "side_by_side": flag("side_by_side"),
+        "preset": preset if preset in {p.title for p in PRESETS} else CUSTOM,
+        "params": _registry_values(given.get("params"), default["params"]),
+        "offer": {
+            name: _number(offers.get(name), share, 0.0, 1.0, whole=False)
+            for name, share in default["offer"].items()
+        },
+        "staff_training": flag("staff_training"),
+        "context_a": _registry_values(given.get("context_a"), default["context_a"]),
+        "context_b": _registry_values(given.get("context_b"), default["context_b"]),
+        "name_a": label("name_a"),
+        "name_b": label("name_b"),
+    }
+
+
+def model_kwargs(settings: Mapping[str, Any]) -> dict[str, Any]:
+    """The :class:`ContextComparison` keyword arguments of the app's settings.
+
+    The settings are bounded first (:func:`bounded_settings`): whatever the browser
+    sent, the model built from them is within the registry and the app's limits.
+    """
+    settings = bounded_settings(settings)
     return {
         "n_agents": settings["n_agents"],
         "seed": settings["seed"],
@@ -140,7 +230,7 @@ def ContextControls(settings: solara.Reactive[dict[str, Any]], update: Any) -> s
                 "Preset from scenario files",
                 values=[CUSTOM, *(p.title for p in PRESETS)],
                 value=current["preset"],
-                on_value=lambda t: settings.set(apply_preset(settings.value, t)),
+                on_value=lambda t: settings.set(bounded_settings(apply_preset(settings.value, t))),
                 classes=["rp-preset"],
             )
         runs = ("a", "b") if current["side_by_side"] else ("a",)
@@ -181,13 +271,13 @@ def PeopleAndOffers(settings: solara.Reactive[dict[str, Any]], update: Any) -> s
             Control(
                 PEOPLE_CONTROLS["n_agents"],
                 current["n_agents"],
-                lambda v: update(n_agents=int(v)),
+                lambda v: update(n_agents=v),
                 tag="n_agents",
             )
             Control(
                 PEOPLE_CONTROLS["seed"],
                 current["seed"],
-                lambda v: update(seed=max(int(v or 0), 0)),
+                lambda v: update(seed=0 if v is None else v),
                 tag="seed",
             )
         with solara.Card("Interventions offered (same in A and B)", margin=0):
@@ -224,13 +314,26 @@ def Page() -> solara.Element:
     use_threads = solara.use_reactive(False)
 
     def update(**changes: Any) -> None:
-        settings.set({**settings.value, **changes})
+        settings.set(bounded_settings({**settings.value, **changes}))
 
     def rebuild() -> None:
         kwargs.set(model_kwargs(settings.value))
         current_model.set(ContextComparison(**kwargs.value))
 
     solara.use_effect(rebuild, [repr(settings.value)])
+
+    # A model that is no longer shown (a control changed, or Reset built a new one) and,
+    # when the session's page closes (solara culls an abandoned session), the one shown
+    # are released: their memory goes even if a library still holds a reference.
+    shown = solara.use_ref(first)
+
+    def release_replaced() -> None:
+        if shown.current is not current_model.value:
+            shown.current.release()
+            shown.current = current_model.value
+
+    solara.use_effect(release_replaced, [id(current_model.value)])
+    solara.use_effect(lambda: lambda: current_model.value.release(), [])
     comparison = current_model.value
 
     solara.Style(_CSS)
@@ -249,7 +352,8 @@ def Page() -> solara.Element:
             solara.Select(
                 "Weeks per step",
                 values=WEEKS_PER_STEP,
-                value=weeks_per_step,
+                value=weeks_per_step.value,
+                on_value=lambda v: weeks_per_step.set(v) if v in WEEKS_PER_STEP else None,
                 classes=["rp-weeks-per-step"],
             )
             solara.Text(

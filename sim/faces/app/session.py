@@ -43,6 +43,8 @@ from sim.files.shipped import scenario_dir
 from sim.studies.compare import SERIES_COLUMNS
 
 __all__ = [
+    "APP_MAX_AGENTS",
+    "APP_MAX_WEEKS",
     "CONTEXT_PARAMETERS",
     "PRESETS",
     "ContextComparison",
@@ -53,6 +55,10 @@ __all__ = [
     "preset_contexts",
     "tidy_series",
 ]
+
+# What one app session may build: people per context and weeks (a browser can send anything).
+APP_MAX_AGENTS = 1000
+APP_MAX_WEEKS = 1040
 
 # Moderators of the service (team attitudes) and the environment that define a context.
 CONTEXT_PARAMETERS: tuple[str, ...] = (
@@ -171,7 +177,8 @@ class ContextComparison(mesa.Model):
 
     Raises:
         ValueError: If a context names a parameter outside :data:`CONTEXT_PARAMETERS`
-            or ``params`` names one inside it.
+            or ``params`` names one inside it, or ``n_agents`` or ``weeks`` is not a whole
+            number within :data:`APP_MAX_AGENTS` or :data:`APP_MAX_WEEKS`.
         sim.core.parameters.ParameterError: For an unknown parameter or a value out of bounds.
     """
 
@@ -189,6 +196,8 @@ class ContextComparison(mesa.Model):
         name_a: str = "context-a",
         name_b: str = "context-b",
     ) -> None:
+        _check_whole("n_agents", n_agents, APP_MAX_AGENTS)
+        _check_whole("weeks", weeks, APP_MAX_WEEKS)
         super().__init__(seed=seed)
         shared = dict(params or {})
         clash = sorted(set(shared) & set(CONTEXT_PARAMETERS))
@@ -237,8 +246,24 @@ class ContextComparison(mesa.Model):
         """Weeks simulated so far."""
         return self.runs[0].model.week
 
+    def release(self) -> None:
+        """Drop the runs (nearly all the memory) and stop: the session showing it has ended.
+
+        The app calls this when it replaces a model (a control changed) and when a browser
+        session closes (solara culls a disconnected session's kernel).
+        """
+        self.running = False
+        for run in self.runs:
+            # Mesa 3.3's Agent keeps a class-level dict keyed by model (Agent._ids): without
+            # this, every model the app ever built would stay in memory for the server's life
+            getattr(mesa.Agent, "_ids", {}).pop(run.model, None)
+        self.runs = ()
+
     def step(self) -> None:
-        """Advance every context by one week."""
+        """Advance every context by one week (nothing once released)."""
+        if not self.runs:
+            self.running = False
+            return
         for run in self.runs:
             run.model.step()
         self.running = all(run.model.running for run in self.runs)
@@ -254,6 +279,16 @@ class ContextComparison(mesa.Model):
             edges = np.array(sorted(graph.edges()), dtype=np.int64).reshape(-1, 2)
             self._layout = _force_layout(graph.number_of_nodes(), edges.tobytes())
         return self._layout
+
+
+def _check_whole(name: str, value: object, limit: int) -> None:
+    """Refuse anything but a whole number in [1, limit] (before any memory is spent)."""
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, int | np.integer)
+        or not 1 <= value <= limit
+    ):
+        raise ValueError(f"{name} must be a whole number in [1, {limit}], got {value!r}")
 
 
 def _full_context(context: Mapping[str, float] | None) -> dict[str, float]:

@@ -5,12 +5,22 @@ waits until it answers, prints its address and serves until Ctrl+C. It listens
 on the loopback address unless ``--host`` says otherwise, does not check PyPI for
 a newer solara and sends no telemetry. Exports from the app go to ``--out``.
 
+The app has no authentication: anyone who can reach the address can use it (and
+make this machine simulate, within the bounds of the controls). A ``--host`` that is
+not a loopback address therefore prints a warning on stderr. A port already in use
+is an ``error:`` line and exit code 2, before any server starts. A browser session
+that disconnects is released (its virtual kernel and the models it holds) after
+:data:`CULL_TIMEOUT` (solara's ``SOLARA_KERNEL_CULL_TIMEOUT``, 24 h by default in
+solara itself); a reload within that time finds its session again.
+
 Register it with ``main.add_command(app)`` in :mod:`sim.faces.cli.main`; it also runs on
 its own as ``python -m sim.faces.cli.app_server``.
 """
 
 from __future__ import annotations
 
+import errno
+import ipaddress
 import os
 import signal
 import socket
@@ -25,9 +35,13 @@ from pathlib import Path
 import click
 
 __all__ = [
+    "CULL_TIMEOUT",
+    "NO_AUTH_WARNING",
     "OUT_ENV",
     "app",
+    "check_port",
     "free_port",
+    "is_loopback",
     "server_command",
     "server_environment",
     "wait_until_serving",
@@ -35,6 +49,47 @@ __all__ = [
 
 DEFAULT_PORT = 8521
 OUT_ENV = "RECOVERY_SIM_APP_OUT"  # the app saves its exports here
+CULL_TIMEOUT = "2m"  # a disconnected session's kernel (and its models) is dropped after this
+NO_AUTH_WARNING = (
+    "warning: the app has no authentication: anyone who can reach {url} can use it "
+    "and make this machine simulate; use --host 127.0.0.1 unless that is what you want"
+)
+
+
+class PortError(OSError):
+    """The app cannot listen where it was asked to."""
+
+
+def is_loopback(host: str) -> bool:
+    """Whether ``host`` is "localhost" or a loopback address (127.0.0.0/8, ::1).
+
+    Names other than "localhost" are not looked up, so they count as not loopback.
+    """
+    if host.strip().lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def check_port(host: str, port: int) -> None:
+    """Raise :class:`PortError` unless a server could listen on ``host``:``port`` now.
+
+    Binds (without listening) the way the server will, with ``SO_REUSEADDR``, so a
+    port left in TIME_WAIT by a previous run is not taken for one in use.
+    """
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host.strip("[]"), port))
+        except OSError as error:
+            if error.errno == errno.EADDRINUSE:
+                raise PortError(f"port {port} on {host} is in use") from None
+            raise PortError(
+                f"cannot listen on {host} port {port}: {error.strerror or error}"
+            ) from None
 
 
 def free_port(host: str = "127.0.0.1") -> int:
@@ -68,6 +123,8 @@ def server_environment(out_dir: Path, base: Mapping[str, str] | None = None) -> 
     env[OUT_ENV] = str(out_dir.resolve())
     env.setdefault("SOLARA_TELEMETRY_MIXPANEL_ENABLE", "False")
     env.setdefault("SOLARA_CHECK_HOOKS", "off")
+    # release abandoned sessions: solara keeps a disconnected page's kernel for 24 h otherwise
+    env.setdefault("SOLARA_KERNEL_CULL_TIMEOUT", CULL_TIMEOUT)
     # solara warns on every first request over plain http that it falls back to samesite=lax
     env.setdefault("PYTHONWARNINGS", "ignore::UserWarning:solara.server.starlette")
     return env
@@ -135,9 +192,19 @@ def app(host: str, port: int, out_dir: Path) -> None:
     model week by week, and compare two contexts side by side on the same people.
     Stop it with Ctrl+C.
     """
-    if port == 0:
-        port = free_port(host)
+    try:
+        if port == 0:
+            port = free_port(host)
+        check_port(host, port)
+    except OSError as error:  # PortError, or no such address for --port 0
+        message = (
+            str(error) if isinstance(error, PortError) else f"cannot listen on {host}: {error}"
+        )
+        click.echo(f"error: {message}", err=True)
+        click.get_current_context().exit(2)
     url = _display_url(host, port)
+    if not is_loopback(host):
+        click.echo(NO_AUTH_WARNING.format(url=url), err=True)
     process = subprocess.Popen(server_command(host, port), env=server_environment(out_dir))
     signal.signal(signal.SIGTERM, _exit_on_sigterm)
     try:
