@@ -21,7 +21,6 @@ import logging
 import math
 import sqlite3
 import stat
-import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any
@@ -30,8 +29,11 @@ import numpy as np
 import pandas as pd
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError
 
+from sim.core.errors import UserError
 from sim.core.parameters import REGISTRY, ParameterError, lookup
+from sim.files.inputs import read_toml_file
 from sim.files.outputs import check_output_name, output_lock
+from sim.files.scenario import NotBool
 from sim.studies.trials import TrialExperiment, load_trial, run_trial
 
 __all__ = [
@@ -47,7 +49,7 @@ __all__ = [
 Z95 = 1.959964
 
 
-class CalibrationError(ValueError):
+class CalibrationError(UserError):
     """A fit specification or calibration state that cannot be used."""
 
 
@@ -75,8 +77,8 @@ class FitSpec(BaseModel):
     model_config = ConfigDict(extra="forbid")
     name: Annotated[str, AfterValidator(check_output_name)] = "fit"
     description: str = ""
-    seed: Annotated[int, Field(ge=0)] = 0
-    population_size: Annotated[int, Field(ge=5, le=100_000)] = 100
+    seed: Annotated[int, Field(ge=0), NotBool] = 0
+    population_size: Annotated[int, Field(ge=5, le=100_000), NotBool] = 100
     generations: Annotated[int, Field(ge=1, le=100)] = 5
     minimum_epsilon: Annotated[float, Field(ge=0)] = 1.0
     database: str = "runs/fit.db"
@@ -126,11 +128,18 @@ class Fit:
 
 def load_targets(path: Path) -> dict[str, dict[str, Any]]:
     """The published targets by id."""
-    try:
-        raw = tomllib.loads(path.read_text(encoding="utf-8"))
-    except (OSError, tomllib.TOMLDecodeError) as error:
-        raise CalibrationError(f"cannot read targets {path}: {error}") from None
-    return {t["id"]: t for t in raw.get("target", [])}
+    raw = read_toml_file(Path(path), "targets file", CalibrationError)
+    targets = raw.get("target", [])
+    if not isinstance(targets, list):
+        raise CalibrationError(f"{path}: target must be an array of tables ([[target]])")
+    by_id: dict[str, dict[str, Any]] = {}
+    for i, target in enumerate(targets):
+        if not isinstance(target, dict) or not isinstance(target.get("id"), str):
+            raise CalibrationError(f"{path}: target.{i}: each [[target]] needs a string id")
+        if target["id"] in by_id:
+            raise CalibrationError(f"{path}: target.{i}: duplicate id {target['id']!r}")
+        by_id[target["id"]] = target
+    return by_id
 
 
 def observed_and_scale(
@@ -196,12 +205,9 @@ def _target(ref: TargetRef, fit_path: Path, published: dict[str, dict[str, Any]]
 def load_fit(path: str | Path) -> Fit:
     """Read and validate a fit file, its targets and their trials."""
     path = Path(path)
+    raw = read_toml_file(path, "fit file", CalibrationError)
     try:
-        spec = FitSpec.model_validate(tomllib.loads(path.read_text(encoding="utf-8")))
-    except FileNotFoundError:
-        raise CalibrationError(f"fit file not found: {path}") from None
-    except (OSError, tomllib.TOMLDecodeError) as error:
-        raise CalibrationError(f"{path}: cannot read: {error}") from None
+        spec = FitSpec.model_validate(raw)
     except ValidationError as error:
         first = error.errors()[0]
         key = ".".join(str(p) for p in first["loc"])

@@ -152,7 +152,7 @@ def trial(
 
     for option, value in (("replicates", replicates), ("seed", seed)):
         if value is not None and value < (0 if option == "seed" else 1):
-            raise ValueError(f"--{option} must be >= {0 if option == 'seed' else 1}")
+            raise TrialError(f"--{option} must be >= {0 if option == 'seed' else 1}")
     try:
         experiment = shipped.resolve("trial", experiment)
     except shipped.ShippedNameError as error:
@@ -242,7 +242,7 @@ def calibrate(
 
     from sim.faces.reports.calibration_report import write_fit_report
     from sim.files.outputs import atomic_folder, check_destination
-    from sim.studies.calibration import load_fit, run_fit
+    from sim.studies.calibration import CalibrationError, load_fit, run_fit
 
     fit = load_fit(fit_file)
     target = out_dir if out_dir is not None else Path("out") / f"calibration-{fit.spec.name}"
@@ -251,7 +251,9 @@ def calibrate(
     seconds = None
     if report_only:
         if not fit.posterior_path.exists():
-            raise ValueError(f"no posterior at {fit.posterior_path}; run without --report-only")
+            raise CalibrationError(
+                f"no posterior at {fit.posterior_path}; run without --report-only"
+            )
         posterior = pd.read_parquet(fit.posterior_path)
     else:
         click.echo(
