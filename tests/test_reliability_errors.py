@@ -93,7 +93,24 @@ def _experiment(folder: Path) -> None:
     (folder / "huge.toml").write_text(text, encoding="utf-8")
 
 
+def _fit(target_text: str) -> Callable[[Path], None]:
+    """A fit whose one target reads ``target_text`` from its targets file."""
+
+    def setup(folder: Path) -> None:
+        metric = 'target = "t1"\ntarget_key = "value"'
+        (folder / "t.toml").write_text(TRIAL.format(extra="", metric=metric), encoding="utf-8")
+        (folder / "targets.toml").write_text(target_text, encoding="utf-8")
+        (folder / "fit.toml").write_text(
+            'name = "f"\n[free.hope_rate_per_week]\n[[targets]]\ntrial = "t.toml"\n'
+            'metric = "worked"\nscale = 0.1\n',
+            encoding="utf-8",
+        )
+
+    return setup
+
+
 RUN = ("run", "s.toml", "--out", "out/x")
+CALIBRATE = ("calibrate", "fit.toml", "--out", "out/f")
 
 CASES = [
     Case("bool-seed", RUN, ("s.toml", "seed = true"), _write("s.toml", "seed = true\n" + TINY)),
@@ -214,6 +231,18 @@ CASES = [
         (*RUN, "--posterior", "fifo.toml"),
         ("fifo.toml", "not a regular file"),
         lambda f: (_write("s.toml", TINY)(f), _fifo(f)),
+    ),
+    Case(
+        "targets-string-value",
+        CALIBRATE,
+        ("targets.toml", "'t1'", "'value'"),
+        _fit('[[target]]\nid = "t1"\nvalue = "z"\n'),
+    ),
+    Case(
+        "targets-without-id",
+        CALIBRATE,
+        ("targets.toml", "target.0", "id"),
+        _fit("[[target]]\nvalue = 0.5\n"),
     ),
     Case(
         "grid-design-size",

@@ -169,7 +169,12 @@ def observed_and_scale(
     return value, None, None
 
 
-def _target(ref: TargetRef, fit_path: Path, published: dict[str, dict[str, Any]]) -> Target:
+def _target(
+    ref: TargetRef,
+    fit_path: Path,
+    published: dict[str, dict[str, Any]],
+    targets_path: Path | str = "targets file",
+) -> Target:
     trial = load_trial(fit_path.parent / ref.trial)
     metrics = {m.name: m for m in trial.spec.metrics}
     if ref.metric not in metrics:
@@ -184,7 +189,21 @@ def _target(ref: TargetRef, fit_path: Path, published: dict[str, dict[str, Any]]
             "published figure (target and target_key)"
         )
     source = published[metric.target]
-    value, scale, interval = observed_and_scale(source, metric.target_key)
+    try:
+        value, scale, interval = observed_and_scale(source, metric.target_key)
+        value = float(value)
+    except (KeyError, TypeError, ValueError, IndexError) as error:
+        detail = f"missing key {error}" if isinstance(error, KeyError) else str(error)
+        raise CalibrationError(
+            f"{targets_path}: target {metric.target!r}, key "
+            f"{metric.target_key!r} (for {ref.trial} metric {ref.metric!r}) is malformed: "
+            f"{detail}; it needs a number and, for an interval, a [low, high] pair"
+        ) from None
+    if not math.isfinite(value):
+        raise CalibrationError(
+            f"{targets_path}: target {metric.target!r}, key "
+            f"{metric.target_key!r} = {value} must be a finite number"
+        )
     scale = ref.scale or scale
     if scale is None:
         raise CalibrationError(
@@ -231,8 +250,9 @@ def load_fit(path: str | Path) -> Fit:
             priors[name] = parameter.narrowed(prior.low, prior.high)
         except ParameterError as error:
             raise CalibrationError(f"{path}: free.{error}") from None
-    published = load_targets(path.parent / spec.targets_file)
-    targets = [_target(ref, path, published) for ref in spec.targets]
+    targets_path = path.parent / spec.targets_file
+    published = load_targets(targets_path)
+    targets = [_target(ref, path, published, targets_path) for ref in spec.targets]
     return Fit(path=path, spec=spec, priors=priors, targets=targets)
 
 
