@@ -173,6 +173,15 @@ CASES = [
         _write("s.toml", TINY.replace("size = 20", "size = 100000000")),
     ),
     Case(
+        "huge-places",
+        RUN,
+        ("s.toml", "teams.0.places.supported_employment"),
+        _write(
+            "s.toml",
+            TINY + "[[teams]]\nplaces = { supported_employment = 10000000000000000000000 }\n",
+        ),
+    ),
+    Case(
         "trial-threshold-nan",
         ("trial", "t.toml", "--out", "out/t"),
         ("t.toml", "threshold"),

@@ -97,7 +97,7 @@ def _model(name: str, params: Sequence[str], extra: dict[str, tuple[Any, Any]]) 
 
 
 _Share = Annotated[float, Field(ge=0.0, le=1.0), NotBool]
-_Places = Annotated[int, Field(ge=0), NotBool]
+_Places = Annotated[int, Field(ge=0, le=MAX_AGENTS), NotBool]  # more places than users is no limit
 
 PopulationSpec = _model(
     "PopulationSpec",
