@@ -218,6 +218,15 @@ CASES = [
         ),
     ),
     Case(
+        "trial-size",
+        ("trial", "t.toml", "--out", "out/t", "--replicates", "10000"),
+        ("t.toml", "n_per_arm or replicates", "20,000,000"),
+        _write(
+            "t.toml",
+            TRIAL.format(extra="", metric="").replace("n_per_arm = 10", "n_per_arm = 5000"),
+        ),
+    ),
+    Case(
         "trial-fifo",
         ("trial", "fifo.toml", "--out", "out/t"),
         ("fifo.toml", "not a regular file"),

@@ -48,8 +48,9 @@ MAX_REPLICATES = 10_000
 # Users per run (a scenario's population.size, a trial arm's n_per_arm): the model
 # is a service-level model, not a national one, and every user is kept in memory.
 MAX_AGENTS = 200_000
-# Users per trial (all arms together).
-MAX_TRIAL_SIZE = 1_000_000
+# Users simulated by one trial command (n_per_arm x arms x replicate trials): the
+# shipped trials need well under 1,000,000; a trial is one batch held in memory.
+MAX_TRIAL_SIZE = 20_000_000
 # Runs in one experiment design (points x replicates); a sweep of more than this is
 # several experiments.
 MAX_DESIGN_POINTS = 1_000_000

@@ -27,7 +27,15 @@ import numpy as np
 import pandas as pd
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from sim.core.errors import MAX_AGENTS, MAX_REPLICATES, MAX_WEEKS, UserError
+from sim.core.errors import (
+    MAX_AGENTS,
+    MAX_REPLICATES,
+    MAX_TRIAL_SIZE,
+    MAX_WEEKS,
+    UserError,
+    check_limit,
+    check_memory,
+)
 from sim.core.logic_model import USER_INTERVENTIONS
 from sim.core.parameters import validate
 from sim.core.seeding import RunSeed
@@ -172,7 +180,26 @@ def load_trial(path: str | Path) -> TrialExperiment:
         context = from_mapping(context_part, path=path)
     except ScenarioError as error:
         raise TrialError(str(error)) from None
-    return TrialExperiment(path=path, spec=spec, context=context)
+    trial = TrialExperiment(path=path, spec=spec, context=context)
+    check_trial_size(trial)
+    return trial
+
+
+def check_trial_size(trial: TrialExperiment, replicates: int | None = None) -> None:
+    """Refuse a trial over :data:`MAX_TRIAL_SIZE` users or the machine's memory.
+
+    Raises:
+        TrialError: Naming the file and the knobs (n_per_arm, replicates).
+    """
+    spec = trial.spec
+    replicates = replicates or spec.replicates
+    users = (1 if spec.intervention is None else 2) * spec.n_per_arm
+    knob = "n_per_arm or replicates"
+    try:
+        check_limit(users * replicates, MAX_TRIAL_SIZE, f"users simulated ({knob})")
+        check_memory(users, replicates, spec.follow_up_weeks, knob)
+    except UserError as error:
+        raise TrialError(f"{trial.path}: {error}") from None
 
 
 def _indicator(values: np.ndarray, threshold: float | None) -> np.ndarray:

@@ -146,9 +146,10 @@ def trial(
     Writes trials.csv (one row per replicate trial), summary.csv, trial.png,
     manifest.json and report.html.
     """
+    from sim.core.errors import MAX_REPLICATES, check_limit
     from sim.faces.reports.html import Section, write_report
     from sim.files.outputs import atomic_folder, make_manifest, write_json
-    from sim.studies.trials import TrialError, load_trial, run_trial
+    from sim.studies.trials import TrialError, check_trial_size, load_trial, run_trial
 
     for option, value in (("replicates", replicates), ("seed", seed)):
         if value is not None and value < (0 if option == "seed" else 1):
@@ -158,6 +159,9 @@ def trial(
     except shipped.ShippedNameError as error:
         raise TrialError(str(error)) from None
     loaded = load_trial(experiment)
+    if replicates is not None:
+        check_limit(replicates, MAX_REPLICATES, "--replicates")
+        check_trial_size(loaded, replicates)
     target = out_dir if out_dir is not None else Path("out") / f"trial-{loaded.spec.name}"
     with atomic_folder(target, "trial", force=force, inputs=[experiment]) as folder:
         started = time.perf_counter()
