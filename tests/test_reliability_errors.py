@@ -352,3 +352,28 @@ def test_api_refuses_over_limits() -> None:
         simulate(weeks=2, n_agents=True)
     with pytest.raises(UserError, match="replicates"):
         simulate(weeks=2, n_agents=10, replicates=errors.MAX_REPLICATES + 1)
+
+
+def test_set_overrides_every_site_while_parameters_table_is_refused(tmp_path: Path) -> None:
+    """`--set NAME=VALUE` sets every site; the same value in [parameters] alone is refused."""
+    from sim.faces.cli.main import load
+    from sim.files.scenario import ScenarioError
+
+    base = tmp_path / "base.toml"
+    base.write_text(TINY + "[[sites]]\nunemployment_rate = 0.05\n", encoding="utf-8")
+    child = tmp_path / "child.toml"
+    child.write_text('extends = "base.toml"\n[parameters]\nunemployment_rate = 0.14\n')
+    scenario = load(base, ["unemployment_rate=0.14"])
+    assert [s.unemployment_rate for s in scenario.world().sites] == [0.14]
+    with pytest.raises(ScenarioError, match=r"child\.toml: parameters\.unemployment_rate"):
+        load(child, [])
+    assert load(child, ["unemployment_rate=0.14"]).parameters()["unemployment_rate"] == 0.14
+
+
+def test_api_refuses_a_parameter_the_world_overrides() -> None:
+    from sim.api import simulate
+    from sim.core.world import Site, make_world
+
+    world = make_world(10, sites=[Site(unemployment_rate=0.05)])
+    with pytest.raises(UserError, match=r"unemployment_rate = 0.14 would be ignored.*sites\.0"):
+        simulate({"unemployment_rate": 0.14}, weeks=2, world=world)

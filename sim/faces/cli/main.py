@@ -18,9 +18,12 @@ The module imports only click and the parameter registry; the model, pandas and 
 figures load inside the commands (``recovery-sim --help`` stays fast).
 
 Every error a user can cause (an unknown or out-of-bounds parameter, an
-impossible world, a bad option, an unwritable output folder) is printed by
-:class:`ErrorHandlingGroup` as ``error: ...`` on stderr with exit code 2, without
-a traceback. Set ``RECOVERY_SIM_DEBUG=1`` to see the traceback instead.
+impossible world, a bad option, an unreadable input file, an unwritable output
+folder, an input over one of the limits of :mod:`sim.core.errors`) is a
+:class:`~sim.core.errors.UserError` and is printed by :class:`ErrorHandlingGroup`
+as ``error: ...`` on stderr with exit code 2, without a traceback. Set
+``RECOVERY_SIM_DEBUG=1`` to see the traceback instead. Any other exception is a
+bug and shows its traceback (exit 1).
 """
 
 from __future__ import annotations
