@@ -227,6 +227,18 @@ CASES = [
         ),
     ),
     Case(
+        "trial-unknown-outcome",
+        ("trial", "t.toml", "--out", "out/t"),
+        ("t.toml", "metrics.0.outcome", "'nope'"),
+        _write("t.toml", TRIAL.format(extra="", metric="").replace("ever_employed", "nope")),
+    ),
+    Case(
+        "trial-no-metrics",
+        ("trial", "t.toml", "--out", "out/t"),
+        ("t.toml", "metrics"),
+        _write("t.toml", "metrics = []\n" + TRIAL.format(extra="", metric="").split("[[")[0]),
+    ),
+    Case(
         "trial-fifo",
         ("trial", "fifo.toml", "--out", "out/t"),
         ("fifo.toml", "not a regular file"),

@@ -129,7 +129,9 @@ class ScenarioSpec(BaseModel):
     seed: Annotated[int, Field(ge=0), NotBool] = 0
     population: PopulationSpec = Field(default_factory=PopulationSpec)  # type: ignore[valid-type]
     parameters: ParametersSpec = Field(default_factory=ParametersSpec)  # type: ignore[valid-type]
-    sites: list[SiteSpec] = Field(default_factory=lambda: [SiteSpec()])  # type: ignore[valid-type]
+    sites: list[SiteSpec] = Field(  # type: ignore[valid-type]
+        default_factory=lambda: [SiteSpec()], min_length=1
+    )
     teams: list[TeamSpec] = Field(default_factory=lambda: [TeamSpec()])  # type: ignore[valid-type]
     offers: dict[str, _Share] = Field(default_factory=dict)
 

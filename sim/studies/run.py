@@ -16,6 +16,8 @@ This is the one module of :mod:`sim.studies` that calls the engine
 
 from __future__ import annotations
 
+import dataclasses
+import functools
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -198,6 +200,26 @@ def design_seeds(
         for d in range(n_points)
         for r in range(replicates)
     ]
+
+
+@functools.cache
+def per_user_quantities() -> frozenset[str]:
+    """The names ``finals=`` accepts (per-user quantities of the state), found once.
+
+    Lets a file that names an outcome (a trial's metric) be checked at load time,
+    before anything is simulated.
+    """
+    state = Simulation(make_world(2), [validate({})], [RunSeed(0)]).state
+    candidates = {"personal_recovery", "stage", *state.process}
+    candidates |= {f.name for f in dataclasses.fields(state)}
+    found = set()
+    for name in candidates:
+        try:
+            agent_value(state, name)
+        except (ValueError, TypeError, AttributeError):
+            continue
+        found.add(name)
+    return frozenset(found)
 
 
 def check_batch(users: int, runs: int, weeks: int, knob: str = "") -> None:

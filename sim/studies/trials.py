@@ -44,7 +44,7 @@ from sim.files.inputs import read_toml_file
 from sim.files.outputs import check_output_name
 from sim.files.scenario import NotBool, Scenario, ScenarioError, from_mapping
 from sim.studies.effect_sizes import hedges_g
-from sim.studies.run import run_simulations
+from sim.studies.run import per_user_quantities, run_simulations
 
 __all__ = [
     "MetricSpec",
@@ -90,7 +90,7 @@ class TrialSpec(BaseModel):
     follow_up_weeks: Annotated[int, Field(ge=0, le=MAX_WEEKS), NotBool]
     replicates: Annotated[int, Field(ge=1, le=MAX_REPLICATES), NotBool] = 20
     seed: Annotated[int, Field(ge=0), NotBool] = 0
-    metrics: list[MetricSpec]
+    metrics: Annotated[list[MetricSpec], Field(min_length=1)]
 
     @model_validator(mode="after")
     def _metrics_fit_the_design(self) -> TrialSpec:
@@ -165,6 +165,8 @@ def load_trial(path: str | Path) -> TrialExperiment:
         shown = first.get("input")
         shown = str(shown).lower() if isinstance(shown, bool) else repr(shown)
         message = first["msg"].removeprefix("Value error, ")
+        if first["type"] == "missing":
+            raise TrialError(f"{path}: {key}: required key missing") from None
         if not first["loc"]:
             raise TrialError(f"{path}: {message}") from None
         raise TrialError(
@@ -180,6 +182,13 @@ def load_trial(path: str | Path) -> TrialExperiment:
         context = from_mapping(context_part, path=path)
     except ScenarioError as error:
         raise TrialError(str(error)) from None
+    known = per_user_quantities()
+    for i, metric in enumerate(spec.metrics):
+        if metric.outcome not in known:
+            raise TrialError(
+                f"{path}: metrics.{i}.outcome = {metric.outcome!r} is not a per-user "
+                f"outcome; allowed: {', '.join(sorted(known))}"
+            )
     trial = TrialExperiment(path=path, spec=spec, context=context)
     check_trial_size(trial)
     return trial
