@@ -76,9 +76,9 @@ def _deep(folder: Path) -> None:
     (folder / "deep.toml").write_text(f"x = {'[' * depth}{']' * depth}\n", encoding="utf-8")
 
 
-def _posterior(weight: float, value: float) -> Callable[[Path], None]:
+def _posterior(weight: float, value: float, scenario: str = TINY) -> Callable[[Path], None]:
     def setup(folder: Path) -> None:
-        (folder / "s.toml").write_text(TINY, encoding="utf-8")
+        (folder / "s.toml").write_text(scenario, encoding="utf-8")
         frame = pd.DataFrame({"unemployment_rate": [0.05, value], "weight": [1.0, weight]})
         frame.to_parquet(folder / "post.parquet")
 
@@ -255,6 +255,12 @@ CASES = [
         (*RUN, "--posterior", "post.parquet"),
         ("post.parquet", "unemployment_rate", "out of bounds"),
         _posterior(1.0, 0.9),
+    ),
+    Case(
+        "posterior-shadowed-by-site",
+        (*RUN, "--posterior", "post.parquet"),
+        ("post.parquet", "column unemployment_rate", "sites.0.unemployment_rate"),
+        _posterior(1.0, 0.06, TINY + "[[sites]]\nunemployment_rate = 0.05\n"),
     ),
     Case(
         "posterior-fifo",

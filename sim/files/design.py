@@ -18,6 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from scipy.stats import qmc
 
 from sim.core.errors import MAX_DESIGN_POINTS, MAX_GRID_LEVELS
+from sim.files.scenario import NotBool
 
 __all__ = ["SALIB_METHODS", "DesignSpec", "salib_sample", "unit_design"]
 
@@ -30,11 +31,11 @@ class DesignSpec(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
     method: Literal["grid", "latin", "sobol", "saltelli", "morris", "fast"] = "latin"
-    points: Annotated[int, Field(ge=1, le=MAX_DESIGN_POINTS)] = 32
-    levels: Annotated[int, Field(ge=2, le=MAX_GRID_LEVELS)] | None = None
+    points: Annotated[int, Field(ge=1, le=MAX_DESIGN_POINTS), NotBool] = 32
+    levels: Annotated[int, Field(ge=2, le=MAX_GRID_LEVELS), NotBool] | None = None
     second_order: bool = True
     grouped: bool = False
-    harmonics: Annotated[int, Field(ge=1, le=64)] = 4
+    harmonics: Annotated[int, Field(ge=1, le=64), NotBool] = 4
 
     @property
     def grid_levels(self) -> int:

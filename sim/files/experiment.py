@@ -72,7 +72,7 @@ from sim.core.parameters import DISTRIBUTIONS, REGISTRY, ParameterError, lookup,
 from sim.files.design import SALIB_METHODS, DesignSpec, salib_sample, unit_design
 from sim.files.inputs import parse_toml, read_input_bytes
 from sim.files.outputs import check_output_name
-from sim.files.scenario import NotBool, Scenario, ScenarioError, from_mapping, load_scenario
+from sim.files.scenario import NotBool, Number, Scenario, ScenarioError, from_mapping, load_scenario
 
 __all__ = ["Experiment", "ExperimentError", "describe_design", "load_experiment"]
 
@@ -87,8 +87,8 @@ class Bounds(BaseModel):
     """Optional bounds and distribution of a varied parameter (default: the registry's)."""
 
     model_config = ConfigDict(extra="forbid")
-    low: float | None = None
-    high: float | None = None
+    low: Number | None = None
+    high: Number | None = None
     distribution: Literal["uniform", "loguniform"] | None = None
 
 
@@ -99,14 +99,14 @@ class OutputsSpec(BaseModel):
     metrics: list[str] = Field(
         default_factory=lambda: ["employed", "personal_recovery", "connectedness"]
     )
-    weeks: list[Annotated[int, Field(ge=0)]] = Field(default_factory=list)
+    weeks: list[Annotated[int, Field(ge=0, le=MAX_WEEKS), NotBool]] = Field(default_factory=list)
 
 
 class ExecutionSpec(BaseModel):
     """How the runs are split into batched chunks."""
 
     model_config = ConfigDict(extra="forbid")
-    chunk_size: Annotated[int, Field(ge=1, le=100_000)] = 32
+    chunk_size: Annotated[int, Field(ge=1, le=100_000), NotBool] = 32
 
 
 class ExperimentSpec(BaseModel):

@@ -37,7 +37,7 @@ def read_posterior(path: str | Path) -> pd.DataFrame:
         frame = pd.read_parquet(path)
     except (OSError, ValueError) as error:
         raise PosteriorError(f"{path}: cannot read a Parquet ensemble: {error}") from None
-    if "weight" not in frame.columns or len(frame) == 0:
+    if "weight" not in frame.columns or len(frame) == 0 or len(frame.columns) < 2:
         raise PosteriorError(f"{path}: a posterior needs parameter columns and a 'weight' column")
     for name in frame.columns.drop("weight"):
         try:

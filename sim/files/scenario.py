@@ -82,6 +82,8 @@ def _not_bool(value: Any) -> Any:
 
 
 NotBool = BeforeValidator(_not_bool)
+# A finite number that is not a boolean (bounds, scales, thresholds in the study files).
+Number = Annotated[float, NotBool, Field(allow_inf_nan=False)]
 
 
 def _field(p: Parameter, *, required: bool = False) -> tuple[Any, Any]:

@@ -33,7 +33,7 @@ from sim.core.errors import UserError
 from sim.core.parameters import REGISTRY, ParameterError, lookup
 from sim.files.inputs import read_toml_file
 from sim.files.outputs import check_output_name, output_lock
-from sim.files.scenario import NotBool
+from sim.files.scenario import NotBool, Number
 from sim.studies.trials import TrialExperiment, load_trial, run_trial
 
 __all__ = [
@@ -57,8 +57,8 @@ class Prior(BaseModel):
     """Bounds of a uniform prior (default: the registry's)."""
 
     model_config = ConfigDict(extra="forbid")
-    low: float | None = None
-    high: float | None = None
+    low: Number | None = None
+    high: Number | None = None
 
 
 class TargetRef(BaseModel):
@@ -67,7 +67,7 @@ class TargetRef(BaseModel):
     model_config = ConfigDict(extra="forbid")
     trial: str
     metric: str
-    scale: float | None = Field(default=None, gt=0)
+    scale: Annotated[Number, Field(gt=0)] | None = None
     why_scale: str = ""
 
 
@@ -79,12 +79,12 @@ class FitSpec(BaseModel):
     description: str = ""
     seed: Annotated[int, Field(ge=0), NotBool] = 0
     population_size: Annotated[int, Field(ge=5, le=100_000), NotBool] = 100
-    generations: Annotated[int, Field(ge=1, le=100)] = 5
-    minimum_epsilon: Annotated[float, Field(ge=0)] = 1.0
+    generations: Annotated[int, Field(ge=1, le=100), NotBool] = 5
+    minimum_epsilon: Annotated[Number, Field(ge=0)] = 1.0
     database: str = "runs/fit.db"
     posterior: str = "posterior.parquet"
     targets_file: str = "targets.toml"
-    predictive_draws: Annotated[int, Field(ge=10, le=100_000)] = 100
+    predictive_draws: Annotated[int, Field(ge=10, le=100_000), NotBool] = 100
     free: dict[str, Prior]
     targets: list[TargetRef]
 

@@ -28,6 +28,7 @@ bug and shows its traceback (exit 1).
 
 from __future__ import annotations
 
+import math
 import os
 import sys
 from collections.abc import Sequence
@@ -325,12 +326,24 @@ def _check_size(scenario: Scenario, replicates: int | None, weeks: int | None) -
     )
 
 
-def _read_posterior(path: Path | None) -> pd.DataFrame | None:
+def _read_posterior(path: Path | None, scenarios: Sequence[Scenario] = ()) -> pd.DataFrame | None:
+    """The posterior file, refused if a scenario's site or team would shadow a column."""
     if path is None:
         return None
-    from sim.files.posterior import read_posterior
+    from sim.core.world import shadowed
+    from sim.files.posterior import PosteriorError, read_posterior
 
-    return read_posterior(path)
+    frame = read_posterior(path)
+    columns = {name: math.nan for name in frame.columns if name != "weight"}
+    for scenario in scenarios:
+        clashes = shadowed(scenario.world(), columns)
+        if clashes:
+            name = clashes[0].split(" = ")[0].rsplit(".", 1)[-1]
+            raise PosteriorError(
+                f"{path}: column {name} would be ignored: {scenario.path or scenario.name} "
+                f"sets {clashes[0]}; remove that value from the scenario (or the column)"
+            )
+    return frame
 
 
 def _simulate(
@@ -411,7 +424,7 @@ def run(
     _check_counts(replicates=replicates, seed=seed, weeks=weeks)
     loaded = load(scenario, overrides)
     _check_size(loaded, replicates, weeks)
-    ensemble = _read_posterior(posterior)
+    ensemble = _read_posterior(posterior, [loaded])
     target = out_dir if out_dir is not None else Path("out") / loaded.name
     with atomic_folder(target, "run", force=force, inputs=[scenario, posterior]) as folder:
         result = _simulate(loaded, replicates, seed, weeks, ensemble)
@@ -476,7 +489,7 @@ def compare(
     replicates, seed = replicates or first.replicates, first.seed if seed is None else seed
     weeks = weeks or first.horizon_weeks
     target = out_dir if out_dir is not None else Path("out") / ("compare-" + "-vs-".join(names))
-    ensemble = _read_posterior(posterior)
+    ensemble = _read_posterior(posterior, loaded)
     with atomic_folder(target, "compare", force=force, inputs=[*scenarios, posterior]) as folder:
         results = [_simulate(s, replicates, seed, weeks, ensemble) for s in loaded]
         manifest = scenario_manifest(
