@@ -18,12 +18,13 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import sparse
 
+from sim.core.errors import UserError
 from sim.core.world import World
 
 __all__ = ["BatchParameterError", "Network", "group_layout", "initial_network"]
 
 
-class BatchParameterError(ValueError):
+class BatchParameterError(UserError):
     """A parameter that fixes an array shape differs between the runs of one batch.
 
     ``initial_ties_cap`` is the number of partner draws per user at entry, so every

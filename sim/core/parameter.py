@@ -9,6 +9,8 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+from sim.core.errors import UserError
+
 __all__ = ["DISTRIBUTIONS", "LEVELS", "Parameter", "ParameterError"]
 
 
@@ -16,7 +18,7 @@ LEVELS = ("user", "service", "environment", "structural")
 DISTRIBUTIONS = {"uniform": "unif", "loguniform": "logunif"}  # ours -> SALib's
 
 
-class ParameterError(ValueError):
+class ParameterError(UserError):
     """A parameter name or value that the registry does not accept."""
 
 

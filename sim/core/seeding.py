@@ -13,6 +13,8 @@ import hashlib
 
 import numpy as np
 
+from sim.core.errors import UserError
+
 __all__ = ["STREAMS", "RunSeed", "stream_key", "streams_for"]
 
 STREAMS: tuple[str, ...] = (
@@ -45,7 +47,7 @@ class RunSeed:
             ("replicate", replicate),
         ):
             if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < 0:
-                raise ValueError(f"{label} must be a non-negative integer, got {value!r}")
+                raise UserError(f"{label} must be a non-negative integer, got {value!r}")
         self.seed = int(seed)
         self.design_point = int(design_point)
         self.replicate = int(replicate)
@@ -53,7 +55,7 @@ class RunSeed:
     def sequence(self, stream: str) -> np.random.SeedSequence:
         """The SeedSequence of one named stream of this run."""
         if stream not in STREAMS:
-            raise ValueError(f"unknown stream {stream!r}; valid: {', '.join(STREAMS)}")
+            raise UserError(f"unknown stream {stream!r}; valid: {', '.join(STREAMS)}")
         return np.random.SeedSequence(
             self.seed, spawn_key=(self.design_point, self.replicate, stream_key(stream))
         )

@@ -14,9 +14,19 @@ from functools import cached_property
 
 import numpy as np
 
+from sim.core.errors import UserError
 from sim.core.logic_model import USER_INTERVENTIONS
 
-__all__ = ["ENVIRONMENT_KEYS", "SERVICE_KEYS", "Site", "Team", "World", "WorldError", "make_world"]
+__all__ = [
+    "ENVIRONMENT_KEYS",
+    "SERVICE_KEYS",
+    "Site",
+    "Team",
+    "World",
+    "WorldError",
+    "make_world",
+    "shadowed",
+]
 
 ENVIRONMENT_KEYS = ("unemployment_rate", "public_stigma", "housing_availability")
 SERVICE_KEYS = (
@@ -27,7 +37,7 @@ SERVICE_KEYS = (
 )
 
 
-class WorldError(ValueError):
+class WorldError(UserError):
     """A world description that cannot be simulated."""
 
 
@@ -102,6 +112,26 @@ class World:
     def team_site(self) -> np.ndarray:
         """Site index of each team, shape (T,)."""
         return np.array([t.site for t in self.teams], dtype=np.int64)
+
+
+def shadowed(world: World, values: Mapping[str, float]) -> list[str]:
+    """Where a site or team of ``world`` sets its own value for a key of ``values``.
+
+    Such a run-level value would be ignored at that site or team (the unit's own
+    value wins), so callers refuse it rather than record a value that had no
+    effect. Returns ``"sites.0.unemployment_rate = 0.05"``-style descriptions.
+    """
+    found = []
+    for table, units, keys in (
+        ("sites", world.sites, ENVIRONMENT_KEYS),
+        ("teams", world.teams, SERVICE_KEYS),
+    ):
+        for i, unit in enumerate(units):
+            for key in keys:
+                own = getattr(unit, key)
+                if key in values and own is not None and own != values[key]:
+                    found.append(f"{table}.{i}.{key} = {own}")
+    return found
 
 
 def _offer_matrix(n_agents: int, offer: Mapping[str, object]) -> np.ndarray:

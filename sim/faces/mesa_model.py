@@ -29,6 +29,7 @@ import pandas as pd
 
 from sim.core import world as world_module
 from sim.core.engine import Simulation
+from sim.core.errors import UserError
 from sim.core.logic_model import STAGES, USER_INTERVENTIONS
 from sim.core.metrics import weekly_metrics
 from sim.core.parameters import validate
@@ -47,7 +48,7 @@ DEFAULT_N_AGENTS = 200
 RUN = 0  # the model's one run in the batch axis
 
 
-class ModelError(ValueError):
+class ModelError(UserError):
     """A :class:`RecoveryModel` configuration or query that cannot be honoured."""
 
 

@@ -17,6 +17,9 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 from scipy.stats import qmc
 
+from sim.core.errors import MAX_DESIGN_POINTS, MAX_GRID_LEVELS
+from sim.files.scenario import NotBool
+
 __all__ = ["SALIB_METHODS", "DesignSpec", "salib_sample", "unit_design"]
 
 SALIB_METHODS = ("saltelli", "morris", "fast")
@@ -28,11 +31,11 @@ class DesignSpec(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
     method: Literal["grid", "latin", "sobol", "saltelli", "morris", "fast"] = "latin"
-    points: Annotated[int, Field(ge=1, le=1_000_000)] = 32
-    levels: Annotated[int, Field(ge=2, le=1000)] | None = None
+    points: Annotated[int, Field(ge=1, le=MAX_DESIGN_POINTS), NotBool] = 32
+    levels: Annotated[int, Field(ge=2, le=MAX_GRID_LEVELS), NotBool] | None = None
     second_order: bool = True
     grouped: bool = False
-    harmonics: Annotated[int, Field(ge=1, le=64)] = 4
+    harmonics: Annotated[int, Field(ge=1, le=64), NotBool] = 4
 
     @property
     def grid_levels(self) -> int:
@@ -40,6 +43,19 @@ class DesignSpec(BaseModel):
         if self.levels is not None:
             return self.levels
         return _MORRIS_LEVELS if self.method == "morris" else _GRID_LEVELS
+
+    def point_count(self, n_params: int) -> int:
+        """How many design points the method generates for ``n_params`` parameters."""
+        d = max(n_params, 1)
+        if self.method == "grid":
+            return self.grid_levels**d
+        if self.method == "saltelli":
+            return self.points * (2 * d + 2 if self.second_order else d + 2)
+        if self.method == "morris":
+            return self.points * (d + 1)
+        if self.method == "fast":
+            return self.points * d
+        return self.points
 
     def check(self) -> None:
         """Raise ValueError if the method's options are inconsistent."""

@@ -51,7 +51,6 @@ from __future__ import annotations
 import copy
 import hashlib
 import json
-import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -67,18 +66,20 @@ from pydantic import (
     model_validator,
 )
 
+from sim.core.errors import MAX_DESIGN_POINTS, MAX_REPLICATES, MAX_WEEKS, UserError
 from sim.core.metrics import METRICS
 from sim.core.parameters import DISTRIBUTIONS, REGISTRY, ParameterError, lookup, salib_problem
 from sim.files.design import SALIB_METHODS, DesignSpec, salib_sample, unit_design
+from sim.files.inputs import parse_toml, read_input_bytes
 from sim.files.outputs import check_output_name
-from sim.files.scenario import Scenario, ScenarioError, from_mapping, load_scenario
+from sim.files.scenario import NotBool, Number, Scenario, ScenarioError, from_mapping, load_scenario
 
 __all__ = ["Experiment", "ExperimentError", "describe_design", "load_experiment"]
 
 _UNIT_LEVELS = {"environment": "sites", "service": "teams"}  # level -> scenario list
 
 
-class ExperimentError(ValueError):
+class ExperimentError(UserError):
     """An experiment file that cannot be run, with an actionable message."""
 
 
@@ -86,8 +87,8 @@ class Bounds(BaseModel):
     """Optional bounds and distribution of a varied parameter (default: the registry's)."""
 
     model_config = ConfigDict(extra="forbid")
-    low: float | None = None
-    high: float | None = None
+    low: Number | None = None
+    high: Number | None = None
     distribution: Literal["uniform", "loguniform"] | None = None
 
 
@@ -98,14 +99,14 @@ class OutputsSpec(BaseModel):
     metrics: list[str] = Field(
         default_factory=lambda: ["employed", "personal_recovery", "connectedness"]
     )
-    weeks: list[Annotated[int, Field(ge=0)]] = Field(default_factory=list)
+    weeks: list[Annotated[int, Field(ge=0, le=MAX_WEEKS), NotBool]] = Field(default_factory=list)
 
 
 class ExecutionSpec(BaseModel):
     """How the runs are split into batched chunks."""
 
     model_config = ConfigDict(extra="forbid")
-    chunk_size: Annotated[int, Field(ge=1, le=100_000)] = 32
+    chunk_size: Annotated[int, Field(ge=1, le=100_000), NotBool] = 32
 
 
 class ExperimentSpec(BaseModel):
@@ -116,9 +117,9 @@ class ExperimentSpec(BaseModel):
     description: str = ""
     scenario: str | None = None
     overrides: list[str] = Field(default_factory=list)
-    seed: Annotated[int, Field(ge=0)] = 0
-    replicates: Annotated[int, Field(ge=1, le=10_000)] = 1
-    weeks: Annotated[int, Field(ge=1, le=1040)] | None = None
+    seed: Annotated[int, Field(ge=0), NotBool] = 0
+    replicates: Annotated[int, Field(ge=1, le=MAX_REPLICATES), NotBool] = 1
+    weeks: Annotated[int, Field(ge=1, le=MAX_WEEKS), NotBool] | None = None
     design: DesignSpec = Field(default_factory=DesignSpec)
     parameters: dict[str, Bounds] = Field(default_factory=dict)
     outputs: OutputsSpec = Field(default_factory=OutputsSpec)
@@ -130,6 +131,14 @@ class ExperimentSpec(BaseModel):
         if not self.parameters:
             raise ValueError("[parameters] must name at least one registry parameter to vary")
         self.design.check()
+        points = self.design.point_count(len(self.parameters))
+        if points * self.replicates > MAX_DESIGN_POINTS:
+            raise ValueError(
+                f"design: {self.design.method} over {len(self.parameters)} parameters gives "
+                f"{points:,} points x {self.replicates} replicates = "
+                f"{points * self.replicates:,} runs, over the limit of {MAX_DESIGN_POINTS:,}; "
+                "lower design.points, design.levels, replicates or the parameters varied"
+            )
         if self.design.method not in SALIB_METHODS:
             chosen = [n for n, b in self.parameters.items() if b.distribution is not None]
             if chosen:
@@ -259,13 +268,8 @@ def load_experiment(path: str | Path) -> Experiment:
         ExperimentError: With the file, key path, value and what is allowed.
     """
     path = Path(path)
-    try:
-        data = path.read_bytes()
-        raw = tomllib.loads(data.decode("utf-8"))
-    except FileNotFoundError:
-        raise ExperimentError(f"experiment file not found: {path}") from None
-    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as error:
-        raise ExperimentError(f"{path}: cannot read: {error}") from None
+    data = read_input_bytes(path, "experiment file", ExperimentError)
+    raw = parse_toml(data, path, "experiment file", ExperimentError)
     spec = _validated(raw, path)
     bounds = _bounds(spec, str(path))
     _check_groups(spec, str(path))

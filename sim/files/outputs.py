@@ -41,6 +41,7 @@ from typing import Any
 import numpy as np
 
 import sim
+from sim.core.errors import UserError
 
 __all__ = [
     "KINDS",
@@ -58,7 +59,7 @@ __all__ = [
 ]
 
 
-class OutputError(OSError):
+class OutputError(UserError, OSError):
     """A user error: an output location that may not, or cannot, be written.
 
     Raised before anything is written (or, at the latest, before anything is
@@ -117,14 +118,14 @@ NAME_RULE = (
 
 
 def check_output_name(name: str) -> str:
-    """Return ``name`` if it is safe as a folder name under ``out/``; else raise ValueError.
+    """Return ``name`` if it is safe as a folder name under ``out/``; else raise UserError.
 
     A scenario's, experiment's, trial's or fit's ``name`` becomes the default
     output folder, so it may not be empty, ``.``/``..``, absolute, hidden, or
     contain a path separator.
     """
     if not isinstance(name, str) or not _NAME.fullmatch(name):
-        raise ValueError(NAME_RULE)
+        raise UserError(NAME_RULE)
     return name
 
 

@@ -12,28 +12,56 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from sim.core.errors import MAX_POSTERIOR_BYTES, UserError
 from sim.core.parameters import ParameterError, lookup
+from sim.files.inputs import check_input_file
 
 __all__ = ["PosteriorError", "posterior_draw", "posterior_draws", "read_posterior"]
 
 
-class PosteriorError(ValueError):
+class PosteriorError(UserError):
     """A posterior file that cannot be read or does not match the registry."""
 
 
 def read_posterior(path: str | Path) -> pd.DataFrame:
-    """A posterior ensemble file: registry parameter columns and a ``weight`` column."""
+    """A posterior ensemble file: registry parameter columns and a ``weight`` column.
+
+    Refused, naming the file and column: not a regular file, not Parquet, no rows or
+    no ``weight``, a column that is not a registry parameter, a value outside the
+    registry's bounds (or not a number), a weight that is negative or not finite, or
+    weights summing to zero.
+    """
+    path = Path(path)
+    check_input_file(path, "posterior file", PosteriorError, limit=MAX_POSTERIOR_BYTES)
     try:
         frame = pd.read_parquet(path)
     except (OSError, ValueError) as error:
         raise PosteriorError(f"{path}: cannot read a Parquet ensemble: {error}") from None
-    if "weight" not in frame.columns or len(frame) == 0:
+    if "weight" not in frame.columns or len(frame) == 0 or len(frame.columns) < 2:
         raise PosteriorError(f"{path}: a posterior needs parameter columns and a 'weight' column")
     for name in frame.columns.drop("weight"):
         try:
-            lookup(name, where=str(path))
+            parameter = lookup(name, where=str(path))
         except ParameterError as error:
             raise PosteriorError(str(error)) from None
+        column = frame[name]
+        if not pd.api.types.is_numeric_dtype(column) or pd.api.types.is_bool_dtype(column):
+            raise PosteriorError(f"{path}: column {name}: values must be numbers")
+        bad = column[column.isna() | (column < parameter.low) | (column > parameter.high)]
+        if len(bad):
+            raise PosteriorError(
+                f"{path}: column {name}: row {bad.index[0]} = {bad.iloc[0]!r} is out of "
+                f"bounds; allowed: [{parameter.low}, {parameter.high}]"
+            )
+    weights = frame["weight"]
+    if not pd.api.types.is_numeric_dtype(weights) or pd.api.types.is_bool_dtype(weights):
+        raise PosteriorError(f"{path}: column weight: values must be numbers")
+    values = weights.to_numpy(dtype=np.float64)
+    if not np.all(np.isfinite(values)) or np.any(values < 0) or values.sum() <= 0:
+        raise PosteriorError(
+            f"{path}: column weight: weights must be finite, >= 0 and not all 0 "
+            "(NaN, infinite or negative weights found, or they sum to 0)"
+        )
     return frame
 
 

@@ -45,15 +45,18 @@ from typing import Annotated, Any
 from pydantic import (
     AfterValidator,
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     ValidationError,
     create_model,
 )
 
+from sim.core.errors import MAX_AGENTS, MAX_EXTENDS_DEPTH, MAX_REPLICATES, MAX_WEEKS, UserError
 from sim.core.logic_model import USER_INTERVENTIONS
 from sim.core.parameters import REGISTRY, Parameter, names
-from sim.core.world import Site, Team, World, make_world
+from sim.core.world import Site, Team, World, make_world, shadowed
+from sim.files.inputs import read_toml_file
 from sim.files.outputs import check_output_name
 
 __all__ = [
@@ -66,15 +69,25 @@ __all__ = [
     "parse_override",
 ]
 
-MAX_AGENTS = 200_000
 
-
-class ScenarioError(ValueError):
+class ScenarioError(UserError):
     """A scenario file or override that cannot be used, with an actionable message."""
 
 
+def _not_bool(value: Any) -> Any:
+    """Refuse booleans where a number is expected (pydantic would read true as 1)."""
+    if isinstance(value, bool):
+        raise ValueError("a number, not true or false")
+    return value
+
+
+NotBool = BeforeValidator(_not_bool)
+# A finite number that is not a boolean (bounds, scales, thresholds in the study files).
+Number = Annotated[float, NotBool, Field(allow_inf_nan=False)]
+
+
 def _field(p: Parameter, *, required: bool = False) -> tuple[Any, Any]:
-    kind = int if p.integer else float
+    kind = Annotated[int if p.integer else float, NotBool]
     spec = Field(... if required else None, ge=p.low, le=p.high, description=p.description)
     return (kind | None, spec) if not required else (kind, spec)
 
@@ -85,11 +98,13 @@ def _model(name: str, params: Sequence[str], extra: dict[str, tuple[Any, Any]]) 
     return create_model(name, __config__=ConfigDict(extra="forbid", strict=False), **fields)
 
 
-_Share = Annotated[float, Field(ge=0.0, le=1.0)]
-_Places = Annotated[int, Field(ge=0)]
+_Share = Annotated[float, Field(ge=0.0, le=1.0), NotBool]
+_Places = Annotated[int, Field(ge=0, le=MAX_AGENTS), NotBool]  # more places than users is no limit
 
 PopulationSpec = _model(
-    "PopulationSpec", names("user"), {"size": (Annotated[int, Field(ge=1, le=MAX_AGENTS)], 500)}
+    "PopulationSpec",
+    names("user"),
+    {"size": (Annotated[int, Field(ge=1, le=MAX_AGENTS), NotBool], 500)},
 )
 SiteSpec = _model("SiteSpec", names("environment"), {"name": (str, "site")})
 TeamSpec = _model(
@@ -111,12 +126,14 @@ class ScenarioSpec(BaseModel):
     model_config = ConfigDict(extra="forbid")
     name: Annotated[str, AfterValidator(check_output_name)] = "scenario"
     description: str = ""
-    horizon_weeks: Annotated[int, Field(ge=1, le=1040)] = 104
-    replicates: Annotated[int, Field(ge=1, le=10_000)] = 5
-    seed: Annotated[int, Field(ge=0)] = 0
+    horizon_weeks: Annotated[int, Field(ge=1, le=MAX_WEEKS), NotBool] = 104
+    replicates: Annotated[int, Field(ge=1, le=MAX_REPLICATES), NotBool] = 5
+    seed: Annotated[int, Field(ge=0), NotBool] = 0
     population: PopulationSpec = Field(default_factory=PopulationSpec)  # type: ignore[valid-type]
     parameters: ParametersSpec = Field(default_factory=ParametersSpec)  # type: ignore[valid-type]
-    sites: list[SiteSpec] = Field(default_factory=lambda: [SiteSpec()])  # type: ignore[valid-type]
+    sites: list[SiteSpec] = Field(  # type: ignore[valid-type]
+        default_factory=lambda: [SiteSpec()], min_length=1
+    )
     teams: list[TeamSpec] = Field(default_factory=lambda: [TeamSpec()])  # type: ignore[valid-type]
     offers: dict[str, _Share] = Field(default_factory=dict)
 
@@ -186,25 +203,37 @@ def _site_index(site: str | int, site_names: list[str], path: Path | None) -> in
     )
 
 
+def _resolve(path: Path, where: str) -> Path:
+    try:
+        return path.resolve()
+    except (OSError, RuntimeError) as exc:  # a symlink loop
+        raise ScenarioError(f"{where}cannot resolve {path}: {exc}") from None
+
+
 def _read_toml(path: Path, chain: tuple[Path, ...]) -> dict[str, Any]:
     if path in chain:
         cycle = " -> ".join(p.name for p in (*chain, path))
         raise ScenarioError(f"{chain[-1]}: extends: circular inheritance ({cycle})")
+    if len(chain) >= MAX_EXTENDS_DEPTH:
+        raise ScenarioError(
+            f"{chain[-1]}: extends: a chain of more than {MAX_EXTENDS_DEPTH} files "
+            f"exceeds the limit of {MAX_EXTENDS_DEPTH} (starting at {chain[0]})"
+        )
+    where = f"{chain[-1]}: extends: " if chain else ""
+    if not path.exists() and not path.is_symlink():
+        raise ScenarioError(f"{where}scenario file not found: {path}")
     try:
-        raw = tomllib.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        where = f"{chain[-1]}: extends: " if chain else ""
-        raise ScenarioError(f"{where}scenario file not found: {path}") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ScenarioError(f"{path}: cannot read: {exc}") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise ScenarioError(f"{path}: invalid TOML: {exc}") from None
+        raw = read_toml_file(path, "scenario file", ScenarioError)
+    except ScenarioError as error:
+        raise ScenarioError(f"{where}{error}") from None
     parent = raw.pop("extends", None)
     if parent is None:
         return raw
     if not isinstance(parent, str):
         raise ScenarioError(f"{path}: extends = {parent!r} must be a file name (string)")
-    return _merge(_read_toml((path.parent / parent).resolve(), (*chain, path)), raw)
+    return _merge(
+        _read_toml(_resolve(path.parent / parent, f"{path}: extends: "), (*chain, path)), raw
+    )
 
 
 def _merge(base: dict[str, Any], child: dict[str, Any]) -> dict[str, Any]:
@@ -316,7 +345,7 @@ def load_scenario(path: str | Path, overrides: Sequence[str] = ()) -> Scenario:
     Raises:
         ScenarioError: With the file, key path, value and what is allowed.
     """
-    file = Path(path).resolve()
+    file = _resolve(Path(path), "")
     raw = _read_toml(file, ())
     for text in overrides:
         apply_text_override(raw, text)
@@ -338,12 +367,37 @@ def from_mapping(raw: dict[str, Any], *, path: Path | None = None) -> Scenario:
             )
     scenario = Scenario(path=path, spec=spec, resolved=raw)
     try:
-        scenario.world()
+        world = scenario.world()
     except ScenarioError:
         raise
     except ValueError as exc:
         raise ScenarioError(f"{path}: {exc}") from None
+    _check_one_meaning(spec, world, path)
     return scenario
+
+
+def _check_one_meaning(spec: ScenarioSpec, world: World, path: Path | None) -> None:
+    """Refuse a [parameters] value that a site, team or [population] overrides.
+
+    A site's (team's, the population's) own value wins in the model, so a different
+    [parameters] value would be recorded in the manifest without having any effect.
+    ``--set NAME=VALUE`` sets every level at once and never conflicts.
+    """
+    given = {k: v for k, v in spec.parameters.model_dump().items() if v is not None}
+    clashes = [
+        f"population.{k} = {v}"
+        for k, v in spec.population.model_dump().items()
+        if k in given and k != "size" and v is not None and v != given[k]
+    ]
+    clashes += shadowed(world, given)
+    if clashes:
+        name = clashes[0].split(" = ")[0].rsplit(".", 1)[-1]
+        raise ScenarioError(
+            f"{path or '<scenario>'}: parameters.{name} = {given[name]} would be ignored: "
+            f"{clashes[0]} (possibly inherited) sets its own value; set it there "
+            f"(e.g. {clashes[0].split(' = ')[0]}), drop it from [parameters], or use "
+            f"--set {name}=VALUE, which sets every site, team and [parameters] alike"
+        )
 
 
 def _nearest(word: str, choices: Sequence[str]) -> str:
@@ -357,6 +411,7 @@ def _explain(exc: ValidationError, path: Path) -> str:
     loc = [str(part) for part in error["loc"]]
     key = ".".join(loc)
     value = error.get("input")
+    shown = str(value).lower() if isinstance(value, bool) else repr(value)
     kind = error["type"]
     if kind == "extra_forbidden":
         allowed = _allowed_keys(loc[:-1])
@@ -368,7 +423,7 @@ def _explain(exc: ValidationError, path: Path) -> str:
         allowed = f"a number in [{parameter.low}, {parameter.high}]{unit}"
     else:
         allowed = error["msg"].removeprefix("Value error, ").removeprefix("allowed: ").lower()
-    return f"{path}: {key} = {value!r} is invalid; allowed: {allowed}"
+    return f"{path}: {key} = {shown} is invalid; allowed: {allowed}"
 
 
 def _allowed_keys(loc: list[str]) -> list[str]:

@@ -27,6 +27,8 @@ from importlib.resources import files
 from importlib.resources.abc import Traversable
 from pathlib import Path
 
+from sim.core.errors import UserError
+
 __all__ = [
     "KINDS",
     "ShippedDataError",
@@ -55,7 +57,7 @@ class ShippedDataError(OSError):
     """The shipped data cannot be found (a broken installation)."""
 
 
-class ShippedNameError(ValueError):
+class ShippedNameError(UserError):
     """A name that is neither an existing file nor a shipped file's name."""
 
 

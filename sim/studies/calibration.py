@@ -21,7 +21,6 @@ import logging
 import math
 import sqlite3
 import stat
-import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any
@@ -30,8 +29,11 @@ import numpy as np
 import pandas as pd
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError
 
+from sim.core.errors import UserError
 from sim.core.parameters import REGISTRY, ParameterError, lookup
+from sim.files.inputs import read_toml_file
 from sim.files.outputs import check_output_name, output_lock
+from sim.files.scenario import NotBool, Number
 from sim.studies.trials import TrialExperiment, load_trial, run_trial
 
 __all__ = [
@@ -47,7 +49,7 @@ __all__ = [
 Z95 = 1.959964
 
 
-class CalibrationError(ValueError):
+class CalibrationError(UserError):
     """A fit specification or calibration state that cannot be used."""
 
 
@@ -55,8 +57,8 @@ class Prior(BaseModel):
     """Bounds of a uniform prior (default: the registry's)."""
 
     model_config = ConfigDict(extra="forbid")
-    low: float | None = None
-    high: float | None = None
+    low: Number | None = None
+    high: Number | None = None
 
 
 class TargetRef(BaseModel):
@@ -65,7 +67,7 @@ class TargetRef(BaseModel):
     model_config = ConfigDict(extra="forbid")
     trial: str
     metric: str
-    scale: float | None = Field(default=None, gt=0)
+    scale: Annotated[Number, Field(gt=0)] | None = None
     why_scale: str = ""
 
 
@@ -75,14 +77,14 @@ class FitSpec(BaseModel):
     model_config = ConfigDict(extra="forbid")
     name: Annotated[str, AfterValidator(check_output_name)] = "fit"
     description: str = ""
-    seed: Annotated[int, Field(ge=0)] = 0
-    population_size: Annotated[int, Field(ge=5, le=100_000)] = 100
-    generations: Annotated[int, Field(ge=1, le=100)] = 5
-    minimum_epsilon: Annotated[float, Field(ge=0)] = 1.0
+    seed: Annotated[int, Field(ge=0), NotBool] = 0
+    population_size: Annotated[int, Field(ge=5, le=100_000), NotBool] = 100
+    generations: Annotated[int, Field(ge=1, le=100), NotBool] = 5
+    minimum_epsilon: Annotated[Number, Field(ge=0)] = 1.0
     database: str = "runs/fit.db"
     posterior: str = "posterior.parquet"
     targets_file: str = "targets.toml"
-    predictive_draws: Annotated[int, Field(ge=10, le=100_000)] = 100
+    predictive_draws: Annotated[int, Field(ge=10, le=100_000), NotBool] = 100
     free: dict[str, Prior]
     targets: list[TargetRef]
 
@@ -126,11 +128,18 @@ class Fit:
 
 def load_targets(path: Path) -> dict[str, dict[str, Any]]:
     """The published targets by id."""
-    try:
-        raw = tomllib.loads(path.read_text(encoding="utf-8"))
-    except (OSError, tomllib.TOMLDecodeError) as error:
-        raise CalibrationError(f"cannot read targets {path}: {error}") from None
-    return {t["id"]: t for t in raw.get("target", [])}
+    raw = read_toml_file(Path(path), "targets file", CalibrationError)
+    targets = raw.get("target", [])
+    if not isinstance(targets, list):
+        raise CalibrationError(f"{path}: target must be an array of tables ([[target]])")
+    by_id: dict[str, dict[str, Any]] = {}
+    for i, target in enumerate(targets):
+        if not isinstance(target, dict) or not isinstance(target.get("id"), str):
+            raise CalibrationError(f"{path}: target.{i}: each [[target]] needs a string id")
+        if target["id"] in by_id:
+            raise CalibrationError(f"{path}: target.{i}: duplicate id {target['id']!r}")
+        by_id[target["id"]] = target
+    return by_id
 
 
 def observed_and_scale(
@@ -160,7 +169,12 @@ def observed_and_scale(
     return value, None, None
 
 
-def _target(ref: TargetRef, fit_path: Path, published: dict[str, dict[str, Any]]) -> Target:
+def _target(
+    ref: TargetRef,
+    fit_path: Path,
+    published: dict[str, dict[str, Any]],
+    targets_path: Path | str = "targets file",
+) -> Target:
     trial = load_trial(fit_path.parent / ref.trial)
     metrics = {m.name: m for m in trial.spec.metrics}
     if ref.metric not in metrics:
@@ -175,7 +189,21 @@ def _target(ref: TargetRef, fit_path: Path, published: dict[str, dict[str, Any]]
             "published figure (target and target_key)"
         )
     source = published[metric.target]
-    value, scale, interval = observed_and_scale(source, metric.target_key)
+    try:
+        value, scale, interval = observed_and_scale(source, metric.target_key)
+        value = float(value)
+    except (KeyError, TypeError, ValueError, IndexError) as error:
+        detail = f"missing key {error}" if isinstance(error, KeyError) else str(error)
+        raise CalibrationError(
+            f"{targets_path}: target {metric.target!r}, key "
+            f"{metric.target_key!r} (for {ref.trial} metric {ref.metric!r}) is malformed: "
+            f"{detail}; it needs a number and, for an interval, a [low, high] pair"
+        ) from None
+    if not math.isfinite(value):
+        raise CalibrationError(
+            f"{targets_path}: target {metric.target!r}, key "
+            f"{metric.target_key!r} = {value} must be a finite number"
+        )
     scale = ref.scale or scale
     if scale is None:
         raise CalibrationError(
@@ -196,12 +224,9 @@ def _target(ref: TargetRef, fit_path: Path, published: dict[str, dict[str, Any]]
 def load_fit(path: str | Path) -> Fit:
     """Read and validate a fit file, its targets and their trials."""
     path = Path(path)
+    raw = read_toml_file(path, "fit file", CalibrationError)
     try:
-        spec = FitSpec.model_validate(tomllib.loads(path.read_text(encoding="utf-8")))
-    except FileNotFoundError:
-        raise CalibrationError(f"fit file not found: {path}") from None
-    except (OSError, tomllib.TOMLDecodeError) as error:
-        raise CalibrationError(f"{path}: cannot read: {error}") from None
+        spec = FitSpec.model_validate(raw)
     except ValidationError as error:
         first = error.errors()[0]
         key = ".".join(str(p) for p in first["loc"])
@@ -225,8 +250,9 @@ def load_fit(path: str | Path) -> Fit:
             priors[name] = parameter.narrowed(prior.low, prior.high)
         except ParameterError as error:
             raise CalibrationError(f"{path}: free.{error}") from None
-    published = load_targets(path.parent / spec.targets_file)
-    targets = [_target(ref, path, published) for ref in spec.targets]
+    targets_path = path.parent / spec.targets_file
+    published = load_targets(targets_path)
+    targets = [_target(ref, path, published, targets_path) for ref in spec.targets]
     return Fit(path=path, spec=spec, priors=priors, targets=targets)
 
 

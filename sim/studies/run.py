@@ -16,6 +16,8 @@ This is the one module of :mod:`sim.studies` that calls the engine
 
 from __future__ import annotations
 
+import dataclasses
+import functools
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -25,11 +27,20 @@ import numpy as np
 import pandas as pd
 
 from sim.core.engine import Simulation, agent_value, run_batch, shared_shape_segments
+from sim.core.errors import (
+    MAX_AGENTS,
+    MAX_DESIGN_POINTS,
+    MAX_REPLICATES,
+    MAX_WEEKS,
+    UserError,
+    check_limit,
+    check_memory,
+)
 from sim.core.metrics import METRICS, SUMMARY_METRICS, weekly_metrics
 from sim.core.parameters import validate
 from sim.core.seeding import RunSeed
 from sim.core.state import concatenate
-from sim.core.world import World, make_world
+from sim.core.world import World, make_world, shadowed
 
 __all__ = ["Runs", "SimulationOutput", "design_seeds", "run_simulations", "simulate", "tidy_series"]
 
@@ -91,6 +102,7 @@ def run_simulations(
     """
     keep = _known_metrics(metrics)
     seeds = list(run_seeds)
+    check_batch(world.n_agents, len(seeds), weeks)
     if not keep and record_weeks is None:
         record_weeks = [0]
     started = time.perf_counter()
@@ -121,7 +133,7 @@ def _known_metrics(metrics: Sequence[str] | None) -> list[str]:
     keep = list(METRICS) if metrics is None else list(metrics)
     unknown = sorted(set(keep) - set(METRICS))
     if unknown:
-        raise ValueError(f"unknown metrics {unknown}; valid: {sorted(METRICS)}")
+        raise UserError(f"unknown metrics {unknown}; valid: {sorted(METRICS)}")
     return keep
 
 
@@ -190,12 +202,49 @@ def design_seeds(
     ]
 
 
+@functools.cache
+def per_user_quantities() -> frozenset[str]:
+    """The names ``finals=`` accepts (per-user quantities of the state), found once.
+
+    Lets a file that names an outcome (a trial's metric) be checked at load time,
+    before anything is simulated.
+    """
+    state = Simulation(make_world(2), [validate({})], [RunSeed(0)]).state
+    candidates = {"personal_recovery", "stage", *state.process}
+    candidates |= {f.name for f in dataclasses.fields(state)}
+    found = set()
+    for name in candidates:
+        try:
+            agent_value(state, name)
+        except (ValueError, TypeError, AttributeError):
+            continue
+        found.add(name)
+    return frozenset(found)
+
+
+def check_batch(users: int, runs: int, weeks: int, knob: str = "") -> None:
+    """Refuse a batch over the limits, or one that would not fit in memory.
+
+    Every study reaches the engine through :func:`run_simulations`, which calls this,
+    so no input (file, option, API argument) can bypass the horizon limit or ask for
+    more memory than the machine has. ``knob`` names what to lower in the message.
+
+    Raises:
+        UserError: Naming the knob and the limit.
+    """
+    if not isinstance(weeks, bool) and isinstance(weeks, int):
+        check_limit(weeks, MAX_WEEKS, "weeks")
+    check_limit(users, MAX_AGENTS, "users per run (n_agents, population.size)")
+    check_limit(runs, MAX_DESIGN_POINTS, "runs in one batch")
+    check_memory(users, runs, weeks, knob or "the replicates, the population size or the weeks")
+
+
 def _as_list(param_sets: Mapping[str, float] | Sequence[Mapping[str, float]]) -> list:
     if isinstance(param_sets, Mapping):
         return [param_sets]
     sets = list(param_sets)
     if not sets:
-        raise ValueError("need at least one parameter set")
+        raise UserError("need at least one parameter set")
     return sets
 
 
@@ -229,13 +278,32 @@ def simulate(
         A :class:`SimulationOutput`.
     """
     if isinstance(replicates, bool) or not isinstance(replicates, int) or replicates < 1:
-        raise ValueError(f"replicates must be a whole number >= 1, got {replicates!r}")
+        raise UserError(f"replicates must be a whole number >= 1, got {replicates!r}")
     if isinstance(weeks, bool) or not isinstance(weeks, int) or weeks < 1:
-        raise ValueError(f"weeks must be a whole number >= 1, got {weeks!r}")
-    full = [validate(ps) for ps in _as_list({} if param_sets is None else param_sets)]
+        raise UserError(f"weeks must be a whole number >= 1, got {weeks!r}")
+    if isinstance(n_agents, bool) or not isinstance(n_agents, int) or n_agents < 1:
+        raise UserError(f"n_agents must be a whole number >= 1, got {n_agents!r}")
+    check_limit(replicates, MAX_REPLICATES, "replicates")
+    check_limit(weeks, MAX_WEEKS, "weeks")
+    check_limit(n_agents, MAX_AGENTS, "n_agents")
+    sets = _as_list({} if param_sets is None else param_sets)
+    check_limit(len(sets) * replicates, MAX_DESIGN_POINTS, "runs (parameter sets x replicates)")
+    users = n_agents if world is None else world.n_agents
+    check_memory(users, len(sets) * replicates, weeks, "replicates, n_agents or weeks")
+    full = [validate(ps) for ps in sets]
+    if world is not None:
+        for i, ps in enumerate(sets):
+            clashes = shadowed(world, ps)
+            if clashes:
+                name = clashes[0].split(" = ")[0].rsplit(".", 1)[-1]
+                raise UserError(
+                    f"param_sets[{i}]: {name} = {ps[name]} would be ignored: the world's "
+                    f"{clashes[0]} sets its own value; set it on the world's sites/teams "
+                    "(or leave theirs as None so the parameter applies)"
+                )
     keep = _known_metrics(metrics)
     if not keep:
-        raise ValueError("metrics must name at least one metric (or be None for all)")
+        raise UserError("metrics must name at least one metric (or be None for all)")
     world = world or make_world(n_agents)
     seeds = design_seeds(seed, len(full), replicates, common_random_numbers=common_random_numbers)
     points = np.repeat(np.arange(len(full)), replicates)

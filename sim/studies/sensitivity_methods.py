@@ -24,6 +24,7 @@ import numpy as np
 import pandas as pd
 from SALib.analyze import fast, morris, pawn, sobol
 
+from sim.core.errors import UserError
 from sim.core.parameters import REGISTRY
 from sim.core.seeding import stream_key
 from sim.files.design import DesignSpec
@@ -43,7 +44,7 @@ __all__ = [
 PAWN_SLICES = 10
 
 
-class SensitivityError(ValueError):
+class SensitivityError(UserError):
     """A sweep or plan that cannot be analysed, with an actionable message."""
 
 

@@ -19,23 +19,32 @@ with ``threshold`` it becomes the indicator outcome > threshold):
 
 from __future__ import annotations
 
-import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Literal
 
 import numpy as np
 import pandas as pd
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from sim.core.errors import (
+    MAX_AGENTS,
+    MAX_REPLICATES,
+    MAX_TRIAL_SIZE,
+    MAX_WEEKS,
+    UserError,
+    check_limit,
+    check_memory,
+)
 from sim.core.logic_model import USER_INTERVENTIONS
 from sim.core.parameters import validate
 from sim.core.seeding import RunSeed
 from sim.core.world import Team, World, make_world
+from sim.files.inputs import read_toml_file
 from sim.files.outputs import check_output_name
-from sim.files.scenario import Scenario, ScenarioError, from_mapping
+from sim.files.scenario import NotBool, Scenario, ScenarioError, from_mapping
 from sim.studies.effect_sizes import hedges_g
-from sim.studies.run import run_simulations
+from sim.studies.run import per_user_quantities, run_simulations
 
 __all__ = [
     "MetricSpec",
@@ -49,7 +58,7 @@ __all__ = [
 ARMS = ("treated", "control", "all")
 
 
-class TrialError(ValueError):
+class TrialError(UserError):
     """A trial file that cannot be run, with an actionable message."""
 
 
@@ -61,9 +70,12 @@ class MetricSpec(BaseModel):
     kind: Literal["share", "relative_risk", "risk_difference", "smd", "mean", "mean_difference"]
     outcome: str
     arm: Literal["treated", "control", "all"] = "treated"
-    threshold: float | None = None
+    threshold: Annotated[float, NotBool, Field(allow_inf_nan=False)] | None = None
     target: str | None = None  # id in calibration/targets.toml
     target_key: str | None = None  # which value of the target (e.g. smd_hope)
+
+
+_NEEDS_CONTROL = ("relative_risk", "risk_difference", "smd", "mean_difference")
 
 
 class TrialSpec(BaseModel):
@@ -74,11 +86,27 @@ class TrialSpec(BaseModel):
     description: str = ""
     intervention: str | None = None  # None: a natural-history cohort, no randomisation
     comparator: str = "usual care"
-    n_per_arm: Annotated[int, Field(ge=2, le=100_000)]
-    follow_up_weeks: Annotated[int, Field(ge=0, le=1040)]
-    replicates: Annotated[int, Field(ge=1, le=100_000)] = 20
-    seed: Annotated[int, Field(ge=0)] = 0
-    metrics: list[MetricSpec]
+    n_per_arm: Annotated[int, Field(ge=2, le=MAX_AGENTS // 2), NotBool]
+    follow_up_weeks: Annotated[int, Field(ge=0, le=MAX_WEEKS), NotBool]
+    replicates: Annotated[int, Field(ge=1, le=MAX_REPLICATES), NotBool] = 20
+    seed: Annotated[int, Field(ge=0), NotBool] = 0
+    metrics: Annotated[list[MetricSpec], Field(min_length=1)]
+
+    @model_validator(mode="after")
+    def _metrics_fit_the_design(self) -> TrialSpec:
+        names = [m.name for m in self.metrics]
+        duplicates = sorted({n for n in names if names.count(n) > 1})
+        if duplicates:
+            raise ValueError(f"metrics: duplicate metric names {duplicates}; each name once")
+        if self.intervention is None:
+            for i, metric in enumerate(self.metrics):
+                if metric.kind in _NEEDS_CONTROL or metric.arm == "control":
+                    raise ValueError(
+                        f"metrics.{i} ({metric.name}): kind = {metric.kind!r}, arm = "
+                        f"{metric.arm!r} needs a control arm, and a trial without an "
+                        "intervention has none; use kind = 'share' or 'mean'"
+                    )
+        return self
 
 
 @dataclass(frozen=True)
@@ -126,12 +154,7 @@ def load_trial(path: str | Path) -> TrialExperiment:
         TrialError: With the file, key, value and what is allowed.
     """
     path = Path(path)
-    try:
-        raw = tomllib.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise TrialError(f"trial file not found: {path}") from None
-    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as error:
-        raise TrialError(f"{path}: cannot read: {error}") from None
+    raw = read_toml_file(path, "trial file", TrialError)
     trial_part = {k: v for k, v in raw.items() if k in _TRIAL_KEYS}
     context_part = {k: v for k, v in raw.items() if k not in _TRIAL_KEYS}
     try:
@@ -139,9 +162,15 @@ def load_trial(path: str | Path) -> TrialExperiment:
     except ValidationError as error:
         first = error.errors()[0]
         key = ".".join(str(p) for p in first["loc"])
+        shown = first.get("input")
+        shown = str(shown).lower() if isinstance(shown, bool) else repr(shown)
+        message = first["msg"].removeprefix("Value error, ")
+        if first["type"] == "missing":
+            raise TrialError(f"{path}: {key}: required key missing") from None
+        if not first["loc"]:
+            raise TrialError(f"{path}: {message}") from None
         raise TrialError(
-            f"{path}: {key} = {first.get('input')!r} is invalid: "
-            f"{first['msg'].removeprefix('Value error, ')}"
+            f"{path}: {key} = {shown} is invalid: {first['msg'].removeprefix('Value error, ')}"
         ) from None
     valid = (*USER_INTERVENTIONS, "staff_training")
     if spec.intervention is not None and spec.intervention not in valid:
@@ -153,7 +182,33 @@ def load_trial(path: str | Path) -> TrialExperiment:
         context = from_mapping(context_part, path=path)
     except ScenarioError as error:
         raise TrialError(str(error)) from None
-    return TrialExperiment(path=path, spec=spec, context=context)
+    known = per_user_quantities()
+    for i, metric in enumerate(spec.metrics):
+        if metric.outcome not in known:
+            raise TrialError(
+                f"{path}: metrics.{i}.outcome = {metric.outcome!r} is not a per-user "
+                f"outcome; allowed: {', '.join(sorted(known))}"
+            )
+    trial = TrialExperiment(path=path, spec=spec, context=context)
+    check_trial_size(trial)
+    return trial
+
+
+def check_trial_size(trial: TrialExperiment, replicates: int | None = None) -> None:
+    """Refuse a trial over :data:`MAX_TRIAL_SIZE` users or the machine's memory.
+
+    Raises:
+        TrialError: Naming the file and the knobs (n_per_arm, replicates).
+    """
+    spec = trial.spec
+    replicates = replicates or spec.replicates
+    users = (1 if spec.intervention is None else 2) * spec.n_per_arm
+    knob = "n_per_arm or replicates"
+    try:
+        check_limit(users * replicates, MAX_TRIAL_SIZE, f"users simulated ({knob})")
+        check_memory(users, replicates, spec.follow_up_weeks, knob)
+    except UserError as error:
+        raise TrialError(f"{trial.path}: {error}") from None
 
 
 def _indicator(values: np.ndarray, threshold: float | None) -> np.ndarray:

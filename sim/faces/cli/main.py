@@ -18,14 +18,17 @@ The module imports only click and the parameter registry; the model, pandas and 
 figures load inside the commands (``recovery-sim --help`` stays fast).
 
 Every error a user can cause (an unknown or out-of-bounds parameter, an
-impossible world, a bad option, an unwritable output folder) is printed by
-:class:`ErrorHandlingGroup` as ``error: ...`` on stderr with exit code 2, without
-a traceback. Set ``RECOVERY_SIM_DEBUG=1`` to see the traceback instead.
+impossible world, a bad option, an unreadable input file, an unwritable output
+folder, an input over one of the limits of :mod:`sim.core.errors`) is a
+:class:`~sim.core.errors.UserError` and is printed by :class:`ErrorHandlingGroup`
+as ``error: ...`` on stderr with exit code 2, without a traceback. Set
+``RECOVERY_SIM_DEBUG=1`` to see the traceback instead. Any other exception is a
+bug and shows its traceback (exit 1).
 """
 
 from __future__ import annotations
 
-import errno
+import math
 import os
 import sys
 from collections.abc import Sequence
@@ -35,9 +38,9 @@ from typing import TYPE_CHECKING, Any
 import click
 
 import sim
-from sim.core.parameter import LEVELS, Parameter, ParameterError
+from sim.core.errors import MAX_REPLICATES, MAX_WEEKS, UserError, check_limit, check_memory
+from sim.core.parameter import LEVELS, Parameter
 from sim.core.parameters import REGISTRY, lookup
-from sim.core.world import WorldError
 from sim.files import shipped
 
 if TYPE_CHECKING:  # the model, pandas and the figures load inside the commands that need them
@@ -48,11 +51,39 @@ if TYPE_CHECKING:  # the model, pandas and the figures load inside the commands 
 
 __all__ = ["USER_ERRORS", "ErrorHandlingGroup", "load", "main"]
 
-USER_ERRORS: tuple[type[Exception], ...] = (ParameterError, WorldError, ValueError, OSError)
+USER_ERRORS: tuple[type[Exception], ...] = (UserError,)
+
+
+def _is_user_error(error: BaseException) -> bool:
+    """Whether ``error`` is the user's to fix (printed as ``error:``), not a bug.
+
+    :class:`~sim.core.errors.UserError` and its subclasses are. Two transitional
+    cases: the sweep executor's ``ExecutorError`` (a bad ``--backend``/``--workers``/
+    scheduler; ``sim.studies.sweep`` is another branch's work), and a plain
+    ``ValueError`` raised by a command-line module's own option checks (innermost
+    frame in ``sim.faces.cli``), such as ``sweep --workers 0``.
+    """
+    if isinstance(error, USER_ERRORS):
+        return True
+    sweep = sys.modules.get("sim.studies.sweep")
+    executor_error = getattr(sweep, "ExecutorError", None)
+    if executor_error is not None and isinstance(error, executor_error):
+        return True
+    if type(error) is ValueError and error.__traceback__ is not None:
+        frame = error.__traceback__
+        while frame.tb_next is not None:
+            frame = frame.tb_next
+        module = frame.tb_frame.f_globals.get("__name__", "")
+        return module.startswith("sim.faces.cli.")
+    return False
 
 
 class ErrorHandlingGroup(click.Group):
-    """A click group that turns user errors into ``error: ...`` and exit code 2."""
+    """A click group that turns user errors into ``error: ...`` and exit code 2.
+
+    Only user errors (:func:`_is_user_error`) are printed this way; any other
+    exception is a programming error and shows its traceback.
+    """
 
     def invoke(self, ctx: click.Context) -> Any:
         """Invoke the subcommand; print user errors in one or two lines, exit 2."""
@@ -63,10 +94,8 @@ class ErrorHandlingGroup(click.Group):
             if error.ctx is not None:
                 hint = f"try '{error.ctx.command_path} --help'"
             _fail(ctx, error.format_message(), hint)
-        except USER_ERRORS as error:
-            if isinstance(error, OSError) and error.errno == errno.EPIPE:
-                raise  # click exits quietly when the reader of stdout goes away
-            if os.environ.get("RECOVERY_SIM_DEBUG"):
+        except Exception as error:
+            if not _is_user_error(error) or os.environ.get("RECOVERY_SIM_DEBUG"):
                 raise
             _fail(ctx, str(error) or type(error).__name__)
 
@@ -199,7 +228,7 @@ def logic_model(draw_path: Path | None) -> None:
         click.echo(describe())
         return
     if draw_path.suffix.lower() != ".png":
-        raise ValueError(f"--draw needs a file name ending in .png, got {str(draw_path)!r}")
+        raise UserError(f"--draw needs a file name ending in .png, got {str(draw_path)!r}")
     from sim.faces.reports.diagram import draw_logic_model
 
     click.echo(f"wrote {draw_logic_model(draw_path)}")
@@ -272,20 +301,49 @@ def load(path: Path | str | None, overrides: Sequence[str]) -> Scenario:
     return from_mapping(raw, path=Path("<embedded baseline>"))
 
 
+_COUNT_LIMITS = {"replicates": MAX_REPLICATES, "weeks": MAX_WEEKS}
+
+
 def _check_counts(**counts: int | None) -> None:
-    """Raise ValueError naming the option if a count is out of range."""
+    """Raise UserError naming the option if a count is out of range (or over its limit)."""
     for option, value in counts.items():
         least = 0 if option == "seed" else 1
         if value is not None and value < least:
-            raise ValueError(f"--{option} must be >= {least}, got {value}")
+            raise UserError(f"--{option} must be >= {least}, got {value}")
+        if value is not None and option in _COUNT_LIMITS:
+            check_limit(value, _COUNT_LIMITS[option], f"--{option}")
 
 
-def _read_posterior(path: Path | None) -> pd.DataFrame | None:
+def _check_size(scenario: Scenario, replicates: int | None, weeks: int | None) -> None:
+    """Refuse, before any output folder exists, a run that cannot fit in memory."""
+    spec = scenario.spec
+    check_memory(
+        spec.population.size,
+        replicates or spec.replicates,
+        weeks or spec.horizon_weeks,
+        "--replicates, --weeks or population.size",
+        where=str(scenario.path or scenario.name),
+    )
+
+
+def _read_posterior(path: Path | None, scenarios: Sequence[Scenario] = ()) -> pd.DataFrame | None:
+    """The posterior file, refused if a scenario's site or team would shadow a column."""
     if path is None:
         return None
-    from sim.files.posterior import read_posterior
+    from sim.core.world import shadowed
+    from sim.files.posterior import PosteriorError, read_posterior
 
-    return read_posterior(path)
+    frame = read_posterior(path)
+    columns = {name: math.nan for name in frame.columns if name != "weight"}
+    for scenario in scenarios:
+        clashes = shadowed(scenario.world(), columns)
+        if clashes:
+            name = clashes[0].split(" = ")[0].rsplit(".", 1)[-1]
+            raise PosteriorError(
+                f"{path}: column {name} would be ignored: {scenario.path or scenario.name} "
+                f"sets {clashes[0]}; remove that value from the scenario (or the column)"
+            )
+    return frame
 
 
 def _simulate(
@@ -365,7 +423,8 @@ def run(
 
     _check_counts(replicates=replicates, seed=seed, weeks=weeks)
     loaded = load(scenario, overrides)
-    ensemble = _read_posterior(posterior)
+    _check_size(loaded, replicates, weeks)
+    ensemble = _read_posterior(posterior, [loaded])
     target = out_dir if out_dir is not None else Path("out") / loaded.name
     with atomic_folder(target, "run", force=force, inputs=[scenario, posterior]) as folder:
         result = _simulate(loaded, replicates, seed, weeks, ensemble)
@@ -421,14 +480,16 @@ def compare(
         raise click.UsageError("compare needs at least two scenario files")
     _check_counts(replicates=replicates, seed=seed, weeks=weeks)
     loaded = [load(path, overrides) for path in scenarios]
+    for each in loaded:
+        _check_size(each, replicates, weeks)
     names = [s.name for s in loaded]
     if len(set(names)) < len(names):
-        raise ValueError(f"scenario names must differ to be compared, got {names}")
+        raise UserError(f"scenario names must differ to be compared, got {names}")
     first = loaded[0].spec
     replicates, seed = replicates or first.replicates, first.seed if seed is None else seed
     weeks = weeks or first.horizon_weeks
     target = out_dir if out_dir is not None else Path("out") / ("compare-" + "-vs-".join(names))
-    ensemble = _read_posterior(posterior)
+    ensemble = _read_posterior(posterior, loaded)
     with atomic_folder(target, "compare", force=force, inputs=[*scenarios, posterior]) as folder:
         results = [_simulate(s, replicates, seed, weeks, ensemble) for s in loaded]
         manifest = scenario_manifest(

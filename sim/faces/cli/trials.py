@@ -146,18 +146,22 @@ def trial(
     Writes trials.csv (one row per replicate trial), summary.csv, trial.png,
     manifest.json and report.html.
     """
+    from sim.core.errors import MAX_REPLICATES, check_limit
     from sim.faces.reports.html import Section, write_report
     from sim.files.outputs import atomic_folder, make_manifest, write_json
-    from sim.studies.trials import TrialError, load_trial, run_trial
+    from sim.studies.trials import TrialError, check_trial_size, load_trial, run_trial
 
     for option, value in (("replicates", replicates), ("seed", seed)):
         if value is not None and value < (0 if option == "seed" else 1):
-            raise ValueError(f"--{option} must be >= {0 if option == 'seed' else 1}")
+            raise TrialError(f"--{option} must be >= {0 if option == 'seed' else 1}")
     try:
         experiment = shipped.resolve("trial", experiment)
     except shipped.ShippedNameError as error:
         raise TrialError(str(error)) from None
     loaded = load_trial(experiment)
+    if replicates is not None:
+        check_limit(replicates, MAX_REPLICATES, "--replicates")
+        check_trial_size(loaded, replicates)
     target = out_dir if out_dir is not None else Path("out") / f"trial-{loaded.spec.name}"
     with atomic_folder(target, "trial", force=force, inputs=[experiment]) as folder:
         started = time.perf_counter()
@@ -242,7 +246,7 @@ def calibrate(
 
     from sim.faces.reports.calibration_report import write_fit_report
     from sim.files.outputs import atomic_folder, check_destination
-    from sim.studies.calibration import load_fit, run_fit
+    from sim.studies.calibration import CalibrationError, load_fit, run_fit
 
     fit = load_fit(fit_file)
     target = out_dir if out_dir is not None else Path("out") / f"calibration-{fit.spec.name}"
@@ -251,7 +255,9 @@ def calibrate(
     seconds = None
     if report_only:
         if not fit.posterior_path.exists():
-            raise ValueError(f"no posterior at {fit.posterior_path}; run without --report-only")
+            raise CalibrationError(
+                f"no posterior at {fit.posterior_path}; run without --report-only"
+            )
         posterior = pd.read_parquet(fit.posterior_path)
     else:
         click.echo(

@@ -27,7 +27,7 @@ from matplotlib.patches import FancyArrowPatch, FancyBboxPatch
 from matplotlib.text import Text
 
 from sim.core.logic_model import INTERVENTIONS, MECHANISMS, MODERATORS, OUTCOMES, PROCESSES
-from sim.files.outputs import write_atomic
+from sim.files.outputs import OutputError, write_atomic
 
 __all__ = ["build_figure", "draw_logic_model", "find_text_overlaps"]
 
@@ -535,7 +535,7 @@ def draw_logic_model(path: str | Path) -> Path:
         The path written.
 
     Raises:
-        OSError: If the folder does not exist or is not writable.
+        OutputError: If the folder does not exist or is not writable (an OSError).
     """
     target = Path(path)
     buffer = io.BytesIO()
@@ -544,4 +544,4 @@ def draw_logic_model(path: str | Path) -> Path:
     try:
         return write_atomic(target, buffer.getvalue())
     except OSError as error:
-        raise OSError(f"cannot write {target}: {error.strerror or error}") from error
+        raise OutputError(f"cannot write {target}: {error.strerror or error}") from error
