@@ -25,7 +25,12 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 
-__all__ = ["die_with_parent", "parent_death_preexec", "sigterm_as_interrupt"]
+__all__ = [
+    "die_with_parent",
+    "install_sigterm_as_interrupt",
+    "parent_death_preexec",
+    "sigterm_as_interrupt",
+]
 
 _PR_SET_PDEATHSIG = 1
 
@@ -84,6 +89,15 @@ def parent_death_preexec(signum: int = signal.SIGTERM) -> Callable[[], None] | N
 
 def _interrupt(signum: int, frame: object) -> None:
     raise KeyboardInterrupt(f"stopped by signal {signum}")
+
+
+def install_sigterm_as_interrupt() -> None:
+    """From now on SIGTERM raises KeyboardInterrupt (main thread, default action only)."""
+    if (
+        threading.current_thread() is threading.main_thread()
+        and signal.getsignal(signal.SIGTERM) is signal.SIG_DFL
+    ):
+        signal.signal(signal.SIGTERM, _interrupt)
 
 
 @contextlib.contextmanager
