@@ -305,3 +305,20 @@ def test_killed_app_leaves_no_server_answering(tmp_path):
     assert not alive, f"orphan servers: {[p.pid for p in alive]}"
     with pytest.raises(OSError):
         urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=2)
+
+
+def test_a_resumed_calibration_equals_the_uninterrupted_one(tmp_path):
+    pytest.importorskip("pyabc")
+    from test_calibration import _fit_file
+
+    from sim.studies.calibration import load_fit, run_fit
+
+    straight, cut = tmp_path / "straight", tmp_path / "cut"
+    straight.mkdir()
+    cut.mkdir()
+    whole = run_fit(load_fit(_fit_file(straight, generations=3)))
+    path = _fit_file(cut, generations=1)  # stopped after its first generation ...
+    run_fit(load_fit(path))
+    path.write_text(path.read_text().replace("generations = 1", "generations = 3"))
+    resumed = run_fit(load_fit(path), resume=True)  # ... and resumed
+    pd.testing.assert_frame_equal(resumed, whole, check_exact=True)
