@@ -24,6 +24,7 @@ from __future__ import annotations
 import contextlib
 import fnmatch
 import json
+import logging
 import os
 import platform
 import re
@@ -49,6 +50,7 @@ __all__ = [
     "atomic_folder",
     "check_destination",
     "check_output_name",
+    "clean_leftovers",
     "git_commit",
     "make_manifest",
     "output_kind",
@@ -545,6 +547,7 @@ def atomic_folder(
         ) from None
     with output_lock(destination, option=option):
         check_destination(destination, kind, force=force, inputs=inputs, option=option)
+        clean_leftovers(destination, kind)
         try:
             work = Path(tempfile.mkdtemp(prefix=f".{destination.name}.partial-", dir=parent))
             mask = os.umask(0)
@@ -561,6 +564,47 @@ def atomic_folder(
         except BaseException:
             shutil.rmtree(work, ignore_errors=True)
             raise
+
+
+def clean_leftovers(destination: str | Path, kind: str | None) -> list[str]:
+    """Remove what a killed writer of ``destination`` left beside it; report what stays.
+
+    Call while holding :func:`output_lock` on ``destination``: no live writer then
+    owns a ``.<name>.partial-*`` folder, so one holding only files a ``kind`` output
+    writes is removed. A ``.<name>.old-*`` folder (the previous output, moved aside
+    by a replace that was killed half-way) is reported, never removed. Each is
+    logged as a warning; the messages are returned.
+    """
+    destination = Path(destination)
+    parent = destination.absolute().parent
+    messages = []
+    try:
+        entries = sorted(parent.iterdir())
+    except OSError:
+        return messages
+    for entry in entries:
+        name = entry.name
+        if not name.startswith(f".{destination.name}."):
+            continue
+        rest = name[len(destination.name) + 2 :]
+        if not (rest.startswith(("partial-", "old-")) and stat.S_ISDIR(entry.lstat().st_mode)):
+            continue
+        if rest.startswith("partial-") and kind is not None and not _foreign_entries(entry, kind):
+            shutil.rmtree(entry, ignore_errors=True)
+            messages.append(f"removed {entry}: left by an interrupted write of {destination}")
+        elif rest.startswith("partial-"):
+            messages.append(
+                f"{entry} was left by an interrupted write of {destination}; "
+                "it holds other files, so it was kept: check it and delete it"
+            )
+        else:
+            messages.append(
+                f"{entry} holds the previous output of {destination}, moved aside by an "
+                "interrupted replace; kept: check it and delete it"
+            )
+    for message in messages:
+        logging.getLogger(__name__).warning("note: %s", message)
+    return messages
 
 
 def _swap_into_place(work: Path, destination: Path, kind: str | None) -> None:

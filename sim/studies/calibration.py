@@ -10,9 +10,12 @@ carries the same sampling noise as the published one. The distance is
 standard error implied by the published 95% interval (width / 3.92).
 
 The ABC history lives in an SQLite database, so an interrupted fit resumes from
-its last finished generation. pyABC draws from numpy's global random state; we
-seed it once, here, so a fit with one worker is reproducible from the file and
-its seed.
+its last finished generation. pyABC draws from numpy's global random state, which
+its database does not store; so the fit runs one generation at a time and seeds
+that state from (seed, generation) before each. A fit with one worker is then
+reproducible from the file and its seed, and a fit resumed after any finished
+generation gives the same posterior as one run straight through (a generation
+interrupted half-way is discarded and redone from its start).
 """
 
 from __future__ import annotations
@@ -401,27 +404,52 @@ def _run_fit(fit: Fit, *, resume: bool, verbose: bool) -> pd.DataFrame:
     import pyabc
 
     logging.getLogger("ABC").setLevel(logging.INFO if verbose else logging.WARNING)
-    np.random.seed(fit.spec.seed)  # noqa: NPY002 -- pyABC draws from numpy's global state
-    abc = pyabc.ABCSMC(
-        _abc_model(fit),
-        pyabc.Distribution(
-            **{n: pyabc.RV("uniform", lo, hi - lo) for n, (lo, hi) in fit.priors.items()}
-        ),
-        lambda x, y: distance(fit, x, y),
-        population_size=fit.spec.population_size,
-        sampler=pyabc.sampler.SingleCoreSampler(),
-    )
     url = f"sqlite:///{fit.database.resolve()}"
     done = _finished_generations(fit) if resume else 0
-    if resume and done:
-        abc.load(url, 1)
-    else:
+    if not done:
         fit.database.unlink(missing_ok=True)  # checked: absent, empty or this fit's own
-        abc.new(url, {t.name: t.observed for t in fit.targets})
-    remaining = fit.spec.generations - done
-    if remaining > 0:
-        abc.run(minimum_epsilon=fit.spec.minimum_epsilon, max_nr_populations=remaining)
+    # One generation per pyABC run, each by a fresh ABCSMC loaded from the database, with
+    # numpy's global state seeded from (seed, generation) first: generation t is computed
+    # from the stored generation t - 1 alone, the same whether the fit ran straight
+    # through or was resumed (pyABC's in-memory state is never carried over).
+    while done < fit.spec.generations and not _reached_minimum_epsilon(fit, done):
+        _seed_generation(fit, done)
+        abc = pyabc.ABCSMC(
+            _abc_model(fit),
+            pyabc.Distribution(
+                **{n: pyabc.RV("uniform", lo, hi - lo) for n, (lo, hi) in fit.priors.items()}
+            ),
+            lambda x, y: distance(fit, x, y),
+            population_size=fit.spec.population_size,
+            sampler=pyabc.sampler.SingleCoreSampler(),
+        )
+        if done:
+            abc.load(url, 1)
+        else:
+            abc.new(url, {t.name: t.observed for t in fit.targets})
+        abc.run(minimum_epsilon=fit.spec.minimum_epsilon, max_nr_populations=1)
+        now = _finished_generations(fit)
+        if now <= done:  # pyABC stopped (e.g. no particle accepted)
+            break
+        done = now
     return write_posterior(fit)
+
+
+def _seed_generation(fit: Fit, generation: int) -> None:
+    """Seed numpy's global state (pyABC draws from it) for one generation of the fit."""
+    np.random.seed([fit.spec.seed, generation])  # noqa: NPY002 -- pyABC's global state
+
+
+def _reached_minimum_epsilon(fit: Fit, done: int) -> bool:
+    """Whether the last stored generation's epsilon already met ``minimum_epsilon``."""
+    if done == 0:
+        return False
+    import pyabc
+
+    history = pyabc.History(f"sqlite:///{fit.database.resolve()}", _id=1)
+    populations = history.get_all_populations()
+    last = populations[populations["t"] == done - 1]["epsilon"]
+    return bool(len(last)) and float(last.iloc[0]) <= fit.spec.minimum_epsilon
 
 
 def _abc_model(fit: Fit) -> Any:

@@ -13,8 +13,11 @@ chunk size, the number of workers or the order in which chunks finish.
 
 from __future__ import annotations
 
+import contextlib
+import logging
 import multiprocessing
 import os
+import re
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ProcessPoolExecutor, as_completed
@@ -40,6 +43,7 @@ from sim.files.outputs import (
     write_json,
 )
 from sim.files.posterior import posterior_draw
+from sim.studies.processes import die_with_parent, sigterm_as_interrupt
 from sim.studies.run import run_simulations
 
 __all__ = [
@@ -53,6 +57,7 @@ __all__ = [
 ]
 
 CHUNK_DIR = "chunks"
+_CHUNK_NAME = re.compile(r"chunk-(\d{6})\.parquet")
 BACKENDS = ("serial", "process", "dask")
 
 
@@ -146,23 +151,126 @@ def _write_chunk(folder: Path, chunk: int, frame: pd.DataFrame) -> None:
     write_atomic(_chunk_path(folder, chunk), sink.getvalue().to_pybytes())
 
 
-def finished_chunks(folder: Path) -> set[int]:
-    """Chunks already written (temporary files are never counted)."""
-    done = set()
+def _chunk_files(folder: Path) -> dict[int, Path]:
+    """Chunk files by index: only the exact names this module writes (``chunk-NNNNNN``)."""
+    found = {}
     for path in (folder / CHUNK_DIR).glob("chunk-*.parquet"):
-        stem = path.stem.removeprefix("chunk-")
-        if stem.isdigit():
-            done.add(int(stem))
-    return done
+        match = _CHUNK_NAME.fullmatch(path.name)
+        if match is not None and path.is_file() and not path.is_symlink():
+            found[int(match[1])] = path
+    return found
+
+
+def finished_chunks(folder: Path) -> set[int]:
+    """Chunks already written (temporary files and stray copies are never counted)."""
+    return set(_chunk_files(Path(folder)))
 
 
 def read_results(folder: str | Path) -> pd.DataFrame:
-    """All finished chunks of a sweep as one frame, sorted by design point and replicate."""
-    paths = sorted((Path(folder) / CHUNK_DIR).glob("chunk-*.parquet"))
+    """All finished chunks of a sweep as one frame, sorted by design point and replicate.
+
+    Only files named as this module names chunks, and inside the design the
+    manifest records, are read, so a stray copy (``chunk-000001 (copy).parquet``)
+    cannot duplicate rows.
+    """
+    limit = _read_manifest(Path(folder)).get("chunks")
+    paths = [
+        path
+        for chunk, path in sorted(_chunk_files(Path(folder)).items())
+        if not isinstance(limit, int) or chunk < limit
+    ]
     if not paths:
         raise ExecutorError(f"{folder}: no finished chunks to read")
     frame = pd.concat([pd.read_parquet(p) for p in paths], ignore_index=True)
     return frame.sort_values(["design_point", "replicate"], ignore_index=True)
+
+
+def _read_manifest(folder: Path) -> dict[str, Any]:
+    import json
+
+    try:
+        data = json.loads((folder / "manifest.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def _expected_columns(experiment: Experiment) -> list[str]:
+    metrics = [
+        f"{metric}_w{week}"
+        for metric in experiment.spec.outputs.metrics
+        for week in experiment.record_weeks
+    ]
+    return ["design_point", "replicate", *experiment.names, *metrics]
+
+
+def _chunk_problem(path: Path, experiment: Experiment, plan: SweepPlan, chunk: int) -> str | None:
+    """Why the chunk file at ``path`` is not chunk ``chunk`` of this sweep; None if it is."""
+    try:
+        frame = pq.read_table(path).to_pandas()
+    except (OSError, ValueError, pa.ArrowException) as error:
+        return f"not a readable Parquet file ({str(error).splitlines()[0][:120]})"
+    expected = _expected_columns(experiment)
+    if sorted(frame.columns) != sorted(expected):
+        return "its columns are not this sweep's"
+    runs = np.array(plan.runs(chunk))
+    points, replicates = np.divmod(runs, experiment.spec.replicates)
+    if len(frame) != len(runs):
+        return f"it holds {len(frame)} runs, not the {len(runs)} of this chunk"
+    if not (
+        np.array_equal(frame["design_point"].to_numpy(), points)
+        and np.array_equal(frame["replicate"].to_numpy(), replicates)
+    ):
+        return "its runs (design point, replicate) are not this chunk's"
+    design = _design(experiment)
+    for j, name in enumerate(experiment.names):
+        if not np.array_equal(frame[name].to_numpy(), design[points, j]):
+            return f"its {name} values are not this design's"
+    return None
+
+
+def _check_chunks(
+    folder: Path, experiment: Experiment, plan: SweepPlan, notice: Callable[[str], None]
+) -> tuple[set[int], list[str]]:
+    """Verify what a resumed sweep would trust; remove what it may not trust.
+
+    Kept: chunk files with this module's exact names, inside the design, that are
+    valid Parquet holding exactly the chunk's runs. Removed (and reported): a
+    temporary file left by a killed write, a chunk outside the design, a stray
+    copy, an unreadable or wrong chunk -- each is recomputed if it belongs to
+    the design. Returns the trusted chunks and the messages.
+    """
+    messages = []
+
+    def drop(path: Path, why: str) -> None:
+        path.unlink(missing_ok=True)
+        messages.append(f"{path.relative_to(folder)}: {why}")
+        notice(f"{folder}{os.sep}{path.relative_to(folder)}: {why}")
+
+    for path in sorted(folder.glob(".manifest.json.*.tmp")):
+        drop(path, "temporary file left by an interrupted write; removed")
+    chunks = folder / CHUNK_DIR
+    for path in sorted(chunks.glob(".chunk-*.tmp")):
+        if path.is_file() and not path.is_symlink():
+            drop(path, "temporary file left by an interrupted write; removed")
+    good = set()
+    for path in sorted(chunks.glob("chunk-*.parquet")):
+        if path.is_symlink() or not path.is_file():
+            continue
+        match = _CHUNK_NAME.fullmatch(path.name)
+        if match is None:
+            drop(path, "not a chunk name this tool writes (a stray copy?); removed")
+            continue
+        chunk = int(match[1])
+        if chunk >= plan.n_chunks:
+            drop(path, f"outside the design (it has {plan.n_chunks} chunks); removed")
+            continue
+        problem = _chunk_problem(path, experiment, plan, chunk)
+        if problem is not None:
+            drop(path, f"{problem}; removed, recomputing it")
+            continue
+        good.add(chunk)
+    return good, messages
 
 
 # ----------------------------------------------------------------------------- backends
@@ -178,12 +286,39 @@ def _serial(
 def _process(
     experiment: Experiment, chunks: list[int], size: int, workers: int, _scheduler: str | None
 ) -> Iterator[tuple[int, pd.DataFrame]]:
-    # "spawn" works the same on Linux, macOS, Windows and in notebooks
+    # "spawn" works the same on Linux, macOS, Windows and in notebooks; each worker
+    # ends when this process does, even if it is killed (kill -9) and cannot stop them
     context = multiprocessing.get_context("spawn")
-    with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
+    pool = ProcessPoolExecutor(
+        max_workers=workers,
+        mp_context=context,
+        initializer=die_with_parent,
+        initargs=(os.getpid(),),
+    )
+    try:
         pending = {pool.submit(run_chunk, experiment, chunk, size): chunk for chunk in chunks}
         for future in as_completed(pending):
             yield pending.pop(future), future.result()
+    except BaseException:  # an error, Ctrl+C, SIGTERM or the consumer stopping
+        _stop_pool(pool)
+        raise
+    pool.shutdown(wait=True)
+
+
+def _stop_pool(pool: ProcessPoolExecutor, timeout: float = 5.0) -> None:
+    """Stop a pool now: cancel queued chunks, end the workers (no waiting for their chunks)."""
+    processes = list((getattr(pool, "_processes", None) or {}).values())
+    pool.shutdown(wait=False, cancel_futures=True)
+    for process in processes:
+        with contextlib.suppress(OSError, ValueError):
+            process.terminate()
+    deadline = time.monotonic() + timeout
+    for process in processes:
+        with contextlib.suppress(OSError, ValueError, AssertionError):
+            process.join(max(0.0, deadline - time.monotonic()))
+            if process.is_alive():
+                process.kill()
+                process.join(1.0)
 
 
 def _dask_client(workers: int, scheduler: str | None) -> Any:
@@ -314,6 +449,7 @@ def run_sweep(
     force: bool = False,
     progress: Callable[[int, int], None] | None = None,
     command: list[str] | None = None,
+    notice: Callable[[str], None] | None = None,
 ) -> dict[str, Any]:
     """Run every chunk of ``experiment`` not yet in ``folder``; return the final manifest.
 
@@ -329,6 +465,15 @@ def run_sweep(
             holding nothing else), or resume despite a change.
         progress: Called with (chunks done, chunks in all) after every chunk.
         command: The command line, for the manifest.
+        notice: Called with a message for each file found wrong or left over (a
+            temporary file of a killed write, a stray or unreadable chunk) and
+            removed before resuming; default: a logged warning.
+
+    A sweep is resumable after any interruption: chunks are written atomically, and
+    on resume every chunk file is verified (valid Parquet holding exactly its runs
+    of this design) before it is trusted. A sweep that stops before its first chunk
+    (an error, Ctrl+C or SIGTERM) leaves no folder behind. SIGTERM is handled as
+    Ctrl+C; pool workers end with this process even if it is killed.
     """
     if backend not in BACKENDS:
         raise ExecutorError(f"unknown backend {backend!r}; allowed: {', '.join(BACKENDS)}")
@@ -352,11 +497,42 @@ def run_sweep(
         folder.absolute().parent.mkdir(parents=True, exist_ok=True)
     except OSError as error:
         raise OutputError(f"cannot write to {folder}: {error.strerror or error}") from None
-    with output_lock(folder):
+    existed = os.path.lexists(folder)
+    report = notice or _warn
+    with sigterm_as_interrupt(), output_lock(folder):
         done = _prepare_folder(folder, manifest, resume=resume, force=force, inputs=inputs)
-        return _run_chunks(
-            experiment, folder, manifest, plan, done, backend, workers, scheduler, progress
-        )
+        done, repaired = _check_chunks(folder, experiment, plan, report)
+        try:
+            return _run_chunks(
+                experiment,
+                folder,
+                manifest,
+                plan,
+                done,
+                backend,
+                workers,
+                scheduler,
+                progress,
+                repaired,
+            )
+        except BaseException:
+            if not finished_chunks(folder):  # nothing worth resuming: leave nothing behind
+                _discard(folder, existed=existed)
+            raise
+
+
+def _warn(message: str) -> None:
+    logging.getLogger(__name__).warning("note: %s", message)
+
+
+def _discard(folder: Path, *, existed: bool) -> None:
+    """Remove a sweep folder that holds no chunk (keep an empty folder the user made)."""
+    with contextlib.suppress(OSError):
+        for path in [*folder.glob(".manifest.json.*.tmp"), *folder.glob("chunks/.chunk-*.tmp")]:
+            path.unlink(missing_ok=True)
+        remove_own_output(folder, "sweep")
+        if existed:
+            folder.mkdir(exist_ok=True)
 
 
 def _run_chunks(
@@ -369,6 +545,7 @@ def _run_chunks(
     workers: int,
     scheduler: str | None,
     progress: Callable[[int, int], None] | None,
+    repaired: list[str],
 ) -> dict[str, Any]:
     size = plan.chunk_size
     todo = [k for k in range(plan.n_chunks) if k not in done]
@@ -378,13 +555,21 @@ def _run_chunks(
     started, count = time.perf_counter(), len(done)
     if progress is not None:
         progress(count, plan.n_chunks)
-    for chunk, frame in _BACKENDS[backend](experiment, todo, size, workers, scheduler):
-        _write_chunk(folder, chunk, frame)
-        count += 1
-        if progress is not None:
-            progress(count, plan.n_chunks)
+    results = _BACKENDS[backend](experiment, todo, size, workers, scheduler)
+    with contextlib.closing(results):  # an interruption stops the backend's workers at once
+        for chunk, frame in results:
+            _write_chunk(folder, chunk, frame)
+            count += 1
+            if progress is not None:
+                progress(count, plan.n_chunks)
+    missing = sorted(set(range(plan.n_chunks)) - finished_chunks(folder))
+    if missing:
+        raise ExecutorError(
+            f"{folder}: chunks {missing[:5]} are missing after the sweep; run it again "
+            "with --resume"
+        )
     seconds = time.perf_counter() - started
-    return _final_manifest(folder, manifest, plan, experiment, todo, seconds)
+    return _final_manifest(folder, manifest, plan, experiment, todo, seconds, repaired)
 
 
 def _final_manifest(
@@ -394,6 +579,7 @@ def _final_manifest(
     experiment: Experiment,
     todo: list[int],
     seconds: float,
+    repaired: list[str],
 ) -> dict:
     runs = sum(len(plan.runs(k)) for k in todo)
     agent_steps = runs * experiment.scenario.spec.population.size * experiment.weeks
@@ -407,6 +593,7 @@ def _final_manifest(
             "seconds": round(seconds, 3),
             "runs_per_second": round(runs / seconds, 3) if seconds else None,
             "agent_steps_per_second": round(agent_steps / seconds) if seconds else None,
+            "removed_before_resuming": repaired,
         },
     }
     write_json(folder / "manifest.json", final)

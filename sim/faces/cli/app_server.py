@@ -1,7 +1,8 @@
 """``recovery-sim app``: serve the teaching app (:mod:`sim.faces.app.page`) on this machine.
 
 The command starts solara's server for ``sim.faces.app.page:page`` in a child process,
-waits until it answers, prints its address and serves until Ctrl+C. It listens
+waits until it answers, prints its address and serves until Ctrl+C (or SIGTERM). On
+Linux the server is stopped by the kernel if this process is killed outright. It listens
 on the loopback address unless ``--host`` says otherwise, does not check PyPI for
 a newer solara and sends no telemetry. Exports from the app go to ``--out``.
 
@@ -33,6 +34,8 @@ from collections.abc import Mapping
 from pathlib import Path
 
 import click
+
+from sim.studies.processes import parent_death_preexec
 
 __all__ = [
     "CULL_TIMEOUT",
@@ -205,7 +208,11 @@ def app(host: str, port: int, out_dir: Path) -> None:
     url = _display_url(host, port)
     if not is_loopback(host):
         click.echo(NO_AUTH_WARNING.format(url=url), err=True)
-    process = subprocess.Popen(server_command(host, port), env=server_environment(out_dir))
+    process = subprocess.Popen(
+        server_command(host, port),
+        env=server_environment(out_dir),
+        preexec_fn=parent_death_preexec(),  # the server ends even if this process is killed
+    )
     signal.signal(signal.SIGTERM, _exit_on_sigterm)
     try:
         wait_until_serving(url, process)

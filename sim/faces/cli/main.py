@@ -127,6 +127,9 @@ scenarios` lists them); a file that exists wins over a shipped name.""",
 @click.version_option(sim.__version__, prog_name="recovery-sim")
 def main() -> None:
     """Recovery Pathways: an agent-based simulation of personal mental-health recovery."""
+    from sim.studies.processes import install_sigterm_as_interrupt
+
+    install_sigterm_as_interrupt()  # `kill` cleans up (temporary folders, locks) as Ctrl+C does
 
 
 # ----------------------------------------------------------------------------- params

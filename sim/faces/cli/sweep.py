@@ -57,6 +57,7 @@ def run_with_progress(
             force=force,
             progress=progress,
             command=sys.argv,
+            notice=lambda message: click.echo(f"\nnote: {message}", err=True),
         )
     session = manifest["this_session"]
     click.echo(

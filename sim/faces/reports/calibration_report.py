@@ -133,6 +133,11 @@ def write_fit_report(
         fit_file=str(fit.path),
         fit=fit.spec.model_dump(),
         seed=fit.spec.seed,
+        seeding=(
+            "numpy's global state (pyABC's) seeded from (seed, generation) before each "
+            "generation, which is computed from the stored previous one by a fresh ABCSMC: "
+            "a fit resumed after any finished generation equals one run straight through"
+        ),
         predictive_seed=seed,
         fit_seconds=seconds,
         posterior_particles=len(posterior),
