@@ -30,6 +30,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from sim.core.errors import UserError
 from sim.core.parameters import validate
 from sim.core.seeding import RunSeed
 from sim.files.experiment import Experiment, describe_design
@@ -61,7 +62,7 @@ _CHUNK_NAME = re.compile(r"chunk-(\d{6})\.parquet")
 BACKENDS = ("serial", "process", "dask")
 
 
-class ExecutorError(ValueError):
+class ExecutorError(UserError):
     """A sweep that cannot start or continue, with an actionable message."""
 
 

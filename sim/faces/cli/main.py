@@ -57,25 +57,10 @@ USER_ERRORS: tuple[type[Exception], ...] = (UserError,)
 def _is_user_error(error: BaseException) -> bool:
     """Whether ``error`` is the user's to fix (printed as ``error:``), not a bug.
 
-    :class:`~sim.core.errors.UserError` and its subclasses are. Two transitional
-    cases: the sweep executor's ``ExecutorError`` (a bad ``--backend``/``--workers``/
-    scheduler; ``sim.studies.sweep`` is another branch's work), and a plain
-    ``ValueError`` raised by a command-line module's own option checks (innermost
-    frame in ``sim.faces.cli``), such as ``sweep --workers 0``.
+    Exactly :class:`~sim.core.errors.UserError` and its subclasses are; anything else
+    shows its traceback.
     """
-    if isinstance(error, USER_ERRORS):
-        return True
-    sweep = sys.modules.get("sim.studies.sweep")
-    executor_error = getattr(sweep, "ExecutorError", None)
-    if executor_error is not None and isinstance(error, executor_error):
-        return True
-    if type(error) is ValueError and error.__traceback__ is not None:
-        frame = error.__traceback__
-        while frame.tb_next is not None:
-            frame = frame.tb_next
-        module = frame.tb_frame.f_globals.get("__name__", "")
-        return module.startswith("sim.faces.cli.")
-    return False
+    return isinstance(error, USER_ERRORS)
 
 
 class ErrorHandlingGroup(click.Group):

@@ -14,6 +14,8 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
+from sim.core.errors import UserError
+
 if TYPE_CHECKING:  # the experiment schema (pydantic) loads inside the commands
     from sim.files.experiment import Experiment
 
@@ -139,7 +141,7 @@ def sweep(
 
     for option, value in (("workers", workers), ("chunk-size", chunk_size)):
         if value is not None and value < 1:
-            raise ValueError(f"--{option} must be >= 1, got {value}")
+            raise UserError(f"--{option} must be >= 1, got {value}")
     loaded = load_experiment(experiment)
     chosen = backend or ("process" if workers and workers > 1 else "serial")
     target = out_dir if out_dir is not None else Path("out") / loaded.spec.name
