@@ -207,7 +207,7 @@ def test_app_warns_when_listening_beyond_loopback(monkeypatch, tmp_path, host, w
     launched = []
     checked = []
 
-    def fake_popen(command, env):
+    def fake_popen(command, env, **options):
         launched.append(_FakeServer(command, env))
         return launched[-1]
 
