@@ -1,8 +1,8 @@
 """The weekly draws, compiled: numba's own ``numpy.random.Generator`` methods.
 
 Every run draws from its own :class:`numpy.random.Generator` per stream
-(:mod:`sim.core.seeding`). On the numpy path the engine fills each stream's block
-with ``Generator.random`` / ``Generator.standard_normal``. Here the same blocks
+(:mod:`sim.core.seeding`); each week every stream fills a fixed-size block, the
+numbers ``Generator.random`` / ``Generator.standard_normal`` would give. The blocks
 are filled by compiled loops of ``generator.random()`` and
 ``generator.standard_normal()``, which numba compiles natively for the very
 same Generator objects: a uniform is the bit generator's own ``next_double``
