@@ -2,9 +2,9 @@
 
 :class:`CompiledStep` holds what the drivers need that never changes within a
 batch (the per-run parameter record, site and team values, offer lists, the
-community layout, the exponentials of constant log-odds shifts, scratch
+community layout, scratch
 buffers) and runs the week tile of runs by tile: the draws (the runs' numpy
-generators, called from compiled code by :mod:`sim.core.rng_kernels`), the two
+generators, called from compiled code by :mod:`sim.core.rng_kernels`), the three
 ``exp`` calls in numpy, and the compiled drivers (:mod:`sim.core.service_kernels`,
 :mod:`sim.core.kernels`, :mod:`sim.core.network_kernels`) for the rest. The rules they apply are in
 :mod:`sim.core.rules`; there is no other implementation of the step.
@@ -36,10 +36,12 @@ TILE_AGENTS = 16_384
 _STATE_NAMES = (
     "motivation",
     "motivation_baseline",
+    "motivation_entry",
     "severity",
     "severity_baseline",
     "self_stigma",
     "self_stigma_baseline",
+    "self_stigma_entry",
     "work_history",
     "employed",
     "ever_employed",
@@ -50,6 +52,10 @@ _STATE_NAMES = (
     "connectedness",
     "in_relapse",
     "relapses",
+    "in_hospital",
+    "admissions",
+    "compulsory_admissions",
+    "bed_weeks",
     "enrolled",
     "waiting",
     "wait_since",
@@ -62,25 +68,14 @@ _STATE_NAMES = (
 _STATE_ARRAYS = operator.attrgetter(*_STATE_NAMES)
 
 
-def _housing_exp(bp: BatchParams) -> np.ndarray:
-    """Exp of the housing log-odds shift per site without and with Housing First, (2, R, S).
+def _housing_site_shift(bp: BatchParams) -> np.ndarray:
+    """The availability term of the housing log-odds at each site, (R, S) (ODD §7.8).
 
-    Evaluated in numpy per site (a user's value is its site's) for the two values
-    of its Housing First mask (ODD §7.8): elasticity x log(availability / reference)
-    + log(multiplier) x in_hf (``housing_availability_elasticity``,
-    ``reference_housing_availability``).
+    elasticity x log(availability / reference) (``housing_availability_elasticity``,
+    ``reference_housing_availability``), evaluated in numpy.
     """
     availability = bp.site_values["housing_availability"] / bp.reference_housing_availability
-    shape = availability.shape
-    return np.stack(
-        [
-            np.exp(
-                bp.housing_availability_elasticity * np.log(availability)
-                + np.log(bp.housing_first_multiplier) * np.full(shape, in_hf)
-            )
-            for in_hf in (False, True)
-        ]
-    )
+    return bp.housing_availability_elasticity * np.log(availability)
 
 
 def _community_layout(world: World, n_runs: int) -> tuple[np.ndarray, ...]:
@@ -166,7 +161,7 @@ class _Scratch:
     """Per-tile working arrays of the kernels, for a tile of ``n_runs`` runs."""
 
     def __init__(self, world: World, n_runs: int, n_agents: int, n_user: int) -> None:
-        names = ("engaged", "peer_signal", "job_shift", "relapse_exponent")
+        names = ("engaged", "peer_signal", "job_shift", "relapse_exponent", "housing_shift")
         self.arrays = {name: np.empty((n_runs, n_agents)) for name in names}
         # 0/1 flags and their tallies over ties, small to stay in cache (random access)
         self.arrays["advanced"] = np.empty((n_runs, n_agents), dtype=np.uint8)
@@ -226,8 +221,8 @@ class CompiledStep:
                 (bp.site_values, "public_stigma"),
             )
         ]
-        housing_exp = _housing_exp(bp)
-        self.housing_exp = [np.ascontiguousarray(housing_exp[:, r0:r1]) for r0, r1 in self.tiles]
+        self.by_unit.append(np.ascontiguousarray(_housing_site_shift(bp)))
+        self.links = kernels.link_weights(bp.registry_values)
         n_user = world.offered.shape[1]
         self._scratch = {
             r1 - r0: _Scratch(world, r1 - r0, n_agents, n_user) for r0, r1 in self.tiles
@@ -273,6 +268,7 @@ class CompiledStep:
         ``tile_draws(r0, r1)`` gives the week's draws of runs r0..r1-1.
         """
         process, baseline = self._block(state, "process"), self._block(state, "baseline")
+        entry = self._block(state, "entry")
         if self.any_training:
             bp = self.bp
             state.attitudes = np.empty_like(state.attitudes_baseline)
@@ -303,7 +299,7 @@ class CompiledStep:
             )
             draws = tile_draws(r0, r1)
             run, a, b, new_degree = self._step_tile(
-                self._tile_arguments(index, arrays, draws, process, baseline),
+                self._tile_arguments(index, arrays, draws, process, baseline, entry),
                 state.week,
                 ties,
                 degree[r0:r1],
@@ -322,6 +318,7 @@ class CompiledStep:
         draws: dict[str, np.ndarray],
         process: np.ndarray,
         baseline: np.ndarray,
+        entry: np.ndarray,
     ) -> _TileArguments:
         """The kernel arguments of tile ``index`` that are the same objects week to week.
 
@@ -329,7 +326,7 @@ class CompiledStep:
         draw buffers or blocks behind them was replaced (identity test on the
         objects, which the cache holds), so slicing is not paid every week.
         """
-        key = (*arrays, *draws.values(), process, baseline)
+        key = (*arrays, *draws.values(), process, baseline, entry)
         cached = self._arguments.get(index)
         if cached is not None and all(map(operator.is_, key, cached[0])):
             return cached[1]
@@ -338,7 +335,7 @@ class CompiledStep:
         v = dict(zip(_STATE_NAMES, (x[tile] for x in arrays), strict=True))
         work = self._scratch[r1 - r0]
         s, prm = work.arrays, self.prm[tile]
-        process, baseline = process[tile], baseline[tile]
+        process, baseline, entry = process[tile], baseline[tile], entry[tile]
         arguments = _TileArguments(
             uptake=(
                 prm,
@@ -375,6 +372,7 @@ class CompiledStep:
             processes_head=(
                 prm,
                 PROFILE,
+                self.links[tile],
                 self.offer_ptr,
                 self.offer_k,
                 self.team_of_agent,
@@ -382,13 +380,17 @@ class CompiledStep:
                 self.attitudes[tile],
                 *(values[tile] for values in self.by_unit),
                 v["enrolled"],
+                v["completed"],
                 s["engaged"],
                 process,
                 baseline,
+                entry,
                 v["connectedness"],
                 v["self_stigma"],
                 v["self_stigma_baseline"],
+                v["self_stigma_entry"],
                 v["employed"],
+                v["housed"],
                 v["motivation"],
                 v["severity"],
                 v["work_history"],
@@ -402,14 +404,14 @@ class CompiledStep:
                 v["doses"],
                 s["job_shift"],
                 s["relapse_exponent"],
+                s["housing_shift"],
             ),
-            exponentials=(s["job_shift"], s["relapse_exponent"]),
+            exponentials=(s["job_shift"], s["relapse_exponent"], s["housing_shift"]),
             outcomes_head=(
                 prm,
                 self.durations[tile],
                 self.offer_ptr,
                 self.offer_k,
-                self.site_of_agent,
                 v["enrolled"],
                 work.was_enrolled,
                 s["engaged"],
@@ -420,11 +422,12 @@ class CompiledStep:
                 draws["noise"],
                 s["job_shift"],
                 s["relapse_exponent"],
-                self.housing_exp[index],
+                s["housing_shift"],
                 process,
                 baseline,
                 v["motivation"],
                 v["motivation_baseline"],
+                v["motivation_entry"],
                 v["severity"],
                 v["severity_baseline"],
                 v["employed"],
@@ -434,8 +437,11 @@ class CompiledStep:
                 v["weeks_housed"],
                 v["in_relapse"],
                 v["relapses"],
+                v["in_hospital"],
+                v["admissions"],
+                v["compulsory_admissions"],
+                v["bed_weeks"],
                 v["functioning"],
-                v["connectedness"],
             ),
             outcomes_tail=(v["weeks_in"], v["completed"], v["dropped"], work.planes),
             network_head=(
@@ -462,5 +468,5 @@ class CompiledStep:
         kernels.processes(*a.processes_head, *ties, degree, *a.processes_tail)
         for values in a.exponentials:
             np.exp(values, out=values)
-        kernels.outcomes(*a.outcomes_head, degree, *a.outcomes_tail)
+        kernels.outcomes(*a.outcomes_head, *a.outcomes_tail)
         return network_week(*a.network_head, *ties)

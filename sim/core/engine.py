@@ -27,6 +27,7 @@ from sim.core.network_kernels import initial_ties
 from sim.core.rules import (
     connectedness_set_points,
     functioning_set_points,
+    social_inclusion,
     personal_recovery,
     recovery_stage,
 )
@@ -73,7 +74,7 @@ class Simulation:
             build_ties=initial_ties,
         )
         self.state.connectedness = connectedness_set_points(
-            self.state, self.params.connectedness_half_ties
+            self.state, self.params.registry_values, self.params.per_agent("public_stigma")
         )
         self.state.functioning = functioning_set_points(self.state, self.params.registry_values)
         self._compiled = CompiledStep(world, self.params, self.state)
@@ -330,6 +331,8 @@ def agent_value(state: State, name: str) -> np.ndarray:
         return personal_recovery(state)
     if name == "stage":
         return recovery_stage(personal_recovery(state))
+    if name == "social_inclusion":
+        return social_inclusion(state)
     if name in state.process:
         return state.process[name].copy()
     value = getattr(state, name, None)

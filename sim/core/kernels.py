@@ -22,7 +22,9 @@ import numpy as np
 
 from sim.core import rules
 from sim.core.logic_model import (
+    MECHANISM_LINKS,
     MECHANISMS,
+    PROCESSES,
     USER_INTERVENTIONS,
     intervention,
     mechanism_profile_matrix,
@@ -40,6 +42,7 @@ __all__ = [
     "RUN_PARAMETER_NAMES",
     "outcomes",
     "processes",
+    "link_weights",
     "run_parameters",
 ]
 
@@ -57,6 +60,8 @@ DERIVED_PARAMETERS = {
     "log_job_entry_odds_ratio_per_point": lambda v: np.log(v["job_entry_odds_ratio_per_point"]),
     "log_work_history_job_multiplier": lambda v: np.log(v["work_history_job_multiplier"]),
     "log_ips_job_finding_multiplier": lambda v: np.log(v["ips_job_finding_multiplier"]),
+    "log_housing_first_multiplier": lambda v: np.log(v["housing_first_multiplier"]),
+    "log_unhoused_relapse_multiplier": lambda v: np.log(v["unhoused_relapse_multiplier"]),
     "odds_job_finding_probability_per_week": lambda v: (
         v["job_finding_probability_per_week"] / (1.0 - v["job_finding_probability_per_week"])
     ),
@@ -71,8 +76,14 @@ DERIVED_PARAMETERS = {
     # the relative weights of readiness and of the functioning set-point are divided by
     # their sums, added in the rules' order (3.0 and 4.0 at the defaults)
     "readiness_weight_sum": lambda v: (
-        (v["self_efficacy_readiness_weight"] + v["motivation_readiness_weight"])
-        + v["symptom_readiness_weight"]
+        (
+            (v["self_efficacy_readiness_weight"] + v["motivation_readiness_weight"])
+            + v["symptom_readiness_weight"]
+        )
+        + v["self_stigma_readiness_weight"]
+    ),
+    "connectedness_weight_sum": lambda v: rules.connectedness_weight_sum(
+        *(v[name] for name in rules.CONNECTEDNESS_WEIGHTS)
     ),
     "functioning_weight_sum": lambda v: rules.functioning_weight_sum(
         *(v[name] for name in rules.FUNCTIONING_WEIGHTS)
@@ -109,6 +120,27 @@ def run_parameters(values) -> np.ndarray:
     return record
 
 
+# The mechanism -> process links of the logic model (sim.core.logic_model.MECHANISM_LINKS):
+# source mechanism, target process (in logic_model.PROCESSES order, self-stigma included)
+# and sign, read by the processes driver; their weights are registry parameters.
+LINK_SOURCE = np.array([MECHANISMS.index(x.source) for x in MECHANISM_LINKS], dtype=np.int64)
+LINK_TARGET = np.array([list(PROCESSES).index(x.target) for x in MECHANISM_LINKS], dtype=np.int64)
+LINK_SIGN = np.array([float(x.sign) for x in MECHANISM_LINKS])
+LINK_PARAMETERS = tuple(f"{x.source}_to_{x.target}_weight" for x in MECHANISM_LINKS)
+N_LINK_TARGETS = len(PROCESSES)
+DOSE_KNOWLEDGE, DOSE_TRUST, DOSE_HOPE, DOSE_SELF_STIGMA, DOSE_EMPOWERMENT = (
+    list(PROCESSES).index(name)
+    for name in ("knowledge", "trust", "hope", "self_stigma", "empowerment")
+)
+
+
+def link_weights(values) -> np.ndarray:
+    """The (R, links) weights of :data:`MECHANISM_LINKS`, from registry values by name."""
+    return np.ascontiguousarray(
+        np.concatenate([np.reshape(values[name], (-1, 1)) for name in LINK_PARAMETERS], axis=1)
+    )
+
+
 # rows of the (R, n_processes, N) process block, in sim.core.state.PROCESS_NAMES order
 N_PROCESSES = len(PROCESS_NAMES)
 KNOWLEDGE = PROCESS_NAMES.index("knowledge")
@@ -126,14 +158,18 @@ CHOICE = MECHANISMS.index("increasing_choice")
 # interventions with a rule of their own, in sim.core.logic_model.USER_INTERVENTIONS order
 IPS = USER_INTERVENTIONS.index("supported_employment")
 HOUSING_FIRST = USER_INTERVENTIONS.index("supported_housing")
+CRISIS_PLANNING = USER_INTERVENTIONS.index("shared_decision_making")
 GROUP_INTERVENTIONS = tuple(
     k for k, name in enumerate(USER_INTERVENTIONS) if intervention(name).group
 )
+GROUP = np.array([intervention(name).group for name in USER_INTERVENTIONS])
 PROFILE = mechanism_profile_matrix()  # (user interventions, mechanisms)
-# rows of the processes kernel's scratch planes (N_PLANES, R, N)
-PL_INFO, PL_ALLIANCE, PL_ROLE, PL_CHOICE, PL_GAIN, PL_ROLES, PL_SHIFT, PL_IPS = range(8)
-PL_BOOST, PL_SETBACK, PL_RELAPSE_HIT = PL_INFO, PL_ALLIANCE, PL_ROLE  # reused by outcomes
-N_PLANES = 8
+# rows of the processes kernel's scratch planes (N_PLANES, R, N): one dose plane per
+# process of logic_model.PROCESSES, then the knowledge gain, the roles (meaning's dose),
+# IPS and Housing First fidelity while enrolled (else 0)
+PL_GAIN, PL_ROLES, PL_IPS, PL_HF, PL_PLAN = range(N_LINK_TARGETS, N_LINK_TARGETS + 5)
+PL_BOOST, PL_SETBACK, PL_RELAPSE_HIT = 0, 1, 2  # reused by outcomes
+N_PLANES = N_LINK_TARGETS + 5
 
 
 @_jit
@@ -160,6 +196,7 @@ def _neighbour_share_advanced(prm, advanced, run, a, b, degree, count, out):
 def processes(
     prm,
     profile,
+    links,
     offer_ptr,
     offer_k,
     team_of_agent,
@@ -169,14 +206,19 @@ def processes(
     usual_care_contact,
     unemployment_rate,
     public_stigma,
+    housing_site_shift,
     enrolled,
+    completed,
     engaged,
     process,
     baseline,
+    entry,
     connectedness,
     self_stigma,
     self_stigma_baseline,
+    self_stigma_entry,
     employed,
+    housed,
     motivation,
     severity,
     work_history,
@@ -192,14 +234,18 @@ def processes(
     doses,
     job_shift,
     relapse_exponent,
+    housing_shift,
 ):
-    """Mechanism doses (ODD §7.5) and the process sequence (§7.6), then the exponents.
+    """Mechanism doses (ODD §7.5), connectedness (§7.11) and the processes (§7.6).
 
     ``fidelity`` and ``usual_care_contact`` are per team (R, T),
-    ``unemployment_rate`` and ``public_stigma`` per site (R, S).
-    Writes ``doses`` (R, N, mechanisms) and moves the processes and self-stigma in
-    place; leaves in ``job_shift`` and ``relapse_exponent`` the arguments of
-    the two ``exp`` calls of the outcome phase, for numpy to evaluate.
+    ``unemployment_rate``, ``public_stigma`` and ``housing_site_shift`` (the
+    availability term of the housing log-odds) per site (R, S); ``links`` (R, L)
+    are the weights of the logic model's mechanism -> process links.
+    Writes ``doses`` (R, N, mechanisms) and moves the processes, self-stigma and
+    connectedness in place, consolidating the set-points; leaves in ``job_shift``,
+    ``relapse_exponent`` and ``housing_shift`` the arguments of the three ``exp``
+    calls of the outcome phase, for numpy to evaluate.
     """
     n_runs, n_agents = engaged.shape
     for r in range(n_runs):  # stages at the start of the week
@@ -215,72 +261,110 @@ def processes(
             advanced[r, i] = 1 if rules.stage_of(qpr) >= advanced_stage else 0
     _neighbour_share_advanced(prm, advanced, run, a, b, degree, advanced_count, peer_signal)
     raw = np.empty(N_MECHANISMS)
+    mechanism = np.empty(N_MECHANISMS)
     for r in range(n_runs):
         p = prm[r]
         for i in range(n_agents):  # scalar: the interventions each user is in
             raw[:] = 0.0
             any_enrolled = False
+            in_group = False
             for k in offer_k[offer_ptr[i] : offer_ptr[i + 1]]:
                 # exact either way: the sums are of multiples of 0.5
                 e = 1.0 if enrolled[r, i, k] else 0.0
                 any_enrolled |= enrolled[r, i, k]
+                in_group |= enrolled[r, i, k] and GROUP[k]
                 for m in range(N_MECHANISMS):
                     raw[m] += e * profile[k, m]
-            team = team_of_agent[i]
+            team, site = team_of_agent[i], site_of_agent[i]
             fid = fidelity[r, team]
-            att = attitudes[r, team]
-            usual = rules.usual_care_dose(
-                usual_care_contact[r, team], att, p.usual_care_neutral_attitudes
+            stigma = public_stigma[r, site]
+            # moderators scale how strongly each mechanism works (effect modification)
+            attitude = p.attitude_dose_offset + attitudes[r, team]
+            role_strength = rules.stigma_modifier(
+                stigma, p.reference_public_stigma, p.role_modelling_stigma_modification
             )
-            info = raw[INFORMATION] * fid * engaged[r, i]
-            alliance = raw[ALLIANCE] * fid * (p.attitude_dose_offset + att) + usual
-            role = (
+            usual = rules.usual_care_dose(
+                usual_care_contact[r, team], attitudes[r, team], p.usual_care_neutral_attitudes
+            )
+            mechanism[INFORMATION] = raw[INFORMATION] * fid * engaged[r, i]
+            mechanism[ALLIANCE] = raw[ALLIANCE] * fid * attitude + usual
+            mechanism[ROLE_MODELLING] = role_strength * (
                 raw[ROLE_MODELLING] * fid * engaged[r, i]
                 + p.network_role_model_weight * peer_signal[r, i]
             )
-            choice = raw[CHOICE] * fid * (p.attitude_dose_offset + att) + usual
-            doses[r, i, INFORMATION], doses[r, i, ALLIANCE] = info, alliance
-            doses[r, i, ROLE_MODELLING], doses[r, i, CHOICE] = role, choice
-            planes[PL_INFO, r, i], planes[PL_ALLIANCE, r, i] = info, alliance
-            planes[PL_ROLE, r, i], planes[PL_CHOICE, r, i] = role, choice
+            mechanism[CHOICE] = raw[CHOICE] * fid * attitude + usual
+            for m in range(N_MECHANISMS):
+                doses[r, i, m] = mechanism[m]
+            for t in range(N_LINK_TARGETS):
+                planes[t, r, i] = 0.0
+            for link in range(LINK_SOURCE.shape[0]):
+                planes[LINK_TARGET[link], r, i] += (
+                    LINK_SIGN[link] * links[r, link] * mechanism[LINK_SOURCE[link]]
+                )
             planes[PL_ROLES, r, i] = (1.0 if employed[r, i] else 0.0) + (
                 p.participation_meaning_weight * (1.0 if any_enrolled else 0.0)
             )
-            planes[PL_SHIFT, r, i] = 100.0 * (
-                unemployment_rate[r, site_of_agent[i]] - p.reference_unemployment_rate
+            planes[PL_IPS, r, i] = fid if enrolled[r, i, IPS] else 0.0
+            planes[PL_HF, r, i] = fid if enrolled[r, i, HOUSING_FIRST] else 0.0
+            # a crisis plan is made in shared decision-making and kept after it ends
+            has_plan = enrolled[r, i, CRISIS_PLANNING] or completed[r, i, CRISIS_PLANNING]
+            planes[PL_PLAN, r, i] = fid if has_plan else 0.0
+            # belonging, from last week's work, home, groups and ties (ODD §7.11)
+            participation = rules.stigma_modifier(
+                stigma, p.reference_public_stigma, p.social_participation_stigma_modification
             )
-            planes[PL_IPS, r, i] = 1.0 if enrolled[r, i, IPS] else 0.0
+            c = connectedness[r, i]
+            connectedness[r, i] = c + p.connectedness_rate_per_week * (
+                rules.connectedness_set_point(
+                    degree[r, i],
+                    p.connectedness_half_ties,
+                    employed[r, i],
+                    housed[r, i],
+                    engaged[r, i] if in_group else 0.0,
+                    self_stigma[r, i],
+                    participation,
+                    p.ties_connectedness_weight,
+                    p.work_connectedness_weight,
+                    p.housing_connectedness_weight,
+                    p.group_connectedness_weight,
+                    p.connectedness_weight_sum,
+                    p.self_stigma_withdrawal,
+                )
+                - c
+            )
+            work_history[r, i] |= employed[r, i]  # work makes a work history
         # vectorisable loops over the run's users, one process at a time, in sequence
-        decay, sd = p.process_decay_rate_per_week, p.process_noise_sd
+        decay, sd, keep = (
+            p.process_decay_rate_per_week,
+            p.process_noise_sd,
+            p.consolidation_rate_per_week,
+        )
         gain = planes[PL_GAIN, r]
         _move_row(
             process[r, KNOWLEDGE],
-            planes[PL_INFO, r],
-            1.0,
+            planes[DOSE_KNOWLEDGE, r],
             p.knowledge_learning_rate_per_week,
             decay,
             baseline[r, KNOWLEDGE],
         )
-        _gain_row(process[r, KNOWLEDGE], baseline[r, KNOWLEDGE], gain)
+        _gain_row(process[r, KNOWLEDGE], entry[r, KNOWLEDGE], gain)
         _move_row(
             process[r, SELF_EFFICACY],
             gain,
-            1.0,
             p.self_efficacy_rate_per_week,
             decay,
             baseline[r, SELF_EFFICACY],
         )
         _move_row(
             process[r, TRUST],
-            planes[PL_ALLIANCE, r],
-            1.0,
+            planes[DOSE_TRUST, r],
             p.trust_rate_per_week,
             decay,
             baseline[r, TRUST],
         )
         _move_noisy_row(
             process[r, HOPE],
-            planes[PL_ROLE, r],
+            planes[DOSE_HOPE, r],
             p.hope_rate_per_week,
             decay,
             baseline[r, HOPE],
@@ -289,15 +373,14 @@ def processes(
         )
         _move_row(
             self_stigma[r],
-            planes[PL_ROLE, r],
-            -1.0,
+            planes[DOSE_SELF_STIGMA, r],
             p.stigma_reduction_rate_per_week,
             decay,
             self_stigma_baseline[r],
         )
         _move_noisy_row(
             process[r, EMPOWERMENT],
-            planes[PL_CHOICE, r],
+            planes[DOSE_EMPOWERMENT, r],
             p.empowerment_rate_per_week,
             decay,
             baseline[r, EMPOWERMENT],
@@ -307,42 +390,64 @@ def processes(
         _move_row(
             process[r, MEANING],
             planes[PL_ROLES, r],
-            1.0,
             p.meaning_rate_per_week,
             decay,
             baseline[r, MEANING],
         )
+        # sustained levels become set-points, which return to the entry level over years
+        memory = p.set_point_return_rate_per_week
+        for row in range(N_PROCESSES):
+            _consolidate_row(baseline[r, row], process[r, row], entry[r, row], keep, memory)
+        _consolidate_row(
+            self_stigma_baseline[r], self_stigma[r], self_stigma_entry[r], keep, memory
+        )
+        points_reference = p.reference_unemployment_rate
         for i in range(n_agents):
+            site = site_of_agent[i]
             job_shift[r, i] = rules.job_log_odds_shift(
-                planes[PL_SHIFT, r, i],
+                100.0 * (unemployment_rate[r, site] - points_reference),
                 p.log_job_entry_odds_ratio_per_point,
+                p.unemployment_conversion_per_point,
                 p.stigma_job_penalty,
-                public_stigma[r, site_of_agent[i]],
+                public_stigma[r, site],
                 p.reference_public_stigma,
                 p.readiness_job_gradient,
                 p.reference_work_readiness,
                 process[r, SELF_EFFICACY, i],
                 motivation[r, i],
                 severity[r, i],
+                self_stigma[r, i],
                 p.self_efficacy_readiness_weight,
                 p.motivation_readiness_weight,
                 p.symptom_readiness_weight,
+                p.self_stigma_readiness_weight,
                 p.readiness_weight_sum,
                 p.log_work_history_job_multiplier,
                 work_history[r, i],
                 p.log_ips_job_finding_multiplier,
                 planes[PL_IPS, r, i],
             )
-        protection = -p.relapse_knowledge_protection
-        for i in range(n_agents):
-            relapse_exponent[r, i] = protection * gain[i]
+            relapse_exponent[r, i] = (
+                -p.relapse_knowledge_protection * gain[i]
+                - p.trust_relapse_protection * (process[r, TRUST, i] - p.reference_trust)
+                + (0.0 if housed[r, i] else p.log_unhoused_relapse_multiplier)
+            )
+            housing_shift[r, i] = (
+                housing_site_shift[r, site] + p.log_housing_first_multiplier * planes[PL_HF, r, i]
+            )
 
 
 @_jit
-def _move_row(x, dose, sign, rate, decay, base):
-    """rules.move over one run's users; ``sign`` = -1 moves by the negated dose (exact)."""
+def _consolidate_row(set_point, level, entry, rate, memory):
+    for i in range(set_point.shape[0]):
+        set_point[i] = rules.consolidate(set_point[i], level[i], entry[i], rate, memory)
+
+
+@_jit
+def _move_row(x, dose, rate, decay, base):
+    """rules.move over one run's users."""
     for i in range(x.shape[0]):
-        x[i] = rules.move(x[i], sign * dose[i], rate, decay, base[i])
+        x[i] = rules.move(x[i], dose[i], rate, decay, base[i])
 
 
 @_jit
@@ -363,7 +468,6 @@ def outcomes(
     durations,
     offer_ptr,
     offer_k,
-    site_of_agent,
     enrolled,
     was_enrolled,
     engaged,
@@ -374,11 +478,12 @@ def outcomes(
     noise,
     job_shift_exp,
     relapse_factor,
-    housing_exp,
+    housing_shift_exp,
     process,
     baseline,
     motivation,
     motivation_baseline,
+    motivation_entry,
     severity,
     severity_baseline,
     employed,
@@ -388,9 +493,11 @@ def outcomes(
     weeks_housed,
     in_relapse,
     relapses,
+    in_hospital,
+    admissions,
+    compulsory_admissions,
+    bed_weeks,
     functioning,
-    connectedness,
-    degree,
     weeks_in,
     completed,
     dropped,
@@ -398,22 +505,22 @@ def outcomes(
 ):
     """Outcomes and feedback (ODD §7.7-7.11), then dropout and completion (§7.12).
 
-    ``job_shift_exp`` and ``relapse_factor`` are numpy's exp of the
-    :func:`processes` exponents; ``housing_exp[h, r, s]`` the exp of the housing
-    log-odds shift at site s without (h = 0) and with (h = 1) Housing First.
+    ``job_shift_exp``, ``relapse_factor`` and ``housing_shift_exp`` are numpy's exp
+    of the :func:`processes` exponents.
     """
     n_runs, n_agents = engaged.shape
     for r in range(n_runs):
         p = prm[r]
         for i in range(n_agents):
             relapsing = in_relapse[r, i]
-            in_ips = 1.0 if enrolled[r, i, IPS] else 0.0
             lose_job_chance = rules.loss_probability(
                 p.job_loss_probability_per_week,
                 p.ips_job_retention,
-                in_ips,
+                planes[PL_IPS, r, i],
                 relapsing,
                 p.relapse_loss_multiplier,
+                weeks_employed[r, i],
+                p.job_tenure_halving_weeks,
             )
             find = rules.odds_to_probability(
                 p.odds_job_finding_probability_per_week, job_shift_exp[r, i]
@@ -427,17 +534,17 @@ def outcomes(
             ever_employed[r, i] |= start
             weeks_employed[r, i] += now_employed
 
-            hf = enrolled[r, i, HOUSING_FIRST]
             gain_chance = rules.odds_to_probability(
-                p.odds_housing_gain_probability_per_week,
-                housing_exp[1 if hf else 0, r, site_of_agent[i]],
+                p.odds_housing_gain_probability_per_week, housing_shift_exp[r, i]
             )
             lose_home_chance = rules.loss_probability(
                 p.housing_loss_probability_per_week,
                 p.housing_first_retention,
-                1.0 if hf else 0.0,
+                planes[PL_HF, r, i],
                 relapsing,
                 p.relapse_loss_multiplier,
+                weeks_housed[r, i],
+                p.tenancy_halving_weeks,
             )
             was_housed = housed[r, i]
             gain = (not was_housed) & (u_house[r, i] < gain_chance)
@@ -453,8 +560,27 @@ def outcomes(
                 p.relapse_severity_offset,
                 p.relapse_severity_slope,
             )
-            onset = (not relapsing) & (u_relapse[r, i] < hazard)
-            resolve = relapsing & (u_relapse[r, i] < p.relapse_recovery_probability_per_week)
+            u = u_relapse[r, i]
+            onset = (not relapsing) & (u < hazard)
+            resolve = relapsing & (u < p.relapse_recovery_probability_per_week)
+            # hospital: a stay ends when the relapse resolves or on discharge (the top of
+            # the same uniform); an onset may lead to admission (ODD §7.9)
+            if in_hospital[r, i] and (resolve or u >= 1.0 - p.discharge_probability_per_week):
+                in_hospital[r, i] = False
+            if onset:
+                admitted = rules.admission(
+                    u,
+                    hazard,
+                    p.admission_probability_per_relapse,
+                    p.compulsory_admission_share,
+                    planes[PL_PLAN, r, i],
+                    p.crisis_plan_compulsory_rr,
+                )
+                if admitted > 0:
+                    in_hospital[r, i] = True
+                    admissions[r, i] += 1
+                    compulsory_admissions[r, i] += 1 if admitted == 2 else 0
+            bed_weeks[r, i] += in_hospital[r, i]
 
             planes[PL_BOOST, r, i] = p.success_boost * (1.0 if start else 0.0)
             planes[PL_SETBACK, r, i] = p.job_loss_setback * (1.0 if lose else 0.0)
@@ -462,10 +588,15 @@ def outcomes(
             in_relapse[r, i] = (relapsing | onset) & (not resolve)
             relapses[r, i] += onset
 
-            drop_chance = rules.dropout_chance(p.dropout_probability_per_week, engaged[r, i])
             for k in offer_k[offer_ptr[i] : offer_ptr[i + 1]]:
                 if not enrolled[r, i, k]:
                     continue
+                drop_chance = rules.dropout_chance(
+                    p.dropout_probability_per_week,
+                    engaged[r, i],
+                    weeks_in[r, i, k],
+                    p.dropout_halving_weeks,
+                )
                 if was_enrolled[r, i, k] and u_engage[r, i, k] < drop_chance:
                     enrolled[r, i, k] = False
                     dropped[r, i, k] = True
@@ -496,6 +627,13 @@ def outcomes(
                 p.process_noise_sd,
                 noise[r, i, NOISE_MOTIVATION],
             )
+            motivation_baseline[r, i] = rules.consolidate(
+                motivation_baseline[r, i],
+                m[i],
+                motivation_entry[r, i],
+                p.consolidation_rate_per_week,
+                p.set_point_return_rate_per_week,
+            )
         for i in range(n_agents):
             severity[r, i] = rules.severity_update(
                 severity[r, i],
@@ -519,9 +657,4 @@ def outcomes(
                     p.functioning_weight_sum,
                 )
                 - f
-            )
-        for i in range(n_agents):
-            c = connectedness[r, i]
-            connectedness[r, i] = c + p.connectedness_rate_per_week * (
-                rules.connectedness_set_point(degree[r, i], p.connectedness_half_ties) - c
             )

@@ -19,7 +19,12 @@ from dataclasses import dataclass
 import numpy as np
 
 __all__ = [
+    "ADDITIONS",
     "INTERVENTIONS",
+    "Link",
+    "MECHANISM_LINKS",
+    "MODERATIONS",
+    "PROCESS_LINKS",
     "MECHANISMS",
     "MODERATORS",
     "OUTCOMES",
@@ -61,10 +66,10 @@ class Intervention:
     why: str
 
 
-# Profiles are coded by us from the review's narrative synthesis: 1 = a main
-# mechanism of the typology, 0.5 = a secondary one, 0 = not described
-# (assumption: the review reports which mechanisms each typology engages but no
-# numeric weights).
+# Profiles are the project's reconstruction, from the review's abstract and the
+# primary studies of each typology (not coded from the review's full narrative
+# synthesis): 1 = a main mechanism of the typology, 0.5 = a secondary one, 0 = not
+# described (assumption: the review names the mechanisms but gives no numeric weights).
 INTERVENTIONS: tuple[Intervention, ...] = (
     Intervention(
         "peer_support",
@@ -147,7 +152,244 @@ PROCESSES: dict[str, str] = {
 OUTCOMES: dict[str, tuple[str, ...]] = {
     "functional": ("employed", "housed", "functioning"),
     "existential": ("personal_recovery", "hope", "empowerment"),
-    "social": ("connectedness", "ties"),
+    "social": ("social_inclusion", "connectedness", "ties"),
+}
+
+
+@dataclass(frozen=True)
+class Link:
+    """One declared arrow of the logic model.
+
+    Attributes:
+        source: A mechanism, process or outcome name.
+        target: The process or outcome it moves.
+        sign: +1 raises the target, -1 lowers it.
+        why: One-line justification.
+        provenance: "review" (named in Winsper et al. 2020's abstract), "primary:
+            <citation>" (a primary study), or "assumption: <reason>" (the project's).
+    """
+
+    source: str
+    target: str
+    sign: int
+    why: str
+    provenance: str
+
+
+# Mechanism -> process: the rules move each process by the sum over mechanisms of
+# (link weight x mechanism dose x sign); each weight is the registry parameter
+# ``<mechanism>_to_<process>_weight`` (sim.core.kernels.link_weights).
+MECHANISM_LINKS: tuple[Link, ...] = (
+    Link(
+        "information_and_skills",
+        "knowledge",
+        +1,
+        "information and skills training raises knowledge and coping skills",
+        "review",
+    ),
+    Link(
+        "working_alliance",
+        "trust",
+        +1,
+        "a working alliance builds trust in services and workers",
+        "review",
+    ),
+    Link(
+        "working_alliance",
+        "hope",
+        +1,
+        "a worker who believes in the person's recovery instils hope",
+        "assumption: the review lists hope among the processes; the alliance -> hope "
+        "arrow is ours (hope-inspiring relationships, Leamy et al. 2011)",
+    ),
+    Link(
+        "role_modelling",
+        "hope",
+        +1,
+        "seeing others recover makes recovery seem possible",
+        "review",
+    ),
+    Link(
+        "role_modelling",
+        "self_stigma",
+        -1,
+        "peers who recovered counter internalised stereotypes",
+        "review",
+    ),
+    Link(
+        "increasing_choice",
+        "empowerment",
+        +1,
+        "choice over care and goals gives a sense of agency",
+        "review",
+    ),
+)
+
+# Process (or outcome) -> process or outcome: stated in the rules (sim.core.rules),
+# declared here so that tests/test_mechanism_reach.py can check the realised effects.
+PROCESS_LINKS: tuple[Link, ...] = (
+    Link("knowledge", "self_efficacy", +1, "new skills raise confidence to act", "review"),
+    Link(
+        "knowledge",
+        "relapse",
+        -1,
+        "self-management skills lower relapse",
+        "primary: Cook et al. 2012, Schizophr Bull 38:881-91 (WRAP)",
+    ),
+    Link(
+        "trust",
+        "engagement",
+        +1,
+        "trust keeps people engaged (fewer dropouts, larger doses)",
+        "review",
+    ),
+    Link(
+        "trust",
+        "relapse",
+        -1,
+        "a good alliance goes with adherence and fewer crises",
+        "assumption: alliance-adherence association in primary studies; no pooled figure",
+    ),
+    Link("hope", "motivation", +1, "hope feeds motivation", "review"),
+    Link(
+        "self_efficacy",
+        "employed",
+        +1,
+        "confidence raises work readiness",
+        "assumption: readiness components from the IPS literature",
+    ),
+    Link("motivation", "employed", +1, "motivation raises work readiness", "assumption"),
+    Link(
+        "self_stigma",
+        "employed",
+        -1,
+        "the 'why try' effect: self-stigma lowers job seeking",
+        "primary: Corrigan et al. 2009, World Psychiatry 8:75-81",
+    ),
+    Link("employed", "meaning", +1, "work is a valued role", "review"),
+    Link("employed", "hope", +1, "a job start is a success that lifts hope", "assumption"),
+    Link(
+        "employed",
+        "connectedness",
+        +1,
+        "work is social participation",
+        "assumption: after the SIX index (Priebe et al. 2008)",
+    ),
+    Link(
+        "housed",
+        "connectedness",
+        +1,
+        "a home of one's own is a base for community life",
+        "assumption: after the SIX index (Priebe et al. 2008)",
+    ),
+    Link(
+        "housed",
+        "relapse",
+        -1,
+        "homelessness raises the risk of crises",
+        "assumption: no pooled figure used",
+    ),
+    Link(
+        "self_stigma",
+        "connectedness",
+        -1,
+        "self-stigma withdraws people from others",
+        "primary: Corrigan et al. 2009, World Psychiatry 8:75-81",
+    ),
+    Link("ties", "connectedness", +1, "ties to others are felt as belonging", "review"),
+    Link(
+        "relapse",
+        "hope",
+        -1,
+        "a relapse is a setback for hope and confidence",
+        "assumption",
+    ),
+    Link(
+        "connectedness",
+        "personal_recovery",
+        +1,
+        "CHIME: connectedness",
+        "primary: Leamy et al. 2011",
+    ),
+    Link("hope", "personal_recovery", +1, "CHIME: hope", "primary: Leamy et al. 2011"),
+    Link(
+        "self_stigma",
+        "personal_recovery",
+        -1,
+        "CHIME: identity (1 - self-stigma)",
+        "primary: Leamy et al. 2011",
+    ),
+    Link("meaning", "personal_recovery", +1, "CHIME: meaning", "primary: Leamy et al. 2011"),
+    Link(
+        "empowerment",
+        "personal_recovery",
+        +1,
+        "CHIME: empowerment",
+        "primary: Leamy et al. 2011",
+    ),
+    Link(
+        "employed",
+        "social_inclusion",
+        +1,
+        "SIX item: employment",
+        "primary: Priebe et al. 2008, Acta Psychiatr Scand 118:57-63",
+    ),
+    Link(
+        "housed",
+        "social_inclusion",
+        +1,
+        "SIX item: living situation",
+        "primary: Priebe et al. 2008",
+    ),
+    Link("ties", "social_inclusion", +1, "SIX item: friendship", "primary: Priebe et al. 2008"),
+    Link(
+        "housed",
+        "functioning",
+        +1,
+        "functioning set-point: housing",
+        "assumption",
+    ),
+    Link("employed", "functioning", +1, "functioning set-point: work", "assumption"),
+    Link(
+        "self_efficacy",
+        "functioning",
+        +1,
+        "functioning set-point: self-efficacy",
+        "assumption",
+    ),
+)
+
+# Moderator -> the mechanism (or conversion) whose strength it scales: effect
+# modification, the review's "especially when delivered within pro-recovery and
+# non-stigmatising contexts". Each with the registry parameter that sets its strength.
+MODERATIONS: tuple[tuple[str, str, str], ...] = (
+    ("motivation", "information_and_skills", "engagement: motivation x trust"),
+    ("motivation", "role_modelling", "engagement: motivation x trust"),
+    ("professional_attitudes", "working_alliance", "attitude_dose_offset"),
+    ("professional_attitudes", "increasing_choice", "attitude_dose_offset"),
+    ("public_stigma", "role_modelling", "role_modelling_stigma_modification"),
+    ("public_stigma", "social_participation", "social_participation_stigma_modification"),
+    ("public_stigma", "job_finding", "stigma_job_penalty (a level effect on the odds)"),
+    ("unemployment_rate", "job_finding", "unemployment_conversion_per_point"),
+    ("fidelity", "every intervention", "doses, IPS and Housing First x fidelity"),
+)
+
+# What the model adds beyond the logic model, each with its reason (docs/ODD.md §8).
+ADDITIONS: dict[str, str] = {
+    "usual_care_dose": "usual care delivers a weak alliance and choice dose whose sign follows "
+    "team attitudes (custodial teams lower trust and empowerment): a level effect of the "
+    "service context, so that context matters without any intervention",
+    "participation_meaning": "taking part in an intervention is a valued role that adds to "
+    "meaning (participation_meaning_weight), smaller than work",
+    "peer_signal": "ties in an advanced stage model recovery (positive), ties in early stages "
+    "the opposite (negative), relative to peer_signal_neutral_share",
+    "stigma_internalisation": "public stigma pulls entry self-stigma toward it "
+    "(Corrigan's progressive model of self-stigma): a level effect",
+    "consolidation": "set-points of processes and motivation move slowly toward sustained "
+    "levels, so gains outlast an episode and setbacks erode them",
+    "tenure": "accumulated work and tenancy lower the chance of losing a job or a home; "
+    "work makes a work history",
+    "feedback": "job starts lift hope and self-efficacy; relapse and job loss cut them",
 }
 
 MODERATORS: dict[str, tuple[str, ...]] = {

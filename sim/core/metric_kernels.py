@@ -23,6 +23,7 @@ from sim.core.state import PROCESS_NAMES
 __all__ = ["QUANTITIES", "pairwise_program", "row_sum", "tally"]
 
 N_USER = len(USER_INTERVENTIONS)  # compile-time constants for the kernel
+DAYS_PER_WEEK = 7
 # the early stages of the "early_stage" metric (Andresen: before preparation)
 EARLY_STAGE, LATER_EARLY_STAGE = STAGES.index("moratorium"), STAGES.index("awareness")
 
@@ -44,6 +45,11 @@ QUANTITIES = (
     "in_relapse",
     "ties",
     "in_intervention",
+    "social_inclusion",
+    "in_hospital",
+    "admissions",
+    "compulsory_admissions",
+    "bed_days",
     "uptake",
     "early_stage",
     *(f"stage_{s}" for s in STAGES),
@@ -64,6 +70,11 @@ def tally(
     housed,
     in_relapse,
     degree,
+    family,
+    in_hospital,
+    admissions,
+    compulsory_admissions,
+    bed_weeks,
     enrolled,
     completed,
     dropped,
@@ -113,8 +124,12 @@ def tally(
             table[row_of[q], r] = row_sum(doses[r, :, d], program, partial) / n_agents
             q += 1
         n_ties = 0
+        n_inclusion = 0  # objective social inclusion points (rules.social_inclusion_score)
         for i in range(n_agents):
             n_ties += degree[r, i]
+            n_inclusion += rules.social_inclusion_score(
+                employed[r, i], housed[r, i], family[r, i], degree[r, i]
+            )
         # byte loops over the run's (user, intervention) pairs: they vectorise, and the
         # intervention loop has a constant length, so it unrolls
         entered = enrolled[r].reshape(-1).view(np.uint8)
@@ -139,6 +154,11 @@ def tally(
             _count(in_relapse[r]),
             n_ties,
             n_in,
+            n_inclusion,
+            _count(in_hospital[r]),
+            _count(admissions[r]),
+            _count(compulsory_admissions[r]),
+            DAYS_PER_WEEK * _count(bed_weeks[r]),
         ):
             table[row_of[q], r] = count / n_agents
             q += 1

@@ -24,12 +24,14 @@ __all__ = [
     "FUNCTIONING_WEIGHTS",
     "connectedness_set_point",
     "connectedness_set_points",
+    "consolidate",
     "dropout_chance",
     "engagement",
     "feedback",
     "functioning_set_point",
     "functioning_set_points",
     "functioning_weight_sum",
+    "admission",
     "job_log_odds_shift",
     "knowledge_gain",
     "loss_probability",
@@ -44,7 +46,10 @@ __all__ = [
     "recovery_stage",
     "relapse_hazard",
     "severity_update",
+    "social_inclusion",
+    "social_inclusion_score",
     "stage_of",
+    "stigma_modifier",
     "tie_lapses",
     "trained_attitude",
     "usual_care_dose",
@@ -80,9 +85,35 @@ def engagement(motivation, trust, trust_weight):
 
 
 @_jit
-def dropout_chance(probability, engaged):
-    """Weekly dropout chance of a participant: probability x (1 - engagement) (ODD §7.12)."""
-    return probability * (1.0 - engaged)
+def dropout_chance(probability, engaged, weeks_in, halving_weeks):
+    """Weekly dropout chance of a participant (ODD §7.12).
+
+    probability x (1 - engagement) / (1 + weeks in / halving weeks): disengaged
+    people drop out, mostly early.
+    """
+    return probability * (1.0 - engaged) / (1.0 + weeks_in / halving_weeks)
+
+
+@_jit
+def stigma_modifier(public_stigma, reference, strength):
+    """How strongly a stigma-moderated mechanism works (ODD §7.5): effect modification.
+
+    max(0, 1 - strength x (public stigma - reference)): 1 at the reference context,
+    above 1 in less stigmatising and below 1 in more stigmatising contexts.
+    """
+    return max(0.0, 1.0 - strength * (public_stigma - reference))
+
+
+@_jit
+def consolidate(set_point, level, entry, rate, memory):
+    """A set-point moved toward the current level (ODD §7.6): sustained change lasts.
+
+    set_point + rate x (level - set_point) + memory x (entry - set_point): a gain
+    held for long becomes the new set-point, a setback held for long erodes it, and
+    over years the set-point returns toward the person's entry level (``memory``,
+    much slower than ``rate``).
+    """
+    return set_point + rate * (level - set_point) + memory * (entry - set_point)
 
 
 # ----------------------------------------------------------------- doses and processes (§7.5-7.6)
@@ -127,6 +158,7 @@ def knowledge_gain(knowledge, base):
 def job_log_odds_shift(
     points,
     log_odds_ratio_per_point,
+    conversion_per_point,
     stigma_penalty,
     public_stigma,
     reference_stigma,
@@ -135,32 +167,40 @@ def job_log_odds_shift(
     efficacy,
     motivation,
     severity,
+    self_stigma,
     w_efficacy,
     w_motivation,
     w_symptoms,
+    w_stigma,
     w_sum,
     log_work_history,
     work_history,
     log_ips,
-    in_ips,
+    ips_fidelity,
 ):
     """The log-odds shift of the weekly job-finding chance (ODD §7.7).
 
     ``points`` is the site's unemployment rate above the reference, in percentage
-    points; readiness = (w_SE x self-efficacy + w_M x motivation + w_Sev x (1 - severity))
-    / w_sum, with w_sum = w_SE + w_M + w_Sev (the mean at equal weights), written as
-    ((w_SE x se + w_M x m) + w_Sev - w_Sev x severity) / w_sum so that the default
-    weights of 1 give today's operations.
+    points. Readiness is the weighted mean of self-efficacy, motivation, low
+    symptoms and low self-stigma (weights w, their sum w_sum). Unemployment lowers
+    the odds (a level effect) and also how well readiness and IPS convert into jobs
+    (effect modification): both terms are scaled by exp(-conversion x points).
+    ``ips_fidelity`` is the IPS team's fidelity while enrolled in IPS, else 0: IPS
+    multiplies the odds by multiplier ** fidelity.
     """
     site = -log_odds_ratio_per_point * points - stigma_penalty * (public_stigma - reference_stigma)
     readiness = (
-        w_efficacy * efficacy + w_motivation * motivation + w_symptoms - w_symptoms * severity
+        w_efficacy * efficacy
+        + w_motivation * motivation
+        + w_symptoms * (1.0 - severity)
+        + w_stigma * (1.0 - self_stigma)
     ) / w_sum
+    conversion = np.exp(-conversion_per_point * points)
     return (
         site
-        + readiness_gradient * (readiness - reference_readiness)
+        + conversion
+        * (readiness_gradient * (readiness - reference_readiness) + log_ips * ips_fidelity)
         + log_work_history * (1.0 if work_history else 0.0)
-        + log_ips * in_ips
     )
 
 
@@ -172,25 +212,48 @@ def odds_to_probability(base_odds, exp_shift):
 
 
 @_jit
-def loss_probability(base, protection, protected, in_relapse, relapse_multiplier):
+def loss_probability(
+    base, protection, protected, in_relapse, relapse_multiplier, weeks_kept, halving_weeks
+):
     """Weekly chance to lose a job or a home (ODD §7.7, §7.8).
 
-    base x (1 - protection x protected) x (relapse multiplier during relapse), at most 1.
+    base x (1 - protection x protected) x (relapse multiplier during relapse)
+    / (1 + weeks kept / halving weeks), at most 1. ``protected`` is the supporting
+    team's fidelity while in IPS or Housing First, else 0; ``weeks_kept`` the weeks
+    of work (or stable housing) accumulated so far: tenure protects.
     """
     factor = (1.0 - protection * protected) * (relapse_multiplier if in_relapse else 1.0)
-    return min(base * factor, 1.0)
+    return min(base * factor / (1.0 + weeks_kept / halving_weeks), 1.0)
 
 
 @_jit
 def relapse_hazard(probability, severity, protection_factor, offset, slope):
     """Weekly relapse-onset chance (ODD §7.9).
 
-    p x (1 + slope x (severity - reference)) x exp(-protection x gain), computed as
+    p x (1 + slope x (severity - reference)) x protection_factor, computed as
     p x (offset + slope x severity) x ... with ``offset`` = 1 - slope x reference
-    (``relapse_severity_offset``, 0.5 at the defaults: today's operations).
-    ``protection_factor`` is exp(-protection x knowledge gain), evaluated by numpy.
+    (``relapse_severity_offset``). ``protection_factor`` is exp of
+    -knowledge protection x knowledge gain - trust protection x (trust - reference)
+    + log(unhoused multiplier) x (not housed), evaluated by numpy.
     """
     return probability * (offset + slope * severity) * protection_factor
+
+
+@_jit
+def admission(u, hazard, admit_probability, compulsory_share, plan, plan_rr):
+    """Whether a relapse onset leads to admission, and whether it is compulsory (ODD §7.9).
+
+    ``u`` is the week's relapse uniform, below ``hazard`` at an onset, so u / hazard is
+    a fresh uniform: admitted if it is below ``admit_probability``, compulsorily if it
+    is below admit_probability x compulsory share x (1 - (1 - plan_rr) x plan), where
+    ``plan`` is the crisis plan's fidelity (0 without one). Returns 0 (not admitted),
+    1 (voluntary) or 2 (compulsory).
+    """
+    v = u / hazard
+    compulsory = compulsory_share * (1.0 - (1.0 - plan_rr) * plan)
+    if v < admit_probability * compulsory:
+        return 2
+    return 1 if v < admit_probability else 0
 
 
 @_jit
@@ -242,10 +305,35 @@ def functioning_set_point(
 
 
 @_jit
-def connectedness_set_point(degree, half_ties):
-    """Connectedness set-point: ties / (ties + half-saturation ties) (ODD §7.11)."""
+def connectedness_set_point(
+    degree,
+    half_ties,
+    employed,
+    housed,
+    in_group,
+    self_stigma,
+    participation,
+    w_ties,
+    w_work,
+    w_housing,
+    w_group,
+    w_sum,
+    withdrawal,
+):
+    """Connectedness (belonging) set-point (ODD §7.11), in [0, 1].
+
+    (w_T x ties / (ties + half) + participation x (w_W x work + w_H x housed + w_G x
+    group)) / w_sum x (1 - withdrawal x self-stigma). ``participation`` is the
+    stigma modifier of social participation (:func:`stigma_modifier`); ``in_group``
+    is the engagement in a group intervention (0 outside one).
+    """
     d = float(degree)
-    return d / (d + half_ties)
+    social = w_ties * d / (d + half_ties) + participation * (
+        w_work * (1.0 if employed else 0.0)
+        + w_housing * (1.0 if housed else 0.0)
+        + w_group * in_group
+    )
+    return _clip01(social / w_sum * (1.0 - withdrawal * self_stigma))
 
 
 @_jit
@@ -299,6 +387,23 @@ def personal_recovery_score(connectedness, hope, self_stigma, meaning, empowerme
 
 
 @_jit
+def social_inclusion_score(employed, housed, family, degree):
+    """Objective social inclusion, 0-6, after the SIX index (ODD §7.14).
+
+    SIX (Priebe et al. 2008, Acta Psychiatr Scand 118:57-63) scores employment,
+    living situation, family/partnership and friendship from routine data. The
+    model reads it as 2 for competitive work, 2 for a stable home, 1 for a partner or
+    family contact, 1 for at least one tie (a friend); an integer.
+    """
+    return (
+        (2 if employed else 0)
+        + (2 if housed else 0)
+        + (1 if family else 0)
+        + (1 if degree > 0 else 0)
+    )
+
+
+@_jit
 def stage_of(qpr):
     """Andresen stage index 0-4 (moratorium ... growth) from equal QPR bands (ODD §7.14)."""
     return min(int(qpr * STAGES_PER_POINT), LAST_STAGE)
@@ -348,12 +453,6 @@ def _functioning(
         )
 
 
-@_jit
-def _connectedness(degree, half_ties, out):
-    for j in range(out.shape[0]):
-        out[j] = connectedness_set_point(degree[j], half_ties[j])
-
-
 def _flat(x: np.ndarray, shape: tuple[int, ...], dtype=np.float64) -> np.ndarray:
     return np.ascontiguousarray(np.broadcast_to(x, shape), dtype=dtype).reshape(-1)
 
@@ -373,6 +472,26 @@ def personal_recovery(state) -> np.ndarray:
                 p["empowerment"],
             )
         ),
+        out.reshape(-1),
+    )
+    return out
+
+
+@_jit
+def _inclusion(employed, housed, family, degree, out):
+    for j in range(out.shape[0]):
+        out[j] = social_inclusion_score(employed[j], housed[j], family[j], degree[j])
+
+
+def social_inclusion(state) -> np.ndarray:
+    """:func:`social_inclusion_score` of every user of a state, shape (R, N), as float."""
+    shape = state.shape
+    out = np.empty(shape)
+    _inclusion(
+        _flat(state.employed, shape, np.bool_),
+        _flat(state.housed, shape, np.bool_),
+        _flat(state.family, shape, np.bool_),
+        _flat(state.network.degree(), shape, np.int64),
         out.reshape(-1),
     )
     return out
@@ -420,14 +539,62 @@ def functioning_set_points(state, values) -> np.ndarray:
     return out
 
 
-def connectedness_set_points(state, half_ties: np.ndarray) -> np.ndarray:
-    """:func:`connectedness_set_point` of every user of a state, shape (R, N).
+CONNECTEDNESS_WEIGHTS = (
+    "ties_connectedness_weight",
+    "work_connectedness_weight",
+    "housing_connectedness_weight",
+    "group_connectedness_weight",
+)
 
-    ``half_ties`` is (R, 1) (``BatchParams.connectedness_half_ties``).
+
+@_jit
+def _connectedness(
+    degree, employed, housed, self_stigma, stigma, half, ref, k, wt, ww, wh, wg, ws, wd, out
+):
+    for j in range(out.shape[0]):
+        out[j] = connectedness_set_point(
+            degree[j],
+            half[j],
+            employed[j],
+            housed[j],
+            0.0,
+            self_stigma[j],
+            stigma_modifier(stigma[j], ref[j], k[j]),
+            wt[j],
+            ww[j],
+            wh[j],
+            wg[j],
+            ws[j],
+            wd[j],
+        )
+
+
+def connectedness_set_points(state, values, public_stigma) -> np.ndarray:
+    """:func:`connectedness_set_point` of every user of a state outside groups, shape (R, N).
+
+    ``values`` maps registry names to (R, 1) arrays (``BatchParams.registry_values``);
+    ``public_stigma`` is each user's site value, (R, N).
     """
     shape = state.shape
     out = np.empty(shape)
+    weights = [values[name] for name in CONNECTEDNESS_WEIGHTS]
     _connectedness(
-        _flat(state.network.degree(), shape, np.int64), _flat(half_ties, shape), out.reshape(-1)
+        _flat(state.network.degree(), shape, np.int64),
+        _flat(state.employed, shape, np.bool_),
+        _flat(state.housed, shape, np.bool_),
+        _flat(state.self_stigma, shape),
+        _flat(public_stigma, shape),
+        _flat(values["connectedness_half_ties"], shape),
+        _flat(values["reference_public_stigma"], shape),
+        _flat(values["social_participation_stigma_modification"], shape),
+        *(_flat(w, shape) for w in weights),
+        _flat(connectedness_weight_sum(*weights), shape),
+        _flat(values["self_stigma_withdrawal"], shape),
+        out.reshape(-1),
     )
     return out
+
+
+def connectedness_weight_sum(w_ties, w_work, w_housing, w_group):
+    """The connectedness weights' sum (4.0 at the defaults)."""
+    return ((w_ties + w_work) + w_housing) + w_group

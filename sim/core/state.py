@@ -29,7 +29,7 @@ TRAIT_NAMES = ("motivation", "symptom_severity", "self_stigma", *PROCESS_NAMES)
 # the entry draws: one standard normal per trait and one for the shared recovery factor,
 # and one uniform per entry status
 SHARED_FACTOR = len(TRAIT_NAMES)
-ENTRY_STATUSES = ("work_history", "employed", "housed")
+ENTRY_STATUSES = ("work_history", "employed", "housed", "family")
 
 
 class BatchParams:
@@ -99,15 +99,20 @@ class State:
     week: int
     # moderators
     motivation: np.ndarray
-    motivation_baseline: np.ndarray
+    motivation_baseline: np.ndarray  # set-point (consolidates)
+    motivation_entry: np.ndarray  # entry level (the set-point's long-run anchor)
     severity: np.ndarray
     severity_baseline: np.ndarray
     self_stigma: np.ndarray
-    self_stigma_baseline: np.ndarray
+    self_stigma_baseline: np.ndarray  # set-point (consolidates)
+    self_stigma_entry: np.ndarray
     work_history: np.ndarray  # bool
-    # processes and their baselines: dict name -> (R, N)
+    family: np.ndarray  # bool: partner or family contact (SIX family item), fixed at entry
+    # processes, their set-points ("baseline", consolidating) and entry levels:
+    # dict name -> (R, N)
     process: dict[str, np.ndarray]
     baseline: dict[str, np.ndarray]
+    entry: dict[str, np.ndarray]
     # outcomes
     employed: np.ndarray  # bool
     ever_employed: np.ndarray  # bool: worked at least one week since week 0
@@ -118,6 +123,10 @@ class State:
     connectedness: np.ndarray
     in_relapse: np.ndarray  # bool
     relapses: np.ndarray  # int
+    in_hospital: np.ndarray  # bool
+    admissions: np.ndarray  # int: admissions since week 0
+    compulsory_admissions: np.ndarray  # int
+    bed_weeks: np.ndarray  # int: weeks in hospital since week 0
     # service use, (R, N, K)
     enrolled: np.ndarray
     waiting: np.ndarray
@@ -209,7 +218,7 @@ def initialise(
     motivation, severity, stigma = traits[:3]
     baseline = dict(zip(PROCESS_NAMES, traits[3:], strict=True))
     stigma_baseline = _stigma_set_point(stigma, bp)
-    work_draw, employment_draw, housing_draw = u  # in ENTRY_STATUSES order
+    work_draw, employment_draw, housing_draw, family_draw = u  # in ENTRY_STATUSES order
     employed = employment_draw < bp.baseline_employment_share
     attitudes = bp.team_values["professional_attitudes"].copy()
     shape3 = (n_runs, n_agents, n_user)
@@ -224,13 +233,17 @@ def initialise(
         week=0,
         motivation=motivation,
         motivation_baseline=motivation.copy(),
+        motivation_entry=motivation.copy(),
         severity=severity,
         severity_baseline=severity.copy(),
         self_stigma=stigma_baseline.copy(),
         self_stigma_baseline=stigma_baseline,
+        self_stigma_entry=stigma_baseline.copy(),
         work_history=(work_draw < bp.work_history_share) | employed,
+        family=family_draw < bp.family_contact_share,
         process={k: v.copy() for k, v in baseline.items()},
         baseline=baseline,
+        entry={k: v.copy() for k, v in baseline.items()},
         employed=employed,
         ever_employed=employed.copy(),
         weeks_employed=np.zeros((n_runs, n_agents), dtype=np.int64),
@@ -240,6 +253,10 @@ def initialise(
         connectedness=np.zeros((n_runs, n_agents)),
         in_relapse=np.zeros((n_runs, n_agents), dtype=bool),
         relapses=np.zeros((n_runs, n_agents), dtype=np.int64),
+        in_hospital=np.zeros((n_runs, n_agents), dtype=bool),
+        admissions=np.zeros((n_runs, n_agents), dtype=np.int64),
+        compulsory_admissions=np.zeros((n_runs, n_agents), dtype=np.int64),
+        bed_weeks=np.zeros((n_runs, n_agents), dtype=np.int64),
         enrolled=np.zeros(shape3, dtype=bool),
         waiting=np.zeros(shape3, dtype=bool),
         wait_since=np.zeros(shape3, dtype=np.int64),
