@@ -279,7 +279,7 @@ def processes(
             fid = fidelity[r, team]
             stigma = public_stigma[r, site]
             # moderators scale how strongly each mechanism works (effect modification)
-            attitude = p.attitude_dose_offset + attitudes[r, team]
+            attitude = p.attitude_dose_offset + p.attitude_dose_slope * attitudes[r, team]
             role_strength = rules.stigma_modifier(
                 stigma, p.reference_public_stigma, p.role_modelling_stigma_modification
             )

@@ -365,8 +365,8 @@ PROCESS_LINKS: tuple[Link, ...] = (
 MODERATIONS: tuple[tuple[str, str, str], ...] = (
     ("motivation", "information_and_skills", "engagement: motivation x trust"),
     ("motivation", "role_modelling", "engagement: motivation x trust"),
-    ("professional_attitudes", "working_alliance", "attitude_dose_offset"),
-    ("professional_attitudes", "increasing_choice", "attitude_dose_offset"),
+    ("professional_attitudes", "working_alliance", "attitude_dose_slope"),
+    ("professional_attitudes", "increasing_choice", "attitude_dose_slope"),
     ("public_stigma", "role_modelling", "role_modelling_stigma_modification"),
     ("public_stigma", "social_participation", "social_participation_stigma_modification"),
     ("public_stigma", "job_finding", "stigma_job_penalty (a level effect on the odds)"),

@@ -1161,6 +1161,18 @@ PARAMETERS: tuple[P, ...] = (
     ),
     # moderators as effect modifiers
     P(
+        "attitude_dose_slope",
+        1.0,
+        0.0,
+        2.0,
+        "1",
+        "structural",
+        "alliance and choice doses are scaled by (attitude_dose_offset + this x attitudes)",
+        "assumption: professional attitudes moderate the alliance and choice mechanisms ("
+        + _WINSPER
+        + "); 0 removes the effect modification",
+    ),
+    P(
         "role_modelling_stigma_modification",
         1.0,
         0.0,
