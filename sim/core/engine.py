@@ -27,9 +27,9 @@ from sim.core.network_kernels import initial_ties
 from sim.core.rules import (
     connectedness_set_points,
     functioning_set_points,
-    social_inclusion,
     personal_recovery,
     recovery_stage,
+    social_inclusion,
 )
 from sim.core.seeding import RunSeed, streams_for
 from sim.core.state import BatchParams, State, concatenate, initialise

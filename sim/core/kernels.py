@@ -40,9 +40,9 @@ __all__ = [
     "PROFILE",
     "RUN_PARAMETERS",
     "RUN_PARAMETER_NAMES",
+    "link_weights",
     "outcomes",
     "processes",
-    "link_weights",
     "run_parameters",
 ]
 

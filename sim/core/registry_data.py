@@ -503,7 +503,7 @@ PARAMETERS: tuple[P, ...] = (
     ),
     P(
         "hope_rate_per_week",
-        0.035,
+        0.028,
         0.005,
         0.5,
         "1/week",
@@ -513,7 +513,7 @@ PARAMETERS: tuple[P, ...] = (
     ),
     P(
         "stigma_reduction_rate_per_week",
-        0.04,
+        0.025,
         0.0,
         0.5,
         "1/week",
@@ -1194,7 +1194,7 @@ PARAMETERS: tuple[P, ...] = (
     ),
     P(
         "unemployment_conversion_per_point",
-        0.02,
+        0.035,
         0.0,
         0.2,
         "per percentage point",
@@ -1321,7 +1321,7 @@ PARAMETERS: tuple[P, ...] = (
     ),
     P(
         "group_connectedness_weight",
-        0.5,
+        0.25,
         0.0,
         3.0,
         "1",

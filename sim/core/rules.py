@@ -22,6 +22,7 @@ from sim.core.scales import LAST_STAGE, QPR_PER_PROCESS, STAGES_PER_POINT
 
 __all__ = [
     "FUNCTIONING_WEIGHTS",
+    "admission",
     "connectedness_set_point",
     "connectedness_set_points",
     "consolidate",
@@ -31,7 +32,6 @@ __all__ = [
     "functioning_set_point",
     "functioning_set_points",
     "functioning_weight_sum",
-    "admission",
     "job_log_odds_shift",
     "knowledge_gain",
     "loss_probability",
