@@ -121,6 +121,9 @@ def code_identifiers() -> frozenset[str]:
     from sim.core.metrics import METRICS
 
     names: set[str] = set(METRICS)
+    # the ids of the published targets (calibration/targets.toml) are quoted too
+    targets = Path(__file__).resolve().parent.parent / "calibration" / "targets.toml"
+    names.update(re.findall(r'^id = "([a-z0-9_]+)"', targets.read_text(), re.MULTILINE))
     for module_name in MODEL_MODULES:
         module = importlib.import_module(module_name)
         for attribute, obj in vars(module).items():
