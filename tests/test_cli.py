@@ -450,3 +450,45 @@ def test_usage_errors_are_short(cli, tmp_path, args, fragment):
     assert result.exit_code == 2
     assert_user_error(result.stderr, fragment, "--help")
     assert list(tmp_path.iterdir()) == []
+
+
+def test_moderators_writes_effects_figure_and_manifest(tmp_path):
+    from click.testing import CliRunner
+
+    from sim.faces.cli.main import main
+
+    out = tmp_path / "mod"
+    result = CliRunner().invoke(
+        main,
+        ["moderators", "--week", "4", "--replicates", "2", "--users", "60", "--out", str(out)],
+    )
+    assert result.exit_code == 0, result.output
+    assert sorted(p.name for p in out.iterdir()) == [
+        "effects.csv",
+        "manifest.json",
+        "moderators.png",
+        "report.html",
+    ]
+    import pandas as pd
+
+    frame = pd.read_csv(out / "effects.csv")
+    assert set(frame.moderator) == {
+        "motivation_median",
+        "professional_attitudes",
+        "public_stigma",
+        "unemployment_rate",
+    }
+    assert (frame.low <= frame.effect).all() and (frame.effect <= frame.high).all()
+
+
+def test_moderators_refuses_one_replicate(tmp_path):
+    from click.testing import CliRunner
+
+    from sim.faces.cli.main import main
+
+    result = CliRunner().invoke(
+        main, ["moderators", "--replicates", "1", "--out", str(tmp_path / "m")]
+    )
+    assert result.exit_code == 2
+    assert "--replicates must be >= 2" in result.output
+    assert not (tmp_path / "m").exists()

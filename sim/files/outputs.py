@@ -101,6 +101,7 @@ KINDS: dict[str, tuple[str, ...]] = {
     "run": _RUN_FILES,
     "compare": (*_RUN_FILES, "differences.csv", "forest.png"),
     "trial": ("manifest.json", "trials.csv", "summary.csv", "trial.png", "report.html"),
+    "moderators": ("manifest.json", "effects.csv", "moderators.png", "report.html"),
     "calibration": (
         "manifest.json",
         "fit_targets.csv",

@@ -23,9 +23,11 @@ from sim.studies.run import run_simulations
 
 __all__ = [
     "CONTEXTS",
+    "MODERATOR_LEVELS",
     "PACKAGE",
     "ContextEffect",
     "interaction",
+    "moderator_curves",
     "package_effects",
 ]
 
@@ -112,3 +114,65 @@ def interaction(
     """Effect in ``better`` minus effect in ``worse`` (paired by replicate), with a 95% interval."""
     column = list(better.weeks).index(week)
     return _mean_interval(better.effects[metric][:, column] - worse.effects[metric][:, column])
+
+
+# each moderator of the review, the levels plotted, and the unit of the axis
+MODERATOR_LEVELS: dict[str, tuple[tuple[float, ...], str]] = {
+    "motivation_median": ((0.2, 0.35, 0.5, 0.65, 0.8), "user: median motivation (0-1)"),
+    "professional_attitudes": (
+        (0.0, 0.25, 0.5, 0.75, 1.0),
+        "service: professional attitudes (0-1)",
+    ),
+    "public_stigma": ((0.0, 0.25, 0.5, 0.75, 1.0), "environment: public stigma (0-1)"),
+    "unemployment_rate": ((0.03, 0.07, 0.11, 0.15, 0.2), "environment: unemployment rate"),
+}
+
+
+def moderator_curves(
+    *,
+    moderators: Mapping[str, Sequence[float]] | None = None,
+    package: Mapping[str, float] = PACKAGE,
+    metrics: Sequence[str] = ("personal_recovery", "employed", "social_inclusion"),
+    week: int = 52,
+    n_agents: int = 1000,
+    replicates: int = 8,
+    seed: int = 0,
+    progress=None,
+):
+    """The package effect at each level of each moderator, others at their defaults.
+
+    Returns a tidy frame: moderator, level, metric, week, effect (mean paired
+    difference), low and high (95% t interval over replicates).
+    """
+    import pandas as pd
+
+    levels = moderators or {name: values for name, (values, _) in MODERATOR_LEVELS.items()}
+    rows = []
+    for moderator, values in levels.items():
+        results = package_effects(
+            [{moderator: float(v)} for v in values],
+            package=package,
+            n_agents=n_agents,
+            replicates=replicates,
+            weeks=week,
+            record_weeks=(week,),
+            metrics=metrics,
+            seed=seed,
+        )
+        for value, result in zip(values, results, strict=True):
+            for metric in metrics:
+                mean, low, high = result.summary(metric, week)
+                rows.append(
+                    {
+                        "moderator": moderator,
+                        "level": float(value),
+                        "metric": metric,
+                        "week": week,
+                        "effect": mean,
+                        "low": low,
+                        "high": high,
+                    }
+                )
+            if progress is not None:
+                progress(1)
+    return pd.DataFrame(rows)

@@ -565,11 +565,12 @@ def scenarios_command() -> None:
 
 def _register_study_commands() -> None:
     from sim.faces.cli.app_server import app
+    from sim.faces.cli.moderators import moderators
     from sim.faces.cli.sensitivity import sensitivity
     from sim.faces.cli.sweep import sweep
     from sim.faces.cli.trials import calibrate, trial
 
-    for command in (sweep, sensitivity, trial, calibrate, app):
+    for command in (sweep, sensitivity, trial, calibrate, moderators, app):
         main.add_command(command)
 
 

@@ -37,6 +37,7 @@ __all__ = [
     "SERIES_COLUMNS",
     "plot_doses",
     "plot_forest",
+    "plot_moderator_curves",
     "plot_stages",
     "plot_trajectories",
 ]
@@ -430,4 +431,42 @@ def _unit(metric: str) -> tuple[str, float, tuple[float, float]]:
 def _save(fig: Figure | SubFigure, path: str | Path) -> Path:
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png", dpi=DPI, facecolor="white")
+    return write_atomic(path, buffer.getvalue())
+
+
+def plot_moderator_curves(frame: pd.DataFrame, path: str | Path) -> Path:
+    """The package effect against each moderator (rows: outcomes, columns: moderators).
+
+    ``frame`` is :func:`sim.studies.effect_modification.moderator_curves`' table; the
+    band is the 95% interval of the mean paired effect over replicates.
+    """
+    from sim.studies.effect_modification import MODERATOR_LEVELS
+
+    moderators = list(dict.fromkeys(frame["moderator"]))
+    metrics = list(dict.fromkeys(frame["metric"]))
+    figure = Figure(figsize=(3.0 * len(moderators), 2.4 * len(metrics)))
+    axes = figure.subplots(len(metrics), len(moderators), squeeze=False)
+    for row, metric in enumerate(metrics):
+        for column, moderator in enumerate(moderators):
+            ax = axes[row, column]
+            part = frame[(frame.metric == metric) & (frame.moderator == moderator)]
+            ax.fill_between(part.level, part.low, part.high, color="#0072B2", alpha=0.25)
+            ax.plot(part.level, part.effect, "o-", color="#0072B2", markersize=3)
+            ax.axhline(0.0, color="0.6", linewidth=0.8)
+            unit = METRICS[metric][1] if metric in METRICS else metric
+            if column == 0:
+                ax.set_ylabel(f"effect on {metric}", fontsize=8)
+            if row == len(metrics) - 1:
+                ax.set_xlabel(MODERATOR_LEVELS.get(moderator, ((), moderator))[1], fontsize=8)
+            ax.set_title(unit if column == 0 else "", fontsize=7, loc="left")
+            ax.tick_params(labelsize=7)
+    week = int(frame["week"].iloc[0])
+    figure.suptitle(
+        f"Effect of the same package (paired, week {week}) against each moderator; "
+        "band: 95% interval",
+        fontsize=10,
+    )
+    figure.tight_layout(rect=(0, 0, 1, 0.96))
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png", dpi=120, facecolor="white")
     return write_atomic(path, buffer.getvalue())
