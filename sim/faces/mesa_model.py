@@ -100,12 +100,22 @@ class ServiceUser(mesa.Agent):
     connectedness = _state_value("connectedness", float, "Connectedness (0-1).")
     in_relapse = _state_value("in_relapse", bool, "Whether currently in relapse.")
     relapses = _state_value("relapses", int, "Number of relapses since week 0.")
+    in_hospital = _state_value("in_hospital", bool, "Whether in psychiatric hospital.")
+    admissions = _state_value("admissions", int, "Psychiatric admissions since week 0.")
+    family = _state_value("family", bool, "Partner or family contact (the SIX family item).")
     knowledge = _process_value("knowledge", "Knowledge and skills (0-1).")
     self_efficacy = _process_value("self_efficacy", "Self-efficacy (0-1).")
     trust = _process_value("trust", "Trust / working alliance (0-1).")
     hope = _process_value("hope", "Hope (0-1).")
     empowerment = _process_value("empowerment", "Empowerment (0-1).")
     meaning = _process_value("meaning", "Meaning in life (0-1).")
+
+    @property
+    def social_inclusion(self) -> int:
+        """Objective social inclusion (0-6), after the SIX index."""
+        from sim.core.rules import social_inclusion_score
+
+        return int(social_inclusion_score(self.employed, self.housed, self.family, self.ties))
 
     @property
     def personal_recovery(self) -> float:
