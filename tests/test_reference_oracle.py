@@ -92,8 +92,12 @@ OUTCOMES = (
     "motivation",
     "in_relapse",
     "uptake",
+    "social_inclusion",
+    "in_hospital",
+    "admissions",
 )
-CHANGED = tuple(n for n in OUTCOMES if n not in ("in_relapse", "uptake"))  # both 0 at entry
+# all 0 at entry (their level is their change)
+CHANGED = tuple(n for n in OUTCOMES if n not in ("in_relapse", "uptake", "in_hospital", "admissions"))
 EARLY_WEEKS = 5  # the reduced comparison also tests the change from week 0 to this week
 SPREAD = "personal_recovery_sd"  # between-user SD of QPR at the horizon (heterogeneity)
 
@@ -340,7 +344,11 @@ def test_reference_runs_and_stays_in_range(config):
         assert list(frame.columns) == list(reference.OUTCOME_REPORTERS)
         assert len(frame) == 7 and np.isfinite(frame.to_numpy()).all()
         assert frame["personal_recovery"].between(0, 60).all()
-        shares = frame.drop(columns=["personal_recovery", "ties"])
+        assert frame["social_inclusion"].between(0, 6).all()
+        counts = ["admissions", "compulsory_admissions", "bed_days"]
+        assert (frame[counts].diff().fillna(0) >= 0).all().all()  # accumulate since week 0
+        assert (frame["compulsory_admissions"] <= frame["admissions"]).all()
+        shares = frame.drop(columns=["personal_recovery", "ties", "social_inclusion", *counts])
         assert ((shares >= 0) & (shares <= 1)).all().all()
         assert frame["uptake"].iloc[-1] > 0  # someone took up an offered place
         for user in model.users:
@@ -378,9 +386,11 @@ ENTRY_VALUES = (
     "employed",
     "work_history",
     "housed",
+    "family",
     "functioning",
     "connectedness",
     "personal_recovery",
+    "social_inclusion",
     "ties",
 )
 
@@ -390,7 +400,7 @@ def test_entry_state_distributions_agree_with_the_core(params):
     """Per-user entry values of 5,000 users: two-sample KS and Welch tests per variable.
 
     Users are independent at entry (bar the few shared ties), so the tests are
-    exact enough; Bonferroni over 2 x 16 tests gives a family-wise false-alarm
+    exact enough; Bonferroni over 2 x 18 tests gives a family-wise false-alarm
     rate of 0.1% per parameter set. ``moved`` checks the factor loadings, the
     reference public stigma, the functioning weights and the entry-tie cap.
     """
