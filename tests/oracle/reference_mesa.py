@@ -22,12 +22,26 @@ uptake and dropout use separate uniforms (the core shares one, but no user takes
 both decisions in one week), and each tie lapses on its own uniform (the core's
 frac(u_a + u_b) rule gives each tie the same marginal chance).
 
+Model v2 (issue 16; the plain-language statement of the changes is
+/work/tools/v2_rules.md) is stated here from that text: doses scaled by their
+moderators (fidelity, attitudes, public stigma), process doses through the logic
+model's link weights (``<mechanism>_to_<process>_weight``, read by name),
+connectedness from ties, work, home and group engagement at the start of the
+week, set-points that consolidate toward sustained levels and return to the
+entry draws, tenure and fidelity-weighted IPS and Housing First, relapse
+protection by trust and housing, hospital use from the week's relapse uniform
+(u / hazard at an onset), tenure-weighted dropout, and the family item of social
+inclusion (a fourth entry uniform). Where the statement leaves open which
+week's value a rule reads, the oracle reads the core's (both stated in the
+methods): the relapse hazard's housing term is the start-of-week status, and
+connectedness withdraws by the self-stigma before this week's move.
+
 The weekly schedule (docs/ODD.md §3) is kept synchronous where the core is:
 stages for role modelling are read from a snapshot taken before the users move,
 admission is done by the teams before any dose, and the network changes only
 after every user has moved, so the order of ``shuffle_do`` cannot matter.
 
-The module is one file (about 500 lines, above the house ~400) on purpose: an
+The module is one file (about 700 lines, above the house ~400) on purpose: an
 oracle reads best top to bottom, side by side with docs/ODD.md.
 """
 
@@ -400,7 +414,8 @@ class ServiceUser(mesa.Agent):
         self.doses = [
             raw[0] * fid * self.engagement,
             raw[1] * fid * attitude + usual,
-            role_strength * (raw[2] * fid * self.engagement + p["network_role_model_weight"] * peer),
+            role_strength
+            * (raw[2] * fid * self.engagement + p["network_role_model_weight"] * peer),
             raw[3] * fid * attitude + usual,
         ]
 
@@ -449,7 +464,10 @@ class ServiceUser(mesa.Agent):
             self.self_stigma_baseline,
         )
         empowerment = move(
-            self.empowerment, empowerment_dose, p["empowerment_rate_per_week"], decay,
+            self.empowerment,
+            empowerment_dose,
+            p["empowerment_rate_per_week"],
+            decay,
             b["empowerment"],
         )
         self.empowerment = clip01(empowerment + sd * noise.standard_normal())
@@ -544,9 +562,10 @@ class ServiceUser(mesa.Agent):
             )
         else:
             availability = self.site["housing_availability"] / p["reference_housing_availability"]
-            shift = p["housing_availability_elasticity"] * math.log(availability) + math.log(
-                p["housing_first_multiplier"]
-            ) * hf
+            shift = (
+                p["housing_availability_elasticity"] * math.log(availability)
+                + math.log(p["housing_first_multiplier"]) * hf
+            )
             self.housed = u < shifted_probability(p["housing_gain_probability_per_week"], shift)
         self.weeks_housed += self.housed
 
