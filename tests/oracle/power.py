@@ -11,7 +11,7 @@ reference:
   is a detection. ``welch`` counts rejections by the Bonferroni-corrected Welch
   tests alone, ``any`` also those by the effect-size tolerance.
 
-Each set costs 16 reference runs per reference (about 0.4 s each) and one core
+Each set costs 16 reference runs per reference (about 0.8 s each in v2) and one core
 batch. Usage, from the repository root::
 
     python tests/oracle/power.py --sets 5

@@ -22,12 +22,26 @@ uptake and dropout use separate uniforms (the core shares one, but no user takes
 both decisions in one week), and each tie lapses on its own uniform (the core's
 frac(u_a + u_b) rule gives each tie the same marginal chance).
 
+Model v2 (issue 16; the plain-language statement of the changes is
+/work/tools/v2_rules.md) is stated here from that text: doses scaled by their
+moderators (fidelity, attitudes, public stigma), process doses through the logic
+model's link weights (``<mechanism>_to_<process>_weight``, read by name),
+connectedness from ties, work, home and group engagement at the start of the
+week, set-points that consolidate toward sustained levels and return to the
+entry draws, tenure and fidelity-weighted IPS and Housing First, relapse
+protection by trust and housing, hospital use from the week's relapse uniform
+(u / hazard at an onset), tenure-weighted dropout, and the family item of social
+inclusion (a fourth entry uniform). Where the statement leaves open which
+week's value a rule reads, the oracle reads the core's (both stated in the
+methods): the relapse hazard's housing term is the start-of-week status, and
+connectedness withdraws by the self-stigma before this week's move.
+
 The weekly schedule (docs/ODD.md §3) is kept synchronous where the core is:
 stages for role modelling are read from a snapshot taken before the users move,
 admission is done by the teams before any dose, and the network changes only
 after every user has moved, so the order of ``shuffle_do`` cannot matter.
 
-The module is one file (about 500 lines, above the house ~400) on purpose: an
+The module is one file (about 700 lines, above the house ~400) on purpose: an
 oracle reads best top to bottom, side by side with docs/ODD.md.
 """
 
@@ -52,6 +66,8 @@ PROFILES = tuple(intervention(name).profile for name in USER_INTERVENTIONS)
 GROUPS = tuple(k for k, name in enumerate(USER_INTERVENTIONS) if intervention(name).group)
 IPS = USER_INTERVENTIONS.index("supported_employment")
 HOUSING_FIRST = USER_INTERVENTIONS.index("supported_housing")
+CRISIS_PLANNING = USER_INTERVENTIONS.index("shared_decision_making")  # makes a crisis plan
+DAYS_PER_WEEK = 7
 PROCESS_NAMES = ("knowledge", "self_efficacy", "trust", "hope", "empowerment", "meaning")
 TRAIT_MEDIANS = (
     "motivation_median",
@@ -70,12 +86,19 @@ READINESS_WEIGHTS = (
     "self_efficacy_readiness_weight",
     "motivation_readiness_weight",
     "symptom_readiness_weight",
+    "self_stigma_readiness_weight",
 )
 FUNCTIONING_WEIGHTS = (
     "symptom_functioning_weight",
     "housing_functioning_weight",
     "employment_functioning_weight",
     "self_efficacy_functioning_weight",
+)
+CONNECTEDNESS_WEIGHTS = (
+    "ties_connectedness_weight",
+    "work_connectedness_weight",
+    "housing_connectedness_weight",
+    "group_connectedness_weight",
 )
 REFERENCE_KEY = stream_key("reference_mesa")  # keeps our streams apart from the core's
 
@@ -124,6 +147,10 @@ def _uptake(model: ReferenceModel) -> float:
     return started / offered if offered else 0.0
 
 
+def _bed_days(model: ReferenceModel) -> float:
+    return DAYS_PER_WEEK * float(model.users.agg("bed_weeks", np.mean))
+
+
 # DataCollector model reporters, named as in sim.core.metrics.METRICS so the two compare directly
 OUTCOME_REPORTERS = {
     **{
@@ -150,6 +177,11 @@ OUTCOME_REPORTERS = {
     },
     "ties": _mean_of("degree"),
     "uptake": _uptake,
+    "social_inclusion": _mean_of("social_inclusion"),
+    "in_hospital": _mean_of("in_hospital"),
+    "admissions": _mean_of("admissions"),
+    "compulsory_admissions": _mean_of("compulsory_admissions"),
+    "bed_days": _bed_days,
 }
 
 
@@ -224,15 +256,18 @@ class ServiceUser(mesa.Agent):
             setattr(self, name, [False] * K)
         self.wait_since, self.weeks_in = [0] * K, [0] * K
         self.in_relapse, self.relapses = False, 0
+        self.in_hospital, self.admissions, self.compulsory_admissions = False, 0, 0
+        self.bed_weeks = 0
         self.weeks_employed = self.weeks_housed = 0
         self.doses = [0.0] * 4
         self.engagement, self.advanced, self.knowledge_gain = 0.0, False, 0.0
+        self.housed_at_start = self.housed
         self.was_enrolled = [False] * K
 
     def _draw_entry_state(self, p: Mapping[str, float], rng: np.random.Generator) -> None:
         """Logit-normal traits with one shared recovery factor (ODD §5 steps 1-8)."""
         z = [float(x) for x in rng.standard_normal(10)]
-        u = [float(x) for x in rng.random(3)]
+        u = [float(x) for x in rng.random(4)]  # work_history, employed, housed, family
         rho = p["trait_correlation"]
         for j, name in enumerate(TRAIT_LOADINGS):  # l z9 sqrt(rho) + sqrt(1 - l^2 rho) z_j
             loading = p[name]
@@ -240,20 +275,23 @@ class ServiceUser(mesa.Agent):
         x = [
             expit(logit(p[m]) + p["trait_spread_logit"] * z[j]) for j, m in enumerate(TRAIT_MEDIANS)
         ]
-        self.motivation = self.motivation_baseline = x[0]
+        self.motivation = self.motivation_baseline = self.motivation_entry = x[0]
         self.severity = self.severity_baseline = x[1]
         stigma = clip01(
             x[2]
             + p["stigma_internalisation"]
             * (self.site["public_stigma"] - p["reference_public_stigma"])
         )
-        self.self_stigma = self.self_stigma_baseline = stigma
+        self.self_stigma = self.self_stigma_baseline = self.self_stigma_entry = stigma
+        # set-points ("baseline", consolidating, §7.6) and the fixed entry levels
         self.baseline = dict(zip(PROCESS_NAMES, x[3:], strict=True))
+        self.entry = dict(self.baseline)
         for name, value in self.baseline.items():
             setattr(self, name, value)
         self.employed = self.ever_employed = bool(u[1] < p["baseline_employment_share"])
         self.work_history = bool(u[0] < p["work_history_share"]) or self.employed
         self.housed = bool(u[2] < p["baseline_housed_share"])
+        self.family = bool(u[3] < p["family_contact_share"])
 
     # ---- derived quantities ------------------------------------------------------------
     @property
@@ -288,10 +326,28 @@ class ServiceUser(mesa.Agent):
         domains = (1.0 - self.severity, self.housed, self.employed, self.self_efficacy)
         return sum(w * x for w, x in zip(weights, domains, strict=True)) / sum(weights)
 
-    def connectedness_target(self) -> float:
-        """Ties / (ties + half-saturation ties) (ODD §7.11)."""
+    @property
+    def social_inclusion(self) -> int:
+        """Objective social inclusion 0-6 (SIX): 2 work + 2 home + 1 family + 1 a friend."""
+        return 2 * self.employed + 2 * self.housed + self.family + (len(self.ties) > 0)
+
+    def stigma_strength(self, modification: str) -> float:
+        """How strongly a stigma-moderated process works at this site (effect modification)."""
+        p = self.model.p
+        gap = self.site["public_stigma"] - p["reference_public_stigma"]
+        return max(0.0, 1.0 - p[modification] * gap)
+
+    def connectedness_target(self, in_group: float = 0.0) -> float:
+        """Belonging from ties, work, home and groups, less self-stigma's withdrawal (§7.11)."""
+        p = self.model.p
+        w_ties, w_work, w_housing, w_group = (p[name] for name in CONNECTEDNESS_WEIGHTS)
         degree = len(self.ties)
-        return degree / (degree + self.model.p["connectedness_half_ties"])
+        participation = self.stigma_strength("social_participation_stigma_modification")
+        social = w_ties * degree / (degree + p["connectedness_half_ties"]) + participation * (
+            w_work * self.employed + w_housing * self.housed + w_group * in_group
+        )
+        withdrawal = 1.0 - p["self_stigma_withdrawal"] * self.self_stigma
+        return clip01(social / (w_ties + w_work + w_housing + w_group) * withdrawal)
 
     # ---- schedule phases -----------------------------------------------------------------
     def seek_services(self) -> None:
@@ -311,9 +367,12 @@ class ServiceUser(mesa.Agent):
         self.advanced = self.stage >= self.model.p["advanced_stage"]
 
     def step(self) -> None:
-        """One week for this user: doses, processes, outcomes, feedback, dropout."""
+        """One week for this user: belonging, doses, processes, outcomes, feedback, dropout."""
+        self.housed_at_start = self.housed
+        self._belong()
         self._receive_doses()
         self._update_processes()
+        self._consolidate_processes()
         start, lose = self._work()
         self._housing()
         onset, resolve = self._relapse_decision()
@@ -321,38 +380,72 @@ class ServiceUser(mesa.Agent):
         self._settle(onset, resolve)
         self._disengage_and_complete()
 
+    def _belong(self) -> None:
+        """Connectedness moves toward its set-point from last week's work and home, this
+        week's group engagement and the current ties (§7.11); work makes a work history."""
+        in_group = self.engagement if any(self.enrolled[k] for k in GROUPS) else 0.0
+        target = self.connectedness_target(in_group)
+        self.connectedness += self.model.p["connectedness_rate_per_week"] * (
+            target - self.connectedness
+        )
+        self.work_history = self.work_history or self.employed
+
+    def _fidelity_if(self, k: int) -> float:
+        return self.team.fidelity if self.enrolled[k] else 0.0
+
     def _receive_doses(self) -> None:
-        """Four mechanism doses from interventions, usual care and peers (ODD §7.5)."""
+        """Four mechanism doses, each scaled by its moderators (ODD §7.5)."""
         p, team = self.model.p, self.team
         raw = [0.0] * 4
         for k in range(K):
             if self.enrolled[k]:
                 raw = [r + w for r, w in zip(raw, PROFILES[k], strict=True)]
-        raw = [r * team.fidelity for r in raw]
-        usual = team.usual_care_contact * 2.0 * (team.attitudes - p["usual_care_neutral_attitudes"])
+        fid = team.fidelity
+        usual = team.usual_care_contact * (
+            2.0 * team.attitudes - 2.0 * p["usual_care_neutral_attitudes"]
+        )
         peer = 0.0
         if self.ties:
             users = self.model.user_by_id
             share = sum(users[j].advanced for j in self.ties) / len(self.ties)
             peer = share - p["peer_signal_neutral_share"]
-        relational = p["attitude_dose_offset"] + team.attitudes
+        attitude = p["attitude_dose_offset"] + team.attitudes
+        role_strength = self.stigma_strength("role_modelling_stigma_modification")
         self.doses = [
-            raw[0] * self.engagement,
-            raw[1] * relational + usual,
-            raw[2] * self.engagement + p["network_role_model_weight"] * peer,
-            raw[3] * relational + usual,
+            raw[0] * fid * self.engagement,
+            raw[1] * fid * attitude + usual,
+            role_strength
+            * (raw[2] * fid * self.engagement + p["network_role_model_weight"] * peer),
+            raw[3] * fid * attitude + usual,
         ]
 
     def _update_processes(self) -> None:
-        """Knowledge -> self-efficacy; trust; hope; self-stigma; empowerment; meaning (§7.6)."""
+        """Knowledge -> self-efficacy; trust; hope; self-stigma; empowerment; meaning (§7.6).
+
+        Each process receives the weighted mechanism doses of the logic model's links
+        (weights ``<mechanism>_to_<process>_weight``) and relaxes to its set-point.
+        """
         p, b, decay = self.model.p, self.baseline, self.model.p["process_decay_rate_per_week"]
         info, alliance, role, choice = self.doses
         noise = self.model.rng_for["noise"]
         sd = p["process_noise_sd"]
-        self.knowledge = move(
-            self.knowledge, info, p["knowledge_learning_rate_per_week"], decay, b["knowledge"]
+        knowledge_dose = p["information_and_skills_to_knowledge_weight"] * info
+        trust_dose = p["working_alliance_to_trust_weight"] * alliance
+        hope_dose = (
+            p["role_modelling_to_hope_weight"] * role
+            + p["working_alliance_to_hope_weight"] * alliance
         )
-        self.knowledge_gain = max(self.knowledge - b["knowledge"], 0.0)
+        stigma_dose = -p["role_modelling_to_self_stigma_weight"] * role
+        empowerment_dose = p["increasing_choice_to_empowerment_weight"] * choice
+        self.knowledge = move(
+            self.knowledge,
+            knowledge_dose,
+            p["knowledge_learning_rate_per_week"],
+            decay,
+            b["knowledge"],
+        )
+        # the gain is over the entry level (fixed), not the moving set-point
+        self.knowledge_gain = max(self.knowledge - self.entry["knowledge"], 0.0)
         self.self_efficacy = move(
             self.self_efficacy,
             self.knowledge_gain,
@@ -360,22 +453,45 @@ class ServiceUser(mesa.Agent):
             decay,
             b["self_efficacy"],
         )
-        self.trust = move(self.trust, alliance, p["trust_rate_per_week"], decay, b["trust"])
-        hope = move(self.hope, role, p["hope_rate_per_week"], decay, b["hope"])
+        self.trust = move(self.trust, trust_dose, p["trust_rate_per_week"], decay, b["trust"])
+        hope = move(self.hope, hope_dose, p["hope_rate_per_week"], decay, b["hope"])
         self.hope = clip01(hope + sd * noise.standard_normal())
         self.self_stigma = move(
             self.self_stigma,
-            -role,
+            stigma_dose,
             p["stigma_reduction_rate_per_week"],
             decay,
             self.self_stigma_baseline,
         )
         empowerment = move(
-            self.empowerment, choice, p["empowerment_rate_per_week"], decay, b["empowerment"]
+            self.empowerment,
+            empowerment_dose,
+            p["empowerment_rate_per_week"],
+            decay,
+            b["empowerment"],
         )
         self.empowerment = clip01(empowerment + sd * noise.standard_normal())
         roles = self.employed + p["participation_meaning_weight"] * any(self.enrolled)
         self.meaning = move(self.meaning, roles, p["meaning_rate_per_week"], decay, b["meaning"])
+
+    def _consolidated(self, set_point: float, level: float, entry: float) -> float:
+        """A set-point drawn toward the sustained level and, slowly, back to entry (§7.6)."""
+        p = self.model.p
+        return (
+            set_point
+            + p["consolidation_rate_per_week"] * (level - set_point)
+            + p["set_point_return_rate_per_week"] * (entry - set_point)
+        )
+
+    def _consolidate_processes(self) -> None:
+        """Every process's set-point and self-stigma's, after this week's moves."""
+        for name in PROCESS_NAMES:
+            self.baseline[name] = self._consolidated(
+                self.baseline[name], getattr(self, name), self.entry[name]
+            )
+        self.self_stigma_baseline = self._consolidated(
+            self.self_stigma_baseline, self.self_stigma, self.self_stigma_entry
+        )
 
     def _job_finding_probability(self) -> float:
         """Weekly chance of starting a job (ODD §7.7); zero during relapse."""
@@ -383,22 +499,35 @@ class ServiceUser(mesa.Agent):
             return 0.0
         p, site = self.model.p, self.site
         weights = [p[name] for name in READINESS_WEIGHTS]
-        parts = (self.self_efficacy, self.motivation, 1.0 - self.severity)
+        parts = (
+            self.self_efficacy,
+            self.motivation,
+            1.0 - self.severity,
+            1.0 - self.self_stigma,
+        )
         readiness = sum(w * x for w, x in zip(weights, parts, strict=True)) / sum(weights)
         points = 100.0 * (site["unemployment_rate"] - p["reference_unemployment_rate"])
+        conversion = math.exp(-p["unemployment_conversion_per_point"] * points)
         shift = (
             -math.log(p["job_entry_odds_ratio_per_point"]) * points
             - p["stigma_job_penalty"] * (site["public_stigma"] - p["reference_public_stigma"])
-            + p["readiness_job_gradient"] * (readiness - p["reference_work_readiness"])
+            + conversion
+            * (
+                p["readiness_job_gradient"] * (readiness - p["reference_work_readiness"])
+                + math.log(p["ips_job_finding_multiplier"]) * self._fidelity_if(IPS)
+            )
             + math.log(p["work_history_job_multiplier"]) * self.work_history
-            + math.log(p["ips_job_finding_multiplier"]) * self.enrolled[IPS]
         )
         return shifted_probability(p["job_finding_probability_per_week"], shift)
 
-    def _loss_probability(self, base: str, protection: str, protected: bool) -> float:
+    def _loss_probability(
+        self, base: str, protection: str, protected: float, kept: int, halving: str
+    ) -> float:
+        """Loss of a job or home: protected by fidelity-weighted support and by tenure."""
         p = self.model.p
         relapse = p["relapse_loss_multiplier"] if self.in_relapse else 1.0
-        return min(1.0, p[base] * (1.0 - p[protection] * protected) * relapse)
+        chance = p[base] * (1.0 - p[protection] * protected) * relapse / (1.0 + kept / p[halving])
+        return min(1.0, chance)
 
     def _work(self) -> tuple[bool, bool]:
         """Job start or job loss from one uniform (ODD §7.7)."""
@@ -406,7 +535,11 @@ class ServiceUser(mesa.Agent):
         start = lose = False
         if self.employed:
             lose = u < self._loss_probability(
-                "job_loss_probability_per_week", "ips_job_retention", self.enrolled[IPS]
+                "job_loss_probability_per_week",
+                "ips_job_retention",
+                self._fidelity_if(IPS),
+                self.weeks_employed,
+                "job_tenure_halving_weeks",
             )
         else:
             start = u < self._job_finding_probability()
@@ -417,39 +550,65 @@ class ServiceUser(mesa.Agent):
 
     def _housing(self) -> None:
         """Housing gain or loss from one uniform (ODD §7.8)."""
-        p, in_hf = self.model.p, self.enrolled[HOUSING_FIRST]
+        p, hf = self.model.p, self._fidelity_if(HOUSING_FIRST)
         u = self.model.rng_for["housing"].random()
         if self.housed:
             self.housed = not u < self._loss_probability(
-                "housing_loss_probability_per_week", "housing_first_retention", in_hf
+                "housing_loss_probability_per_week",
+                "housing_first_retention",
+                hf,
+                self.weeks_housed,
+                "tenancy_halving_weeks",
             )
         else:
             availability = self.site["housing_availability"] / p["reference_housing_availability"]
             shift = (
                 p["housing_availability_elasticity"] * math.log(availability)
-                + math.log(p["housing_first_multiplier"]) * in_hf
+                + math.log(p["housing_first_multiplier"]) * hf
             )
             self.housed = u < shifted_probability(p["housing_gain_probability_per_week"], shift)
         self.weeks_housed += self.housed
 
     def _relapse_decision(self) -> tuple[bool, bool]:
-        """Relapse onset or resolution from one uniform (ODD §7.9)."""
+        """Relapse onset or resolution, and hospital use, from one uniform (ODD §7.9)."""
         p = self.model.p
         u = self.model.rng_for["relapse"].random()
+        onset = resolve = False
         if self.in_relapse:
-            return False, u < p["relapse_recovery_probability_per_week"]
-        severity_factor = 1.0 + p["relapse_severity_slope"] * (
-            self.severity - p["relapse_reference_severity"]
-        )
-        hazard = (
-            p["relapse_probability_per_week"]
-            * severity_factor
-            * math.exp(-p["relapse_knowledge_protection"] * self.knowledge_gain)
-        )
-        return u < hazard, False
+            resolve = u < p["relapse_recovery_probability_per_week"]
+            hazard = 1.0
+        else:
+            severity_factor = 1.0 + p["relapse_severity_slope"] * (
+                self.severity - p["relapse_reference_severity"]
+            )
+            protection = math.exp(
+                -p["relapse_knowledge_protection"] * self.knowledge_gain
+                - p["trust_relapse_protection"] * (self.trust - p["reference_trust"])
+                # homelessness at the start of the week (before this week's housing change)
+                + math.log(p["unhoused_relapse_multiplier"]) * (not self.housed_at_start)
+            )
+            hazard = p["relapse_probability_per_week"] * severity_factor * protection
+            onset = u < hazard
+        if self.in_hospital and (resolve or u >= 1.0 - p["discharge_probability_per_week"]):
+            self.in_hospital = False
+        if onset:
+            v = u / hazard  # uniform on [0, 1) given the onset
+            has_plan = self.enrolled[CRISIS_PLANNING] or self.completed[CRISIS_PLANNING]
+            plan = self.team.fidelity if has_plan else 0.0
+            compulsory = p["compulsory_admission_share"] * (
+                1.0 - (1.0 - p["crisis_plan_compulsory_rr"]) * plan
+            )
+            admit = p["admission_probability_per_relapse"]
+            if v < admit:
+                self.in_hospital = True
+                self.admissions += 1
+                self.compulsory_admissions += v < admit * compulsory
+        self.bed_weeks += self.in_hospital
+        return onset, resolve
 
     def _feedback(self, start: bool, lose: bool, onset: bool) -> None:
-        """Success, job loss and relapse on hope, self-efficacy and motivation (§7.10)."""
+        """Success, job loss and relapse on hope, self-efficacy and motivation (§7.10);
+        then motivation's set-point consolidates."""
         p = self.model.p
         boost = p["success_boost"] * start
         setback = p["job_loss_setback"] * lose
@@ -465,9 +624,12 @@ class ServiceUser(mesa.Agent):
         m += p["motivation_rate_per_week"] * (set_point - m)
         m += p["process_noise_sd"] * self.model.rng_for["noise"].standard_normal()
         self.motivation = clip01(m)
+        self.motivation_baseline = self._consolidated(
+            self.motivation_baseline, self.motivation, self.motivation_entry
+        )
 
     def _settle(self, onset: bool, resolve: bool) -> None:
-        """Relapse status, then severity, functioning and connectedness (§7.9, §7.11)."""
+        """Relapse status, then severity and functioning (§7.9, §7.11)."""
         p = self.model.p
         self.in_relapse = (self.in_relapse or onset) and not resolve
         self.relapses += onset
@@ -478,17 +640,18 @@ class ServiceUser(mesa.Agent):
         self.functioning += p["functioning_rate_per_week"] * (
             self.functioning_target() - self.functioning
         )
-        self.connectedness += p["connectedness_rate_per_week"] * (
-            self.connectedness_target() - self.connectedness
-        )
 
     def _disengage_and_complete(self) -> None:
-        """Dropout of earlier participants, then completion at the episode length (§7.12)."""
+        """Dropout of earlier participants, mostly early, then completion (§7.12)."""
         p, rng = self.model.p, self.model.rng_for["engagement"]
-        chance = p["dropout_probability_per_week"] * (1.0 - self.engagement)
         for k in range(K):
             if not self.enrolled[k]:
                 continue
+            chance = (
+                p["dropout_probability_per_week"]
+                * (1.0 - self.engagement)
+                / (1.0 + self.weeks_in[k] / p["dropout_halving_weeks"])
+            )
             if self.was_enrolled[k] and rng.random() < chance:
                 self.enrolled[k], self.dropped[k] = False, True
                 continue
