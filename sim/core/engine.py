@@ -154,10 +154,10 @@ class Simulation:
             return [
                 (
                     rng_kernels.fill_streams,
-                    tuple(native[n] for n in uniform),
-                    tuple(flat[n] for n in uniform),
-                    tuple(native[n] for n in normal),
-                    tuple(flat[n] for n in normal),
+                    rng_kernels.typed_list([native[n] for n in uniform]),
+                    rng_kernels.typed_list([flat[n] for n in uniform]),
+                    rng_kernels.typed_list([native[n] for n in normal]),
+                    rng_kernels.typed_list([flat[n] for n in normal]),
                 )
             ]
         fills: list[tuple] = []
