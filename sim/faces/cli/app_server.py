@@ -230,8 +230,8 @@ def app(host: str, port: int, out_dir: Path) -> None:
 
 
 def _exit_on_sigterm(signum: int, frame: object) -> None:
-    """Turn SIGTERM into SystemExit, so that the server is stopped on the way out."""
-    raise SystemExit(0)
+    """Turn SIGTERM into SystemExit(143), so that the server is stopped on the way out."""
+    raise SystemExit(128 + signum)
 
 
 def _stop(process: subprocess.Popen) -> None:
