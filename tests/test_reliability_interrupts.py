@@ -332,7 +332,8 @@ def test_a_resumed_calibration_equals_the_uninterrupted_one(tmp_path):
 def _stop_when(process: subprocess.Popen, ready, signum: int, *, delay: float) -> list:
     """Wait until ``ready()`` (60 s at most), a random moment more, then send ``signum``.
 
-    Returns the process's children as they were just before the signal.
+    Returns the process's children as they were just before the signal, each with its
+    command line as ``command``.
     """
     try:
         deadline = time.monotonic() + 60
@@ -341,6 +342,11 @@ def _stop_when(process: subprocess.Popen, ready, signum: int, *, delay: float) -
             time.sleep(0.01)
         time.sleep(random.uniform(0, delay))  # a random moment
         children = _children(process.pid)
+        for child in children:  # read now: a dead child's command line cannot be read
+            try:
+                child.command = " ".join(child.cmdline())
+            except psutil.Error:
+                child.command = ""
         process.send_signal(signum)
         process.wait(timeout=30)
     finally:
@@ -528,3 +534,28 @@ def test_calibrate_killed_mid_fit_resumes_to_the_uninterrupted_posterior(tmp_pat
     pd.testing.assert_frame_equal(
         pd.read_parquet(cut / "posterior.parquet"), whole, check_exact=True
     )
+
+
+# ------------------------------------------------- Dask workers die with the parent
+
+
+def test_a_killed_dask_sweep_leaves_no_workers(slow, tmp_path):
+    # No fix needed, this shows it: distributed starts each worker process with a pipe
+    # from the parent and the worker exits as soon as that pipe closes (the parent's
+    # death, kill -9 included); measured gone within 0.5 s. The resource tracker ends too.
+    pytest.importorskip("distributed")
+    path, _ = slow
+    out = tmp_path / "out"
+    process = subprocess.Popen(
+        _sweep(path, out, "--backend", "dask", "--workers", "2"),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        env=ENV,
+    )
+    children = _stop_when(process, lambda: bool(finished_chunks(out)), signal.SIGKILL, delay=0.4)
+    workers = [p for p in children if "spawn_main" in p.command]
+    assert len(workers) == 2, "the cluster had no worker processes to check"
+    alive = _all_gone(children, timeout=10)
+    for orphan in alive:  # do not leave one behind for the next test
+        orphan.kill()
+    assert not alive, f"orphan Dask processes: {[p.pid for p in alive]}"
