@@ -432,16 +432,16 @@ def _partial(parent: Path) -> bool:
 )
 def test_run_stopped_by_a_signal_leaves_nothing_and_says_so(tmp_path, signum, code):
     out = tmp_path / "out"
-    process = subprocess.Popen(
+    with subprocess.Popen(  # `with`: the pipe is closed whatever happens
         _run_command(out),
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
         text=True,
         env=ENV,
         preexec_fn=_default_sigint,
-    )
-    children = _stop_when(process, lambda: _partial(tmp_path), signum, delay=1.5)
-    _, stderr = process.communicate(timeout=30)
+    ) as process:
+        children = _stop_when(process, lambda: _partial(tmp_path), signum, delay=1.5)
+        _, stderr = process.communicate(timeout=30)
     assert process.returncode == code, stderr  # 128 + the signal, as a shell reports it
     assert "Traceback" not in stderr and "Aborted" not in stderr
     assert "stopped by" in stderr
@@ -498,28 +498,39 @@ def _generations(database: Path) -> int:
     return 0 if max_t is None or max_t < 0 else int(max_t) + 1
 
 
-@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGKILL], ids=["TERM", "KILL"])
-def test_calibrate_killed_mid_fit_resumes_to_the_uninterrupted_posterior(tmp_path, signum):
+GENERATIONS = 4
+
+
+@pytest.fixture(scope="module")
+def straight_fit(tmp_path_factory):
+    """The posterior of a tiny fit run straight through, in process."""
     pytest.importorskip("pyabc")
     from test_calibration import _fit_file
 
     from sim.studies.calibration import load_fit, run_fit
 
-    straight = tmp_path / "straight"
-    straight.mkdir()
-    whole = run_fit(load_fit(_fit_file(straight, generations=5)))
+    folder = tmp_path_factory.mktemp("straight")
+    return run_fit(load_fit(_fit_file(folder, generations=GENERATIONS)))
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGKILL], ids=["TERM", "KILL"])
+def test_calibrate_killed_mid_fit_resumes_to_the_uninterrupted_posterior(
+    straight_fit, tmp_path, signum
+):
+    from test_calibration import _fit_file
+
     cut = tmp_path / "cut"
     cut.mkdir()
-    path = _fit_file(cut, generations=5)
+    path = _fit_file(cut, generations=GENERATIONS)
     command = [sys.executable, "-m", "sim", "calibrate", str(path), "--out", str(cut / "report")]
     database = cut / "runs" / "fit.db"
-    process = subprocess.Popen(
+    with subprocess.Popen(
         command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=ENV
-    )
-    children = _stop_when(process, lambda: _generations(database) >= 1, signum, delay=0.5)
-    _, stderr = process.communicate(timeout=30)
+    ) as process:
+        children = _stop_when(process, lambda: _generations(database) >= 1, signum, delay=0.5)
+        _, stderr = process.communicate(timeout=30)
     assert not _all_gone(children, timeout=10), "orphan processes"
-    assert 1 <= _generations(database) < 5, "the kill came too late to test resuming"
+    assert 1 <= _generations(database) < GENERATIONS, "the kill came too late to test resuming"
     if signum == signal.SIGTERM:
         assert process.returncode == 143, stderr
         assert "Traceback" not in stderr and "stopped by signal 15" in stderr
@@ -528,11 +539,11 @@ def test_calibrate_killed_mid_fit_resumes_to_the_uninterrupted_posterior(tmp_pat
         assert process.returncode == -signal.SIGKILL
     resumed = _run([*command, "--resume"], 300)
     assert resumed.returncode == 0, resumed.stderr
-    assert _generations(database) == 5
+    assert _generations(database) == GENERATIONS
     assert _leftovers(tmp_path) == []
     assert (cut / "report" / "report.html").exists()
     pd.testing.assert_frame_equal(
-        pd.read_parquet(cut / "posterior.parquet"), whole, check_exact=True
+        pd.read_parquet(cut / "posterior.parquet"), straight_fit, check_exact=True
     )
 
 
