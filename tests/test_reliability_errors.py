@@ -395,3 +395,53 @@ def test_api_refuses_a_parameter_the_world_overrides() -> None:
     world = make_world(10, sites=[Site(unemployment_rate=0.05)])
     with pytest.raises(UserError, match=r"unemployment_rate = 0.14 would be ignored.*sites\.0"):
         simulate({"unemployment_rate": 0.14}, weeks=2, world=world)
+
+
+# ------------------------------------------------------------ stopped, not broken
+
+
+def _stopping_group(raise_it):
+    import click
+
+    from sim.faces.cli.main import ErrorHandlingGroup
+
+    @click.group(cls=ErrorHandlingGroup)
+    def group() -> None:
+        pass
+
+    @group.command()
+    def work() -> None:
+        raise_it()
+
+    return group
+
+
+def _ctrl_c() -> None:
+    raise KeyboardInterrupt
+
+
+def _sigterm() -> None:
+    from sim.studies.processes import Terminated
+
+    raise Terminated(15)  # what the CLI's SIGTERM handler raises
+
+
+def _import_cut_short() -> None:
+    try:
+        raise KeyboardInterrupt  # Ctrl+C while a C extension initialises ...
+    except KeyboardInterrupt:
+        raise ImportError("initialization failed")  # noqa: B904 -- ... as it reports it
+
+
+@pytest.mark.parametrize(
+    ("raise_it", "code"),
+    [(_ctrl_c, 130), (_sigterm, 143), (_import_cut_short, 130)],
+    ids=["ctrl-c", "sigterm", "import-cut-short"],
+)
+def test_an_interrupted_command_exits_128_plus_the_signal_without_traceback(raise_it, code):
+    from click.testing import CliRunner
+
+    result = CliRunner().invoke(_stopping_group(raise_it), ["work"])
+    assert result.exit_code == code, result.output
+    assert "stopped by" in result.stderr and "Aborted" not in result.output
+    assert "Traceback" not in result.output and "error:" not in result.stderr

@@ -386,3 +386,59 @@ def test_a_replaced_model_is_released(page):
     finally:
         rc.close()
     assert models() == before
+
+
+# ------------------------------------------------------------------ the session cap
+
+
+def test_sessions_are_capped_by_default_and_the_user_can_choose():
+    from sim.faces.cli.app_server import MAX_SESSIONS, server_environment
+
+    assert server_environment(Path("out"), base={})["SOLARA_KERNEL_MAX_COUNT"] == str(MAX_SESSIONS)
+    kept = server_environment(Path("out"), base={"SOLARA_KERNEL_MAX_COUNT": "7"})
+    assert kept["SOLARA_KERNEL_MAX_COUNT"] == "7"  # a value set in the environment stays
+    chosen = server_environment(Path("out"), base={"SOLARA_KERNEL_MAX_COUNT": "7"}, max_sessions=3)
+    assert chosen["SOLARA_KERNEL_MAX_COUNT"] == "3"  # --max-sessions wins
+
+
+def test_the_running_server_limits_simultaneous_sessions_and_exits_143_on_sigterm(tmp_path):
+    # no browser: solara reports its connection limiter's size on /resourcez
+    pytest.importorskip("solara")
+    import json
+    import signal
+    import time
+    import urllib.request
+
+    import psutil
+
+    from sim.faces.cli.app_server import free_port
+
+    port = free_port()
+    log = tmp_path / "stdout.txt"
+    with log.open("w") as stdout:
+        process = subprocess.Popen(
+            _app_command("--port", str(port), "--out", str(tmp_path), "--max-sessions", "3"),
+            stdout=stdout,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+    try:
+        deadline = time.monotonic() + 60
+        while "teaching app" not in log.read_text() and time.monotonic() < deadline:
+            assert process.poll() is None, "the app stopped before it answered"
+            time.sleep(0.1)
+        url = f"http://127.0.0.1:{port}/resourcez"
+        with urllib.request.urlopen(url, timeout=10) as response:
+            limiter = json.load(response)["kernels"]["limiter"]
+        servers = psutil.Process(process.pid).children(recursive=True)
+        process.send_signal(signal.SIGTERM)
+        _, stderr = process.communicate(timeout=30)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.communicate(timeout=10)
+    assert limiter["total_tokens"] == 3, limiter
+    assert process.returncode == 143, stderr
+    assert "Traceback" not in stderr
+    _, alive = psutil.wait_procs(servers, timeout=10)
+    assert not alive

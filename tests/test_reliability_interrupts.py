@@ -6,6 +6,7 @@ must complete to the dataset of an uninterrupted run. A resumed sweep verifies
 every chunk it would trust. Every wait is bounded.
 """
 
+import json
 import os
 import random
 import shutil
@@ -235,9 +236,13 @@ def test_killed_process_sweep_leaves_no_workers_and_resumes(slow, tmp_path, sign
     assert not alive, f"orphan workers: {[p.pid for p in alive]}"
     cut = finished_chunks(out)
     assert 1 <= len(cut) < 10, "the kill came too late to test resuming"
+    assert process.returncode == (143 if signum == signal.SIGTERM else -signal.SIGKILL)
     if signum == signal.SIGTERM:  # cleaned up as Ctrl+C is: no temporary file, no lock
         assert "Traceback" not in log.read_text()
+        assert "stopped by signal 15 (SIGTERM)" in log.read_text()
+        assert "Aborted" not in log.read_text()
         assert _leftovers(tmp_path) == []
+        assert json.loads((out / "manifest.json").read_text())["status"].startswith("stopped")
     resumed = _run(_sweep(path, out, "--resume"), 120)  # the backend does not change results
     assert resumed.returncode == 0, resumed.stderr
     assert f"({10 - len(cut)} this session" in resumed.stdout
@@ -322,3 +327,246 @@ def test_a_resumed_calibration_equals_the_uninterrupted_one(tmp_path):
     path.write_text(path.read_text().replace("generations = 1", "generations = 3"))
     resumed = run_fit(load_fit(path), resume=True)  # ... and resumed
     pd.testing.assert_frame_equal(resumed, whole, check_exact=True)
+
+
+def _stop_when(process: subprocess.Popen, ready, signum: int, *, delay: float) -> list:
+    """Wait until ``ready()`` (60 s at most), a random moment more, then send ``signum``.
+
+    Returns the process's children as they were just before the signal, each with its
+    command line as ``command``.
+    """
+    try:
+        deadline = time.monotonic() + 60
+        while not ready() and time.monotonic() < deadline:
+            assert process.poll() is None, "the command ended before the moment to stop it"
+            time.sleep(0.01)
+        time.sleep(random.uniform(0, delay))  # a random moment
+        children = _children(process.pid)
+        for child in children:  # read now: a dead child's command line cannot be read
+            try:
+                child.command = " ".join(child.cmdline())
+            except psutil.Error:
+                child.command = ""
+        process.send_signal(signum)
+        process.wait(timeout=30)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait(timeout=10)
+    return children
+
+
+def _one_error(stderr: str) -> str:
+    assert "Traceback" not in stderr, stderr
+    errors = [line for line in stderr.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1, stderr
+    return errors[0]
+
+
+# ----------------------------------------------------- a pool worker dies mid-sweep
+
+
+def test_a_worker_killed_mid_sweep_is_an_error_and_resume_completes(slow, tmp_path):
+    path, reference = slow
+    out = tmp_path / "out"
+    log = tmp_path / "stderr.txt"
+    with log.open("w") as stderr:
+        process = subprocess.Popen(
+            _sweep(path, out, "--backend", "process", "--workers", "2"),
+            stdout=subprocess.DEVNULL,
+            stderr=stderr,
+            env=ENV,
+        )
+    try:
+        deadline = time.monotonic() + 60
+        while not finished_chunks(out) and time.monotonic() < deadline:
+            time.sleep(0.01)
+        time.sleep(random.uniform(0, 0.4))
+        children = _children(process.pid)
+        workers = [p for p in children if "spawn_main" in " ".join(p.cmdline())]
+        assert len(workers) == 2, [p.cmdline() for p in children]
+        workers[0].send_signal(signal.SIGKILL)  # the out-of-memory killer, say
+        process.wait(timeout=30)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait(timeout=10)
+    # exit 1: the run failed part-way (what it finished is kept), not a refused input (2)
+    assert process.returncode == 1, log.read_text()
+    error = _one_error(log.read_text())
+    assert "a worker process died" in error and "--resume" in error and str(out) in error
+    assert not _all_gone(children, timeout=10), "the other worker (or the tracker) survived"
+    assert _leftovers(tmp_path) == []  # no lock, no temporary file, no partial folder
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["status"].startswith("stopped") and manifest["chunks_done"] >= 1
+    cut = finished_chunks(out)
+    assert 1 <= len(cut) < 10
+    resumed = _run(_sweep(path, out, "--resume"), 120)
+    assert resumed.returncode == 0, resumed.stderr
+    assert f"({10 - len(cut)} this session" in resumed.stdout
+    assert json.loads((out / "manifest.json").read_text())["status"] == "complete"
+    pd.testing.assert_frame_equal(read_results(out), reference, check_exact=True)
+
+
+# ------------------------------------------------------------------- `run` killed
+
+
+def _run_command(out: Path) -> list[str]:
+    return [
+        *(sys.executable, "-m", "sim", "run", "--out", str(out)),
+        *("--weeks", "100", "--replicates", "2", "--set", "population.size=3000"),
+    ]
+
+
+def _default_sigint() -> None:
+    """In the child: Ctrl+C's default action even if this test runs with SIGINT ignored."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
+def _partial(parent: Path) -> bool:
+    return any(".partial-" in p.name for p in parent.iterdir())
+
+
+@pytest.mark.parametrize(
+    ("signum", "code"), [(signal.SIGTERM, 143), (signal.SIGINT, 130)], ids=["TERM", "INT"]
+)
+def test_run_stopped_by_a_signal_leaves_nothing_and_says_so(tmp_path, signum, code):
+    out = tmp_path / "out"
+    with subprocess.Popen(  # `with`: the pipe is closed whatever happens
+        _run_command(out),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=ENV,
+        preexec_fn=_default_sigint,
+    ) as process:
+        children = _stop_when(process, lambda: _partial(tmp_path), signum, delay=1.5)
+        _, stderr = process.communicate(timeout=30)
+    assert process.returncode == code, stderr  # 128 + the signal, as a shell reports it
+    assert "Traceback" not in stderr and "Aborted" not in stderr
+    assert "stopped by" in stderr
+    assert not out.exists()
+    assert _leftovers(tmp_path) == []  # no .partial-* folder, no .out.lock
+    assert not _all_gone(children, timeout=10)
+
+
+def test_run_after_a_kill_9_cleans_its_leftovers_and_succeeds(tmp_path):
+    out = tmp_path / "out"
+    process = subprocess.Popen(
+        _run_command(out), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=ENV
+    )
+    _stop_when(process, lambda: _partial(tmp_path), signal.SIGKILL, delay=1.5)
+    assert process.returncode == -signal.SIGKILL
+    left = _leftovers(tmp_path)
+    assert ".out.lock" in left and any(".out.partial-" in name for name in left), left
+    again = _run(_run_command(out), 120)
+    assert again.returncode == 0, again.stderr
+    assert "note: removed" in again.stderr and "left by an interrupted write" in again.stderr
+    assert _leftovers(tmp_path) == []  # the stale lock taken over and removed too
+    assert (out / "manifest.json").exists()
+
+
+def test_no_lock_file_stays_after_a_normal_run_or_a_stale_one(tmp_path):
+    out = tmp_path / "out"
+    tiny = ("--weeks", "2", "--replicates", "1", "--set", "population.size=20")
+    done = _run([sys.executable, "-m", "sim", "run", "--out", str(out), *tiny])
+    assert done.returncode == 0, done.stderr
+    assert _leftovers(tmp_path) == []
+    stale = tmp_path / ".again.lock"  # what a kill -9 leaves: a regular file, not locked
+    stale.write_text("")
+    again = _run([sys.executable, "-m", "sim", "run", "--out", str(tmp_path / "again"), *tiny])
+    assert again.returncode == 0, again.stderr
+    assert _leftovers(tmp_path) == []
+
+
+# ------------------------------------------------------------- `calibrate` killed
+
+
+def _generations(database: Path) -> int:
+    import sqlite3
+
+    if not database.exists():
+        return 0
+    try:
+        connection = sqlite3.connect(f"file:{database}?mode=ro", uri=True, timeout=1)
+        try:
+            max_t = connection.execute("SELECT max(t) FROM populations").fetchone()[0]
+        finally:
+            connection.close()
+    except sqlite3.Error:  # mid-creation
+        return 0
+    return 0 if max_t is None or max_t < 0 else int(max_t) + 1
+
+
+GENERATIONS = 4
+
+
+@pytest.fixture(scope="module")
+def straight_fit(tmp_path_factory):
+    """The posterior of a tiny fit run straight through, in process."""
+    pytest.importorskip("pyabc")
+    from test_calibration import _fit_file
+
+    from sim.studies.calibration import load_fit, run_fit
+
+    folder = tmp_path_factory.mktemp("straight")
+    return run_fit(load_fit(_fit_file(folder, generations=GENERATIONS)))
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGKILL], ids=["TERM", "KILL"])
+def test_calibrate_killed_mid_fit_resumes_to_the_uninterrupted_posterior(
+    straight_fit, tmp_path, signum
+):
+    from test_calibration import _fit_file
+
+    cut = tmp_path / "cut"
+    cut.mkdir()
+    path = _fit_file(cut, generations=GENERATIONS)
+    command = [sys.executable, "-m", "sim", "calibrate", str(path), "--out", str(cut / "report")]
+    database = cut / "runs" / "fit.db"
+    with subprocess.Popen(
+        command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=ENV
+    ) as process:
+        children = _stop_when(process, lambda: _generations(database) >= 1, signum, delay=0.5)
+        _, stderr = process.communicate(timeout=30)
+    assert not _all_gone(children, timeout=10), "orphan processes"
+    assert 1 <= _generations(database) < GENERATIONS, "the kill came too late to test resuming"
+    if signum == signal.SIGTERM:
+        assert process.returncode == 143, stderr
+        assert "Traceback" not in stderr and "stopped by signal 15" in stderr
+        assert _leftovers(tmp_path) == []  # the database's lock is gone
+    else:
+        assert process.returncode == -signal.SIGKILL
+    resumed = _run([*command, "--resume"], 300)
+    assert resumed.returncode == 0, resumed.stderr
+    assert _generations(database) == GENERATIONS
+    assert _leftovers(tmp_path) == []
+    assert (cut / "report" / "report.html").exists()
+    pd.testing.assert_frame_equal(
+        pd.read_parquet(cut / "posterior.parquet"), straight_fit, check_exact=True
+    )
+
+
+# ------------------------------------------------- Dask workers die with the parent
+
+
+def test_a_killed_dask_sweep_leaves_no_workers(slow, tmp_path):
+    # No fix needed, this shows it: distributed starts each worker process with a pipe
+    # from the parent and the worker exits as soon as that pipe closes (the parent's
+    # death, kill -9 included); measured gone within 0.5 s. The resource tracker ends too.
+    pytest.importorskip("distributed")
+    path, _ = slow
+    out = tmp_path / "out"
+    process = subprocess.Popen(
+        _sweep(path, out, "--backend", "dask", "--workers", "2"),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        env=ENV,
+    )
+    children = _stop_when(process, lambda: bool(finished_chunks(out)), signal.SIGKILL, delay=0.4)
+    workers = [p for p in children if "spawn_main" in p.command]
+    assert len(workers) == 2, "the cluster had no worker processes to check"
+    alive = _all_gone(children, timeout=10)
+    for orphan in alive:  # do not leave one behind for the next test
+        orphan.kill()
+    assert not alive, f"orphan Dask processes: {[p.pid for p in alive]}"

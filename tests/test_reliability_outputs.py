@@ -570,3 +570,72 @@ def test_force_is_documented_as_replacing_only_own_output(command):
     result = CliRunner().invoke(main, [command, "--help"], terminal_width=200)
     text = " ".join(result.output.split())
     assert "replaces only this tool's own output of the same kind" in text
+
+
+# ------------------------------------------------- calibrate: an unwritable database path
+
+
+@pytest.mark.parametrize("database", ["runs/fit.db", "runs/deeper/fit.db"])
+def test_calibrate_database_whose_folder_is_a_file_is_refused(inputs, database):
+    (inputs / "runs").write_text("a file where the database's folder should be\n")
+    path = _fit(inputs, database=database)
+    refused_and_untouched(inputs, ("calibrate", path), "fit.toml", "database", "runs/")
+    refused_and_untouched(inputs, ("calibrate", path, "--force"), "fit.toml", "database")
+
+
+@pytest.mark.parametrize("version", [None, "2"], ids=["old-format", "wrong-schema"])
+def test_calibrate_database_sqlite_cannot_use_is_one_error_line(inputs, version):
+    # pyABC's table names but an old format (pyABC's version check fails) or not its
+    # schema (SQLite, through SQLAlchemy, fails on a missing column)
+    database = _abc_database(inputs / "runs" / "fit.db", 2)
+    if version is not None:
+        with sqlite3.connect(database) as connection:
+            connection.execute("CREATE TABLE version (version_num VARCHAR(32) PRIMARY KEY)")
+            connection.execute("INSERT INTO version VALUES (?)", (version,))
+        connection.close()
+    path = _fit(inputs)
+    refused_and_untouched(
+        inputs,
+        ("calibrate", path, "--resume"),
+        "fit.toml",
+        "database = 'runs/fit.db'",
+        "cannot resume from",
+        "format version is 0" if version is None else "it lacks",
+    )
+
+
+@pytest.mark.parametrize("what", ["folder", "file"])
+def test_calibrate_database_in_a_read_only_place_is_refused(inputs, what):
+    runs = inputs / "runs"
+    runs.mkdir()
+    if what == "file":
+        _abc_database(runs / "fit.db", 0)
+        (runs / "fit.db").chmod(0o444)
+    else:
+        runs.chmod(0o555)
+    try:
+        if os.access(runs if what == "folder" else runs / "fit.db", os.W_OK):
+            pytest.skip("running as root (or with CAP_DAC_OVERRIDE): permissions do not block")
+        path = _fit(inputs)
+        args = ("calibrate", path, "--force")
+        refused_and_untouched(inputs, args, "fit.toml", "database", "permission denied")
+    finally:
+        runs.chmod(0o755)
+
+
+def test_calibrate_sqlite_refusing_to_write_mid_fit_is_one_error_line(inputs, monkeypatch):
+    # What SQLite says for a read-only database file or folder (as root permissions do
+    # not block, so the failure is injected where pyABC writes a generation).
+    pyabc = pytest.importorskip("pyabc")
+    from sqlalchemy.exc import OperationalError
+
+    def refuse(self, *args, **kwargs):
+        raise OperationalError(
+            "INSERT", {}, sqlite3.OperationalError("attempt to write a readonly database")
+        )
+
+    monkeypatch.setattr(pyabc.ABCSMC, "run", refuse)
+    path = _fit(inputs)
+    refused_and_untouched(
+        inputs, ("calibrate", path), "fit.toml", "database = 'runs/fit.db'", "readonly database"
+    )  # the database (and runs/) that this fit created are gone again

@@ -448,8 +448,9 @@ def output_lock(destination: str | Path, *, option: str = "--out") -> Iterator[N
 
     A second writer -- another process, or this one -- fails at once with an
     :class:`OutputError` instead of waiting. The parent folder must exist. The
-    lock file is removed on release (a crash leaves it behind, unlocked: the
-    next writer takes it over).
+    lock file is removed on release, while still locked. A ``kill -9`` leaves it
+    behind, unlocked (the kernel releases a dead process's ``flock``): the next
+    writer takes it over and removes it when it finishes.
     """
     destination = Path(destination)
     lock = destination.parent / f".{destination.name}.lock"
@@ -487,8 +488,11 @@ def output_lock(destination: str | Path, *, option: str = "--out") -> Iterator[N
     try:
         yield
     finally:
+        # still holding the lock: remove the file if it is still ours (one a killed
+        # writer left and this one took over included), so no .lock file stays behind
         with contextlib.suppress(OSError):
-            os.unlink(lock)
+            if os.stat(lock, follow_symlinks=False).st_ino == os.fstat(handle).st_ino:
+                os.unlink(lock)
         os.close(handle)
 
 

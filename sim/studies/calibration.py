@@ -20,8 +20,10 @@ interrupted half-way is discarded and redone from its start).
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
+import os
 import sqlite3
 import stat
 from dataclasses import dataclass
@@ -384,8 +386,15 @@ def run_fit(
     while the fit runs, so two fits of one file cannot both write it. With
     ``verbose``, pyABC's per-generation progress (epsilon, acceptance) is shown.
 
+    The folders of the database and the posterior are created if needed (and removed
+    again, if still empty, when the fit fails). A database that cannot be created or
+    written (a read-only folder, a parent that is a file, SQLite refusing to write) is
+    a :class:`CalibrationError` naming the fit file and its ``database`` key; a
+    database this fit created is then removed.
+
     Raises:
-        CalibrationError: If stored generations would be lost.
+        CalibrationError: If stored generations would be lost, or the database or the
+            posterior cannot be written.
         sim.files.outputs.OutputError: If another process is fitting to the database.
     """
     stored = stored_generations(fit)
@@ -395,9 +404,134 @@ def run_fit(
             "of this fit; use --resume to continue them or --force to start "
             "again (deleting them)"
         )
-    fit.database.parent.mkdir(parents=True, exist_ok=True)
-    with output_lock(fit.database, option=f"{fit.path}: database"):
-        return _run_fit(fit, resume=resume, verbose=verbose)
+    if resume and stored:
+        _check_database_format(fit)  # read-only: pyABC would add its tables to any file
+    made = _writable_folder(fit, "database", fit.database)
+    try:
+        made += _writable_folder(fit, "posterior", fit.posterior_path)
+        existed = fit.database.exists()
+        with output_lock(fit.database, option=f"{fit.path}: database"):
+            try:
+                return _run_fit(fit, resume=resume, verbose=verbose)
+            except Exception as error:
+                if not _is_database_error(error):
+                    raise
+                if not existed:  # nothing of the user's: leave no half-made database
+                    for path in (
+                        fit.database,
+                        fit.database.with_name(fit.database.name + "-journal"),
+                    ):
+                        path.unlink(missing_ok=True)
+                detail = str(getattr(error, "orig", None) or error).splitlines()[0][:200]
+                raise CalibrationError(
+                    f"{fit.path}: database = {fit.spec.database!r}: cannot read or write the "
+                    f"calibration database {fit.database}: {detail} (--force starts the fit "
+                    "again, deleting it; or choose another database)"
+                ) from None
+    except BaseException:
+        for folder in reversed(made):  # folders this fit created, if still empty
+            with contextlib.suppress(OSError):
+                folder.rmdir()
+        raise
+
+
+def _check_database_format(fit: Fit) -> None:
+    """Refuse (read-only, before pyABC opens it) a database not in this pyABC's format.
+
+    pyABC creates its missing tables in whatever database it opens, before checking
+    the format version, so a database from another pyABC version (or a damaged one)
+    would be modified and then fail.
+    """
+    import pyabc.storage.db_model as model
+    from pyabc.storage.version import __db_version__
+
+    try:
+        connection = sqlite3.connect(f"file:{fit.database.resolve()}?mode=ro", uri=True, timeout=5)
+        try:
+            names = [
+                row[0]
+                for row in connection.execute("SELECT name FROM sqlite_master WHERE type = 'table'")
+            ]
+            columns = {
+                name: {row[1] for row in connection.execute(f'PRAGMA table_info("{name}")')}
+                for name in names
+            }
+            versions = (
+                [row[0] for row in connection.execute("SELECT version_num FROM version")]
+                if "version" in columns
+                else []
+            )
+        finally:
+            connection.close()
+    except sqlite3.Error as error:
+        problem = str(error)
+    else:
+        missing = [
+            f"{table.name}.{column.name}"
+            for table in model.Base.metadata.sorted_tables
+            for column in table.columns
+            if column.name not in columns.get(table.name, set())
+        ]
+        if versions != [__db_version__]:
+            problem = (
+                f"its format version is {versions[0] if versions else '0'}, "
+                f"this pyABC reads {__db_version__}"
+            )
+        elif missing:
+            problem = f"it lacks {', '.join(missing[:3])}{', ...' if len(missing) > 3 else ''}"
+        else:
+            return
+    raise CalibrationError(
+        f"{fit.path}: database = {fit.spec.database!r}: cannot resume from "
+        f"{fit.database}: {problem} (--force starts the fit again, deleting it; or choose "
+        "another database)"
+    )
+
+
+def _writable_folder(fit: Fit, key: str, path: Path) -> list[Path]:
+    """Make the folder of ``path`` (the fit's ``key`` file) if needed; check it is writable.
+
+    Returns the folders created (outermost first), so that a failed fit can remove them.
+
+    Raises:
+        CalibrationError: Naming the fit file and ``key``, if the folder cannot be made
+            or written (as root, permissions are not checked by the system).
+    """
+    where = f"{fit.path}: {key} = {getattr(fit.spec, key)!r}"
+    folder = path.parent
+    missing = [f for f in [folder, *folder.parents] if not os.path.lexists(f)]
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise CalibrationError(
+            f"{where}: cannot create its folder {folder}: {error.strerror or error}"
+        ) from None
+    made = list(reversed(missing))
+    if not os.access(folder, os.W_OK | os.X_OK) or (
+        os.path.lexists(path) and not os.access(path, os.W_OK)
+    ):
+        for created in reversed(made):
+            with contextlib.suppress(OSError):
+                created.rmdir()
+        unwritable = folder if not os.access(folder, os.W_OK | os.X_OK) else path
+        raise CalibrationError(
+            f"{where}: cannot write {unwritable}: permission denied; make it writable "
+            f"or choose another {key}"
+        )
+    return made
+
+
+def _is_database_error(error: BaseException) -> bool:
+    """Whether ``error`` is SQLite (or pyABC) failing to use the database (not a bug)."""
+    if isinstance(error, sqlite3.OperationalError):
+        return True
+    if isinstance(error, AssertionError) and str(error).startswith("Database has version"):
+        return True  # pyABC's check of its database format (a database of another version)
+    try:
+        from sqlalchemy.exc import OperationalError
+    except ImportError:  # pragma: no cover -- pyABC needs sqlalchemy
+        return False
+    return isinstance(error, OperationalError)
 
 
 def _run_fit(fit: Fit, *, resume: bool, verbose: bool) -> pd.DataFrame:

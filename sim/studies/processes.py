@@ -9,9 +9,11 @@ runs in the parent to stop them, so each child arranges its own end:
 - elsewhere (or if ``prctl`` is unavailable) a daemon thread in the child polls
   ``os.getppid()`` once a second and exits the child when the parent is gone.
 
-:func:`sigterm_as_interrupt` makes SIGTERM raise :class:`KeyboardInterrupt` in the
-main thread, so ``kill`` cleans up exactly as Ctrl+C does (temporary files,
-locks, half-made folders, pool workers).
+:func:`sigterm_as_interrupt` makes SIGTERM raise :class:`Terminated` (a
+:class:`KeyboardInterrupt`) in the main thread, so ``kill`` cleans up exactly as
+Ctrl+C does (temporary files, locks, half-made folders, pool workers); a second
+SIGTERM during that clean-up is ignored. The command line then exits with
+:func:`exit_code`: 143 after SIGTERM, 130 after Ctrl+C.
 """
 
 from __future__ import annotations
@@ -26,7 +28,9 @@ import time
 from collections.abc import Callable, Iterator
 
 __all__ = [
+    "Terminated",
     "die_with_parent",
+    "exit_code",
     "install_sigterm_as_interrupt",
     "parent_death_preexec",
     "sigterm_as_interrupt",
@@ -87,8 +91,27 @@ def parent_death_preexec(signum: int = signal.SIGTERM) -> Callable[[], None] | N
     return preexec
 
 
+class Terminated(KeyboardInterrupt):
+    """SIGTERM (or another termination signal) received: a KeyboardInterrupt with its number."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(f"stopped by signal {signum}")
+        self.signum = int(signum)
+
+
+def exit_code(interrupt: BaseException) -> int:
+    """The shell's exit code for a process stopped by ``interrupt``: 128 + the signal.
+
+    130 for Ctrl+C (SIGINT), 143 for SIGTERM: what a shell reports for a process
+    killed by that signal, so scripts and schedulers see how the command ended.
+    """
+    return 128 + getattr(interrupt, "signum", signal.SIGINT)
+
+
 def _interrupt(signum: int, frame: object) -> None:
-    raise KeyboardInterrupt(f"stopped by signal {signum}")
+    # one clean-up at a time: a second SIGTERM while cleaning up is ignored (kill -9 is not)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    raise Terminated(signum)
 
 
 def install_sigterm_as_interrupt() -> None:

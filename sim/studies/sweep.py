@@ -21,6 +21,7 @@ import re
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ProcessPoolExecutor, as_completed
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -50,6 +51,7 @@ from sim.studies.run import run_simulations
 __all__ = [
     "ExecutorError",
     "SweepPlan",
+    "WorkerDied",
     "finished_chunks",
     "local_cluster",
     "read_results",
@@ -64,6 +66,16 @@ BACKENDS = ("serial", "process", "dask")
 
 class ExecutorError(UserError):
     """A sweep that cannot start or continue, with an actionable message."""
+
+
+class WorkerDied(ExecutorError):
+    """A pool worker process died mid-sweep (killed, or out of memory); ``--resume`` continues.
+
+    Not a mistake in an input, so the command line exits with 1 (the run failed part-way;
+    what it finished is kept), not 2 (an input or option refused before any work).
+    """
+
+    exit_code = 1
 
 
 @dataclass(frozen=True)
@@ -299,8 +311,16 @@ def _process(
     try:
         pending = {pool.submit(run_chunk, experiment, chunk, size): chunk for chunk in chunks}
         for future in as_completed(pending):
-            yield pending.pop(future), future.result()
-    except BaseException:  # an error, Ctrl+C, SIGTERM or the consumer stopping
+            chunk = pending.pop(future)
+            try:
+                frame = future.result()
+            except BrokenProcessPool:
+                raise WorkerDied(
+                    f"a worker process died (killed, or out of memory?) while chunk {chunk} "
+                    "was computed"
+                ) from None
+            yield chunk, frame
+    except BaseException:  # an error, a dead worker, Ctrl+C, SIGTERM or the consumer stopping
         _stop_pool(pool)
         raise
     pool.shutdown(wait=True)
@@ -473,8 +493,11 @@ def run_sweep(
     A sweep is resumable after any interruption: chunks are written atomically, and
     on resume every chunk file is verified (valid Parquet holding exactly its runs
     of this design) before it is trusted. A sweep that stops before its first chunk
-    (an error, Ctrl+C or SIGTERM) leaves no folder behind. SIGTERM is handled as
-    Ctrl+C; pool workers end with this process even if it is killed.
+    (an error, Ctrl+C or SIGTERM) leaves no folder behind; one that stops later keeps
+    its finished chunks and records ``status = "stopped ..."`` in the manifest. A pool
+    worker that dies (killed, out of memory) stops the sweep with :class:`WorkerDied`.
+    SIGTERM is handled as Ctrl+C; pool workers end with this process even if it is
+    killed.
     """
     if backend not in BACKENDS:
         raise ExecutorError(f"unknown backend {backend!r}; allowed: {', '.join(BACKENDS)}")
@@ -519,7 +542,19 @@ def run_sweep(
         except BaseException:
             if not finished_chunks(folder):  # nothing worth resuming: leave nothing behind
                 _discard(folder, existed=existed)
+            else:  # say so in the manifest ("running" no longer): --resume continues it
+                _mark_stopped(folder, manifest)
             raise
+
+
+def _mark_stopped(folder: Path, manifest: dict[str, Any]) -> None:
+    """Record in the manifest that the sweep stopped before finishing (best effort)."""
+    with contextlib.suppress(OSError):
+        done = len(finished_chunks(folder))
+        write_json(
+            folder / "manifest.json",
+            {**manifest, "status": "stopped (run again with --resume)", "chunks_done": done},
+        )
 
 
 def _warn(message: str) -> None:
@@ -557,12 +592,19 @@ def _run_chunks(
     if progress is not None:
         progress(count, plan.n_chunks)
     results = _BACKENDS[backend](experiment, todo, size, workers, scheduler)
-    with contextlib.closing(results):  # an interruption stops the backend's workers at once
-        for chunk, frame in results:
-            _write_chunk(folder, chunk, frame)
-            count += 1
-            if progress is not None:
-                progress(count, plan.n_chunks)
+    try:
+        with contextlib.closing(results):  # an interruption stops the backend's workers at once
+            for chunk, frame in results:
+                _write_chunk(folder, chunk, frame)
+                count += 1
+                if progress is not None:
+                    progress(count, plan.n_chunks)
+    except WorkerDied as error:
+        kept = len(finished_chunks(folder))
+        raise WorkerDied(
+            f"{error}; the sweep stopped with {kept} of {plan.n_chunks} chunks finished and "
+            f"kept in {folder}: run the same command with --resume to continue"
+        ) from None
     missing = sorted(set(range(plan.n_chunks)) - finished_chunks(folder))
     if missing:
         raise ExecutorError(

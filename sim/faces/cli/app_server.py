@@ -12,7 +12,10 @@ not a loopback address therefore prints a warning on stderr. A port already in u
 is an ``error:`` line and exit code 2, before any server starts. A browser session
 that disconnects is released (its virtual kernel and the models it holds) after
 :data:`CULL_TIMEOUT` (solara's ``SOLARA_KERNEL_CULL_TIMEOUT``, 24 h by default in
-solara itself); a reload within that time finds its session again.
+solara itself); a reload within that time finds its session again. At most
+:data:`MAX_SESSIONS` pages are served at once (``--max-sessions``; solara's
+``SOLARA_KERNEL_MAX_COUNT``, unlimited in solara itself): a further page waits until
+one closes. SIGTERM stops the server and exits with 143.
 
 Register it with ``main.add_command(app)`` in :mod:`sim.faces.cli.main`; it also runs on
 its own as ``python -m sim.faces.cli.app_server``.
@@ -39,6 +42,7 @@ from sim.studies.processes import parent_death_preexec
 
 __all__ = [
     "CULL_TIMEOUT",
+    "MAX_SESSIONS",
     "NO_AUTH_WARNING",
     "OUT_ENV",
     "app",
@@ -53,6 +57,11 @@ __all__ = [
 DEFAULT_PORT = 8521
 OUT_ENV = "RECOVERY_SIM_APP_OUT"  # the app saves its exports here
 CULL_TIMEOUT = "2m"  # a disconnected session's kernel (and its models) is dropped after this
+# Browser pages served at once (solara's SOLARA_KERNEL_MAX_COUNT: one thread per page's
+# connection). Each session holds at most two models of APP_MAX_AGENTS people; a class
+# of 20 fits a laptop. Chosen, not measured: raise it with --max-sessions for a bigger
+# room. Page 21 waits (it stays blank) until another closes or is culled.
+MAX_SESSIONS = 20
 NO_AUTH_WARNING = (
     "warning: the app has no authentication: anyone who can reach {url} can use it "
     "and make this machine simulate; use --host 127.0.0.1 unless that is what you want"
@@ -120,9 +129,18 @@ def server_command(host: str, port: int) -> list[str]:
     ]
 
 
-def server_environment(out_dir: Path, base: Mapping[str, str] | None = None) -> dict[str, str]:
-    """The child's environment: exports folder, no telemetry, no hook linting at run time."""
+def server_environment(
+    out_dir: Path, base: Mapping[str, str] | None = None, *, max_sessions: int | None = None
+) -> dict[str, str]:
+    """The child's environment: exports folder, no telemetry, no hook linting at run time.
+
+    Also the session cap: ``max_sessions`` if given, else the environment's
+    ``SOLARA_KERNEL_MAX_COUNT`` if set, else :data:`MAX_SESSIONS`.
+    """
     env = dict(os.environ if base is None else base)
+    if max_sessions is not None:
+        env["SOLARA_KERNEL_MAX_COUNT"] = str(max_sessions)
+    env.setdefault("SOLARA_KERNEL_MAX_COUNT", str(MAX_SESSIONS))
     env[OUT_ENV] = str(out_dir.resolve())
     env.setdefault("SOLARA_TELEMETRY_MIXPANEL_ENABLE", "False")
     env.setdefault("SOLARA_CHECK_HOOKS", "off")
@@ -187,7 +205,13 @@ Examples:
     show_default=True,
     help="Folder for the charts and runs the app saves.",
 )
-def app(host: str, port: int, out_dir: Path) -> None:
+@click.option(
+    "--max-sessions",
+    type=click.IntRange(1, 1000),
+    default=None,
+    help=f"Browser pages served at once; more wait until one closes  [default: {MAX_SESSIONS}]",
+)
+def app(host: str, port: int, out_dir: Path, max_sessions: int | None) -> None:
     """Start the teaching app (a Mesa SolaraViz page) and print its address.
 
     The app shows, live, how context changes recovery: set motivation, professional
@@ -210,7 +234,7 @@ def app(host: str, port: int, out_dir: Path) -> None:
         click.echo(NO_AUTH_WARNING.format(url=url), err=True)
     process = subprocess.Popen(
         server_command(host, port),
-        env=server_environment(out_dir),
+        env=server_environment(out_dir, max_sessions=max_sessions),
         preexec_fn=parent_death_preexec(),  # the server ends even if this process is killed
     )
     signal.signal(signal.SIGTERM, _exit_on_sigterm)
@@ -230,8 +254,8 @@ def app(host: str, port: int, out_dir: Path) -> None:
 
 
 def _exit_on_sigterm(signum: int, frame: object) -> None:
-    """Turn SIGTERM into SystemExit, so that the server is stopped on the way out."""
-    raise SystemExit(0)
+    """Turn SIGTERM into SystemExit(143), so that the server is stopped on the way out."""
+    raise SystemExit(128 + signum)
 
 
 def _stop(process: subprocess.Popen) -> None:

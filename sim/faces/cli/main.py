@@ -21,7 +21,10 @@ Every error a user can cause (an unknown or out-of-bounds parameter, an
 impossible world, a bad option, an unreadable input file, an unwritable output
 folder, an input over one of the limits of :mod:`sim.core.errors`) is a
 :class:`~sim.core.errors.UserError` and is printed by :class:`ErrorHandlingGroup`
-as ``error: ...`` on stderr with exit code 2, without a traceback. Set
+as ``error: ...`` on stderr with exit code 2, without a traceback (exit code 1 for
+the one user error that is not about an input: a sweep whose worker process died,
+which ``--resume`` continues). Ctrl+C exits with 130 and SIGTERM with 143 (128 + the
+signal, as a shell reports it), after the same clean-up; never "Aborted!". Set
 ``RECOVERY_SIM_DEBUG=1`` to see the traceback instead. Any other exception is a
 bug and shows its traceback (exit 1).
 """
@@ -80,18 +83,49 @@ class ErrorHandlingGroup(click.Group):
                 hint = f"try '{error.ctx.command_path} --help'"
             _fail(ctx, error.format_message(), hint)
         except Exception as error:
+            interrupt = _interrupt_behind(error)
+            if interrupt is not None:  # e.g. a C extension's import failed on Ctrl+C
+                _stopped(ctx, interrupt)
             if not _is_user_error(error) or os.environ.get("RECOVERY_SIM_DEBUG"):
                 raise
-            _fail(ctx, str(error) or type(error).__name__)
+            _fail(ctx, str(error) or type(error).__name__, code=getattr(error, "exit_code", 2))
+        except KeyboardInterrupt as interrupt:  # Ctrl+C, or SIGTERM (see sim.studies.processes)
+            _stopped(ctx, interrupt)
 
 
-def _fail(ctx: click.Context, message: str, hint: str = "") -> None:
+def _interrupt_behind(error: BaseException) -> KeyboardInterrupt | None:
+    """The Ctrl+C or SIGTERM that ``error`` was raised while handling, or None.
+
+    A C extension whose import is cut short by Ctrl+C raises ``ImportError`` (from
+    the interrupt): the command was stopped, not broken.
+    """
+    seen: set[int] = set()
+    cause = error.__cause__ or error.__context__
+    while cause is not None and id(cause) not in seen:
+        if isinstance(cause, KeyboardInterrupt):
+            return cause
+        seen.add(id(cause))
+        cause = cause.__cause__ or cause.__context__
+    return None
+
+
+def _stopped(ctx: click.Context, interrupt: BaseException) -> None:
+    """Exit 130 after Ctrl+C, 143 after SIGTERM (clean-up has run while unwinding)."""
+    from sim.studies.processes import exit_code
+
+    code = exit_code(interrupt)
+    how = "Ctrl+C" if code == 130 else f"signal {code - 128} (SIGTERM)"
+    click.echo(f"\nstopped by {how}; cleaned up", err=True)
+    ctx.exit(code)
+
+
+def _fail(ctx: click.Context, message: str, hint: str = "", *, code: int = 2) -> None:
     lines = [line for line in message.strip().splitlines() if line.strip()] or ["failed"]
     click.echo(f"error: {lines[0]}", err=True)
     second = hint or (" ".join(lines[1:]) if len(lines) > 1 else "")
     if second:
         click.echo(f"  {second}", err=True)
-    ctx.exit(2)
+    ctx.exit(code)
 
 
 @click.group(
