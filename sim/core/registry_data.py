@@ -1280,7 +1280,7 @@ PARAMETERS: tuple[P, ...] = (
     ),
     P(
         "tenancy_halving_weeks",
-        52.0,
+        260.0,
         4.0,
         520.0,
         "weeks",
@@ -1302,11 +1302,12 @@ PARAMETERS: tuple[P, ...] = (
     P(
         "ties_connectedness_weight",
         2.0,
-        0.0,
+        0.1,
         3.0,
         "1",
         "structural",
-        "weight of ties / (ties + half) in the connectedness set-point",
+        "weight of ties / (ties + half) in the connectedness set-point (at least 0.1, so "
+        "the weights' sum is never 0)",
         "assumption: relative weights of belonging's sources; no published weighting",
     ),
     P(
