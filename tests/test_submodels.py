@@ -287,7 +287,7 @@ def test_dropout_chance_and_only_for_users_enrolled_before_the_week():
     state = sim.state
     weeks_in = np.array([4, 1, 1, 1, 0])
     # v2: probability x (1 - engaged) / (1 + weeks in / halving weeks)
-    chance = [rules.dropout_chance(0.2, e, w, 4.0) for e, w in zip(engaged, weeks_in)]
+    chance = [rules.dropout_chance(0.2, e, w, 4.0) for e, w in zip(engaged, weeks_in, strict=True)]
     np.testing.assert_allclose(chance, 0.2 * (1.0 - engaged) / (1.0 + weeks_in / 4.0), atol=1e-15)
     assert rules.dropout_chance(0.2, 0.5, 0, 4.0) == pytest.approx(0.1)
     assert rules.dropout_chance(0.2, 0.5, 4, 4.0) == pytest.approx(0.05)  # halved at 4 weeks
@@ -760,6 +760,64 @@ def test_relapse_onset_and_resolution_follow_their_probabilities():
     )
     np.testing.assert_array_equal(s.in_relapse[0], [True, False, True, False, False, True])
     np.testing.assert_array_equal(s.relapses[0], [1, 0, 1, 0, 1, 1])
+
+
+def test_relapse_hazard_factor_of_trust_and_homelessness():
+    # v2 (ODD §7.9): factor = exp(-knowledge protection x gain - trust protection x
+    # (trust - reference) + log(unhoused multiplier) x not housed)
+    params = {
+        "relapse_probability_per_week": 0.04,
+        "trust_relapse_protection": 1.0,
+        "reference_trust": 0.5,
+        "unhoused_relapse_multiplier": 1.5,
+        "process_decay_rate_per_week": 0.0,
+    }
+    sim = outcome_sim(6, params)
+    s = sim.state
+    s.housed[0, [2, 3]] = False
+    s.process["trust"][0, [4, 5]] = 0.8
+    still(sim)
+    base, unhoused, trusting = 0.04, 0.04 * 1.5, 0.04 * np.exp(-0.3)
+    eps = 1e-12
+    u = [base - eps, base + eps, unhoused - eps, unhoused + eps, trusting - eps, trusting + eps]
+    week(sim, relapse=u)
+    assert s.in_relapse[0].tolist() == [True, False, True, False, True, False]
+
+
+def test_hospital_admission_discharge_and_bed_weeks():
+    # v2 (ODD §7.9): at an onset, v = u / hazard; compulsory if v < admit x share x
+    # (1 - (1 - rr) x plan), voluntary if v < admit; a stay ends when the relapse
+    # resolves or u >= 1 - discharge; bed weeks count the weeks in hospital
+    params = {
+        "relapse_probability_per_week": 0.04,
+        "relapse_recovery_probability_per_week": 0.3,
+        "admission_probability_per_relapse": 0.5,
+        "compulsory_admission_share": 0.4,
+        "crisis_plan_compulsory_rr": 0.59,
+        "discharge_probability_per_week": 0.1,
+        "fidelity": 0.5,
+    }
+    sim = outcome_sim(7, params, offer={"shared_decision_making": 1.0})
+    s = sim.state
+    hazard = 0.04  # severity, trust and housing at their references, no knowledge gain
+    s.in_relapse[0, [3, 4, 5]] = s.in_hospital[0, [3, 4, 5]] = True
+    s.relapses[0, [3, 4, 5]] = s.admissions[0, [3, 4, 5]] = 1
+    sdm = USER_INTERVENTIONS.index("shared_decision_making")
+    s.completed[0, 6, sdm] = True  # a crisis plan, kept after shared decision-making
+    # user 6: compulsory below 0.5 x 0.4 x (1 - 0.41 x 0.5) = 0.159, voluntary below 0.5
+    v = [0.1, 0.3, 0.6, None, None, None, 0.18]
+    u = [hazard * x if x is not None else 0.0 for x in v]
+    u[3], u[4], u[5] = 0.5, 0.95, 0.1  # stays; discharged (u >= 0.9); relapse resolves
+    week(sim, relapse=u)
+    assert s.in_hospital[0].tolist() == [True, True, False, True, False, False, True]
+    assert s.in_relapse[0].tolist() == [True, True, True, True, True, False, True]
+    np.testing.assert_array_equal(s.admissions[0], [1, 1, 0, 1, 1, 1, 1])
+    np.testing.assert_array_equal(s.compulsory_admissions[0], [1, 0, 0, 0, 0, 0, 0])
+    np.testing.assert_array_equal(s.bed_weeks[0], [1, 1, 0, 1, 0, 0, 1])
+    np.testing.assert_array_equal(s.relapses[0], [1, 1, 1, 1, 1, 1, 1])
+    # without the crisis plan, user 6's draw would have been a compulsory admission
+    assert rules.admission(u[6], hazard, 0.5, 0.4, 0.0, 0.59) == 2
+    assert rules.admission(u[6], hazard, 0.5, 0.4, 0.5, 0.59) == 1
 
 
 def test_job_start_raises_hope_motivation_and_self_efficacy():
