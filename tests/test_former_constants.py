@@ -145,3 +145,103 @@ def test_run_simulations_accepts_mixed_initial_ties_caps(weeks):
         )
         for name, values in alone.metrics.items():
             np.testing.assert_array_equal(mixed.metrics[name][k], values[0], err_msg=name)
+
+
+# ------------------------------------------------------------------- model v2 (issue 16)
+# The parameters model v2 added (the end of sim/core/registry_data.py) take effect in the
+# same way. Their world differs from the one above where a v2 rule needs it to act: a site
+# above the reference unemployment rate (conversion), a site below the reference housing
+# availability (so some users are unhoused), a site away from the reference stigma (the
+# stigma modifiers); event rates are raised so admissions, discharges, evictions and
+# dropouts happen within the weeks run.
+V2_WEEKS = 26
+V2_BUSY = {
+    **BUSY,
+    "relapse_probability_per_week": 0.05,
+    "housing_loss_probability_per_week": 0.02,
+    "relapse_recovery_probability_per_week": 0.2,
+    "dropout_probability_per_week": 0.2,
+}
+V2_VARIANTS = {
+    "information_and_skills_to_knowledge_weight": (0.3, ("process_knowledge",)),
+    "working_alliance_to_trust_weight": (0.3, ("process_trust",)),
+    "working_alliance_to_hope_weight": (1.0, ("process_hope",)),
+    "role_modelling_to_hope_weight": (0.3, ("process_hope",)),
+    "role_modelling_to_self_stigma_weight": (0.3, ("self_stigma",)),
+    "increasing_choice_to_empowerment_weight": (0.3, ("process_empowerment",)),
+    "attitude_dose_slope": (0.5, ("doses",)),
+    "role_modelling_stigma_modification": (0.0, ("doses",)),
+    "social_participation_stigma_modification": (0.0, ("connectedness",)),
+    "unemployment_conversion_per_point": (0.0, ("weeks_employed",)),
+    "trust_relapse_protection": (0.0, ("relapses",)),
+    "reference_trust": (0.2, ("relapses",)),
+    "self_stigma_readiness_weight": (3.0, ("weeks_employed",)),
+    "unhoused_relapse_multiplier": (1.0, ("relapses",)),
+    "consolidation_rate_per_week": (0.05, ("baseline_hope", "motivation_baseline")),
+    "set_point_return_rate_per_week": (0.02, ("baseline_hope", "self_stigma_baseline")),
+    "job_tenure_halving_weeks": (4.0, ("weeks_employed",)),
+    "tenancy_halving_weeks": (4.0, ("weeks_housed",)),
+    "dropout_halving_weeks": (1.0, ("dropped",)),
+    "ties_connectedness_weight": (0.5, ("connectedness",)),
+    "work_connectedness_weight": (2.0, ("connectedness",)),
+    "group_connectedness_weight": (2.0, ("connectedness",)),
+    "housing_connectedness_weight": (2.0, ("connectedness",)),
+    "self_stigma_withdrawal": (0.8, ("connectedness",)),
+    "family_contact_share": (0.1, ("family",)),
+    "admission_probability_per_relapse": (0.9, ("admissions",)),
+    "compulsory_admission_share": (0.9, ("compulsory_admissions",)),
+    "crisis_plan_compulsory_rr": (0.2, ("compulsory_admissions",)),
+    "discharge_probability_per_week": (0.5, ("bed_weeks",)),
+}
+V2_NAMES = list(V2_VARIANTS)
+
+
+def _v2_world():
+    teams = [Team("a", site=0), Team("b", site=1, professional_attitudes=0.8)]
+    offer = {
+        "peer_support": 0.5,
+        "self_management": 0.4,
+        "recovery_education": 0.4,
+        "supported_employment": 0.5,
+        "supported_housing": 0.5,
+        "shared_decision_making": 0.8,
+        "case_management": 0.4,
+    }
+    sites = [
+        Site("x", unemployment_rate=0.12),
+        Site("y", public_stigma=0.7, housing_availability=0.3),
+    ]
+    return make_world(200, sites=sites, teams=teams, offer=offer)
+
+
+def _v2_quantity(state, name):
+    if name.startswith("process_"):
+        return state.process[name.removeprefix("process_")]
+    return _quantity(state, name)
+
+
+@pytest.fixture(scope="module")
+def v2_finals():
+    param_sets = [validate(V2_BUSY)] + [
+        validate({**V2_BUSY, name: V2_VARIANTS[name][0]}) for name in V2_NAMES
+    ]
+    seeds = [RunSeed(11, 0, 0)] * len(param_sets)
+    return run_batch(_v2_world(), param_sets, seeds, V2_WEEKS, record_weeks=[V2_WEEKS]).final
+
+
+def test_every_v2_parameter_is_covered():
+    names = list(REGISTRY)
+    assert set(V2_VARIANTS) == set(names[names.index(V2_NAMES[0]) :])
+    for name, (value, _) in V2_VARIANTS.items():
+        assert value != REGISTRY[name].default, name
+        REGISTRY[name].check(value)
+
+
+@pytest.mark.parametrize("name", V2_NAMES)
+def test_v2_parameter_takes_effect(v2_finals, name):
+    run = 1 + V2_NAMES.index(name)
+    for quantity in V2_VARIANTS[name][1]:
+        values = _v2_quantity(v2_finals, quantity)
+        assert not np.array_equal(values[0], values[run]), (
+            f"{name} = {V2_VARIANTS[name][0]} left {quantity} unchanged"
+        )

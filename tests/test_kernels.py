@@ -87,6 +87,19 @@ def metrics_from_state(simulation: Simulation) -> dict[str, np.ndarray]:
         "ties": np.add.reduce(state.network.degree(), axis=1) / n_agents,
         "motivation": _row_means(state.motivation),
         "in_relapse": share(state.in_relapse),
+        # SIX-style social inclusion (v2): 2 work + 2 home + 1 family + 1 at least one tie
+        "social_inclusion": np.add.reduce(
+            2 * state.employed.astype(np.int64)
+            + 2 * state.housed.astype(np.int64)
+            + state.family.astype(np.int64)
+            + (state.network.degree() > 0).astype(np.int64),
+            axis=1,
+        )
+        / n_agents,
+        "in_hospital": share(state.in_hospital),
+        "admissions": np.add.reduce(state.admissions, axis=1) / n_agents,
+        "compulsory_admissions": np.add.reduce(state.compulsory_admissions, axis=1) / n_agents,
+        "bed_days": 7 * np.add.reduce(state.bed_weeks, axis=1) / n_agents,
         "in_intervention": share(state.enrolled.any(axis=2)),
         "uptake": started.sum(axis=(1, 2)) / n_offered if n_offered else np.zeros(n_runs),
         "early_stage": (stage_counts[:, 0] + stage_counts[:, 1]) / n_agents,

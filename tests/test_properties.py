@@ -23,7 +23,7 @@ from sim.core.engine import Simulation, run_batch
 from sim.core.logic_model import STAGES, USER_INTERVENTIONS
 from sim.core.metrics import METRICS, weekly_metrics
 from sim.core.parameters import REGISTRY, validate
-from sim.core.rules import personal_recovery, recovery_stage
+from sim.core.rules import CONNECTEDNESS_WEIGHTS, personal_recovery, recovery_stage
 from sim.core.seeding import RunSeed
 from sim.core.world import Site, Team, World, make_world
 
@@ -42,10 +42,12 @@ PROPERTY_SETTINGS = settings(
 UNIT_SCALARS = (
     "motivation",
     "motivation_baseline",
+    "motivation_entry",
     "severity",
     "severity_baseline",
     "self_stigma",
     "self_stigma_baseline",
+    "self_stigma_entry",
     "functioning",
     "connectedness",
     "attitudes",
@@ -59,7 +61,18 @@ def _value(parameter):
     return st.floats(parameter.low, parameter.high, allow_nan=False, allow_infinity=False)
 
 
-parameter_sets = st.fixed_dictionaries({p.name: _value(p) for p in REGISTRY.values()}).map(validate)
+def _some_connectedness_weight(param_set: dict) -> bool:
+    """False in the one corner of the v2 box where connectedness is 0/0 (see the xfail below)."""
+    return sum(param_set[name] for name in CONNECTEDNESS_WEIGHTS) > 0.0
+
+
+# the registry box, less the corner of four zero connectedness weights (a model bug, pinned
+# by test_connectedness_is_finite_when_all_its_weights_are_zero)
+parameter_sets = (
+    st.fixed_dictionaries({p.name: _value(p) for p in REGISTRY.values()})
+    .map(validate)
+    .filter(_some_connectedness_weight)
+)
 
 
 def one_cap(param_sets: list[dict]) -> list[dict]:
@@ -152,6 +165,7 @@ def check_invariants(sim: Simulation, metrics: dict[str, np.ndarray]) -> None:
         *UNIT_SCALARS,
         *(f"process.{k}" for k in state.process),
         *(f"baseline.{k}" for k in state.baseline),
+        *(f"entry.{k}" for k in state.entry),
     ]
     for name in unit:
         value = arrays[name]
@@ -213,6 +227,15 @@ def check_invariants(sim: Simulation, metrics: dict[str, np.ndarray]) -> None:
     assert np.all(state.weeks_housed <= week)
     assert np.all((state.relapses >= 0) & (state.relapses <= week))
     assert not np.any(state.in_relapse & (state.relapses == 0))
+    # hospital (v2): admitted only at a relapse onset, discharged at the latest when it ends
+    assert not np.any(state.in_hospital & ~state.in_relapse)
+    assert np.all(state.compulsory_admissions >= 0)
+    assert np.all(state.compulsory_admissions <= state.admissions)
+    assert np.all(state.admissions <= state.relapses)
+    assert not np.any(state.in_hospital & (state.admissions == 0))
+    assert np.all(state.bed_weeks >= (state.in_hospital if week > 0 else 0))
+    assert np.all(state.bed_weeks <= week)
+    assert np.all((metrics["social_inclusion"] >= 0.0) & (metrics["social_inclusion"] <= 6.0))
 
 
 @PROPERTY_SETTINGS
@@ -225,6 +248,8 @@ def check_invariants(sim: Simulation, metrics: dict[str, np.ndarray]) -> None:
 def test_weekly_invariants_hold_inside_registry_bounds(world, param_sets, weeks, seed):
     sim = _simulation(world, param_sets, seed)
     check_invariants(sim, weekly_metrics(sim))
+    entry = {name: value.copy() for name, value in _arrays(sim.state).items() if "entry" in name}
+    assert len(entry) == len(sim.state.entry) + 2
     for _ in range(weeks):
         previous_employed = sim.state.weeks_employed.copy()
         previous_housed = sim.state.weeks_housed.copy()
@@ -235,7 +260,22 @@ def test_weekly_invariants_hold_inside_registry_bounds(world, param_sets, weeks,
             sim.state.weeks_employed - previous_employed, sim.state.employed
         )
         np.testing.assert_array_equal(sim.state.weeks_housed - previous_housed, sim.state.housed)
+    # entry levels (the set-points' long-run anchors) never change
+    for name, value in entry.items():
+        np.testing.assert_array_equal(_arrays(sim.state)[name], value, err_msg=name)
     assert sim.week == weeks
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="sim bug (model v2): the four connectedness weights may all be 0 inside the "
+    "registry bounds; rules.connectedness_set_point then divides 0 by their sum 0 (NaN)",
+)
+def test_connectedness_is_finite_when_all_its_weights_are_zero():
+    params = validate({name: 0.0 for name in CONNECTEDNESS_WEIGHTS})
+    sim = _simulation(make_world(20), [params] * N_RUNS, 1)
+    sim.step()
+    assert np.all(np.isfinite(sim.state.connectedness))
 
 
 @pytest.mark.parametrize("seed", [1, 2])

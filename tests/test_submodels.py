@@ -86,11 +86,15 @@ def edge_set(network: Network) -> set[tuple[int, int, int]]:
 
 
 def still(sim: Simulation) -> None:
-    """Processes at their baselines, no usual care, no ties: a week moves no process."""
+    """Processes at their set-points and entry levels, no usual care, no ties: a week
+    moves no process (v2: the knowledge gain, self-efficacy's dose, is over the entry
+    level, and set-points consolidate toward the level and the entry level)."""
     s = sim.state
     for name in s.process:
         s.baseline[name][:] = s.process[name]
+        s.entry[name][:] = s.process[name]
     s.self_stigma_baseline[:] = s.self_stigma
+    s.self_stigma_entry[:] = s.self_stigma
     clear_network(sim)
 
 
@@ -273,22 +277,33 @@ def test_dropout_chance_and_only_for_users_enrolled_before_the_week():
     sim = engaged_sim(
         5,
         engaged,
-        {"dropout_probability_per_week": 0.2, "peer_support_weeks": 52},
+        {
+            "dropout_probability_per_week": 0.2,
+            "peer_support_weeks": 52,
+            "dropout_halving_weeks": 4.0,
+        },
         offer={"peer_support": 1.0},
     )
     state = sim.state
-    chance = [rules.dropout_chance(0.2, e) for e in engaged]
-    np.testing.assert_allclose(chance, 0.2 * (1.0 - engaged), atol=1e-15)
+    weeks_in = np.array([4, 1, 1, 1, 0])
+    # v2: probability x (1 - engaged) / (1 + weeks in / halving weeks)
+    chance = [rules.dropout_chance(0.2, e, w, 4.0) for e, w in zip(engaged, weeks_in, strict=True)]
+    np.testing.assert_allclose(chance, 0.2 * (1.0 - engaged) / (1.0 + weeks_in / 4.0), atol=1e-15)
+    assert rules.dropout_chance(0.2, 0.5, 0, 4.0) == pytest.approx(0.1)
+    assert rules.dropout_chance(0.2, 0.5, 4, 4.0) == pytest.approx(0.05)  # halved at 4 weeks
+    assert rules.dropout_chance(0.2, 0.5, 12, 4.0) == pytest.approx(0.025)
     u = np.ones((1, 5, K))
     u[0, :, PS] = [chance[0] - EPS, chance[1] + EPS, chance[2] - EPS, 0.0, 0.0]
+    # user 1 stays only because of the weeks-in term (0.2 x 0.5 / 1.25 = 0.08 < draw < 0.1)
+    assert chance[1] < u[0, 1, PS] < 0.2 * 0.5
     state.enrolled[0, :4, PS] = True
-    state.weeks_in[0, :4, PS] = 1
+    state.weeks_in[0, :4, PS] = weeks_in[:4]
     state.waiting[0, 4, PS] = True  # admitted this week: cannot drop out this week
     week(sim, engagement=u)
     np.testing.assert_array_equal(state.dropped[0, :, PS], [True, False, True, False, False])
     np.testing.assert_array_equal(state.enrolled[0, :, PS], [False, True, False, True, True])
     # weeks in only count for those still enrolled
-    np.testing.assert_array_equal(state.weeks_in[0, :, PS], [1, 2, 1, 2, 1])
+    np.testing.assert_array_equal(state.weeks_in[0, :, PS], [4, 2, 1, 2, 1])
     assert not state.completed.any()
 
 
@@ -391,7 +406,11 @@ def test_ips_enrolment_gives_profile_times_fidelity():
     doses = sim.state.doses
     profile = mechanism_profile_matrix()[IPS]
     np.testing.assert_allclose(profile, [0.5, 1.0, 0.0, 1.0])
-    expected = profile * 0.8 * np.array([0.6, 1.2, 0.6, 1.2])
+    # v2: information and role modelling by engagement, alliance and choice by the
+    # attitude factor offset + slope x attitudes (the role profile of IPS is 0 here)
+    p = validate({})
+    attitude = p["attitude_dose_offset"] + p["attitude_dose_slope"] * 0.7
+    expected = profile * 0.8 * np.array([0.6, attitude, 0.6, attitude])
     np.testing.assert_allclose(doses[0, 0], expected, atol=1e-15)
     np.testing.assert_array_equal(doses[0, 1], 0.0)
 
@@ -481,7 +500,7 @@ def equal_users(sim: Simulation) -> None:
     s = sim.state
     for name in s.process:
         s.process[name][:] = 0.5
-    s.motivation[:], s.severity[:] = 0.5, 0.5
+    s.motivation[:], s.severity[:], s.self_stigma[:] = 0.5, 0.5, 0.5
     s.work_history[:], s.in_relapse[:], s.enrolled[:] = False, False, False
 
 
@@ -502,8 +521,9 @@ def job_finding(
     efficacy: float = 0.5,
     motivation: float = 0.5,
     severity: float = 0.5,
+    self_stigma: float = 0.5,
     work_history: bool = False,
-    in_ips: bool = False,
+    ips_fidelity: float = 0.0,
     in_relapse: bool = False,
 ) -> float:
     """The weekly job-finding chance of ODD §7.7, from the rules."""
@@ -513,6 +533,7 @@ def job_finding(
     shift = rules.job_log_odds_shift(
         points,
         np.log(p["job_entry_odds_ratio_per_point"]),
+        p["unemployment_conversion_per_point"],
         p["stigma_job_penalty"],
         stigma,
         p["reference_public_stigma"],
@@ -521,15 +542,20 @@ def job_finding(
         efficacy,
         motivation,
         severity,
+        self_stigma,
         p["self_efficacy_readiness_weight"],
         p["motivation_readiness_weight"],
         p["symptom_readiness_weight"],
-        (p["self_efficacy_readiness_weight"] + p["motivation_readiness_weight"])
-        + p["symptom_readiness_weight"],
+        p["self_stigma_readiness_weight"],
+        (
+            (p["self_efficacy_readiness_weight"] + p["motivation_readiness_weight"])
+            + p["symptom_readiness_weight"]
+        )
+        + p["self_stigma_readiness_weight"],
         np.log(p["work_history_job_multiplier"]),
         work_history,
         np.log(p["ips_job_finding_multiplier"]),
-        1.0 if in_ips else 0.0,
+        ips_fidelity,
     )
     chance = rules.odds_to_probability(odds(p["job_finding_probability_per_week"]), np.exp(shift))
     return 0.0 if in_relapse else chance
@@ -554,16 +580,55 @@ def test_job_finding_falls_with_unemployment():
 
 
 def test_job_finding_ips_multiplies_odds_and_relapse_zeroes_it():
-    params = {"ips_job_finding_multiplier": 4.0}
-    without, with_ips = job_finding(params, 0.07), job_finding(params, 0.07, in_ips=True)
+    # at the reference unemployment rate, IPS multiplies the odds by multiplier ** fidelity
+    params = {"ips_job_finding_multiplier": 4.0, "reference_unemployment_rate": 0.07}
+    without = job_finding(params, 0.07)
+    with_ips = job_finding(params, 0.07, ips_fidelity=1.0)
     np.testing.assert_allclose(odds(with_ips) / odds(without), 4.0, rtol=1e-12)
+    half = job_finding(params, 0.07, ips_fidelity=0.5)
+    np.testing.assert_allclose(odds(half) / odds(without), 2.0, rtol=1e-12)
     assert without > 0.0
     assert job_finding(params, 0.07, in_relapse=True) == 0.0
     # in a week: a user in relapse does not start a job even on a draw of 0
-    sim = outcome_sim(2, params)
+    sim = outcome_sim(2, {"ips_job_finding_multiplier": 4.0})
     sim.state.in_relapse[0, 1] = True
     week(sim, employment=0.0)
     np.testing.assert_array_equal(sim.state.employed[0], [True, False])
+
+
+def test_unemployment_weakens_the_conversion_of_readiness_and_ips():
+    # v2: the readiness and IPS terms of the log-odds are scaled by exp(-conversion x points);
+    # readiness includes low self-stigma with its own weight
+    params = {
+        "ips_job_finding_multiplier": 4.0,
+        "unemployment_conversion_per_point": 0.05,
+        "reference_unemployment_rate": 0.05,
+        "job_entry_odds_ratio_per_point": 1.07,
+        "readiness_job_gradient": 2.0,
+        "self_stigma_readiness_weight": 2.0,
+    }
+    p = validate(params)
+    w_sum = (
+        p["self_efficacy_readiness_weight"]
+        + p["motivation_readiness_weight"]
+        + p["symptom_readiness_weight"]
+        + 2.0
+    )
+    for rate in (0.05, 0.15):
+        conversion = np.exp(-0.05 * 100.0 * (rate - 0.05))  # 1 at the reference, e^-0.5 above
+        base = odds(job_finding(params, rate))
+        ips = odds(job_finding(params, rate, ips_fidelity=1.0))
+        np.testing.assert_allclose(np.log(ips / base), np.log(4.0) * conversion, rtol=1e-12)
+        low_stigma = odds(job_finding(params, rate, self_stigma=0.0))
+        np.testing.assert_allclose(
+            np.log(low_stigma / base), 2.0 * (2.0 * 0.5 / w_sum) * conversion, rtol=1e-12
+        )
+        efficacious = odds(job_finding(params, rate, efficacy=1.0))
+        np.testing.assert_allclose(
+            np.log(efficacious / base),
+            2.0 * (p["self_efficacy_readiness_weight"] * 0.5 / w_sum) * conversion,
+            rtol=1e-12,
+        )
 
 
 def outcome_sim(n: int, params: dict | None = None, **world_kwargs) -> Simulation:
@@ -595,22 +660,29 @@ def test_job_loss_follows_its_probability():
         "ips_job_retention": 0.4,
         "relapse_loss_multiplier": 3.0,
         "relapse_recovery_probability_per_week": 0.02,
+        "fidelity": 0.5,
+        "job_tenure_halving_weeks": 52.0,
     }
     sim = outcome_sim(6, params)
     s = sim.state
     s.employed[:] = s.ever_employed[:] = True
+    s.weeks_employed[0, [0, 1]] = 52  # a year's tenure halves the chance
     s.enrolled[0, [2, 3], IPS] = True
     s.in_relapse[0, [4, 5]] = True
-    base, ips, relapse = 0.05, 0.05 * 0.6, 0.05 * 3.0
-    assert rules.loss_probability(0.05, 0.4, 1.0, False, 3.0) == pytest.approx(ips)
-    assert rules.loss_probability(0.05, 0.4, 0.0, True, 3.0) == pytest.approx(relapse)
-    assert rules.loss_probability(0.5, 0.0, 0.0, True, 3.0) == 1.0  # at most 1
+    # v2: protection x the IPS team's fidelity; / (1 + weeks employed / halving weeks)
+    base, ips, relapse = 0.05 / 2.0, 0.05 * (1.0 - 0.4 * 0.5), 0.05 * 3.0
+    assert rules.loss_probability(0.05, 0.4, 0.5, False, 3.0, 0, 52.0) == pytest.approx(ips)
+    assert rules.loss_probability(0.05, 0.4, 1.0, False, 3.0, 0, 52.0) == pytest.approx(0.03)
+    assert rules.loss_probability(0.05, 0.4, 0.0, True, 3.0, 0, 52.0) == pytest.approx(relapse)
+    assert rules.loss_probability(0.05, 0.4, 0.0, False, 3.0, 52, 52.0) == pytest.approx(base)
+    assert rules.loss_probability(0.05, 0.0, 0.0, False, 3.0, 156, 52.0) == pytest.approx(0.0125)
+    assert rules.loss_probability(0.5, 0.0, 0.0, True, 3.0, 0, 52.0) == 1.0  # at most 1
     week(
         sim, employment=[base - EPS, base + EPS, ips - EPS, ips + EPS, relapse - EPS, relapse + EPS]
     )
     np.testing.assert_array_equal(s.employed[0], [False, True, False, True, False, True])
     assert s.ever_employed.all()
-    np.testing.assert_array_equal(s.weeks_employed[0], [0, 1, 0, 1, 0, 1])
+    np.testing.assert_array_equal(s.weeks_employed[0], [52, 53, 0, 1, 0, 1])
 
 
 def test_housing_gain_and_loss_follow_their_probabilities():
@@ -620,14 +692,19 @@ def test_housing_gain_and_loss_follow_their_probabilities():
         "housing_loss_probability_per_week": 0.02,
         "housing_first_retention": 0.5,
         "housing_availability": 0.5,
+        "fidelity": 0.6,
+        "tenancy_halving_weeks": 26.0,
     }
     sim = outcome_sim(8, params)
     s = sim.state
     s.housed[0, :4] = False
+    s.weeks_housed[0, [4, 5]] = 26  # half a year's tenancy halves the eviction chance
     s.enrolled[0, [2, 3, 6, 7], HF] = True
+    # v2: Housing First multiplies the odds by multiplier ** fidelity and protects by
+    # retention x fidelity; tenure divides the eviction chance by 1 + weeks / halving weeks
     gain = 0.01
-    gain_hf = odds(gain) * 5.0 / (1 + odds(gain) * 5.0)
-    lose, lose_hf = 0.02, 0.02 * 0.5
+    gain_hf = odds(gain) * 5.0**0.6 / (1 + odds(gain) * 5.0**0.6)
+    lose, lose_hf = 0.02 / 2.0, 0.02 * (1.0 - 0.5 * 0.6)
     week(
         sim,
         housing=[
@@ -642,7 +719,7 @@ def test_housing_gain_and_loss_follow_their_probabilities():
         ],
     )
     np.testing.assert_array_equal(s.housed[0], [True, False, True, False, False, True, False, True])
-    np.testing.assert_array_equal(s.weeks_housed[0], s.housed[0].astype(int))
+    np.testing.assert_array_equal(s.weeks_housed[0], [1, 0, 1, 0, 26, 27, 0, 1])
 
 
 @pytest.mark.parametrize("shift", [-EPS, EPS])
@@ -683,6 +760,64 @@ def test_relapse_onset_and_resolution_follow_their_probabilities():
     )
     np.testing.assert_array_equal(s.in_relapse[0], [True, False, True, False, False, True])
     np.testing.assert_array_equal(s.relapses[0], [1, 0, 1, 0, 1, 1])
+
+
+def test_relapse_hazard_factor_of_trust_and_homelessness():
+    # v2 (ODD §7.9): factor = exp(-knowledge protection x gain - trust protection x
+    # (trust - reference) + log(unhoused multiplier) x not housed)
+    params = {
+        "relapse_probability_per_week": 0.04,
+        "trust_relapse_protection": 1.0,
+        "reference_trust": 0.5,
+        "unhoused_relapse_multiplier": 1.5,
+        "process_decay_rate_per_week": 0.0,
+    }
+    sim = outcome_sim(6, params)
+    s = sim.state
+    s.housed[0, [2, 3]] = False
+    s.process["trust"][0, [4, 5]] = 0.8
+    still(sim)
+    base, unhoused, trusting = 0.04, 0.04 * 1.5, 0.04 * np.exp(-0.3)
+    eps = 1e-12
+    u = [base - eps, base + eps, unhoused - eps, unhoused + eps, trusting - eps, trusting + eps]
+    week(sim, relapse=u)
+    assert s.in_relapse[0].tolist() == [True, False, True, False, True, False]
+
+
+def test_hospital_admission_discharge_and_bed_weeks():
+    # v2 (ODD §7.9): at an onset, v = u / hazard; compulsory if v < admit x share x
+    # (1 - (1 - rr) x plan), voluntary if v < admit; a stay ends when the relapse
+    # resolves or u >= 1 - discharge; bed weeks count the weeks in hospital
+    params = {
+        "relapse_probability_per_week": 0.04,
+        "relapse_recovery_probability_per_week": 0.3,
+        "admission_probability_per_relapse": 0.5,
+        "compulsory_admission_share": 0.4,
+        "crisis_plan_compulsory_rr": 0.59,
+        "discharge_probability_per_week": 0.1,
+        "fidelity": 0.5,
+    }
+    sim = outcome_sim(7, params, offer={"shared_decision_making": 1.0})
+    s = sim.state
+    hazard = 0.04  # severity, trust and housing at their references, no knowledge gain
+    s.in_relapse[0, [3, 4, 5]] = s.in_hospital[0, [3, 4, 5]] = True
+    s.relapses[0, [3, 4, 5]] = s.admissions[0, [3, 4, 5]] = 1
+    sdm = USER_INTERVENTIONS.index("shared_decision_making")
+    s.completed[0, 6, sdm] = True  # a crisis plan, kept after shared decision-making
+    # user 6: compulsory below 0.5 x 0.4 x (1 - 0.41 x 0.5) = 0.159, voluntary below 0.5
+    v = [0.1, 0.3, 0.6, None, None, None, 0.18]
+    u = [hazard * x if x is not None else 0.0 for x in v]
+    u[3], u[4], u[5] = 0.5, 0.95, 0.1  # stays; discharged (u >= 0.9); relapse resolves
+    week(sim, relapse=u)
+    assert s.in_hospital[0].tolist() == [True, True, False, True, False, False, True]
+    assert s.in_relapse[0].tolist() == [True, True, True, True, True, False, True]
+    np.testing.assert_array_equal(s.admissions[0], [1, 1, 0, 1, 1, 1, 1])
+    np.testing.assert_array_equal(s.compulsory_admissions[0], [1, 0, 0, 0, 0, 0, 0])
+    np.testing.assert_array_equal(s.bed_weeks[0], [1, 1, 0, 1, 0, 0, 1])
+    np.testing.assert_array_equal(s.relapses[0], [1, 1, 1, 1, 1, 1, 1])
+    # without the crisis plan, user 6's draw would have been a compulsory admission
+    assert rules.admission(u[6], hazard, 0.5, 0.4, 0.0, 0.59) == 2
+    assert rules.admission(u[6], hazard, 0.5, 0.4, 0.5, 0.59) == 1
 
 
 def test_job_start_raises_hope_motivation_and_self_efficacy():
@@ -736,8 +871,69 @@ def test_feedback_and_slow_variable_rules():
     assert rules.functioning_set_point(0.2, True, False, 0.6, 1.0, 1.0, 1.0, 1.0, 4.0) == (
         pytest.approx(0.25 * 2.4)
     )
-    assert rules.connectedness_set_point(3, 3.0) == 0.5
-    assert rules.connectedness_set_point(0, 3.0) == 0.0
+
+
+def test_connectedness_set_point_rule():
+    # v2: (w_T d/(d+half) + participation (w_W work + w_H housed + w_G group)) / w_sum
+    # x (1 - withdrawal x self-stigma), clipped to [0, 1]
+    def c(degree, employed=False, housed=False, group=0.0, stigma=0.0, part=1.0, wd=0.0):
+        return rules.connectedness_set_point(
+            degree, 3.0, employed, housed, group, stigma, part, 2.0, 0.5, 1.0, 0.5, 4.0, wd
+        )
+
+    assert c(3) == pytest.approx(2.0 * 0.5 / 4.0)  # ties only
+    assert c(0) == 0.0
+    assert c(0, employed=True) == pytest.approx(0.5 / 4.0)
+    assert c(0, housed=True) == pytest.approx(1.0 / 4.0)
+    assert c(0, group=0.6) == pytest.approx(0.5 * 0.6 / 4.0)
+    expected = (2.0 * 0.5 + 0.8 * (0.5 + 1.0 + 0.5 * 0.6)) / 4.0 * (1.0 - 0.2 * 0.5)
+    assert c(3, True, True, 0.6, 0.5, 0.8, 0.2) == pytest.approx(expected)
+    assert c(3, True, True, 1.0, 0.0, 0.0, 0.0) == pytest.approx(0.25)  # no participation
+    assert c(30, True, True, 1.0, 0.0, 3.0, 0.0) == 1.0  # clipped
+    assert c(3, stigma=1.0, wd=2.0) == 0.0  # clipped at 0
+    assert rules.connectedness_weight_sum(2.0, 0.5, 1.0, 0.5) == 4.0
+
+
+def test_stigma_modifier_rule():
+    # max(0, 1 - strength x (public stigma - reference))
+    assert rules.stigma_modifier(0.5, 0.5, 1.0) == 1.0
+    assert rules.stigma_modifier(0.7, 0.5, 1.0) == pytest.approx(0.8)
+    assert rules.stigma_modifier(0.3, 0.5, 1.0) == pytest.approx(1.2)
+    assert rules.stigma_modifier(0.9, 0.5, 0.0) == 1.0
+    assert rules.stigma_modifier(1.0, 0.0, 2.0) == 0.0  # floored at 0
+
+
+def test_consolidate_rule():
+    # set_point + rate (level - set_point) + memory (entry - set_point)
+    assert rules.consolidate(0.4, 0.8, 0.2, 0.1, 0.01) == pytest.approx(0.4 + 0.04 - 0.002)
+    assert rules.consolidate(0.4, 0.4, 0.4, 0.1, 0.01) == 0.4  # at rest
+    assert rules.consolidate(0.4, 0.8, 0.4, 0.0, 0.0) == 0.4  # switched off
+    assert rules.consolidate(0.6, 0.6, 0.2, 0.1, 0.05) == pytest.approx(0.6 - 0.02)
+
+
+def test_admission_rule():
+    # v = u / hazard; compulsory if v < admit x share x (1 - (1 - rr) x plan), else
+    # voluntary if v < admit, else none
+    hazard = 0.1
+    assert rules.admission(0.1 * hazard, hazard, 0.3, 0.4, 0.0, 0.59) == 2  # 0.10 < 0.12
+    assert rules.admission(0.13 * hazard, hazard, 0.3, 0.4, 0.0, 0.59) == 1  # 0.12 <= 0.13 < 0.3
+    assert rules.admission(0.31 * hazard, hazard, 0.3, 0.4, 0.0, 0.59) == 0
+    # a crisis plan at fidelity 1: compulsory below 0.3 x 0.4 x 0.59 = 0.0708
+    assert rules.admission(0.1 * hazard, hazard, 0.3, 0.4, 1.0, 0.59) == 1
+    assert rules.admission(0.07 * hazard, hazard, 0.3, 0.4, 1.0, 0.59) == 2
+    # at fidelity 0.5: 0.3 x 0.4 x (1 - 0.41 x 0.5) = 0.0954
+    assert rules.admission(0.095 * hazard, hazard, 0.3, 0.4, 0.5, 0.59) == 2
+    assert rules.admission(0.096 * hazard, hazard, 0.3, 0.4, 0.5, 0.59) == 1
+    assert rules.admission(0.0, hazard, 0.0, 0.4, 0.0, 0.59) == 0  # no admissions
+
+
+def test_social_inclusion_score_rule():
+    # 2 work + 2 home + 1 family + 1 at least one tie, 0-6
+    assert rules.social_inclusion_score(True, True, True, 3) == 6
+    assert rules.social_inclusion_score(False, False, False, 0) == 0
+    assert rules.social_inclusion_score(False, True, False, 0) == 2
+    assert rules.social_inclusion_score(True, False, True, 1) == 4
+    assert rules.social_inclusion_score(False, False, True, 5) == 2
 
 
 # --------------------------------------------------------------------------- network
