@@ -61,18 +61,9 @@ def _value(parameter):
     return st.floats(parameter.low, parameter.high, allow_nan=False, allow_infinity=False)
 
 
-def _some_connectedness_weight(param_set: dict) -> bool:
-    """False in the one corner of the v2 box where connectedness is 0/0 (see the xfail below)."""
-    return sum(param_set[name] for name in CONNECTEDNESS_WEIGHTS) > 0.0
-
-
-# the registry box, less the corner of four zero connectedness weights (a model bug, pinned
-# by test_connectedness_is_finite_when_all_its_weights_are_zero)
-parameter_sets = (
-    st.fixed_dictionaries({p.name: _value(p) for p in REGISTRY.values()})
-    .map(validate)
-    .filter(_some_connectedness_weight)
-)
+# the whole registry box (the connectedness weights cannot all be 0: the ties weight is
+# at least 0.1, see test_connectedness_is_finite_at_its_lowest_weights)
+parameter_sets = st.fixed_dictionaries({p.name: _value(p) for p in REGISTRY.values()}).map(validate)
 
 
 def one_cap(param_sets: list[dict]) -> list[dict]:
@@ -266,14 +257,13 @@ def test_weekly_invariants_hold_inside_registry_bounds(world, param_sets, weeks,
     assert sim.week == weeks
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="sim bug (model v2): the four connectedness weights may all be 0 inside the "
-    "registry bounds; rules.connectedness_set_point then divides 0 by their sum 0 (NaN)",
-)
-def test_connectedness_is_finite_when_all_its_weights_are_zero():
-    params = validate({name: 0.0 for name in CONNECTEDNESS_WEIGHTS})
-    sim = _simulation(make_world(20), [params] * N_RUNS, 1)
+def test_connectedness_is_finite_at_its_lowest_weights():
+    """All four weights at 0 gave 0/0 (found in review); the ties weight is now >= 0.1."""
+    with pytest.raises(ValueError, match="ties_connectedness_weight"):
+        validate({name: 0.0 for name in CONNECTEDNESS_WEIGHTS})
+    lowest = {name: REGISTRY[name].low for name in CONNECTEDNESS_WEIGHTS}
+    assert sum(lowest.values()) > 0.0
+    sim = _simulation(make_world(20), [validate(lowest)] * N_RUNS, 1)
     sim.step()
     assert np.all(np.isfinite(sim.state.connectedness))
 
