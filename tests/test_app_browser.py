@@ -132,17 +132,17 @@ def choose(page: Page, select_class: str, option: str) -> None:
     page.get_by_role("option", name=option, exact=True).click()
 
 
-def step_to(page: Page, week: int) -> None:
-    """Press Mesa's Step button until the readout shows ``week``."""
+def step_to(page: Page, week: int, table: str = "readout") -> None:
+    """Press Mesa's Step button until the table ``table`` (a data-testid) shows ``week``."""
     for _ in range(10):
-        current = int(page.locator('[data-testid="readout"]').get_attribute("data-week"))
+        current = int(page.locator(f'[data-testid="{table}"]').get_attribute("data-week"))
         if current >= week:
             break
         page.get_by_role("button", name="Step", exact=True).click()
         expect(
-            page.locator(f'[data-testid="readout"]:not([data-week="{current}"])')
+            page.locator(f'[data-testid="{table}"]:not([data-week="{current}"])')
         ).to_be_visible()
-    expect(page.locator(f'[data-testid="readout"][data-week="{week}"]')).to_be_visible()
+    expect(page.locator(f'[data-testid="{table}"][data-week="{week}"]')).to_be_visible()
 
 
 def test_page_loads_with_controls_charts_and_tooltips(page: Page, artifacts: Path) -> None:
@@ -217,3 +217,47 @@ def test_person_view_and_export(page: Page, server: tuple[str, Path], artifacts:
     names = {p.name for p in folders[-1].iterdir()}
     assert {"series.parquet", "manifest.json", "outcomes.png", "pathway.png"} <= names
     page.screenshot(path=str(artifacts / "app-person.png"))
+
+
+def effect(page: Page, metric: str, run: str) -> float:
+    cell = page.locator(
+        f'[data-testid="effect-readout"] td[data-metric="{metric}"][data-run="{run}"]'
+    )
+    return float(cell.inner_text())
+
+
+def set_slider(page: Page, tag: str, presses: int) -> None:
+    """Move the slider ``rp-<tag>`` right by ``presses`` steps with the keyboard."""
+    slider = page.locator(f".rp-{tag} [role='slider']")
+    slider.focus()
+    for _ in range(presses):
+        slider.press("ArrowRight")
+
+
+def test_effect_view_shows_the_package_doing_more_in_a_pro_recovery_context(
+    page: Page, artifacts: Path
+) -> None:
+    page.locator(".rp-side-by-side input").check(force=True)
+    choose(page, "rp-preset", "Stigmatising vs pro-recovery context")
+    expect(page.get_by_text("A: stigmatising-context", exact=False).first).to_be_visible()
+    set_slider(page, "offer-peer_support", 4)
+    expect(page.get_by_text("Peer support: 40%", exact=True)).to_be_visible()
+    set_slider(page, "offer-self_management", 5)
+    expect(
+        page.get_by_text("Illness self-management and psychoeducation: 50%", exact=True)
+    ).to_be_visible()
+    page.get_by_role("tab", name="Package effect").click()
+    expect(page.locator('[data-testid="effect-readout"][data-week="0"]')).to_be_visible()
+    assert effect(page, "personal_recovery", "A") == 0.0  # same people at week 0
+    assert effect(page, "personal_recovery", "interaction") == 0.0
+
+    choose(page, "rp-weeks-per-step", "26")
+    step_to(page, 26, table="effect-readout")
+    expect(page.locator(".rp-chart-effect img")).to_be_visible()
+    in_a = effect(page, "personal_recovery", "A")
+    in_b = effect(page, "personal_recovery", "B")
+    assert in_b > in_a > 0
+    assert effect(page, "personal_recovery", "interaction") == pytest.approx(in_b - in_a, abs=0.02)
+    for metric in ("hope", "employed", "social_inclusion", "connectedness"):
+        effect(page, metric, "B")  # every domain has a number
+    page.screenshot(path=str(artifacts / "app-package-effect.png"), full_page=True)

@@ -183,3 +183,71 @@ def test_app_command_registers_in_a_group_and_builds_the_server_command(tmp_path
     assert env["SOLARA_TELEMETRY_MIXPANEL_ENABLE"] == "False"
     bad = CliRunner().invoke(group, ["app", "--port", "70000"])
     assert bad.exit_code == 2
+
+
+PACKAGE = {
+    "peer_support": 0.4,
+    "self_management": 0.5,
+    "supported_employment": 0.5,
+    "shared_decision_making": 0.6,
+}
+
+
+def test_package_effect_is_with_minus_without_and_larger_in_a_pro_recovery_context() -> None:
+    """Four models (A, B; with, without the package) step together on one seed."""
+    from sim.faces.app.figures import effect_readout
+    from sim.faces.app.session import (
+        EFFECT_METRICS,
+        ContextComparison,
+        effect_frame,
+        metric_frame,
+        preset_contexts,
+    )
+
+    (name_a, stigmatising), (name_b, pro_recovery) = preset_contexts("stigma")
+    pair = ContextComparison(
+        n_agents=300,
+        seed=1,
+        weeks=26,
+        offer=PACKAGE,
+        context_a=stigmatising,
+        context_b=pro_recovery,
+        name_a=name_a,
+        name_b=name_b,
+    )
+    assert pair.package_effect
+    pair.run_model()
+    assert {m.week for run in pair.runs for m in run.models} == {26}
+    for run in pair.runs:
+        effect = effect_frame(run)
+        expected = metric_frame(run.model, EFFECT_METRICS) - metric_frame(
+            run.without, EFFECT_METRICS
+        )
+        pd.testing.assert_frame_equal(effect, expected)
+        assert (effect.loc[0] == 0).all()  # the same people at week 0
+        assert set(EFFECT_METRICS) >= {
+            "personal_recovery",
+            "hope",
+            "employed",
+            "social_inclusion",
+            "connectedness",
+        }
+    table = effect_readout(pair).set_index("metric")
+    a, b = (effect_frame(run).loc[26] for run in pair.runs)
+    assert table.loc["personal_recovery", "A"] == pytest.approx(a["personal_recovery"])
+    assert table.loc["employed", "B"] == pytest.approx(100 * b["employed"])
+    assert table.loc["hope", "interaction"] == pytest.approx(b["hope"] - a["hope"])
+    # the review's lesson: the same package does more in the pro-recovery context (B)
+    assert b["personal_recovery"] > a["personal_recovery"] > 0
+
+
+def test_no_package_runs_no_counterpart_and_usual_care_can_be_compared() -> None:
+    from sim.faces.app.session import ContextComparison
+
+    plain = ContextComparison(n_agents=30, seed=2, weeks=3, context_b={})
+    assert not plain.package_effect
+    assert all(run.without is None for run in plain.runs)
+    trained = ContextComparison(n_agents=30, seed=2, weeks=3, staff_training=True)
+    assert trained.package_effect
+    trained.run_model()
+    assert trained.runs[0].without.week == 3

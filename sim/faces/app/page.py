@@ -43,7 +43,14 @@ from sim.faces.app.session import (
     ContextComparison,
     preset_contexts,
 )
-from sim.faces.app.views import ExportPanel, NetworkView, OutcomesView, PersonView, StagesView
+from sim.faces.app.views import (
+    EffectView,
+    ExportPanel,
+    NetworkView,
+    OutcomesView,
+    PersonView,
+    StagesView,
+)
 
 __all__ = [
     "DEFAULT_SETTINGS",
@@ -88,7 +95,7 @@ _CSS = """
 .rp-note { color: #555; font-size: 0.85rem; }
 .v-tooltip__content { font-size: 0.85rem !important; max-width: 460px; line-height: 1.35; }
 .rp-chart-outcomes img, .rp-chart-stages img, .rp-chart-doses img, .rp-chart-network img,
-.rp-chart-pathway img { max-width: 100%; height: auto; }
+.rp-chart-pathway img, .rp-chart-effect img { max-width: 100%; height: auto; }
 """
 
 
@@ -384,6 +391,8 @@ def Main(comparison: ContextComparison, person: solara.Reactive[int]) -> solara.
         with solara.lab.Tabs(lazy=True):
             with solara.lab.Tab("Outcomes"):
                 OutcomesView(comparison)
+            with solara.lab.Tab("Package effect"):
+                EffectView(comparison)
             with solara.lab.Tab("Stages and mechanisms"):
                 StagesView(comparison)
             with solara.lab.Tab("Network"):
