@@ -251,3 +251,82 @@ def test_no_package_runs_no_counterpart_and_usual_care_can_be_compared() -> None
     assert trained.package_effect
     trained.run_model()
     assert trained.runs[0].without.week == 3
+
+
+def _readout_week(rc) -> int:
+    tables = [
+        w.unsafe_innerHTML
+        for w in _all_widgets(rc)
+        if 'data-testid="readout"' in (getattr(w, "unsafe_innerHTML", None) or "")
+    ]
+    return int(re.search(r'data-week="(\d+)"', tables[0]).group(1))
+
+
+def _headline(rc) -> str:
+    import ipyvuetify as v
+
+    texts = [
+        w.children[0]
+        for w in _all_widgets(rc)
+        if isinstance(w, v.Html) and w.children and str(w.children[0]).startswith("Week ")
+    ]
+    return str(texts[0])
+
+
+def test_changing_a_control_after_the_horizon_re_enables_step(app_module) -> None:
+    import ipyvuetify as v
+    import solara
+
+    _box, rc = solara.render(solara.AppLayout(children=[app_module.Page()]), handle_error=False)
+    try:
+        rc.find(v.Select, label="Weeks per step").widget.v_model = 52
+        step = rc.find(v.Btn, children=["Step"])
+        play = rc.find(v.Btn, children=["▶"])
+        for _ in range(2):
+            step.widget.fire_event("click", {})
+        assert _readout_week(rc) == 104
+        assert step.widget.disabled and play.widget.disabled  # the horizon
+        slider = rc.find(v.Slider).widgets[0]  # A · professional attitudes
+        slider.v_model = 0.8
+        rc.find(v.Btn, children=["Step"]).assert_single()
+        assert _readout_week(rc) == 0  # restarted at week 0 ...
+        assert not rc.find(v.Btn, children=["Step"]).widget.disabled  # ... and steps again
+        assert not rc.find(v.Btn, children=["▶"]).widget.disabled
+        rc.find(v.Btn, children=["Step"]).widget.fire_event("click", {})
+        assert _readout_week(rc) == 52
+    finally:
+        rc.close()
+
+
+def test_steps_stop_at_the_horizon_and_table_charts_export_agree(app_module, tmp_path) -> None:
+    import ipyvuetify as v
+    import solara
+
+    from sim.faces.app.session import ContextComparison, export_run, metric_frame, tidy_series
+
+    pair = ContextComparison(n_agents=40, seed=1, weeks=104, context_b={}, offer=PACKAGE)
+    for _ in range(68):
+        pair.step()
+    for _ in range(52):  # 52 weeks asked for at week 68
+        pair.step()
+    assert pair.week == 104 and not pair.running
+    assert {m.week for run in pair.runs for m in run.models} == {104}
+    assert all(len(metric_frame(m)) == 105 for run in pair.runs for m in run.models)
+    assert tidy_series(pair)["week"].max() == 104
+    folder = export_run(pair, tmp_path)
+    assert folder.name.endswith("week104")
+    assert json.loads((folder / "manifest.json").read_text())["weeks"] == 104
+
+    _box, rc = solara.render(solara.AppLayout(children=[app_module.Page()]), handle_error=False)
+    try:
+        step = rc.find(v.Btn, children=["Step"])
+        for _ in range(17):  # 4 weeks per step
+            step.widget.fire_event("click", {})
+        assert _readout_week(rc) == 68
+        rc.find(v.Select, label="Weeks per step").widget.v_model = 52
+        step.widget.fire_event("click", {})
+        assert _readout_week(rc) == 104
+        assert _headline(rc).startswith("Week 104 of 104.")
+        assert step.widget.disabled
+    finally:
+        rc.close()

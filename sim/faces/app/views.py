@@ -1,7 +1,7 @@
 """The teaching app's views: solara components that draw a live :class:`ContextComparison`.
 
 Every view reads Mesa's visualisation ``update_counter`` so that it redraws
-after each step of Mesa's ``ModelController`` (Step, Play, Reset), and draws the
+after each step of the app's run controller (Step, Play, Reset), and draws the
 figures of :mod:`sim.faces.app.figures` as PNG images. The readout table carries
 ``data-metric`` / ``data-run`` attributes so that tests can read the numbers a
 class sees.
