@@ -134,7 +134,7 @@ def choose(page: Page, select_class: str, option: str) -> None:
 
 def step_to(page: Page, week: int, table: str = "readout") -> None:
     """Press Mesa's Step button until the table ``table`` (a data-testid) shows ``week``."""
-    for _ in range(10):
+    for _ in range(30):
         current = int(page.locator(f'[data-testid="{table}"]').get_attribute("data-week"))
         if current >= week:
             break
@@ -237,15 +237,20 @@ def set_slider(page: Page, tag: str, presses: int) -> None:
 def test_effect_view_shows_the_package_doing_more_in_a_pro_recovery_context(
     page: Page, artifacts: Path
 ) -> None:
+    """Lesson 4 of docs/LESSONS.md, as a class would set it up; its numbers at week 26."""
+    set_slider(page, "n_agents", 6)
+    expect(page.get_by_text("Number of people: 500", exact=True)).to_be_visible()
     page.locator(".rp-side-by-side input").check(force=True)
     choose(page, "rp-preset", "Stigmatising vs pro-recovery context")
     expect(page.get_by_text("A: stigmatising-context", exact=False).first).to_be_visible()
-    set_slider(page, "offer-peer_support", 4)
-    expect(page.get_by_text("Peer support: 40%", exact=True)).to_be_visible()
-    set_slider(page, "offer-self_management", 5)
-    expect(
-        page.get_by_text("Illness self-management and psychoeducation: 50%", exact=True)
-    ).to_be_visible()
+    for name, presses, label in (
+        ("peer_support", 4, "Peer support: 40%"),
+        ("self_management", 5, "Illness self-management and psychoeducation: 50%"),
+        ("supported_employment", 5, "Supported employment: 50%"),
+        ("shared_decision_making", 6, "Shared decision-making and crisis / advance planning: 60%"),
+    ):
+        set_slider(page, f"offer-{name}", presses)
+        expect(page.get_by_text(label, exact=True)).to_be_visible()
     page.get_by_role("tab", name="Package effect").click()
     expect(page.locator('[data-testid="effect-readout"][data-week="0"]')).to_be_visible()
     assert effect(page, "personal_recovery", "A") == 0.0  # same people at week 0
@@ -257,7 +262,29 @@ def test_effect_view_shows_the_package_doing_more_in_a_pro_recovery_context(
     in_a = effect(page, "personal_recovery", "A")
     in_b = effect(page, "personal_recovery", "B")
     assert in_b > in_a > 0
+    assert (in_a, in_b) == (pytest.approx(2.26, abs=0.01), pytest.approx(3.27, abs=0.01))
     assert effect(page, "personal_recovery", "interaction") == pytest.approx(in_b - in_a, abs=0.02)
     for metric in ("hope", "employed", "social_inclusion", "connectedness"):
-        effect(page, metric, "B")  # every domain has a number
-    page.screenshot(path=str(artifacts / "app-package-effect.png"), full_page=True)
+        assert effect(page, metric, "B") > effect(page, metric, "A")
+    page.screenshot(path=str(artifacts / "app-package-effect.png"))
+
+
+def test_horizon_caps_steps_and_a_control_change_restarts_a_finished_run(
+    page: Page, artifacts: Path
+) -> None:
+    step_to(page, 68)  # 4 weeks per step
+    choose(page, "rp-weeks-per-step", "52")
+    page.get_by_role("button", name="Step", exact=True).click()
+    expect(page.locator('[data-testid="readout"][data-week="104"]')).to_be_visible()
+    expect(page.get_by_text("Week 104 of 104.", exact=False)).to_be_visible()
+    expect(page.get_by_role("button", name="Step", exact=True)).to_be_disabled()
+    page.screenshot(path=str(artifacts / "app-horizon.png"))
+
+    slider = page.locator(".rp-public_stigma-A [role='slider']")
+    slider.focus()
+    slider.press("ArrowRight")
+    expect(page.locator('[data-testid="readout"][data-week="0"]')).to_be_visible()
+    expect(page.get_by_role("button", name="Step", exact=True)).to_be_enabled()
+    expect(page.get_by_role("button", name="▶", exact=True)).to_be_enabled()
+    page.get_by_role("button", name="Step", exact=True).click()
+    expect(page.locator('[data-testid="readout"][data-week="52"]')).to_be_visible()
