@@ -302,6 +302,7 @@ def test_steps_stop_at_the_horizon_and_table_charts_export_agree(app_module, tmp
     import ipyvuetify as v
     import solara
 
+    from sim.faces.app.figures import save_charts
     from sim.faces.app.session import ContextComparison, export_run, metric_frame, tidy_series
 
     pair = ContextComparison(n_agents=40, seed=1, weeks=104, context_b={}, offer=PACKAGE)
@@ -313,9 +314,14 @@ def test_steps_stop_at_the_horizon_and_table_charts_export_agree(app_module, tmp
     assert {m.week for run in pair.runs for m in run.models} == {104}
     assert all(len(metric_frame(m)) == 105 for run in pair.runs for m in run.models)
     assert tidy_series(pair)["week"].max() == 104
-    folder = export_run(pair, tmp_path)
+    folder = export_run(pair, tmp_path, figures=lambda f: save_charts(pair, f))
     assert folder.name.endswith("week104")
-    assert json.loads((folder / "manifest.json").read_text())["weeks"] == 104
+    manifest = json.loads((folder / "manifest.json").read_text())
+    assert manifest["weeks"] == 104 and manifest["package_effect"] is True
+    assert "effect.png" in manifest["charts"]
+    series = pd.read_parquet(folder / "series.parquet")
+    assert series["week"].max() == 104
+    assert "context-a (without package)" in set(series["scenario"])
 
     _box, rc = solara.render(solara.AppLayout(children=[app_module.Page()]), handle_error=False)
     try:

@@ -55,14 +55,15 @@ DOMAIN_PANELS: dict[str, tuple[tuple[str, str, str, float, float], ...]] = {
     ),
     "Social": (("connectedness", "Connectedness", "mean (0-1)", 1.0, 0.1),),
 }
-# The package effect's panels, every domain: (domain, metric, title, unit, scale).
-EFFECT_PANELS: tuple[tuple[str, str, str, str, float], ...] = (
-    ("Existential", "personal_recovery", "Personal recovery", "QPR points", 1.0),
-    ("Existential", "hope", "Hope", "0-1 scale", 1.0),
-    ("Functional", "employed", "In paid work", "percentage points", 100.0),
-    ("Functional", "housed", "Stably housed", "percentage points", 100.0),
-    ("Social", "social_inclusion", "Social inclusion", "SIX points, 0-6", 1.0),
-    ("Social", "connectedness", "Connectedness", "0-1 scale", 1.0),
+# The package effect's panels, every domain: (domain, metric, title, unit, scale,
+# minimum visible span of the y-axis, so that a null effect does not look like noise).
+EFFECT_PANELS: tuple[tuple[str, str, str, str, float, float], ...] = (
+    ("Existential", "personal_recovery", "Personal recovery", "QPR points", 1.0, 1.0),
+    ("Existential", "hope", "Hope", "0-1 scale", 1.0, 0.02),
+    ("Functional", "employed", "In paid work", "percentage points", 100.0, 2.0),
+    ("Functional", "housed", "Stably housed", "percentage points", 100.0, 2.0),
+    ("Social", "social_inclusion", "Social inclusion", "SIX points, 0-6", 1.0, 0.1),
+    ("Social", "connectedness", "Connectedness", "0-1 scale", 1.0, 0.02),
 )
 INTERACTION_STYLE = ("#000000", ":")
 DPI = 110
@@ -365,7 +366,7 @@ def effect_figure(comparison: ContextComparison) -> Figure:
         axes[1].text(0.5, 0.5, "Offer an intervention to see its effect", ha="center", fontsize=12)
         return fig
     effects = {run.key: effect_frame(run) for run in comparison.runs}
-    for ax, (domain, metric, title, unit, scale) in zip(axes, EFFECT_PANELS, strict=True):
+    for ax, (domain, metric, title, unit, scale, span) in zip(axes, EFFECT_PANELS, strict=True):
         ax.axhline(0.0, color="#999999", lw=0.8)
         for run in comparison.runs:
             colour, style = RUN_STYLES[run.key]
@@ -376,6 +377,7 @@ def effect_figure(comparison: ContextComparison) -> Figure:
             colour, style = INTERACTION_STYLE
             ax.plot(gap.index, gap.to_numpy(), color=colour, linestyle=style, lw=1.8)
         _style(ax, f"{domain}: {title}", f"effect, {unit}", weeks)
+        _min_span(ax, span)
     handles = [
         Line2D(
             [],
@@ -417,7 +419,7 @@ def effect_readout(comparison: ContextComparison) -> pd.DataFrame:
     frames = {run.key: effect_frame(run) for run in comparison.runs}
     last = min(frame.index[-1] for frame in frames.values())
     rows = []
-    for domain, metric, title, unit, scale in EFFECT_PANELS:
+    for domain, metric, title, unit, scale, _ in EFFECT_PANELS:
         row = {"domain": domain, "outcome": title, "unit": unit, "metric": metric, "week": last}
         for key, frame in frames.items():
             row[key] = scale * float(frame.loc[last, metric])
