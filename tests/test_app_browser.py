@@ -132,17 +132,17 @@ def choose(page: Page, select_class: str, option: str) -> None:
     page.get_by_role("option", name=option, exact=True).click()
 
 
-def step_to(page: Page, week: int) -> None:
-    """Press Mesa's Step button until the readout shows ``week``."""
-    for _ in range(10):
-        current = int(page.locator('[data-testid="readout"]').get_attribute("data-week"))
+def step_to(page: Page, week: int, table: str = "readout") -> None:
+    """Press Mesa's Step button until the table ``table`` (a data-testid) shows ``week``."""
+    for _ in range(30):
+        current = int(page.locator(f'[data-testid="{table}"]').get_attribute("data-week"))
         if current >= week:
             break
         page.get_by_role("button", name="Step", exact=True).click()
         expect(
-            page.locator(f'[data-testid="readout"]:not([data-week="{current}"])')
+            page.locator(f'[data-testid="{table}"]:not([data-week="{current}"])')
         ).to_be_visible()
-    expect(page.locator(f'[data-testid="readout"][data-week="{week}"]')).to_be_visible()
+    expect(page.locator(f'[data-testid="{table}"][data-week="{week}"]')).to_be_visible()
 
 
 def test_page_loads_with_controls_charts_and_tooltips(page: Page, artifacts: Path) -> None:
@@ -217,3 +217,74 @@ def test_person_view_and_export(page: Page, server: tuple[str, Path], artifacts:
     names = {p.name for p in folders[-1].iterdir()}
     assert {"series.parquet", "manifest.json", "outcomes.png", "pathway.png"} <= names
     page.screenshot(path=str(artifacts / "app-person.png"))
+
+
+def effect(page: Page, metric: str, run: str) -> float:
+    cell = page.locator(
+        f'[data-testid="effect-readout"] td[data-metric="{metric}"][data-run="{run}"]'
+    )
+    return float(cell.inner_text())
+
+
+def set_slider(page: Page, tag: str, presses: int) -> None:
+    """Move the slider ``rp-<tag>`` right by ``presses`` steps with the keyboard."""
+    slider = page.locator(f".rp-{tag} [role='slider']")
+    slider.focus()
+    for _ in range(presses):
+        slider.press("ArrowRight")
+
+
+def test_effect_view_shows_the_package_doing_more_in_a_pro_recovery_context(
+    page: Page, artifacts: Path
+) -> None:
+    """Lesson 4 of docs/LESSONS.md, as a class would set it up; its numbers at week 26."""
+    set_slider(page, "n_agents", 6)
+    expect(page.get_by_text("Number of people: 500", exact=True)).to_be_visible()
+    page.locator(".rp-side-by-side input").check(force=True)
+    choose(page, "rp-preset", "Stigmatising vs pro-recovery context")
+    expect(page.get_by_text("A: stigmatising-context", exact=False).first).to_be_visible()
+    for name, presses, label in (
+        ("peer_support", 4, "Peer support: 40%"),
+        ("self_management", 5, "Illness self-management and psychoeducation: 50%"),
+        ("supported_employment", 5, "Supported employment: 50%"),
+        ("shared_decision_making", 6, "Shared decision-making and crisis / advance planning: 60%"),
+    ):
+        set_slider(page, f"offer-{name}", presses)
+        expect(page.get_by_text(label, exact=True)).to_be_visible()
+    page.get_by_role("tab", name="Package effect").click()
+    expect(page.locator('[data-testid="effect-readout"][data-week="0"]')).to_be_visible()
+    assert effect(page, "personal_recovery", "A") == 0.0  # same people at week 0
+    assert effect(page, "personal_recovery", "interaction") == 0.0
+
+    choose(page, "rp-weeks-per-step", "26")
+    step_to(page, 26, table="effect-readout")
+    expect(page.locator(".rp-chart-effect img")).to_be_visible()
+    in_a = effect(page, "personal_recovery", "A")
+    in_b = effect(page, "personal_recovery", "B")
+    assert in_b > in_a > 0
+    assert (in_a, in_b) == (pytest.approx(2.26, abs=0.01), pytest.approx(3.27, abs=0.01))
+    assert effect(page, "personal_recovery", "interaction") == pytest.approx(in_b - in_a, abs=0.02)
+    for metric in ("hope", "employed", "social_inclusion", "connectedness"):
+        assert effect(page, metric, "B") > effect(page, metric, "A")
+    page.screenshot(path=str(artifacts / "app-package-effect.png"))
+
+
+def test_horizon_caps_steps_and_a_control_change_restarts_a_finished_run(
+    page: Page, artifacts: Path
+) -> None:
+    step_to(page, 68)  # 4 weeks per step
+    choose(page, "rp-weeks-per-step", "52")
+    page.get_by_role("button", name="Step", exact=True).click()
+    expect(page.locator('[data-testid="readout"][data-week="104"]')).to_be_visible()
+    expect(page.get_by_text("Week 104 of 104.", exact=False)).to_be_visible()
+    expect(page.get_by_role("button", name="Step", exact=True)).to_be_disabled()
+    page.screenshot(path=str(artifacts / "app-horizon.png"))
+
+    slider = page.locator(".rp-public_stigma-A [role='slider']")
+    slider.focus()
+    slider.press("ArrowRight")
+    expect(page.locator('[data-testid="readout"][data-week="0"]')).to_be_visible()
+    expect(page.get_by_role("button", name="Step", exact=True)).to_be_enabled()
+    expect(page.get_by_role("button", name="▶", exact=True)).to_be_enabled()
+    page.get_by_role("button", name="Step", exact=True).click()
+    expect(page.locator('[data-testid="readout"][data-week="52"]')).to_be_visible()

@@ -183,3 +183,156 @@ def test_app_command_registers_in_a_group_and_builds_the_server_command(tmp_path
     assert env["SOLARA_TELEMETRY_MIXPANEL_ENABLE"] == "False"
     bad = CliRunner().invoke(group, ["app", "--port", "70000"])
     assert bad.exit_code == 2
+
+
+PACKAGE = {
+    "peer_support": 0.4,
+    "self_management": 0.5,
+    "supported_employment": 0.5,
+    "shared_decision_making": 0.6,
+}
+
+
+def test_package_effect_is_with_minus_without_and_larger_in_a_pro_recovery_context() -> None:
+    """Four models (A, B; with, without the package) step together on one seed."""
+    from sim.faces.app.figures import effect_readout
+    from sim.faces.app.session import (
+        EFFECT_METRICS,
+        ContextComparison,
+        effect_frame,
+        metric_frame,
+        preset_contexts,
+    )
+
+    (name_a, stigmatising), (name_b, pro_recovery) = preset_contexts("stigma")
+    pair = ContextComparison(
+        n_agents=300,
+        seed=1,
+        weeks=26,
+        offer=PACKAGE,
+        context_a=stigmatising,
+        context_b=pro_recovery,
+        name_a=name_a,
+        name_b=name_b,
+    )
+    assert pair.package_effect
+    pair.run_model()
+    assert {m.week for run in pair.runs for m in run.models} == {26}
+    for run in pair.runs:
+        effect = effect_frame(run)
+        expected = metric_frame(run.model, EFFECT_METRICS) - metric_frame(
+            run.without, EFFECT_METRICS
+        )
+        pd.testing.assert_frame_equal(effect, expected)
+        assert (effect.loc[0] == 0).all()  # the same people at week 0
+        assert set(EFFECT_METRICS) >= {
+            "personal_recovery",
+            "hope",
+            "employed",
+            "social_inclusion",
+            "connectedness",
+        }
+    table = effect_readout(pair).set_index("metric")
+    a, b = (effect_frame(run).loc[26] for run in pair.runs)
+    assert table.loc["personal_recovery", "A"] == pytest.approx(a["personal_recovery"])
+    assert table.loc["employed", "B"] == pytest.approx(100 * b["employed"])
+    assert table.loc["hope", "interaction"] == pytest.approx(b["hope"] - a["hope"])
+    # the review's lesson: the same package does more in the pro-recovery context (B)
+    assert b["personal_recovery"] > a["personal_recovery"] > 0
+
+
+def test_no_package_runs_no_counterpart_and_usual_care_can_be_compared() -> None:
+    from sim.faces.app.session import ContextComparison
+
+    plain = ContextComparison(n_agents=30, seed=2, weeks=3, context_b={})
+    assert not plain.package_effect
+    assert all(run.without is None for run in plain.runs)
+    trained = ContextComparison(n_agents=30, seed=2, weeks=3, staff_training=True)
+    assert trained.package_effect
+    trained.run_model()
+    assert trained.runs[0].without.week == 3
+
+
+def _readout_week(rc) -> int:
+    tables = [
+        w.unsafe_innerHTML
+        for w in _all_widgets(rc)
+        if 'data-testid="readout"' in (getattr(w, "unsafe_innerHTML", None) or "")
+    ]
+    return int(re.search(r'data-week="(\d+)"', tables[0]).group(1))
+
+
+def _headline(rc) -> str:
+    import ipyvuetify as v
+
+    texts = [
+        w.children[0]
+        for w in _all_widgets(rc)
+        if isinstance(w, v.Html) and w.children and str(w.children[0]).startswith("Week ")
+    ]
+    return str(texts[0])
+
+
+def test_changing_a_control_after_the_horizon_re_enables_step(app_module) -> None:
+    import ipyvuetify as v
+    import solara
+
+    _box, rc = solara.render(solara.AppLayout(children=[app_module.Page()]), handle_error=False)
+    try:
+        rc.find(v.Select, label="Weeks per step").widget.v_model = 52
+        step = rc.find(v.Btn, children=["Step"])
+        play = rc.find(v.Btn, children=["▶"])
+        for _ in range(2):
+            step.widget.fire_event("click", {})
+        assert _readout_week(rc) == 104
+        assert step.widget.disabled and play.widget.disabled  # the horizon
+        slider = rc.find(v.Slider).widgets[0]  # A · professional attitudes
+        slider.v_model = 0.8
+        rc.find(v.Btn, children=["Step"]).assert_single()
+        assert _readout_week(rc) == 0  # restarted at week 0 ...
+        assert not rc.find(v.Btn, children=["Step"]).widget.disabled  # ... and steps again
+        assert not rc.find(v.Btn, children=["▶"]).widget.disabled
+        rc.find(v.Btn, children=["Step"]).widget.fire_event("click", {})
+        assert _readout_week(rc) == 52
+    finally:
+        rc.close()
+
+
+def test_steps_stop_at_the_horizon_and_table_charts_export_agree(app_module, tmp_path) -> None:
+    import ipyvuetify as v
+    import solara
+
+    from sim.faces.app.figures import save_charts
+    from sim.faces.app.session import ContextComparison, export_run, metric_frame, tidy_series
+
+    pair = ContextComparison(n_agents=40, seed=1, weeks=104, context_b={}, offer=PACKAGE)
+    for _ in range(68):
+        pair.step()
+    for _ in range(52):  # 52 weeks asked for at week 68
+        pair.step()
+    assert pair.week == 104 and not pair.running
+    assert {m.week for run in pair.runs for m in run.models} == {104}
+    assert all(len(metric_frame(m)) == 105 for run in pair.runs for m in run.models)
+    assert tidy_series(pair)["week"].max() == 104
+    folder = export_run(pair, tmp_path, figures=lambda f: save_charts(pair, f))
+    assert folder.name.endswith("week104")
+    manifest = json.loads((folder / "manifest.json").read_text())
+    assert manifest["weeks"] == 104 and manifest["package_effect"] is True
+    assert "effect.png" in manifest["charts"]
+    series = pd.read_parquet(folder / "series.parquet")
+    assert series["week"].max() == 104
+    assert "context-a (without package)" in set(series["scenario"])
+
+    _box, rc = solara.render(solara.AppLayout(children=[app_module.Page()]), handle_error=False)
+    try:
+        step = rc.find(v.Btn, children=["Step"])
+        for _ in range(17):  # 4 weeks per step
+            step.widget.fire_event("click", {})
+        assert _readout_week(rc) == 68
+        rc.find(v.Select, label="Weeks per step").widget.v_model = 52
+        step.widget.fire_event("click", {})
+        assert _readout_week(rc) == 104
+        assert _headline(rc).startswith("Week 104 of 104.")
+        assert step.widget.disabled
+    finally:
+        rc.close()

@@ -23,14 +23,17 @@ from matplotlib.ticker import MaxNLocator
 
 from sim.core.logic_model import MECHANISMS, STAGES
 from sim.core.scales import N_STAGES, QPR_MAX
-from sim.faces.app.session import ContextComparison, ContextRun, metric_frame
+from sim.faces.app.session import ContextComparison, ContextRun, effect_frame, metric_frame
 from sim.faces.reports.figures import PALETTE, STAGE_COLOURS
 
 __all__ = [
     "CHARTS",
     "DOMAIN_PANELS",
+    "EFFECT_PANELS",
     "RUN_STYLES",
     "doses_figure",
+    "effect_figure",
+    "effect_readout",
     "network_figure",
     "outcomes_figure",
     "pathway_figure",
@@ -52,6 +55,17 @@ DOMAIN_PANELS: dict[str, tuple[tuple[str, str, str, float, float], ...]] = {
     ),
     "Social": (("connectedness", "Connectedness", "mean (0-1)", 1.0, 0.1),),
 }
+# The package effect's panels, every domain: (domain, metric, title, unit, scale,
+# minimum visible span of the y-axis, so that a null effect does not look like noise).
+EFFECT_PANELS: tuple[tuple[str, str, str, str, float, float], ...] = (
+    ("Existential", "personal_recovery", "Personal recovery", "QPR points", 1.0, 1.0),
+    ("Existential", "hope", "Hope", "0-1 scale", 1.0, 0.02),
+    ("Functional", "employed", "In paid work", "percentage points", 100.0, 2.0),
+    ("Functional", "housed", "Stably housed", "percentage points", 100.0, 2.0),
+    ("Social", "social_inclusion", "Social inclusion", "SIX points, 0-6", 1.0, 0.1),
+    ("Social", "connectedness", "Connectedness", "0-1 scale", 1.0, 0.02),
+)
+INTERACTION_STYLE = ("#000000", ":")
 DPI = 110
 
 
@@ -307,7 +321,7 @@ def readout(comparison: ContextComparison) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-CHARTS = ("outcomes", "stages", "doses", "network", "pathway")
+CHARTS = ("outcomes", "effect", "stages", "doses", "network", "pathway")
 
 
 def save_charts(
@@ -321,6 +335,7 @@ def save_charts(
     folder = Path(folder)
     figures = {
         "outcomes": outcomes_figure(comparison),
+        **({"effect": effect_figure(comparison)} if comparison.package_effect else {}),
         "stages": stages_figure(comparison),
         "doses": doses_figure(comparison),
         "network": network_figure(comparison, person),
@@ -333,3 +348,82 @@ def save_charts(
         figure.savefig(path, dpi=150)
         written.append(path)
     return written
+
+
+def effect_figure(comparison: ContextComparison) -> Figure:
+    """The package's effect (with - without, same people) over time in every domain.
+
+    One panel per outcome: the effect in A (solid blue), in B (dashed orange) and,
+    side by side, the interaction, effect in B - effect in A (dotted black). A flat
+    zero line means the package changed nothing.
+    """
+    fig = _new_figure(13.0, 5.6)
+    weeks = int(comparison.settings["weeks"])
+    axes = fig.subplots(2, 3).ravel()
+    if not comparison.package_effect:
+        for ax in axes:
+            ax.axis("off")
+        axes[1].text(0.5, 0.5, "Offer an intervention to see its effect", ha="center", fontsize=12)
+        return fig
+    effects = {run.key: effect_frame(run) for run in comparison.runs}
+    for ax, (domain, metric, title, unit, scale, span) in zip(axes, EFFECT_PANELS, strict=True):
+        ax.axhline(0.0, color="#999999", lw=0.8)
+        for run in comparison.runs:
+            colour, style = RUN_STYLES[run.key]
+            series = effects[run.key][metric] * scale
+            ax.plot(series.index, series.to_numpy(), color=colour, linestyle=style, lw=2)
+        if comparison.side_by_side:
+            gap = (effects["B"][metric] - effects["A"][metric]) * scale
+            colour, style = INTERACTION_STYLE
+            ax.plot(gap.index, gap.to_numpy(), color=colour, linestyle=style, lw=1.8)
+        _style(ax, f"{domain}: {title}", f"effect, {unit}", weeks)
+        _min_span(ax, span)
+    handles = [
+        Line2D(
+            [],
+            [],
+            color=RUN_STYLES[r.key][0],
+            linestyle=RUN_STYLES[r.key][1],
+            lw=2.5,
+            label=f"Effect in {r.key}: {r.name}",
+        )
+        for r in comparison.runs
+    ]
+    if comparison.side_by_side:
+        handles.append(
+            Line2D(
+                [],
+                [],
+                color=INTERACTION_STYLE[0],
+                linestyle=INTERACTION_STYLE[1],
+                lw=2,
+                label="Interaction: effect in B - effect in A",
+            )
+        )
+    fig.legend(
+        handles=handles, loc="outside upper right", ncols=len(handles), fontsize=10, frameon=False
+    )
+    return fig
+
+
+def effect_readout(comparison: ContextComparison) -> pd.DataFrame:
+    """The package's effect at the current week, one row per outcome of :data:`EFFECT_PANELS`.
+
+    Returns:
+        Columns domain, outcome, unit, A (effect in A), and side by side B (effect in B)
+        and interaction (B - A); empty when the package effect is not computed.
+    """
+    if not comparison.package_effect:
+        return pd.DataFrame(columns=["domain", "outcome", "unit", "A"])
+    # the last week collected in all four runs (a step may be under way in another thread)
+    frames = {run.key: effect_frame(run) for run in comparison.runs}
+    last = min(frame.index[-1] for frame in frames.values())
+    rows = []
+    for domain, metric, title, unit, scale, _ in EFFECT_PANELS:
+        row = {"domain": domain, "outcome": title, "unit": unit, "metric": metric, "week": last}
+        for key, frame in frames.items():
+            row[key] = scale * float(frame.loc[last, metric])
+        if comparison.side_by_side:
+            row["interaction"] = row["B"] - row["A"]
+        rows.append(row)
+    return pd.DataFrame(rows)

@@ -1,7 +1,7 @@
 """The teaching app: show a class, live, how context changes recovery (``recovery-sim app``).
 
 A solara page built from Mesa's SolaraViz parts around :class:`ContextComparison`:
-Mesa's ``ModelController`` (Reset, Play, Step) drives the run and its
+a controller like Mesa's ``ModelController`` (Reset, Play, Step) drives the run and Mesa's
 ``update_counter`` redraws the views. The sidebar holds the controls, generated
 from the parameter registry (:mod:`sim.faces.app.controls`); the main area shows the
 three outcome domains, the stage distribution, the four mechanism doses, the
@@ -20,12 +20,14 @@ examples, the module builds a ``model`` at import, so a smoke test can step it.
 from __future__ import annotations
 
 import math
+import time
+import traceback
 from collections.abc import Mapping
 from typing import Any
 
 import solara
 import solara.lab
-from mesa.visualization.solara_viz import ModelController
+from mesa.visualization.utils import force_update
 
 from sim.core.parameters import lookup
 from sim.faces.app.controls import (
@@ -43,11 +45,19 @@ from sim.faces.app.session import (
     ContextComparison,
     preset_contexts,
 )
-from sim.faces.app.views import ExportPanel, NetworkView, OutcomesView, PersonView, StagesView
+from sim.faces.app.views import (
+    EffectView,
+    ExportPanel,
+    NetworkView,
+    OutcomesView,
+    PersonView,
+    StagesView,
+)
 
 __all__ = [
     "DEFAULT_SETTINGS",
     "Page",
+    "RunController",
     "apply_preset",
     "bounded_settings",
     "model",
@@ -88,7 +98,7 @@ _CSS = """
 .rp-note { color: #555; font-size: 0.85rem; }
 .v-tooltip__content { font-size: 0.85rem !important; max-width: 460px; line-height: 1.35; }
 .rp-chart-outcomes img, .rp-chart-stages img, .rp-chart-doses img, .rp-chart-network img,
-.rp-chart-pathway img { max-width: 100%; height: auto; }
+.rp-chart-pathway img, .rp-chart-effect img { max-width: 100%; height: auto; }
 """
 
 
@@ -215,6 +225,81 @@ def _headline(comparison: ContextComparison) -> str:
 
 
 @solara.component
+def RunController(
+    model: solara.Reactive[ContextComparison],
+    *,
+    model_parameters: solara.Reactive[dict[str, Any]],
+    play_interval: solara.Reactive[int],
+    render_interval: solara.Reactive[int],
+) -> solara.Element:
+    """Reset, play/pause and Step, like Mesa's ``ModelController``, for a model that can change.
+
+    Mesa's controller keeps its own "running" flag: when a control replaced a model that
+    had reached its horizon, Step and play stayed disabled until Reset. Here the flag
+    follows the model shown (a new model starts enabled), playing stops at the horizon,
+    and a step of k weeks stops at the horizon (:meth:`ContextComparison.step`).
+    """
+    playing = solara.use_reactive(False)
+    running = solara.use_reactive(model.value.running)
+    error_message = solara.use_reactive(None)
+
+    def follow_model() -> None:
+        running.set(bool(model.value.running))
+
+    solara.use_effect(follow_model, [id(model.value)])
+
+    def do_step() -> None:
+        shown = model.value
+        for _ in range(render_interval.value):
+            shown.step()
+            if not shown.running:
+                break
+        if shown is model.value:  # not replaced meanwhile
+            running.value = shown.running
+            if not shown.running:
+                playing.value = False
+        force_update()
+
+    def play() -> None:
+        try:
+            while running.value and playing.value:
+                time.sleep(play_interval.value / 1000)
+                if playing.value:
+                    do_step()
+        except Exception as error:  # shown in the page, as Mesa's controller does
+            error_message.value = f"error in step: {error}"
+            traceback.print_exc()
+
+    solara.lab.use_task(play, dependencies=[playing.value, running.value], prefer_threaded=True)
+
+    def do_reset() -> None:
+        error_message.set(None)
+        playing.value = False
+        model.value = ContextComparison(**model_parameters.value)
+        running.value = True
+        force_update()
+
+    with solara.Column(gap="0px") as main:
+        with solara.Row(justify="space-between"):
+            solara.Button(label="Reset", color="primary", on_click=do_reset)
+            solara.Button(
+                label="▶" if not playing.value else "❚❚",
+                color="primary",
+                on_click=lambda: playing.set(not playing.value),
+                disabled=not running.value,
+            )
+            solara.Button(
+                label="Step",
+                color="primary",
+                on_click=do_step,
+                disabled=playing.value or not running.value,
+            )
+        if error_message.value:
+            solara.Error(label=error_message.value)
+    return main
+
+
+@solara.component
 def ContextControls(settings: solara.Reactive[dict[str, Any]], update: Any) -> solara.Element:
     """Side-by-side switch, presets and the context sliders of A (and B)."""
     current = settings.value
@@ -311,7 +396,6 @@ def Page() -> solara.Element:
     person = solara.use_reactive(1)
     play_interval = solara.use_reactive(150)
     weeks_per_step = solara.use_reactive(4)
-    use_threads = solara.use_reactive(False)
 
     def update(**changes: Any) -> None:
         settings.set(bounded_settings({**settings.value, **changes}))
@@ -342,12 +426,11 @@ def Page() -> solara.Element:
         solara.AppBarTitle(TITLE)
     with solara.Sidebar(), solara.Column(gap="8px"):
         with solara.Card("Run", margin=0, classes=["rp-card-run"]):
-            ModelController(
+            RunController(
                 current_model,
                 model_parameters=kwargs,
                 play_interval=play_interval,
                 render_interval=weeks_per_step,
-                use_threads=use_threads,
             )
             solara.Select(
                 "Weeks per step",
@@ -384,6 +467,8 @@ def Main(comparison: ContextComparison, person: solara.Reactive[int]) -> solara.
         with solara.lab.Tabs(lazy=True):
             with solara.lab.Tab("Outcomes"):
                 OutcomesView(comparison)
+            with solara.lab.Tab("Package effect"):
+                EffectView(comparison)
             with solara.lab.Tab("Stages and mechanisms"):
                 StagesView(comparison)
             with solara.lab.Tab("Network"):

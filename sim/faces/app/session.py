@@ -46,10 +46,12 @@ __all__ = [
     "APP_MAX_AGENTS",
     "APP_MAX_WEEKS",
     "CONTEXT_PARAMETERS",
+    "EFFECT_METRICS",
     "PRESETS",
     "ContextComparison",
     "ContextRun",
     "Preset",
+    "effect_frame",
     "export_run",
     "metric_frame",
     "preset_contexts",
@@ -59,6 +61,16 @@ __all__ = [
 # What one app session may build: people per context and weeks (a browser can send anything).
 APP_MAX_AGENTS = 1000
 APP_MAX_WEEKS = 1040
+
+# Outcomes whose package effect (with - without) the app shows: every domain of the logic model.
+EFFECT_METRICS: tuple[str, ...] = (
+    "personal_recovery",
+    "hope",
+    "employed",
+    "housed",
+    "social_inclusion",
+    "connectedness",
+)
 
 # Moderators of the service (team attitudes) and the environment that define a context.
 CONTEXT_PARAMETERS: tuple[str, ...] = (
@@ -151,13 +163,22 @@ class ContextRun:
         key: "A" or "B".
         name: The context's label (a scenario name or "context-a" / "context-b").
         context: The context parameter values of this run.
-        model: The run itself.
+        model: The run itself (with the package offered).
+        without: The same people, seed and context with no package (no offers, no staff
+            training), stepped in lockstep with ``model``; None when the package
+            effect is not computed.
     """
 
     key: str
     name: str
     context: dict[str, float]
     model: RecoveryModel
+    without: RecoveryModel | None = None
+
+    @property
+    def models(self) -> tuple[RecoveryModel, ...]:
+        """The run with the package and, if computed, the run without it."""
+        return (self.model,) if self.without is None else (self.model, self.without)
 
 
 class ContextComparison(mesa.Model):
@@ -174,6 +195,10 @@ class ContextComparison(mesa.Model):
         context_b: Context parameter values of B; None runs A alone.
         name_a: Label of context A.
         name_b: Label of context B.
+        package_effect: Whether each context also runs without the package (no offers,
+            no staff training) on the same seed, so that the package's effect
+            (with - without) can be shown; None (default) does so whenever a package
+            is chosen (an offer above 0 or staff training).
 
     Raises:
         ValueError: If a context names a parameter outside :data:`CONTEXT_PARAMETERS`
@@ -195,6 +220,7 @@ class ContextComparison(mesa.Model):
         context_b: Mapping[str, float] | None = None,
         name_a: str = "context-a",
         name_b: str = "context-b",
+        package_effect: bool | None = None,
     ) -> None:
         _check_whole("n_agents", n_agents, APP_MAX_AGENTS)
         _check_whole("weeks", weeks, APP_MAX_WEEKS)
@@ -206,6 +232,8 @@ class ContextComparison(mesa.Model):
                 f"params sets context parameters {clash}; give them in context_a / context_b"
             )
         self.seed_value = int(seed)
+        package = any(share > 0 for share in (offer or {}).values()) or bool(staff_training)
+        effect = package if package_effect is None else bool(package_effect)
         self.settings: dict[str, Any] = {
             "n_agents": n_agents,
             "seed": seed,
@@ -231,6 +259,16 @@ class ContextComparison(mesa.Model):
                     teams=teams,
                     params={**shared, **full},
                 ),
+                RecoveryModel(
+                    n_agents=n_agents,
+                    seed=seed,
+                    weeks=weeks,
+                    offer={},
+                    teams=[Team(name="team", staff_training=False)],
+                    params={**shared, **full},
+                )
+                if effect
+                else None,
             )
             for key, name, context in contexts
             for full in [_full_context(context)]
@@ -240,6 +278,11 @@ class ContextComparison(mesa.Model):
     def side_by_side(self) -> bool:
         """Whether two contexts run side by side."""
         return len(self.runs) == 2
+
+    @property
+    def package_effect(self) -> bool:
+        """Whether every context also runs without the package (the effect can be shown)."""
+        return bool(self.runs) and all(run.without is not None for run in self.runs)
 
     @property
     def week(self) -> int:
@@ -254,19 +297,27 @@ class ContextComparison(mesa.Model):
         """
         self.running = False
         for run in self.runs:
-            # Mesa 3.3's Agent keeps a class-level dict keyed by model (Agent._ids): without
-            # this, every model the app ever built would stay in memory for the server's life
-            getattr(mesa.Agent, "_ids", {}).pop(run.model, None)
+            for model in run.models:
+                # Mesa 3.3's Agent keeps a class-level dict keyed by model (Agent._ids): without
+                # this, every model the app ever built would stay in memory for the server's life
+                getattr(mesa.Agent, "_ids", {}).pop(model, None)
         self.runs = ()
 
     def step(self) -> None:
-        """Advance every context by one week (nothing once released)."""
-        if not self.runs:
+        """Advance every run (with and without the package) by one week.
+
+        Nothing happens once released or once the horizon is reached: however many
+        weeks a caller asks for, the run stops at ``weeks``.
+        """
+        if not self.runs or self.week >= self.settings["weeks"]:
             self.running = False
             return
         for run in self.runs:
-            run.model.step()
-        self.running = all(run.model.running for run in self.runs)
+            for model in run.models:
+                model.step()
+        self.running = self.week < self.settings["weeks"] and all(
+            model.running for run in self.runs for model in run.models
+        )
 
     def layout(self) -> np.ndarray:
         """Fixed 2-D positions of the users for drawing the network, shape (N, 2).
@@ -351,19 +402,41 @@ def metric_frame(model: RecoveryModel, metrics: Sequence[str] | None = None) -> 
     return frame
 
 
+def effect_frame(run: ContextRun, metrics: Sequence[str] = EFFECT_METRICS) -> pd.DataFrame:
+    """The package's effect in one context, week by week: with minus without the package.
+
+    Both runs share the seed (the same people and chance events), so the difference
+    is the package's doing. Cut to the weeks collected in both runs.
+
+    Raises:
+        ValueError: If the run has no without-package counterpart.
+    """
+    if run.without is None:
+        raise ValueError(f"context {run.key} was run without its no-package counterpart")
+    with_ = metric_frame(run.model, metrics)
+    without = metric_frame(run.without, metrics)
+    weeks = min(len(with_), len(without))
+    return with_.iloc[:weeks] - without.iloc[:weeks]
+
+
+WITHOUT_SUFFIX = " (without package)"
+
+
 def tidy_series(comparison: ContextComparison) -> pd.DataFrame:
-    """Every weekly metric of every context as the CLI's tidy series.
+    """Every weekly metric of every run as the CLI's tidy series.
 
     Returns:
-        Columns scenario (the context's name), replicate (0), week, metric, value.
+        Columns scenario (the context's name; runs without the package are named
+        ``"<name> (without package)"``), replicate (0), week, metric, value.
     """
     frames = []
     for run in comparison.runs:
-        wide = metric_frame(run.model)
-        long = wide.reset_index().melt(id_vars="week", var_name="metric", value_name="value")
-        long.insert(0, "replicate", 0)
-        long.insert(0, "scenario", run.name)
-        frames.append(long)
+        for model, name in zip(run.models, (run.name, run.name + WITHOUT_SUFFIX), strict=False):
+            wide = metric_frame(model)
+            long = wide.reset_index().melt(id_vars="week", var_name="metric", value_name="value")
+            long.insert(0, "replicate", 0)
+            long.insert(0, "scenario", name)
+            frames.append(long)
     tidy = pd.concat(frames, ignore_index=True)[list(SERIES_COLUMNS)]
     return tidy.astype({"week": np.int64, "value": np.float64})
 
@@ -402,7 +475,8 @@ def export_run(
                 for run in comparison.runs
             ],
             seeds=[comparison.runs[0].model.run_seed.as_dict()],
-            common_random_numbers=comparison.side_by_side,
+            common_random_numbers=comparison.side_by_side or comparison.package_effect,
+            package_effect=comparison.package_effect,
             settings=comparison.settings,
             weeks=comparison.week,
             charts=charts,

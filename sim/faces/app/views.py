@@ -1,7 +1,7 @@
 """The teaching app's views: solara components that draw a live :class:`ContextComparison`.
 
 Every view reads Mesa's visualisation ``update_counter`` so that it redraws
-after each step of Mesa's ``ModelController`` (Step, Play, Reset), and draws the
+after each step of the app's run controller (Step, Play, Reset), and draws the
 figures of :mod:`sim.faces.app.figures` as PNG images. The readout table carries
 ``data-metric`` / ``data-run`` attributes so that tests can read the numbers a
 class sees.
@@ -21,6 +21,8 @@ from mesa.visualization.utils import update_counter
 from sim.faces.app.figures import (
     DOMAIN_PANELS,
     doses_figure,
+    effect_figure,
+    effect_readout,
     network_figure,
     outcomes_figure,
     pathway_figure,
@@ -33,6 +35,8 @@ from sim.faces.cli.app_server import OUT_ENV
 
 __all__ = [
     "Chart",
+    "EffectReadout",
+    "EffectView",
     "ExportPanel",
     "NetworkView",
     "OutcomesView",
@@ -100,6 +104,61 @@ def OutcomesView(comparison: ContextComparison) -> solara.Element:
     with solara.Column() as main:
         Chart(outcomes_figure(comparison), tag="outcomes")
         Readout(comparison)
+    return main
+
+
+def _effect_html(comparison: ContextComparison) -> str:
+    table = effect_readout(comparison)
+    if table.empty:
+        return (
+            '<p class="rp-note" data-testid="effect-readout" data-week="none">'
+            "No package chosen: offer an intervention (or staff training) on the left, and "
+            "each context also runs without it on the same people.</p>"
+        )
+    runs = comparison.runs
+    head = "".join(f"<th>Effect in {html.escape(f'{r.key}: {r.name}')}</th>" for r in runs)
+    if comparison.side_by_side:
+        head += "<th>Interaction (B - A)</th>"
+    columns = [r.key for r in runs] + (["interaction"] if comparison.side_by_side else [])
+    rows = []
+    for record in table.to_dict("records"):
+        digits = 2 if "QPR" in record["unit"] or "percentage" in record["unit"] else 3
+        cells = "".join(
+            f'<td data-metric="{record["metric"]}" data-run="{key}">{record[key]:+.{digits}f}</td>'
+            for key in columns
+        )
+        rows.append(
+            f"<tr><td>{record['domain']}</td><td>{html.escape(record['outcome'])} "
+            f'<span class="rp-unit">({html.escape(record["unit"])})</span></td>{cells}</tr>'
+        )
+    week = int(table["week"].iloc[0])
+    return (
+        f'<table class="rp-readout" data-testid="effect-readout" data-week="{week}">'
+        f"<thead><tr><th>Domain</th><th>Package effect (with - without)</th>{head}</tr></thead>"
+        f"<tbody>{''.join(rows)}</tbody></table>"
+    )
+
+
+@solara.component
+def EffectReadout(comparison: ContextComparison) -> solara.Element:
+    """The package's effect at the current week in A, B and their difference (a table)."""
+    update_counter.get()
+    return solara.HTML(tag="div", unsafe_innerHTML=_effect_html(comparison))
+
+
+@solara.component
+def EffectView(comparison: ContextComparison) -> solara.Element:
+    """Effect modification: the package's effect in A and in B over time, and the gap."""
+    update_counter.get()
+    with solara.Column() as main:
+        solara.Text(
+            "Each context also runs without the package, on the same people and chance "
+            "events: the effect is the difference. Side by side, the dotted line is the "
+            "interaction: how much more the package does in B than in A.",
+            classes=["rp-note"],
+        )
+        Chart(effect_figure(comparison), tag="effect")
+        EffectReadout(comparison)
     return main
 
 
