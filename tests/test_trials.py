@@ -125,3 +125,32 @@ def test_published_intervals_become_standard_errors(target, key, value, scale):
     observed, se, _ = observed_and_scale(target, key)
     assert observed == pytest.approx(value)
     assert se == pytest.approx(scale, rel=1e-3)
+
+
+def _trial_file(tmp_path, extra: str) -> Path:
+    path = tmp_path / "t.toml"
+    path.write_text(
+        'name = "t"\nintervention = "supported_employment"\nn_per_arm = 50\n'
+        "follow_up_weeks = 4\nreplicates = 2\n" + extra + "\n[[metrics]]\nname = "
+        '"worked"\nkind = "share"\noutcome = "ever_employed"\n'
+    )
+    return path
+
+
+def test_offers_are_the_comparators_services_in_both_arms(tmp_path):
+    from sim.core.logic_model import USER_INTERVENTIONS
+    from sim.studies.trials import load_trial
+
+    trial = load_trial(_trial_file(tmp_path, "[offers]\npeer_support = 1.0\n"))
+    world, treated = trial.world()
+    peer = world.offered[:, USER_INTERVENTIONS.index("peer_support")]
+    ips = world.offered[:, USER_INTERVENTIONS.index("supported_employment")]
+    assert peer[treated].all() and peer[~treated].all()  # both arms get the service
+    assert ips[treated].all() and not ips[~treated].any()  # the intervention: treated only
+
+
+def test_the_trials_own_intervention_in_offers_is_refused(tmp_path):
+    from sim.studies.trials import TrialError, load_trial
+
+    with pytest.raises(TrialError, match="offers.supported_employment"):
+        load_trial(_trial_file(tmp_path, "[offers]\nsupported_employment = 0.5\n"))

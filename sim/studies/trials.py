@@ -123,8 +123,14 @@ class TrialExperiment:
         return self.spec.intervention == "staff_training"
 
     def world(self) -> tuple[World, np.ndarray]:
-        """The trial's world and the treated-arm mask over users."""
+        """The trial's world and the treated-arm mask over users.
+
+        The file's ``[offers]`` are the comparator's services: offered to that share of
+        the users of both arms (the first users, who alternate between the arms); the
+        trial's intervention goes to the treated arm only.
+        """
         base = self.context.world()
+        services = dict(self.context.spec.offers)
         arms = 1 if self.spec.intervention is None else 2
         n_agents = arms * self.spec.n_per_arm
         n_teams = len(base.teams)
@@ -133,14 +139,14 @@ class TrialExperiment:
                 Team(**{**t.__dict__, "staff_training": i % 2 == 0})
                 for i, t in enumerate(base.teams)
             ]
-            world = make_world(n_agents, sites=base.sites, teams=teams)
+            world = make_world(n_agents, sites=base.sites, teams=teams, offer=services)
             return world, world.staff_training[world.team_of_agent]
         treated = (np.arange(n_agents) // n_teams) % 2 == 0  # both arms in every team
         if self.spec.intervention is None:
             treated = np.zeros(n_agents, dtype=bool)
-            offer = {}
+            offer = services
         else:
-            offer = {self.spec.intervention: treated}
+            offer = {**services, self.spec.intervention: treated}
         return make_world(n_agents, sites=base.sites, teams=base.teams, offer=offer), treated
 
 
@@ -176,6 +182,12 @@ def load_trial(path: str | Path) -> TrialExperiment:
     if spec.intervention is not None and spec.intervention not in valid:
         raise TrialError(
             f"{path}: intervention = {spec.intervention!r} is unknown; allowed: {', '.join(valid)}"
+        )
+    if spec.intervention is not None and spec.intervention in context_part.get("offers", {}):
+        raise TrialError(
+            f"{path}: offers.{spec.intervention}: [offers] are the comparator's services, "
+            f"given to both arms; the trial's intervention ({spec.intervention}) goes to the "
+            "treated arm only: remove it from [offers]"
         )
     context_part.setdefault("name", spec.name)
     try:
