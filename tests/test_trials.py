@@ -152,5 +152,5 @@ def test_offers_are_the_comparators_services_in_both_arms(tmp_path):
 def test_the_trials_own_intervention_in_offers_is_refused(tmp_path):
     from sim.studies.trials import TrialError, load_trial
 
-    with pytest.raises(TrialError, match="offers.supported_employment"):
+    with pytest.raises(TrialError, match=r"offers\.supported_employment"):
         load_trial(_trial_file(tmp_path, "[offers]\nsupported_employment = 0.5\n"))
