@@ -1,7 +1,8 @@
 """Virtual-trial experiments: files, runs and the trials' own metrics.
 
 A trial file describes the context (population, sites, teams, parameters -- the
-same keys as a scenario), the randomisation (individual, or clustered by team
+same keys as a scenario; its ``[offers]`` are the comparator's services, offered to
+both arms), the randomisation (individual, or clustered by team
 for staff training), the number per arm, the follow-up, the number of replicate
 trials, and the metrics computed the way the trial computed them. Each replicate
 is one independent trial of the stated size, so the spread of a metric over
