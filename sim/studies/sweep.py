@@ -340,6 +340,12 @@ def _stop_pool(pool: ProcessPoolExecutor, timeout: float = 5.0) -> None:
             if process.is_alive():
                 process.kill()
                 process.join(1.0)
+    # let the pool's manager thread finish closing its wake-up pipe now: at interpreter
+    # exit, concurrent.futures wakes every manager thread, and one still closing its pipe
+    # (a broken pool) races it into "Exception ignored ... Bad file descriptor" (3.11)
+    manager = getattr(pool, "_executor_manager_thread", None)
+    if manager is not None:
+        manager.join(max(0.0, deadline - time.monotonic()) + 1.0)
 
 
 def _dask_client(workers: int, scheduler: str | None) -> Any:
