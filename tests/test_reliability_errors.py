@@ -445,3 +445,30 @@ def test_an_interrupted_command_exits_128_plus_the_signal_without_traceback(rais
     assert result.exit_code == code, result.output
     assert "stopped by" in result.stderr and "Aborted" not in result.output
     assert "Traceback" not in result.output and "error:" not in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("command", "path", "kind", "takes"),
+    [
+        ("run", "experiments/sa_sobol_levers.toml", "an experiment", "recovery-sim sweep"),
+        ("sensitivity", "scenarios/baseline.toml", "a scenario", "recovery-sim run"),
+        ("run", "experiments/trials/eqolise.toml", "a trial", "recovery-sim trial"),
+        ("sweep", "experiments/trials/eqolise.toml", "a trial", "recovery-sim trial"),
+        ("run", "calibration/fit.toml", "a fit", "recovery-sim calibrate"),
+    ],
+)
+def test_a_file_given_to_the_wrong_command_names_its_kind_and_command(
+    tmp_path, command, path, kind, takes
+):
+    from click.testing import CliRunner
+
+    from sim.faces.cli.main import main
+
+    root = Path(__file__).resolve().parent.parent
+    out = tmp_path / "out"
+    result = CliRunner().invoke(main, [command, str(root / path), "--out", str(out)])
+    assert result.exit_code == 2, result.output
+    lines = [line for line in result.output.splitlines() if line.startswith("error:")]
+    assert len(lines) == 1 and f"looks like {kind} file" in lines[0] and takes in lines[0]
+    assert "Traceback" not in result.output
+    assert not out.exists()

@@ -71,6 +71,7 @@ from sim.core.metrics import METRICS
 from sim.core.parameters import DISTRIBUTIONS, REGISTRY, ParameterError, lookup, salib_problem
 from sim.files.design import SALIB_METHODS, DesignSpec, salib_sample, unit_design
 from sim.files.inputs import parse_toml, read_input_bytes
+from sim.files.kinds import wrong_kind
 from sim.files.outputs import check_output_name
 from sim.files.scenario import NotBool, Number, Scenario, ScenarioError, from_mapping, load_scenario
 
@@ -303,6 +304,9 @@ def _validated(raw: dict[str, Any], path: Path) -> ExperimentSpec:
     try:
         return ExperimentSpec.model_validate(raw)
     except ValidationError as error:
+        hint = wrong_kind(raw, "experiment", ExperimentSpec.model_fields)
+        if hint is not None:
+            raise ExperimentError(f"{path}: {hint}") from None
         first = error.errors()[0]
         if not first["loc"]:  # a rule across keys: its message names them
             message = first["msg"].removeprefix("Value error, ")

@@ -57,6 +57,7 @@ from sim.core.logic_model import USER_INTERVENTIONS
 from sim.core.parameters import REGISTRY, Parameter, names
 from sim.core.world import Site, Team, World, make_world, shadowed
 from sim.files.inputs import read_toml_file
+from sim.files.kinds import wrong_kind
 from sim.files.outputs import check_output_name
 
 __all__ = [
@@ -357,6 +358,9 @@ def from_mapping(raw: dict[str, Any], *, path: Path | None = None) -> Scenario:
     try:
         spec = ScenarioSpec.model_validate(raw)
     except ValidationError as exc:
+        hint = wrong_kind(raw, "scenario", ScenarioSpec.model_fields)
+        if hint is not None:
+            raise ScenarioError(f"{path or '<scenario>'}: {hint}") from None
         raise ScenarioError(_explain(exc, path or Path("<scenario>"))) from None
     for name in spec.offers:
         if name not in USER_INTERVENTIONS:
