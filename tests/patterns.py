@@ -21,7 +21,6 @@ import numpy as np
 from scipy import stats
 from two_arm_trial import run_two_arm_trial
 
-from sim.core.engine import agent_value
 from sim.core.parameters import validate
 from sim.core.seeding import RunSeed
 from sim.core.world import Site, Team, make_world
@@ -349,6 +348,3 @@ def relapse_is_a_setback() -> Verdict:
         gap >= 1.0,
         f"QPR change: relapsed {change[relapsed].mean():+.2f}, not {change[~relapsed].mean():+.2f}",
     )
-
-
-_ = agent_value  # (re-exported for tests that read per-user values)

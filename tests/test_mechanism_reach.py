@@ -9,10 +9,9 @@ from zero (95% interval); an outcome the declared links cannot reach from the
 mechanism must not move at all (exactly zero: the draws are shared).
 """
 
-import contextlib
-
 import numpy as np
 import pytest
+from mutants import _profile
 from scipy import stats
 
 from sim.core import compiled
@@ -65,16 +64,11 @@ def declared(mechanism):
     return direct, reachable
 
 
-@contextlib.contextmanager
 def carrier_profile(weights):
-    saved = compiled.PROFILE
-    profile = saved.copy()
+    """The carrier intervention's mechanism profile replaced by ``weights`` (tests/mutants.py)."""
+    profile = compiled.PROFILE.copy()
     profile[USER_INTERVENTIONS.index(CARRIER)] = weights
-    compiled.PROFILE = profile
-    try:
-        yield
-    finally:
-        compiled.PROFILE = saved
+    return _profile(profile)
 
 
 def _run(weights):
