@@ -3,19 +3,34 @@
 ``calibration/fit.toml`` names the free structural parameters (uniform priors
 over the registry's bounds unless narrowed), the targets (a metric of a trial
 file under ``experiments/trials/`` linked to a published figure in
-``calibration/targets.toml``) and the ABC-SMC settings. Each model evaluation
-runs every targeted trial once at its published size, so the simulated figure
-carries the same sampling noise as the published one. The distance is
-``sqrt(sum(((simulated - published) / scale) ** 2))`` where each scale is the
-standard error implied by the published 95% interval (width / 3.92).
+``calibration/targets.toml``) and the ABC-SMC settings.
+
+Noise. A published figure ``y`` is read as ``y = mu(theta) + e`` with ``e`` of the
+published standard error ``SE`` (width of the 95% interval / 3.92). One evaluation
+runs each targeted trial ``replicates_per_evaluation`` (R) times at its own size and
+averages, so the simulated mean carries Monte Carlo noise of SD ``sigma / sqrt(R)``,
+``sigma`` being one virtual trial's SD (measured once per fit at the centre of the
+prior, :func:`noise_scales`). The distance is the Euclidean norm of the residuals
+standardised by ``sqrt(SE**2 + sigma**2 / R)``: at the true parameters it follows a
+chi distribution with one degree of freedom per target. The final tolerance is that
+distribution's ``final_tolerance_quantile`` (default 95%), so a parameter set is
+accepted in the last generation as often as a goodness-of-fit test at that level
+would keep it -- not when one lucky draw lands unusually close. Earlier generations
+use the weighted median of the previous distances (pyABC's adaptive schedule),
+floored at the final tolerance.
+
+Batches. :class:`sim.studies.abc_batch.BatchSampler` draws proposals in batches,
+runs each trial once for the whole batch (one engine call on the trial's world,
+:func:`sim.studies.trials.run_trial_sets`), split over worker processes, and hands
+the results to pyABC's own acceptance step in proposal order.
 
 The ABC history lives in an SQLite database, so an interrupted fit resumes from
 its last finished generation. pyABC draws from numpy's global random state, which
 its database does not store; so the fit runs one generation at a time and seeds
-that state from (seed, generation) before each. A fit with one worker is then
-reproducible from the file and its seed, and a fit resumed after any finished
-generation gives the same posterior as one run straight through (a generation
-interrupted half-way is discarded and redone from its start).
+that state from (seed, generation) before each. The fit is then reproducible from
+the file and its seed whatever the number of workers, and a fit resumed after any
+finished generation gives the same posterior as one run straight through (a
+generation interrupted half-way is discarded and redone from its start).
 """
 
 from __future__ import annotations
@@ -39,13 +54,16 @@ from sim.core.parameters import REGISTRY, ParameterError, lookup
 from sim.files.inputs import read_toml_file
 from sim.files.outputs import check_output_name, output_lock
 from sim.files.scenario import NotBool, Number
-from sim.studies.trials import TrialExperiment, load_trial, run_trial
+from sim.studies.trials import TrialExperiment, load_trial, run_trial_sets
 
 __all__ = [
     "CalibrationError",
     "Fit",
     "Target",
+    "fit_history",
     "load_fit",
+    "noise_scales",
+    "simulate_means",
     "load_targets",
     "run_fit",
     "stored_generations",
@@ -83,13 +101,16 @@ class FitSpec(BaseModel):
     name: Annotated[str, AfterValidator(check_output_name)] = "fit"
     description: str = ""
     seed: Annotated[int, Field(ge=0), NotBool] = 0
-    population_size: Annotated[int, Field(ge=5, le=100_000), NotBool] = 100
-    generations: Annotated[int, Field(ge=1, le=100), NotBool] = 5
-    minimum_epsilon: Annotated[Number, Field(ge=0)] = 1.0
+    population_size: Annotated[int, Field(ge=5, le=100_000), NotBool] = 1000
+    generations: Annotated[int, Field(ge=1, le=100), NotBool] = 12
+    replicates_per_evaluation: Annotated[int, Field(ge=1, le=64), NotBool] = 1
+    final_tolerance_quantile: Annotated[Number, Field(gt=0, lt=1)] = 0.95
+    noise_replicates: Annotated[int, Field(ge=4, le=1000), NotBool] = 32
+    minimum_effective_sample_size: Annotated[int, Field(ge=1), NotBool] = 300
     database: str = "runs/fit.db"
     posterior: str = "posterior.parquet"
     targets_file: str = "targets.toml"
-    predictive_draws: Annotated[int, Field(ge=10, le=100_000), NotBool] = 100
+    predictive_draws: Annotated[int, Field(ge=10, le=100_000), NotBool] = 400
     free: dict[str, Prior]
     targets: list[TargetRef]
 
@@ -129,6 +150,13 @@ class Fit:
     def trials(self) -> dict[str, TrialExperiment]:
         """The distinct trials the targets need, by name."""
         return {t.trial.spec.name: t.trial for t in self.targets}
+
+    @property
+    def final_epsilon(self) -> float:
+        """The last generation's tolerance: a quantile of the chi distribution, one df per target."""
+        from scipy.stats import chi
+
+        return float(chi.ppf(self.spec.final_tolerance_quantile, len(self.targets)))
 
 
 def load_targets(path: Path) -> dict[str, dict[str, Any]]:
@@ -354,30 +382,91 @@ def simulate_targets(
     fit: Fit, params: dict[str, float], seed: int, replicates: int = 1
 ) -> pd.DataFrame:
     """Every target trial run ``replicates`` times with ``params``; one column per target."""
-    columns = {}
+    frames = _simulate_sets(fit, [params], [seed], replicates)
+    return pd.DataFrame({name: frame[0] for name, frame in frames.items()})
+
+
+def _simulate_sets(
+    fit: Fit, param_sets: list[dict[str, float]], seeds: list[int], replicates: int
+) -> dict[str, list[np.ndarray]]:
+    """Per target, the ``replicates`` simulated values of each parameter set (batched)."""
+    values: dict[str, list[np.ndarray]] = {}
+    rounded = [_rounded(params) for params in param_sets]
     for name, trial in fit.trials().items():
-        frame = run_trial(trial, replicates=replicates, seed=seed, params=_rounded(params))
+        frames = run_trial_sets(trial, rounded, seeds, replicates=replicates)
         for target in fit.targets:
             if target.trial.spec.name == name:
-                columns[target.name] = frame[target.metric].to_numpy()
-    return pd.DataFrame(columns)
+                values[target.name] = [f[target.metric].to_numpy() for f in frames]
+    return values
+
+
+def simulate_means(
+    fit: Fit, param_sets: list[dict[str, float]], seeds: list[int], replicates: int
+) -> list[dict[str, float]]:
+    """Each parameter set's targets, averaged over ``replicates`` virtual trials.
+
+    A replicate whose metric is undefined (e.g. a relative risk with no event in the
+    control arm) is left out of the mean; all undefined gives nan (far away).
+    """
+    values = _simulate_sets(fit, param_sets, seeds, replicates)
+    means = []
+    for i in range(len(param_sets)):
+        row = {}
+        for name, per_set in values.items():
+            finite = per_set[i][np.isfinite(per_set[i])]
+            row[name] = float(finite.mean()) if len(finite) else float("nan")
+        means.append(row)
+    return means
 
 
 def _rounded(params: dict[str, float]) -> dict[str, float]:
     return {k: round(float(v)) if REGISTRY[k].integer else float(v) for k, v in params.items()}
 
 
-def distance(fit: Fit, simulated: dict[str, float], observed: dict[str, float]) -> float:
-    """Euclidean distance of scaled residuals; a missing (nan) figure counts as far away."""
+def noise_scales(fit: Fit) -> dict[str, float]:
+    """Each target's distance scale: ``sqrt(SE**2 + sigma**2 / R)``.
+
+    ``sigma`` is the SD of one virtual trial's figure over ``noise_replicates``
+    replicate trials at the centre of the prior (seeded from the fit's seed), and R
+    is ``replicates_per_evaluation``: the Monte Carlo error of an evaluation's mean.
+    """
+    centre = {name: (low + high) / 2 for name, (low, high) in fit.priors.items()}
+    values = _simulate_sets(fit, [centre], [fit.spec.seed], fit.spec.noise_replicates)
+    scales = {}
+    for target in fit.targets:
+        simulated = values[target.name][0]
+        sigma = float(np.nanstd(simulated, ddof=1)) if np.isfinite(simulated).sum() > 1 else 0.0
+        scales[target.name] = math.sqrt(
+            target.scale**2 + sigma**2 / fit.spec.replicates_per_evaluation
+        )
+    return scales
+
+
+def distance(
+    fit: Fit,
+    simulated: dict[str, float],
+    observed: dict[str, float],
+    scales: dict[str, float] | None = None,
+) -> float:
+    """Euclidean distance of standardised residuals; a missing (nan) figure counts as far away.
+
+    ``scales`` default to the published standard errors alone.
+    """
     total = 0.0
     for target in fit.targets:
-        residual = (simulated[target.name] - observed[target.name]) / target.scale
+        scale = scales[target.name] if scales else target.scale
+        residual = (simulated[target.name] - observed[target.name]) / scale
         total += residual * residual if np.isfinite(residual) else 1e6
     return math.sqrt(total)
 
 
 def run_fit(
-    fit: Fit, *, resume: bool = False, force: bool = False, verbose: bool = False
+    fit: Fit,
+    *,
+    resume: bool = False,
+    force: bool = False,
+    verbose: bool = False,
+    workers: int = 1,
 ) -> pd.DataFrame:
     """Run (or resume) ABC-SMC; write and return the weighted posterior ensemble.
 
@@ -385,6 +474,7 @@ def run_fit(
     unless ``force`` (which deletes them) or ``resume``. The database is locked
     while the fit runs, so two fits of one file cannot both write it. With
     ``verbose``, pyABC's per-generation progress (epsilon, acceptance) is shown.
+    ``workers`` processes simulate each batch (the result does not depend on it).
 
     The folders of the database and the posterior are created if needed (and removed
     again, if still empty, when the fit fails). A database that cannot be created or
@@ -412,7 +502,7 @@ def run_fit(
         existed = fit.database.exists()
         with output_lock(fit.database, option=f"{fit.path}: database"):
             try:
-                return _run_fit(fit, resume=resume, verbose=verbose)
+                return _run_fit(fit, resume=resume, verbose=verbose, workers=workers)
             except Exception as error:
                 if not _is_database_error(error):
                     raise
@@ -534,39 +624,113 @@ def _is_database_error(error: BaseException) -> bool:
     return isinstance(error, OperationalError)
 
 
-def _run_fit(fit: Fit, *, resume: bool, verbose: bool) -> pd.DataFrame:
+def _run_fit(fit: Fit, *, resume: bool, verbose: bool, workers: int) -> pd.DataFrame:
     import pyabc
+
+    from sim.studies.abc_batch import BatchSampler, PrimedModel
 
     logging.getLogger("ABC").setLevel(logging.INFO if verbose else logging.WARNING)
     url = f"sqlite:///{fit.database.resolve()}"
     done = _finished_generations(fit) if resume else 0
     if not done:
         fit.database.unlink(missing_ok=True)  # checked: absent, empty or this fit's own
-    # One generation per pyABC run, each by a fresh ABCSMC loaded from the database, with
-    # numpy's global state seeded from (seed, generation) first: generation t is computed
-    # from the stored generation t - 1 alone, the same whether the fit ran straight
-    # through or was resumed (pyABC's in-memory state is never carried over).
-    while done < fit.spec.generations and not _reached_minimum_epsilon(fit, done):
-        _seed_generation(fit, done)
-        abc = pyabc.ABCSMC(
-            _abc_model(fit),
-            pyabc.Distribution(
-                **{n: pyabc.RV("uniform", lo, hi - lo) for n, (lo, hi) in fit.priors.items()}
-            ),
-            lambda x, y: distance(fit, x, y),
-            population_size=fit.spec.population_size,
-            sampler=pyabc.sampler.SingleCoreSampler(),
-        )
-        if done:
-            abc.load(url, 1)
-        else:
-            abc.new(url, {t.name: t.observed for t in fit.targets})
-        abc.run(minimum_epsilon=fit.spec.minimum_epsilon, max_nr_populations=1)
-        now = _finished_generations(fit)
-        if now <= done:  # pyABC stopped (e.g. no particle accepted)
-            break
-        done = now
+    scales = noise_scales(fit)
+    final = fit.final_epsilon
+    with _BatchEvaluator(fit, workers) as evaluate:
+        # One generation per pyABC run, each by a fresh ABCSMC loaded from the database,
+        # with numpy's global state seeded from (seed, generation) first: generation t is
+        # computed from the stored generation t - 1 alone, the same whether the fit ran
+        # straight through or was resumed (pyABC's in-memory state is never carried over).
+        while done < fit.spec.generations and not _reached_final_epsilon(fit, done):
+            _seed_generation(fit, done)
+            abc = pyabc.ABCSMC(
+                PrimedModel(),
+                pyabc.Distribution(
+                    **{n: pyabc.RV("uniform", lo, hi - lo) for n, (lo, hi) in fit.priors.items()}
+                ),
+                lambda x, y: distance(fit, x, y, scales),
+                population_size=fit.spec.population_size,
+                sampler=BatchSampler(evaluate, first_rate=1.0 if done == 0 else 0.5),
+                eps=_FlooredQuantile(final, first=done == 0),
+            )
+            if done:
+                abc.load(url, 1)
+            else:
+                abc.new(url, {t.name: t.observed for t in fit.targets})
+            abc.run(minimum_epsilon=final, max_nr_populations=1)
+            now = _finished_generations(fit)
+            if now <= done:  # pyABC stopped (e.g. no particle accepted)
+                break
+            done = now
     return write_posterior(fit)
+
+
+class _FlooredQuantile:
+    """pyABC's weighted-median epsilon, never below the final tolerance.
+
+    The first generation samples the prior (epsilon = infinity); each later one uses
+    the weighted median of the previous generation's distances, or the final
+    tolerance if that is larger -- the generation at the final tolerance is the last.
+    """
+
+    def __new__(cls, final: float, *, first: bool) -> Any:
+        import pyabc
+
+        class Floored(pyabc.QuantileEpsilon):
+            def __call__(self, t: int) -> float:
+                return max(super().__call__(t), final)
+
+        return Floored(initial_epsilon=math.inf if first else "from_sample", alpha=0.5)
+
+
+class _BatchEvaluator:
+    """Simulates a batch of proposals, split over worker processes (context manager)."""
+
+    def __init__(self, fit: Fit, workers: int) -> None:
+        self.fit, self.workers, self.pool = fit, max(1, int(workers)), None
+
+    def __enter__(self) -> Any:
+        if self.workers > 1:
+            import multiprocessing
+            from concurrent.futures import ProcessPoolExecutor
+
+            from sim.studies.processes import die_with_parent
+
+            self.pool = ProcessPoolExecutor(
+                max_workers=self.workers,
+                mp_context=multiprocessing.get_context("spawn"),
+                initializer=die_with_parent,
+                initargs=(os.getpid(),),
+            )
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.pool is not None:
+            self.pool.shutdown(wait=exc[0] is None, cancel_futures=True)
+
+    def __call__(self, param_sets: list[dict[str, float]], seeds: list[int]) -> list[dict]:
+        replicates = self.fit.spec.replicates_per_evaluation
+        if self.pool is None or len(param_sets) < 2 * self.workers:
+            return simulate_means(self.fit, param_sets, seeds, replicates)
+        bounds = np.linspace(0, len(param_sets), self.workers + 1).astype(int)
+        futures = [
+            self.pool.submit(
+                _simulate_in_worker, str(self.fit.path), param_sets[a:b], seeds[a:b], replicates
+            )
+            for a, b in zip(bounds[:-1], bounds[1:], strict=True)
+        ]
+        return [row for future in futures for row in future.result()]
+
+
+_WORKER_FITS: dict[str, Fit] = {}
+
+
+def _simulate_in_worker(
+    path: str, param_sets: list[dict[str, float]], seeds: list[int], replicates: int
+) -> list[dict[str, float]]:
+    if path not in _WORKER_FITS:
+        _WORKER_FITS[path] = load_fit(path)
+    return simulate_means(_WORKER_FITS[path], param_sets, seeds, replicates)
 
 
 def _seed_generation(fit: Fit, generation: int) -> None:
@@ -574,24 +738,21 @@ def _seed_generation(fit: Fit, generation: int) -> None:
     np.random.seed([fit.spec.seed, generation])  # noqa: NPY002 -- pyABC's global state
 
 
-def _reached_minimum_epsilon(fit: Fit, done: int) -> bool:
-    """Whether the last stored generation's epsilon already met ``minimum_epsilon``."""
+def _reached_final_epsilon(fit: Fit, done: int) -> bool:
+    """Whether the last stored generation ran at the final tolerance with enough ESS.
+
+    Generations at the final tolerance repeat (each proposing from the last) until the
+    effective sample size reaches ``minimum_effective_sample_size`` or ``generations``
+    runs out.
+    """
     if done == 0:
         return False
-    import pyabc
-
-    history = pyabc.History(f"sqlite:///{fit.database.resolve()}", _id=1)
-    populations = history.get_all_populations()
-    last = populations[populations["t"] == done - 1]["epsilon"]
-    return bool(len(last)) and float(last.iloc[0]) <= fit.spec.minimum_epsilon
-
-
-def _abc_model(fit: Fit) -> Any:
-    def model(parameters: Any) -> dict[str, float]:
-        seed = int(np.random.randint(2**31))  # noqa: NPY002 -- pyABC's seeded global state
-        return simulate_targets(fit, dict(parameters), seed).iloc[0].to_dict()
-
-    return model
+    last = fit_history(fit).iloc[-1]
+    return bool(
+        last["epsilon"] <= fit.final_epsilon * (1 + 1e-12)
+        and last["effective_sample_size"]
+        >= min(fit.spec.minimum_effective_sample_size, fit.spec.population_size)
+    )
 
 
 def _finished_generations(fit: Fit) -> int:
@@ -621,3 +782,29 @@ def write_posterior(fit: Fit) -> pd.DataFrame:
     posterior.to_parquet(buffer, index=False)
     write_atomic(fit.posterior_path, buffer.getvalue())
     return posterior
+
+
+def fit_history(fit: Fit) -> pd.DataFrame:
+    """Per finished generation: epsilon, simulations, acceptance rate and effective sample size.
+
+    The effective sample size is Kish's ``(sum w)^2 / sum w^2`` of the importance weights.
+    """
+    import pyabc
+
+    history = pyabc.History(f"sqlite:///{fit.database.resolve()}", _id=1)
+    populations = history.get_all_populations()
+    rows = []
+    for row in populations[populations["t"] >= 0].itertuples():
+        _, weights = history.get_distribution(m=0, t=int(row.t))
+        weights = np.asarray(weights, dtype=np.float64)
+        rows.append(
+            {
+                "generation": int(row.t),
+                "epsilon": float(row.epsilon),
+                "simulations": int(row.samples),
+                "particles": int(row.particles),
+                "acceptance_rate": int(row.particles) / int(row.samples),
+                "effective_sample_size": float(weights.sum() ** 2 / (weights**2).sum()),
+            }
+        )
+    return pd.DataFrame(rows)

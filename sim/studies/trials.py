@@ -54,6 +54,7 @@ __all__ = [
     "compute_metric",
     "load_trial",
     "run_trial",
+    "run_trial_sets",
 ]
 
 ARMS = ("treated", "control", "all")
@@ -262,21 +263,66 @@ def run_trial(
             independent or (same value) common random numbers.
     """
     spec = trial.spec
-    replicates = replicates or spec.replicates
-    values = validate({**trial.context.parameters(), **(params or {})}, where=str(trial.path))
+    return run_trial_sets(
+        trial,
+        [params or {}],
+        [spec.seed if seed is None else seed],
+        replicates=replicates or spec.replicates,
+        design_point=design_point,
+    )[0]
+
+
+def run_trial_sets(
+    trial: TrialExperiment,
+    param_sets: list[dict[str, float]],
+    seeds: list[int],
+    *,
+    replicates: int,
+    design_point: int = 0,
+    max_agent_runs: int = 250_000,
+) -> list[pd.DataFrame]:
+    """Replicate trials for several parameter sets, batched into few simulations.
+
+    Set ``i`` runs ``replicates`` trials seeded ``RunSeed(seeds[i], design_point, r)``;
+    its frame is the same as :func:`run_trial` would give for that set and seed,
+    however the sets are batched (a run depends only on its world, parameters and
+    seed). Runs sharing the trial's world go through one call of the engine, in
+    chunks of at most ``max_agent_runs`` users x runs.
+    """
+    spec = trial.spec
     world, treated = trial.world()
-    seeds = [
-        RunSeed(spec.seed if seed is None else seed, design_point, r) for r in range(replicates)
-    ]
+    context = trial.context.parameters()
     outcomes = sorted({m.outcome for m in spec.metrics})
-    per_user = run_simulations(
-        world, [values] * replicates, seeds, spec.follow_up_weeks, metrics=(), finals=outcomes
-    ).finals
-    rows = [
-        {
-            "replicate": r,
-            **{m.name: compute_metric(m, per_user[m.outcome][r], treated) for m in spec.metrics},
-        }
+    runs = [
+        (validate({**context, **params}, where=str(trial.path)), RunSeed(seed, design_point, r))
+        for params, seed in zip(param_sets, seeds, strict=True)
         for r in range(replicates)
     ]
-    return pd.DataFrame(rows)
+    per_run = max(1, max_agent_runs // max(world.n_agents, 1))
+    finals: dict[str, list[np.ndarray]] = {outcome: [] for outcome in outcomes}
+    for start in range(0, len(runs), per_run):
+        chunk = runs[start : start + per_run]
+        result = run_simulations(
+            world,
+            [values for values, _ in chunk],
+            [seed for _, seed in chunk],
+            spec.follow_up_weeks,
+            metrics=(),
+            finals=outcomes,
+        ).finals
+        for outcome in outcomes:
+            finals[outcome].extend(result[outcome])
+    frames = []
+    for i in range(len(param_sets)):
+        rows = [
+            {
+                "replicate": r,
+                **{
+                    m.name: compute_metric(m, finals[m.outcome][i * replicates + r], treated)
+                    for m in spec.metrics
+                },
+            }
+            for r in range(replicates)
+        ]
+        frames.append(pd.DataFrame(rows))
+    return frames

@@ -9,6 +9,7 @@ and a fit report.
 from __future__ import annotations
 
 import io
+import os
 import sys
 import time
 from pathlib import Path
@@ -234,8 +235,20 @@ Examples:
     help="Start the fit again over its stored generations, and replace an existing "
     "report folder; replaces only this tool's own output of the same kind.",
 )
+@click.option(
+    "--workers",
+    type=click.IntRange(min=1, max=256),
+    default=None,
+    help="Worker processes simulating each batch of proposals; the posterior does not "
+    "depend on it  [default: the CPUs available]",
+)
 def calibrate(
-    fit_file: Path, resume: bool, report_only: bool, out_dir: Path | None, force: bool
+    fit_file: Path,
+    resume: bool,
+    report_only: bool,
+    out_dir: Path | None,
+    force: bool,
+    workers: int | None,
 ) -> None:
     """Fit the free parameters of FIT_FILE to the published targets with ABC-SMC.
 
@@ -266,7 +279,12 @@ def calibrate(
             err=True,
         )
         started = time.perf_counter()
-        posterior = run_fit(fit, resume=resume, force=force, verbose=True)
+        workers = (
+            workers or len(os.sched_getaffinity(0))
+            if hasattr(os, "sched_getaffinity")
+            else (workers or os.cpu_count() or 1)
+        )
+        posterior = run_fit(fit, resume=resume, force=force, verbose=True, workers=workers)
         seconds = round(time.perf_counter() - started, 1)
     with atomic_folder(target, "calibration", force=force, inputs=inputs) as folder:
         table = write_fit_report(

@@ -1,0 +1,164 @@
+"""A pyABC sampler that evaluates proposals in batches.
+
+pyABC's samplers call one ``simulate_one()`` per particle: draw a proposal, simulate
+it, accept or reject it. Our simulations are far cheaper in batches (one engine call
+runs many parameter sets on a trial's world), so :class:`BatchSampler` splits that
+call in two: it draws a batch of proposals with pyABC's own proposal function, has
+them all simulated by one ``evaluate_batch`` call, then hands each result to pyABC's
+own acceptance step (:func:`pyabc.inference_util.evaluate_proposal`) through
+:class:`PrimedModel`, in proposal order. Distances, acceptance and importance weights
+are pyABC's; only the order of work changes.
+
+Proposals are drawn from numpy's global random state (as pyABC does) and so are the
+simulation seeds, one per proposal, after the batch's proposals: the particles of a
+generation depend on that state and the batch sizes only, and batch sizes depend
+only on acceptances seen so far, so a seeded generation is reproducible whatever
+the number of worker processes ``evaluate_batch`` uses.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import deque
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+import pyabc
+from pyabc.inference_util.inference_util import (
+    _simulate_one,
+    _simulate_one_from_prior,
+    evaluate_proposal,
+    generate_valid_proposal,
+)
+
+__all__ = ["BatchSampler", "PrimedModel"]
+
+EvaluateBatch = Callable[[list[dict[str, float]], list[int]], list[dict[str, float]]]
+
+
+class PrimedModel(pyabc.Model):
+    """A pyABC model whose next results were computed in a batch beforehand."""
+
+    def __init__(self) -> None:
+        super().__init__(name="recovery-pathways")
+        self._queue: deque[tuple[dict[str, float], dict[str, float]]] = deque()
+
+    def prime(self, parameters: dict[str, float], result: dict[str, float]) -> None:
+        """Queue the summary statistics computed for ``parameters``."""
+        self._queue.append((dict(parameters), result))
+
+    def sample(self, pars: Any) -> dict[str, float]:
+        """The queued result for ``pars`` (which must be the next queued proposal)."""
+        parameters, result = self._queue.popleft()
+        if dict(pars) != parameters:  # pragma: no cover -- a programming error
+            raise RuntimeError("batched results were consumed out of proposal order")
+        return result
+
+
+class BatchSampler(pyabc.sampler.Sampler):
+    """Draw proposals in batches, simulate each batch at once, accept in order.
+
+    Args:
+        evaluate_batch: ``(parameter sets, seeds) -> summary statistics``, one per set.
+        min_batch, max_batch: Bounds on proposals per batch; a batch is sized to the
+            acceptances still needed over the acceptance rate seen so far in the
+            generation (first guess: ``first_rate``).
+    """
+
+    def __init__(
+        self,
+        evaluate_batch: EvaluateBatch,
+        *,
+        min_batch: int = 64,
+        max_batch: int = 4096,
+        first_rate: float = 0.5,
+    ) -> None:
+        super().__init__()
+        self.evaluate_batch = evaluate_batch
+        self.min_batch, self.max_batch, self.first_rate = min_batch, max_batch, first_rate
+        self.batches: list[int] = []
+
+    def sample_until_n_accepted(
+        self,
+        n: int,
+        simulate_one: Any,
+        t: int,
+        *,
+        max_eval: float = np.inf,
+        all_accepted: bool = False,  # noqa: ARG002 -- pyABC's signature
+        ana_vars: Any = None,  # noqa: ARG002
+    ) -> Any:
+        kw = simulate_one.keywords
+        model = kw["models"][0]
+        if not isinstance(model, PrimedModel):  # pragma: no cover -- a programming error
+            raise TypeError("BatchSampler needs the ABCSMC model to be a PrimedModel")
+        sample = self._create_empty_sample()
+        simulated = accepted = 0
+        while accepted < n and simulated < max_eval:
+            rate = accepted / simulated if simulated else self.first_rate
+            wanted = math.ceil(1.1 * (n - accepted) / max(rate, 0.01))
+            size = int(min(self.max_batch, max(self.min_batch, wanted)))
+            proposals = [self._propose(simulate_one.func, kw) for _ in range(size)]
+            seeds = [int(s) for s in np.random.randint(2**31, size=size)]  # noqa: NPY002
+            results = self.evaluate_batch([dict(theta) for _, theta in proposals], seeds)
+            self.batches.append(size)
+            simulated += size
+            for (m, theta), result in zip(proposals, results, strict=True):
+                if accepted >= n:  # the surplus of the last batch: simulated, unused
+                    break
+                model.prime(theta, result)
+                particle = self._accept(simulate_one.func, kw, m, theta)
+                sample.append(particle)
+                accepted += bool(particle.accepted)
+        self.nr_evaluations_ = simulated
+        if accepted < n:
+            sample.ok = False
+        return sample
+
+    @staticmethod
+    def _propose(func: Any, kw: dict[str, Any]) -> tuple[int, Any]:
+        if func is _simulate_one_from_prior:
+            m = int(kw["model_prior"].rvs())
+            return m, kw["parameter_priors"][m].rvs()
+        return generate_valid_proposal(
+            t=kw["t"],
+            m=kw["m"],
+            p=kw["p"],
+            model_prior=kw["model_prior"],
+            parameter_priors=kw["parameter_priors"],
+            model_perturbation_kernel=kw["model_perturbation_kernel"],
+            transitions=kw["transitions"],
+        )
+
+    @staticmethod
+    def _accept(func: Any, kw: dict[str, Any], m: int, theta: Any) -> Any:
+        from pyabc.population import Particle
+
+        if func is _simulate_one_from_prior:  # a calibration sample: all accepted
+            result = kw["models"][m].summary_statistics(0, theta, kw["summary_statistics"])
+            return Particle(
+                m=m,
+                parameter=theta,
+                weight=1.0,
+                sum_stat=result.sum_stat,
+                distance=np.inf,
+                accepted=True,
+                proposal_id=0,
+                preliminary=False,
+            )
+        if func is not _simulate_one or not kw["evaluate"]:  # pragma: no cover
+            raise RuntimeError("BatchSampler supports pyABC's standard ABC-SMC only")
+        return evaluate_proposal(
+            m,
+            theta,
+            t=kw["t"],
+            models=kw["models"],
+            summary_statistics=kw["summary_statistics"],
+            distance_function=kw["distance_function"],
+            eps=kw["eps"],
+            acceptor=kw["acceptor"],
+            x_0=kw["x_0"],
+            weight_function=kw["weight_function"],
+            proposal_id=kw["proposal_id"],
+        )
