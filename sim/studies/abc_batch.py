@@ -86,9 +86,10 @@ class BatchSampler(pyabc.sampler.Sampler):
         t: int,
         *,
         max_eval: float = np.inf,
-        all_accepted: bool = False,  # noqa: ARG002 -- pyABC's signature
-        ana_vars: Any = None,  # noqa: ARG002
+        all_accepted: bool = False,
+        ana_vars: Any = None,
     ) -> Any:
+        """At least ``n`` accepted particles (pyABC's contract), simulated in batches."""
         kw = simulate_one.keywords
         model = kw["models"][0]
         if not isinstance(model, PrimedModel):  # pragma: no cover -- a programming error

@@ -36,6 +36,7 @@ generation interrupted half-way is discarded and redone from its start).
 from __future__ import annotations
 
 import contextlib
+import itertools
 import logging
 import math
 import os
@@ -62,10 +63,10 @@ __all__ = [
     "Target",
     "fit_history",
     "load_fit",
-    "noise_scales",
-    "simulate_means",
     "load_targets",
+    "noise_scales",
     "run_fit",
+    "simulate_means",
     "stored_generations",
 ]
 
@@ -153,7 +154,7 @@ class Fit:
 
     @property
     def final_epsilon(self) -> float:
-        """The last generation's tolerance: a quantile of the chi distribution, one df per target."""
+        """The last generation's tolerance: a chi quantile with one df per target."""
         from scipy.stats import chi
 
         return float(chi.ppf(self.spec.final_tolerance_quantile, len(self.targets)))
@@ -717,7 +718,7 @@ class _BatchEvaluator:
             self.pool.submit(
                 _simulate_in_worker, str(self.fit.path), param_sets[a:b], seeds[a:b], replicates
             )
-            for a, b in zip(bounds[:-1], bounds[1:], strict=True)
+            for a, b in itertools.pairwise(bounds)
         ]
         return [row for future in futures for row in future.result()]
 
