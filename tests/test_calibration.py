@@ -184,3 +184,25 @@ def test_scenarios_can_run_over_the_posterior(tmp_path):
     manifest = (out / "manifest.json").read_text()
     assert "parameter (one posterior draw per replicate" in manifest
     assert "parameter (one posterior draw per replicate" in (out / "report.html").read_text()
+
+
+def test_fitted_defaults_are_the_posterior_weighted_medians():
+    """`recovery-sim run` is calibrated out of the box (calibration/set_defaults.py)."""
+    from sim.core.parameters import REGISTRY
+    from sim.files.posterior import weighted_median
+
+    fit = load_fit(ROOT / "calibration" / "fit.toml")
+    posterior = pd.read_parquet(fit.posterior_path)
+    assert set(fit.priors) <= set(posterior.columns)
+    for name in fit.priors:
+        assert REGISTRY[name].default == weighted_median(posterior, name), name
+        assert REGISTRY[name].source.startswith(f"calibrated: {fit.spec.name}, "), name
+
+
+def test_weighted_median_follows_the_weights():
+    from sim.files.posterior import weighted_median
+
+    posterior = pd.DataFrame({"x": [3.0, 1.0, 2.0], "weight": [0.1, 0.2, 0.7]})
+    assert weighted_median(posterior, "x") == 2.0
+    posterior["weight"] = [0.6, 0.2, 0.2]
+    assert weighted_median(posterior, "x") == 3.0

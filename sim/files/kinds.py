@@ -18,7 +18,7 @@ DISTINCTIVE_KEYS: dict[str, tuple[str, ...]] = {
     "scenario": ("horizon_weeks", "population", "sites", "teams", "offers", "extends"),
     "experiment": ("design", "outputs", "execution", "overrides", "scenario", "weeks"),
     "trial": ("n_per_arm", "follow_up_weeks", "intervention", "comparator", "metrics"),
-    "fit": ("free", "targets", "generations", "population_size", "minimum_epsilon"),
+    "fit": ("free", "targets", "generations", "population_size", "final_tolerance_quantile"),
 }
 COMMANDS: dict[str, str] = {
     "scenario": "`recovery-sim run FILE` (or `compare`, `validate`)",

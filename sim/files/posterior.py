@@ -16,7 +16,14 @@ from sim.core.errors import MAX_POSTERIOR_BYTES, UserError
 from sim.core.parameters import ParameterError, lookup
 from sim.files.inputs import check_input_file
 
-__all__ = ["PosteriorError", "posterior_draw", "posterior_draws", "read_posterior"]
+__all__ = [
+    "PosteriorError",
+    "posterior_draw",
+    "posterior_draws",
+    "read_posterior",
+    "weighted_median",
+    "weighted_quantile",
+]
 
 
 class PosteriorError(UserError):
@@ -86,3 +93,20 @@ def posterior_draws(posterior: pd.DataFrame, n: int, seed: int) -> list[dict[str
     weights = posterior["weight"].to_numpy()
     index = generator.choice(len(posterior), size=n, p=weights / weights.sum())
     return [{k: float(posterior.iloc[i][k]) for k in names} for i in index]
+
+
+def weighted_quantile(values: np.ndarray, weights: np.ndarray, q: float) -> float:
+    """The ``q`` quantile of ``values`` under ``weights`` (no interpolation).
+
+    The smallest value whose weighted cumulative share reaches ``q``: a particle's value.
+    """
+    values = np.asarray(values, dtype=np.float64)
+    order = np.argsort(values, kind="stable")
+    cumulative = np.cumsum(np.asarray(weights, dtype=np.float64)[order])
+    cumulative /= cumulative[-1]
+    return float(values[order][min(int(np.searchsorted(cumulative, q)), len(values) - 1)])
+
+
+def weighted_median(posterior: pd.DataFrame, name: str) -> float:
+    """The weighted median of parameter ``name`` in a posterior ensemble."""
+    return weighted_quantile(posterior[name].to_numpy(), posterior["weight"].to_numpy(), 0.5)

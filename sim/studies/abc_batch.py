@@ -61,9 +61,10 @@ class BatchSampler(pyabc.sampler.Sampler):
 
     Args:
         evaluate_batch: ``(parameter sets, seeds) -> summary statistics``, one per set.
-        min_batch, max_batch: Bounds on proposals per batch; a batch is sized to the
-            acceptances still needed over the acceptance rate seen so far in the
-            generation (first guess: ``first_rate``).
+        min_batch, max_batch: Bounds on proposals per batch. The first batch of a
+            generation is sized to 95% of the acceptances needed over ``first_rate``
+            (the previous generation's acceptance rate); top-ups to what is still
+            needed over the rate seen so far, plus 10%.
     """
 
     def __init__(
@@ -78,6 +79,7 @@ class BatchSampler(pyabc.sampler.Sampler):
         self.evaluate_batch = evaluate_batch
         self.min_batch, self.max_batch, self.first_rate = min_batch, max_batch, first_rate
         self.batches: list[int] = []
+        self.simulated = 0
 
     def sample_until_n_accepted(
         self,
@@ -95,24 +97,28 @@ class BatchSampler(pyabc.sampler.Sampler):
         if not isinstance(model, PrimedModel):  # pragma: no cover -- a programming error
             raise TypeError("BatchSampler needs the ABCSMC model to be a PrimedModel")
         sample = self._create_empty_sample()
-        simulated = accepted = 0
-        while accepted < n and simulated < max_eval:
-            rate = accepted / simulated if simulated else self.first_rate
-            wanted = math.ceil(1.1 * (n - accepted) / max(rate, 0.01))
-            size = int(min(self.max_batch, max(self.min_batch, wanted)))
+        simulated = considered = accepted = 0
+        while accepted < n and considered < max_eval:
+            if considered:  # top up: the acceptances still needed at the rate seen so far
+                wanted = 1.1 * (n - accepted) / max(accepted / considered, 0.01)
+            else:  # first batch: a little under the expected need, so little is wasted
+                wanted = 0.95 * n / max(self.first_rate, 0.01)
+            size = int(min(self.max_batch, max(self.min_batch, math.ceil(wanted))))
             proposals = [self._propose(simulate_one.func, kw) for _ in range(size)]
             seeds = [int(s) for s in np.random.randint(2**31, size=size)]  # noqa: NPY002
             results = self.evaluate_batch([dict(theta) for _, theta in proposals], seeds)
             self.batches.append(size)
             simulated += size
             for (m, theta), result in zip(proposals, results, strict=True):
-                if accepted >= n:  # the surplus of the last batch: simulated, unused
+                if accepted >= n:  # the surplus of the last batch: simulated, never used
                     break
                 model.prime(theta, result)
                 particle = self._accept(simulate_one.func, kw, m, theta)
                 sample.append(particle)
+                considered += 1
                 accepted += bool(particle.accepted)
-        self.nr_evaluations_ = simulated
+        self.nr_evaluations_ = considered  # pyABC's acceptance rate: accepted / considered
+        self.simulated = simulated
         if accepted < n:
             sample.ok = False
         return sample

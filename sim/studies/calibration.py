@@ -67,6 +67,7 @@ __all__ = [
     "noise_scales",
     "run_fit",
     "simulate_means",
+    "simulate_sets",
     "stored_generations",
 ]
 
@@ -93,6 +94,7 @@ class TargetRef(BaseModel):
     metric: str
     scale: Annotated[Number, Field(gt=0)] | None = None
     why_scale: str = ""
+    structural: str = ""  # why the model cannot reach this figure, if it cannot
 
 
 class FitSpec(BaseModel):
@@ -127,6 +129,7 @@ class Target:
     scale: float
     citation: str
     interval: tuple[float, float] | None
+    structural: str = ""
 
 
 @dataclass(frozen=True)
@@ -252,6 +255,7 @@ def _target(
         scale=scale,
         citation=source["citation"],
         interval=interval,
+        structural=ref.structural,
     )
 
 
@@ -383,11 +387,11 @@ def simulate_targets(
     fit: Fit, params: dict[str, float], seed: int, replicates: int = 1
 ) -> pd.DataFrame:
     """Every target trial run ``replicates`` times with ``params``; one column per target."""
-    frames = _simulate_sets(fit, [params], [seed], replicates)
+    frames = simulate_sets(fit, [params], [seed], replicates)
     return pd.DataFrame({name: frame[0] for name, frame in frames.items()})
 
 
-def _simulate_sets(
+def simulate_sets(
     fit: Fit, param_sets: list[dict[str, float]], seeds: list[int], replicates: int
 ) -> dict[str, list[np.ndarray]]:
     """Per target, the ``replicates`` simulated values of each parameter set (batched)."""
@@ -409,7 +413,7 @@ def simulate_means(
     A replicate whose metric is undefined (e.g. a relative risk with no event in the
     control arm) is left out of the mean; all undefined gives nan (far away).
     """
-    values = _simulate_sets(fit, param_sets, seeds, replicates)
+    values = simulate_sets(fit, param_sets, seeds, replicates)
     means = []
     for i in range(len(param_sets)):
         row = {}
@@ -432,7 +436,7 @@ def noise_scales(fit: Fit) -> dict[str, float]:
     is ``replicates_per_evaluation``: the Monte Carlo error of an evaluation's mean.
     """
     centre = {name: (low + high) / 2 for name, (low, high) in fit.priors.items()}
-    values = _simulate_sets(fit, [centre], [fit.spec.seed], fit.spec.noise_replicates)
+    values = simulate_sets(fit, [centre], [fit.spec.seed], fit.spec.noise_replicates)
     scales = {}
     for target in fit.targets:
         simulated = values[target.name][0]
@@ -651,7 +655,7 @@ def _run_fit(fit: Fit, *, resume: bool, verbose: bool, workers: int) -> pd.DataF
                 ),
                 lambda x, y: distance(fit, x, y, scales),
                 population_size=fit.spec.population_size,
-                sampler=BatchSampler(evaluate, first_rate=1.0 if done == 0 else 0.5),
+                sampler=BatchSampler(evaluate, first_rate=_last_acceptance_rate(fit, done)),
                 eps=_FlooredQuantile(final, first=done == 0),
             )
             if done:
@@ -732,6 +736,13 @@ def _simulate_in_worker(
     if path not in _WORKER_FITS:
         _WORKER_FITS[path] = load_fit(path)
     return simulate_means(_WORKER_FITS[path], param_sets, seeds, replicates)
+
+
+def _last_acceptance_rate(fit: Fit, done: int) -> float:
+    """The last finished generation's acceptance rate (1 before the first: the prior)."""
+    if done == 0:
+        return 1.0
+    return float(fit_history(fit).iloc[-1]["acceptance_rate"])
 
 
 def _seed_generation(fit: Fit, generation: int) -> None:
