@@ -208,6 +208,9 @@ def load_trial(path: str | Path) -> TrialExperiment:
             raise TrialError(f"{path}: {key}: required key missing") from None
         if not first["loc"]:
             raise TrialError(f"{path}: {message}") from None
+        if first["type"] == "value_error" and isinstance(first.get("input"), dict):
+            name = first["input"].get("name")
+            raise TrialError(f"{path}: {key}{f' ({name})' if name else ''}: {message}") from None
         raise TrialError(
             f"{path}: {key} = {shown} is invalid: {first['msg'].removeprefix('Value error, ')}"
         ) from None

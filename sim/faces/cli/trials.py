@@ -89,16 +89,20 @@ def trial_summary(
 
 
 def _plot(summary: pd.DataFrame, frame: pd.DataFrame, path: Path) -> Path:
+    import matplotlib
     import numpy as np
     from matplotlib.figure import Figure
 
     from sim.files.outputs import write_atomic
 
+    # boxplot's vert= is deprecated from matplotlib 3.11; orientation= exists from 3.10
+    version = tuple(int(part) for part in matplotlib.__version__.split(".")[:2])
+    horizontal = {"orientation": "horizontal"} if version >= (3, 10) else {"vert": False}
     figure = Figure(figsize=(7.5, 0.9 * len(summary) + 1.0))
     axes = figure.subplots(len(summary), 1, squeeze=False)[:, 0]
     for ax, row in zip(axes, summary.itertuples(), strict=True):
         values = frame[row.metric].to_numpy(dtype=np.float64)
-        ax.boxplot(values[np.isfinite(values)], vert=False, widths=0.5, whis=(2.5, 97.5))
+        ax.boxplot(values[np.isfinite(values)], widths=0.5, whis=(2.5, 97.5), **horizontal)
         if np.isfinite(row.published):
             ax.plot(row.published, 1.45, "D", color="#D55E00")
         if np.isfinite(row.published_low):
