@@ -338,32 +338,55 @@ def run_trial_sets(
     its frame is the same as :func:`run_trial` would give for that set and seed,
     however the sets are batched (a run depends only on its world, parameters and
     seed). Runs sharing the trial's world go through one call of the engine, in
-    chunks of at most ``max_agent_runs`` users x runs.
+    chunks of at most ``max_agent_runs`` users x runs. A frame has ``replicate``,
+    one column per metric name and, for ``by_site`` metrics, one per site
+    (:func:`metric_names`); metrics ``at_week`` before the end of follow-up read
+    the per-user quantities recorded on the way (same runs, no extra simulation).
     """
-    spec = trial.spec
     world, treated = trial.world()
     context = trial.context.parameters()
-    site_of_user = np.array([team.site for team in world.teams])[world.team_of_agent]
-    site_names = [site.name for site in world.sites]
-    quantities = sorted(set().union(*(needed_quantities(m) for m in spec.metrics)))
-    weeks = sorted({_week(trial, m) for m in spec.metrics})
     runs = [
         (validate({**context, **params}, where=str(trial.path)), RunSeed(seed, design_point, r))
         for params, seed in zip(param_sets, seeds, strict=True)
         for r in range(replicates)
     ]
-    per_run = max(1, max_agent_runs // max(world.n_agents, 1))
-    # week -> quantity -> one (users,) array per run
+    finals = _per_user_finals(trial, world, runs, max_agent_runs)
+    site_of_user = np.array([team.site for team in world.teams])[world.team_of_agent]
+    site_names = [site.name for site in world.sites]
+    frames = []
+    for i in range(len(param_sets)):
+        rows = []
+        for r in range(replicates):
+            row: dict[str, float] = {"replicate": r}
+            for metric in trial.spec.metrics:
+                week = _week(trial, metric)
+                here = {name: values[i * replicates + r] for name, values in finals[week].items()}
+                row.update(metric_columns(metric, here, week, treated, site_of_user, site_names))
+            rows.append(row)
+        frames.append(pd.DataFrame(rows))
+    return frames
+
+
+def _per_user_finals(
+    trial: TrialExperiment,
+    world: World,
+    runs: list[tuple[dict[str, float], RunSeed]],
+    max_agent_runs: int,
+) -> dict[int, dict[str, list[np.ndarray]]]:
+    """Week -> quantity -> one (users,) array per run: what the metrics read."""
+    quantities = sorted(set().union(*(needed_quantities(m) for m in trial.spec.metrics)))
+    weeks = sorted({_week(trial, m) for m in trial.spec.metrics})
     finals: dict[int, dict[str, list[np.ndarray]]] = {
         week: {name: [] for name in quantities} for week in weeks
     }
+    per_run = max(1, max_agent_runs // max(world.n_agents, 1))
     for start in range(0, len(runs), per_run):
         chunk = runs[start : start + per_run]
         result = run_simulations(
             world,
             [values for values, _ in chunk],
             [seed for _, seed in chunk],
-            spec.follow_up_weeks,
+            trial.spec.follow_up_weeks,
             metrics=(),
             finals=quantities,
             finals_weeks=weeks,
@@ -371,18 +394,7 @@ def run_trial_sets(
         for week in weeks:
             for name in quantities:
                 finals[week][name].extend(result[week][name])
-    frames = []
-    for i in range(len(param_sets)):
-        rows = []
-        for r in range(replicates):
-            row: dict[str, float] = {"replicate": r}
-            for metric in spec.metrics:
-                week = _week(trial, metric)
-                here = {name: finals[week][name][i * replicates + r] for name in quantities}
-                row.update(metric_columns(metric, here, week, treated, site_of_user, site_names))
-            rows.append(row)
-        frames.append(pd.DataFrame(rows))
-    return frames
+    return finals
 
 
 def _week(trial: TrialExperiment, metric: MetricSpec) -> int:
