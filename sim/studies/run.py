@@ -20,7 +20,7 @@ import dataclasses
 import functools
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -42,7 +42,16 @@ from sim.core.seeding import RunSeed
 from sim.core.state import concatenate
 from sim.core.world import World, make_world, shadowed
 
-__all__ = ["Runs", "SimulationOutput", "design_seeds", "run_simulations", "simulate", "tidy_series"]
+__all__ = [
+    "Runs",
+    "SimulationOutput",
+    "design_seeds",
+    "per_user_quantities",
+    "run_simulations",
+    "simulate",
+    "tidy_series",
+    "yes_no_quantities",
+]
 
 
 @dataclass
@@ -55,6 +64,8 @@ class Runs:
         finals: Per-user quantity name -> (runs, users) float64, at the horizon.
         seeds: The run seeds, one per run.
         seconds: Wall time of the simulation.
+        finals_at: Week -> the ``finals`` quantities at that week, for each week of
+            ``finals_weeks`` (the horizon's entry is ``finals`` itself).
     """
 
     metrics: dict[str, np.ndarray]
@@ -62,6 +73,7 @@ class Runs:
     finals: dict[str, np.ndarray]
     seeds: list[RunSeed]
     seconds: float
+    finals_at: dict[int, dict[str, np.ndarray]] = field(default_factory=dict)
 
 
 def run_simulations(
@@ -73,6 +85,7 @@ def run_simulations(
     metrics: Sequence[str] | None = None,
     record_weeks: Sequence[int] | None = None,
     finals: Sequence[str] = (),
+    finals_weeks: Sequence[int] = (),
     progress: Callable[[int], None] | None = None,
 ) -> Runs:
     """Run one batch: run i has ``param_sets[i]`` and ``run_seeds[i]``, all on ``world``.
@@ -92,6 +105,9 @@ def run_simulations(
             from 0 to ``weeks``).
         finals: Per-user quantities (``employed``, ``hope``, ``personal_recovery``,
             ...) to return at the horizon.
+        finals_weeks: Weeks (0..``weeks``) at which to return the ``finals`` too
+            (``Runs.finals_at``), recorded on the way to the horizon: the same
+            trajectories, one simulation.
         progress: Called with 1 once per simulated week of the batch.
 
     Returns:
@@ -106,6 +122,10 @@ def run_simulations(
     if not keep and record_weeks is None:
         record_weeks = [0]
     started = time.perf_counter()
+    bad = [w for w in finals_weeks if not 0 <= w <= weeks]
+    if bad:
+        raise ValueError(f"finals_weeks must lie in 0..{weeks}, got {bad}")
+    early_finals: dict[int, dict[str, np.ndarray]] = {}
     if weeks == 0 and not isinstance(weeks, bool):
         if record_weeks is not None and set(record_weeks) != {0}:
             raise ValueError(f"record_weeks must lie in 0..0, got {list(record_weeks)}")
@@ -119,14 +139,30 @@ def run_simulations(
         tables = [weekly_metrics(part) for part in parts] if keep else []
         values = {name: np.concatenate([table[name] for table in tables])[:, None] for name in keep}
     else:
+        early = sorted({int(w) for w in finals_weeks} - {weeks})
+        wanted = np.arange(weeks + 1) if record_weeks is None else np.unique(record_weeks)
+        union = np.union1d(wanted, early).astype(np.int64)
         result = run_batch(
-            world, param_sets, seeds, weeks, progress=progress, record_weeks=record_weeks
+            world,
+            param_sets,
+            seeds,
+            weeks,
+            progress=progress,
+            record_weeks=union,
+            agent_series=finals if early else (),
         )
-        state, recorded = result.final, result.weeks
-        values = {name: result.metrics[name] for name in keep}
+        state, recorded = result.final, wanted
+        pick = np.searchsorted(union, wanted)
+        values = {name: result.metrics[name][:, pick] for name in keep}
+        at = {w: int(np.searchsorted(union, w)) for w in early}
+        early_finals = {
+            w: {n: result.agent_series[n][:, i].astype(np.float64) for n in finals}
+            for w, i in at.items()
+        }
     seconds = time.perf_counter() - started
     per_user = {name: agent_value(state, name).astype(np.float64) for name in finals}
-    return Runs(metrics=values, weeks=recorded, finals=per_user, seeds=seeds, seconds=seconds)
+    finals_at = {w: early_finals[w] if w in early_finals else per_user for w in finals_weeks}
+    return Runs(values, recorded, per_user, seeds, seconds, finals_at=finals_at)
 
 
 def _known_metrics(metrics: Sequence[str] | None) -> list[str]:
@@ -220,6 +256,18 @@ def per_user_quantities() -> frozenset[str]:
             continue
         found.add(name)
     return frozenset(found)
+
+
+@functools.cache
+def yes_no_quantities() -> frozenset[str]:
+    """The per-user quantities that are yes/no (boolean in the state), found once.
+
+    An odds ratio needs a yes/no outcome (or a threshold that makes one).
+    """
+    state = Simulation(make_world(2), [validate({})], [RunSeed(0)]).state
+    return frozenset(
+        name for name in per_user_quantities() if agent_value(state, name).dtype == np.bool_
+    )
 
 
 def check_batch(users: int, runs: int, weeks: int, knob: str = "") -> None:

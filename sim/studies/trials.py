@@ -14,15 +14,40 @@ with ``threshold`` it becomes the indicator outcome > threshold):
 
 - ``share``: share in ``arm`` (treated, control or all);
 - ``relative_risk`` and ``risk_difference``: treated vs control shares;
+- ``odds_ratio``: treated vs control odds of a yes/no outcome (``employed``,
+  ``ever_employed``, ``housed``, ``in_hospital``, ``in_relapse``, ...) or of a
+  thresholded one; NaN where undefined (no control user with the outcome, or every
+  treated user with it);
 - ``smd``: Hedges' g, treated vs control;
-- ``mean`` and ``mean_difference``: mean in an arm, difference of arm means.
+- ``mean`` and ``mean_difference``: mean in an arm, difference of arm means;
+- ``correlation``: Pearson's r across the users of ``arm`` between ``outcome`` and
+  a second per-user quantity named by ``with`` (NaN if either is constant);
+- ``follow_up_share``: mean over the users of ``arm`` of the share of follow-up
+  weeks spent in the state ``outcome`` (``housed``: time stably housed;
+  ``employed``: time in work; ``in_hospital``: time in hospital), counted from the
+  model's per-user week counters (weeks 1 to the follow-up week).
+
+Options of every metric:
+
+- ``by_site = true``: also one column per site, ``<name>[<site>]``, the metric
+  computed among that site's users (a user's site is their team's site);
+- ``at_week = N`` (0 <= N <= ``follow_up_weeks``; at least 1 for
+  ``follow_up_share``): the metric at week N instead of at the end of follow-up,
+  so one file can report several follow-up times. The runs go to the end of
+  follow-up once; the per-user quantities are recorded on the way.
+
+With a posterior ensemble (:mod:`sim.studies.trial_posterior`, ``recovery-sim
+trial FILE --posterior PATH``) each replicate trial takes one parameter draw, so
+the interval over replicates holds parameter uncertainty plus sampling noise; a
+posterior column that the trial file sets itself (``[parameters]``,
+``[population]``, a site or team) is refused.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated
 
 import numpy as np
 import pandas as pd
@@ -44,8 +69,14 @@ from sim.core.world import Team, World, make_world
 from sim.files.inputs import read_toml_file
 from sim.files.outputs import check_output_name
 from sim.files.scenario import NotBool, Scenario, ScenarioError, from_mapping
-from sim.studies.effect_sizes import hedges_g
-from sim.studies.run import per_user_quantities, run_simulations
+from sim.studies.run import per_user_quantities, run_simulations, yes_no_quantities
+from sim.studies.trial_metrics import (
+    MetricSpec,
+    compute_metric,
+    metric_columns,
+    needed_quantities,
+    site_column,
+)
 
 __all__ = [
     "MetricSpec",
@@ -53,6 +84,7 @@ __all__ = [
     "TrialExperiment",
     "compute_metric",
     "load_trial",
+    "metric_names",
     "run_trial",
     "run_trial_sets",
 ]
@@ -64,20 +96,7 @@ class TrialError(UserError):
     """A trial file that cannot be run, with an actionable message."""
 
 
-class MetricSpec(BaseModel):
-    """One metric, computed the way the trial computed it."""
-
-    model_config = ConfigDict(extra="forbid")
-    name: str
-    kind: Literal["share", "relative_risk", "risk_difference", "smd", "mean", "mean_difference"]
-    outcome: str
-    arm: Literal["treated", "control", "all"] = "treated"
-    threshold: Annotated[float, NotBool, Field(allow_inf_nan=False)] | None = None
-    target: str | None = None  # id in calibration/targets.toml
-    target_key: str | None = None  # which value of the target (e.g. smd_hope)
-
-
-_NEEDS_CONTROL = ("relative_risk", "risk_difference", "smd", "mean_difference")
+_NEEDS_CONTROL = ("relative_risk", "risk_difference", "odds_ratio", "smd", "mean_difference")
 
 
 class TrialSpec(BaseModel):
@@ -108,6 +127,18 @@ class TrialSpec(BaseModel):
                         f"{metric.arm!r} needs a control arm, and a trial without an "
                         "intervention has none; use kind = 'share' or 'mean'"
                     )
+        for i, metric in enumerate(self.metrics):
+            week = self.follow_up_weeks if metric.at_week is None else metric.at_week
+            if week > self.follow_up_weeks:
+                raise ValueError(
+                    f"metrics.{i}.at_week = {week} ({metric.name}) is after the end of "
+                    f"follow-up; allowed: 0 to follow_up_weeks = {self.follow_up_weeks}"
+                )
+            if metric.kind == "follow_up_share" and week == 0:
+                raise ValueError(
+                    f"metrics.{i} ({metric.name}): kind = 'follow_up_share' needs at least "
+                    "one week of follow-up (at_week or follow_up_weeks >= 1)"
+                )
         return self
 
 
@@ -177,6 +208,9 @@ def load_trial(path: str | Path) -> TrialExperiment:
             raise TrialError(f"{path}: {key}: required key missing") from None
         if not first["loc"]:
             raise TrialError(f"{path}: {message}") from None
+        if first["type"] == "value_error" and isinstance(first.get("input"), dict):
+            name = first["input"].get("name")
+            raise TrialError(f"{path}: {key}{f' ({name})' if name else ''}: {message}") from None
         raise TrialError(
             f"{path}: {key} = {shown} is invalid: {first['msg'].removeprefix('Value error, ')}"
         ) from None
@@ -196,16 +230,51 @@ def load_trial(path: str | Path) -> TrialExperiment:
         context = from_mapping(context_part, path=path)
     except ScenarioError as error:
         raise TrialError(str(error)) from None
-    known = per_user_quantities()
     for i, metric in enumerate(spec.metrics):
-        if metric.outcome not in known:
-            raise TrialError(
-                f"{path}: metrics.{i}.outcome = {metric.outcome!r} is not a per-user "
-                f"outcome; allowed: {', '.join(sorted(known))}"
-            )
+        _check_metric(path, i, metric, context)
     trial = TrialExperiment(path=path, spec=spec, context=context)
     check_trial_size(trial)
     return trial
+
+
+def _check_metric(path: Path, i: int, metric: MetricSpec, context: Scenario) -> None:
+    """Refuse a metric whose quantities or sites the trial does not have."""
+    known = per_user_quantities()
+    for key, name in (("outcome", metric.outcome), ("with", metric.with_)):
+        if name is not None and name not in known:
+            raise TrialError(
+                f"{path}: metrics.{i}.{key} = {name!r} is not a per-user "
+                f"quantity; allowed: {', '.join(sorted(known))}"
+            )
+    yes_no = yes_no_quantities()
+    if metric.kind == "odds_ratio" and metric.threshold is None and metric.outcome not in yes_no:
+        raise TrialError(
+            f"{path}: metrics.{i}.outcome = {metric.outcome!r}: kind = 'odds_ratio' needs a "
+            f"yes/no outcome ({', '.join(sorted(yes_no))}) or a threshold "
+            "(threshold = X makes the outcome 'above X')"
+        )
+    sites = [site.name for site in context.spec.sites]
+    if metric.by_site and len(set(sites)) < len(sites):
+        raise TrialError(
+            f"{path}: metrics.{i}.by_site = true needs distinct [[sites]] names for the "
+            f"columns {metric.name}[<site>]; the sites are named {sites}"
+        )
+
+
+def metric_names(trial: TrialExperiment) -> list[tuple[str, MetricSpec]]:
+    """Every column a trial's frame has besides ``replicate``, with its metric, in order.
+
+    A metric gives its own column, then with ``by_site`` one column per site.
+    """
+    sites = [site.name for site in trial.context.spec.sites]
+    return [
+        (column, metric)
+        for metric in trial.spec.metrics
+        for column in [
+            metric.name,
+            *(site_column(metric.name, s) for s in (sites if metric.by_site else [])),
+        ]
+    ]
 
 
 def check_trial_size(trial: TrialExperiment, replicates: int | None = None) -> None:
@@ -223,24 +292,6 @@ def check_trial_size(trial: TrialExperiment, replicates: int | None = None) -> N
         check_memory(users, replicates, spec.follow_up_weeks, knob)
     except UserError as error:
         raise TrialError(f"{trial.path}: {error}") from None
-
-
-def _indicator(values: np.ndarray, threshold: float | None) -> np.ndarray:
-    return values if threshold is None else (values > threshold).astype(np.float64)
-
-
-def compute_metric(metric: MetricSpec, values: np.ndarray, treated: np.ndarray) -> float:
-    """One trial's metric from per-user outcomes ``values`` and the treated mask."""
-    values = _indicator(np.asarray(values, dtype=np.float64), metric.threshold)
-    arm = {"treated": treated, "control": ~treated, "all": np.ones_like(treated)}
-    t, c = values[treated], values[~treated]
-    if metric.kind in ("share", "mean"):
-        return float(values[arm[metric.arm]].mean())
-    if metric.kind == "relative_risk":
-        return float(t.mean() / c.mean()) if c.mean() > 0 else float("nan")
-    if metric.kind == "risk_difference" or metric.kind == "mean_difference":
-        return float(t.mean() - c.mean())
-    return hedges_g(t, c)
 
 
 def run_trial(
@@ -287,42 +338,65 @@ def run_trial_sets(
     its frame is the same as :func:`run_trial` would give for that set and seed,
     however the sets are batched (a run depends only on its world, parameters and
     seed). Runs sharing the trial's world go through one call of the engine, in
-    chunks of at most ``max_agent_runs`` users x runs.
+    chunks of at most ``max_agent_runs`` users x runs. A frame has ``replicate``,
+    one column per metric name and, for ``by_site`` metrics, one per site
+    (:func:`metric_names`); metrics ``at_week`` before the end of follow-up read
+    the per-user quantities recorded on the way (same runs, no extra simulation).
     """
-    spec = trial.spec
     world, treated = trial.world()
     context = trial.context.parameters()
-    outcomes = sorted({m.outcome for m in spec.metrics})
     runs = [
         (validate({**context, **params}, where=str(trial.path)), RunSeed(seed, design_point, r))
         for params, seed in zip(param_sets, seeds, strict=True)
         for r in range(replicates)
     ]
+    finals = _per_user_finals(trial, world, runs, max_agent_runs)
+    site_of_user = np.array([team.site for team in world.teams])[world.team_of_agent]
+    site_names = [site.name for site in world.sites]
+    frames = []
+    for i in range(len(param_sets)):
+        rows = []
+        for r in range(replicates):
+            row: dict[str, float] = {"replicate": r}
+            for metric in trial.spec.metrics:
+                week = _week(trial, metric)
+                here = {name: values[i * replicates + r] for name, values in finals[week].items()}
+                row.update(metric_columns(metric, here, week, treated, site_of_user, site_names))
+            rows.append(row)
+        frames.append(pd.DataFrame(rows))
+    return frames
+
+
+def _per_user_finals(
+    trial: TrialExperiment,
+    world: World,
+    runs: list[tuple[dict[str, float], RunSeed]],
+    max_agent_runs: int,
+) -> dict[int, dict[str, list[np.ndarray]]]:
+    """Week -> quantity -> one (users,) array per run: what the metrics read."""
+    quantities = sorted(set().union(*(needed_quantities(m) for m in trial.spec.metrics)))
+    weeks = sorted({_week(trial, m) for m in trial.spec.metrics})
+    finals: dict[int, dict[str, list[np.ndarray]]] = {
+        week: {name: [] for name in quantities} for week in weeks
+    }
     per_run = max(1, max_agent_runs // max(world.n_agents, 1))
-    finals: dict[str, list[np.ndarray]] = {outcome: [] for outcome in outcomes}
     for start in range(0, len(runs), per_run):
         chunk = runs[start : start + per_run]
         result = run_simulations(
             world,
             [values for values, _ in chunk],
             [seed for _, seed in chunk],
-            spec.follow_up_weeks,
+            trial.spec.follow_up_weeks,
             metrics=(),
-            finals=outcomes,
-        ).finals
-        for outcome in outcomes:
-            finals[outcome].extend(result[outcome])
-    frames = []
-    for i in range(len(param_sets)):
-        rows = [
-            {
-                "replicate": r,
-                **{
-                    m.name: compute_metric(m, finals[m.outcome][i * replicates + r], treated)
-                    for m in spec.metrics
-                },
-            }
-            for r in range(replicates)
-        ]
-        frames.append(pd.DataFrame(rows))
-    return frames
+            finals=quantities,
+            finals_weeks=weeks,
+        ).finals_at
+        for week in weeks:
+            for name in quantities:
+                finals[week][name].extend(result[week][name])
+    return finals
+
+
+def _week(trial: TrialExperiment, metric: MetricSpec) -> int:
+    """The follow-up week a metric is measured at."""
+    return trial.spec.follow_up_weeks if metric.at_week is None else metric.at_week

@@ -48,6 +48,7 @@ def trial_summary(
     import pandas as pd
 
     from sim.studies.calibration import load_targets, observed_and_scale
+    from sim.studies.trials import metric_names
 
     wanted = any(metric.target and metric.target_key for metric in trial.spec.metrics)
     published = {}
@@ -56,14 +57,19 @@ def trial_summary(
             targets_file if targets_file is not None else shipped.targets_file()
         )
     rows = []
-    for metric in trial.spec.metrics:
-        values = frame[metric.name].to_numpy(dtype=np.float64)
-        low, median, high = np.nanquantile(values, [0.025, 0.5, 0.975])
+    for column, metric in metric_names(trial):
+        values = frame[column].to_numpy(dtype=np.float64)
+        finite = values[np.isfinite(values)]
+        low, median, high = (
+            np.quantile(finite, [0.025, 0.5, 0.975]) if finite.size else (np.nan,) * 3
+        )
+        pooled = column == metric.name
         row = {
-            "metric": metric.name,
+            "metric": column,
             "kind": metric.kind,
             "outcome": metric.outcome,
-            "mean": float(np.nanmean(values)),
+            "week": trial.spec.follow_up_weeks if metric.at_week is None else metric.at_week,
+            "mean": float(finite.mean()) if finite.size else np.nan,
             "median": median,
             "low_2.5": low,
             "high_97.5": high,
@@ -71,9 +77,9 @@ def trial_summary(
             "published": np.nan,
             "published_low": np.nan,
             "published_high": np.nan,
-            "target": metric.target,
+            "target": metric.target if pooled else None,
         }
-        if metric.target in published and metric.target_key:
+        if pooled and metric.target in published and metric.target_key:
             value, _, interval = observed_and_scale(published[metric.target], metric.target_key)
             row["published"] = value
             if interval is not None:
@@ -83,16 +89,20 @@ def trial_summary(
 
 
 def _plot(summary: pd.DataFrame, frame: pd.DataFrame, path: Path) -> Path:
+    import matplotlib
     import numpy as np
     from matplotlib.figure import Figure
 
     from sim.files.outputs import write_atomic
 
+    # boxplot's vert= is deprecated from matplotlib 3.11; orientation= exists from 3.10
+    version = tuple(int(part) for part in matplotlib.__version__.split(".")[:2])
+    horizontal = {"orientation": "horizontal"} if version >= (3, 10) else {"vert": False}
     figure = Figure(figsize=(7.5, 0.9 * len(summary) + 1.0))
     axes = figure.subplots(len(summary), 1, squeeze=False)[:, 0]
     for ax, row in zip(axes, summary.itertuples(), strict=True):
         values = frame[row.metric].to_numpy(dtype=np.float64)
-        ax.boxplot(values[np.isfinite(values)], vert=False, widths=0.5, whis=(2.5, 97.5))
+        ax.boxplot(values[np.isfinite(values)], widths=0.5, whis=(2.5, 97.5), **horizontal)
         if np.isfinite(row.published):
             ax.plot(row.published, 1.45, "D", color="#D55E00")
         if np.isfinite(row.published_low):
@@ -108,12 +118,23 @@ def _plot(summary: pd.DataFrame, frame: pd.DataFrame, path: Path) -> Path:
     return write_atomic(path, buffer.getvalue())
 
 
+def _interval_meaning(posterior: Path | None) -> str:
+    """What the interval over replicate trials holds, for the manifest and report."""
+    if posterior is None:
+        return "sampling noise only (a trial of this size, the file's parameter values)"
+    return (
+        f"parameter uncertainty plus sampling noise (posterior predictive: each "
+        f"replicate trial with one parameter draw from {posterior})"
+    )
+
+
 @click.command(
     epilog="""\b
 Examples:
   recovery-sim trial eqolise
   recovery-sim trial experiments/trials/eqolise.toml
   recovery-sim trial refocus --replicates 100 --out out/refocus
+  recovery-sim trial housing-first --posterior calibration/posterior.parquet
 
 EXPERIMENT is a trial file, or the name of a shipped trial (its stem, - or _):
 """
@@ -137,19 +158,35 @@ EXPERIMENT is a trial file, or the name of a shipped trial (its stem, - or _):
     is_flag=True,
     help="Replace an existing --out folder; replaces only this tool's own output of the same kind.",
 )
+@click.option(
+    "--posterior",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="A posterior ensemble (e.g. calibration/posterior.parquet): each replicate "
+    "trial takes one parameter draw, so the interval adds parameter uncertainty.",
+)
 def trial(
-    experiment: Path, replicates: int | None, seed: int | None, out_dir: Path | None, force: bool
+    experiment: Path,
+    replicates: int | None,
+    seed: int | None,
+    out_dir: Path | None,
+    force: bool,
+    posterior: Path | None,
 ) -> None:
     """Run replicate virtual trials of EXPERIMENT and compare with the published figure.
 
     Each replicate is an independent trial at the stated size, so the interval
-    over replicates is the sampling distribution of the trial's estimate.
-    Writes trials.csv (one row per replicate trial), summary.csv, trial.png,
-    manifest.json and report.html.
+    over replicates is the sampling distribution of the trial's estimate; with
+    --posterior each replicate also takes one parameter draw from the ensemble, so
+    the interval holds parameter uncertainty plus sampling noise (posterior
+    predictive). Writes trials.csv (one row per replicate trial), summary.csv,
+    trial.png, manifest.json and report.html.
     """
     from sim.core.errors import MAX_REPLICATES, check_limit
     from sim.faces.reports.html import Section, write_report
     from sim.files.outputs import atomic_folder, make_manifest, write_json
+    from sim.files.posterior import read_posterior
+    from sim.studies.trial_posterior import check_posterior_fits, run_trial_posterior
     from sim.studies.trials import TrialError, check_trial_size, load_trial, run_trial
 
     for option, value in (("replicates", replicates), ("seed", seed)):
@@ -163,10 +200,20 @@ def trial(
     if replicates is not None:
         check_limit(replicates, MAX_REPLICATES, "--replicates")
         check_trial_size(loaded, replicates)
+    ensemble = None
+    if posterior is not None:
+        ensemble = read_posterior(posterior)
+        check_posterior_fits(loaded, ensemble, posterior)  # before any folder exists
     target = out_dir if out_dir is not None else Path("out") / f"trial-{loaded.spec.name}"
-    with atomic_folder(target, "trial", force=force, inputs=[experiment]) as folder:
+    inputs = [experiment] if posterior is None else [experiment, posterior]
+    with atomic_folder(target, "trial", force=force, inputs=inputs) as folder:
         started = time.perf_counter()
-        frame = run_trial(loaded, replicates=replicates, seed=seed)
+        if ensemble is None:
+            frame = run_trial(loaded, replicates=replicates, seed=seed)
+        else:
+            frame = run_trial_posterior(
+                loaded, ensemble, replicates=replicates, seed=seed, source=posterior
+            )
         seconds = time.perf_counter() - started
         summary = trial_summary(loaded, frame)
         frame.to_csv(folder / "trials.csv", index=False)
@@ -175,8 +222,11 @@ def trial(
             kind="trial",
             command=sys.argv,
             trial_file=str(experiment),
-            trial=loaded.spec.model_dump(),
+            trial=loaded.spec.model_dump(by_alias=True),
             context=loaded.context.resolved,
+            seed=loaded.spec.seed if seed is None else seed,
+            posterior=None if posterior is None else str(posterior),
+            interval=_interval_meaning(posterior),
             seconds=round(seconds, 3),
         )
         write_json(folder / "manifest.json", manifest)
@@ -184,7 +234,8 @@ def trial(
         intro = (
             f"{spec.intervention or 'natural history'} vs {spec.comparator}: "
             f"{len(frame)} replicate trials of {spec.n_per_arm} per arm, follow-up "
-            f"{spec.follow_up_weeks} weeks."
+            f"{spec.follow_up_weeks} weeks. The 2.5-97.5% interval holds "
+            f"{_interval_meaning(posterior)}."
         )
         write_report(
             folder / "report.html",
