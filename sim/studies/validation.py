@@ -51,6 +51,7 @@ __all__ = [
     "ValidationFileError",
     "load_validation",
     "predictive_values",
+    "resolve_trial",
     "run_validation",
     "validation_table",
 ]
@@ -294,7 +295,7 @@ def load_validation(path: str | Path) -> Validation:
 
 
 def _draw_seeds(seed: int, trial_name: str, draws: int) -> list[int]:
-    """One run seed per draw, from (seed, the trial's name, draw): independent of the file's order."""
+    """One run seed per draw from (seed, trial name, draw), independent of the file's order."""
     sequence = np.random.SeedSequence([seed, stream_key(trial_name)])
     return [int(s) for s in sequence.generate_state(draws, dtype=np.uint32)]
 
@@ -377,8 +378,11 @@ def _row(check: Check, values: np.ndarray) -> dict[str, Any]:
 
 
 def validation_table(validation: Validation, predictive: pd.DataFrame) -> pd.DataFrame:
-    """One row per figure: the columns of :data:`COLUMNS`, then the published interval,
-    trial, metric and citation."""
+    """One row per figure.
+
+    Columns: those of :data:`COLUMNS`, then the published interval, trial, metric and
+    citation.
+    """
     return pd.DataFrame(
         [_row(c, predictive[c.figure.id].to_numpy(np.float64)) for c in validation.checks]
     )
