@@ -191,3 +191,23 @@ def test_cli_same_seed_same_csv(tmp_path):
             assert (out / file).is_file(), file
         outputs.append((out / "validation.csv").read_bytes())
     assert outputs[0] == outputs[1]
+
+
+def test_shipped_file_loads_from_package_data_layout(tmp_path, monkeypatch):
+    """As in a wheel: sim/data/calibration and sim/data/trials, no experiments/ folder."""
+    import shutil
+
+    copies = {
+        "calibration": shutil.copytree(shipped.data_dir("calibration"), tmp_path / "calibration"),
+        "trial": shutil.copytree(shipped.data_dir("trial"), tmp_path / "trials"),
+    }
+    monkeypatch.setattr(shipped, "data_dir", lambda kind: Path(copies[kind]))
+    validation = load_validation(shipped.validation_file())
+    assert all(c.trial.path.is_relative_to(tmp_path) for c in validation.checks)
+    assert shipped.posterior_file().is_relative_to(tmp_path)
+
+
+def test_cli_refuses_bad_draws(tmp_path):
+    result = CliRunner().invoke(main, ["validate-evidence", "--draws", "1"])
+    assert result.exit_code == 2
+    assert "--draws = 1" in result.output

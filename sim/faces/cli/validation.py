@@ -129,6 +129,7 @@ def validate_evidence(
     validation.png, report.html and manifest.json, and prints the table and how
     many figures are covered.
     """
+    from sim.core.errors import MAX_REPLICATES
     from sim.faces.reports.html import Section, write_report
     from sim.files.outputs import atomic_folder, make_manifest, write_json
     from sim.files.posterior import read_posterior
@@ -139,8 +140,8 @@ def validate_evidence(
         run_validation,
     )
 
-    if draws < 2:
-        raise ValidationFileError(f"--draws = {draws} is invalid: must be >= 2")
+    if not 2 <= draws <= MAX_REPLICATES:
+        raise ValidationFileError(f"--draws = {draws} is invalid: allowed 2 to {MAX_REPLICATES:,}")
     if seed is not None and seed < 0:
         raise ValidationFileError(f"--seed = {seed} is invalid: must be >= 0")
     validation_file = validation_file or shipped.validation_file()
