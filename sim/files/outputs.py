@@ -102,6 +102,13 @@ KINDS: dict[str, tuple[str, ...]] = {
     "compare": (*_RUN_FILES, "differences.csv", "forest.png"),
     "trial": ("manifest.json", "trials.csv", "summary.csv", "trial.png", "report.html"),
     "moderators": ("manifest.json", "effects.csv", "moderators.png", "report.html"),
+    "validation": (
+        "manifest.json",
+        "validation.csv",
+        "predictive.csv",
+        "validation.png",
+        "report.html",
+    ),
     "calibration": (
         "manifest.json",
         "fit_targets.csv",

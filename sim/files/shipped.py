@@ -1,7 +1,9 @@
 """Shipped data: the scenario files, trial files and published targets that come with the package.
 
 In the source tree they live in the project's top-level folders (``scenarios/``,
-``experiments/trials/``, ``calibration/targets.toml``). A wheel carries copies of
+``experiments/trials/``, ``calibration/targets.toml``; also the validation figures
+``calibration/validation.toml``, the fit file it checks against and the committed
+posterior ``calibration/posterior.parquet``). A wheel carries copies of
 them as package data under ``sim/data/`` (hatch's ``force-include`` in
 pyproject.toml maps the folders there at build time), read here with
 :mod:`importlib.resources`. An editable install or a plain source checkout has no
@@ -38,10 +40,12 @@ __all__ = [
     "find",
     "listing",
     "names",
+    "posterior_file",
     "resolve",
     "scenario_dir",
     "targets_file",
     "trial_dir",
+    "validation_file",
 ]
 
 # kind -> (folder inside sim/data in a wheel, folder in the source tree)
@@ -143,6 +147,31 @@ def targets_file() -> Path:
             f"published targets not found at {path}; reinstall recovery-pathways"
         )
     return path
+
+
+def _calibration_file(name: str, what: str) -> Path:
+    path = data_dir("calibration") / name
+    if not path.is_file():
+        raise ShippedDataError(f"{what} not found at {path}; reinstall recovery-pathways")
+    return path
+
+
+def validation_file() -> Path:
+    """The external-validation figures (``calibration/validation.toml``).
+
+    Raises:
+        ShippedDataError: If the file is missing.
+    """
+    return _calibration_file("validation.toml", "validation figures")
+
+
+def posterior_file() -> Path:
+    """The committed posterior ensemble (``calibration/posterior.parquet``).
+
+    Raises:
+        ShippedDataError: If the file is missing.
+    """
+    return _calibration_file("posterior.parquet", "posterior ensemble")
 
 
 def _key(name: str) -> str:

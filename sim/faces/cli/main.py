@@ -603,8 +603,9 @@ def _register_study_commands() -> None:
     from sim.faces.cli.sensitivity import sensitivity
     from sim.faces.cli.sweep import sweep
     from sim.faces.cli.trials import calibrate, trial
+    from sim.faces.cli.validation import validate_evidence
 
-    for command in (sweep, sensitivity, trial, calibrate, moderators, app):
+    for command in (sweep, sensitivity, trial, calibrate, validate_evidence, moderators, app):
         main.add_command(command)
 
 
