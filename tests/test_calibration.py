@@ -206,3 +206,37 @@ def test_weighted_median_follows_the_weights():
     assert weighted_median(posterior, "x") == 2.0
     posterior["weight"] = [0.6, 0.2, 0.2]
     assert weighted_median(posterior, "x") == 3.0
+
+
+def test_a_free_parameter_that_a_target_trial_sets_is_refused(tmp_path):
+    path = _fit_file(tmp_path)
+    trial = tmp_path / "trial.toml"
+    trial.write_text(
+        trial.read_text().replace(
+            "[parameters]\n", "[parameters]\njob_finding_probability_per_week = 0.002\n"
+        )
+    )
+    with pytest.raises(CalibrationError, match=r"free.job_finding_probability_per_week.*sets"):
+        load_fit(path)
+
+
+def test_fit_does_not_depend_on_the_number_of_workers(tmp_path):
+    """Proposals and their seeds come from the seeded global state, not from the workers."""
+    first, second = tmp_path / "one", tmp_path / "two"
+    first.mkdir()
+    second.mkdir()
+    a = run_fit(load_fit(_fit_file(first, generations=2)), workers=1)
+    b = run_fit(load_fit(_fit_file(second, generations=2)), workers=2)
+    pd.testing.assert_frame_equal(a, b, check_exact=True)
+
+
+def test_batch_sampler_hands_every_result_to_its_own_proposal():
+    """The batched results reach pyABC's acceptance step in proposal order."""
+    from sim.studies.abc_batch import PrimedModel
+
+    model = PrimedModel()
+    model.prime({"x": 1.0}, {"y": 1.0})
+    model.prime({"x": 2.0}, {"y": 2.0})
+    assert model.sample({"x": 1.0}) == {"y": 1.0}
+    with pytest.raises(RuntimeError, match="out of proposal order"):
+        model.sample({"x": 3.0})

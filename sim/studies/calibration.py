@@ -291,7 +291,27 @@ def load_fit(path: str | Path) -> Fit:
     targets_path = path.parent / spec.targets_file
     published = load_targets(targets_path)
     targets = [_target(ref, path, published, targets_path) for ref in spec.targets]
+    _check_free_not_fixed_by_trials(path, list(priors), targets)
     return Fit(path=path, spec=spec, priors=priors, targets=targets)
+
+
+def _check_free_not_fixed_by_trials(path: Path, free: list[str], targets: list[Target]) -> None:
+    """Refuse a free parameter that a target's trial file sets itself (one value, one meaning).
+
+    The fit would silently override the trial's own value (or, on a site or team, be
+    silently ignored there).
+    """
+    from sim.studies.trial_posterior import set_by_file
+
+    for target in targets:
+        clashes = set_by_file(target.trial, free)
+        if clashes:
+            name, key, value = clashes[0]
+            raise CalibrationError(
+                f"{path}: free.{name}: the target trial {target.trial.path} sets {key} = "
+                f"{value} itself, which the fit would override; remove it from the trial "
+                f"file or do not fit {name}"
+            )
 
 
 def _check_own_file(path: Path, key: str, value: str, suffix: str, is_own: Any) -> None:
@@ -632,7 +652,7 @@ def _is_database_error(error: BaseException) -> bool:
 def _run_fit(fit: Fit, *, resume: bool, verbose: bool, workers: int) -> pd.DataFrame:
     import pyabc
 
-    from sim.studies.abc_batch import BatchSampler, PrimedModel
+    from sim.studies.abc_batch import BatchSampler, DefensiveTransition, PrimedModel
 
     logging.getLogger("ABC").setLevel(logging.INFO if verbose else logging.WARNING)
     url = f"sqlite:///{fit.database.resolve()}"
@@ -657,6 +677,7 @@ def _run_fit(fit: Fit, *, resume: bool, verbose: bool, workers: int) -> pd.DataF
                 population_size=fit.spec.population_size,
                 sampler=BatchSampler(evaluate, first_rate=_last_acceptance_rate(fit, done)),
                 eps=_FlooredQuantile(final, first=done == 0),
+                transitions=DefensiveTransition(),
             )
             if done:
                 abc.load(url, 1)

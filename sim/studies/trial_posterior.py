@@ -25,10 +25,10 @@ from sim.core.world import shadowed
 from sim.files.posterior import posterior_draws
 from sim.studies.trials import TrialError, TrialExperiment, check_trial_size, run_trial_sets
 
-__all__ = ["check_posterior_fits", "run_trial_posterior"]
+__all__ = ["check_posterior_fits", "run_trial_posterior", "set_by_file"]
 
 
-def _set_by_file(trial: TrialExperiment, columns: list[str]) -> list[tuple[str, str, object]]:
+def set_by_file(trial: TrialExperiment, columns: list[str]) -> list[tuple[str, str, object]]:
     """(column, where the trial file sets it, its value) for each clash, in column order."""
     spec = trial.context.spec
     own = {k: ("parameters", v) for k, v in spec.parameters.model_dump().items() if v is not None}
@@ -57,7 +57,7 @@ def check_posterior_fits(
             posterior file.
     """
     columns = [c for c in posterior.columns if c != "weight"]
-    clashes = _set_by_file(trial, columns)
+    clashes = set_by_file(trial, columns)
     if clashes:
         column, key, value = clashes[0]
         effect = (
