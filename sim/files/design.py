@@ -30,12 +30,32 @@ class DesignSpec(BaseModel):
     """How design points are generated (see the module docstring for each method)."""
 
     model_config = ConfigDict(extra="forbid")
-    method: Literal["grid", "latin", "sobol", "saltelli", "morris", "fast"] = "latin"
-    points: Annotated[int, Field(ge=1, le=MAX_DESIGN_POINTS), NotBool] = 32
-    levels: Annotated[int, Field(ge=2, le=MAX_GRID_LEVELS), NotBool] | None = None
-    second_order: bool = True
-    grouped: bool = False
-    harmonics: Annotated[int, Field(ge=1, le=64), NotBool] = 4
+    method: Literal["grid", "latin", "sobol", "saltelli", "morris", "fast"] = Field(
+        "latin",
+        description="Design: full grid, Latin hypercube, scrambled Sobol', or a SALib "
+        "sampler for sensitivity analysis (saltelli, morris, fast).",
+    )
+    points: Annotated[int, Field(ge=1, le=MAX_DESIGN_POINTS), NotBool] = Field(
+        32,
+        description="latin: design points; sobol: design points (a power of two); "
+        "saltelli: base size N (a power of two); morris: trajectories; fast: samples "
+        "per parameter (more than 4 x harmonics^2). Unused by grid.",
+    )
+    levels: Annotated[int, Field(ge=2, le=MAX_GRID_LEVELS), NotBool] | None = Field(
+        None,
+        description="grid: levels per parameter (default 3); morris: grid levels, even "
+        "(default 4).",
+    )
+    second_order: bool = Field(
+        True, description="saltelli: also compute second-order indices (N x (2D + 2) points)."
+    )
+    grouped: bool = Field(
+        False,
+        description="saltelli: group the parameters by moderator level (needs two levels or more).",
+    )
+    harmonics: Annotated[int, Field(ge=1, le=64), NotBool] = Field(
+        4, description="fast: the interference factor M of eFAST."
+    )
 
     @property
     def grid_levels(self) -> int:

@@ -88,9 +88,17 @@ class Bounds(BaseModel):
     """Optional bounds and distribution of a varied parameter (default: the registry's)."""
 
     model_config = ConfigDict(extra="forbid")
-    low: Number | None = None
-    high: Number | None = None
-    distribution: Literal["uniform", "loguniform"] | None = None
+    low: Number | None = Field(
+        None, description="Lowest value varied (default: the registry's lower bound)."
+    )
+    high: Number | None = Field(
+        None, description="Highest value varied (default: the registry's upper bound)."
+    )
+    distribution: Literal["uniform", "loguniform"] | None = Field(
+        None,
+        description="Sampling distribution over the bounds, SALib methods only "
+        "(default: the registry's).",
+    )
 
 
 class OutputsSpec(BaseModel):
@@ -98,34 +106,68 @@ class OutputsSpec(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
     metrics: list[str] = Field(
-        default_factory=lambda: ["employed", "personal_recovery", "connectedness"]
+        default_factory=lambda: ["employed", "personal_recovery", "connectedness"],
+        description="Population metrics recorded per run (names from sim/core/metrics.py).",
     )
-    weeks: list[Annotated[int, Field(ge=0, le=MAX_WEEKS), NotBool]] = Field(default_factory=list)
+    weeks: list[Annotated[int, Field(ge=0, le=MAX_WEEKS), NotBool]] = Field(
+        default_factory=list,
+        description="Weeks at which the metrics are recorded (default: the last week).",
+    )
 
 
 class ExecutionSpec(BaseModel):
     """How the runs are split into batched chunks."""
 
     model_config = ConfigDict(extra="forbid")
-    chunk_size: Annotated[int, Field(ge=1, le=100_000), NotBool] = 32
+    chunk_size: Annotated[int, Field(ge=1, le=100_000), NotBool] = Field(
+        32, description="Runs simulated together in one batched chunk (a unit of work)."
+    )
 
 
 class ExperimentSpec(BaseModel):
     """The validated content of an experiment file."""
 
     model_config = ConfigDict(extra="forbid")
-    name: Annotated[str, AfterValidator(check_output_name)] = "experiment"
-    description: str = ""
-    scenario: str | None = None
-    overrides: list[str] = Field(default_factory=list)
-    seed: Annotated[int, Field(ge=0), NotBool] = 0
-    replicates: Annotated[int, Field(ge=1, le=MAX_REPLICATES), NotBool] = 1
-    weeks: Annotated[int, Field(ge=1, le=MAX_WEEKS), NotBool] | None = None
-    design: DesignSpec = Field(default_factory=DesignSpec)
-    parameters: dict[str, Bounds] = Field(default_factory=dict)
-    outputs: OutputsSpec = Field(default_factory=OutputsSpec)
-    execution: ExecutionSpec = Field(default_factory=ExecutionSpec)
-    posterior: str | None = None  # ensemble file: each run takes its own posterior draw
+    name: Annotated[str, AfterValidator(check_output_name)] = Field(
+        "experiment", description="The experiment's name; names its output folder."
+    )
+    description: str = Field("", description="One line saying what the experiment asks.")
+    scenario: str | None = Field(
+        None,
+        description="Base scenario file, relative to this file (default: the registry "
+        "defaults with one site and one team).",
+    )
+    overrides: list[str] = Field(
+        default_factory=list,
+        description="KEY.PATH=VALUE changes to the base scenario, as `--set` on the command line.",
+    )
+    seed: Annotated[int, Field(ge=0), NotBool] = Field(
+        0, description="Seed of the design and of every run's random numbers."
+    )
+    replicates: Annotated[int, Field(ge=1, le=MAX_REPLICATES), NotBool] = Field(
+        1, description="Runs per design point."
+    )
+    weeks: Annotated[int, Field(ge=1, le=MAX_WEEKS), NotBool] | None = Field(
+        None, description="Weeks simulated (default: the scenario's horizon_weeks)."
+    )
+    design: DesignSpec = Field(
+        default_factory=DesignSpec, description="How the design points are generated."
+    )
+    parameters: dict[str, Bounds] = Field(
+        default_factory=dict,
+        description="The registry parameters varied, one table each (at least one).",
+    )
+    outputs: OutputsSpec = Field(
+        default_factory=OutputsSpec, description="Which metrics are recorded, and when."
+    )
+    execution: ExecutionSpec = Field(
+        default_factory=ExecutionSpec, description="How runs are batched."
+    )
+    posterior: str | None = Field(
+        None,
+        description="Posterior ensemble file (.parquet), relative to this file: each run "
+        "takes its own parameter draw.",
+    )
 
     @model_validator(mode="after")
     def _consistent(self) -> ExperimentSpec:

@@ -105,17 +105,43 @@ _Places = Annotated[int, Field(ge=0, le=MAX_AGENTS), NotBool]  # more places tha
 PopulationSpec = _model(
     "PopulationSpec",
     names("user"),
-    {"size": (Annotated[int, Field(ge=1, le=MAX_AGENTS), NotBool], 500)},
+    {
+        "size": (
+            Annotated[int, Field(ge=1, le=MAX_AGENTS), NotBool],
+            Field(500, description="Number of simulated service users."),
+        )
+    },
 )
-SiteSpec = _model("SiteSpec", names("environment"), {"name": (str, "site")})
+SiteSpec = _model(
+    "SiteSpec",
+    names("environment"),
+    {"name": (str, Field("site", description="The site's name; teams refer to it by name."))},
+)
 TeamSpec = _model(
     "TeamSpec",
     names("service"),
     {
-        "name": (str, "team"),
-        "site": (str | int, 0),
-        "staff_training": (bool, False),
-        "places": (dict[str, _Places], {}),
+        "name": (str, Field("team", description="The team's name.")),
+        "site": (
+            str | int,
+            Field(0, description="The team's site: a [[sites]] name, or its index from 0."),
+        ),
+        "staff_training": (
+            bool,
+            Field(
+                False,
+                description="Whether the team's staff receive recovery-oriented training "
+                "(the staff_training_* parameters set its effect).",
+            ),
+        ),
+        "places": (
+            dict[str, _Places],
+            Field(
+                {},
+                description="Places per intervention at this team; a missing intervention "
+                "has no limit.",
+            ),
+        ),
     },
 )
 ParametersSpec = _model("ParametersSpec", list(REGISTRY), {})
@@ -125,18 +151,42 @@ class ScenarioSpec(BaseModel):
     """The validated content of a scenario file (after inheritance)."""
 
     model_config = ConfigDict(extra="forbid")
-    name: Annotated[str, AfterValidator(check_output_name)] = "scenario"
-    description: str = ""
-    horizon_weeks: Annotated[int, Field(ge=1, le=MAX_WEEKS), NotBool] = 104
-    replicates: Annotated[int, Field(ge=1, le=MAX_REPLICATES), NotBool] = 5
-    seed: Annotated[int, Field(ge=0), NotBool] = 0
-    population: PopulationSpec = Field(default_factory=PopulationSpec)  # type: ignore[valid-type]
-    parameters: ParametersSpec = Field(default_factory=ParametersSpec)  # type: ignore[valid-type]
-    sites: list[SiteSpec] = Field(  # type: ignore[valid-type]
-        default_factory=lambda: [SiteSpec()], min_length=1
+    name: Annotated[str, AfterValidator(check_output_name)] = Field(
+        "scenario", description="The scenario's name; names its output folder."
     )
-    teams: list[TeamSpec] = Field(default_factory=lambda: [TeamSpec()])  # type: ignore[valid-type]
-    offers: dict[str, _Share] = Field(default_factory=dict)
+    description: str = Field("", description="One line saying what the scenario is.")
+    horizon_weeks: Annotated[int, Field(ge=1, le=MAX_WEEKS), NotBool] = Field(
+        104, description="Weeks simulated (one step is one week)."
+    )
+    replicates: Annotated[int, Field(ge=1, le=MAX_REPLICATES), NotBool] = Field(
+        5, description="Independent runs, each with its own random numbers."
+    )
+    seed: Annotated[int, Field(ge=0), NotBool] = Field(
+        0, description="Seed from which every run's random numbers are derived."
+    )
+    population: PopulationSpec = Field(  # type: ignore[valid-type]
+        default_factory=PopulationSpec,
+        description="The users: their number and user-level parameters at entry.",
+    )
+    parameters: ParametersSpec = Field(  # type: ignore[valid-type]
+        default_factory=ParametersSpec,
+        description="Run-level values of registry parameters (a site's, team's or "
+        "[population]'s own value of the same name wins, so a clash is refused).",
+    )
+    sites: list[SiteSpec] = Field(  # type: ignore[valid-type]
+        default_factory=lambda: [SiteSpec()],
+        min_length=1,
+        description="The places users live in, each with its environment-level parameters.",
+    )
+    teams: list[TeamSpec] = Field(  # type: ignore[valid-type]
+        default_factory=lambda: [TeamSpec()],
+        description="The services users belong to (user i joins team i modulo the "
+        "number of teams), each at one site.",
+    )
+    offers: dict[str, _Share] = Field(
+        default_factory=dict,
+        description="Intervention -> share of users offered it (0 to 1).",
+    )
 
 
 @dataclass(frozen=True)

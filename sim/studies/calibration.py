@@ -82,40 +82,84 @@ class Prior(BaseModel):
     """Bounds of a uniform prior (default: the registry's)."""
 
     model_config = ConfigDict(extra="forbid")
-    low: Number | None = None
-    high: Number | None = None
+    low: Number | None = Field(
+        None, description="Lower bound of the prior (default: the registry's lower bound)."
+    )
+    high: Number | None = Field(
+        None, description="Upper bound of the prior (default: the registry's upper bound)."
+    )
 
 
 class TargetRef(BaseModel):
     """A trial metric to fit, optionally with a stated scale."""
 
     model_config = ConfigDict(extra="forbid")
-    trial: str
-    metric: str
-    scale: Annotated[Number, Field(gt=0)] | None = None
-    why_scale: str = ""
-    structural: str = ""  # why the model cannot reach this figure, if it cannot
+    trial: str = Field(description="The trial file, relative to this file.")
+    metric: str = Field(
+        description="A metric of that trial naming a published figure (target, target_key)."
+    )
+    scale: Annotated[Number, Field(gt=0)] | None = Field(
+        None,
+        description="Standard error of the figure, where the targets file gives no interval.",
+    )
+    why_scale: str = Field("", description="Where the scale comes from.")
+    structural: str = Field(  # why the model cannot reach this figure, if it cannot
+        "", description="Why the model cannot reach this figure, if it cannot (for the report)."
+    )
 
 
 class FitSpec(BaseModel):
     """The validated content of a fit file."""
 
     model_config = ConfigDict(extra="forbid")
-    name: Annotated[str, AfterValidator(check_output_name)] = "fit"
-    description: str = ""
-    seed: Annotated[int, Field(ge=0), NotBool] = 0
-    population_size: Annotated[int, Field(ge=5, le=100_000), NotBool] = 1000
-    generations: Annotated[int, Field(ge=1, le=100), NotBool] = 12
-    replicates_per_evaluation: Annotated[int, Field(ge=1, le=64), NotBool] = 1
-    final_tolerance_quantile: Annotated[Number, Field(gt=0, lt=1)] = 0.95
-    noise_replicates: Annotated[int, Field(ge=4, le=1000), NotBool] = 32
-    minimum_effective_sample_size: Annotated[int, Field(ge=1), NotBool] = 300
-    database: str = "runs/fit.db"
-    posterior: str = "posterior.parquet"
-    targets_file: str = "targets.toml"
-    predictive_draws: Annotated[int, Field(ge=10, le=100_000), NotBool] = 400
-    free: dict[str, Prior]
-    targets: list[TargetRef]
+    name: Annotated[str, AfterValidator(check_output_name)] = Field(
+        "fit", description="The fit's name."
+    )
+    description: str = Field("", description="One line saying what is fitted.")
+    seed: Annotated[int, Field(ge=0), NotBool] = Field(
+        0, description="Seed of the fit (proposals and simulations)."
+    )
+    population_size: Annotated[int, Field(ge=5, le=100_000), NotBool] = Field(
+        1000, description="ABC-SMC particles accepted per generation."
+    )
+    generations: Annotated[int, Field(ge=1, le=100), NotBool] = Field(
+        12, description="Most ABC-SMC generations run."
+    )
+    replicates_per_evaluation: Annotated[int, Field(ge=1, le=64), NotBool] = Field(
+        1, description="Virtual trials averaged per target in one evaluation (R)."
+    )
+    final_tolerance_quantile: Annotated[Number, Field(gt=0, lt=1)] = Field(
+        0.95,
+        description="Quantile of the chi distribution (one df per target) used as the "
+        "final tolerance.",
+    )
+    noise_replicates: Annotated[int, Field(ge=4, le=1000), NotBool] = Field(
+        32,
+        description="Virtual trials at the prior centre that measure one trial's SD (sigma).",
+    )
+    minimum_effective_sample_size: Annotated[int, Field(ge=1), NotBool] = Field(
+        300,
+        description="The fit stops once a generation at the final tolerance reaches this "
+        "effective sample size (or generations run out).",
+    )
+    database: str = Field(
+        "runs/fit.db",
+        description="The ABC history (SQLite, .db), inside this file's folder; resumable.",
+    )
+    posterior: str = Field(
+        "posterior.parquet",
+        description="The posterior ensemble written (.parquet), inside this file's folder.",
+    )
+    targets_file: str = Field(
+        "targets.toml", description="The published targets, relative to this file."
+    )
+    predictive_draws: Annotated[int, Field(ge=10, le=100_000), NotBool] = Field(
+        400, description="Posterior draws for the posterior predictive check of the report."
+    )
+    free: dict[str, Prior] = Field(
+        description="The registry parameters fitted, one table each: a uniform prior."
+    )
+    targets: list[TargetRef] = Field(description="The trial metrics fitted to published figures.")
 
 
 @dataclass(frozen=True)

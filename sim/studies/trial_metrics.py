@@ -53,16 +53,35 @@ class MetricSpec(BaseModel):
     """One metric, computed the way the trial computed it."""
 
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
-    name: str
-    kind: Kind
-    outcome: str
-    arm: Literal["treated", "control", "all"] = "treated"
-    threshold: Annotated[float, NotBool, Field(allow_inf_nan=False)] | None = None
-    with_: str | None = Field(default=None, alias="with")  # correlation's second quantity
-    by_site: StrictBool = False  # also one column per site: <name>[<site>]
-    at_week: Annotated[int, Field(ge=0), NotBool] | None = None  # default: follow_up_weeks
-    target: str | None = None  # id in calibration/targets.toml
-    target_key: str | None = None  # which value of the target (e.g. smd_hope)
+    name: str = Field(description="The metric's column name (unique; no '[' or ']').")
+    kind: Kind = Field(
+        description="What is computed (see the metric kinds in sim/studies/trials.py)."
+    )
+    outcome: str = Field(description="The per-user quantity at follow-up the metric reads.")
+    arm: Literal["treated", "control", "all"] = Field(
+        "treated", description="The arm of share, mean, correlation and follow_up_share."
+    )
+    threshold: Annotated[float, NotBool, Field(allow_inf_nan=False)] | None = Field(
+        None, description="If given, the outcome becomes the indicator outcome > threshold."
+    )
+    with_: str | None = Field(  # correlation's second quantity
+        default=None,
+        alias="with",
+        description="correlation only: the second per-user quantity.",
+    )
+    by_site: StrictBool = Field(  # also one column per site: <name>[<site>]
+        False, description="Also one column per site, <name>[<site>], among that site's users."
+    )
+    at_week: Annotated[int, Field(ge=0), NotBool] | None = Field(  # default: follow_up_weeks
+        None,
+        description="Measure at this week (0 to follow_up_weeks) instead of the end of follow-up.",
+    )
+    target: str | None = Field(  # id in calibration/targets.toml
+        None, description="The published figure's id in calibration/targets.toml."
+    )
+    target_key: str | None = Field(  # which value of the target (e.g. smd_hope)
+        None, description="Which value of that target the metric reproduces (e.g. smd_hope)."
+    )
 
     @model_validator(mode="after")
     def _options_fit_the_kind(self) -> MetricSpec:

@@ -103,15 +103,33 @@ class TrialSpec(BaseModel):
     """The trial-specific keys of a trial file (the rest is a scenario)."""
 
     model_config = ConfigDict(extra="forbid")
-    name: Annotated[str, AfterValidator(check_output_name)]
-    description: str = ""
-    intervention: str | None = None  # None: a natural-history cohort, no randomisation
-    comparator: str = "usual care"
-    n_per_arm: Annotated[int, Field(ge=2, le=MAX_AGENTS // 2), NotBool]
-    follow_up_weeks: Annotated[int, Field(ge=0, le=MAX_WEEKS), NotBool]
-    replicates: Annotated[int, Field(ge=1, le=MAX_REPLICATES), NotBool] = 20
-    seed: Annotated[int, Field(ge=0), NotBool] = 0
-    metrics: Annotated[list[MetricSpec], Field(min_length=1)]
+    name: Annotated[str, AfterValidator(check_output_name)] = Field(
+        description="The trial's name; names its output folder."
+    )
+    description: str = Field("", description="One line saying which trial this reproduces.")
+    intervention: str | None = Field(  # None: a natural-history cohort, no randomisation
+        None,
+        description="What the treated arm gets: a user intervention, or staff_training "
+        "(randomised by team). Absent: a natural-history cohort of one arm.",
+    )
+    comparator: str = Field(
+        "usual care", description="What the control arm gets, in words (for reports)."
+    )
+    n_per_arm: Annotated[int, Field(ge=2, le=MAX_AGENTS // 2), NotBool] = Field(
+        description="Users per arm, as in the published trial."
+    )
+    follow_up_weeks: Annotated[int, Field(ge=0, le=MAX_WEEKS), NotBool] = Field(
+        description="Weeks from randomisation to the end of follow-up."
+    )
+    replicates: Annotated[int, Field(ge=1, le=MAX_REPLICATES), NotBool] = Field(
+        20, description="Independent replicate trials of this size."
+    )
+    seed: Annotated[int, Field(ge=0), NotBool] = Field(
+        0, description="Seed from which every replicate's random numbers are derived."
+    )
+    metrics: Annotated[list[MetricSpec], Field(min_length=1)] = Field(
+        description="The metrics computed per replicate trial (at least one)."
+    )
 
     @model_validator(mode="after")
     def _metrics_fit_the_design(self) -> TrialSpec:

@@ -79,20 +79,42 @@ class Figure(BaseModel):
     """One published figure and how it is checked."""
 
     model_config = ConfigDict(extra="forbid")
-    id: Annotated[str, Field(min_length=1)]
-    kind: Literal["interval", "direction", "upper_bound"]
-    trial: Annotated[str, Field(min_length=1)]
-    metric: Annotated[str, Field(min_length=1)]
-    citation: Annotated[str, Field(min_length=1)]
-    why: Annotated[str, Field(min_length=1)]
-    value: Number | None = None
-    se: Annotated[Number, Field(gt=0)] | None = None
-    interval: tuple[Number, Number] | None = None
-    log: Annotated[bool, Field(strict=True)] = False
-    direction: Literal["positive", "negative"] = "positive"
-    target: str | None = None
-    doi: str = ""
-    overlap: str = ""
+    id: Annotated[str, Field(min_length=1)] = Field(
+        description="The figure's id (unique in the file)."
+    )
+    kind: Literal["interval", "direction", "upper_bound"] = Field(
+        description="How the figure is checked against the 90% predictive interval."
+    )
+    trial: Annotated[str, Field(min_length=1)] = Field(
+        description="The trial file (relative to this file) or a shipped trial's name."
+    )
+    metric: Annotated[str, Field(min_length=1)] = Field(
+        description="The trial's metric compared with the figure."
+    )
+    citation: Annotated[str, Field(min_length=1)] = Field(
+        description="Where the figure is published."
+    )
+    why: Annotated[str, Field(min_length=1)] = Field(description="Why this figure tests the model.")
+    value: Number | None = Field(
+        None, description="The published value (interval, upper_bound; not direction)."
+    )
+    se: Annotated[Number, Field(gt=0)] | None = Field(
+        None, description="interval: its standard error (or give interval)."
+    )
+    interval: tuple[Number, Number] | None = Field(
+        None, description="interval: the published 95% interval [low, high] (or give se)."
+    )
+    log: Annotated[bool, Field(strict=True)] = Field(
+        False, description="interval: compare on the log scale (a ratio; value above 0)."
+    )
+    direction: Literal["positive", "negative"] = Field(
+        "positive", description="direction: the sign the 90% interval must have."
+    )
+    target: str | None = Field(None, description="The figure's id in targets_file, if any.")
+    doi: str = Field("", description="The publication's DOI.")
+    overlap: str = Field(
+        "", description="Data this figure shares with fitted figures, stated openly."
+    )
 
     @model_validator(mode="after")
     def _keys_fit_the_kind(self) -> Figure:
@@ -116,21 +138,38 @@ class Excluded(BaseModel):
     """An entry of the targets file that is not a validation figure, and why."""
 
     model_config = ConfigDict(extra="forbid")
-    target: Annotated[str, Field(min_length=1)]
-    reason: Annotated[str, Field(min_length=1)]
+    target: Annotated[str, Field(min_length=1)] = Field(
+        description="An id in targets_file that is neither fitted nor a figure here."
+    )
+    reason: Annotated[str, Field(min_length=1)] = Field(description="Why it is left out.")
 
 
 class ValidationSpec(BaseModel):
     """The validated content of a validation file."""
 
     model_config = ConfigDict(extra="forbid")
-    name: Annotated[str, AfterValidator(check_output_name)] = "validation"
-    description: str = ""
-    seed: Annotated[int, Field(ge=0), NotBool] = 0
-    targets_file: str | None = None
-    fit_file: str | None = None
-    figure: Annotated[list[Figure], Field(min_length=1)]
-    excluded: list[Excluded] = []
+    name: Annotated[str, AfterValidator(check_output_name)] = Field(
+        "validation", description="The validation's name."
+    )
+    description: str = Field("", description="One line saying what is validated.")
+    seed: Annotated[int, Field(ge=0), NotBool] = Field(
+        0, description="Seed of the posterior draws and of their virtual trials."
+    )
+    targets_file: str | None = Field(
+        None,
+        description="The published targets (relative to this file); with fit_file, every "
+        "entry must be fitted, a figure or excluded.",
+    )
+    fit_file: str | None = Field(
+        None,
+        description="The fit file (relative to this file); its fitted figures are refused here.",
+    )
+    figure: Annotated[list[Figure], Field(min_length=1)] = Field(
+        description="The published figures checked (at least one)."
+    )
+    excluded: list[Excluded] = Field(
+        [], description="Entries of targets_file left out of validation, with the reason."
+    )
 
     @model_validator(mode="after")
     def _unique_ids(self) -> ValidationSpec:

@@ -19,7 +19,13 @@ from pathlib import Path
 
 from sim.core.parameters import LEVELS, REGISTRY, Parameter
 
-__all__ = ["DEFAULT_PATH", "main", "parameters_markdown", "write_parameters_markdown"]
+__all__ = [
+    "DEFAULT_PATH",
+    "main",
+    "parameters_markdown",
+    "write_atomic",
+    "write_parameters_markdown",
+]
 
 _SOURCE_TREE = Path(__file__).resolve().parents[3]
 # docs/PARAMETERS.md of the source checkout; None in an installed wheel (give a path then)
@@ -132,6 +138,21 @@ def write_parameters_markdown(path: str | os.PathLike[str] | None = DEFAULT_PATH
             "no source checkout around this installation: give the destination "
             "path, e.g. python -m sim.faces.reports.docs_gen docs/PARAMETERS.md"
         )
+    return write_atomic(path, parameters_markdown())
+
+
+def write_atomic(path: str | os.PathLike[str], text: str) -> Path:
+    """Write ``text`` to ``path`` through a temporary file in the same folder.
+
+    The temporary file then replaces ``path`` in one step, so a reader never sees a
+    half-written file.
+
+    Returns:
+        The path written.
+
+    Raises:
+        OSError: If the folder does not exist or is not writable.
+    """
     target = Path(path)
     try:
         handle, temporary = tempfile.mkstemp(
@@ -141,7 +162,7 @@ def write_parameters_markdown(path: str | os.PathLike[str] | None = DEFAULT_PATH
         raise OSError(f"cannot write {target}: {error.strerror or error}") from error
     try:
         with os.fdopen(handle, "w", encoding="utf-8", newline="\n") as stream:
-            stream.write(parameters_markdown())
+            stream.write(text)
         os.chmod(temporary, 0o666 & ~_umask())
         os.replace(temporary, target)
     except BaseException:
