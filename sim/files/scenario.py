@@ -138,8 +138,8 @@ TeamSpec = _model(
             dict[str, _Places],
             Field(
                 {},
-                description="Places per intervention at this team; a missing intervention "
-                "has no limit.",
+                description="Places per intervention at this team (users in it at once; the "
+                "others wait); a missing intervention has no limit.",
             ),
         ),
     },

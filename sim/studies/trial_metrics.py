@@ -55,7 +55,7 @@ class MetricSpec(BaseModel):
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
     name: str = Field(description="The metric's column name (unique; no '[' or ']').")
     kind: Kind = Field(
-        description="What is computed (see the metric kinds in sim/studies/trials.py)."
+        description="What is computed (the kinds are listed in sim/studies/trials.py)."
     )
     outcome: str = Field(description="The per-user quantity at follow-up the metric reads.")
     arm: Literal["treated", "control", "all"] = Field(

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import sys
 import types
 import typing
@@ -66,6 +67,8 @@ class Kind:
     example: str  # path in the source tree
     load: Callable[[Path], object]
     context: type[BaseModel] | None = None  # a trial's other keys: a scenario's
+    # (heading, module, first words, words ending the part) of the module docstring quoted
+    notes: tuple[tuple[str, str, str, str | None], ...] = ()
     extra_keys: tuple[tuple[str, ...], ...] = ()  # keys read before validation (extends)
 
 
@@ -112,6 +115,7 @@ KINDS = (
         commands=("recovery-sim sweep FILE", "recovery-sim sensitivity FILE"),
         example="experiments/sweep_small.toml",
         load=load_experiment,
+        notes=(("Design methods", "sim.files.experiment", "The SALib methods", None),),
     ),
     Kind(
         name="trial",
@@ -131,6 +135,7 @@ KINDS = (
         example="experiments/trials/eqolise.toml",
         load=load_trial,
         context=ScenarioSpec,
+        notes=(("Metric kinds and options", "sim.studies.trials", "Metric kinds", "With a"),),
     ),
     Kind(
         name="fit",
@@ -158,6 +163,7 @@ KINDS = (
         commands=("recovery-sim validate-evidence FILE",),
         example="calibration/validation.toml",
         load=load_validation,
+        notes=(("Check kinds", "sim.studies.validation", "Check kinds", None),),
     ),
 )
 
@@ -381,6 +387,32 @@ def _table(rows: list[str]) -> list[str]:
     ]
 
 
+def _docstring_part(module: str, start: str, end: str | None) -> list[str]:
+    """Part of a module's docstring, from ``start`` to before ``end``, as Markdown lines."""
+    text = sys.modules[module].__doc__ or ""
+    if start not in text or (end is not None and end not in text.split(start, 1)[1]):
+        raise ValueError(f"{module}'s docstring has no part from {start!r} to {end!r}")
+    part = start + text.split(start, 1)[1]
+    if end is not None:
+        part = part.split(end, 1)[0]
+    part = re.sub(r":[a-z]+:`~?([^`]+)`", r"`\1`", part).replace("``", "`")
+    return part.strip().splitlines()
+
+
+def _notes(kind: Kind) -> list[str]:
+    lines: list[str] = []
+    for heading, module, start, end in kind.notes:
+        lines += [
+            f"## {heading}",
+            "",
+            f"From the docstring of `{module}`:",
+            "",
+            *_docstring_part(module, start, end),
+            "",
+        ]
+    return lines
+
+
 def _example(kind: Kind, root: Path) -> list[str]:
     """The shipped example, validated by the kind's loader (a stale example raises)."""
     path = root / kind.example
@@ -425,6 +457,7 @@ def _page(kind: Kind, root: Path) -> str:
             *_table(_field_rows(kind.context, "", own)),
             "",
         ]
+    lines += _notes(kind)
     lines += _example(kind, root)
     return "\n".join(lines) + "\n"
 
