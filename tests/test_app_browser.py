@@ -1,4 +1,8 @@
-"""Browser tests of the teaching app: Debian's chromium, driven by Playwright, on loopback.
+"""Browser tests of the teaching app: a chromium, driven by Playwright, on loopback.
+
+The browser is found by :func:`browsers.find_chromium` (``$RECOVERY_SIM_CHROMIUM``, then
+chromium or google-chrome on ``PATH``, then Playwright's own); without one the module
+is skipped with a reason that says what was looked for and how to install it.
 
 The app is served by the same command line as ``recovery-sim app`` on a free
 loopback port, once for the module; every test opens its own page (a fresh solara
@@ -16,6 +20,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from browsers import find_chromium
 
 from sim.faces.cli.app_server import (
     _stop,
@@ -25,7 +30,6 @@ from sim.faces.cli.app_server import (
     wait_until_serving,
 )
 
-CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
     "--no-sandbox",
     "--disable-gpu",
@@ -49,8 +53,9 @@ if sync_playwright is None:
         "the python package playwright is not installed (pip install playwright)",
         allow_module_level=True,
     )
-if not CHROMIUM.exists():
-    pytest.skip(f"{CHROMIUM} is missing (apt-get install chromium)", allow_module_level=True)
+CHROMIUM, FOUND_HOW = find_chromium()
+if CHROMIUM is None:
+    pytest.skip(FOUND_HOW, allow_module_level=True)
 
 
 @pytest.fixture(scope="module")
@@ -92,7 +97,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path
 
 @pytest.fixture(scope="module")
 def browser(tmp_path_factory: pytest.TempPathFactory) -> Iterator[object]:
-    """Headless Debian chromium with a fresh profile."""
+    """Headless chromium (see :func:`browsers.find_chromium`) with a fresh profile."""
     profile = tmp_path_factory.mktemp("chromium-profile")
     with sync_playwright() as playwright:
         context = playwright.chromium.launch_persistent_context(
