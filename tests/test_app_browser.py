@@ -293,3 +293,45 @@ def test_horizon_caps_steps_and_a_control_change_restarts_a_finished_run(
     expect(page.get_by_role("button", name="▶", exact=True)).to_be_enabled()
     page.get_by_role("button", name="Step", exact=True).click()
     expect(page.locator('[data-testid="readout"][data-week="52"]')).to_be_visible()
+
+
+# A4 less the report's 16 mm margins (@page), at 96 px per inch.
+PRINTED_WIDTH_PX = round((210 - 2 * 16) / 25.4 * 96)
+
+
+def test_a_wide_comparison_table_fits_the_report_page(browser: object, tmp_path: Path) -> None:
+    """The differences table of a comparison (10 columns, long names) fits screen and paper."""
+    import pandas as pd
+
+    from sim.faces.reports.html import Section, write_report
+
+    label = "ips_scale_up_high_unemployment_with_peer_workforce vs stigmatising_context_variant"
+    numbers = [0.123456, 12345.6, -0.0123, -0.0456, 0.0234, -0.123, -0.234, 0.0123]
+    columns = ["comparison", "metric", "reference", "other", "difference", "diff_low"]
+    columns += ["diff_high", "smd", "smd_low", "smd_high"]
+    rows = [[label, metric, *numbers] for metric in ("employed", "personal_recovery")]
+    table = pd.DataFrame(rows, columns=columns)
+    report = tmp_path / "report.html"
+    write_report(
+        report,
+        title="Wide",
+        intro="",
+        sections=[Section("Paired", "", table=table)],
+        manifest={"seed": 1},
+    )
+    tab = browser.new_page()
+    try:
+        for media, width in (("screen", 1440), ("print", PRINTED_WIDTH_PX)):
+            tab.set_viewport_size({"width": width, "height": 900})
+            tab.emulate_media(media=media)
+            tab.goto(report.as_uri())
+            table_width, room = tab.evaluate(
+                """() => {
+                    const wrap = document.querySelector('.table-wrap');
+                    return [wrap.querySelector('table').getBoundingClientRect().width,
+                            wrap.clientWidth];
+                }"""
+            )
+            assert table_width <= room + 0.5, (media, width, table_width, room)
+    finally:
+        tab.close()

@@ -488,8 +488,10 @@ def compare(
 
     Every scenario runs with the same seeds replicate by replicate (the first
     scenario's seed, replicates and horizon unless given), so differences are
-    paired. Writes differences.csv (paired differences and standardised mean
-    differences with 95% intervals), forest.png and the run outputs.
+    paired. Scenarios of different population sizes (users do not share draws one
+    to one) or horizons (all run for the first's, unless --weeks) get a warning, on
+    stderr and in the report. Writes differences.csv (paired differences and
+    standardised mean differences with 95% intervals), forest.png and the run outputs.
     """
     from sim.faces.reports.run_folders import (
         default_summary_weeks,
@@ -497,6 +499,7 @@ def compare(
         write_comparison,
     )
     from sim.files.outputs import atomic_folder
+    from sim.studies.compare import pairing_warnings
 
     if len(scenarios) < 2:
         raise click.UsageError("compare needs at least two scenario files")
@@ -507,6 +510,9 @@ def compare(
     names = [s.name for s in loaded]
     if len(set(names)) < len(names):
         raise UserError(f"scenario names must differ to be compared, got {names}")
+    cautions = pairing_warnings(loaded, weeks=weeks)
+    for caution in cautions:
+        click.echo(f"warning: {caution}", err=True)
     first = loaded[0].spec
     replicates, seed = replicates or first.replicates, first.seed if seed is None else seed
     weeks = weeks or first.horizon_weeks
@@ -519,10 +525,15 @@ def compare(
             kind="compare",
             command=sys.argv,
             common_random_numbers=True,
+            pairing_warnings=cautions,
             posterior=None if posterior is None else str(posterior),
         )
         differences = write_comparison(
-            results, folder, summary_weeks=default_summary_weeks(weeks), manifest=manifest
+            results,
+            folder,
+            summary_weeks=default_summary_weeks(weeks),
+            manifest=manifest,
+            warnings=cautions,
         )
     _print_differences(differences)
     click.echo(f"\nwrote {target}{os.sep} (report.html, differences.csv, forest.png, ...)")
