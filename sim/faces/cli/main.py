@@ -9,6 +9,9 @@ Commands:
 - ``compare A B [...]`` -- compare scenarios on common random numbers.
 - ``validate FILE...`` -- check scenario files without running them.
 - ``scenarios`` -- list the shipped scenarios (and the shipped trials).
+- ``sweep``, ``results FOLDER``, ``sensitivity``, ``trial``, ``calibrate``, ... -- the
+  studies (registered by :func:`_register_study_commands`); ``results`` prints a sweep's
+  runs as one tidy table.
 
 A SCENARIO (or a trial's EXPERIMENT) is a path; if no such file exists, it is the name
 of a shipped file (its stem, ``-`` or ``_``: ``ips-scale-up``), read from the package
@@ -611,12 +614,14 @@ def scenarios_command() -> None:
 def _register_study_commands() -> None:
     from sim.faces.cli.app_server import app
     from sim.faces.cli.moderators import moderators
+    from sim.faces.cli.results import results
     from sim.faces.cli.sensitivity import sensitivity
     from sim.faces.cli.sweep import sweep
     from sim.faces.cli.trials import calibrate, trial
     from sim.faces.cli.validation import validate_evidence
 
-    for command in (sweep, sensitivity, trial, calibrate, validate_evidence, moderators, app):
+    commands = (sweep, results, sensitivity, trial, calibrate, validate_evidence, moderators, app)
+    for command in commands:
         main.add_command(command)
 
 
