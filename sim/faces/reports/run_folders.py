@@ -158,16 +158,10 @@ def write_comparison(
     names = ", ".join(r.scenario.name for r in results[1:])
     intro = (
         f"{names} against {results[0].scenario.name}, on common random numbers: "
-        f"replicate r of every scenario uses the same seeds, so differences are paired."
+        "replicate r of every scenario uses the same seeds"
+        + ("." if warnings else ", so differences are paired.")
     )
-    if warnings:
-        intro = "\n\n".join(
-            [
-                f"{names} against {results[0].scenario.name}, on common random numbers: "
-                "replicate r of every scenario uses the same seeds.",
-                *(f"Warning: {w[0].upper()}{w[1:]}." for w in warnings),
-            ]
-        )
+    intro = "\n\n".join([intro, *(f"Warning: {w[0].upper()}{w[1:]}." for w in warnings)])
     sections = [
         Section(
             "Standardised differences",
