@@ -1,4 +1,8 @@
-"""Browser tests of the teaching app: Debian's chromium, driven by Playwright, on loopback.
+"""Browser tests of the teaching app: a chromium, driven by Playwright, on loopback.
+
+The browser is found by :func:`browsers.find_chromium` (``$RECOVERY_SIM_CHROMIUM``, then
+chromium or google-chrome on ``PATH``, then Playwright's own); without one the module
+is skipped with a reason that says what was looked for and how to install it.
 
 The app is served by the same command line as ``recovery-sim app`` on a free
 loopback port, once for the module; every test opens its own page (a fresh solara
@@ -16,6 +20,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from browsers import find_chromium
 
 from sim.faces.cli.app_server import (
     _stop,
@@ -25,7 +30,6 @@ from sim.faces.cli.app_server import (
     wait_until_serving,
 )
 
-CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
     "--no-sandbox",
     "--disable-gpu",
@@ -49,8 +53,9 @@ if sync_playwright is None:
         "the python package playwright is not installed (pip install playwright)",
         allow_module_level=True,
     )
-if not CHROMIUM.exists():
-    pytest.skip(f"{CHROMIUM} is missing (apt-get install chromium)", allow_module_level=True)
+CHROMIUM, FOUND_HOW = find_chromium()
+if CHROMIUM is None:
+    pytest.skip(FOUND_HOW, allow_module_level=True)
 
 
 @pytest.fixture(scope="module")
@@ -92,7 +97,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path
 
 @pytest.fixture(scope="module")
 def browser(tmp_path_factory: pytest.TempPathFactory) -> Iterator[object]:
-    """Headless Debian chromium with a fresh profile."""
+    """Headless chromium (see :func:`browsers.find_chromium`) with a fresh profile."""
     profile = tmp_path_factory.mktemp("chromium-profile")
     with sync_playwright() as playwright:
         context = playwright.chromium.launch_persistent_context(
@@ -288,3 +293,45 @@ def test_horizon_caps_steps_and_a_control_change_restarts_a_finished_run(
     expect(page.get_by_role("button", name="▶", exact=True)).to_be_enabled()
     page.get_by_role("button", name="Step", exact=True).click()
     expect(page.locator('[data-testid="readout"][data-week="52"]')).to_be_visible()
+
+
+# A4 less the report's 16 mm margins (@page), at 96 px per inch.
+PRINTED_WIDTH_PX = round((210 - 2 * 16) / 25.4 * 96)
+
+
+def test_a_wide_comparison_table_fits_the_report_page(browser: object, tmp_path: Path) -> None:
+    """The differences table of a comparison (10 columns, long names) fits screen and paper."""
+    import pandas as pd
+
+    from sim.faces.reports.html import Section, write_report
+
+    label = "ips_scale_up_high_unemployment_with_peer_workforce vs stigmatising_context_variant"
+    numbers = [0.123456, 12345.6, -0.0123, -0.0456, 0.0234, -0.123, -0.234, 0.0123]
+    columns = ["comparison", "metric", "reference", "other", "difference", "diff_low"]
+    columns += ["diff_high", "smd", "smd_low", "smd_high"]
+    rows = [[label, metric, *numbers] for metric in ("employed", "personal_recovery")]
+    table = pd.DataFrame(rows, columns=columns)
+    report = tmp_path / "report.html"
+    write_report(
+        report,
+        title="Wide",
+        intro="",
+        sections=[Section("Paired", "", table=table)],
+        manifest={"seed": 1},
+    )
+    tab = browser.new_page()
+    try:
+        for media, width in (("screen", 1440), ("print", PRINTED_WIDTH_PX)):
+            tab.set_viewport_size({"width": width, "height": 900})
+            tab.emulate_media(media=media)
+            tab.goto(report.as_uri())
+            table_width, room = tab.evaluate(
+                """() => {
+                    const wrap = document.querySelector('.table-wrap');
+                    return [wrap.querySelector('table').getBoundingClientRect().width,
+                            wrap.clientWidth];
+                }"""
+            )
+            assert table_width <= room + 0.5, (media, width, table_width, room)
+    finally:
+        tab.close()

@@ -400,6 +400,50 @@ def test_compare_a_scenario_with_itself_gives_exactly_zero(cli, tmp_path):
     assert np.array_equal(*by_scenario)
 
 
+def _tiny_scenario(folder: Path, name: str, size: int, weeks: int = 104) -> Path:
+    path = folder / f"{name}.toml"
+    path.write_text(
+        f'extends = "{(SCENARIOS / "baseline.toml").as_posix()}"\nname = "{name}"\n'
+        f"horizon_weeks = {weeks}\n[population]\nsize = {size}\n",
+        encoding="utf-8",
+    )
+    return path
+
+
+def test_pairing_warnings_name_population_size_and_horizon(tmp_path):
+    from sim.studies.compare import pairing_warnings
+
+    same = [load(_tiny_scenario(tmp_path, n, 40), ()) for n in ("a", "b")]
+    assert pairing_warnings(same) == []
+    sizes = [load(_tiny_scenario(tmp_path, n, s), ()) for n, s in (("c", 40), ("d", 60))]
+    (warning,) = pairing_warnings(sizes)
+    assert "population size (c 40, d 60 users)" in warning and "not paired user by user" in warning
+    horizons = [load(_tiny_scenario(tmp_path, n, 40, w), ()) for n, w in (("e", 4), ("f", 6))]
+    (warning,) = pairing_warnings(horizons)
+    assert "horizon (e 4, f 6 weeks)" in warning and "all run for 4 weeks" in warning
+    assert pairing_warnings(horizons, weeks=5) == []  # --weeks: one horizon, chosen
+
+
+def test_compare_warns_when_scenarios_differ_in_size_or_horizon(cli, tmp_path):
+    small = _tiny_scenario(tmp_path, "small_population_with_a_long_name", 40, weeks=3)
+    large = _tiny_scenario(tmp_path, "larger_population_with_a_long_name", 60, weeks=5)
+    result = cli("compare", small, large, "--replicates", "2", "--out", tmp_path / "cmp")
+    assert result.exit_code == 0, result.output
+    warnings = [line for line in result.stderr.splitlines() if line.startswith("warning: ")]
+    assert len(warnings) == 2, result.stderr
+    assert "population size" in warnings[0] and "horizon" in warnings[1]
+    page = (tmp_path / "cmp" / "report.html").read_text(encoding="utf-8")
+    assert "Warning: The scenarios differ in population size" in page
+    assert "Warning: The scenarios differ in horizon" in page
+    assert "so differences are paired" not in page
+    manifest = read_json(tmp_path / "cmp" / "manifest.json")
+    assert len(manifest["pairing_warnings"]) == 2
+    # the wide differences table scrolls on screen and wraps its long names to fit the page
+    section = page.split("<h2>Paired differences</h2>", 1)[1].split("</section>", 1)[0]
+    assert '<div class="table-wrap"><table>' in section
+    assert "small_<wbr>population_<wbr>" in section and "diff_<wbr>high" in section
+
+
 # ------------------------------------------------------------------------- validate
 
 

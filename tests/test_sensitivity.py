@@ -7,6 +7,7 @@ sweeps (tens to a hundred users, a few weeks) so the module stays fast.
 
 from __future__ import annotations
 
+import dataclasses
 import re
 import subprocess
 import sys
@@ -20,7 +21,13 @@ from click.testing import CliRunner
 from sim.core.engine import run_batch
 from sim.core.parameters import validate
 from sim.core.seeding import RunSeed
-from sim.faces.reports.sensitivity_report import ranking_text, write_analysis
+from sim.faces.reports.sensitivity_report import (
+    _stable_text,
+    lead_rivals,
+    ranking_text,
+    reading_notes,
+    write_analysis,
+)
 from sim.files.experiment import DesignSpec, ExperimentError, load_experiment
 from sim.studies.sensitivity import (
     CONVERGENCE_COLUMNS,
@@ -278,8 +285,90 @@ def test_written_tables_figures_and_report(tmp_path):
     for name in ("ranking.png", "second_order.png", "convergence.png"):
         assert written[name].read_bytes().startswith(PNG_MAGIC)
     page = (tmp_path / "report.html").read_text(encoding="utf-8")
-    assert "Which levers matter most" in page and "x1 matters most" in page
+    assert "Which levers matter most" in page and "x1 ranks first" in page
+    assert "x1 is not separable from x2" in page  # noisy: as the Convergence section says
     assert page.count("data:image/png;base64,") == 3
+
+
+@pytest.fixture(scope="module")
+def ishigami_result():
+    frame, plan = ishigami_frame(
+        DesignSpec(method="saltelli", points=64), seed=6, dummies=1, replicates=2, noise_sd=0.5
+    )
+    return analyse(frame, plan)
+
+
+def with_total_order(result, main: dict, converged: dict | None = None, first: dict | None = None):
+    """``result`` with ST (estimate, low, high) set per parameter, in the indices and at the
+    convergence table's largest size (``converged``, default: the same), and S1 estimates."""
+    indices, conv = result.indices.copy(), result.convergence.copy()
+    largest = conv["base_n"] == conv["base_n"].max()
+    for parameter, (estimate, low, high) in main.items():
+        rows = (indices["index"] == "ST") & (indices["parameter"] == parameter)
+        indices.loc[rows, ["estimate", "ci_low", "ci_high"]] = (estimate, low, high)
+    for parameter, (estimate, low, high) in (converged or main).items():
+        rows = largest & (conv["index"] == "ST") & (conv["parameter"] == parameter)
+        conv.loc[rows, ["estimate", "ci_low", "ci_high"]] = (estimate, low, high)
+    for parameter, estimate in (first or {}).items():
+        rows = (indices["index"] == "S1") & (indices["parameter"] == parameter)
+        indices.loc[rows, "estimate"] = estimate
+        indices.loc[rows, "ci_low"] = indices.loc[rows, "ci_low"].clip(upper=estimate)
+        indices.loc[rows, "ci_high"] = indices.loc[rows, "ci_high"].clip(lower=estimate)
+    return dataclasses.replace(result, indices=indices, convergence=conv)
+
+
+SEPARATE = {"x1": (0.5, 0.4, 0.6), "x2": (0.2, 0.1, 0.3), "x3": (0.1, 0.05, 0.15)}
+SEPARATE["d1"] = (0.0, -0.01, 0.01)
+
+
+def test_headline_and_convergence_agree_on_a_separable_top_lever(ishigami_result):
+    result = with_total_order(ishigami_result, SEPARATE)
+    assert lead_rivals(result, "ishigami") == ("x1", [])
+    (headline,) = ranking_text(result)
+    assert "x1 matters most" in headline and "not separable" not in headline
+    assert "The top lever, x1, is separable from every other." in _stable_text(result)
+
+
+def test_headline_says_when_the_top_lever_is_not_separable_from_an_unclear_next(
+    ishigami_result,
+):
+    """The next lever's interval reaches below zero (so the headline did not list it as
+    clear) and above the top one's lower bound: the top place is not certain."""
+    main = {**SEPARATE, "x2": (0.2, -0.05, 0.45)}
+    result = with_total_order(ishigami_result, main)
+    assert lead_rivals(result, "ishigami") == ("x1", ["x2"])
+    (headline,) = ranking_text(result)
+    assert "x1 matters most" not in headline and "x1 ranks first" in headline
+    assert "x1 is not separable from x2: their 95% intervals overlap" in headline
+    assert "The top lever, x1, is not separable from x2." in _stable_text(result)
+
+
+def test_headline_follows_the_convergence_intervals_too(ishigami_result):
+    """Separate on the full-size indices, overlapping in the convergence table at its
+    largest size (another bootstrap): the headline says what the Convergence section says."""
+    converged = {**SEPARATE, "x1": (0.5, 0.25, 0.75), "x2": (0.2, 0.05, 0.35)}
+    result = with_total_order(ishigami_result, SEPARATE, converged)
+    (headline,) = ranking_text(result)
+    assert "x1 is not separable from x2" in headline
+    assert "The top lever, x1, is not separable from x2." in _stable_text(result)
+
+
+def test_reading_notes_explain_total_order_above_one_and_negative_first_order(
+    ishigami_result, tmp_path
+):
+    plain = with_total_order(ishigami_result, SEPARATE, first={"x3": 0.01, "d1": 0.0})
+    assert reading_notes(plain) == []
+    odd = with_total_order(
+        ishigami_result, {**SEPARATE, "x1": (0.8, 0.55, 1.2)}, first={"x3": 0.01, "d1": -0.02}
+    )
+    above, negative = reading_notes(odd)
+    assert above.startswith("1 total-order interval reaches above 1")
+    assert "bootstrap intervals of a noisy estimator" in above and "ST <= 1" in above
+    assert negative.startswith("1 first-order estimate is negative")
+    assert "Monte Carlo error around" in negative
+    write_analysis(odd, tmp_path, manifest={"seed": 6}, title="Ishigami")
+    page = (tmp_path / "report.html").read_text(encoding="utf-8")
+    assert "bootstrap intervals of a noisy estimator" in page and "Monte Carlo error" in page
 
 
 @pytest.mark.parametrize(

@@ -31,6 +31,7 @@ __all__ = [
     "check_columns",
     "interval_summary",
     "paired_differences",
+    "pairing_warnings",
     "run_scenario",
     "summarise",
 ]
@@ -100,6 +101,42 @@ def run_scenario(
     )
     series = tidy_series(runs, {"scenario": scenario.name, "replicate": np.arange(replicates)})
     return ScenarioResult(scenario, series, runs.finals, runs.seeds, runs.seconds)
+
+
+def pairing_warnings(scenarios: Sequence[Scenario], *, weeks: int | None = None) -> list[str]:
+    """Why a comparison of ``scenarios`` on common random numbers is not fully paired.
+
+    Compared scenarios share seeds replicate by replicate, and that pairs their
+    users' draws one to one only when the populations have the same size (every
+    stream fills a block of one draw per user each week). Different sizes leave
+    the seeds common but not the draws. Different horizons are not compared at
+    all: without ``weeks`` (the ``--weeks`` option) every scenario runs for the
+    first one's horizon, which is not what the others declare.
+
+    Returns:
+        One plain sentence per problem (empty when the comparison is fully paired).
+    """
+    found = []
+    sizes = {s.name: s.spec.population.size for s in scenarios}
+    if len(set(sizes.values())) > 1:
+        listed = ", ".join(f"{name} {size:,}" for name, size in sizes.items())
+        found.append(
+            f"the scenarios differ in population size ({listed} users): replicates share "
+            "seeds, but users do not share random numbers one to one, so the differences "
+            "are not paired user by user; they include chance differences between the "
+            "populations and are noisier than a paired comparison's (set population.size "
+            "to compare like with like)"
+        )
+    horizons = {s.name: s.spec.horizon_weeks for s in scenarios}
+    if weeks is None and len(set(horizons.values())) > 1:
+        listed = ", ".join(f"{name} {value}" for name, value in horizons.items())
+        first = scenarios[0]
+        found.append(
+            f"the scenarios differ in horizon ({listed} weeks): all run for "
+            f"{first.spec.horizon_weeks} weeks, the first scenario's, so the others are "
+            "not compared at their own horizon (set --weeks to choose it)"
+        )
+    return found
 
 
 def _interval(values: np.ndarray, level: float = 0.95) -> tuple[float, float, float]:

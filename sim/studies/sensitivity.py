@@ -50,6 +50,7 @@ __all__ = [
     "ISHIGAMI_INDICES",
     "ISHIGAMI_PROBLEM",
     "NOISE_COLUMNS",
+    "RANKED_BY",
     "STABLE_COLUMNS",
     "SensitivityError",
     "SensitivityPlan",
@@ -119,7 +120,8 @@ ISHIGAMI_INDICES = {"S1": (0.3139, 0.4424, 0.0), "ST": (0.5576, 0.4424, 0.2437)}
 TARGET_NOISE_SHARE = 0.05  # replicates_for_5pc: replicates that bring noise to this share
 MAX_SIZES = 8  # nested base sizes re-analysed for convergence
 CONVERGENCE_RESAMPLES = 200  # bootstrap resamples at each of those sizes
-_RANKED_BY = {"sobol": "ST", "sobol_by_level": "ST", "morris": "mu_star", "efast": "ST"}
+# the index each method ranks levers by (stable_sizes, and the report's headline)
+RANKED_BY = {"sobol": "ST", "sobol_by_level": "ST", "morris": "mu_star", "efast": "ST"}
 
 
 @dataclass
@@ -240,7 +242,7 @@ def stable_sizes(convergence: pd.DataFrame, *, top: int = 5) -> pd.DataFrame:
     """
     rows = []
     for (output, method), part in convergence.groupby(["output", "method"], sort=False):
-        index = _RANKED_BY[method]
+        index = RANKED_BY[method]
         chosen = part[part["index"] == index]
         table = chosen.pivot(index="base_n", columns="parameter", values="estimate")
         largest = int(table.index.max())

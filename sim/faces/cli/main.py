@@ -9,6 +9,9 @@ Commands:
 - ``compare A B [...]`` -- compare scenarios on common random numbers.
 - ``validate FILE...`` -- check scenario files without running them.
 - ``scenarios`` -- list the shipped scenarios (and the shipped trials).
+- ``sweep``, ``results FOLDER``, ``sensitivity``, ``trial``, ``calibrate``, ... -- the
+  studies (registered by :func:`_register_study_commands`); ``results`` prints a sweep's
+  runs as one tidy table.
 
 A SCENARIO (or a trial's EXPERIMENT) is a path; if no such file exists, it is the name
 of a shipped file (its stem, ``-`` or ``_``: ``ips-scale-up``), read from the package
@@ -488,8 +491,10 @@ def compare(
 
     Every scenario runs with the same seeds replicate by replicate (the first
     scenario's seed, replicates and horizon unless given), so differences are
-    paired. Writes differences.csv (paired differences and standardised mean
-    differences with 95% intervals), forest.png and the run outputs.
+    paired. Scenarios of different population sizes (users do not share draws one
+    to one) or horizons (all run for the first's, unless --weeks) get a warning, on
+    stderr and in the report. Writes differences.csv (paired differences and
+    standardised mean differences with 95% intervals), forest.png and the run outputs.
     """
     from sim.faces.reports.run_folders import (
         default_summary_weeks,
@@ -497,6 +502,7 @@ def compare(
         write_comparison,
     )
     from sim.files.outputs import atomic_folder
+    from sim.studies.compare import pairing_warnings
 
     if len(scenarios) < 2:
         raise click.UsageError("compare needs at least two scenario files")
@@ -507,6 +513,9 @@ def compare(
     names = [s.name for s in loaded]
     if len(set(names)) < len(names):
         raise UserError(f"scenario names must differ to be compared, got {names}")
+    cautions = pairing_warnings(loaded, weeks=weeks)
+    for caution in cautions:
+        click.echo(f"warning: {caution}", err=True)
     first = loaded[0].spec
     replicates, seed = replicates or first.replicates, first.seed if seed is None else seed
     weeks = weeks or first.horizon_weeks
@@ -519,10 +528,15 @@ def compare(
             kind="compare",
             command=sys.argv,
             common_random_numbers=True,
+            pairing_warnings=cautions,
             posterior=None if posterior is None else str(posterior),
         )
         differences = write_comparison(
-            results, folder, summary_weeks=default_summary_weeks(weeks), manifest=manifest
+            results,
+            folder,
+            summary_weeks=default_summary_weeks(weeks),
+            manifest=manifest,
+            warnings=cautions,
         )
     _print_differences(differences)
     click.echo(f"\nwrote {target}{os.sep} (report.html, differences.csv, forest.png, ...)")
@@ -600,12 +614,14 @@ def scenarios_command() -> None:
 def _register_study_commands() -> None:
     from sim.faces.cli.app_server import app
     from sim.faces.cli.moderators import moderators
+    from sim.faces.cli.results import results
     from sim.faces.cli.sensitivity import sensitivity
     from sim.faces.cli.sweep import sweep
     from sim.faces.cli.trials import calibrate, trial
     from sim.faces.cli.validation import validate_evidence
 
-    for command in (sweep, sensitivity, trial, calibrate, validate_evidence, moderators, app):
+    commands = (sweep, results, sensitivity, trial, calibrate, validate_evidence, moderators, app)
+    for command in commands:
         main.add_command(command)
 
 

@@ -112,7 +112,11 @@ def sensitivity(
     convergence.csv and stable.csv, analysis.json, figures (ranking.png or
     morris.png or levels.png, second_order.png, convergence.png) and report.html.
     """
-    from sim.faces.reports.sensitivity_report import ranking_text, write_analysis
+    from sim.faces.reports.sensitivity_report import (
+        ranking_text,
+        reading_notes,
+        write_analysis,
+    )
     from sim.files.experiment import load_experiment
     from sim.studies.sensitivity import SensitivityPlan, analyse
     from sim.studies.sweep import read_results
@@ -142,7 +146,7 @@ def sensitivity(
         f"\nWhich levers matter most ({plan.method}, base N = {plan.design.points}, "
         f"{plan.replicates} replicates per design point):"
     )
-    for paragraph in ranking_text(result):
+    for paragraph in [*ranking_text(result), *reading_notes(result)]:
         _echo_paragraph(paragraph)
     for warning in result.warnings:
         click.echo(

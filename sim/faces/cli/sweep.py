@@ -135,8 +135,10 @@ def sweep(
     Each finished chunk is written atomically to OUT/chunks/ as Parquet (one row
     per run: design point, replicate, parameter values, metrics), with
     OUT/manifest.json. Results are bit-identical whatever the backend, chunk
-    size or number of workers.
+    size or number of workers. At the end it prints how to load them (pandas, or
+    `recovery-sim results OUT` for one tidy table).
     """
+    from sim.faces.cli.results import load_hint
     from sim.files.experiment import load_experiment
 
     for option, value in (("workers", workers), ("chunk-size", chunk_size)):
@@ -156,3 +158,4 @@ def sweep(
         force=force,
     )
     click.echo(f"wrote {target}{os.sep} (chunks/, manifest.json)")
+    click.echo(load_hint(target))

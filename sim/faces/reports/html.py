@@ -59,9 +59,11 @@ figcaption { color: var(--muted); font-size: .9rem; margin-top: .4rem; }
 table { border-collapse: collapse; font-size: .9rem; font-variant-numeric: tabular-nums; }
 th, td { padding: .35rem .7rem; text-align: left; border-bottom: 1px solid var(--rule);
          vertical-align: top; }
+td:not(.num) { overflow-wrap: anywhere; min-width: 7em; }
 thead th { border-bottom: 2px solid var(--ink); }
 tbody tr:nth-child(even) { background: var(--shade); }
-.num { text-align: right; }
+.num { text-align: right; white-space: nowrap; }
+th.num { white-space: normal; }
 dl { display: grid; grid-template-columns: max-content minmax(0, 1fr);
      gap: .25rem 1.2rem; margin: .3rem 0; }
 dt { font-weight: 600; color: var(--muted); }
@@ -80,6 +82,9 @@ details summary { cursor: pointer; color: var(--muted); }
   nav { display: none; }
   h2 { break-after: avoid; }
   figure, .table-wrap, tr { break-inside: avoid; }
+  .table-wrap { overflow: visible; }
+  table { font-size: 8.5pt; }
+  th, td { padding: .2rem .4rem; }
   tbody tr:nth-child(even) { background: none; }
   a { color: inherit; text-decoration: none; }
 }
@@ -246,13 +251,13 @@ def _html_table(
 ) -> str:
     """A table from header names and already formatted cells (escaped here)."""
     head = "".join(
-        f'<th scope="col"{_num(is_num)}>{_esc(name)}</th>'
+        f'<th scope="col"{_num(is_num)}>{_breakable(name)}</th>'
         for name, is_num in zip(names, numeric, strict=True)
     )
     body = [
         "<tr>"
         + "".join(
-            f"<td{_num(is_num)}>{_esc(cell)}</td>"
+            f"<td{_num(is_num)}>{_esc(cell) if is_num else _breakable(cell)}</td>"
             for cell, is_num in zip(row, numeric, strict=True)
         )
         + "</tr>"
@@ -264,6 +269,11 @@ def _html_table(
         f'<div class="table-wrap"><table><thead><tr>{head}</tr></thead>'
         f"<tbody>{''.join(body)}</tbody></table></div>"
     )
+
+
+def _breakable(name: str) -> str:
+    """Text, escaped, that may wrap after an underscore (``diff_<wbr>high``)."""
+    return _esc(name).replace("_", "_<wbr>")
 
 
 def _index_is_plain(table: pd.DataFrame) -> bool:

@@ -138,8 +138,13 @@ def write_comparison(
     *,
     summary_weeks: Sequence[int],
     manifest: dict[str, Any],
+    warnings: Sequence[str] = (),
 ) -> pd.DataFrame:
-    """Write a comparison of ``results`` against the first; return the differences table."""
+    """Write a comparison of ``results`` against the first; return the differences table.
+
+    ``warnings`` (from :func:`sim.studies.compare.pairing_warnings`) say why the
+    comparison is not fully paired; the report's introduction states each of them.
+    """
     series = pd.concat([r.series for r in results], ignore_index=True)
     series.to_parquet(folder / "series.parquet", index=False)
     summary = summarise(series, summary_weeks)
@@ -153,8 +158,10 @@ def write_comparison(
     names = ", ".join(r.scenario.name for r in results[1:])
     intro = (
         f"{names} against {results[0].scenario.name}, on common random numbers: "
-        f"replicate r of every scenario uses the same seeds, so differences are paired."
+        "replicate r of every scenario uses the same seeds"
+        + ("." if warnings else ", so differences are paired.")
     )
+    intro = "\n\n".join([intro, *(f"Warning: {w[0].upper()}{w[1:]}." for w in warnings)])
     sections = [
         Section(
             "Standardised differences",

@@ -18,9 +18,9 @@ import pandas as pd
 from sim.faces.reports import sensitivity_plots as plots
 from sim.faces.reports.html import Section, write_report
 from sim.files.outputs import write_atomic, write_json
-from sim.studies.sensitivity import SensitivityResult
+from sim.studies.sensitivity import RANKED_BY, SensitivityResult
 
-__all__ = ["DOMAIN_ORDER", "ranking_text", "write_analysis"]
+__all__ = ["DOMAIN_ORDER", "lead_rivals", "ranking_text", "reading_notes", "write_analysis"]
 
 DOMAIN_ORDER = ("functional", "existential", "social")
 TOP = 3  # levers named per output
@@ -49,8 +49,14 @@ def _variance_sentence(part: pd.DataFrame, noise: float) -> str:
     )
 
 
-def _variance_text(part: pd.DataFrame, conf_level: float, noise: float) -> str:
-    """Sobol' or eFAST: leaders by total order, how many are clear, variance budget."""
+def _variance_text(
+    part: pd.DataFrame, conf_level: float, noise: float, rivals: list[str] = ()
+) -> str:
+    """Sobol' or eFAST: leaders by total order, how many are clear, variance budget.
+
+    ``rivals`` (:func:`lead_rivals`) are the levers the first is not separable from;
+    the headline then says so, as the Convergence section does.
+    """
     total = part[part["index"] == "ST"].sort_values("estimate", ascending=False)
     first = part[part["index"] == "S1"].set_index("parameter")["estimate"]
     has_ci = total["ci_low"].notna().any()
@@ -61,25 +67,23 @@ def _variance_text(part: pd.DataFrame, conf_level: float, noise: float) -> str:
         return f"No {unit[:-1]}'s total-order index is distinguishable from zero{shown}."
     leaders = list(clear.head(TOP).itertuples(index=False))
     lead = _name(leaders[0]).replace("the ", "The ", 1)  # a parameter name keeps its case
+    claim = "ranks first" if rivals else "matters most"
     words = [
-        f"{lead} matters most: total-order index "
+        f"{lead} {claim}: total-order index "
         f"{_interval(leaders[0])}, "
         f"first-order {first[leaders[0].parameter]:.2f}"
     ]
     words += [f"then {_name(r)}, {_interval(r)}" for r in leaders[1:]]
     text = "; ".join(words) + "."
-    if len(leaders) > 1 and has_ci and leaders[1].ci_high >= leaders[0].ci_low:
-        text += (
-            f" The {conf_level:.0%} intervals of the first two overlap, so their order "
-            "is not certain."
-        )
+    if rivals:
+        text += f" {_not_separable(lead, rivals, conf_level)}"
     criterion = "an interval above zero" if has_ci else "an index above 0.01"
     verb = "has" if len(clear) == 1 else "have"
     text += f" {len(clear)} of {len(total)} {unit} {verb} {criterion}. "
     return text + _variance_sentence(part, noise)
 
 
-def _morris_text(part: pd.DataFrame) -> str:
+def _morris_text(part: pd.DataFrame, conf_level: float, rivals: list[str] = ()) -> str:
     star = part[part["index"] == "mu_star"].sort_values("estimate", ascending=False)
     sigma = part[part["index"] == "sigma"].set_index("parameter")["estimate"]
     floor = float(star["noise_floor"].iloc[0])
@@ -95,6 +99,8 @@ def _morris_text(part: pd.DataFrame) -> str:
         f"{'; '.join(words)}. {len(above)} of {len(star)} levers clearly above the "
         f"noise floor (mu* {floor:.3g})."
     )
+    if rivals:
+        text += f" {_not_separable(_name(above.iloc[0]), rivals, conf_level)}"
     if bent:
         text += (
             f" Non-linear or interacting (sigma > mu*/2): {', '.join(bent[:6])}"
@@ -117,6 +123,93 @@ def _pawn_text(part: pd.DataFrame) -> str:
     )
 
 
+def _names(parameters: list[str]) -> str:
+    return (
+        parameters[0]
+        if len(parameters) == 1
+        else ", ".join(parameters[:-1]) + (f" and {parameters[-1]}")
+    )
+
+
+def _not_separable(lead: str, rivals: list[str], conf_level: float) -> str:
+    """The headline's sentence for a top lever that is not separable from the next."""
+    return (
+        f"{lead} is not separable from {_names(rivals)}: their {conf_level:.0%} intervals "
+        "overlap, so which matters most is not certain."
+    )
+
+
+def _leaders(part: pd.DataFrame, method: str) -> pd.DataFrame:
+    """The levers the headline ranks, largest first: ST (or mu*) rows clearly above zero.
+
+    Clear: an interval above zero (an ST above 0.01 without intervals); for Morris, an
+    interval above the noise floor.
+    """
+    rows = part[part["index"] == RANKED_BY.get(method, "ST")]
+    rows = rows.sort_values("estimate", ascending=False)
+    if method == "morris":  # as _morris_text: one floor per output
+        return rows[rows["ci_low"] > float(rows["noise_floor"].iloc[0])] if len(rows) else rows
+    if rows["ci_low"].notna().any():
+        return rows[rows["ci_low"] > 0]
+    return rows[rows["estimate"] > 0.01]
+
+
+def lead_rivals(result: SensitivityResult, output: str) -> tuple[str | None, list[str]]:
+    """The top lever the headline names for ``output``, and the levers it is not separable from.
+
+    The top lever is the first of :func:`_leaders` (None if no lever is clear).
+    Another lever (clear or not) is not separable from it when its interval reaches
+    the top one's lower bound: on the full-size indices, or on the convergence table
+    at its largest size (the intervals the Convergence section ranks by); either
+    overlap counts, so the headline and the Convergence section say the same.
+    Rivals come largest first; none without intervals.
+    """
+    method = result.plan.method
+    part = result.indices[result.indices["output"] == output]
+    leaders = _leaders(part, method)
+    if leaders.empty:
+        return None, []
+    leader = str(leaders["parameter"].iloc[0])
+    key = RANKED_BY.get(method, "ST")
+    rows = part[part["index"] == key].sort_values("estimate", ascending=False)
+    tables = [rows.set_index("parameter")]
+    conv = result.convergence
+    if not conv.empty:
+        conv = conv[(conv["output"] == output) & (conv["index"] == key)]
+        if not conv.empty:
+            tables.append(conv[conv["base_n"] == conv["base_n"].max()].set_index("parameter"))
+    rivals = {
+        str(parameter)
+        for table in tables
+        if leader in table.index and pd.notna(table.at[leader, "ci_low"])
+        for parameter, high in table["ci_high"].items()
+        if parameter != leader and high >= table.at[leader, "ci_low"]
+    }
+    return leader, [str(p) for p in rows["parameter"] if str(p) in rivals]
+
+
+def reading_notes(result: SensitivityResult) -> list[str]:
+    """One sentence for each puzzling kind of number the tables hold (none if absent)."""
+    indices = result.indices
+    notes = []
+    above = indices[(indices["index"] == "ST") & (indices["ci_high"] > 1)]
+    if not above.empty:
+        notes.append(
+            f"{len(above)} total-order interval{'s reach' if len(above) > 1 else ' reaches'} "
+            "above 1: these are bootstrap intervals of a noisy estimator, while in theory "
+            "ST <= 1 (no lever explains more than all of the variance), so read them as "
+            "large and uncertain."
+        )
+    negative = indices[(indices["index"] == "S1") & (indices["estimate"] < 0)]
+    if not negative.empty:
+        notes.append(
+            f"{len(negative)} first-order estimate{'s are' if len(negative) > 1 else ' is'} "
+            "negative: a share of variance cannot be, so this is Monte Carlo error around "
+            "a first-order effect of about 0."
+        )
+    return notes
+
+
 def ranking_text(result: SensitivityResult) -> list[str]:
     """Plain-words paragraphs, one per output, ordered by outcome domain."""
     noise = result.noise.set_index("output")["noise_share_mean"]
@@ -127,12 +220,12 @@ def ranking_text(result: SensitivityResult) -> list[str]:
     for output in sorted(outputs, key=lambda o: order.get(_domain(indices, o), 99)):
         part = indices[indices["output"] == output]
         head = f"{plots.output_title(output)} ({_domain(indices, output)} outcome): "
+        rivals = lead_rivals(result, output)[1]
+        conf = result.plan.conf_level
         if result.plan.method == "morris":
-            body = _morris_text(part)
+            body = _morris_text(part, conf, rivals)
         else:
-            body = _variance_text(part, result.plan.conf_level, noise.get(output)) + _pawn_text(
-                part
-            )
+            body = _variance_text(part, conf, noise.get(output), rivals) + _pawn_text(part)
         paragraphs.append(head + body)
     return paragraphs
 
@@ -216,8 +309,18 @@ def _stable_text(result: SensitivityResult) -> str:
         )
         if not r.orderings:
             state = "nothing to rank (no ordering is clear at the largest N)"
-        lines.append(f"{plots.output_title(r.output)}: {state}.")
+        lines.append(f"{plots.output_title(r.output)}: {state}.{_lead_state(result, r.output)}")
     return "\n".join(lines)
+
+
+def _lead_state(result: SensitivityResult, output: str) -> str:
+    """Whether the headline's top lever is separable from the rest (the headline's words)."""
+    leader, rivals = lead_rivals(result, output)
+    if leader is None:
+        return ""
+    if rivals:
+        return f" The top lever, {leader}, is not separable from {_names(rivals)}."
+    return f" The top lever, {leader}, is separable from every other."
 
 
 def _method_text(result: SensitivityResult) -> str:
@@ -264,7 +367,9 @@ def write_analysis(
     written["analysis.json"] = write_json(folder / "analysis.json", _summary(result))
     sections = [
         Section(
-            "Which levers matter most", "\n\n".join(ranking_text(result)), table=_top_table(result)
+            "Which levers matter most",
+            "\n\n".join([*ranking_text(result), *reading_notes(result)]),
+            table=_top_table(result),
         )
     ]
     sections.append(Section("Stochastic noise", _noise_text(result), table=result.noise))
