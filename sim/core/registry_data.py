@@ -47,13 +47,13 @@ PARAMETERS: tuple[P, ...] = (
     ),
     P(
         "self_stigma_median",
-        0.42,
+        0.4151605508240485,
         0.1,
         0.9,
         "1",
         "user",
         "median self-stigma at entry (0-1); 0.42 with trait spread 1.6 gives 42% above 0.5",
-        _BROHAN,
+        'calibrated: recovery-pathways-fit, 2026-12-01 (weighted posterior median; uniform prior [0.25, 0.6]; fit and targets in calibration/)',
     ),
     P(
         "trait_spread_logit",
@@ -503,13 +503,13 @@ PARAMETERS: tuple[P, ...] = (
     ),
     P(
         "hope_rate_per_week",
-        0.028,
+        0.04278562983105322,
         0.005,
         0.5,
         "1/week",
         "structural",
         "rate at which a role-modelling dose raises hope",
-        "calibrated to peer-support SMD 0.24 on hope (" + _LLOYD + ")",
+        'calibrated: recovery-pathways-fit, 2026-12-01 (weighted posterior median; uniform prior [0.005, 0.15]; fit and targets in calibration/)',
     ),
     P(
         "stigma_reduction_rate_per_week",
@@ -523,13 +523,13 @@ PARAMETERS: tuple[P, ...] = (
     ),
     P(
         "empowerment_rate_per_week",
-        0.035,
+        0.06451123437814113,
         0.005,
         0.5,
         "1/week",
         "structural",
         "rate at which a choice dose raises empowerment",
-        "calibrated to peer-support SMD 0.25 on empowerment (" + _LLOYD + ")",
+        'calibrated: recovery-pathways-fit, 2026-12-01 (weighted posterior median; uniform prior [0.005, 0.15]; fit and targets in calibration/)',
     ),
     P(
         "meaning_rate_per_week",
@@ -620,13 +620,13 @@ PARAMETERS: tuple[P, ...] = (
     ),
     P(
         "job_finding_probability_per_week",
-        0.0035,
+        0.002921012380076125,
         0.0005,
         0.03,
         "1/week",
         "structural",
         "weekly job-finding chance of an average unemployed user at reference unemployment",
-        "calibrated to EQOLISE comparator: 27.6% worked in 78 weeks (" + _BURNS + ")",
+        'calibrated: recovery-pathways-fit, 2026-12-01 (weighted posterior median; uniform prior [0.001, 0.01]; fit and targets in calibration/)',
         distribution="loguniform",
     ),
     P(
@@ -642,15 +642,13 @@ PARAMETERS: tuple[P, ...] = (
     ),
     P(
         "ips_job_finding_multiplier",
-        4.2,
+        4.661530696621506,
         1.0,
         8.0,
         "1",
         "structural",
         "multiplier of the weekly job-finding odds while in IPS",
-        "calibrated to EQOLISE 54.5% vs 27.6% worked (" + _BURNS + "); a weekly odds "
-        "multiplier exceeds the cumulative RR (2.40 in Modini et al. 2016, Br J Psychiatry "
-        "209:14-22) because of saturation and non-uptake",
+        'calibrated: recovery-pathways-fit, 2026-12-01 (weighted posterior median; uniform prior [1, 8]; fit and targets in calibration/)',
     ),
     P(
         "ips_job_retention",
@@ -767,13 +765,13 @@ PARAMETERS: tuple[P, ...] = (
     ),
     P(
         "housing_gain_probability_per_week",
-        0.007,
+        0.00719326090560874,
         0.001,
         0.1,
         "1/week",
         "structural",
         "weekly chance that an unhoused user finds stable housing at mid availability",
-        "calibrated to 31% stably housed at 1 year in usual care (" + _AUBRY + ")",
+        'calibrated: recovery-pathways-fit, 2026-12-01 (weighted posterior median; uniform prior [0.002, 0.03]; fit and targets in calibration/)',
         distribution="loguniform",
     ),
     P(
@@ -808,13 +806,13 @@ PARAMETERS: tuple[P, ...] = (
     ),
     P(
         "housing_first_multiplier",
-        10.0,
+        7.674042989428649,
         1.0,
         25.0,
         "1",
         "structural",
         "multiplier of the housing-gain chance while in Housing First",
-        "calibrated to 73% vs 31% stably housed at 1 year (" + _AUBRY + ")",
+        'calibrated: recovery-pathways-fit, 2026-12-01 (weighted posterior median; uniform prior [1, 25]; fit and targets in calibration/)',
     ),
     P(
         "housing_first_retention",
