@@ -31,12 +31,9 @@ from sim.studies.calibration import load_fit  # noqa: E402
 REGISTRY_FILE = ROOT / "sim" / "core" / "registry_data.py"
 
 
-def calibrated_source(fit_name: str, date: str, prior: tuple[float, float]) -> str:
-    """The registry source text of a fitted parameter."""
-    return (
-        f"calibrated: {fit_name}, {date} (weighted posterior median; uniform prior "
-        f"[{prior[0]:g}, {prior[1]:g}]; fit and targets in calibration/)"
-    )
+def calibrated_source(fit_name: str, date: str) -> str:
+    """The registry source text of a fitted parameter (its prior is in the fit file)."""
+    return f"calibrated: {fit_name}, {date} (weighted posterior median)"
 
 
 def rewrite(text: str, values: dict[str, float], sources: dict[str, str]) -> str:
@@ -69,9 +66,7 @@ def main() -> None:
     posterior = pd.read_parquet(fit.posterior_path)
     date = sys.argv[1] if len(sys.argv) > 1 else dt.datetime.now(dt.UTC).date().isoformat()
     values = {name: weighted_median(posterior, name) for name in fit.priors}
-    sources = {
-        name: calibrated_source(fit.spec.name, date, prior) for name, prior in fit.priors.items()
-    }
+    sources = {name: calibrated_source(fit.spec.name, date) for name in fit.priors}
     REGISTRY_FILE.write_text(rewrite(REGISTRY_FILE.read_text(), values, sources))
     for name, value in values.items():
         print(f"{name} = {value!r}")

@@ -53,7 +53,7 @@ PARAMETERS: tuple[P, ...] = (
         "1",
         "user",
         "median self-stigma at entry (0-1); 0.42 with trait spread 1.6 gives 42% above 0.5",
-        'calibrated: recovery-pathways-fit, 2026-12-01 (weighted posterior median; uniform prior [0.25, 0.6]; fit and targets in calibration/)',
+        "calibrated: recovery-pathways-fit, 2026-12-01 (weighted posterior median)",
     ),
     P(
         "trait_spread_logit",
@@ -509,7 +509,7 @@ PARAMETERS: tuple[P, ...] = (
         "1/week",
         "structural",
         "rate at which a role-modelling dose raises hope",
-        'calibrated: recovery-pathways-fit, 2026-12-01 (weighted posterior median; uniform prior [0.005, 0.15]; fit and targets in calibration/)',
+        "calibrated: recovery-pathways-fit, 2026-12-01 (weighted posterior median)",
     ),
     P(
         "stigma_reduction_rate_per_week",
@@ -529,7 +529,7 @@ PARAMETERS: tuple[P, ...] = (
         "1/week",
         "structural",
         "rate at which a choice dose raises empowerment",
-        'calibrated: recovery-pathways-fit, 2026-12-01 (weighted posterior median; uniform prior [0.005, 0.15]; fit and targets in calibration/)',
+        "calibrated: recovery-pathways-fit, 2026-12-01 (weighted posterior median)",
     ),
     P(
         "meaning_rate_per_week",
@@ -626,7 +626,7 @@ PARAMETERS: tuple[P, ...] = (
         "1/week",
         "structural",
         "weekly job-finding chance of an average unemployed user at reference unemployment",
-        'calibrated: recovery-pathways-fit, 2026-12-01 (weighted posterior median; uniform prior [0.001, 0.01]; fit and targets in calibration/)',
+        "calibrated: recovery-pathways-fit, 2026-12-01 (weighted posterior median)",
         distribution="loguniform",
     ),
     P(
@@ -648,7 +648,7 @@ PARAMETERS: tuple[P, ...] = (
         "1",
         "structural",
         "multiplier of the weekly job-finding odds while in IPS",
-        'calibrated: recovery-pathways-fit, 2026-12-01 (weighted posterior median; uniform prior [1, 8]; fit and targets in calibration/)',
+        "calibrated: recovery-pathways-fit, 2026-12-01 (weighted posterior median)",
     ),
     P(
         "ips_job_retention",
@@ -771,7 +771,7 @@ PARAMETERS: tuple[P, ...] = (
         "1/week",
         "structural",
         "weekly chance that an unhoused user finds stable housing at mid availability",
-        'calibrated: recovery-pathways-fit, 2026-12-01 (weighted posterior median; uniform prior [0.002, 0.03]; fit and targets in calibration/)',
+        "calibrated: recovery-pathways-fit, 2026-12-01 (weighted posterior median)",
         distribution="loguniform",
     ),
     P(
@@ -812,7 +812,7 @@ PARAMETERS: tuple[P, ...] = (
         "1",
         "structural",
         "multiplier of the housing-gain chance while in Housing First",
-        'calibrated: recovery-pathways-fit, 2026-12-01 (weighted posterior median; uniform prior [1, 25]; fit and targets in calibration/)',
+        "calibrated: recovery-pathways-fit, 2026-12-01 (weighted posterior median)",
     ),
     P(
         "housing_first_retention",
