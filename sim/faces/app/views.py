@@ -20,9 +20,11 @@ from mesa.visualization.utils import update_counter
 
 from sim.faces.app.figures import (
     DOMAIN_PANELS,
+    NETWORK_FULL_MAX,
     doses_figure,
     effect_figure,
     effect_readout,
+    network_caption,
     network_figure,
     outcomes_figure,
     pathway_figure,
@@ -174,9 +176,18 @@ def StagesView(comparison: ContextComparison) -> solara.Element:
 
 @solara.component
 def NetworkView(comparison: ContextComparison, person: int | None) -> solara.Element:
-    """Ties among users coloured by recovery stage, with the selected person ringed."""
+    """Ties among users coloured by recovery stage, with the selected person ringed.
+
+    In a large run (more than :data:`NETWORK_FULL_MAX` people) a sample of ego
+    networks is drawn, and a caption above the chart says which.
+    """
     update_counter.get()
-    return Chart(network_figure(comparison, person), tag="network")
+    if int(comparison.settings["n_agents"]) <= NETWORK_FULL_MAX:
+        return Chart(network_figure(comparison, person), tag="network")
+    with solara.Column() as main:
+        solara.Text(network_caption(comparison, person), classes=["rp-note", "rp-network-caption"])
+        Chart(network_figure(comparison, person), tag="network")
+    return main
 
 
 def most_affected_person(comparison: ContextComparison) -> int:
