@@ -20,11 +20,9 @@ from mesa.visualization.utils import update_counter
 
 from sim.faces.app.figures import (
     DOMAIN_PANELS,
-    NETWORK_FULL_MAX,
     doses_figure,
     effect_figure,
     effect_readout,
-    network_caption,
     network_figure,
     outcomes_figure,
     pathway_figure,
@@ -178,16 +176,11 @@ def StagesView(comparison: ContextComparison) -> solara.Element:
 def NetworkView(comparison: ContextComparison, person: int | None) -> solara.Element:
     """Ties among users coloured by recovery stage, with the selected person ringed.
 
-    In a large run (more than :data:`NETWORK_FULL_MAX` people) a sample of ego
-    networks is drawn, and a caption above the chart says which.
+    Above :data:`~sim.faces.app.figures.NETWORK_FULL_MAX` people the chart draws a
+    sample of ego networks, and its caption says which (so does an exported PNG).
     """
     update_counter.get()
-    if int(comparison.settings["n_agents"]) <= NETWORK_FULL_MAX:
-        return Chart(network_figure(comparison, person), tag="network")
-    with solara.Column() as main:
-        solara.Text(network_caption(comparison, person), classes=["rp-note", "rp-network-caption"])
-        Chart(network_figure(comparison, person), tag="network")
-    return main
+    return Chart(network_figure(comparison, person), tag="network")
 
 
 def most_affected_person(comparison: ContextComparison) -> int:
