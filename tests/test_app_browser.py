@@ -335,3 +335,48 @@ def test_a_wide_comparison_table_fits_the_report_page(browser: object, tmp_path:
             assert table_width <= room + 0.5, (media, width, table_width, room)
     finally:
         tab.close()
+
+
+def _overlap(a: dict[str, float], b: dict[str, float]) -> bool:
+    """Whether two bounding boxes (Playwright's x, y, width, height) intersect."""
+    return (
+        a["x"] < b["x"] + b["width"]
+        and b["x"] < a["x"] + a["width"]
+        and a["y"] < b["y"] + b["height"]
+        and b["y"] < a["y"] + a["height"]
+    )
+
+
+def test_footer_leaves_the_last_readout_row_visible_on_a_projector(
+    page: Page, artifacts: Path
+) -> None:
+    """Issue 20: at 1024 x 768 the footer must not cover the readout's last row.
+
+    Side by side with a preset's long names the headline and the table's cells wrap, so
+    the table runs to the bottom of the page, where solara's footer sits.
+    """
+    page.set_viewport_size({"width": 1024, "height": 768})
+    page.locator(".rp-side-by-side input").check(force=True)
+    choose(page, "rp-preset", "4% vs 14% unemployment")
+    expect(page.get_by_text("A: low-unemployment", exact=False).first).to_be_visible()
+    expect(page.locator('td[data-metric="employed"][data-run="B"]')).to_be_visible()
+    # solara's banner: a div (with its padding) around "This website runs on Solara"
+    footer = page.get_by_text("This website runs on", exact=False).last.locator("xpath=..")
+    expect(footer).to_be_visible()
+    last_row = page.locator('[data-testid="readout"] tbody tr').last
+    # scroll every scrollable box (the window and solara's content area) to the bottom
+    page.evaluate(
+        """() => {
+            window.scrollTo(0, document.body.scrollHeight);
+            for (const el of document.querySelectorAll('*')) {
+                if (el.scrollHeight > el.clientHeight) el.scrollTop = el.scrollHeight;
+            }
+        }"""
+    )
+    page.wait_for_timeout(300)
+    row_box, footer_box = last_row.bounding_box(), footer.bounding_box()
+    page.screenshot(path=str(artifacts / "app-1024x768.png"))
+    assert row_box is not None and footer_box is not None
+    assert row_box["y"] + row_box["height"] <= 768, row_box
+    assert not _overlap(row_box, footer_box), (row_box, footer_box)
+    last_row.locator("td").first.click(trial=True, timeout=5_000)  # not covered

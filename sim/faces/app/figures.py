@@ -10,6 +10,7 @@ solid blue line, context B a dashed orange one (Okabe-Ito colours, as in
 
 from __future__ import annotations
 
+import textwrap
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -30,11 +31,15 @@ __all__ = [
     "CHARTS",
     "DOMAIN_PANELS",
     "EFFECT_PANELS",
+    "NETWORK_FULL_MAX",
+    "NETWORK_SAMPLE",
     "RUN_STYLES",
     "doses_figure",
     "effect_figure",
     "effect_readout",
+    "network_caption",
     "network_figure",
+    "network_sample",
     "outcomes_figure",
     "pathway_figure",
     "readout",
@@ -185,25 +190,107 @@ def doses_figure(comparison: ContextComparison) -> Figure:
     return fig
 
 
+# Above NETWORK_FULL_MAX people every dot and tie is an unreadable hairball on a
+# projector: the network view draws a sample of at most NETWORK_SAMPLE people instead.
+NETWORK_FULL_MAX = 300
+NETWORK_SAMPLE = 150
+
+
+def network_sample(
+    comparison: ContextComparison, person: int | None = None, size: int = NETWORK_SAMPLE
+) -> tuple[np.ndarray, int]:
+    """The people drawn in a sampled network view: whole ego networks, at most ``size``.
+
+    Egos are taken in a random order (the experiment's seed, so the same sample for
+    the same run), ``person`` first if given; each adds itself and the people tied to
+    it in context A when the sample is first drawn, until ``size`` people are in. The
+    sample is kept for the run, so the picture does not jump as ties form and lapse.
+
+    Returns:
+        The sampled users' columns (sorted) and the number of egos.
+    """
+    cache = comparison.__dict__.setdefault("_network_samples", {})
+    column = None if person is None else comparison.runs[0].model.user(person).column
+    key = (column, size)
+    if key not in cache:
+        graph = comparison.runs[0].model.network_graph()
+        n = graph.number_of_nodes()
+        rng = np.random.default_rng(int(comparison.settings["seed"]))
+        order = [int(c) for c in rng.permutation(n)]
+        if column is not None:
+            order.remove(column)
+            order.insert(0, column)
+        chosen: set[int] = set()
+        egos = 0
+        for ego in order:
+            if len(chosen) >= size:
+                break
+            if ego in chosen and ego != column:
+                continue  # already in as someone's tie
+            members = [m for m in [ego, *sorted(graph.neighbors(ego))] if m not in chosen]
+            if len(chosen) + len(members) > size:
+                if chosen:
+                    continue  # does not fit whole: a smaller one may
+                members = members[:size]  # the ringed person's own, very large, network
+            chosen.update(members)
+            egos += 1
+        cache[key] = (np.array(sorted(chosen), dtype=np.int64), egos)
+    return cache[key]
+
+
+def network_caption(comparison: ContextComparison, person: int | None = None) -> str:
+    """What the network view shows: everyone, or (large runs) which sample of people."""
+    n = int(comparison.settings["n_agents"])
+    if n <= NETWORK_FULL_MAX:
+        return f"All {n:,} people and their ties; colour: recovery stage."
+    sample, egos = network_sample(comparison, person)
+    return (
+        f"{n:,} people are too many to draw: shown are {len(sample)} of them, the ego "
+        f"networks of {egos} people picked at random (each with the people tied to "
+        "them), and only the ties among those shown; colour: recovery stage."
+    )
+
+
 def network_figure(comparison: ContextComparison, person: int | None = None) -> Figure:
     """Ties among users, each dot coloured by its recovery stage; one panel per context.
+
+    Up to :data:`NETWORK_FULL_MAX` people everyone is drawn; above, a sample of whole
+    ego networks, at most :data:`NETWORK_SAMPLE` people (:func:`network_sample`), laid
+    out on their own, with a caption (the figure's suptitle) that says so.
 
     Args:
         comparison: The run.
         person: Mesa ``unique_id`` of a user to ring and label, if any.
     """
     runs = comparison.runs
-    fig = _new_figure(5.2 * len(runs), 5.4)
+    sampled = int(comparison.settings["n_agents"]) > NETWORK_FULL_MAX
+    fig = _new_figure(5.2 * len(runs), 5.8 if sampled else 5.4)
     axes = fig.subplots(1, len(runs), squeeze=False)[0]
-    pos = comparison.layout()
+    if sampled:
+        shown, _ = network_sample(comparison, person)
+        first = runs[0].model.network_graph()
+        at = np.full(first.number_of_nodes(), -1)
+        at[shown] = np.arange(len(shown))
+        sample_edges = np.array(
+            [(at[a], at[b]) for a, b in first.edges() if at[a] >= 0 and at[b] >= 0],
+            dtype=np.int64,
+        ).reshape(-1, 2)
+        pos = _sample_layout(len(shown), sample_edges)
+    else:
+        pos = comparison.layout()
+        shown = np.arange(len(pos))
+        at = shown
     index = {name: i for i, name in enumerate(STAGES)}
     for ax, run in zip(axes, runs, strict=True):
         graph = run.model.network_graph()
         edges = np.array(list(graph.edges()), dtype=np.int64).reshape(-1, 2)
+        if sampled and len(edges):
+            edges = at[edges]
+            edges = edges[(edges >= 0).all(axis=1)]
         if len(edges):
             segments = np.stack([pos[edges[:, 0]], pos[edges[:, 1]]], axis=1)
             ax.add_collection(_segments(segments))
-        stage = np.array([index[graph.nodes[n]["stage"]] for n in range(len(pos))])
+        stage = np.array([index[graph.nodes[int(n)]["stage"]] for n in shown])
         ax.scatter(
             pos[:, 0],
             pos[:, 1],
@@ -212,9 +299,10 @@ def network_figure(comparison: ContextComparison, person: int | None = None) -> 
             edgecolors="#555555",
             linewidths=0.3,
             zorder=2,
+            gid="people",
         )
         if person is not None:
-            column = run.model.user(person).column
+            column = at[run.model.user(person).column]
             ax.scatter(
                 *pos[column],
                 s=160,
@@ -233,13 +321,23 @@ def network_figure(comparison: ContextComparison, person: int | None = None) -> 
                 fontweight="bold",
                 zorder=4,
             )
+        ties = f"{len(edges)} of {graph.number_of_edges()} ties" if sampled else None
         ax.set_title(
-            f"{run.key}: {run.name} ({graph.number_of_edges()} ties)", fontsize=11, loc="left"
+            f"{run.key}: {run.name} ({ties or f'{graph.number_of_edges()} ties'})",
+            fontsize=11,
+            loc="left",
         )
         ax.set_xlim(-0.03, 1.03)
         ax.set_ylim(-0.03, 1.03)
         ax.set_aspect("equal")
         ax.axis("off")
+    if sampled:
+        fig.suptitle(
+            textwrap.fill(network_caption(comparison, person), 60 * len(runs)),
+            fontsize=10,
+            x=0.02,
+            ha="left",
+        )
     handles = [
         Patch(color=c, label=s.capitalize()) for s, c in zip(STAGES, STAGE_COLOURS, strict=True)
     ]
@@ -247,6 +345,12 @@ def network_figure(comparison: ContextComparison, person: int | None = None) -> 
         handles=handles, loc="outside lower center", ncols=len(STAGES), fontsize=9, frameon=False
     )
     return fig
+
+
+def _sample_layout(n: int, edges: np.ndarray) -> np.ndarray:
+    from sim.faces.app.session import _force_layout
+
+    return _force_layout(n, np.ascontiguousarray(edges, dtype=np.int64).tobytes())
 
 
 def _segments(segments: np.ndarray) -> object:

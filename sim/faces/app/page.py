@@ -86,6 +86,11 @@ DEFAULT_SETTINGS: dict[str, Any] = {
     "name_b": "context-b",
 }
 
+# Room under the main area for solara's banner ("This website runs on Solara", about
+# 44 px high, fixed to the bottom right): without it the banner covers the readout's
+# last row on a 1024 x 768 classroom projector (issue 20).
+FOOTER_ROOM = "56px"
+
 _CSS = """
 .rp-readout { border-collapse: collapse; font-size: 0.95rem; margin-top: 4px; }
 .rp-readout th, .rp-readout td { padding: 3px 12px; border-bottom: 1px solid #e0e0e0;
@@ -99,7 +104,8 @@ _CSS = """
 .v-tooltip__content { font-size: 0.85rem !important; max-width: 460px; line-height: 1.35; }
 .rp-chart-outcomes img, .rp-chart-stages img, .rp-chart-doses img, .rp-chart-network img,
 .rp-chart-pathway img, .rp-chart-effect img { max-width: 100%; height: auto; }
-"""
+.rp-main { padding-bottom: FOOTER_ROOM; }
+""".replace("FOOTER_ROOM", FOOTER_ROOM)
 
 
 def _number(value: Any, default: float, low: float, high: float, *, whole: bool) -> float:
@@ -455,7 +461,7 @@ def Main(comparison: ContextComparison, person: solara.Reactive[int]) -> solara.
     from mesa.visualization.utils import update_counter
 
     update_counter.get()
-    with solara.Column(gap="4px") as main:
+    with solara.Column(gap="4px", classes=["rp-main"]) as main:
         solara.Text(_headline(comparison), classes=["rp-headline"])
         note = (
             "A solid blue, B dashed orange. Same seed, same people, same chance events: "

@@ -174,7 +174,11 @@ def StagesView(comparison: ContextComparison) -> solara.Element:
 
 @solara.component
 def NetworkView(comparison: ContextComparison, person: int | None) -> solara.Element:
-    """Ties among users coloured by recovery stage, with the selected person ringed."""
+    """Ties among users coloured by recovery stage, with the selected person ringed.
+
+    Above :data:`~sim.faces.app.figures.NETWORK_FULL_MAX` people the chart draws a
+    sample of ego networks, and its caption says which (so does an exported PNG).
+    """
     update_counter.get()
     return Chart(network_figure(comparison, person), tag="network")
 
