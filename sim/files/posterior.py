@@ -18,6 +18,7 @@ from sim.files.inputs import check_input_file
 
 __all__ = [
     "PosteriorError",
+    "effective_sample_size",
     "posterior_draw",
     "posterior_draws",
     "read_posterior",
@@ -110,3 +111,9 @@ def weighted_quantile(values: np.ndarray, weights: np.ndarray, q: float) -> floa
 def weighted_median(posterior: pd.DataFrame, name: str) -> float:
     """The weighted median of parameter ``name`` in a posterior ensemble."""
     return weighted_quantile(posterior[name].to_numpy(), posterior["weight"].to_numpy(), 0.5)
+
+
+def effective_sample_size(weights: np.ndarray) -> float:
+    """Kish's effective sample size of importance weights: ``(sum w)^2 / sum w^2``."""
+    weights = np.asarray(weights, dtype=np.float64)
+    return float(weights.sum() ** 2 / (weights**2).sum())

@@ -32,7 +32,7 @@ from pyabc.inference_util.inference_util import (
     generate_valid_proposal,
 )
 
-__all__ = ["BatchSampler", "DefensiveTransition", "PrimedModel"]
+__all__ = ["BatchSampler", "DefensiveTransition", "FlooredQuantileEpsilon", "PrimedModel"]
 
 EvaluateBatch = Callable[[list[dict[str, float]], list[int]], list[dict[str, float]]]
 
@@ -211,3 +211,20 @@ class DefensiveTransition(pyabc.MultivariateNormalTransition):
             self.wide.pdf(offsets)
         )
         return float((density * self.w).sum())
+
+
+class FlooredQuantileEpsilon(pyabc.QuantileEpsilon):
+    """pyABC's weighted-median epsilon, never below the final tolerance ``final``.
+
+    The first generation (``first``) samples the prior (epsilon = infinity); each later
+    one uses the weighted median of the previous generation's distances, or ``final``
+    if that is larger.
+    """
+
+    def __init__(self, final: float, *, first: bool) -> None:
+        super().__init__(initial_epsilon=math.inf if first else "from_sample", alpha=0.5)
+        self.final = final
+
+    def __call__(self, t: int) -> float:
+        """The tolerance of generation ``t``."""
+        return max(super().__call__(t), self.final)

@@ -447,14 +447,6 @@ def stored_generations(fit: Fit) -> int:
     return 0 if max_t is None or max_t < 0 else int(max_t) + 1
 
 
-def simulate_targets(
-    fit: Fit, params: dict[str, float], seed: int, replicates: int = 1
-) -> pd.DataFrame:
-    """Every target trial run ``replicates`` times with ``params``; one column per target."""
-    frames = simulate_sets(fit, [params], [seed], replicates)
-    return pd.DataFrame({name: frame[0] for name, frame in frames.items()})
-
-
 def simulate_sets(
     fit: Fit, param_sets: list[dict[str, float]], seeds: list[int], replicates: int
 ) -> dict[str, list[np.ndarray]]:
@@ -696,7 +688,12 @@ def _is_database_error(error: BaseException) -> bool:
 def _run_fit(fit: Fit, *, resume: bool, verbose: bool, workers: int) -> pd.DataFrame:
     import pyabc
 
-    from sim.studies.abc_batch import BatchSampler, DefensiveTransition, PrimedModel
+    from sim.studies.abc_batch import (
+        BatchSampler,
+        DefensiveTransition,
+        FlooredQuantileEpsilon,
+        PrimedModel,
+    )
 
     logging.getLogger("ABC").setLevel(logging.INFO if verbose else logging.WARNING)
     url = f"sqlite:///{fit.database.resolve()}"
@@ -720,7 +717,7 @@ def _run_fit(fit: Fit, *, resume: bool, verbose: bool, workers: int) -> pd.DataF
                 lambda x, y: distance(fit, x, y, scales),
                 population_size=fit.spec.population_size,
                 sampler=BatchSampler(evaluate, first_rate=_last_acceptance_rate(fit, done)),
-                eps=_FlooredQuantile(final, first=done == 0),
+                eps=FlooredQuantileEpsilon(final, first=done == 0),
                 transitions=DefensiveTransition(),
             )
             if done:
@@ -733,24 +730,6 @@ def _run_fit(fit: Fit, *, resume: bool, verbose: bool, workers: int) -> pd.DataF
                 break
             done = now
     return write_posterior(fit)
-
-
-class _FlooredQuantile:
-    """pyABC's weighted-median epsilon, never below the final tolerance.
-
-    The first generation samples the prior (epsilon = infinity); each later one uses
-    the weighted median of the previous generation's distances, or the final
-    tolerance if that is larger -- the generation at the final tolerance is the last.
-    """
-
-    def __new__(cls, final: float, *, first: bool) -> Any:
-        import pyabc
-
-        class Floored(pyabc.QuantileEpsilon):
-            def __call__(self, t: int) -> float:
-                return max(super().__call__(t), final)
-
-        return Floored(initial_epsilon=math.inf if first else "from_sample", alpha=0.5)
 
 
 class _BatchEvaluator:
@@ -868,6 +847,8 @@ def fit_history(fit: Fit) -> pd.DataFrame:
     """
     import pyabc
 
+    from sim.files.posterior import effective_sample_size
+
     history = pyabc.History(f"sqlite:///{fit.database.resolve()}", _id=1)
     populations = history.get_all_populations()
     rows = []
@@ -881,7 +862,7 @@ def fit_history(fit: Fit) -> pd.DataFrame:
                 "simulations": int(row.samples),
                 "particles": int(row.particles),
                 "acceptance_rate": int(row.particles) / int(row.samples),
-                "effective_sample_size": float(weights.sum() ** 2 / (weights**2).sum()),
+                "effective_sample_size": effective_sample_size(weights),
             }
         )
     return pd.DataFrame(rows)

@@ -18,7 +18,7 @@ from matplotlib.figure import Figure
 
 from sim.faces.reports.html import Section, write_report
 from sim.files.outputs import make_manifest, write_atomic, write_json
-from sim.files.posterior import posterior_draws, weighted_quantile
+from sim.files.posterior import effective_sample_size, posterior_draws, weighted_quantile
 from sim.studies.calibration import Fit, fit_history, simulate_sets
 
 __all__ = [
@@ -239,7 +239,7 @@ def write_fit_report(
     correlation = posterior_correlation(fit, posterior)
     correlation.to_csv(folder / "posterior_correlation.csv")
     weights = posterior["weight"].to_numpy(dtype=np.float64)
-    ess = float(weights.sum() ** 2 / (weights**2).sum())
+    ess = effective_sample_size(weights)
     within = int((table["standardised_residual"].abs() <= 1).sum())
     beyond = table[table["standardised_residual"].abs() > 2]
     manifest: dict[str, Any] = make_manifest(
