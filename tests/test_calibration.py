@@ -240,3 +240,18 @@ def test_batch_sampler_hands_every_result_to_its_own_proposal():
     assert model.sample({"x": 1.0}) == {"y": 1.0}
     with pytest.raises(RuntimeError, match="out of proposal order"):
         model.sample({"x": 3.0})
+
+
+def test_floored_epsilon_snaps_to_the_final_tolerance(monkeypatch):
+    """A median within ``snap`` above the final tolerance runs at it; the floor holds."""
+    import pyabc
+
+    from sim.studies.abc_batch import FlooredQuantileEpsilon
+
+    epsilon = FlooredQuantileEpsilon(3.0, first=False, snap=0.1)
+    for median, expected in [(3.5, 3.5), (3.31, 3.31), (3.29, 3.0), (2.0, 3.0)]:
+        monkeypatch.setattr(pyabc.QuantileEpsilon, "__call__", lambda self, t, m=median: m)
+        assert epsilon(1) == expected
+    unsnapped = FlooredQuantileEpsilon(3.0, first=False)
+    monkeypatch.setattr(pyabc.QuantileEpsilon, "__call__", lambda self, t: 3.01)
+    assert unsnapped(1) == 3.01

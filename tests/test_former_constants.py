@@ -34,7 +34,7 @@ _TRAIT_STATE = {
 # parameter -> (a value away from its default, the final-state quantities it must change)
 VARIANTS = {
     "attitude_dose_offset": (1.0, ("doses",)),
-    "usual_care_neutral_attitudes": (0.8, ("doses",)),
+    "usual_care_neutral_attitudes": (0.8, ("process_trust",)),
     "peer_signal_neutral_share": (0.0, ("doses",)),
     "advanced_stage": (1, ("doses",)),
     "reference_public_stigma": (0.0, ("self_stigma_baseline", "weeks_employed")),
@@ -83,6 +83,8 @@ def _quantity(state, name):
         return state.network.degree()
     if name.startswith("baseline_"):
         return state.baseline[name.removeprefix("baseline_")]
+    if name.startswith("process_"):
+        return state.process[name.removeprefix("process_")]
     return getattr(state, name)
 
 

@@ -21,7 +21,7 @@ from sim.core.kernels import GROUP_INTERVENTIONS
 from sim.core.logic_model import USER_INTERVENTIONS, mechanism_profile_matrix
 from sim.core.network import Network, initial_network
 from sim.core.network_kernels import initial_ties
-from sim.core.parameters import validate
+from sim.core.parameters import REGISTRY, validate
 from sim.core.rules import personal_recovery, recovery_stage
 from sim.core.seeding import RunSeed
 from sim.core.world import Site, Team, make_world
@@ -381,18 +381,62 @@ def test_no_intervention_dose_without_enrolment():
 
 
 @pytest.mark.parametrize("attitude", [0.1, 0.5, 0.9])
-def test_usual_care_dose_sign_follows_attitudes(attitude):
-    sim = build(2, {"usual_care_contact": 0.6})
+def test_usual_care_shifts_levels_by_attitudes_not_doses(attitude):
+    """Usual care delivers no mechanism dose; it moves trust, hope and empowerment
+    toward set-point + link weight x dose, with the sign of attitudes - neutral (§7.6)."""
+    sim = build(2, {"usual_care_contact": 0.6, "process_noise_sd": 0.0})
     clear_network(sim)
     sim.state.attitudes[:] = attitude
+    before = {k: sim.state.process[k].copy() for k in ("trust", "hope", "empowerment")}
+    set_points = {k: sim.state.baseline[k].copy() for k in before}
     week(sim)
-    doses = sim.state.doses
     expected = 0.6 * (2 * attitude - 1)
     assert rules.usual_care_dose(0.6, attitude, 0.5) == pytest.approx(expected, abs=1e-15)
-    np.testing.assert_allclose(doses[0, :, 1], expected, atol=1e-15)
-    np.testing.assert_allclose(doses[0, :, 3], expected, atol=1e-15)
-    np.testing.assert_array_equal(doses[0, :, [0, 2]], 0.0)
-    assert np.all(np.sign(doses[0, :, 1]) == np.sign(attitude - 0.5))
+    np.testing.assert_array_equal(sim.state.doses, 0.0)
+    for name in before:
+        moved = sim.state.process[name] - before[name]
+        assert np.all(np.sign(moved) == np.sign(attitude - 0.5)), name
+    # the person's set-point consolidates the level net of the team's shift
+    if attitude == 0.5:
+        for name in before:
+            np.testing.assert_allclose(sim.state.baseline[name], set_points[name], atol=1e-15)
+
+
+def test_usual_care_is_a_lagged_level_effect_without_drift():
+    """Usual care in a pro-recovery team lifts trust to a new level and stops there.
+
+    Each week the level L relaxes to b + s at rate d, then the set-point b
+    consolidates L - s at rate k (no return to entry): the gap L - b - s shrinks by
+    (1 - d)(1 - k) a week and b settles s k (1 - d) / (d + k - d k) below entry, with
+    L = b + s. A usual-care drive that consolidated (the earlier model) would carry L
+    to the ceiling instead.
+    """
+    sim = build(
+        3,
+        {
+            "usual_care_contact": 0.2,
+            "process_noise_sd": 0.0,
+            "set_point_return_rate_per_week": 0.0,
+        },
+    )
+    clear_network(sim)
+    sim.state.attitudes[:] = 0.9
+    entry = sim.state.baseline["trust"].copy()
+    for _ in range(520):
+        week(sim)
+    shift = 0.2 * (2 * 0.9 - 1) * REGISTRY["working_alliance_to_trust_weight"].default
+    decay = REGISTRY["process_decay_rate_per_week"].default
+    keep = REGISTRY["consolidation_rate_per_week"].default
+    assert np.all(entry + shift < 1.0)
+    settled = entry - shift * keep * (1 - decay) / (decay + keep - decay * keep)
+    np.testing.assert_allclose(sim.state.baseline["trust"], settled, atol=1e-6)
+    np.testing.assert_allclose(sim.state.process["trust"], settled + shift, atol=1e-6)
+
+
+def test_usual_care_target_clips():
+    assert rules.usual_care_target(0.9, 0.3) == 1.0
+    assert rules.usual_care_target(0.1, -0.3) == 0.0
+    assert rules.usual_care_target(0.4, 0.1) == pytest.approx(0.5)
 
 
 def test_ips_enrolment_gives_profile_times_fidelity():

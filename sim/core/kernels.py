@@ -128,6 +128,8 @@ LINK_TARGET = np.array([list(PROCESSES).index(x.target) for x in MECHANISM_LINKS
 LINK_SIGN = np.array([float(x.sign) for x in MECHANISM_LINKS])
 LINK_PARAMETERS = tuple(f"{x.source}_to_{x.target}_weight" for x in MECHANISM_LINKS)
 N_LINK_TARGETS = len(PROCESSES)
+# the link target of each row of the process block (self-stigma is held apart)
+PROCESS_TARGET = np.array([list(PROCESSES).index(name) for name in PROCESS_NAMES], dtype=np.int64)
 DOSE_KNOWLEDGE, DOSE_TRUST, DOSE_HOPE, DOSE_SELF_STIGMA, DOSE_EMPOWERMENT = (
     list(PROCESSES).index(name)
     for name in ("knowledge", "trust", "hope", "self_stigma", "empowerment")
@@ -248,6 +250,7 @@ def processes(
     calls of the outcome phase, for numpy to evaluate.
     """
     n_runs, n_agents = engaged.shape
+    shift = _usual_care_shifts(prm, links, usual_care_contact, attitudes)
     for r in range(n_runs):  # stages at the start of the week
         advanced_stage = prm[r].advanced_stage
         for i in range(n_agents):
@@ -283,16 +286,13 @@ def processes(
             role_strength = rules.stigma_modifier(
                 stigma, p.reference_public_stigma, p.role_modelling_stigma_modification
             )
-            usual = rules.usual_care_dose(
-                usual_care_contact[r, team], attitudes[r, team], p.usual_care_neutral_attitudes
-            )
             mechanism[INFORMATION] = raw[INFORMATION] * fid * engaged[r, i]
-            mechanism[ALLIANCE] = raw[ALLIANCE] * fid * attitude + usual
+            mechanism[ALLIANCE] = raw[ALLIANCE] * fid * attitude
             mechanism[ROLE_MODELLING] = role_strength * (
                 raw[ROLE_MODELLING] * fid * engaged[r, i]
                 + p.network_role_model_weight * peer_signal[r, i]
             )
-            mechanism[CHOICE] = raw[CHOICE] * fid * attitude + usual
+            mechanism[CHOICE] = raw[CHOICE] * fid * attitude
             for m in range(N_MECHANISMS):
                 doses[r, i, m] = mechanism[m]
             for t in range(N_LINK_TARGETS):
@@ -346,6 +346,8 @@ def processes(
             p.knowledge_learning_rate_per_week,
             decay,
             baseline[r, KNOWLEDGE],
+            shift[r, :, DOSE_KNOWLEDGE],
+            team_of_agent,
         )
         _gain_row(process[r, KNOWLEDGE], entry[r, KNOWLEDGE], gain)
         _move_row(
@@ -354,6 +356,8 @@ def processes(
             p.self_efficacy_rate_per_week,
             decay,
             baseline[r, SELF_EFFICACY],
+            shift[r, :, PROCESS_TARGET[SELF_EFFICACY]],
+            team_of_agent,
         )
         _move_row(
             process[r, TRUST],
@@ -361,6 +365,8 @@ def processes(
             p.trust_rate_per_week,
             decay,
             baseline[r, TRUST],
+            shift[r, :, DOSE_TRUST],
+            team_of_agent,
         )
         _move_noisy_row(
             process[r, HOPE],
@@ -370,6 +376,8 @@ def processes(
             baseline[r, HOPE],
             sd,
             noise[r, :, NOISE_HOPE],
+            shift[r, :, DOSE_HOPE],
+            team_of_agent,
         )
         _move_row(
             self_stigma[r],
@@ -377,6 +385,8 @@ def processes(
             p.stigma_reduction_rate_per_week,
             decay,
             self_stigma_baseline[r],
+            shift[r, :, DOSE_SELF_STIGMA],
+            team_of_agent,
         )
         _move_noisy_row(
             process[r, EMPOWERMENT],
@@ -386,6 +396,8 @@ def processes(
             baseline[r, EMPOWERMENT],
             sd,
             noise[r, :, NOISE_EMPOWERMENT],
+            shift[r, :, DOSE_EMPOWERMENT],
+            team_of_agent,
         )
         _move_row(
             process[r, MEANING],
@@ -393,13 +405,30 @@ def processes(
             p.meaning_rate_per_week,
             decay,
             baseline[r, MEANING],
+            shift[r, :, PROCESS_TARGET[MEANING]],
+            team_of_agent,
         )
         # sustained levels become set-points, which return to the entry level over years
         memory = p.set_point_return_rate_per_week
+        # (of the level net of usual care's shift: the team's support is not the person's gain)
         for row in range(N_PROCESSES):
-            _consolidate_row(baseline[r, row], process[r, row], entry[r, row], keep, memory)
+            _consolidate_row(
+                baseline[r, row],
+                process[r, row],
+                entry[r, row],
+                keep,
+                memory,
+                shift[r, :, PROCESS_TARGET[row]],
+                team_of_agent,
+            )
         _consolidate_row(
-            self_stigma_baseline[r], self_stigma[r], self_stigma_entry[r], keep, memory
+            self_stigma_baseline[r],
+            self_stigma[r],
+            self_stigma_entry[r],
+            keep,
+            memory,
+            shift[r, :, DOSE_SELF_STIGMA],
+            team_of_agent,
         )
         points_reference = p.reference_unemployment_rate
         for i in range(n_agents):
@@ -438,22 +467,46 @@ def processes(
 
 
 @_jit
-def _consolidate_row(set_point, level, entry, rate, memory):
+def _usual_care_shifts(prm, links, usual_care_contact, attitudes):
+    """Usual care's shift of each process's relaxation target, per (run, team, process).
+
+    The signed usual-care dose (:func:`sim.core.rules.usual_care_dose`) carried by the
+    logic model's working-alliance and increasing-choice links (ODD §7.6).
+    """
+    n_runs, n_teams = attitudes.shape
+    shift = np.zeros((n_runs, n_teams, N_LINK_TARGETS))
+    for r in range(n_runs):
+        neutral = prm[r].usual_care_neutral_attitudes
+        for t in range(n_teams):
+            usual = rules.usual_care_dose(usual_care_contact[r, t], attitudes[r, t], neutral)
+            for link in range(LINK_SOURCE.shape[0]):
+                if LINK_SOURCE[link] == ALLIANCE or LINK_SOURCE[link] == CHOICE:
+                    shift[r, t, LINK_TARGET[link]] += LINK_SIGN[link] * links[r, link] * usual
+    return shift
+
+
+@_jit
+def _consolidate_row(set_point, level, entry, rate, memory, shift, team_of_agent):
     for i in range(set_point.shape[0]):
-        set_point[i] = rules.consolidate(set_point[i], level[i], entry[i], rate, memory)
+        # the level net of the shift usual care realised (clipped at 0 and 1)
+        held = rules.usual_care_target(set_point[i], shift[team_of_agent[i]]) - set_point[i]
+        own_level = min(max(level[i] - held, 0.0), 1.0)
+        set_point[i] = rules.consolidate(set_point[i], own_level, entry[i], rate, memory)
 
 
 @_jit
-def _move_row(x, dose, rate, decay, base):
-    """rules.move over one run's users."""
+def _move_row(x, dose, rate, decay, base, shift, team_of_agent):
+    """rules.move over one run's users, toward usual care's target."""
     for i in range(x.shape[0]):
-        x[i] = rules.move(x[i], dose[i], rate, decay, base[i])
+        target = rules.usual_care_target(base[i], shift[team_of_agent[i]])
+        x[i] = rules.move(x[i], dose[i], rate, decay, target)
 
 
 @_jit
-def _move_noisy_row(x, dose, rate, decay, base, sd, noise):
+def _move_noisy_row(x, dose, rate, decay, base, sd, noise, shift, team_of_agent):
     for i in range(x.shape[0]):
-        x[i] = rules.move_noisy(x[i], dose[i], rate, decay, base[i], sd, noise[i])
+        target = rules.usual_care_target(base[i], shift[team_of_agent[i]])
+        x[i] = rules.move_noisy(x[i], dose[i], rate, decay, target, sd, noise[i])
 
 
 @_jit

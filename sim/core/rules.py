@@ -53,6 +53,7 @@ __all__ = [
     "tie_lapses",
     "trained_attitude",
     "usual_care_dose",
+    "usual_care_target",
 ]
 
 
@@ -121,12 +122,26 @@ def consolidate(set_point, level, entry, rate, memory):
 
 @_jit
 def usual_care_dose(contact, attitude, neutral):
-    """Usual care's signed alliance and choice dose (ODD §7.5).
+    """Usual care's signed alliance and choice dose (ODD §7.5), a level effect (§7.6).
 
     contact x 2 x (attitudes - neutral), ``neutral`` = ``usual_care_neutral_attitudes``
     (computed as contact x (2 x attitudes - 2 x neutral): today's operations at 0.5).
     """
     return contact * (2.0 * attitude - 2.0 * neutral)
+
+
+@_jit
+def usual_care_target(set_point, shift):
+    """The level a process relaxes to under usual care (ODD §7.6).
+
+    The person's own set-point plus usual care's signed shift (link weight x
+    :func:`usual_care_dose`), clipped to [0, 1]: a level effect of the team, which
+    holds a process above (pro-recovery) or below (custodial) the person's set-point
+    without driving it further week after week. Set-points consolidate the level net
+    of this shift (:func:`consolidate`), so a team's usual care is not absorbed into
+    the person's own gains.
+    """
+    return _clip01(set_point + shift)
 
 
 @_jit

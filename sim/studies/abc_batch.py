@@ -218,13 +218,16 @@ class FlooredQuantileEpsilon(pyabc.QuantileEpsilon):
 
     The first generation (``first``) samples the prior (epsilon = infinity); each later
     one uses the weighted median of the previous generation's distances, or ``final``
-    if that is larger.
+    if that is larger -- or if the median is at most ``snap`` (a fraction) above it,
+    so that no generation is spent a hair above the final tolerance.
     """
 
-    def __init__(self, final: float, *, first: bool) -> None:
+    def __init__(self, final: float, *, first: bool, snap: float = 0.0) -> None:
         super().__init__(initial_epsilon=math.inf if first else "from_sample", alpha=0.5)
         self.final = final
+        self.snap = snap
 
     def __call__(self, t: int) -> float:
         """The tolerance of generation ``t``."""
-        return max(super().__call__(t), self.final)
+        epsilon = super().__call__(t)
+        return self.final if epsilon <= self.final * (1.0 + self.snap) else epsilon

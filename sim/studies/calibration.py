@@ -133,6 +133,11 @@ class FitSpec(BaseModel):
         description="Quantile of the chi distribution (one df per target) used as the "
         "final tolerance.",
     )
+    final_tolerance_snap: Annotated[Number, Field(ge=0, le=1)] = Field(
+        0.0,
+        description="A generation whose median tolerance is within this fraction above the "
+        "final tolerance runs at the final tolerance instead (0: never snap).",
+    )
     noise_replicates: Annotated[int, Field(ge=4, le=1000), NotBool] = Field(
         32,
         description="Virtual trials at the prior centre that measure one trial's SD (sigma).",
@@ -717,7 +722,9 @@ def _run_fit(fit: Fit, *, resume: bool, verbose: bool, workers: int) -> pd.DataF
                 lambda x, y: distance(fit, x, y, scales),
                 population_size=fit.spec.population_size,
                 sampler=BatchSampler(evaluate, first_rate=_last_acceptance_rate(fit, done)),
-                eps=FlooredQuantileEpsilon(final, first=done == 0),
+                eps=FlooredQuantileEpsilon(
+                    final, first=done == 0, snap=fit.spec.final_tolerance_snap
+                ),
                 transitions=DefensiveTransition(),
             )
             if done:

@@ -401,9 +401,6 @@ class ServiceUser(mesa.Agent):
             if self.enrolled[k]:
                 raw = [r + w for r, w in zip(raw, PROFILES[k], strict=True)]
         fid = team.fidelity
-        usual = team.usual_care_contact * (
-            2.0 * team.attitudes - 2.0 * p["usual_care_neutral_attitudes"]
-        )
         peer = 0.0
         if self.ties:
             users = self.model.user_by_id
@@ -413,11 +410,23 @@ class ServiceUser(mesa.Agent):
         role_strength = self.stigma_strength("role_modelling_stigma_modification")
         self.doses = [
             raw[0] * fid * self.engagement,
-            raw[1] * fid * attitude + usual,
+            raw[1] * fid * attitude,
             role_strength
             * (raw[2] * fid * self.engagement + p["network_role_model_weight"] * peer),
-            raw[3] * fid * attitude + usual,
+            raw[3] * fid * attitude,
         ]
+
+    def _usual_care_shift(self) -> dict[str, float]:
+        """Usual care's signed shift of the level each process relaxes to (§7.6)."""
+        p, team = self.model.p, self.team
+        usual = team.usual_care_contact * (
+            2.0 * team.attitudes - 2.0 * p["usual_care_neutral_attitudes"]
+        )
+        shift = dict.fromkeys((*PROCESS_NAMES, "self_stigma"), 0.0)
+        shift["trust"] = p["working_alliance_to_trust_weight"] * usual
+        shift["hope"] = p["working_alliance_to_hope_weight"] * usual
+        shift["empowerment"] = p["increasing_choice_to_empowerment_weight"] * usual
+        return shift
 
     def _update_processes(self) -> None:
         """Knowledge -> self-efficacy; trust; hope; self-stigma; empowerment; meaning (§7.6).
@@ -425,7 +434,9 @@ class ServiceUser(mesa.Agent):
         Each process receives the weighted mechanism doses of the logic model's links
         (weights ``<mechanism>_to_<process>_weight``) and relaxes to its set-point.
         """
-        p, b, decay = self.model.p, self.baseline, self.model.p["process_decay_rate_per_week"]
+        p, decay = self.model.p, self.model.p["process_decay_rate_per_week"]
+        shift = self._usual_care_shift()
+        b = {name: clip01(self.baseline[name] + shift[name]) for name in PROCESS_NAMES}
         info, alliance, role, choice = self.doses
         noise = self.model.rng_for["noise"]
         sd = p["process_noise_sd"]
@@ -461,7 +472,7 @@ class ServiceUser(mesa.Agent):
             stigma_dose,
             p["stigma_reduction_rate_per_week"],
             decay,
-            self.self_stigma_baseline,
+            clip01(self.self_stigma_baseline + shift["self_stigma"]),
         )
         empowerment = move(
             self.empowerment,
@@ -485,12 +496,17 @@ class ServiceUser(mesa.Agent):
 
     def _consolidate_processes(self) -> None:
         """Every process's set-point and self-stigma's, after this week's moves."""
+        shift = self._usual_care_shift()  # the team's support is not the person's own gain
         for name in PROCESS_NAMES:
+            b = self.baseline[name]
+            held = clip01(b + shift[name]) - b
             self.baseline[name] = self._consolidated(
-                self.baseline[name], getattr(self, name), self.entry[name]
+                b, clip01(getattr(self, name) - held), self.entry[name]
             )
+        b = self.self_stigma_baseline
+        held = clip01(b + shift["self_stigma"]) - b
         self.self_stigma_baseline = self._consolidated(
-            self.self_stigma_baseline, self.self_stigma, self.self_stigma_entry
+            b, clip01(self.self_stigma - held), self.self_stigma_entry
         )
 
     def _job_finding_probability(self) -> float:
