@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from sim.files.outputs import KINDS
 from sim.files.posterior import posterior_draws
 from sim.studies.calibration import CalibrationError, load_fit, run_fit
 
@@ -106,6 +107,13 @@ def test_interrupted_fit_resumes_and_completes(tmp_path):
     assert list(table["target"]) == ["eqolise:worked_ips", "eqolise:worked_usual"]
     html = (tmp_path / "report" / "report.html").read_text()
     assert "posterior predictive" in html.lower() and "data:image/png;base64," in html
+    # every file of the report is declared, so `--force` may replace the report folder
+    written = {p.name for p in (tmp_path / "report").iterdir()}
+    assert written <= set(KINDS["calibration"]), written - set(KINDS["calibration"])
+    again = subprocess.run(
+        [*command, "--report-only", "--force"], capture_output=True, text=True, timeout=300
+    )
+    assert again.returncode == 0, again.stderr
 
 
 def test_posterior_draws_follow_weights_and_seed():

@@ -113,8 +113,13 @@ KINDS: dict[str, tuple[str, ...]] = {
         "manifest.json",
         "fit_targets.csv",
         "posterior_predictive.parquet",
+        "fit_history.csv",
+        "posterior_summary.csv",
+        "posterior_correlation.csv",
         "fit_targets.png",
         "posterior.png",
+        "fit_history.png",
+        "posterior_pairs.png",
         "report.html",
     ),
     # a sweep folder; `sensitivity` writes its analysis into it
