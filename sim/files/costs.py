@@ -98,9 +98,7 @@ class Costs(BaseModel):
     usual_care: CostItem = Field(description="Care coordination (CMHT), per person-week.")
     peer_support: CostItem = Field(description="Peer support, per person-week in it.")
     self_management: CostItem = Field(description="Self-management, per person-week in it.")
-    recovery_education: CostItem = Field(
-        description="Recovery education, per person-week in it."
-    )
+    recovery_education: CostItem = Field(description="Recovery education, per person-week in it.")
     supported_employment: CostItem = Field(
         description="Supported employment (IPS), per person-week in it."
     )
@@ -188,14 +186,15 @@ def _nearest(word: str, choices: tuple[str, ...] | list[str]) -> str:
 
 def _explain(exc: ValidationError, path: Path) -> str:
     """The first validation error as one line: file, key path, value, what is allowed."""
-    error = exc.errors()[0]
+    errors = exc.errors()
+    # an unknown key first: a misspelt key also shows up as the right key missing
+    error = next((e for e in errors if e["type"] == "extra_forbidden"), errors[0])
     loc = [str(part) for part in error["loc"]]
     key = ".".join(loc)
     if error["type"] == "extra_forbidden":
         allowed = _allowed_keys(loc[:-1])
         return (
-            f"{path}: {key}: unknown key{_nearest(loc[-1], allowed)}; "
-            f"allowed: {', '.join(allowed)}"
+            f"{path}: {key}: unknown key{_nearest(loc[-1], allowed)}; allowed: {', '.join(allowed)}"
         )
     if error["type"] == "missing":
         return f"{path}: {key}: missing; every entry needs it"
