@@ -338,3 +338,23 @@ def test_import_does_not_load_matplotlib():
     code = "import sim.cli, sim.studies.economics, sys; print('matplotlib' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+def test_intervention_keys_are_the_models_user_interventions():
+    from sim.core.logic_model import USER_INTERVENTIONS
+
+    assert INTERVENTION_KEYS == USER_INTERVENTIONS
+
+
+def test_plots_return_figures():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from sim.studies.economics import plot_ce_plane, plot_ceac
+
+    fig = plot_ce_plane([100.0, -50.0], [0.01, 0.02], threshold=20_000)
+    assert len(fig.axes) == 1
+    assert len(fig.axes[0].collections) == 2  # the replicates and their mean
+    lam = [0, 20_000, 40_000]
+    fig2 = plot_ceac(lam, {"peer": acceptability_curve([100.0, -50.0], [0.01, 0.02], lam)})
+    assert list(fig2.axes[0].lines[0].get_ydata()) == [0.5, 1.0, 1.0]
