@@ -398,6 +398,73 @@ def test_compare_a_scenario_with_itself_gives_exactly_zero(cli, tmp_path):
     series = pd.read_parquet(tmp_path / "cmp" / "series.parquet")
     by_scenario = [part.value.to_numpy() for _, part in series.groupby("scenario")]
     assert np.array_equal(*by_scenario)
+    economics = pd.read_csv(tmp_path / "cmp" / "economics.csv")
+    assert economics.incremental_cost.tolist() == [0.0]
+    assert economics.incremental_qalys.tolist() == [0.0] and economics.nmb_20000.tolist() == [0.0]
+
+
+ECONOMICS_COLUMNS = [
+    f"{name}{suffix}"
+    for name in (
+        "incremental_cost",
+        "incremental_qalys",
+        "icer",
+        "nmb_20000",
+        "nmb_30000",
+        "cost_per_extra_person_employed",
+    )
+    for suffix in ("", "_low", "_high")
+]
+
+
+def test_compare_writes_economics_and_a_costs_file_takes_effect(tmp_path):
+    """economics.csv, the CE plane and CEAC; a costs file given with --costs is used."""
+    import tomllib
+
+    from sim.files.shipped import costs_file
+
+    text = costs_file().read_text(encoding="utf-8")
+    table = tomllib.loads(text)
+    ips = table["costs"]["supported_employment"]["value"]
+    dearer = tmp_path / "dearer.toml"
+    dearer.write_text(
+        text.replace(f"value = {ips}\n", f"value = {ips * 11}\n", 1), encoding="utf-8"
+    )
+    assert tomllib.loads(dearer.read_text())["costs"]["supported_employment"]["value"] > ips
+    tables = {}
+    for label, extra in (("shipped", ()), ("dearer", ("--costs", dearer))):
+        done = run_module(
+            "compare",
+            SCENARIOS / "baseline.toml",
+            SCENARIOS / "ips_scale_up.toml",
+            "--weeks",
+            "8",
+            "--replicates",
+            "3",
+            "--set",
+            "population.size=60",
+            *extra,
+            "--out",
+            tmp_path / label,
+            cwd=tmp_path,
+        )
+        assert done.returncode == 0, done.stderr
+        out = tmp_path / label
+        for name in ("ce_plane.png", "ceac.png"):
+            assert (out / name).read_bytes().startswith(PNG_MAGIC)
+        assert "Value for money" in (out / "report.html").read_text()
+        over_time = pd.read_csv(out / "differences_over_time.csv")
+        assert sorted(set(over_time.week)) == list(range(9))
+        assert {"employed", "social_inclusion"} <= set(over_time.metric)
+        cumulative = pd.read_csv(out / "cumulative.csv")
+        assert cumulative.measure.tolist() == ["person_weeks_employed", "bed_days", "admissions"]
+        tables[label] = pd.read_csv(out / "economics.csv")
+        assert set(ECONOMICS_COLUMNS) <= set(tables[label].columns)
+        assert tables[label].scenario.tolist() == ["ips-scale-up"]
+    shipped, dear = tables["shipped"], tables["dearer"]
+    assert shipped.incremental_cost[0] > 0  # IPS places cost money
+    assert dear.incremental_cost[0] > 5 * shipped.incremental_cost[0]
+    assert dear.incremental_qalys[0] == shipped.incremental_qalys[0]
 
 
 def _tiny_scenario(folder: Path, name: str, size: int, weeks: int = 104) -> Path:

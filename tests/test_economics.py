@@ -280,9 +280,9 @@ def _write(tmp_path: Path, text: str) -> Path:
 
 
 def _shipped_text() -> str:
-    from sim.files.costs import DEFAULT_COSTS_PATH
+    from sim.files.shipped import costs_file
 
-    return DEFAULT_COSTS_PATH.read_text(encoding="utf-8")
+    return costs_file().read_text(encoding="utf-8")
 
 
 def test_bad_file_unknown_key(tmp_path):
@@ -344,17 +344,3 @@ def test_intervention_keys_are_the_models_user_interventions():
     from sim.core.logic_model import USER_INTERVENTIONS
 
     assert INTERVENTION_KEYS == USER_INTERVENTIONS
-
-
-def test_plots_return_figures():
-    import matplotlib
-
-    matplotlib.use("Agg")
-    from sim.studies.economics import plot_ce_plane, plot_ceac
-
-    fig = plot_ce_plane([100.0, -50.0], [0.01, 0.02], threshold=20_000)
-    assert len(fig.axes) == 1
-    assert len(fig.axes[0].collections) == 2  # the replicates and their mean
-    lam = [0, 20_000, 40_000]
-    fig2 = plot_ceac(lam, {"peer": acceptability_curve([100.0, -50.0], [0.01, 0.02], lam)})
-    assert list(fig2.axes[0].lines[0].get_ydata()) == [0.5, 1.0, 1.0]

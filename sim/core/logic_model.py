@@ -398,9 +398,10 @@ MODERATIONS: tuple[tuple[str, str, str], ...] = (
 
 # What the model adds beyond the logic model, each with its reason (docs/ODD.md §8).
 ADDITIONS: dict[str, str] = {
-    "usual_care_dose": "usual care delivers a weak alliance and choice dose whose sign follows "
-    "team attitudes (custodial teams lower trust and empowerment): a level effect of the "
-    "service context, so that context matters without any intervention",
+    "usual_care_dose": "usual care shifts the level trust, hope and empowerment relax to, by "
+    "a weak alliance and choice dose whose sign follows team attitudes (custodial teams "
+    "lower them): a level effect of the service context, so that context matters without "
+    "any intervention; set-points consolidate the level net of it",
     "participation_meaning": "taking part in an intervention is a valued role that adds to "
     "meaning (participation_meaning_weight), smaller than work",
     "peer_signal": "ties in an advanced stage model recovery (positive), ties in early stages "

@@ -47,7 +47,7 @@ PARAMETERS: tuple[P, ...] = (
     ),
     P(
         "self_stigma_median",
-        0.4151605508240485,
+        0.4180927947916992,
         0.1,
         0.9,
         "1",
@@ -196,7 +196,8 @@ PARAMETERS: tuple[P, ...] = (
         1.0,
         "1",
         "service",
-        "dose of alliance and choice that routine care coordination gives every user",
+        "dose of alliance and choice that routine care coordination gives every user; it "
+        "shifts the level trust, hope and empowerment relax to (a level effect)",
         "assumption: usual care is a weaker version of the alliance and choice mechanisms",
     ),
     P(
@@ -503,7 +504,7 @@ PARAMETERS: tuple[P, ...] = (
     ),
     P(
         "hope_rate_per_week",
-        0.04278562983105322,
+        0.04459071266056809,
         0.005,
         0.5,
         "1/week",
@@ -523,7 +524,7 @@ PARAMETERS: tuple[P, ...] = (
     ),
     P(
         "empowerment_rate_per_week",
-        0.06451123437814113,
+        0.06699789712067478,
         0.005,
         0.5,
         "1/week",
@@ -620,7 +621,7 @@ PARAMETERS: tuple[P, ...] = (
     ),
     P(
         "job_finding_probability_per_week",
-        0.002921012380076125,
+        0.002960948188420987,
         0.0005,
         0.03,
         "1/week",
@@ -642,7 +643,7 @@ PARAMETERS: tuple[P, ...] = (
     ),
     P(
         "ips_job_finding_multiplier",
-        4.661530696621506,
+        4.412857318135742,
         1.0,
         8.0,
         "1",
@@ -765,7 +766,7 @@ PARAMETERS: tuple[P, ...] = (
     ),
     P(
         "housing_gain_probability_per_week",
-        0.00719326090560874,
+        0.007099301742610041,
         0.001,
         0.1,
         "1/week",
@@ -806,7 +807,7 @@ PARAMETERS: tuple[P, ...] = (
     ),
     P(
         "housing_first_multiplier",
-        7.674042989428649,
+        7.81183577943042,
         1.0,
         25.0,
         "1",

@@ -17,10 +17,10 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from sim.core.errors import UserError
 from sim.files.inputs import read_toml_file
+from sim.files.shipped import costs_file
 
 __all__ = [
     "COST_KEYS",
-    "DEFAULT_COSTS_PATH",
     "INTERVENTION_KEYS",
     "CostItem",
     "CostTable",
@@ -29,7 +29,6 @@ __all__ = [
     "override_costs",
 ]
 
-DEFAULT_COSTS_PATH = Path(__file__).resolve().parents[2] / "calibration" / "costs.toml"
 
 # The user interventions, named as in the model's metrics (``in_<name>``).
 INTERVENTION_KEYS = (
@@ -147,7 +146,7 @@ COST_KEYS = tuple(Costs.model_fields)
 
 def load_costs(path: str | Path | None = None) -> CostTable:
     """Read and validate a costs file (the shipped ``calibration/costs.toml`` by default)."""
-    file = Path(path) if path is not None else DEFAULT_COSTS_PATH
+    file = Path(path) if path is not None else costs_file()
     raw = read_toml_file(file, "costs file", CostsError)
     try:
         return CostTable.model_validate(raw)

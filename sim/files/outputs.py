@@ -99,7 +99,17 @@ _SENSITIVITY_FILES = (
 )
 KINDS: dict[str, tuple[str, ...]] = {
     "run": _RUN_FILES,
-    "compare": (*_RUN_FILES, "differences.csv", "forest.png"),
+    "compare": (
+        *_RUN_FILES,
+        "differences.csv",
+        "forest.png",
+        "economics.csv",
+        "ce_plane.png",
+        "ceac.png",
+        "differences_over_time.csv",
+        "differences_over_time.png",
+        "cumulative.csv",
+    ),
     "trial": ("manifest.json", "trials.csv", "summary.csv", "trial.png", "report.html"),
     "moderators": ("manifest.json", "effects.csv", "moderators.png", "report.html"),
     "validation": (

@@ -36,6 +36,7 @@ __all__ = [
     "ShippedDataError",
     "ShippedFile",
     "ShippedNameError",
+    "costs_file",
     "data_dir",
     "find",
     "listing",
@@ -154,6 +155,15 @@ def _calibration_file(name: str, what: str) -> Path:
     if not path.is_file():
         raise ShippedDataError(f"{what} not found at {path}; reinstall recovery-pathways")
     return path
+
+
+def costs_file() -> Path:
+    """The unit costs and utilities (``calibration/costs.toml``).
+
+    Raises:
+        ShippedDataError: If the file is missing.
+    """
+    return _calibration_file("costs.toml", "costs and utilities")
 
 
 def validation_file() -> Path:

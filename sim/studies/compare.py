@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from sim.core.parameters import validate
+from sim.core.parameters import REGISTRY, validate
 from sim.core.seeding import RunSeed
 from sim.files.posterior import posterior_draws
 from sim.files.scenario import Scenario
@@ -29,6 +29,9 @@ __all__ = [
     "SERIES_COLUMNS",
     "ScenarioResult",
     "check_columns",
+    "cumulative_differences",
+    "differences_over_time",
+    "episode_end_week",
     "interval_summary",
     "paired_differences",
     "pairing_warnings",
@@ -243,3 +246,75 @@ def _final_values(result: ScenarioResult, metric: str) -> np.ndarray:
     frame = result.series
     last = frame[(frame.metric == metric) & (frame.week == frame.week.max())]
     return last.sort_values("replicate")["value"].to_numpy()
+
+
+def episode_end_week(scenarios: Sequence[Scenario], horizon: int) -> int | None:
+    """The end of the longest intervention episode any of ``scenarios`` offers.
+
+    Episode lengths are the scenarios' ``<intervention>_weeks`` values. None when no
+    intervention is offered or the episode ends at or after the horizon.
+    """
+    from sim.core.logic_model import USER_INTERVENTIONS
+
+    ends = []
+    for scenario in scenarios:
+        values = scenario.parameters()
+        world = scenario.world()
+        for k, name in enumerate(USER_INTERVENTIONS):
+            if world.offered[:, k].any():
+                ends.append(int(values.get(f"{name}_weeks", REGISTRY[f"{name}_weeks"].default)))
+    end = max(ends, default=None)
+    return end if end is not None and end < horizon else None
+
+
+def differences_over_time(
+    reference: ScenarioResult,
+    other: ScenarioResult,
+    metrics: Sequence[str] = (*OUTCOME_METRICS, "social_inclusion"),
+) -> pd.DataFrame:
+    """Other minus reference at every recorded week, paired by replicate.
+
+    Columns: comparison, metric, week, difference, diff_low, diff_high (95% t interval).
+    """
+    label = f"{other.scenario.name} vs {reference.scenario.name}"
+    a = _wide_by_replicate(reference.series, metrics)
+    b = _wide_by_replicate(other.series, metrics)
+    rows = []
+    for (metric, week), values in (b - a).items():
+        diff, low, high = _interval(values.to_numpy())
+        rows.append((label, metric, int(week), diff, low, high))
+    columns = ["comparison", "metric", "week", "difference", "diff_low", "diff_high"]
+    return pd.DataFrame(rows, columns=columns)
+
+
+def cumulative_differences(reference: ScenarioResult, other: ScenarioResult) -> pd.DataFrame:
+    """Cumulative measures over the horizon, other minus reference, paired by replicate.
+
+    ``person_weeks_employed``: weeks in work per person (the sum of the weekly share
+    employed over weeks 1..horizon); ``bed_days`` and ``admissions`` per person by the
+    horizon. Columns: comparison, measure, reference, other, difference, diff_low,
+    diff_high.
+    """
+    label = f"{other.scenario.name} vs {reference.scenario.name}"
+    measures = {}
+    for result in (reference, other):
+        wide = _wide_by_replicate(result.series, ("employed", "bed_days", "admissions"))
+        weeks = wide["employed"].columns
+        measures[id(result)] = {
+            "person_weeks_employed": wide["employed"][weeks[weeks > 0]].sum(axis=1),
+            "bed_days": wide["bed_days"][weeks.max()],
+            "admissions": wide["admissions"][weeks.max()],
+        }
+    rows = []
+    for measure in ("person_weeks_employed", "bed_days", "admissions"):
+        a, b = measures[id(reference)][measure], measures[id(other)][measure]
+        diff, low, high = _interval((b - a).to_numpy())
+        rows.append((label, measure, float(a.mean()), float(b.mean()), diff, low, high))
+    columns = ["comparison", "measure", "reference", "other", "difference", "diff_low", "diff_high"]
+    return pd.DataFrame(rows, columns=columns)
+
+
+def _wide_by_replicate(series: pd.DataFrame, metrics: Sequence[str]) -> pd.DataFrame:
+    """(replicate) x (metric, week) table of ``series``."""
+    part = series[series.metric.isin(list(metrics))]
+    return part.pivot_table(index="replicate", columns=["metric", "week"], values="value")

@@ -39,12 +39,13 @@ __all__ = [
     "WEEKS_PER_YEAR",
     "acceptability_curve",
     "cost_per_extra_person_employed",
+    "costs_price_years",
     "economics_table",
     "incremental",
-    "plot_ce_plane",
-    "plot_ceac",
+    "replicate_increments",
     "run_costs",
     "run_qalys",
+    "value_for_money_sentences",
     "weekly_discount_factors",
 ]
 
@@ -249,6 +250,42 @@ def _final_employed(series: pd.DataFrame) -> pd.Series:
     return wide[wide.columns.max()]
 
 
+def replicate_increments(
+    reference_series: pd.DataFrame,
+    scenario_series: pd.DataFrame,
+    costs: CostTable,
+    perspective: str | None = None,
+    staff_training_share: dict[str, float] | None = None,
+) -> pd.DataFrame:
+    """Per scenario and replicate, the paired incremental cost (GBP) and QALYs per person.
+
+    Columns: ``scenario``, ``replicate``, ``incremental_cost``, ``incremental_qalys``; the
+    points of the cost-effectiveness plane and the draws of the acceptability curve.
+    """
+    shares = staff_training_share or {}
+    ref_name = str(reference_series["scenario"].iloc[0])
+    ref_cost = run_costs(reference_series, costs, perspective, shares.get(ref_name, 0.0))
+    ref_qaly = run_qalys(reference_series, costs)
+    frames = []
+    for name, group in scenario_series.groupby("scenario", sort=False):
+        cost = run_costs(group, costs, perspective, shares.get(str(name), 0.0))
+        qaly = run_qalys(group, costs)
+        common = cost.index.intersection(ref_cost.index)
+        frames.append(
+            pd.DataFrame(
+                {
+                    "scenario": name,
+                    "replicate": common,
+                    "incremental_cost": (
+                        cost.loc[common, "cost_gbp"] - ref_cost.loc[common, "cost_gbp"]
+                    ).to_numpy(),
+                    "incremental_qalys": (qaly.loc[common] - ref_qaly.loc[common]).to_numpy(),
+                }
+            )
+        )
+    return pd.concat(frames, ignore_index=True)
+
+
 def economics_table(
     reference_series: pd.DataFrame,
     scenario_series: pd.DataFrame,
@@ -293,42 +330,38 @@ def economics_table(
     return pd.DataFrame(rows)
 
 
-def plot_ce_plane(
-    dcost: Any,
-    dqaly: Any,
-    threshold: float = 20_000.0,
-    label: str = "scenario vs reference",
-):
-    """The cost-effectiveness plane: one point per replicate and the threshold line."""
-    import matplotlib.pyplot as plt
-
-    dcost = np.asarray(dcost, dtype=float)
-    dqaly = np.asarray(dqaly, dtype=float)
-    fig, ax = plt.subplots(figsize=(5, 4))
-    ax.scatter(dqaly, dcost, s=12, alpha=0.7, label=label)
-    ax.scatter([dqaly.mean()], [dcost.mean()], marker="x", color="k", label="mean")
-    ax.axhline(0, color="grey", lw=0.8)
-    ax.axvline(0, color="grey", lw=0.8)
-    span = max(float(np.abs(dqaly).max(initial=0.0)), 1e-9) * 1.2
-    xs = np.array([-span, span])
-    ax.plot(xs, threshold * xs, ls="--", color="C3", label=f"£{threshold:,.0f} per QALY")
-    ax.set_xlabel("Incremental QALYs per person")
-    ax.set_ylabel("Incremental cost per person (£)")
-    ax.legend(fontsize=8)
-    fig.tight_layout()
-    return fig
+def costs_price_years(costs: CostTable) -> str:
+    """The price years of a cost table's unit costs, in words ("2012-2022 prices")."""
+    years = sorted({item.price_year for item in costs.costs.__dict__.values()})
+    return f"{years[0]} prices" if len(years) == 1 else f"{years[0]}-{years[-1]} prices"
 
 
-def plot_ceac(thresholds: Any, curves: dict[str, Any]):
-    """The cost-effectiveness acceptability curve(s): P(NMB > 0) against the threshold."""
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(5, 4))
-    for name, probability in curves.items():
-        ax.plot(np.asarray(thresholds, dtype=float), probability, label=name)
-    ax.set_ylim(-0.02, 1.02)
-    ax.set_xlabel("Threshold (£ per QALY)")
-    ax.set_ylabel("Probability cost-effective")
-    ax.legend(fontsize=8)
-    fig.tight_layout()
-    return fig
+def value_for_money_sentences(table: pd.DataFrame) -> str:
+    """One plain sentence per row of :func:`economics_table`: cost, QALYs, ICER, NMB."""
+    lines = []
+    for row in table.itertuples():
+        cost, qaly = row.incremental_cost, row.incremental_qalys
+        icer = row.icer
+        if isinstance(icer, str):
+            verdict = {
+                "dominant": "it is dominant: it costs less and gives more QALYs",
+                "dominated": "it is dominated: it costs more and gives fewer QALYs",
+            }[icer]
+        elif np.isfinite(icer):
+            verdict = f"each extra QALY costs £{icer:,.0f} (the ICER)"
+        else:
+            verdict = "it changes QALYs by nothing the replicates can tell from zero"
+        nmb, low, high = row.nmb_20000, row.nmb_20000_low, row.nmb_20000_high
+        sure = (
+            "worth its cost at £20,000 per QALY (NMB interval above zero)"
+            if low > 0
+            else "not worth its cost at £20,000 per QALY (NMB interval below zero)"
+            if high < 0
+            else "uncertain at £20,000 per QALY (NMB interval includes zero)"
+        )
+        lines.append(
+            f"{row.scenario} vs {row.reference}: {cost:+,.0f} £ and {qaly:+.4f} QALYs per "
+            f"person; {verdict}; NMB at £20,000 {nmb:+,.0f} £ [{low:+,.0f}, {high:+,.0f}], "
+            f"{sure}."
+        )
+    return "\n\n".join(lines)

@@ -477,6 +477,21 @@ Examples:
 )
 @click.argument("scenarios", nargs=-1, required=True, type=click.Path(path_type=Path))
 @_scenario_options
+@click.option(
+    "--costs",
+    "costs_path",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Costs file (unit costs, utilities, discounting; docs/formats/costs.md) "
+    "[default: the shipped calibration/costs.toml]",
+)
+@click.option(
+    "--perspective",
+    type=click.Choice(["health_and_social_care", "societal"]),
+    default=None,
+    help="Costing perspective; societal counts earnings gained as a saving "
+    "[default: the costs file's]",
+)
 def compare(
     scenarios: tuple[Path, ...],
     replicates: int | None,
@@ -486,6 +501,8 @@ def compare(
     out_dir: Path | None,
     force: bool,
     posterior: Path | None,
+    costs_path: Path | None,
+    perspective: str | None,
 ) -> None:
     """Compare SCENARIOS (files or shipped names) against the first on common random numbers.
 
@@ -494,7 +511,10 @@ def compare(
     paired. Scenarios of different population sizes (users do not share draws one
     to one) or horizons (all run for the first's, unless --weeks) get a warning, on
     stderr and in the report. Writes differences.csv (paired differences and
-    standardised mean differences with 95% intervals), forest.png and the run outputs.
+    standardised mean differences with 95% intervals), forest.png, economics.csv
+    (incremental cost and QALYs, ICER, net monetary benefit at £20,000 and £30,000
+    per QALY, cost per extra person employed; 95% intervals), ce_plane.png, ceac.png
+    and the run outputs.
     """
     from sim.faces.reports.run_folders import (
         default_summary_weeks,
@@ -521,13 +541,21 @@ def compare(
     weeks = weeks or first.horizon_weeks
     target = out_dir if out_dir is not None else Path("out") / ("compare-" + "-vs-".join(names))
     ensemble = _read_posterior(posterior, loaded)
-    with atomic_folder(target, "compare", force=force, inputs=[*scenarios, posterior]) as folder:
+    from sim.files.costs import load_costs
+
+    costs = load_costs(costs_path)
+    with atomic_folder(
+        target, "compare", force=force, inputs=[*scenarios, posterior, costs_path]
+    ) as folder:
         results = [_simulate(s, replicates, seed, weeks, ensemble) for s in loaded]
         manifest = scenario_manifest(
             results,
             kind="compare",
             command=sys.argv,
             common_random_numbers=True,
+            costs_file=str(costs_path) if costs_path else "calibration/costs.toml (shipped)",
+            costs=costs.model_dump(),
+            perspective=perspective or costs.perspective,
             pairing_warnings=cautions,
             posterior=None if posterior is None else str(posterior),
         )
@@ -537,9 +565,14 @@ def compare(
             summary_weeks=default_summary_weeks(weeks),
             manifest=manifest,
             warnings=cautions,
+            costs=costs,
+            perspective=perspective,
         )
     _print_differences(differences)
-    click.echo(f"\nwrote {target}{os.sep} (report.html, differences.csv, forest.png, ...)")
+    click.echo(
+        f"\nwrote {target}{os.sep} (report.html, differences.csv, economics.csv, "
+        "ce_plane.png, ceac.png, ...)"
+    )
 
 
 def _print_differences(differences: pd.DataFrame) -> None:

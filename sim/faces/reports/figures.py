@@ -35,6 +35,9 @@ __all__ = [
     "OUTCOME_METRICS",
     "PALETTE",
     "SERIES_COLUMNS",
+    "plot_ce_plane",
+    "plot_ceac",
+    "plot_differences_over_time",
     "plot_doses",
     "plot_forest",
     "plot_moderator_curves",
@@ -432,6 +435,100 @@ def _save(fig: Figure | SubFigure, path: str | Path) -> Path:
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png", dpi=DPI, facecolor="white")
     return write_atomic(path, buffer.getvalue())
+
+
+DIFFERENCE_PANELS = (
+    ("employed", "In paid work (share)"),
+    ("personal_recovery", "Personal recovery (QPR)"),
+    ("social_inclusion", "Social inclusion (SIX, 0-6)"),
+    ("hope", "Hope (0-1)"),
+    ("empowerment", "Empowerment (0-1)"),
+    ("connectedness", "Connectedness (0-1)"),
+)
+
+
+def plot_differences_over_time(
+    frame: pd.DataFrame, path: str | Path, *, marks: Sequence[int] = ()
+) -> Path:
+    """Paired differences (other - reference) week by week with 95% bands, per outcome.
+
+    ``frame`` is :func:`sim.studies.compare.differences_over_time`' table (one or more
+    comparisons); ``marks`` are weeks drawn as dotted lines (e.g. the end of an episode).
+    """
+    panels = [(m, t) for m, t in DIFFERENCE_PANELS if m in set(frame.metric)]
+    if not panels:
+        raise ValueError("no outcome to plot in the differences")
+    ncols = 3
+    nrows = math.ceil(len(panels) / ncols)
+    fig = Figure(figsize=(3.9 * ncols, 2.9 * nrows + 0.5), dpi=DPI, layout="constrained")
+    axes = fig.subplots(nrows, ncols, squeeze=False).ravel()
+    for ax, (metric, title) in zip(axes, panels, strict=False):
+        part = frame[frame.metric == metric]
+        for k, (label, group) in enumerate(part.groupby("comparison", sort=False)):
+            colour = PALETTE[(k + 1) % len(PALETTE)]
+            ax.plot(group.week, group.difference, color=colour, lw=1.6, label=str(label))
+            ax.fill_between(group.week, group.diff_low, group.diff_high, color=colour, alpha=0.2)
+        ax.axhline(0, color="grey", lw=0.8)
+        for week in marks:
+            ax.axvline(week, color="black", lw=0.8, ls=":")
+        ax.set_title(title, fontsize=10)
+        ax.set_xlabel("week")
+    _hide_unused(axes, len(panels))
+    axes[0].legend(fontsize=7, loc="best")
+    fig.suptitle("Paired difference from the reference, week by week (95% band)", fontsize=11)
+    return _save(fig, path)
+
+
+def plot_ce_plane(increments: pd.DataFrame, path: str | Path, threshold: float = 20_000.0) -> Path:
+    """The cost-effectiveness plane: a point per replicate and scenario, and the means.
+
+    The dashed line is the willingness to pay ``threshold`` (GBP per QALY).
+    ``increments`` is :func:`sim.studies.economics.replicate_increments`' table.
+    """
+    fig = Figure(figsize=(6.0, 4.6), dpi=DPI, layout="constrained")
+    ax = fig.add_subplot()
+    for k, (name, group) in enumerate(increments.groupby("scenario", sort=False)):
+        colour = PALETTE[k % len(PALETTE)]
+        ax.scatter(group.incremental_qalys, group.incremental_cost, s=14, alpha=0.6, color=colour)
+        ax.scatter(
+            [group.incremental_qalys.mean()],
+            [group.incremental_cost.mean()],
+            marker="X",
+            s=90,
+            color=colour,
+            edgecolor="black",
+            label=f"{name} (mean)",
+        )
+    ax.axhline(0, color="grey", lw=0.8)
+    ax.axvline(0, color="grey", lw=0.8)
+    span = max(float(increments.incremental_qalys.abs().max()), 1e-6) * 1.1
+    xs = np.array([-span, span])
+    ax.plot(xs, threshold * xs, ls="--", color="black", lw=1, label=f"£{threshold:,.0f} per QALY")
+    ax.set_xlim(-span, span)
+    ax.set_xlabel("Incremental QALYs per person (discounted)")
+    ax.set_ylabel("Incremental cost per person (£, discounted)")
+    ax.set_title("Cost-effectiveness plane: below the line is cost-effective", fontsize=10)
+    ax.legend(fontsize=8)
+    return _save(fig, path)
+
+
+def plot_ceac(curves: pd.DataFrame, path: str | Path) -> Path:
+    """Cost-effectiveness acceptability curves: P(net monetary benefit > 0) by threshold.
+
+    ``curves`` has columns ``scenario``, ``threshold`` (GBP per QALY), ``probability``.
+    """
+    fig = Figure(figsize=(6.0, 4.2), dpi=DPI, layout="constrained")
+    ax = fig.add_subplot()
+    for name, group in curves.groupby("scenario", sort=False):
+        ax.plot(group.threshold / 1000.0, group.probability, label=str(name))
+    for line in (20, 30):
+        ax.axvline(line, color="grey", lw=0.8, ls=":")
+    ax.set_ylim(-0.02, 1.02)
+    ax.set_xlabel("Willingness to pay (£ thousand per QALY)")
+    ax.set_ylabel("Probability cost-effective")
+    ax.set_title("Acceptability curve (share of replicates with NMB > 0)", fontsize=10)
+    ax.legend(fontsize=8)
+    return _save(fig, path)
 
 
 def plot_moderator_curves(frame: pd.DataFrame, path: str | Path) -> Path:

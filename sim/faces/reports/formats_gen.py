@@ -1,6 +1,6 @@
 """Generate the file-format references ``docs/formats/<kind>.md`` from the pydantic schemas.
 
-Each input file kind (scenario, experiment, trial, fit, validation) is validated by a
+Each input file kind (scenario, experiment, trial, fit, validation, costs) is validated by a
 pydantic model; its page is derived from that model -- every key, type, allowed values,
 default, whether it is required and the field's ``description`` -- so the reference
 cannot drift from what the loader accepts. Each page ends with a shipped file as a
@@ -29,6 +29,7 @@ from pydantic import BaseModel
 from sim.core.errors import UserError
 from sim.faces.reports.docs_gen import write_atomic
 from sim.faces.reports.schema_tables import key_rows, key_table, schema_models, table_row
+from sim.files.costs import CostTable, load_costs
 from sim.files.experiment import ExperimentSpec, load_experiment
 from sim.files.scenario import ScenarioSpec, load_scenario
 from sim.studies.calibration import FitSpec, load_fit
@@ -153,6 +154,21 @@ KINDS = (
         example="calibration/validation.toml",
         load=load_validation,
         notes=(("Check kinds", "sim.studies.validation", "Check kinds", None),),
+    ),
+    Kind(
+        name="costs",
+        title="Costs files (unit costs, utilities, discounting)",
+        model=CostTable,
+        intro=(
+            "A costs file gives the unit costs (GBP, each with its price year), the "
+            "utilities of the model's health states, the discount rates and the "
+            "perspective used by the economic comparison. Every number carries a unit and "
+            "a source: a citation or `assumption: <reason>`. The shipped table is "
+            "`calibration/costs.toml`; read its sources before quoting a result.",
+        ),
+        commands=("recovery-sim compare REFERENCE OTHER... (economics.csv)",),
+        example="calibration/costs.toml",
+        load=load_costs,
     ),
 )
 

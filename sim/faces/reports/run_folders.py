@@ -13,12 +13,36 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
-from sim.faces.reports.figures import plot_doses, plot_forest, plot_stages, plot_trajectories
+from sim.faces.reports.figures import (
+    plot_ce_plane,
+    plot_ceac,
+    plot_differences_over_time,
+    plot_doses,
+    plot_forest,
+    plot_stages,
+    plot_trajectories,
+)
 from sim.faces.reports.html import Section, write_report
+from sim.files.costs import CostTable, load_costs
 from sim.files.outputs import make_manifest, write_json
-from sim.studies.compare import ScenarioResult, paired_differences, summarise
+from sim.studies.compare import (
+    ScenarioResult,
+    cumulative_differences,
+    differences_over_time,
+    episode_end_week,
+    paired_differences,
+    summarise,
+)
+from sim.studies.economics import (
+    acceptability_curve,
+    costs_price_years,
+    economics_table,
+    replicate_increments,
+    value_for_money_sentences,
+)
 
 __all__ = ["default_summary_weeks", "scenario_manifest", "write_comparison", "write_run"]
 
@@ -35,9 +59,10 @@ _EXPLAIN = {
         "bands of 12 QPR points."
     ),
     "doses": (
-        "Mean weekly dose of the four mechanisms of the logic model. Usual care adds a signed "
-        "alliance and choice dose (negative in custodial teams), and ties to users further on "
-        "in recovery add a signed role-modelling dose, so a dose can fall below zero."
+        "Mean weekly dose of the four mechanisms of the logic model that interventions deliver. "
+        "Ties to users further on in recovery add a signed role-modelling dose, so a dose can "
+        "fall below zero. Usual care is not a dose: it shifts the level trust, hope and "
+        "empowerment settle at (up in pro-recovery, down in custodial teams)."
     ),
     "summary": (
         "Mean over replicates with the 95% confidence interval of the mean (t distribution) "
@@ -132,6 +157,70 @@ def write_run(
     return summary
 
 
+_THRESHOLDS_GBP = np.arange(0.0, 100_001.0, 1_000.0)
+
+
+def _trained_share(result: ScenarioResult) -> float:
+    """Share of the scenario's users whose team receives staff training."""
+    world = result.scenario.world()
+    return float(np.mean(world.staff_training[world.team_of_agent]))
+
+
+def _economics_sections(
+    results: Sequence[ScenarioResult], folder: Path, costs: CostTable, perspective: str | None
+) -> list[Section]:
+    """Write economics.csv, ce_plane.png and ceac.png; return the report's sections."""
+    reference, others = results[0].series, pd.concat([r.series for r in results[1:]])
+    shares = {r.scenario.name: _trained_share(r) for r in results}
+    table = economics_table(reference, others, costs, perspective, staff_training_share=shares)
+    table.to_csv(folder / "economics.csv", index=False)
+    points = replicate_increments(reference, others, costs, perspective, shares)
+    curves = pd.concat(
+        [
+            pd.DataFrame(
+                {
+                    "scenario": name,
+                    "threshold": _THRESHOLDS_GBP,
+                    "probability": acceptability_curve(
+                        group.incremental_cost, group.incremental_qalys, _THRESHOLDS_GBP
+                    ),
+                }
+            )
+            for name, group in points.groupby("scenario", sort=False)
+        ],
+        ignore_index=True,
+    )
+    view = perspective or costs.perspective
+    text = (
+        f"Costs per person in GBP (unit costs of {costs_price_years(costs)}, not inflated to one "
+        f"year) and QALYs per person over the horizon, both discounted at "
+        f"{costs.discount.costs_rate_per_year.value:.1%} a year; perspective: "
+        f"{view.replace('_', ' ')}. Each dot is one replicate: the difference from "
+        f"{results[0].scenario.name} in the same people and chance events. Below the dashed "
+        "line a scenario buys QALYs at less than £20,000 each, NICE's lower threshold; to the "
+        "right and below zero it is dominant (better and cheaper). Net monetary benefit (NMB) "
+        "is threshold x extra QALYs - extra cost: positive means worth paying for at that "
+        "threshold. Many unit costs and all utility uncertainties are assumptions "
+        "(calibration/costs.toml says which): read the sign and rough size, not the pounds."
+    )
+    sections = [
+        Section(
+            "Value for money",
+            text + "\n\n" + value_for_money_sentences(table),
+            figure=plot_ce_plane(points, folder / "ce_plane.png"),
+            table=table,
+        ),
+        Section(
+            "Acceptability",
+            "For each willingness to pay per QALY, the share of replicates in which the "
+            "scenario's net monetary benefit is positive (with --posterior, over parameter "
+            "draws too). It shows how sure the model is that a scenario is worth its cost.",
+            figure=plot_ceac(curves, folder / "ceac.png"),
+        ),
+    ]
+    return sections
+
+
 def write_comparison(
     results: Sequence[ScenarioResult],
     folder: Path,
@@ -139,6 +228,8 @@ def write_comparison(
     summary_weeks: Sequence[int],
     manifest: dict[str, Any],
     warnings: Sequence[str] = (),
+    costs: CostTable | None = None,
+    perspective: str | None = None,
 ) -> pd.DataFrame:
     """Write a comparison of ``results`` against the first; return the differences table.
 
@@ -162,7 +253,55 @@ def write_comparison(
         + ("." if warnings else ", so differences are paired.")
     )
     intro = "\n\n".join([intro, *(f"Warning: {w[0].upper()}{w[1:]}." for w in warnings)])
+    over_time = pd.concat(
+        [differences_over_time(results[0], r) for r in results[1:]], ignore_index=True
+    )
+    over_time.to_csv(folder / "differences_over_time.csv", index=False)
+    horizon = int(series.week.max())
+    episode_end = episode_end_week([r.scenario for r in results], horizon)
+    headline_weeks = sorted({w for w in (episode_end, horizon) if w is not None})
+    headline = over_time[over_time.week.isin(headline_weeks)].sort_values(
+        ["comparison", "metric", "week"], ignore_index=True
+    )
+    cumulative = pd.concat(
+        [cumulative_differences(results[0], r) for r in results[1:]], ignore_index=True
+    )
+    cumulative.to_csv(folder / "cumulative.csv", index=False)
+    time_sections = [
+        Section(
+            "Differences over time",
+            (
+                "Each outcome's paired difference from the reference week by week, with its "
+                "95% band. An effect that comes and goes shows here even when it is gone by "
+                "the horizon. "
+                + (
+                    f"The dotted line marks week {episode_end}, the end of the longest "
+                    "intervention episode offered."
+                    if episode_end is not None
+                    else ""
+                )
+            ),
+            figure=plot_differences_over_time(
+                over_time,
+                folder / "differences_over_time.png",
+                marks=() if episode_end is None else (episode_end,),
+            ),
+            table=headline,
+        ),
+        Section(
+            "Cumulative differences",
+            (
+                "Over the whole horizon, per person: weeks in paid work (person-weeks "
+                "employed), hospital bed-days and admissions; other minus reference, paired by "
+                "replicate, with 95% intervals."
+            ),
+            table=cumulative,
+        ),
+    ]
+    value_sections = _economics_sections(results, folder, costs or load_costs(), perspective)
     sections = [
+        *time_sections,
+        *value_sections,
         Section(
             "Standardised differences",
             (
