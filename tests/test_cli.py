@@ -456,6 +456,14 @@ def test_compare_writes_economics_and_a_costs_file_takes_effect(tmp_path):
         over_time = pd.read_csv(out / "differences_over_time.csv")
         assert sorted(set(over_time.week)) == list(range(9))
         assert {"employed", "social_inclusion"} <= set(over_time.metric)
+        gaps = pd.read_csv(out / "equity_gaps.csv")
+        assert set(gaps.subgroup) == {
+            "severity_at_entry",
+            "work_history_at_entry",
+            "stage_at_entry",
+            "team",
+        }
+        assert (out / "equity.png").read_bytes().startswith(PNG_MAGIC)
         cumulative = pd.read_csv(out / "cumulative.csv")
         assert cumulative.measure.tolist() == ["person_weeks_employed", "bed_days", "admissions"]
         tables[label] = pd.read_csv(out / "economics.csv")

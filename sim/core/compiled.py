@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import operator
 import weakref
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -66,6 +66,11 @@ _STATE_NAMES = (
     "doses",
 )
 _STATE_ARRAYS = operator.attrgetter(*_STATE_NAMES)
+
+
+# the per-team and per-site arrays of the step, in the kernels' order; then the housing shift
+_BY_UNIT = ("fidelity", "usual_care_contact", "unemployment_rate", "public_stigma")
+_HOUSING_SHIFT = len(_BY_UNIT)
 
 
 def _housing_site_shift(bp: BatchParams) -> np.ndarray:
@@ -213,13 +218,8 @@ class CompiledStep:
         self.capacity, self.n_offered = tables.capacity, tables.n_offered
         self.group_ks = np.array(GROUP_INTERVENTIONS, dtype=np.int64)
         self.by_unit = [
-            np.ascontiguousarray(values[key])
-            for values, key in (
-                (bp.team_values, "fidelity"),
-                (bp.team_values, "usual_care_contact"),
-                (bp.site_values, "unemployment_rate"),
-                (bp.site_values, "public_stigma"),
-            )
+            np.array(bp.team_values[key] if key in bp.team_values else bp.site_values[key])
+            for key in _BY_UNIT
         ]
         self.by_unit.append(np.ascontiguousarray(_housing_site_shift(bp)))
         self.links = kernels.link_weights(bp.registry_values)
@@ -230,6 +230,21 @@ class CompiledStep:
         self.attitudes = np.empty(state.attitudes.shape)  # C order, one compiled signature
         self._blocks: dict[str, tuple[np.ndarray, tuple[np.ndarray, ...]]] = {}
         self._arguments: dict[int, tuple[tuple, _TileArguments]] = {}
+
+    def set_unit_value(self, key: str, units: Sequence[int], value: float) -> None:
+        """Set a site's or team's ``key`` to ``value`` in every run, from the next step on.
+
+        ``key`` is one of :data:`sim.core.schedule.SCHEDULABLE`; ``units`` are the sites'
+        (or teams') indices. The batch's tables and the step's arrays, which the tile
+        arguments view, are updated in place.
+        """
+        columns = list(units)
+        table = self.bp.site_values if key in self.bp.site_values else self.bp.team_values
+        table[key][:, columns] = value
+        if key == "housing_availability":
+            self.by_unit[_HOUSING_SHIFT][:, columns] = _housing_site_shift(self.bp)[:, columns]
+        else:
+            self.by_unit[_BY_UNIT.index(key)][:, columns] = value
 
     def __getstate__(self) -> dict:
         """Pickle and copy without the caches of views into the state.

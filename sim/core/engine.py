@@ -31,6 +31,7 @@ from sim.core.rules import (
     recovery_stage,
     social_inclusion,
 )
+from sim.core.schedule import ScheduledChange, changes_at, check_schedule
 from sim.core.seeding import RunSeed, streams_for
 from sim.core.state import BatchParams, State, concatenate, initialise
 from sim.core.world import World
@@ -176,6 +177,11 @@ class Simulation:
         """Advance every run by one week (the schedule of docs/ODD.md §3)."""
         self._compiled.step(self.state, self._tile_draws)
 
+    def apply(self, changes: Sequence[ScheduledChange]) -> None:
+        """Apply scheduled site and team changes from the next step on (every run)."""
+        for change in changes:
+            self._compiled.set_unit_value(change.key, change.units, change.value)
+
 
 @dataclass
 class BatchResult:
@@ -203,6 +209,7 @@ def run_batch(
     agent_series: Sequence[str] = (),
     progress: Callable[[int], None] | None = None,
     record_weeks: Sequence[int] | None = None,
+    schedule: Sequence[ScheduledChange] = (),
 ) -> BatchResult:
     """Run a batch for ``weeks`` weeks and record weekly metrics.
 
@@ -225,6 +232,9 @@ def run_batch(
         record_weeks: Weeks at which to record metrics and agent series
             (default: every week from 0 to ``weeks``). Recording fewer weeks
             makes long sweeps cheaper; the dynamics are the same.
+        schedule: Site and team settings that change at given weeks
+            (:mod:`sim.core.schedule`); a change at week w is applied just before
+            the step into week w.
 
     Returns:
         The :class:`BatchResult`.
@@ -236,6 +246,7 @@ def run_batch(
         raise ValueError(f"record_weeks must lie in 0..{weeks}, got {list(recorded)}")
     if len(param_sets) != len(run_seeds) or not param_sets:
         raise ValueError("need one parameter set per run seed, and at least one run")
+    check_schedule(schedule, weeks)
     per_part = max(1, SUB_BATCH_AGENTS // max(world.n_agents, 1))
     bounds = [
         (r0, min(r0 + per_part, end))
@@ -244,7 +255,16 @@ def run_batch(
     ]
     ticks = _ProgressTicks(progress, len(bounds))
     parts = [
-        _run_part(world, param_sets[r0:r1], run_seeds[r0:r1], weeks, recorded, agent_series, ticks)
+        _run_part(
+            world,
+            param_sets[r0:r1],
+            run_seeds[r0:r1],
+            weeks,
+            recorded,
+            agent_series,
+            ticks,
+            schedule,
+        )
         for r0, r1 in bounds
     ]
     if len(parts) == 1:
@@ -302,6 +322,7 @@ def _run_part(
     recorded: np.ndarray,
     agent_series: Sequence[str],
     ticks: _ProgressTicks,
+    schedule: Sequence[ScheduledChange] = (),
 ) -> BatchResult:
     """One sub-batch of :func:`run_batch`, every week to the horizon."""
     simulation = Simulation(world, param_sets, run_seeds)
@@ -311,6 +332,7 @@ def _run_part(
     row = 0
     for week in range(weeks + 1):
         if week > 0:
+            simulation.apply(changes_at(schedule, week))
             simulation.step()
             ticks.week_done()
         if row < recorded.size and week == recorded[row]:

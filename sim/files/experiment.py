@@ -365,13 +365,21 @@ def _base_scenario(spec: ExperimentSpec, path: Path) -> Scenario:
 
     try:
         if spec.scenario is not None:
-            return load_scenario(path.parent / spec.scenario, spec.overrides)
-        raw: dict[str, Any] = {"name": "baseline"}
-        for text in spec.overrides:
-            apply_override(raw, *parse_override(text))
-        return from_mapping(raw, path=Path("<embedded baseline>"))
+            scenario = load_scenario(path.parent / spec.scenario, spec.overrides)
+        else:
+            raw: dict[str, Any] = {"name": "baseline"}
+            for text in spec.overrides:
+                apply_override(raw, *parse_override(text))
+            scenario = from_mapping(raw, path=Path("<embedded baseline>"))
     except ScenarioError as error:
         raise ExperimentError(f"{path}: scenario: {error}") from None
+    if scenario.spec.schedule:
+        raise ExperimentError(
+            f"{path}: scenario: {scenario.path} has a [[schedule]], which sweeps and "
+            "sensitivity analyses do not apply yet; use a scenario without one (run and "
+            "compare honour schedules)"
+        )
+    return scenario
 
 
 def _free_varied(

@@ -55,6 +55,7 @@ from pydantic import (
 from sim.core.errors import MAX_AGENTS, MAX_EXTENDS_DEPTH, MAX_REPLICATES, MAX_WEEKS, UserError
 from sim.core.logic_model import USER_INTERVENTIONS
 from sim.core.parameters import REGISTRY, Parameter, names
+from sim.core.schedule import SCHEDULABLE, ScheduledChange
 from sim.core.world import Site, Team, World, make_world, shadowed
 from sim.files.inputs import read_toml_file
 from sim.files.kinds import wrong_kind
@@ -145,6 +146,38 @@ TeamSpec = _model(
     },
 )
 ParametersSpec = _model("ParametersSpec", list(REGISTRY), {})
+ScheduleSpec = _model(
+    "ScheduleSpec",
+    list(SCHEDULABLE),
+    {
+        "week": (
+            Annotated[int, Field(ge=1, le=MAX_WEEKS), NotBool],
+            Field(
+                description="The first week the new values apply (the step into this week "
+                "uses them); at most the horizon."
+            ),
+        ),
+        "sites": (
+            list[str] | None,
+            Field(
+                None,
+                description="[[sites]] names the environment settings change at (default: "
+                "every site).",
+            ),
+        ),
+        "teams": (
+            list[str] | None,
+            Field(
+                None,
+                description="[[teams]] names the service settings change at (default: every team).",
+            ),
+        ),
+    },
+)
+ScheduleSpec.__doc__ = (
+    "A change of site or team settings from a given week on: unemployment_rate, "
+    "public_stigma, housing_availability (sites), fidelity, usual_care_contact (teams)."
+)
 
 
 class ScenarioSpec(BaseModel):
@@ -186,6 +219,12 @@ class ScenarioSpec(BaseModel):
     offers: dict[str, _Share] = Field(
         default_factory=dict,
         description="Intervention -> share of users offered it (0 to 1).",
+    )
+    schedule: list[ScheduleSpec] = Field(  # type: ignore[valid-type]
+        default_factory=list,
+        description="Settings that change during the run, each [[schedule]] from its week "
+        "on: a recession, a funding cut, rising or falling stigma. Honoured by run and "
+        "compare; sweeps, sensitivity analyses and trials refuse a scenario with one.",
     )
 
 
@@ -232,6 +271,36 @@ class Scenario:
         return make_world(
             self.spec.population.size, sites=sites, teams=teams, offer=dict(self.spec.offers)
         )
+
+    def schedule(self) -> tuple[ScheduledChange, ...]:
+        """The ``[[schedule]]`` entries as engine changes (site and team indices)."""
+        site_names = [s.name for s in self.spec.sites]
+        team_names = [t.name for t in self.spec.teams]
+        changes = []
+        for n, entry in enumerate(self.spec.schedule):
+            where = f"{self.path or '<scenario>'}: schedule[{n}]"
+            sites = _indices(entry.sites, site_names, f"{where}.sites", "[[sites]]")
+            teams = _indices(entry.teams, team_names, f"{where}.teams", "[[teams]]")
+            values = {k: v for k, v in entry.model_dump().items() if k in SCHEDULABLE}
+            given = {k: v for k, v in values.items() if v is not None}
+            if not given:
+                raise ScenarioError(
+                    f"{where}: changes nothing; set one of {', '.join(SCHEDULABLE)}"
+                )
+            levels = {SCHEDULABLE[k] for k in given}
+            if entry.sites is not None and "site" not in levels:
+                raise ScenarioError(f"{where}.sites: no site setting in this entry to apply")
+            if entry.teams is not None and "team" not in levels:
+                raise ScenarioError(f"{where}.teams: no team setting in this entry to apply")
+            if entry.week > self.spec.horizon_weeks:
+                raise ScenarioError(
+                    f"{where}.week = {entry.week}: after the horizon "
+                    f"({self.spec.horizon_weeks} weeks), so it would never take effect"
+                )
+            for key, value in given.items():
+                units = sites if SCHEDULABLE[key] == "site" else teams
+                changes.append(ScheduledChange(entry.week, key, units, float(value)))
+        return tuple(changes)
 
     def digest(self) -> str:
         """SHA-256 of the resolved scenario (canonical JSON)."""
@@ -427,7 +496,23 @@ def from_mapping(raw: dict[str, Any], *, path: Path | None = None) -> Scenario:
     except ValueError as exc:
         raise ScenarioError(f"{path}: {exc}") from None
     _check_one_meaning(spec, world, path)
+    scenario.schedule()  # checked at load time: names, weeks, empty entries
     return scenario
+
+
+def _indices(chosen: list[str] | None, names: list[str], where: str, table: str) -> tuple[int, ...]:
+    """Indices of the ``chosen`` names (all when None); unknown or repeated names refused."""
+    if chosen is None:
+        return tuple(range(len(names)))
+    unknown = [name for name in chosen if name not in names]
+    if unknown:
+        raise ScenarioError(
+            f"{where}: unknown name {unknown[0]!r}{_nearest(unknown[0], names)}; "
+            f"allowed ({table} names): {', '.join(names)}"
+        )
+    if not chosen or len(set(chosen)) < len(chosen):
+        raise ScenarioError(f"{where}: give each name once, at least one")
+    return tuple(names.index(name) for name in chosen)
 
 
 def _check_one_meaning(spec: ScenarioSpec, world: World, path: Path | None) -> None:

@@ -10,7 +10,7 @@ divided by the pooled SD across users (Hedges' g), per replicate.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
@@ -19,12 +19,13 @@ from scipy import stats
 from sim.core.parameters import REGISTRY, validate
 from sim.core.seeding import RunSeed
 from sim.files.posterior import posterior_draws
-from sim.files.scenario import Scenario
+from sim.files.scenario import Scenario, ScenarioError
 from sim.studies.effect_sizes import hedges_g
 from sim.studies.run import design_seeds, run_simulations, tidy_series
 
 __all__ = [
     "AGENT_OUTCOMES",
+    "ENTRY_QUANTITIES",
     "OUTCOME_METRICS",
     "SERIES_COLUMNS",
     "ScenarioResult",
@@ -33,6 +34,7 @@ __all__ = [
     "differences_over_time",
     "episode_end_week",
     "interval_summary",
+    "mean_interval",
     "paired_differences",
     "pairing_warnings",
     "run_scenario",
@@ -51,6 +53,8 @@ AGENT_OUTCOMES = (
     "connectedness",
 )
 OUTCOME_METRICS = (*AGENT_OUTCOMES, "ties", "early_stage")
+# per-user quantities at entry, for subgroups (sim.studies.equity)
+ENTRY_QUANTITIES = ("severity_baseline", "work_history", "stage")
 SERIES_COLUMNS = ("scenario", "replicate", "week", "metric", "value")
 
 
@@ -64,6 +68,8 @@ class ScenarioResult:
         finals: Per-user outcome at the horizon: name -> (replicates, users).
         seeds: The run seeds used, one per replicate.
         seconds: Wall time of the simulation.
+        entry: Per-user quantities at entry (week 0): name -> (replicates, users), for
+            subgroups (:data:`ENTRY_QUANTITIES`).
     """
 
     scenario: Scenario
@@ -71,6 +77,7 @@ class ScenarioResult:
     finals: dict[str, np.ndarray]
     seeds: list[RunSeed]
     seconds: float
+    entry: dict[str, np.ndarray] = field(default_factory=dict)
 
 
 def run_scenario(
@@ -99,11 +106,25 @@ def run_scenario(
     where = str(scenario.path or scenario.name)
     params = [validate({**base, **draw}, where=where) for draw in draws]
     seeds = design_seeds(seed, 1, replicates)
+    schedule = scenario.schedule()
+    late = [change for change in schedule if change.week > weeks]
+    if late:
+        raise ScenarioError(
+            f"{where}: schedule: a change of {late[0].key} at week {late[0].week} would never "
+            f"take effect in a run of {weeks} weeks; run at least {late[0].week} weeks"
+        )
     runs = run_simulations(
-        scenario.world(), params, seeds, weeks, finals=AGENT_OUTCOMES, progress=progress
+        scenario.world(),
+        params,
+        seeds,
+        weeks,
+        finals=AGENT_OUTCOMES,
+        progress=progress,
+        schedule=schedule,
     )
     series = tidy_series(runs, {"scenario": scenario.name, "replicate": np.arange(replicates)})
-    return ScenarioResult(scenario, series, runs.finals, runs.seeds, runs.seconds)
+    entry = run_simulations(scenario.world(), params, seeds, 0, metrics=[], finals=ENTRY_QUANTITIES)
+    return ScenarioResult(scenario, series, runs.finals, runs.seeds, runs.seconds, entry.finals)
 
 
 def pairing_warnings(scenarios: Sequence[Scenario], *, weeks: int | None = None) -> list[str]:
@@ -142,7 +163,7 @@ def pairing_warnings(scenarios: Sequence[Scenario], *, weeks: int | None = None)
     return found
 
 
-def _interval(values: np.ndarray, level: float = 0.95) -> tuple[float, float, float]:
+def mean_interval(values: np.ndarray, level: float = 0.95) -> tuple[float, float, float]:
     """Mean and t-interval of the mean across replicates (a point when n = 1)."""
     values = np.asarray(values, dtype=np.float64)
     mean = float(values.mean())
@@ -222,7 +243,7 @@ def paired_differences(
     for metric in metrics:
         a, b = _final_values(reference, metric), _final_values(other, metric)
         mean_a, mean_b = float(a.mean()), float(b.mean())
-        diff, low, high = _interval(b - a)
+        diff, low, high = mean_interval(b - a)
         row = {
             "comparison": label,
             "metric": metric,
@@ -237,7 +258,7 @@ def paired_differences(
                 hedges_g(t, c)
                 for t, c in zip(other.finals[metric], reference.finals[metric], strict=True)
             ]
-            row["smd"], row["smd_low"], row["smd_high"] = _interval(np.array(smds))
+            row["smd"], row["smd_low"], row["smd_high"] = mean_interval(np.array(smds))
         rows.append(row)
     return pd.DataFrame(rows)
 
@@ -281,7 +302,7 @@ def differences_over_time(
     b = _wide_by_replicate(other.series, metrics)
     rows = []
     for (metric, week), values in (b - a).items():
-        diff, low, high = _interval(values.to_numpy())
+        diff, low, high = mean_interval(values.to_numpy())
         rows.append((label, metric, int(week), diff, low, high))
     columns = ["comparison", "metric", "week", "difference", "diff_low", "diff_high"]
     return pd.DataFrame(rows, columns=columns)
@@ -308,7 +329,7 @@ def cumulative_differences(reference: ScenarioResult, other: ScenarioResult) -> 
     rows = []
     for measure in ("person_weeks_employed", "bed_days", "admissions"):
         a, b = measures[id(reference)][measure], measures[id(other)][measure]
-        diff, low, high = _interval((b - a).to_numpy())
+        diff, low, high = mean_interval((b - a).to_numpy())
         rows.append((label, measure, float(a.mean()), float(b.mean()), diff, low, high))
     columns = ["comparison", "measure", "reference", "other", "difference", "diff_low", "diff_high"]
     return pd.DataFrame(rows, columns=columns)

@@ -38,6 +38,7 @@ from sim.core.errors import (
 )
 from sim.core.metrics import METRICS, SUMMARY_METRICS, weekly_metrics
 from sim.core.parameters import validate
+from sim.core.schedule import ScheduledChange
 from sim.core.seeding import RunSeed
 from sim.core.state import concatenate
 from sim.core.world import World, make_world, shadowed
@@ -87,6 +88,7 @@ def run_simulations(
     finals: Sequence[str] = (),
     finals_weeks: Sequence[int] = (),
     progress: Callable[[int], None] | None = None,
+    schedule: Sequence[ScheduledChange] = (),
 ) -> Runs:
     """Run one batch: run i has ``param_sets[i]`` and ``run_seeds[i]``, all on ``world``.
 
@@ -109,6 +111,8 @@ def run_simulations(
             (``Runs.finals_at``), recorded on the way to the horizon: the same
             trajectories, one simulation.
         progress: Called with 1 once per simulated week of the batch.
+        schedule: Site and team settings that change at given weeks
+            (:class:`sim.core.schedule.ScheduledChange`; a scenario's ``[[schedule]]``).
 
     Returns:
         The :class:`Runs`.
@@ -127,6 +131,8 @@ def run_simulations(
         raise ValueError(f"finals_weeks must lie in 0..{weeks}, got {bad}")
     early_finals: dict[int, dict[str, np.ndarray]] = {}
     if weeks == 0 and not isinstance(weeks, bool):
+        if schedule:
+            raise ValueError("a schedule needs at least one week to take effect (weeks = 0)")
         if record_weeks is not None and set(record_weeks) != {0}:
             raise ValueError(f"record_weeks must lie in 0..0, got {list(record_weeks)}")
         if len(param_sets) != len(seeds) or not seeds:
@@ -150,6 +156,7 @@ def run_simulations(
             progress=progress,
             record_weeks=union,
             agent_series=finals if early else (),
+            schedule=schedule,
         )
         state, recorded = result.final, wanted
         pick = np.searchsorted(union, wanted)

@@ -248,6 +248,11 @@ def load_trial(path: str | Path) -> TrialExperiment:
         context = from_mapping(context_part, path=path)
     except ScenarioError as error:
         raise TrialError(str(error)) from None
+    if context.spec.schedule:
+        raise TrialError(
+            f"{path}: schedule: trials do not apply a [[schedule]] yet; remove it (run and "
+            "compare honour schedules)"
+        )
     for i, metric in enumerate(spec.metrics):
         _check_metric(path, i, metric, context)
     trial = TrialExperiment(path=path, spec=spec, context=context)

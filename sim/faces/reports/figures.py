@@ -39,6 +39,7 @@ __all__ = [
     "plot_ceac",
     "plot_differences_over_time",
     "plot_doses",
+    "plot_equity",
     "plot_forest",
     "plot_moderator_curves",
     "plot_stages",
@@ -476,6 +477,44 @@ def plot_differences_over_time(
     _hide_unused(axes, len(panels))
     axes[0].legend(fontsize=7, loc="best")
     fig.suptitle("Paired difference from the reference, week by week (95% band)", fontsize=11)
+    return _save(fig, path)
+
+
+def plot_equity(groups: pd.DataFrame, path: str | Path) -> Path:
+    """Outcome means by subgroup at the horizon, a bar per scenario, with 95% intervals.
+
+    ``groups`` is the first table of :func:`sim.studies.equity.equity_tables`; rows of
+    panels are outcomes, columns subgroups.
+    """
+    outcomes = list(pd.unique(groups.outcome))
+    subgroups = list(pd.unique(groups.subgroup))
+    scenarios = list(pd.unique(groups.scenario))
+    fig = Figure(
+        figsize=(3.6 * len(subgroups), 2.7 * len(outcomes) + 0.6), dpi=DPI, layout="constrained"
+    )
+    axes = fig.subplots(len(outcomes), len(subgroups), squeeze=False)
+    width = 0.8 / len(scenarios)
+    for i, outcome in enumerate(outcomes):
+        for j, subgroup in enumerate(subgroups):
+            ax = axes[i, j]
+            part = groups[(groups.outcome == outcome) & (groups.subgroup == subgroup)]
+            labels = list(pd.unique(part.group))
+            for k, scenario in enumerate(scenarios):
+                rows = part[part.scenario == scenario].set_index("group").reindex(labels)
+                x = np.arange(len(labels)) + (k - (len(scenarios) - 1) / 2) * width
+                ax.bar(x, rows["mean"], width, color=PALETTE[k % len(PALETTE)], label=scenario)
+                ax.errorbar(
+                    x,
+                    rows["mean"],
+                    yerr=[rows["mean"] - rows["low"], rows["high"] - rows["mean"]],
+                    fmt="none",
+                    ecolor="black",
+                    lw=0.8,
+                )
+            ax.set_xticks(np.arange(len(labels)), labels, fontsize=7, rotation=15)
+            ax.set_title(f"{outcome.replace('_', ' ')}: {subgroup.replace('_', ' ')}", fontsize=9)
+    axes[0, 0].legend(fontsize=7)
+    fig.suptitle("Outcomes at the horizon by subgroup at entry (95% intervals)", fontsize=11)
     return _save(fig, path)
 
 

@@ -21,6 +21,7 @@ from sim.faces.reports.figures import (
     plot_ceac,
     plot_differences_over_time,
     plot_doses,
+    plot_equity,
     plot_forest,
     plot_stages,
     plot_trajectories,
@@ -43,6 +44,7 @@ from sim.studies.economics import (
     replicate_increments,
     value_for_money_sentences,
 )
+from sim.studies.equity import equity_tables
 
 __all__ = ["default_summary_weeks", "scenario_manifest", "write_comparison", "write_run"]
 
@@ -221,6 +223,36 @@ def _economics_sections(
     return sections
 
 
+def _equity_section(results: Sequence[ScenarioResult], folder: Path) -> Section:
+    """Write equity.csv, equity_gaps.csv and equity.png; the report's equity section.
+
+    Subgroups pair the same people across scenarios, so scenarios of different
+    population sizes get a section saying why there is none.
+    """
+    sizes = {r.scenario.spec.population.size for r in results}
+    if len(sizes) > 1:
+        return Section(
+            "Equity: who gains",
+            "Not computed: the scenarios have different population sizes "
+            f"({sorted(sizes)}), so their users are not the same people.",
+        )
+    groups, gaps = equity_tables(results)
+    groups.to_csv(folder / "equity.csv", index=False)
+    gaps.to_csv(folder / "equity_gaps.csv", index=False)
+    return Section(
+        "Equity: who gains",
+        (
+            "Outcomes at the horizon by subgroup at entry (severity terciles, work history, "
+            "recovery stage, team), the same people in every scenario. equity_gaps.csv gives "
+            "each gap (best-off minus worst-off group, as ranked in the reference) and, for "
+            "the other scenarios, its change against the reference with a 95% interval: a "
+            "negative change narrows the gap."
+        ),
+        figure=plot_equity(groups, folder / "equity.png"),
+        table=gaps,
+    )
+
+
 def write_comparison(
     results: Sequence[ScenarioResult],
     folder: Path,
@@ -298,6 +330,7 @@ def write_comparison(
             table=cumulative,
         ),
     ]
+    time_sections.append(_equity_section(results, folder))
     value_sections = _economics_sections(results, folder, costs or load_costs(), perspective)
     sections = [
         *time_sections,

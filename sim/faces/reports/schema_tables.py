@@ -176,11 +176,13 @@ def _registry_row(model: type[BaseModel], prefix: str) -> list[str]:
     if not given:
         return []
     levels = [lv for lv in LEVELS if any(REGISTRY[n].level == lv for n in given)]
-    which = (
-        "any registry parameter"
-        if len(levels) == len(LEVELS)
-        else (f"any {' or '.join(levels)}-level registry parameter")
-    )
+    every_of_levels = [n for n in REGISTRY if REGISTRY[n].level in levels]
+    if len(given) < len(every_of_levels):  # a chosen few (e.g. what a schedule may change)
+        which = "one of " + ", ".join(f"`{n}`" for n in given)
+    elif len(levels) == len(LEVELS):
+        which = "any registry parameter"
+    else:
+        which = f"any {' or '.join(levels)}-level registry parameter"
     return [
         table_row(
             f"`{prefix}<parameter>`",

@@ -1,0 +1,119 @@
+"""Schedules (issue 18 §2): site and team settings that change at a given week."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from sim.faces.cli.main import main
+from sim.files.experiment import ExperimentError, load_experiment
+from sim.files.scenario import ScenarioError, from_mapping, load_scenario
+from sim.studies.compare import run_scenario
+
+BASE = {
+    "name": "town",
+    "horizon_weeks": 80,
+    "replicates": 4,
+    "seed": 3,
+    "population": {"size": 300, "baseline_employment_share": 0.05},
+    "sites": [{"name": "town", "unemployment_rate": 0.07}, {"name": "city"}],
+    "teams": [{"name": "north", "site": "town"}, {"name": "south", "site": "city"}],
+    "offers": {"supported_employment": 0.5},
+}
+
+
+def _series(raw: dict, metric: str) -> np.ndarray:
+    """(replicates, weeks + 1) of one metric."""
+    result = run_scenario(from_mapping(raw))
+    frame = result.series[result.series.metric == metric]
+    return frame.pivot(index="replicate", columns="week", values="value").to_numpy()
+
+
+def test_a_recession_lowers_job_finding_from_its_week_on_and_not_before():
+    """Unemployment 7% -> 20% at week 40 everywhere, on common random numbers."""
+    recession = {**BASE, "schedule": [{"week": 40, "unemployment_rate": 0.20}]}
+    calm = _series(BASE, "ever_employed")
+    hard = _series(recession, "ever_employed")
+    np.testing.assert_array_equal(hard[:, :40], calm[:, :40])  # same runs before week 40
+    assert (hard[:, 40:] <= calm[:, 40:]).all()
+    assert hard[:, -1].mean() < calm[:, -1].mean() - 0.02  # fewer people ever found work
+
+
+def test_a_change_applies_only_at_the_named_sites_and_teams():
+    """Fidelity 0.3 (the registry's lowest) at team north from week 1: only north's users."""
+    raw = {**BASE, "schedule": [{"week": 1, "fidelity": 0.3, "teams": ["north"]}]}
+    changes = from_mapping(raw).schedule()
+    assert [(c.week, c.key, c.units, c.value) for c in changes] == [(1, "fidelity", (0,), 0.3)]
+    both = {**BASE, "schedule": [{"week": 1, "fidelity": 0.3}]}
+    assert from_mapping(both).schedule()[0].units == (0, 1)
+    ips = _series(BASE, "ever_employed")[:, -1].mean()
+    north_off = _series(raw, "ever_employed")[:, -1].mean()
+    all_off = _series(both, "ever_employed")[:, -1].mean()
+    assert all_off < north_off < ips
+
+
+def test_housing_availability_can_change():
+    raw = {**BASE, "population": {"size": 300, "baseline_housed_share": 0.3}}
+    better = {**raw, "schedule": [{"week": 20, "housing_availability": 1.0}]}
+    a, b = _series(raw, "housed"), _series(better, "housed")
+    np.testing.assert_array_equal(a[:, :20], b[:, :20])
+    assert b[:, -1].mean() > a[:, -1].mean()
+
+
+@pytest.mark.parametrize(
+    ("entry", "message"),
+    [
+        ({"week": 90, "public_stigma": 0.5}, "after the horizon"),
+        ({"week": 10}, "changes nothing"),
+        ({"week": 10, "fidelity": 0.5, "sites": ["town"]}, "no site setting"),
+        ({"week": 10, "unemployment_rate": 0.1, "sites": ["twon"]}, "did you mean 'town'"),
+        ({"week": 10, "unemployment_rate": 0.1, "sites": ["town", "town"]}, "each name once"),
+        ({"week": 10, "unemployment_rate": 2.0}, "schedule.0.unemployment_rate"),
+        ({"week": 0, "unemployment_rate": 0.1}, "schedule.0.week"),
+        ({"week": 10, "offers": {"peer_support": 0.5}}, "schedule.0.offers"),
+        ({"week": True, "unemployment_rate": 0.1}, "schedule.0.week"),
+    ],
+)
+def test_bad_schedules_are_refused_at_load_time(entry, message):
+    with pytest.raises(ScenarioError, match=message.replace("(", r"\(")):
+        from_mapping({**BASE, "schedule": [entry]})
+
+
+def test_compare_refuses_a_horizon_that_skips_a_change(tmp_path: Path):
+    path = tmp_path / "recession.toml"
+    path.write_text(
+        'name = "recession"\nhorizon_weeks = 104\n[population]\nsize = 40\n'
+        "[[schedule]]\nweek = 52\nunemployment_rate = 0.15\n",
+        encoding="utf-8",
+    )
+    result = CliRunner().invoke(
+        main, ["run", str(path), "--weeks", "20", "--replicates", "1", "--out", str(tmp_path / "o")]
+    )
+    assert result.exit_code == 2, result.output
+    assert "never take effect" in result.output
+    assert not (tmp_path / "o").exists()
+
+
+def test_sweeps_refuse_a_scenario_with_a_schedule(tmp_path: Path):
+    (tmp_path / "s.toml").write_text(
+        'name = "s"\n[[schedule]]\nweek = 5\npublic_stigma = 0.9\n', encoding="utf-8"
+    )
+    experiment = tmp_path / "e.toml"
+    experiment.write_text(
+        'name = "e"\nscenario = "s.toml"\nweeks = 10\n[design]\nmethod = "latin"\n'
+        "points = 4\n[parameters.public_stigma]\n",
+        encoding="utf-8",
+    )
+    with pytest.raises(ExperimentError, match="schedule"):
+        load_experiment(experiment)
+
+
+def test_shipped_schedule_scenarios_load():
+    from sim.files.shipped import scenario_dir
+
+    for name in ("recession.toml", "ips_funding_cut.toml", "stigma_campaign.toml"):
+        scenario = load_scenario(scenario_dir() / name)
+        assert scenario.schedule(), name
