@@ -63,6 +63,29 @@ def test_housing_availability_can_change():
     assert b[:, -1].mean() > a[:, -1].mean()
 
 
+def test_a_staged_roll_out_adds_users_from_its_week_on():
+    """IPS offered to 20% of users, then to 60% from week 30: the same runs before."""
+    raw = {**BASE, "offers": {"supported_employment": 0.2}}
+    staged = {**raw, "schedule": [{"week": 30, "offers": {"supported_employment": 0.6}}]}
+    a, b = _series(raw, "in_supported_employment"), _series(staged, "in_supported_employment")
+    np.testing.assert_array_equal(a[:, :30], b[:, :30])
+    assert (b[:, 40:] > a[:, 40:]).all()
+
+
+def test_places_open_at_their_week():
+    """No IPS places until week 10, then 40 at each team: nobody in IPS before week 10."""
+    closed = {
+        **BASE,
+        "teams": [{**t, "places": {"supported_employment": 0}} for t in BASE["teams"]],
+    }
+    opened = {**closed, "schedule": [{"week": 10, "places": {"supported_employment": 40}}]}
+    share = _series(opened, "in_supported_employment")
+    assert (share[:, :10] == 0).all()
+    assert (share[:, 12:] > 0).all()
+    assert share[:, -1].max() <= 80 / 300 + 1e-12  # at most 40 places at each of two teams
+    assert (_series(closed, "in_supported_employment") == 0).all()
+
+
 @pytest.mark.parametrize(
     ("entry", "message"),
     [
@@ -73,7 +96,10 @@ def test_housing_availability_can_change():
         ({"week": 10, "unemployment_rate": 0.1, "sites": ["town", "town"]}, "each name once"),
         ({"week": 10, "unemployment_rate": 2.0}, "schedule.0.unemployment_rate"),
         ({"week": 0, "unemployment_rate": 0.1}, "schedule.0.week"),
-        ({"week": 10, "offers": {"peer_support": 0.5}}, "schedule.0.offers"),
+        ({"week": 10, "offers": {"supported_employment": 0.2}}, "may only widen an offer"),
+        ({"week": 10, "offers": {"peer_suport": 0.5}}, "did you mean 'peer_support'"),
+        ({"week": 10, "places": {"peer_support": -2}}, "schedule.0.places.peer_support"),
+        ({"week": 10, "staff_training": True}, "schedule.0.staff_training"),
         ({"week": True, "unemployment_rate": 0.1}, "schedule.0.week"),
     ],
 )
@@ -114,6 +140,11 @@ def test_sweeps_refuse_a_scenario_with_a_schedule(tmp_path: Path):
 def test_shipped_schedule_scenarios_load():
     from sim.files.shipped import scenario_dir
 
-    for name in ("recession.toml", "ips_funding_cut.toml", "stigma_campaign.toml"):
+    for name in (
+        "recession.toml",
+        "ips_funding_cut.toml",
+        "stigma_campaign.toml",
+        "ips_staged_roll_out.toml",
+    ):
         scenario = load_scenario(scenario_dir() / name)
         assert scenario.schedule(), name

@@ -231,6 +231,19 @@ class CompiledStep:
         self._blocks: dict[str, tuple[np.ndarray, tuple[np.ndarray, ...]]] = {}
         self._arguments: dict[int, tuple[tuple, _TileArguments]] = {}
 
+    def set_world(self, world: World) -> None:
+        """Step on ``world`` from now on: new offers or places (same users, sites, teams)."""
+        tables = _world_tables(world)
+        self.world = world
+        self.limited, self.any_limited = tables.limited, tables.any_limited
+        self.offer_k, self.offer_ptr, self.offered_to = (
+            tables.offer_k,
+            tables.offer_ptr,
+            tables.offered_to,
+        )
+        self.capacity, self.n_offered = tables.capacity, tables.n_offered
+        self._arguments = {}  # the tiles' cached arguments point at the old tables
+
     def set_unit_value(self, key: str, units: Sequence[int], value: float) -> None:
         """Set a site's or team's ``key`` to ``value`` in every run, from the next step on.
 

@@ -31,7 +31,7 @@ from sim.core.rules import (
     recovery_stage,
     social_inclusion,
 )
-from sim.core.schedule import ScheduledChange, changes_at, check_schedule
+from sim.core.schedule import ScheduledChange, changed_world, changes_at, check_schedule
 from sim.core.seeding import RunSeed, streams_for
 from sim.core.state import BatchParams, State, concatenate, initialise
 from sim.core.world import World
@@ -178,9 +178,13 @@ class Simulation:
         self._compiled.step(self.state, self._tile_draws)
 
     def apply(self, changes: Sequence[ScheduledChange]) -> None:
-        """Apply scheduled site and team changes from the next step on (every run)."""
+        """Apply scheduled changes from the next step on (every run)."""
+        if any(change.changes_world for change in changes):
+            self.world = changed_world(self.world, changes)
+            self._compiled.set_world(self.world)
         for change in changes:
-            self._compiled.set_unit_value(change.key, change.units, change.value)
+            if not change.changes_world:
+                self._compiled.set_unit_value(change.key, change.units, change.value)
 
 
 @dataclass

@@ -8,18 +8,24 @@ run with a schedule equals the same run without it up to week w - 1, on the same
 random numbers (``tests/test_schedule.py``).
 
 Settings that may change: the environment's unemployment rate, public stigma and
-housing availability (per site) and the service's fidelity and usual-care contact
-(per team) -- the values the weekly step reads from its site and team tables.
+housing availability (per site), the service's fidelity and usual-care contact (per
+team) -- the values the weekly step reads from its site and team tables -- and the
+world's offers (``offers.<intervention>``: the share of users offered it, the first
+share x N users as at the start, so a larger share adds users) and places
+(``places.<intervention>``, per team; -1 = no limit). Offers may only grow: a withdrawn
+offer's waiting list is not modelled.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from sim.core.world import ENVIRONMENT_KEYS
+from sim.core.logic_model import USER_INTERVENTIONS
+from sim.core.world import ENVIRONMENT_KEYS, World
 
-__all__ = ["SCHEDULABLE", "ScheduledChange", "changes_at", "check_schedule"]
+__all__ = ["SCHEDULABLE", "ScheduledChange", "changed_world", "changes_at", "check_schedule"]
 
 # setting -> level ("site" or "team")
 SCHEDULABLE: dict[str, str] = {
@@ -40,8 +46,17 @@ class ScheduledChange:
 
     @property
     def level(self) -> str:
-        """``"site"`` or ``"team"``."""
+        """``"site"``, ``"team"`` or ``"offer"``."""
+        if self.key.startswith("offers."):
+            return "offer"
+        if self.key.startswith("places."):
+            return "team"
         return SCHEDULABLE[self.key]
+
+    @property
+    def changes_world(self) -> bool:
+        """Whether the change is to the world's offers or places (not a site or team value)."""
+        return self.key.startswith(("offers.", "places."))
 
 
 def check_schedule(schedule: Sequence[ScheduledChange], weeks: int) -> None:
@@ -51,7 +66,7 @@ def check_schedule(schedule: Sequence[ScheduledChange], weeks: int) -> None:
         ValueError: For an unknown setting or a week outside 1..``weeks``.
     """
     for change in schedule:
-        if change.key not in SCHEDULABLE:
+        if change.key not in SCHEDULABLE and not change.changes_world:
             raise ValueError(
                 f"{change.key!r} cannot be scheduled; allowed: {', '.join(SCHEDULABLE)}"
             )
@@ -65,3 +80,30 @@ def check_schedule(schedule: Sequence[ScheduledChange], weeks: int) -> None:
 def changes_at(schedule: Sequence[ScheduledChange], week: int) -> list[ScheduledChange]:
     """The changes that start at ``week``, in the order given."""
     return [change for change in schedule if change.week == week]
+
+
+def changed_world(world: World, changes: Sequence[ScheduledChange]) -> World:
+    """``world`` with the offers and places of ``changes`` applied (others ignored here).
+
+    Raises:
+        ValueError: If an offer would shrink, or an intervention is unknown.
+    """
+    offered, capacity = world.offered.copy(), world.capacity.copy()
+    for change in changes:
+        kind, _, name = change.key.partition(".")
+        if kind not in ("offers", "places"):
+            continue
+        if name not in USER_INTERVENTIONS:
+            raise ValueError(f"unknown intervention {name!r} in a schedule")
+        k = USER_INTERVENTIONS.index(name)
+        if kind == "offers":
+            n_offered = round(change.value * world.n_agents)
+            if n_offered < int(offered[:, k].sum()):
+                raise ValueError(
+                    f"offers.{name} would fall to {change.value} at week {change.week}: a "
+                    "schedule may only widen an offer"
+                )
+            offered[:n_offered, k] = True
+        else:
+            capacity[list(change.units), k] = int(change.value)
+    return dataclasses.replace(world, offered=offered, capacity=capacity)

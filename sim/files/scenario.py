@@ -169,14 +169,32 @@ ScheduleSpec = _model(
             list[str] | None,
             Field(
                 None,
-                description="[[teams]] names the service settings change at (default: every team).",
+                description="[[teams]] names the service settings and places change at "
+                "(default: every team).",
+            ),
+        ),
+        "offers": (
+            dict[str, _Share] | None,
+            Field(
+                None,
+                description="Intervention -> the share of users offered it from this week "
+                "(the first share x N users, so a larger share adds users; offers may only "
+                "grow).",
+            ),
+        ),
+        "places": (
+            dict[str, Annotated[int, Field(ge=-1, le=MAX_AGENTS), NotBool]] | None,
+            Field(
+                None,
+                description="Intervention -> places at each of `teams` from this week (-1: no "
+                "limit); users already in it stay.",
             ),
         ),
     },
 )
 ScheduleSpec.__doc__ = (
-    "A change of site or team settings from a given week on: unemployment_rate, "
-    "public_stigma, housing_availability (sites), fidelity, usual_care_contact (teams)."
+    "A change from a given week on: unemployment_rate, public_stigma, "
+    "housing_availability (sites), fidelity, usual_care_contact, places (teams), offers."
 )
 
 
@@ -223,8 +241,9 @@ class ScenarioSpec(BaseModel):
     schedule: list[ScheduleSpec] = Field(  # type: ignore[valid-type]
         default_factory=list,
         description="Settings that change during the run, each [[schedule]] from its week "
-        "on: a recession, a funding cut, rising or falling stigma. Honoured by run and "
-        "compare; sweeps, sensitivity analyses and trials refuse a scenario with one.",
+        "on: a recession, a funding cut, a staged roll-out, rising or falling stigma. "
+        "Honoured by run and compare; sweeps, sensitivity analyses and trials refuse a "
+        "scenario with one.",
     )
 
 
@@ -283,11 +302,20 @@ class Scenario:
             teams = _indices(entry.teams, team_names, f"{where}.teams", "[[teams]]")
             values = {k: v for k, v in entry.model_dump().items() if k in SCHEDULABLE}
             given = {k: v for k, v in values.items() if v is not None}
+            for kind in ("offers", "places"):
+                for name, value in (getattr(entry, kind) or {}).items():
+                    if name not in USER_INTERVENTIONS:
+                        raise ScenarioError(
+                            f"{where}.{kind}.{name}: unknown intervention"
+                            f"{_nearest(name, USER_INTERVENTIONS)}; "
+                            f"allowed: {', '.join(USER_INTERVENTIONS)}"
+                        )
+                    given[f"{kind}.{name}"] = value
             if not given:
                 raise ScenarioError(
-                    f"{where}: changes nothing; set one of {', '.join(SCHEDULABLE)}"
+                    f"{where}: changes nothing; set one of {', '.join(SCHEDULABLE)}, offers, places"
                 )
-            levels = {SCHEDULABLE[k] for k in given}
+            levels = {ScheduledChange(1, k, (), 0.0).level for k in given}
             if entry.sites is not None and "site" not in levels:
                 raise ScenarioError(f"{where}.sites: no site setting in this entry to apply")
             if entry.teams is not None and "team" not in levels:
@@ -298,9 +326,27 @@ class Scenario:
                     f"({self.spec.horizon_weeks} weeks), so it would never take effect"
                 )
             for key, value in given.items():
-                units = sites if SCHEDULABLE[key] == "site" else teams
+                level = ScheduledChange(1, key, (), 0.0).level
+                units = {"site": sites, "team": teams, "offer": ()}[level]
                 changes.append(ScheduledChange(entry.week, key, units, float(value)))
+        self._check_offers_grow(changes)
         return tuple(changes)
+
+    def _check_offers_grow(self, changes: list[ScheduledChange]) -> None:
+        """Refuse a scheduled offer below the one in force (a schedule only widens offers)."""
+        current = {name: float(share) for name, share in self.spec.offers.items()}
+        for change in sorted(changes, key=lambda c: c.week):
+            if change.level != "offer":
+                continue
+            name = change.key.removeprefix("offers.")
+            if change.value < current.get(name, 0.0):
+                raise ScenarioError(
+                    f"{self.path or '<scenario>'}: schedule: offers.{name} = {change.value} at "
+                    f"week {change.week} is below the {current[name]} offered before; a "
+                    "schedule may only widen an offer (a withdrawn offer's waiting list is "
+                    "not modelled)"
+                )
+            current[name] = change.value
 
     def digest(self) -> str:
         """SHA-256 of the resolved scenario (canonical JSON)."""
