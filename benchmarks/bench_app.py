@@ -53,6 +53,15 @@ def _png(figure: object) -> int:
     return buffer.tell()
 
 
+def _png_constrained(figure: object) -> int:
+    """The baseline: the same figure laid out by matplotlib's constrained layout.
+
+    That is how the app drew every view before its redrawn views got fixed margins.
+    """
+    figure.set_layout_engine("constrained")
+    return _png(figure)
+
+
 def _timed(action: Callable[[], object]) -> float:
     started = time.perf_counter()
     action()
@@ -78,6 +87,11 @@ def measure(agents: int, weeks: int, every: int) -> dict[str, list[float]]:
         "readout": lambda: readout(comparison),
         "outcomes": lambda: _png(outcomes_figure(comparison)),
         "stages+doses": lambda: (_png(stages_figure(comparison)), _png(doses_figure(comparison))),
+        "outcomes (constrained)": lambda: _png_constrained(outcomes_figure(comparison)),
+        "stages+doses (constrained)": lambda: (
+            _png_constrained(stages_figure(comparison)),
+            _png_constrained(doses_figure(comparison)),
+        ),
         "network": lambda: _png(network_figure(comparison, person)),
         "pathway": lambda: _png(pathway_figure(comparison, person)),
     }
@@ -112,15 +126,17 @@ def main() -> None:
     agents, weeks = (200, 8) if args.quick else (args.agents, args.weeks)
     times = measure(agents, weeks, every=max(1, weeks // 8))
     rows = [_row(name, values) for name, values in times.items()]
-    step = next(r for r in rows if r["part"] == "step")
     print(f"teaching app, {agents} agents, contexts A and B side by side, {weeks} weeks")
-    print(f"{'part':<14}{'median ms':>11}{'p90 ms':>9}{'samples':>9}")
+    print(f"{'part':<28}{'median ms':>11}{'p90 ms':>9}{'samples':>9}")
     for row in rows:
-        print(f"{row['part']:<14}{row['median_ms']:>11}{row['p90_ms']:>9}{row['samples']:>9}")
+        print(f"{row['part']:<28}{row['median_ms']:>11}{row['p90_ms']:>9}{row['samples']:>9}")
+    median = {r["part"]: r["median_ms"] for r in rows}
     for tab in ("outcomes", "stages+doses", "network", "pathway"):
-        total = step["median_ms"] + next(r for r in rows if r["part"] == tab)["median_ms"]
-        total += next(r for r in rows if r["part"] == "readout")["median_ms"]
-        print(f"step + readout + redraw of the {tab} tab: {total:.0f} ms")
+        total = median["step"] + median["readout"] + median[tab]
+        print(f"step + readout + redraw of the {tab} tab: {total:.0f} ms ({1000 / total:.1f}/s)")
+    for tab in ("outcomes", "stages+doses"):
+        ratio = median[f"{tab} (constrained)"] / median[tab]
+        print(f"{tab}: constrained layout (the baseline) takes {ratio:.2f}x the fixed margins")
     result = {
         "agents": agents,
         "weeks": weeks,

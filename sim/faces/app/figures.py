@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 from matplotlib.axes import Axes
-from matplotlib.figure import Figure
+from matplotlib.figure import Figure, SubFigure
 from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
 from matplotlib.ticker import MaxNLocator
@@ -78,9 +78,60 @@ def _new_figure(width: float, height: float) -> Figure:
     return Figure(figsize=(width, height), dpi=DPI, layout="constrained")
 
 
+# Fixed margins, in inches, for the figures redrawn at every step: matplotlib's
+# constrained layout measures every tick label on every draw (~40% of a redraw), and
+# these views keep one shape, so their margins are set once here instead.
+MARGIN_LEFT_IN, MARGIN_RIGHT_IN, MARGIN_BOTTOM_IN, GAP_IN = 0.62, 0.12, 0.48, 0.72
+
+
+def _fixed_figure(width: float, height: float) -> Figure:
+    """A figure without a layout engine (see :data:`MARGIN_LEFT_IN`)."""
+    return Figure(figsize=(width, height), dpi=DPI, layout=None)
+
+
+def _fixed_axes(
+    parent: Figure | SubFigure,
+    width: float,
+    height: float,
+    ncols: int,
+    *,
+    nrows: int = 1,
+    top_in: float = 0.8,
+    row_gap_in: float = 0.75,
+) -> np.ndarray:
+    """A grid of axes in ``parent`` (``width`` x ``height`` inches) with fixed margins.
+
+    ``top_in`` leaves room for titles, a legend or a suptitle above the grid.
+    """
+    usable_w = width - MARGIN_LEFT_IN - MARGIN_RIGHT_IN
+    usable_h = height - MARGIN_BOTTOM_IN - top_in
+    axis_w = (usable_w - (ncols - 1) * GAP_IN) / ncols
+    axis_h = (usable_h - (nrows - 1) * row_gap_in) / nrows
+    grid = {
+        "left": MARGIN_LEFT_IN / width,
+        "right": 1 - MARGIN_RIGHT_IN / width,
+        "bottom": MARGIN_BOTTOM_IN / height,
+        "top": 1 - top_in / height,
+        "wspace": GAP_IN / axis_w,
+        "hspace": row_gap_in / axis_h,
+    }
+    return parent.subplots(nrows, ncols, squeeze=False, gridspec_kw=grid)
+
+
+def _legend_top_right(fig: Figure, handles: list, width: float, height: float, **kw) -> None:
+    fig.legend(
+        handles=handles,
+        loc="upper right",
+        bbox_to_anchor=(1 - MARGIN_RIGHT_IN / width, 1 - 0.04 / height),
+        ncols=len(handles),
+        frameon=False,
+        **kw,
+    )
+
+
 def _style(ax: Axes, title: str, unit: str, weeks: int) -> None:
     ax.set_xlim(0, max(weeks, 1))
-    ax.set_title(title, fontsize=11, loc="left")
+    ax.set_title(title, fontsize=11, loc="left", y=1.0)  # a fixed y skips a costly search
     ax.set_xlabel("Week", fontsize=9)
     ax.set_ylabel(unit, fontsize=9)
     ax.tick_params(labelsize=8)
@@ -90,7 +141,14 @@ def _style(ax: Axes, title: str, unit: str, weeks: int) -> None:
     ax.set_axisbelow(True)
 
 
-def _run_legend(fig: Figure, runs: Sequence[ContextRun]) -> None:
+def _run_legend(
+    fig: Figure, runs: Sequence[ContextRun], size: tuple[float, float] | None = None
+) -> None:
+    """The runs' legend above the panels.
+
+    At a fixed place for a fixed-margin figure of ``size`` (inches), else outside the
+    constrained layout.
+    """
     handles = [
         Line2D(
             [],
@@ -102,6 +160,9 @@ def _run_legend(fig: Figure, runs: Sequence[ContextRun]) -> None:
         )
         for r in runs
     ]
+    if size is not None:
+        _legend_top_right(fig, handles, *size, fontsize=10)
+        return
     fig.legend(
         handles=handles, loc="outside upper right", ncols=len(handles), fontsize=10, frameon=False
     )
@@ -120,14 +181,24 @@ def _min_span(ax: Axes, span: float, floor: float | None = None) -> None:
 
 def outcomes_figure(comparison: ContextComparison) -> Figure:
     """The three outcome domains week by week: functional, existential, social."""
-    fig = _new_figure(13.0, 3.3)
+    width, height = 13.0, 3.5
+    fig = _fixed_figure(width, height)
     weeks = int(comparison.settings["weeks"])
     widths = [len(panels) for panels in DOMAIN_PANELS.values()]
-    subfigs = fig.subfigures(1, len(DOMAIN_PANELS), width_ratios=widths, wspace=0.02)
+    subfigs = fig.subfigures(1, len(DOMAIN_PANELS), width_ratios=widths, wspace=0.0)
     frames = {run.key: metric_frame(run.model) for run in comparison.runs}
-    for subfig, (domain, panels) in zip(subfigs, DOMAIN_PANELS.items(), strict=True):
-        subfig.suptitle(f"{domain} outcomes", fontsize=12, fontweight="bold", x=0.02, ha="left")
-        axes = subfig.subplots(1, len(panels), squeeze=False)[0]
+    for subfig, (domain, panels), share in zip(subfigs, DOMAIN_PANELS.items(), widths, strict=True):
+        subfig.suptitle(  # below the legend's row, above the panel titles
+            f"{domain} outcomes",
+            fontsize=12,
+            fontweight="bold",
+            x=0.02,
+            y=1 - 0.34 / height,
+            ha="left",
+            va="top",
+        )
+        sub_width = width * share / sum(widths)
+        axes = _fixed_axes(subfig, sub_width, height, len(panels), top_in=1.0)[0]
         for ax, (metric, title, unit, scale, span) in zip(axes, panels, strict=True):
             for run in comparison.runs:
                 colour, style = RUN_STYLES[run.key]
@@ -136,15 +207,16 @@ def outcomes_figure(comparison: ContextComparison) -> Figure:
                 ax.plot(series.index[-1:], series.to_numpy()[-1:], "o", color=colour, ms=4)
             _style(ax, title, unit, weeks)
             _min_span(ax, span, floor=0.0)
-    _run_legend(fig, comparison.runs)
+    _run_legend(fig, comparison.runs, (width, height))
     return fig
 
 
 def stages_figure(comparison: ContextComparison) -> Figure:
     """Share of users in each recovery stage over time, one panel per context."""
     runs = comparison.runs
-    fig = _new_figure(6.5 * len(runs), 3.2)
-    axes = fig.subplots(1, len(runs), squeeze=False)[0]
+    width, height = 6.5 * len(runs), 3.5
+    fig = _fixed_figure(width, height)
+    axes = _fixed_axes(fig, width, height, len(runs), top_in=0.95)[0]
     names = [f"stage_{s}" for s in STAGES]
     for ax, run in zip(axes, runs, strict=True):
         table = metric_frame(run.model, names)
@@ -161,12 +233,12 @@ def stages_figure(comparison: ContextComparison) -> Figure:
     handles = [
         Patch(color=c, label=s.capitalize()) for s, c in zip(STAGES, STAGE_COLOURS, strict=True)
     ]
-    fig.legend(
-        handles=handles,
-        loc="outside upper right",
-        ncols=len(STAGES),
+    _legend_top_right(
+        fig,
+        handles,
+        width,
+        height,
         fontsize=9,
-        frameon=False,
         title="Recovery stage (Andresen et al. 2003), earliest first",
         title_fontsize=9,
     )
@@ -175,8 +247,9 @@ def stages_figure(comparison: ContextComparison) -> Figure:
 
 def doses_figure(comparison: ContextComparison) -> Figure:
     """Mean weekly dose of each of the four mechanisms of the logic model."""
-    fig = _new_figure(13.0, 3.0)
-    axes = fig.subplots(1, len(MECHANISMS))
+    width, height = 13.0, 3.1
+    fig = _fixed_figure(width, height)
+    axes = _fixed_axes(fig, width, height, len(MECHANISMS), top_in=0.7)[0]
     weeks = int(comparison.settings["weeks"])
     for ax, mechanism in zip(axes, MECHANISMS, strict=True):
         for run in comparison.runs:
@@ -186,7 +259,7 @@ def doses_figure(comparison: ContextComparison) -> Figure:
         ax.axhline(0.0, color="#999999", lw=0.8)
         _style(ax, mechanism.replace("_", " ").capitalize(), "mean weekly dose", weeks)
         _min_span(ax, 0.1)
-    _run_legend(fig, comparison.runs)
+    _run_legend(fig, comparison.runs, (width, height))
     return fig
 
 
@@ -461,9 +534,10 @@ def effect_figure(comparison: ContextComparison) -> Figure:
     side by side, the interaction, effect in B - effect in A (dotted black). A flat
     zero line means the package changed nothing.
     """
-    fig = _new_figure(13.0, 5.6)
+    width, height = 13.0, 5.8
+    fig = _fixed_figure(width, height)
     weeks = int(comparison.settings["weeks"])
-    axes = fig.subplots(2, 3).ravel()
+    axes = _fixed_axes(fig, width, height, 3, nrows=2, top_in=0.7).ravel()
     if not comparison.package_effect:
         for ax in axes:
             ax.axis("off")
@@ -504,9 +578,7 @@ def effect_figure(comparison: ContextComparison) -> Figure:
                 label="Interaction: effect in B - effect in A",
             )
         )
-    fig.legend(
-        handles=handles, loc="outside upper right", ncols=len(handles), fontsize=10, frameon=False
-    )
+    _legend_top_right(fig, handles, width, height, fontsize=10)
     return fig
 
 
