@@ -438,23 +438,28 @@ def test_compare_writes_economics_and_a_costs_file_takes_effect(tmp_path):
             SCENARIOS / "baseline.toml",
             SCENARIOS / "ips_scale_up.toml",
             "--weeks",
-            "8",
+            "16",
             "--replicates",
             "3",
             "--set",
             "population.size=60",
+            "--set",
+            "supported_employment_weeks=12",
             *extra,
             "--out",
             tmp_path / label,
             cwd=tmp_path,
         )
         assert done.returncode == 0, done.stderr
+        # the printout shows the end of the (shortened) IPS episode and value for money
+        assert "at week 12, the end of the longest intervention episode" in done.stdout
+        assert "value for money" in done.stdout and "ips-scale-up vs baseline: " in done.stdout
         out = tmp_path / label
         for name in ("ce_plane.png", "ceac.png"):
             assert (out / name).read_bytes().startswith(PNG_MAGIC)
         assert "Value for money" in (out / "report.html").read_text()
         over_time = pd.read_csv(out / "differences_over_time.csv")
-        assert sorted(set(over_time.week)) == list(range(9))
+        assert sorted(set(over_time.week)) == list(range(17))
         assert {"employed", "social_inclusion"} <= set(over_time.metric)
         gaps = pd.read_csv(out / "equity_gaps.csv")
         assert set(gaps.subgroup) == {

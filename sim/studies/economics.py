@@ -360,8 +360,8 @@ def value_for_money_sentences(table: pd.DataFrame) -> str:
             else "uncertain at £20,000 per QALY (NMB interval includes zero)"
         )
         lines.append(
-            f"{row.scenario} vs {row.reference}: {cost:+,.0f} £ and {qaly:+.4f} QALYs per "
-            f"person; {verdict}; NMB at £20,000 {nmb:+,.0f} £ [{low:+,.0f}, {high:+,.0f}], "
+            f"{row.scenario} vs {row.reference}: cost {cost:+,.0f} GBP and {qaly:+.4f} QALYs "
+            f"per person; {verdict}; NMB at £20,000 {nmb:+,.0f} GBP [{low:+,.0f}, {high:+,.0f}], "
             f"{sure}."
         )
     return "\n\n".join(lines)

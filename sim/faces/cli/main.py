@@ -569,10 +569,49 @@ def compare(
             perspective=perspective,
         )
     _print_differences(differences)
+    _print_episode_end_and_value(target, loaded, weeks)
     click.echo(
         f"\nwrote {target}{os.sep} (report.html, differences.csv, economics.csv, "
         "ce_plane.png, ceac.png, ...)"
     )
+
+
+def _print_episode_end_and_value(target: Path, loaded: list, weeks: int) -> None:
+    """The headline differences at the end of the longest episode, and value for money.
+
+    An effect that is gone by the horizon (a closed cohort that has finished IPS) is
+    still shown, so the printout never reads "no effect" only because it looked late.
+    """
+    import pandas as pd
+
+    from sim.studies.compare import episode_end_week
+    from sim.studies.economics import value_for_money_sentences
+
+    end = episode_end_week(loaded, weeks)
+    if end is not None:
+        over = pd.read_csv(target / "differences_over_time.csv")
+        picked = over[(over.week == end) & over.metric.isin(_EPISODE_METRICS)]
+        click.echo(f"\nat week {end}, the end of the longest intervention episode offered:")
+        rows = [("comparison", "metric", "difference", "95% CI")]
+        rows += [
+            (
+                r.comparison,
+                r.metric,
+                f"{r.difference:+.3f}",
+                f"[{r.diff_low:+.3f}, {r.diff_high:+.3f}]",
+            )
+            for r in picked.itertuples()
+        ]
+        click.echo("\n".join(_aligned(rows)))
+    economics = pd.read_csv(target / "economics.csv")
+    economics["icer"] = [
+        value if value in ("dominant", "dominated") else float(value) for value in economics.icer
+    ]
+    click.echo("\nvalue for money (costs and QALYs per person, discounted; see report.html):")
+    click.echo(value_for_money_sentences(economics))
+
+
+_EPISODE_METRICS = ("employed", "personal_recovery", "social_inclusion")
 
 
 def _print_differences(differences: pd.DataFrame) -> None:
