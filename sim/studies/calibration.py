@@ -761,8 +761,19 @@ class _BatchEvaluator:
         return self
 
     def __exit__(self, *exc: object) -> None:
-        if self.pool is not None:
-            self.pool.shutdown(wait=exc[0] is None, cancel_futures=True)
+        if self.pool is None:
+            return
+        if exc[0] is None:
+            self.pool.shutdown(wait=True)
+            return
+        # stopped (Ctrl+C, SIGTERM) or failed: do not wait for a batch in flight, which
+        # interpreter exit would otherwise join (the next resume recomputes the generation)
+        workers = list(getattr(self.pool, "_processes", {}).values())
+        self.pool.shutdown(wait=False, cancel_futures=True)
+        for worker in workers:
+            worker.terminate()
+        for worker in workers:
+            worker.join(timeout=10)
 
     def __call__(self, param_sets: list[dict[str, float]], seeds: list[int]) -> list[dict]:
         replicates = self.fit.spec.replicates_per_evaluation
