@@ -207,15 +207,9 @@ class CompiledStep:
         self.prm = kernels.run_parameters(bp.registry_values)
         self.durations = np.ascontiguousarray(bp.duration_weeks().reshape(n_runs, -1))
         tables = _world_tables(world)
-        self.limited, self.any_limited = tables.limited, tables.any_limited
         self.any_training = tables.any_training
         self.team_of_agent, self.site_of_agent = tables.team_of_agent, tables.site_of_agent
-        self.offer_k, self.offer_ptr, self.offered_to = (
-            tables.offer_k,
-            tables.offer_ptr,
-            tables.offered_to,
-        )
-        self.capacity, self.n_offered = tables.capacity, tables.n_offered
+        self._use_offers(tables)
         self.group_ks = np.array(GROUP_INTERVENTIONS, dtype=np.int64)
         self.by_unit = [
             np.array(bp.team_values[key] if key in bp.team_values else bp.site_values[key])
@@ -233,8 +227,12 @@ class CompiledStep:
 
     def set_world(self, world: World) -> None:
         """Step on ``world`` from now on: new offers or places (same users, sites, teams)."""
-        tables = _world_tables(world)
         self.world = world
+        self._use_offers(_world_tables(world))
+        self._arguments = {}  # the tiles' cached arguments point at the old tables
+
+    def _use_offers(self, tables: _WorldTables) -> None:
+        """Who is offered what and the places per team, from a world's tables."""
         self.limited, self.any_limited = tables.limited, tables.any_limited
         self.offer_k, self.offer_ptr, self.offered_to = (
             tables.offer_k,
@@ -242,7 +240,6 @@ class CompiledStep:
             tables.offered_to,
         )
         self.capacity, self.n_offered = tables.capacity, tables.n_offered
-        self._arguments = {}  # the tiles' cached arguments point at the old tables
 
     def set_unit_value(self, key: str, units: Sequence[int], value: float) -> None:
         """Set a site's or team's ``key`` to ``value`` in every run, from the next step on.

@@ -25,7 +25,14 @@ from dataclasses import dataclass
 from sim.core.logic_model import USER_INTERVENTIONS
 from sim.core.world import ENVIRONMENT_KEYS, World
 
-__all__ = ["SCHEDULABLE", "ScheduledChange", "changed_world", "changes_at", "check_schedule"]
+__all__ = [
+    "SCHEDULABLE",
+    "ScheduledChange",
+    "changed_world",
+    "changes_at",
+    "check_schedule",
+    "level_of",
+]
 
 # setting -> level ("site" or "team")
 SCHEDULABLE: dict[str, str] = {
@@ -47,16 +54,21 @@ class ScheduledChange:
     @property
     def level(self) -> str:
         """``"site"``, ``"team"`` or ``"offer"``."""
-        if self.key.startswith("offers."):
-            return "offer"
-        if self.key.startswith("places."):
-            return "team"
-        return SCHEDULABLE[self.key]
+        return level_of(self.key)
 
     @property
     def changes_world(self) -> bool:
         """Whether the change is to the world's offers or places (not a site or team value)."""
         return self.key.startswith(("offers.", "places."))
+
+
+def level_of(key: str) -> str:
+    """Where a scheduled setting applies: ``"site"``, ``"team"`` or ``"offer"``."""
+    if key.startswith("offers."):
+        return "offer"
+    if key.startswith("places."):
+        return "team"
+    return SCHEDULABLE[key]
 
 
 def check_schedule(schedule: Sequence[ScheduledChange], weeks: int) -> None:

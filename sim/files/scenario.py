@@ -55,7 +55,7 @@ from pydantic import (
 from sim.core.errors import MAX_AGENTS, MAX_EXTENDS_DEPTH, MAX_REPLICATES, MAX_WEEKS, UserError
 from sim.core.logic_model import USER_INTERVENTIONS
 from sim.core.parameters import REGISTRY, Parameter, names
-from sim.core.schedule import SCHEDULABLE, ScheduledChange
+from sim.core.schedule import SCHEDULABLE, ScheduledChange, level_of
 from sim.core.world import Site, Team, World, make_world, shadowed
 from sim.files.inputs import read_toml_file
 from sim.files.kinds import wrong_kind
@@ -315,7 +315,7 @@ class Scenario:
                 raise ScenarioError(
                     f"{where}: changes nothing; set one of {', '.join(SCHEDULABLE)}, offers, places"
                 )
-            levels = {ScheduledChange(1, k, (), 0.0).level for k in given}
+            levels = {level_of(k) for k in given}
             if entry.sites is not None and "site" not in levels:
                 raise ScenarioError(f"{where}.sites: no site setting in this entry to apply")
             if entry.teams is not None and "team" not in levels:
@@ -326,7 +326,7 @@ class Scenario:
                     f"({self.spec.horizon_weeks} weeks), so it would never take effect"
                 )
             for key, value in given.items():
-                level = ScheduledChange(1, key, (), 0.0).level
+                level = level_of(key)
                 units = {"site": sites, "team": teams, "offer": ()}[level]
                 changes.append(ScheduledChange(entry.week, key, units, float(value)))
         self._check_offers_grow(changes)

@@ -40,6 +40,7 @@ __all__ = [
     "acceptability_curve",
     "cost_per_extra_person_employed",
     "costs_price_years",
+    "economics_from_increments",
     "economics_table",
     "incremental",
     "replicate_increments",
@@ -257,33 +258,59 @@ def replicate_increments(
     perspective: str | None = None,
     staff_training_share: dict[str, float] | None = None,
 ) -> pd.DataFrame:
-    """Per scenario and replicate, the paired incremental cost (GBP) and QALYs per person.
+    """Per scenario and replicate, the paired increments per person over the reference.
 
-    Columns: ``scenario``, ``replicate``, ``incremental_cost``, ``incremental_qalys``; the
-    points of the cost-effectiveness plane and the draws of the acceptability curve.
+    Columns: ``scenario``, ``reference``, ``replicate``, ``incremental_cost`` (GBP),
+    ``incremental_qalys`` and ``incremental_employed`` (share employed in the final
+    week); the points of the cost-effectiveness plane and the draws of the
+    acceptability curve. ``staff_training_share`` maps a scenario name to the share of
+    its users whose team is trained (0 if absent).
     """
     shares = staff_training_share or {}
     ref_name = str(reference_series["scenario"].iloc[0])
     ref_cost = run_costs(reference_series, costs, perspective, shares.get(ref_name, 0.0))
     ref_qaly = run_qalys(reference_series, costs)
+    ref_emp = _final_employed(reference_series)
     frames = []
     for name, group in scenario_series.groupby("scenario", sort=False):
         cost = run_costs(group, costs, perspective, shares.get(str(name), 0.0))
         qaly = run_qalys(group, costs)
         common = cost.index.intersection(ref_cost.index)
+        if common.empty:
+            raise ValueError(f"scenario {name!r} shares no replicate with {ref_name!r}")
         frames.append(
             pd.DataFrame(
                 {
                     "scenario": name,
+                    "reference": ref_name,
                     "replicate": common,
                     "incremental_cost": (
                         cost.loc[common, "cost_gbp"] - ref_cost.loc[common, "cost_gbp"]
                     ).to_numpy(),
                     "incremental_qalys": (qaly.loc[common] - ref_qaly.loc[common]).to_numpy(),
+                    "incremental_employed": (
+                        _final_employed(group).loc[common] - ref_emp.loc[common]
+                    ).to_numpy(),
                 }
             )
         )
     return pd.concat(frames, ignore_index=True)
+
+
+def economics_from_increments(
+    increments: pd.DataFrame, thresholds: Sequence[float] = (20_000.0, 30_000.0)
+) -> pd.DataFrame:
+    """:func:`economics_table` from :func:`replicate_increments`' table."""
+    rows = []
+    for (name, reference), group in increments.groupby(["scenario", "reference"], sort=False):
+        d_cost, d_qaly = group.incremental_cost.to_numpy(), group.incremental_qalys.to_numpy()
+        row: dict[str, Any] = {"scenario": name, "reference": reference}
+        row.update(
+            incremental(d_cost, d_qaly, np.zeros_like(d_cost), np.zeros_like(d_qaly), thresholds)
+        )
+        row.update(cost_per_extra_person_employed(d_cost, group.incremental_employed.to_numpy()))
+        rows.append(row)
+    return pd.DataFrame(rows)
 
 
 def economics_table(
@@ -301,33 +328,10 @@ def economics_table(
     each with ``_low`` / ``_high`` 95% bounds. ``staff_training_share`` maps a scenario
     name to the share of its users whose team is trained (0 if absent).
     """
-    shares = staff_training_share or {}
-    ref_name = str(reference_series["scenario"].iloc[0])
-    ref_cost = run_costs(reference_series, costs, perspective, shares.get(ref_name, 0.0))
-    ref_qaly = run_qalys(reference_series, costs)
-    ref_emp = _final_employed(reference_series)
-    rows = []
-    for name, group in scenario_series.groupby("scenario", sort=False):
-        cost = run_costs(group, costs, perspective, shares.get(str(name), 0.0))
-        qaly = run_qalys(group, costs)
-        common = cost.index.intersection(ref_cost.index)
-        if common.empty:
-            raise ValueError(f"scenario {name!r} shares no replicate with {ref_name!r}")
-        row: dict[str, Any] = {"scenario": name, "reference": ref_name}
-        row.update(
-            incremental(
-                cost.loc[common, "cost_gbp"],
-                qaly.loc[common],
-                ref_cost.loc[common, "cost_gbp"],
-                ref_qaly.loc[common],
-                thresholds,
-            )
-        )
-        d_cost = cost.loc[common, "cost_gbp"] - ref_cost.loc[common, "cost_gbp"]
-        d_emp = _final_employed(group).loc[common] - ref_emp.loc[common]
-        row.update(cost_per_extra_person_employed(d_cost, d_emp))
-        rows.append(row)
-    return pd.DataFrame(rows)
+    increments = replicate_increments(
+        reference_series, scenario_series, costs, perspective, staff_training_share
+    )
+    return economics_from_increments(increments, thresholds)
 
 
 def costs_price_years(costs: CostTable) -> str:

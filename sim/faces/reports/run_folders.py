@@ -40,7 +40,7 @@ from sim.studies.compare import (
 from sim.studies.economics import (
     acceptability_curve,
     costs_price_years,
-    economics_table,
+    economics_from_increments,
     replicate_increments,
     value_for_money_sentences,
 )
@@ -174,9 +174,9 @@ def _economics_sections(
     """Write economics.csv, ce_plane.png and ceac.png; return the report's sections."""
     reference, others = results[0].series, pd.concat([r.series for r in results[1:]])
     shares = {r.scenario.name: _trained_share(r) for r in results}
-    table = economics_table(reference, others, costs, perspective, staff_training_share=shares)
-    table.to_csv(folder / "economics.csv", index=False)
     points = replicate_increments(reference, others, costs, perspective, shares)
+    table = economics_from_increments(points)
+    table.to_csv(folder / "economics.csv", index=False)
     curves = pd.concat(
         [
             pd.DataFrame(
