@@ -23,7 +23,7 @@ from sim.core import kernels
 from sim.core.kernels import GROUP_INTERVENTIONS, PROFILE
 from sim.core.network import group_layout
 from sim.core.network_kernels import network_week
-from sim.core.service_kernels import admit_limited, train_staff, uptake
+from sim.core.service_kernels import admit_limited, first_jobs, service_week, train_staff, uptake
 from sim.core.state import PROCESS_NAMES, BatchParams, State
 from sim.core.world import World
 
@@ -64,6 +64,11 @@ _STATE_NAMES = (
     "dropped",
     "priority",
     "doses",
+    "referral_week",
+    "exit_week",
+    "exit_reason",
+    "first_job_week",
+    "flow",
 )
 _STATE_ARRAYS = operator.attrgetter(*_STATE_NAMES)
 
@@ -106,6 +111,7 @@ def _community_layout(world: World, n_runs: int) -> tuple[np.ndarray, ...]:
 class _TileArguments:
     """One tile's kernel arguments, in call order, without those that change every week."""
 
+    service: tuple
     uptake: tuple
     admit: tuple
     processes_head: tuple
@@ -114,6 +120,7 @@ class _TileArguments:
     outcomes_head: tuple
     outcomes_tail: tuple
     network_head: tuple
+    first_jobs: tuple
 
 
 class _WorldTables:
@@ -174,6 +181,7 @@ class _Scratch:
         self.planes = np.empty((kernels.N_PLANES, n_runs, n_agents))
         self.was_enrolled = np.empty((n_runs, n_agents, n_user), dtype=bool)
         self.queues = np.zeros((2, n_runs, *world.capacity.shape), dtype=np.int64)
+        self.no_exit = np.ones((n_runs, n_agents))  # a closed cohort's exit draws (unused)
         layouts = _world_tables(world).community_layouts
         if n_runs not in layouts:
             layouts[n_runs] = _community_layout(world, n_runs)
@@ -307,6 +315,7 @@ class CompiledStep:
                 state.attitudes,
             )
         self.attitudes[...] = state.attitudes
+        state.flow[...] = 0.0
         network = state.network
         degree = network.degree()
         if len(self.tiles) == 1:
@@ -362,6 +371,28 @@ class CompiledStep:
         s, prm = work.arrays, self.prm[tile]
         process, baseline, entry = process[tile], baseline[tile], entry[tile]
         arguments = _TileArguments(
+            service=(
+                prm,
+                None,
+                self.world.service is not None,
+                self.offer_ptr,
+                self.offer_k,
+                v["motivation"],
+                process,
+                v["self_stigma"],
+                v["connectedness"],
+                v["employed"],
+                draws.get("exit", work.no_exit),
+                v["referral_week"],
+                v["exit_week"],
+                v["exit_reason"],
+                v["first_job_week"],
+                v["enrolled"],
+                v["waiting"],
+                v["dropped"],
+                v["wait_since"],
+                v["flow"],
+            ),
             uptake=(
                 prm,
                 None,
@@ -381,8 +412,12 @@ class CompiledStep:
                 work.was_enrolled,
                 s["engaged"],
                 work.queues,
+                v["referral_week"],
+                v["exit_week"],
+                v["flow"],
             ),
             admit=(
+                None,
                 self.capacity,
                 self.limited,
                 *self.offered_to,
@@ -393,6 +428,7 @@ class CompiledStep:
                 v["enrolled"],
                 v["waiting"],
                 v["weeks_in"],
+                v["flow"],
             ),
             processes_head=(
                 prm,
@@ -479,6 +515,14 @@ class CompiledStep:
                 draws["network"],
                 prm,
             ),
+            first_jobs=(
+                None,
+                v["referral_week"],
+                v["exit_week"],
+                v["employed"],
+                v["first_job_week"],
+                v["flow"],
+            ),
         )
         self._arguments[index] = (key, arguments)
         return arguments
@@ -487,11 +531,13 @@ class CompiledStep:
         self, a: _TileArguments, week: int, ties: tuple[np.ndarray, ...], degree: np.ndarray
     ) -> tuple[np.ndarray, ...]:
         """One week of one tile's runs; returns their new ties (tile-relative runs)."""
+        service_week(a.service[0], week, *a.service[2:])
         uptake(a.uptake[0], week, *a.uptake[2:])
         if self.any_limited:
-            admit_limited(*a.admit)
+            admit_limited(week, *a.admit[1:])
         kernels.processes(*a.processes_head, *ties, degree, *a.processes_tail)
         for values in a.exponentials:
             np.exp(values, out=values)
         kernels.outcomes(*a.outcomes_head, *a.outcomes_tail)
+        first_jobs(week, *a.first_jobs[1:])
         return network_week(*a.network_head, *ties)

@@ -73,6 +73,7 @@ class Simulation:
             self._streams["admission"],
             blocks=rng_kernels.blocks,
             build_ties=initial_ties,
+            referral=self._streams["referral"],
         )
         self.state.connectedness = connectedness_set_points(
             self.state, self.params.registry_values, self.params.per_agent("public_stigma")
@@ -97,7 +98,7 @@ class Simulation:
 
     def _draw_shapes(self) -> dict[str, tuple[int, ...]]:
         n_agents, n_user = self.world.n_agents, len(USER_INTERVENTIONS)
-        return {
+        shapes = {
             "engagement": (n_agents, n_user),
             "employment": (n_agents,),
             "housing": (n_agents,),
@@ -105,6 +106,9 @@ class Simulation:
             "noise": (n_agents, 3),
             "network": (N_NETWORK_DRAWS, n_agents),
         }
+        if self.world.service is not None:  # leaving an open service (a closed cohort stays)
+            shapes["exit"] = (n_agents,)
+        return shapes
 
     def _draws(self) -> dict[str, np.ndarray]:
         """This week's draws, a fixed-size block per stream and run, written in place.

@@ -1,7 +1,9 @@
 """Outcome metrics: what is recorded every week, by domain, and the per-run summaries.
 
-Every metric is a mean (or share) over a run's users, so one value per run per
-week. :data:`METRICS` names each with its domain and unit.
+Every metric is one value per run per week: a mean (or share) over the run's users,
+except the service flow metrics (:data:`SERVICE_FLOW_METRICS`: counts of users, and
+mean waits, which are NaN in a week with nobody to average). :data:`METRICS` names
+each with its domain and unit.
 """
 
 from __future__ import annotations
@@ -12,11 +14,43 @@ import numpy as np
 
 from sim.core.logic_model import MECHANISMS, STAGES, USER_INTERVENTIONS
 from sim.core.metric_kernels import QUANTITIES, pairwise_program, tally
+from sim.core.open_service import EXIT_REASONS, FLOWS, NEVER
 
 if TYPE_CHECKING:
     from sim.core.engine import Simulation
 
-__all__ = ["METRICS", "SUMMARY_METRICS", "metrics_table", "weekly_metrics"]
+__all__ = [
+    "METRICS",
+    "SERVICE_FLOW_METRICS",
+    "SUMMARY_METRICS",
+    "metrics_table",
+    "weekly_metrics",
+]
+
+# the service's flows (docs/ODD.md §7.15): "this week" is the step that ended at the record
+SERVICE_FLOW_METRICS: dict[str, tuple[str, str]] = {
+    "caseload": ("service", "users in service at the start of the week (count)"),
+    "in_service": ("service", "share of users in service (1 in a closed cohort)"),
+    "referrals": ("service", "users referred this week (count; 0 in a closed cohort)"),
+    **{
+        f"exits_{reason}": ("service", f"users who left the service this week, {reason} (count)")
+        for reason in EXIT_REASONS
+    },
+    "list_length": ("service", "places waited for, summed over interventions (count)"),
+    "list_joins": ("service", "users who asked for a place this week (count)"),
+    "places_filled": ("service", "places taken up this week (count)"),
+    "waiting_weeks": ("service", "mean wait of those who took up a place this week (weeks)"),
+    "list_removals": ("service", "users who left a waiting list unplaced this week (count)"),
+    "removed_waiting_weeks": (
+        "service",
+        "mean wait of those who left a waiting list unplaced this week (weeks)",
+    ),
+    "first_jobs": ("functional", "users in service who started their first job this week"),
+    "time_to_first_job_weeks": (
+        "functional",
+        "mean weeks from referral to the first job of those who started one this week",
+    ),
+}
 
 METRICS: dict[str, tuple[str, str]] = {
     # name: (domain, description with unit)
@@ -55,14 +89,16 @@ METRICS: dict[str, tuple[str, str]] = {
         f"in_{k}": ("service", f"share currently in {k.replace('_', ' ')}")
         for k in USER_INTERVENTIONS
     },
+    **SERVICE_FLOW_METRICS,
 }
 
 # the row of each of the compiled tally's quantities in the METRICS order
 _ROW_OF = np.array(
     [list(METRICS).index(name) for name in QUANTITIES if name in METRICS], dtype=np.int64
 )
-if sorted(QUANTITIES) != sorted(METRICS):  # pragma: no cover - a programming error
-    raise RuntimeError("sim.core.metric_kernels.QUANTITIES must name every metric once")
+if sorted([*QUANTITIES, *SERVICE_FLOW_METRICS]) != sorted(METRICS):  # pragma: no cover
+    raise RuntimeError("sim.core.metric_kernels.QUANTITIES must name every other metric once")
+_FLOW_ROWS = [list(METRICS).index(name) for name in SERVICE_FLOW_METRICS]
 
 SUMMARY_METRICS = (
     "employed",
@@ -114,7 +150,38 @@ def _metrics_compiled(simulation: Simulation, out: np.ndarray | None = None) -> 
         _ROW_OF,
         table,
     )
+    table[_FLOW_ROWS] = np.stack(list(service_flow_metrics(state).values()))
     return table
+
+
+def _mean_of(total: np.ndarray, count: np.ndarray) -> np.ndarray:
+    """Total / count, NaN where nobody was counted."""
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(count > 0, total / count, np.nan)
+
+
+def service_flow_metrics(state) -> dict[str, np.ndarray]:
+    """:data:`SERVICE_FLOW_METRICS` of the state's week, each (R,), from its flows."""
+    flow = dict(zip(FLOWS, state.flow.T, strict=True))
+    in_service = (state.referral_week <= state.week) & (state.exit_week == NEVER)
+    return {
+        "caseload": in_service.sum(axis=1).astype(np.float64),
+        "in_service": in_service.sum(axis=1) / state.shape[1],
+        "referrals": flow["referrals"],
+        **{f"exits_{reason}": flow[f"exits_{reason}"] for reason in EXIT_REASONS},
+        "list_length": state.waiting.sum(axis=(1, 2)).astype(np.float64),
+        "list_joins": flow["list_joins"],
+        "places_filled": flow["places_filled"],
+        "waiting_weeks": _mean_of(flow["places_filled_waited_weeks"], flow["places_filled"]),
+        "list_removals": flow["list_removals"],
+        "removed_waiting_weeks": _mean_of(
+            flow["list_removals_waited_weeks"], flow["list_removals"]
+        ),
+        "first_jobs": flow["first_jobs"],
+        "time_to_first_job_weeks": _mean_of(
+            flow["first_jobs_weeks_since_referral"], flow["first_jobs"]
+        ),
+    }
 
 
 def metrics_table(simulation: Simulation, out: np.ndarray | None = None) -> np.ndarray:

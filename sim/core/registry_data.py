@@ -1402,4 +1402,53 @@ PARAMETERS: tuple[P, ...] = (
         "weekly chance of discharge before the relapse resolves (a stay also ends when it does)",
         "assumption: with relapse recovery 0.1/week, stays last about 5 weeks",
     ),
+    P(
+        "service_exit_recovered_per_week",
+        0.005,
+        0.0,
+        0.05,
+        "per week",
+        "structural",
+        "weekly chance that a user in the rebuilding or growth stage leaves an open service "
+        "as recovered (discharged to primary care); 0 in a closed cohort",
+        "assumption: about a quarter a year of users in the later recovery stages are "
+        "discharged from community mental-health care; not fitted",
+    ),
+    P(
+        "service_exit_moved_on_per_week",
+        0.001,
+        0.0,
+        0.02,
+        "per week",
+        "structural",
+        "weekly chance that a user leaves an open service by moving out of its area or to "
+        "another service; 0 in a closed cohort",
+        "assumption: about 5% a year move on; not fitted",
+    ),
+    P(
+        "service_exit_disengaged_per_week",
+        0.01,
+        0.0,
+        0.05,
+        "per week",
+        "structural",
+        "weekly chance of disengaging from an open service at zero engagement (scaled by "
+        "1 - engagement, so motivation and working alliance keep people in care)",
+        "assumption: about 20-25% a year at typical engagement; disengagement rates reviewed "
+        "by Kreyenbuhl, Nossel & Dixon 2009, Schizophr Bull 35:696-703 vary widely between "
+        "studies; not fitted",
+    ),
+    P(
+        "mortality_per_week",
+        0.00008,
+        0.0,
+        0.001,
+        "per week",
+        "structural",
+        "weekly chance of death of a user in an open service (leaves the service; the model "
+        "has no other mortality)",
+        "assumption: about 0.4% a year, working-age general-population mortality (about "
+        "0.15% a year) times the median all-cause standardised mortality ratio 2.58 of "
+        "Saha, Chant & McGrath 2007, Arch Gen Psychiatry 64:1123-31",
+    ),
 )

@@ -28,6 +28,8 @@ __all__ = [
     "consolidate",
     "dropout_chance",
     "engagement",
+    "exit_chances",
+    "exit_reason",
     "feedback",
     "functioning_set_point",
     "functioning_set_points",
@@ -93,6 +95,38 @@ def dropout_chance(probability, engaged, weeks_in, halving_weeks):
     people drop out, mostly early.
     """
     return probability * (1.0 - engaged) / (1.0 + weeks_in / halving_weeks)
+
+
+@_jit
+def exit_chances(stage, advanced_stage, engaged, recovered, moved_on, disengaged, died):
+    """Weekly chances of leaving an open service by reason (ODD §7.15).
+
+    Recovered: ``recovered`` for users at or beyond the ``advanced_stage`` (0 before);
+    moved on: ``moved_on``; disengaged: ``disengaged`` x (1 - engagement), so people
+    with little motivation or working alliance drift away; died: ``died``.
+    Returned in :data:`sim.core.open_service.EXIT_REASONS` order.
+    """
+    return (
+        recovered if stage >= advanced_stage else 0.0,
+        moved_on,
+        disengaged * (1.0 - engaged),
+        died,
+    )
+
+
+@_jit
+def exit_reason(u, chances):
+    """Which reason (1-based, in ``chances`` order) a uniform ``u`` picks, or 0 to stay.
+
+    Competing risks on one draw: reason j is picked when u falls in its slice of
+    [0, sum of chances); the chances are small, so their sum stays below 1.
+    """
+    edge = 0.0
+    for j in range(len(chances)):
+        edge += chances[j]
+        if u < edge:
+            return j + 1
+    return 0
 
 
 @_jit

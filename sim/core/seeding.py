@@ -26,6 +26,8 @@ STREAMS: tuple[str, ...] = (
     "relapse",  # relapse onset and resolution
     "noise",  # weekly fluctuation of hope, empowerment, motivation
     "network",  # tie formation and decay
+    "referral",  # order and weeks of referral into an open service
+    "exit",  # leaving an open service (recovered, moved on, disengaged, died)
 )
 
 

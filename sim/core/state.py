@@ -15,6 +15,7 @@ from scipy.special import expit, logit
 
 from sim.core.logic_model import MECHANISMS, PROCESSES, USER_INTERVENTIONS
 from sim.core.network import Network, initial_network
+from sim.core.open_service import FLOWS, NEVER, NO_JOB, referral_weeks
 from sim.core.parameters import REGISTRY
 from sim.core.rng_kernels import numpy_blocks
 from sim.core.world import ENVIRONMENT_KEYS, SERVICE_KEYS, World
@@ -135,6 +136,13 @@ class State:
     completed: np.ndarray
     dropped: np.ndarray
     priority: np.ndarray  # (R, N) tie-break among waiting users
+    # the service episode (ODD §7.15): referral week (0: in service at entry), week of
+    # leaving (NEVER while in service) and why (EXIT_REASONS index + 1; 0: has not left)
+    referral_week: np.ndarray
+    exit_week: np.ndarray
+    exit_reason: np.ndarray
+    first_job_week: np.ndarray  # first week employed after referral (NO_JOB, EMPLOYED_AT_...)
+    flow: np.ndarray  # (R, len(FLOWS)): the last week's service events
     # teams, (R, T)
     attitudes: np.ndarray
     attitudes_baseline: np.ndarray
@@ -182,6 +190,7 @@ def initialise(
     *,
     blocks: Callable[..., np.ndarray] = numpy_blocks,
     build_ties: Callable[..., tuple[np.ndarray, ...]],
+    referral: Sequence[np.random.Generator] = (),
 ) -> State:
     """Draw the entry state of every run from its own population stream.
 
@@ -264,6 +273,11 @@ def initialise(
         completed=np.zeros(shape3, dtype=bool),
         dropped=np.zeros(shape3, dtype=bool),
         priority=blocks(admission, (n_agents,), False),
+        referral_week=referral_weeks(world.service, n_agents, referral or [None] * n_runs),
+        exit_week=np.full((n_runs, n_agents), NEVER, dtype=np.int64),
+        exit_reason=np.zeros((n_runs, n_agents), dtype=np.int8),
+        first_job_week=np.full((n_runs, n_agents), NO_JOB, dtype=np.int64),
+        flow=np.zeros((n_runs, len(FLOWS))),
         attitudes=attitudes,
         attitudes_baseline=attitudes.copy(),
         doses=np.zeros((n_runs, n_agents, len(MECHANISMS))),

@@ -20,6 +20,7 @@ from sim.core.logic_model import USER_INTERVENTIONS
 __all__ = [
     "ENVIRONMENT_KEYS",
     "SERVICE_KEYS",
+    "OpenService",
     "Site",
     "Team",
     "World",
@@ -77,6 +78,41 @@ class Team:
     capacity: Mapping[str, int] = field(default_factory=dict)
 
 
+@dataclass(frozen=True)
+class OpenService:
+    """Referrals into an open service (docs/ODD.md §7.15); None on a world is a closed cohort.
+
+    The world's N users are everyone the service sees over the run: ``initial_caseload``
+    of them are in service at week 0, the others are referred later, in an order drawn
+    per run, at a Poisson rate of ``referrals_per_week`` x (1 + ``seasonal_amplitude`` x
+    cos(2 pi (week - ``peak_week``) / 52)). Users leave the service at the ``service_exit_*``
+    and ``mortality_per_week`` rates of the registry.
+
+    Attributes:
+        initial_caseload: Users in service at week 0 (0..N).
+        referrals_per_week: Mean referrals per week (> 0).
+        seasonal_amplitude: Relative amplitude of an annual cycle of referrals (0..1).
+        peak_week: Week of the year at which referrals peak (0..51).
+    """
+
+    initial_caseload: int
+    referrals_per_week: float
+    seasonal_amplitude: float = 0.0
+    peak_week: int = 0
+
+    def rate(self, week: np.ndarray | int) -> np.ndarray:
+        """Mean referrals in ``week`` (>= 1)."""
+        phase = 2.0 * np.pi * (np.asarray(week) - self.peak_week) / WEEKS_PER_YEAR
+        return self.referrals_per_week * (1.0 + self.seasonal_amplitude * np.cos(phase))
+
+    def capacity_weeks(self, n_agents: int) -> float:
+        """Weeks of referrals the not-yet-referred users can supply (at the mean rate)."""
+        return (n_agents - self.initial_caseload) / self.referrals_per_week
+
+
+WEEKS_PER_YEAR = 52
+
+
 @dataclass(frozen=True, eq=False)
 class World:
     """Sites, teams, the users' team membership and who is offered which intervention.
@@ -89,6 +125,8 @@ class World:
             (N, len(USER_INTERVENTIONS)).
         capacity: Places per team and intervention, shape (T, K); -1 = unlimited.
         staff_training: Whether each team is trained, shape (T,).
+        service: Referrals into an open service, or None for a closed cohort (every
+            user in service from week 0 to the horizon).
     """
 
     sites: tuple[Site, ...]
@@ -97,6 +135,7 @@ class World:
     offered: np.ndarray
     capacity: np.ndarray
     staff_training: np.ndarray
+    service: OpenService | None = None
 
     @property
     def n_agents(self) -> int:
@@ -175,6 +214,7 @@ def make_world(
     teams: Sequence[Team] | None = None,
     offer: Mapping[str, object] | None = None,
     team_of_agent: Sequence[int] | np.ndarray | None = None,
+    service: OpenService | None = None,
 ) -> World:
     """Build a :class:`World`.
 
@@ -186,6 +226,7 @@ def make_world(
             users, who are a random sample because entry traits are i.i.d.) or
             a boolean mask over users.
         team_of_agent: Team of each user (default: user i joins team i mod T).
+        service: Referrals into an open service (default: a closed cohort).
 
     Returns:
         The world.
@@ -207,6 +248,8 @@ def make_world(
             or membership.max() >= len(teams)
         ):
             raise WorldError("team_of_agent must give a valid team index for every user")
+    if service is not None:
+        _check_service(service, n_agents)
     return World(
         sites=sites,
         teams=teams,
@@ -214,4 +257,19 @@ def make_world(
         offered=_offer_matrix(n_agents, offer or {}),
         capacity=_capacity_matrix(teams),
         staff_training=np.array([t.staff_training for t in teams], dtype=bool),
+        service=service,
     )
+
+
+def _check_service(service: OpenService, n_agents: int) -> None:
+    caseload = service.initial_caseload
+    if isinstance(caseload, bool) or not isinstance(caseload, int) or not 0 <= caseload <= n_agents:
+        raise WorldError(
+            f"initial_caseload must be a whole number in 0..{n_agents}, got {caseload}"
+        )
+    if not service.referrals_per_week > 0:
+        raise WorldError(f"referrals_per_week must be > 0, got {service.referrals_per_week}")
+    if not 0.0 <= service.seasonal_amplitude <= 1.0:
+        raise WorldError(f"seasonal_amplitude must be in [0, 1], got {service.seasonal_amplitude}")
+    if not 0 <= service.peak_week < WEEKS_PER_YEAR:
+        raise WorldError(f"peak_week must be in 0..{WEEKS_PER_YEAR - 1}, got {service.peak_week}")

@@ -28,6 +28,9 @@ Layout::
     places = { supported_employment = 40 }
     [offers]                       # intervention -> share of users offered
     supported_employment = 0.5
+    [service]                      # optional: an open service (default: a closed cohort)
+    initial_caseload = 300         # of the population's users; the others are referred later
+    referrals_per_week = 4.0
 """
 
 from __future__ import annotations
@@ -42,6 +45,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any
 
+import numpy as np
 from pydantic import (
     AfterValidator,
     BaseModel,
@@ -54,9 +58,10 @@ from pydantic import (
 
 from sim.core.errors import MAX_AGENTS, MAX_EXTENDS_DEPTH, MAX_REPLICATES, MAX_WEEKS, UserError
 from sim.core.logic_model import USER_INTERVENTIONS
+from sim.core.open_service import EXIT_PARAMETERS, expected_referrals
 from sim.core.parameters import REGISTRY, Parameter, names
 from sim.core.schedule import SCHEDULABLE, ScheduledChange, level_of
-from sim.core.world import Site, Team, World, make_world, shadowed
+from sim.core.world import OpenService, Site, Team, World, make_world, shadowed
 from sim.files.inputs import read_toml_file
 from sim.files.kinds import wrong_kind
 from sim.files.outputs import check_output_name
@@ -192,6 +197,29 @@ ScheduleSpec = _model(
         ),
     },
 )
+
+
+class ServiceSpec(BaseModel):
+    """An open service: users referred over the run, leaving at the registry's exit rates."""
+
+    model_config = ConfigDict(extra="forbid")
+    initial_caseload: Annotated[int, Field(ge=0, le=MAX_AGENTS), NotBool] = Field(
+        description="Users in service at week 0; the rest of [population] size are referred "
+        "later (size must cover the referrals over the horizon)."
+    )
+    referrals_per_week: Annotated[float, Field(gt=0.0, le=MAX_AGENTS), NotBool] = Field(
+        description="Mean referrals a week (Poisson), over the whole service."
+    )
+    seasonal_amplitude: Annotated[float, Field(ge=0.0, le=1.0), NotBool] = Field(
+        0.0,
+        description="Relative amplitude of an annual cycle of referrals: the rate is "
+        "referrals_per_week x (1 + amplitude x cos(2 pi (week - peak_week) / 52)).",
+    )
+    peak_week: Annotated[int, Field(ge=0, le=51), NotBool] = Field(
+        0, description="Week of the year (0-51) at which referrals peak."
+    )
+
+
 ScheduleSpec.__doc__ = (
     "A change from a given week on: unemployment_rate, public_stigma, "
     "housing_availability (sites), fidelity, usual_care_contact, places (teams), offers."
@@ -245,6 +273,13 @@ class ScenarioSpec(BaseModel):
         "Honoured by run and compare; sweeps, sensitivity analyses and trials refuse a "
         "scenario with one.",
     )
+    service: ServiceSpec | None = Field(
+        None,
+        description="An open service: referrals arrive each week and users leave (recovered, "
+        "moved on, disengaged, died); places free up and waiting lists form. Without it "
+        "the population is a closed cohort, in service from week 0 to the horizon (what "
+        "trials need).",
+    )
 
 
 @dataclass(frozen=True)
@@ -287,8 +322,13 @@ class Scenario:
             )
             for t in self.spec.teams
         ]
+        service = self.spec.service
         return make_world(
-            self.spec.population.size, sites=sites, teams=teams, offer=dict(self.spec.offers)
+            self.spec.population.size,
+            sites=sites,
+            teams=teams,
+            offer=dict(self.spec.offers),
+            service=None if service is None else OpenService(**service.model_dump()),
         )
 
     def schedule(self) -> tuple[ScheduledChange, ...]:
@@ -534,6 +574,7 @@ def from_mapping(raw: dict[str, Any], *, path: Path | None = None) -> Scenario:
                 f"{_nearest(name, USER_INTERVENTIONS)}; "
                 f"allowed: {', '.join(USER_INTERVENTIONS)}"
             )
+    _check_service(spec, path)
     scenario = Scenario(path=path, spec=spec, resolved=raw)
     try:
         world = scenario.world()
@@ -582,6 +623,36 @@ def _check_one_meaning(spec: ScenarioSpec, world: World, path: Path | None) -> N
             f"{clashes[0]} (possibly inherited) sets its own value; set it there "
             f"(e.g. {clashes[0].split(' = ')[0]}), drop it from [parameters], or use "
             f"--set {name}=VALUE, which sets every site, team and [parameters] alike"
+        )
+
+
+def _check_service(spec: ScenarioSpec, path: Path | None) -> None:
+    """Refuse exit rates without an open service, and a population too small for its referrals."""
+    where = path or "<scenario>"
+    given = {k for k, v in spec.parameters.model_dump().items() if v is not None}
+    if spec.service is None:
+        unused = [name for name in EXIT_PARAMETERS if name in given]
+        if unused:
+            raise ScenarioError(
+                f"{where}: parameters.{unused[0]} acts only in an open service, and this "
+                "scenario is a closed cohort; add a [service] table or drop the value"
+            )
+        return
+    size, service = spec.population.size, spec.service
+    if service.initial_caseload > size:
+        raise ScenarioError(
+            f"{where}: service.initial_caseload = {service.initial_caseload} is more than "
+            f"population.size = {size}"
+        )
+    world_service = OpenService(**service.model_dump())
+    expected = expected_referrals(world_service, spec.horizon_weeks)
+    needed = service.initial_caseload + int(np.ceil(expected + 4.0 * np.sqrt(expected)))
+    if size < needed:
+        raise ScenarioError(
+            f"{where}: population.size = {size} is too small for an open service: "
+            f"{service.initial_caseload} in service at entry plus about {expected:.0f} "
+            f"referrals over {spec.horizon_weeks} weeks needs size >= {needed} (the users not "
+            "yet referred are the pool referrals come from)"
         )
 
 

@@ -28,6 +28,7 @@ __all__ = [
     "ENTRY_QUANTITIES",
     "OUTCOME_METRICS",
     "SERIES_COLUMNS",
+    "SERVICE_MEASURES",
     "ScenarioResult",
     "check_columns",
     "cumulative_differences",
@@ -38,6 +39,7 @@ __all__ = [
     "paired_differences",
     "pairing_warnings",
     "run_scenario",
+    "service_flow_summary",
     "summarise",
 ]
 
@@ -333,6 +335,49 @@ def cumulative_differences(reference: ScenarioResult, other: ScenarioResult) -> 
         rows.append((label, measure, float(a.mean()), float(b.mean()), diff, low, high))
     columns = ["comparison", "measure", "reference", "other", "difference", "diff_low", "diff_high"]
     return pd.DataFrame(rows, columns=columns)
+
+
+# the service measures of service_flow_summary: name -> (weekly metric, weight metric or None,
+# how it is summed over weeks 1..horizon)
+SERVICE_MEASURES = {
+    "mean_caseload": ("caseload", None, "mean"),
+    "mean_list_length": ("list_length", None, "mean"),
+    "places_filled": ("places_filled", None, "sum"),
+    "mean_wait_weeks": ("waiting_weeks", "places_filled", "weighted"),
+    "left_list_unplaced": ("list_removals", None, "sum"),
+    "mean_wait_of_those_who_left_weeks": ("removed_waiting_weeks", "list_removals", "weighted"),
+    "first_jobs": ("first_jobs", None, "sum"),
+    "mean_time_to_first_job_weeks": ("time_to_first_job_weeks", "first_jobs", "weighted"),
+}
+
+
+def service_flow_summary(result: ScenarioResult) -> pd.DataFrame:
+    """Waiting lists and flow over weeks 1..horizon of one scenario, per replicate, summarised.
+
+    A mean wait is weighted by the users it averages (a week with more admissions
+    counts more). Columns: scenario, measure, mean, low, high (95% t interval over
+    replicates; NaN where a replicate had nobody to average).
+    """
+    names = {m for m, w, _ in SERVICE_MEASURES.values()} | {
+        w for _, w, _ in SERVICE_MEASURES.values() if w
+    }
+    part = result.series[result.series.metric.isin(sorted(names))]
+    wide = part.pivot(index="replicate", columns=["metric", "week"], values="value")  # keeps NaN
+    rows = []
+    for measure, (metric, weight, how) in SERVICE_MEASURES.items():
+        values = wide[metric].loc[:, lambda f: f.columns > 0]
+        if how == "mean":
+            per_replicate = values.mean(axis=1)
+        elif how == "sum":
+            per_replicate = values.sum(axis=1)
+        else:
+            weights = wide[weight].loc[:, lambda f: f.columns > 0]
+            total = (values.fillna(0.0) * weights).sum(axis=1)
+            per_replicate = total / weights.sum(axis=1).replace(0.0, np.nan)
+        finite = per_replicate.dropna().to_numpy()
+        mean, low, high = mean_interval(finite) if finite.size else (np.nan,) * 3
+        rows.append((result.scenario.name, measure, mean, low, high))
+    return pd.DataFrame(rows, columns=["scenario", "measure", "mean", "low", "high"])
 
 
 def _wide_by_replicate(series: pd.DataFrame, metrics: Sequence[str]) -> pd.DataFrame:

@@ -89,11 +89,11 @@ def run_costs(
 ) -> pd.DataFrame:
     """Cost per person of each replicate of one scenario, in GBP.
 
-    Weekly cost = usual care + sum over interventions of (share in it x its weekly cost)
-    + bed-days that week x bed-day cost + compulsory admissions that week x their extra
-    cost, minus (societal perspective) the share employed x weekly earnings; plus, once
-    at week 0 (undiscounted), ``staff_training_share`` (the share of users whose team is
-    trained) x the training cost per user.
+    Weekly cost = share in service x usual care + sum over interventions of (share in it
+    x its weekly cost) + bed-days that week x bed-day cost + compulsory admissions that
+    week x their extra cost, minus (societal perspective) the share employed x weekly
+    earnings; plus, once at week 0 (undiscounted), ``staff_training_share`` (the share of
+    users whose team is trained) x the training cost per user.
 
     Returns:
         One row per replicate: ``cost_gbp`` (discounted total), ``cost_gbp_undiscounted``
@@ -108,7 +108,8 @@ def run_costs(
     for key in INTERVENTION_KEYS:
         weekly[key] = _weekly(series, f"in_{key}") * getattr(unit, key).value
     bed_days = _increments(series, "bed_days")
-    weekly["usual_care"] = bed_days * 0.0 + unit.usual_care.value
+    # usual care for those in service (all of a closed cohort, the caseload of an open one)
+    weekly["usual_care"] = _weekly(series, "in_service") * unit.usual_care.value
     weekly["bed_days"] = bed_days * unit.bed_day.value
     weekly["compulsory_admissions"] = (
         _increments(series, "compulsory_admissions") * unit.compulsory_admission.value

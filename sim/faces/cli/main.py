@@ -603,6 +603,16 @@ def _print_episode_end_and_value(target: Path, loaded: list, weeks: int) -> None
             for r in picked.itertuples()
         ]
         click.echo("\n".join(_aligned(rows)))
+    if any(sc.spec.service is not None or (sc.world().capacity >= 0).any() for sc in loaded):
+        service = pd.read_csv(target / "service.csv")
+        picked = service[service.measure.isin(_SERVICE_PRINTED)]
+        click.echo(f"\nthe service over weeks 1-{weeks} (mean over replicates; see service.csv):")
+        rows = [("scenario", "measure", "mean", "95% CI")]
+        rows += [
+            (r.scenario, r.measure, f"{r.mean:.1f}", f"[{r.low:.1f}, {r.high:.1f}]")
+            for r in picked.itertuples()
+        ]
+        click.echo("\n".join(_aligned(rows)))
     economics = pd.read_csv(target / "economics.csv")
     economics["icer"] = [
         value if value in ("dominant", "dominated") else float(value) for value in economics.icer
@@ -612,6 +622,12 @@ def _print_episode_end_and_value(target: Path, loaded: list, weeks: int) -> None
 
 
 _EPISODE_METRICS = ("employed", "personal_recovery", "social_inclusion")
+_SERVICE_PRINTED = (
+    "mean_list_length",
+    "mean_wait_weeks",
+    "left_list_unplaced",
+    "mean_time_to_first_job_weeks",
+)
 
 
 def _print_differences(differences: pd.DataFrame) -> None:

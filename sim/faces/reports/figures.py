@@ -480,6 +480,34 @@ def plot_differences_over_time(
     return _save(fig, path)
 
 
+SERVICE_PANELS = (
+    ("caseload", "users in service"),
+    ("list_length", "places waited for"),
+    ("waiting_weeks", "wait of those placed (weeks)"),
+)
+
+
+def plot_service_flow(series: pd.DataFrame, path: str | Path) -> Path:
+    """Caseload, waiting list and waits week by week, a line per scenario (mean of replicates).
+
+    ``series`` is the tidy comparison series (scenario, replicate, week, metric, value).
+    """
+    fig = Figure(figsize=(3.9 * len(SERVICE_PANELS), 3.2), dpi=DPI, layout="constrained")
+    axes = fig.subplots(1, len(SERVICE_PANELS), squeeze=False).ravel()
+    for ax, (metric, title) in zip(axes, SERVICE_PANELS, strict=True):
+        part = series[(series.metric == metric) & (series.week > 0)]
+        means = part.groupby(["scenario", "week"], sort=False).value.mean()
+        for k, scenario in enumerate(pd.unique(part.scenario)):
+            line = means.loc[scenario]
+            ax.plot(line.index, line.to_numpy(), color=PALETTE[k % len(PALETTE)], label=scenario)
+        ax.set_title(title, fontsize=10)
+        ax.set_xlabel("week")
+        ax.set_ylim(bottom=0)
+    axes[0].legend(fontsize=7, loc="best")
+    fig.suptitle("The service week by week (mean over replicates)", fontsize=11)
+    return _save(fig, path)
+
+
 def plot_equity(groups: pd.DataFrame, path: str | Path) -> Path:
     """Outcome means by subgroup at the horizon, a bar per scenario, with 95% intervals.
 

@@ -23,6 +23,7 @@ from sim.faces.reports.figures import (
     plot_doses,
     plot_equity,
     plot_forest,
+    plot_service_flow,
     plot_stages,
     plot_trajectories,
 )
@@ -35,6 +36,7 @@ from sim.studies.compare import (
     differences_over_time,
     episode_end_week,
     paired_differences,
+    service_flow_summary,
     summarise,
 )
 from sim.studies.economics import (
@@ -223,6 +225,32 @@ def _economics_sections(
     return sections
 
 
+def _service_section(results: Sequence[ScenarioResult], folder: Path) -> Section:
+    """Write service.csv and service.png; the report's waiting-list section."""
+    table = pd.concat([service_flow_summary(r) for r in results], ignore_index=True)
+    table.to_csv(folder / "service.csv", index=False)
+    series = pd.concat([r.series for r in results], ignore_index=True)
+    open_service = any(r.scenario.spec.service is not None for r in results)
+    return Section(
+        "The service: waiting lists and flow",
+        (
+            "Over weeks 1 to the horizon, per scenario (mean over replicates with 95% "
+            "intervals): users in service, places waited for, places filled, the mean wait of "
+            "those placed, users who left a waiting list unplaced (they left the service) and "
+            "their wait, first jobs and the mean time from referral to a first job. "
+            + (
+                "At least one scenario is an open service: referrals arrive each week and "
+                "users leave (docs/ODD.md §7.15)."
+                if open_service
+                else "These are closed cohorts (everyone in service from week 0), so waits "
+                "reflect the rush of uptake at the start."
+            )
+        ),
+        figure=plot_service_flow(series, folder / "service.png"),
+        table=table,
+    )
+
+
 def _equity_section(results: Sequence[ScenarioResult], folder: Path) -> Section:
     """Write equity.csv, equity_gaps.csv and equity.png; the report's equity section.
 
@@ -330,6 +358,7 @@ def write_comparison(
             table=cumulative,
         ),
     ]
+    time_sections.append(_service_section(results, folder))
     time_sections.append(_equity_section(results, folder))
     value_sections = _economics_sections(results, folder, costs or load_costs(), perspective)
     sections = [
