@@ -34,15 +34,19 @@ METRICS = [f"in_{k}" for k in INTERVENTION_KEYS] + [
     "employed",
     "bed_days",
     "compulsory_admissions",
+    "in_service",
 ]
 
 
 def series(weeks=4, replicates=1, scenario="s", **values):
-    """A tidy frame: every metric 0 unless given (a constant, or a list over weeks 0..H)."""
+    """A tidy frame: every metric 0 unless given (a constant, or a list over weeks 0..H).
+
+    ``in_service`` is 1 unless given (a closed cohort, everyone in service).
+    """
     rows = []
     for r in range(replicates):
         for metric in METRICS:
-            given = values.get(metric, 0.0)
+            given = values.get(metric, 1.0 if metric == "in_service" else 0.0)
             for w in range(weeks + 1):
                 v = given[w] if isinstance(given, list) else given
                 rows.append((scenario, r, w, metric, float(v)))
@@ -106,6 +110,13 @@ def test_intervention_shares_times_weekly_costs():
     assert out.loc[0, "case_management_gbp"] == 20.0
     assert out.loc[0, "usual_care_gbp"] == 20.0
     assert out.loc[0, "cost_gbp"] == 90.0
+
+
+def test_usual_care_is_costed_for_users_in_service_only():
+    """An open service: usual care x the share in service each week (0.5 then 0.8)."""
+    t = undiscounted(table())
+    out = run_costs(series(weeks=2, in_service=[1.0, 0.5, 0.8]), t)
+    assert out.loc[0, "usual_care_gbp"] == pytest.approx(10.0 * (0.5 + 0.8))
 
 
 def test_bed_days_and_compulsory_admissions_from_cumulative_increments():

@@ -8,6 +8,10 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
+from sim.core.engine import Simulation
+from sim.core.parameters import validate
+from sim.core.schedule import changes_at
+from sim.core.seeding import RunSeed
 from sim.faces.cli.main import main
 from sim.files.experiment import ExperimentError, load_experiment
 from sim.files.scenario import ScenarioError, from_mapping, load_scenario
@@ -99,7 +103,7 @@ def test_places_open_at_their_week():
         ({"week": 10, "offers": {"supported_employment": 0.2}}, "may only widen an offer"),
         ({"week": 10, "offers": {"peer_suport": 0.5}}, "did you mean 'peer_support'"),
         ({"week": 10, "places": {"peer_support": -2}}, "schedule.0.places.peer_support"),
-        ({"week": 10, "staff_training": True}, "schedule.0.staff_training"),
+        ({"week": 10, "staff_training": "maybe"}, "schedule.0.staff_training"),
         ({"week": True, "unemployment_rate": 0.1}, "schedule.0.week"),
     ],
 )
@@ -148,3 +152,56 @@ def test_shipped_schedule_scenarios_load():
     ):
         scenario = load_scenario(scenario_dir() / name)
         assert scenario.schedule(), name
+
+
+def test_a_scheduled_staff_training_starts_its_ramp_that_week_and_not_before():
+    """Training at team north from week 30: runs equal the untrained ones up to week 29,
+    and north's attitudes then follow the ramp of a training from entry, 29 steps later."""
+
+    def attitudes(raw: dict, weeks: int) -> np.ndarray:
+        scenario = from_mapping(raw)
+        params = [scenario.parameters()] * 2
+        sim = Simulation(
+            scenario.world(), [validate(p) for p in params], [RunSeed(1, 0, r) for r in range(2)]
+        )
+        out = []
+        for week in range(1, weeks + 1):
+            sim.apply(changes_at(scenario.schedule(), week))
+            sim.step()
+            out.append(sim.state.attitudes[:, 0].copy())
+        return np.array(out)
+
+    scheduled = {**BASE, "schedule": [{"week": 30, "staff_training": True, "teams": ["north"]}]}
+    at_entry = {
+        **BASE,
+        "teams": [
+            {"name": "north", "site": "town", "staff_training": True},
+            {"name": "south", "site": "city"},
+        ],
+    }
+    untrained = attitudes(BASE, 60)
+    later = attitudes(scheduled, 60)
+    early = attitudes(at_entry, 60)
+    np.testing.assert_array_equal(later[:29], untrained[:29])
+    np.testing.assert_array_equal(later[29:], early[: 60 - 29])
+    assert (later[-1] > untrained[-1]).all()
+    calm = _series(BASE, "trust")
+    trained = _series(scheduled, "trust")
+    np.testing.assert_array_equal(trained[:, :30], calm[:, :30])
+    assert trained[:, -1].mean() != calm[:, -1].mean()
+
+
+def test_a_training_cannot_be_scheduled_for_a_team_already_trained():
+    raw = {
+        **BASE,
+        "teams": [
+            {"name": "north", "site": "town", "staff_training": True},
+            {"name": "south", "site": "city"},
+        ],
+        "schedule": [{"week": 10, "staff_training": True}],
+    }
+    with pytest.raises(ScenarioError, match="team 'north' is already trained"):
+        from_mapping(raw)
+    withdrawn = {**BASE, "schedule": [{"week": 10, "staff_training": False}]}
+    with pytest.raises(ScenarioError, match="staff_training"):
+        from_mapping(withdrawn)

@@ -159,7 +159,13 @@ _TABLES: weakref.WeakKeyDictionary[World, _WorldTables] = weakref.WeakKeyDiction
 
 
 def _world_arrays(world: World) -> tuple[np.ndarray, ...]:
-    return world.team_of_agent, world.offered, world.capacity, world.staff_training
+    return (
+        world.team_of_agent,
+        world.offered,
+        world.capacity,
+        world.staff_training,
+        world.training_starts,
+    )
 
 
 def _world_tables(world: World) -> _WorldTables:
@@ -215,7 +221,6 @@ class CompiledStep:
         self.prm = kernels.run_parameters(bp.registry_values)
         self.durations = np.ascontiguousarray(bp.duration_weeks().reshape(n_runs, -1))
         tables = _world_tables(world)
-        self.any_training = tables.any_training
         self.team_of_agent, self.site_of_agent = tables.team_of_agent, tables.site_of_agent
         self._use_offers(tables)
         self.group_ks = np.array(GROUP_INTERVENTIONS, dtype=np.int64)
@@ -240,8 +245,9 @@ class CompiledStep:
         self._arguments = {}  # the tiles' cached arguments point at the old tables
 
     def _use_offers(self, tables: _WorldTables) -> None:
-        """Who is offered what and the places per team, from a world's tables."""
+        """Who is offered what, the places and training per team, from a world's tables."""
         self.limited, self.any_limited = tables.limited, tables.any_limited
+        self.any_training = tables.any_training
         self.offer_k, self.offer_ptr, self.offered_to = (
             tables.offer_k,
             tables.offer_ptr,
@@ -311,6 +317,7 @@ class CompiledStep:
                 bp.staff_training_attitude_gain[:, 0],
                 bp.team_values["staff_training_participation"],
                 self.world.staff_training,
+                self.world.training_starts,
                 state.attitudes_baseline,
                 state.attitudes,
             )

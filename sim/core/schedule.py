@@ -11,9 +11,10 @@ Settings that may change: the environment's unemployment rate, public stigma and
 housing availability (per site), the service's fidelity and usual-care contact (per
 team) -- the values the weekly step reads from its site and team tables -- and the
 world's offers (``offers.<intervention>``: the share of users offered it, the first
-share x N users as at the start, so a larger share adds users) and places
-(``places.<intervention>``, per team; -1 = no limit). Offers may only grow: a withdrawn
-offer's waiting list is not modelled.
+share x N users as at the start, so a larger share adds users), places
+(``places.<intervention>``, per team; -1 = no limit) and staff training
+(``staff_training``, per team: the training ramp starts that week). Offers may only grow
+(a withdrawn offer's waiting list is not modelled), and training only starts.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from sim.core.world import ENVIRONMENT_KEYS, World
 
 __all__ = [
     "SCHEDULABLE",
+    "STAFF_TRAINING",
     "ScheduledChange",
     "changed_world",
     "changes_at",
@@ -34,6 +36,7 @@ __all__ = [
     "level_of",
 ]
 
+STAFF_TRAINING = "staff_training"  # a team's training starts (value 1)
 # setting -> level ("site" or "team")
 SCHEDULABLE: dict[str, str] = {
     **dict.fromkeys(ENVIRONMENT_KEYS, "site"),
@@ -58,15 +61,15 @@ class ScheduledChange:
 
     @property
     def changes_world(self) -> bool:
-        """Whether the change is to the world's offers or places (not a site or team value)."""
-        return self.key.startswith(("offers.", "places."))
+        """Whether the change is to the world's offers, places or training (not a unit value)."""
+        return self.key.startswith(("offers.", "places.")) or self.key == STAFF_TRAINING
 
 
 def level_of(key: str) -> str:
     """Where a scheduled setting applies: ``"site"``, ``"team"`` or ``"offer"``."""
     if key.startswith("offers."):
         return "offer"
-    if key.startswith("places."):
+    if key.startswith("places.") or key == STAFF_TRAINING:
         return "team"
     return SCHEDULABLE[key]
 
@@ -78,7 +81,7 @@ def check_schedule(schedule: Sequence[ScheduledChange], weeks: int) -> None:
         ValueError: For an unknown setting or a week outside 1..``weeks``.
     """
     for change in schedule:
-        if change.key not in SCHEDULABLE and not change.changes_world:
+        if change.key not in SCHEDULABLE and not change.changes_world:  # a programming error
             raise ValueError(
                 f"{change.key!r} cannot be scheduled; allowed: {', '.join(SCHEDULABLE)}"
             )
@@ -95,13 +98,23 @@ def changes_at(schedule: Sequence[ScheduledChange], week: int) -> list[Scheduled
 
 
 def changed_world(world: World, changes: Sequence[ScheduledChange]) -> World:
-    """``world`` with the offers and places of ``changes`` applied (others ignored here).
+    """``world`` with the offers, places and training of ``changes`` applied (others ignored).
+
+    A training scheduled for week w starts its ramp at the step into week w (step w - 1),
+    as a training from entry starts at step 0.
 
     Raises:
         ValueError: If an offer would shrink, or an intervention is unknown.
     """
     offered, capacity = world.offered.copy(), world.capacity.copy()
+    trained, starts = world.staff_training.copy(), world.training_starts.copy()
     for change in changes:
+        if change.key == STAFF_TRAINING:
+            units = list(change.units)
+            if trained[units].any():
+                raise ValueError(f"staff training at week {change.week}: a team is already trained")
+            trained[units], starts[units] = True, change.week - 1
+            continue
         kind, _, name = change.key.partition(".")
         if kind not in ("offers", "places"):
             continue
@@ -118,4 +131,10 @@ def changed_world(world: World, changes: Sequence[ScheduledChange]) -> World:
             offered[:n_offered, k] = True
         else:
             capacity[list(change.units), k] = int(change.value)
-    return dataclasses.replace(world, offered=offered, capacity=capacity)
+    return dataclasses.replace(
+        world,
+        offered=offered,
+        capacity=capacity,
+        staff_training=trained,
+        training_start_week=starts,
+    )

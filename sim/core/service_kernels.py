@@ -33,17 +33,18 @@ __all__ = ["admit_limited", "first_jobs", "service_week", "train_staff", "uptake
 
 
 @_jit
-def train_staff(week, training_weeks, gain, participation, trained, baseline, attitudes):
+def train_staff(week, training_weeks, gain, participation, trained, start, baseline, attitudes):
     """Trained teams' attitudes this week (ODD §7.1); other teams keep their baseline.
 
     ``training_weeks`` and ``gain`` are per run (R,), ``participation``,
-    ``baseline`` and ``attitudes`` (written) per run and team (R, T), ``trained`` per team.
+    ``baseline`` and ``attitudes`` (written) per run and team (R, T), ``trained`` and
+    ``start`` (the step its ramp starts from: 0, or a scheduled week - 1) per team.
     """
     for r in range(attitudes.shape[0]):
         for t in range(attitudes.shape[1]):
             attitudes[r, t] = (
                 rules.trained_attitude(
-                    baseline[r, t], gain[r], participation[r, t], week, training_weeks[r]
+                    baseline[r, t], gain[r], participation[r, t], week - start[t], training_weeks[r]
                 )
                 if trained[t]
                 else baseline[r, t]

@@ -127,6 +127,9 @@ class World:
         staff_training: Whether each team is trained, shape (T,).
         service: Referrals into an open service, or None for a closed cohort (every
             user in service from week 0 to the horizon).
+        training_start_week: The step from which each trained team's training ramp runs,
+            shape (T,) (0 for training from entry; a scheduled training starts later);
+            None is all 0.
     """
 
     sites: tuple[Site, ...]
@@ -136,6 +139,14 @@ class World:
     capacity: np.ndarray
     staff_training: np.ndarray
     service: OpenService | None = None
+    training_start_week: np.ndarray | None = None
+
+    @property
+    def training_starts(self) -> np.ndarray:
+        """:attr:`training_start_week`, zeros when None, shape (T,) int."""
+        if self.training_start_week is None:
+            return np.zeros(len(self.teams), dtype=np.int64)
+        return self.training_start_week
 
     @property
     def n_agents(self) -> int:

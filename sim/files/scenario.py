@@ -43,7 +43,7 @@ import tomllib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import numpy as np
 from pydantic import (
@@ -60,7 +60,7 @@ from sim.core.errors import MAX_AGENTS, MAX_EXTENDS_DEPTH, MAX_REPLICATES, MAX_W
 from sim.core.logic_model import USER_INTERVENTIONS
 from sim.core.open_service import EXIT_PARAMETERS, expected_referrals
 from sim.core.parameters import REGISTRY, Parameter, names
-from sim.core.schedule import SCHEDULABLE, ScheduledChange, level_of
+from sim.core.schedule import SCHEDULABLE, STAFF_TRAINING, ScheduledChange, level_of
 from sim.core.world import OpenService, Site, Team, World, make_world, shadowed
 from sim.files.inputs import read_toml_file
 from sim.files.kinds import wrong_kind
@@ -195,6 +195,15 @@ ScheduleSpec = _model(
                 "limit); users already in it stay.",
             ),
         ),
+        STAFF_TRAINING: (
+            Literal[True] | None,
+            Field(
+                None,
+                description="true: recovery-oriented staff training starts at each of `teams` "
+                "this week (its ramp of staff_training_weeks runs from here); only untrained "
+                "teams, and training cannot be withdrawn.",
+            ),
+        ),
     },
 )
 
@@ -222,7 +231,8 @@ class ServiceSpec(BaseModel):
 
 ScheduleSpec.__doc__ = (
     "A change from a given week on: unemployment_rate, public_stigma, "
-    "housing_availability (sites), fidelity, usual_care_contact, places (teams), offers."
+    "housing_availability (sites), fidelity, usual_care_contact, places, staff_training "
+    "(teams), offers."
 )
 
 
@@ -342,6 +352,8 @@ class Scenario:
             teams = _indices(entry.teams, team_names, f"{where}.teams", "[[teams]]")
             values = {k: v for k, v in entry.model_dump().items() if k in SCHEDULABLE}
             given = {k: v for k, v in values.items() if v is not None}
+            if entry.staff_training:
+                given[STAFF_TRAINING] = 1.0
             for kind in ("offers", "places"):
                 for name, value in (getattr(entry, kind) or {}).items():
                     if name not in USER_INTERVENTIONS:
@@ -353,7 +365,8 @@ class Scenario:
                     given[f"{kind}.{name}"] = value
             if not given:
                 raise ScenarioError(
-                    f"{where}: changes nothing; set one of {', '.join(SCHEDULABLE)}, offers, places"
+                    f"{where}: changes nothing; set one of {', '.join(SCHEDULABLE)}, offers, "
+                    "places, staff_training"
                 )
             levels = {level_of(k) for k in given}
             if entry.sites is not None and "site" not in levels:
@@ -370,7 +383,24 @@ class Scenario:
                 units = {"site": sites, "team": teams, "offer": ()}[level]
                 changes.append(ScheduledChange(entry.week, key, units, float(value)))
         self._check_offers_grow(changes)
+        self._check_training_starts(changes)
         return tuple(changes)
+
+    def _check_training_starts(self, changes: list[ScheduledChange]) -> None:
+        """Refuse a scheduled training of a team already trained (at entry or before)."""
+        trained = {t.name for t in self.spec.teams if t.staff_training}
+        names = [t.name for t in self.spec.teams]
+        for change in sorted(changes, key=lambda c: c.week):
+            if change.key != STAFF_TRAINING:
+                continue
+            again = [names[t] for t in change.units if names[t] in trained]
+            if again:
+                raise ScenarioError(
+                    f"{self.path or '<scenario>'}: schedule: staff_training at week "
+                    f"{change.week}: team {again[0]!r} is already trained by then; a schedule "
+                    "starts a training once, at untrained teams (name them in `teams`)"
+                )
+            trained.update(names[t] for t in change.units)
 
     def _check_offers_grow(self, changes: list[ScheduledChange]) -> None:
         """Refuse a scheduled offer below the one in force (a schedule only widens offers)."""

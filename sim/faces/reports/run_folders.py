@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from sim.core.schedule import STAFF_TRAINING
 from sim.faces.reports.figures import (
     plot_ce_plane,
     plot_ceac,
@@ -165,9 +166,16 @@ _THRESHOLDS_GBP = np.arange(0.0, 100_001.0, 1_000.0)
 
 
 def _trained_share(result: ScenarioResult) -> float:
-    """Share of the scenario's users whose team receives staff training."""
+    """Share of the scenario's users whose team receives staff training, at entry or by schedule.
+
+    A scheduled training is costed like one at entry (once, undiscounted).
+    """
     world = result.scenario.world()
-    return float(np.mean(world.staff_training[world.team_of_agent]))
+    trained = world.staff_training.copy()
+    for change in result.scenario.schedule():
+        if change.key == STAFF_TRAINING:
+            trained[list(change.units)] = True
+    return float(np.mean(trained[world.team_of_agent]))
 
 
 def _economics_sections(
