@@ -22,6 +22,7 @@ if TYPE_CHECKING:
 __all__ = [
     "METRICS",
     "SERVICE_FLOW_METRICS",
+    "SOMETIMES_UNDEFINED",
     "SUMMARY_METRICS",
     "metrics_table",
     "weekly_metrics",
@@ -98,6 +99,10 @@ _ROW_OF = np.array(
 )
 if sorted([*QUANTITIES, *SERVICE_FLOW_METRICS]) != sorted(METRICS):  # pragma: no cover
     raise RuntimeError("sim.core.metric_kernels.QUANTITIES must name every other metric once")
+# means over the week's events, NaN in a week without one (nobody placed, no first job)
+SOMETIMES_UNDEFINED = frozenset(
+    {"waiting_weeks", "removed_waiting_weeks", "time_to_first_job_weeks"}
+)
 _FLOW_ROWS = [list(METRICS).index(name) for name in SERVICE_FLOW_METRICS]
 
 SUMMARY_METRICS = (
