@@ -8,13 +8,21 @@ Usage::
 
 What one press of Step costs the server, split into its parts, measured offscreen
 exactly as the app does it (the same :class:`sim.faces.app.session.ContextComparison` and
-the same :mod:`sim.faces.app.figures` figures, written to PNG in memory as
-``solara.FigureMatplotlib`` does):
+the same PNG bytes of :func:`sim.faces.app.figures.chart_png` that the views show):
 
 - ``step``: one week of both contexts (the model step and its DataCollector).
 - ``readout``: the numbers under the charts (the data the components compute).
-- ``outcomes``, ``stages+doses``, ``network``, ``pathway``: one tab's figure(s),
-  drawn and encoded as PNG. Only the visible tab redraws after a step.
+- ``outcomes``, ``effect``, ``stages+doses``, ``network``, ``pathway``: one tab's
+  chart(s), redrawn and encoded as PNG. Only the visible tab redraws after a step.
+
+And the baselines, measured in the same run at the same weeks, so that the ratios
+printed at the end compare like with like:
+
+- ``(rebuilt)``: a new figure for every redraw (:func:`~sim.faces.app.figures.outcomes_figure`
+  and the others), PNG at matplotlib's default compression, as the app drew before it
+  kept its figures between redraws.
+- ``(constrained)``: rebuilt and laid out by matplotlib's constrained layout, as the app
+  drew before its redrawn views got fixed margins.
 
 Each row is the median (and 90th percentile) over the weeks, measured at weeks
 spread over the run, so later (longer) series are included. Printed, not asserted;
@@ -37,7 +45,9 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
 
 from sim.faces.app.figures import (  # noqa: E402
+    chart_png,
     doses_figure,
+    effect_figure,
     network_figure,
     outcomes_figure,
     pathway_figure,
@@ -85,15 +95,24 @@ def measure(agents: int, weeks: int, every: int) -> dict[str, list[float]]:
     person = comparison.runs[0].model.service_users[0].unique_id
     parts: dict[str, Callable[[], object]] = {
         "readout": lambda: readout(comparison),
-        "outcomes": lambda: _png(outcomes_figure(comparison)),
-        "stages+doses": lambda: (_png(stages_figure(comparison)), _png(doses_figure(comparison))),
+        "outcomes": lambda: chart_png(comparison, "outcomes"),
+        "effect": lambda: chart_png(comparison, "effect"),
+        "stages+doses": lambda: (chart_png(comparison, "stages"), chart_png(comparison, "doses")),
+        "network": lambda: chart_png(comparison, "network", person),
+        "pathway": lambda: chart_png(comparison, "pathway", person),
+        "outcomes (rebuilt)": lambda: _png(outcomes_figure(comparison)),
+        "effect (rebuilt)": lambda: _png(effect_figure(comparison)),
+        "stages+doses (rebuilt)": lambda: (
+            _png(stages_figure(comparison)),
+            _png(doses_figure(comparison)),
+        ),
+        "network (rebuilt)": lambda: _png(network_figure(comparison, person)),
+        "pathway (rebuilt)": lambda: _png(pathway_figure(comparison, person)),
         "outcomes (constrained)": lambda: _png_constrained(outcomes_figure(comparison)),
         "stages+doses (constrained)": lambda: (
             _png_constrained(stages_figure(comparison)),
             _png_constrained(doses_figure(comparison)),
         ),
-        "network": lambda: _png(network_figure(comparison, person)),
-        "pathway": lambda: _png(pathway_figure(comparison, person)),
     }
     times: dict[str, list[float]] = {"step": [], **{name: [] for name in parts}}
     for week in range(1, weeks + 1):
@@ -131,11 +150,15 @@ def main() -> None:
     for row in rows:
         print(f"{row['part']:<28}{row['median_ms']:>11}{row['p90_ms']:>9}{row['samples']:>9}")
     median = {r["part"]: r["median_ms"] for r in rows}
-    for tab in ("outcomes", "stages+doses", "network", "pathway"):
+    tabs = ("outcomes", "effect", "stages+doses", "network", "pathway")
+    for tab in tabs:
         total = median["step"] + median["readout"] + median[tab]
         print(f"step + readout + redraw of the {tab} tab: {total:.0f} ms ({1000 / total:.1f}/s)")
+    for tab in tabs:
+        ratio = median[f"{tab} (rebuilt)"] / median[tab]
+        print(f"{tab}: a new figure per redraw (the baseline) takes {ratio:.2f}x the kept figure")
     for tab in ("outcomes", "stages+doses"):
-        ratio = median[f"{tab} (constrained)"] / median[tab]
+        ratio = median[f"{tab} (constrained)"] / median[f"{tab} (rebuilt)"]
         print(f"{tab}: constrained layout (the baseline) takes {ratio:.2f}x the fixed margins")
     result = {
         "agents": agents,
