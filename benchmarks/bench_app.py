@@ -25,13 +25,16 @@ printed at the end compare like with like:
   drew before its redrawn views got fixed margins.
 
 Each row is the median (and 90th percentile) over the weeks, measured at weeks
-spread over the run, so later (longer) series are included. Printed, not asserted;
-``--out FILE.json`` also writes them with machine information.
+spread over the run, so later (longer) series are included; the CPU column is the
+median CPU time, which other processes on a shared machine do not inflate as they do
+the wall-clock time (the redraws per second are of the wall-clock medians). Printed,
+not asserted; ``--out FILE.json`` also writes them with machine information.
 """
 
 from __future__ import annotations
 
 import argparse
+import gc
 import io
 import json
 import platform
@@ -72,14 +75,19 @@ def _png_constrained(figure: object) -> int:
     return _png(figure)
 
 
-def _timed(action: Callable[[], object]) -> float:
-    started = time.perf_counter()
+def _timed(action: Callable[[], object]) -> tuple[float, float]:
+    """Wall-clock and CPU seconds of ``action`` (CPU time: what other processes do not
+    change on a shared machine)."""
+    # every part starts from an empty nursery: else a part pays for the garbage that the
+    # rebuilt figures measured before it left (a full collection of the run's objects)
+    gc.collect()
+    started, cpu = time.perf_counter(), time.process_time()
     action()
-    return time.perf_counter() - started
+    return time.perf_counter() - started, time.process_time() - cpu
 
 
-def measure(agents: int, weeks: int, every: int) -> dict[str, list[float]]:
-    """Seconds per step and per redraw, sampled every ``every`` weeks."""
+def measure(agents: int, weeks: int, every: int) -> dict[str, list[tuple[float, float]]]:
+    """Seconds (wall clock, CPU) per step and per redraw, sampled every ``every`` weeks."""
     (name_a, a), (name_b, b) = preset_contexts("stigma")
     comparison = ContextComparison(
         n_agents=agents,
@@ -114,7 +122,7 @@ def measure(agents: int, weeks: int, every: int) -> dict[str, list[float]]:
             _png_constrained(doses_figure(comparison)),
         ),
     }
-    times: dict[str, list[float]] = {"step": [], **{name: [] for name in parts}}
+    times: dict[str, list[tuple[float, float]]] = {"step": [], **{name: [] for name in parts}}
     for week in range(1, weeks + 1):
         times["step"].append(_timed(comparison.step))
         if week % every == 0 or week == weeks:
@@ -123,13 +131,15 @@ def measure(agents: int, weeks: int, every: int) -> dict[str, list[float]]:
     return times
 
 
-def _row(name: str, values: list[float]) -> dict[str, float | str | int]:
+def _row(name: str, samples: list[tuple[float, float]]) -> dict[str, float | str | int]:
+    values = [wall for wall, _ in samples]
     ordered = sorted(values)
     p90 = ordered[min(len(ordered) - 1, int(0.9 * len(ordered)))]
     return {
         "part": name,
         "median_ms": round(1000 * statistics.median(values), 1),
         "p90_ms": round(1000 * p90, 1),
+        "cpu_median_ms": round(1000 * statistics.median(cpu for _, cpu in samples), 1),
         "samples": len(values),
     }
 
@@ -146,9 +156,12 @@ def main() -> None:
     times = measure(agents, weeks, every=max(1, weeks // 8))
     rows = [_row(name, values) for name, values in times.items()]
     print(f"teaching app, {agents} agents, contexts A and B side by side, {weeks} weeks")
-    print(f"{'part':<28}{'median ms':>11}{'p90 ms':>9}{'samples':>9}")
+    print(f"{'part':<28}{'median ms':>11}{'p90 ms':>9}{'CPU ms':>9}{'samples':>9}")
     for row in rows:
-        print(f"{row['part']:<28}{row['median_ms']:>11}{row['p90_ms']:>9}{row['samples']:>9}")
+        print(
+            f"{row['part']:<28}{row['median_ms']:>11}{row['p90_ms']:>9}"
+            f"{row['cpu_median_ms']:>9}{row['samples']:>9}"
+        )
     median = {r["part"]: r["median_ms"] for r in rows}
     tabs = ("outcomes", "effect", "stages+doses", "network", "pathway")
     for tab in tabs:
