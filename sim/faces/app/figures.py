@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 from matplotlib.axes import Axes
+from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure, SubFigure
 from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
@@ -646,6 +647,9 @@ def chart_png(comparison: ContextComparison, name: str, person: int | None = Non
         if live.chart is None or live.person != person:
             live.chart = None
             figure, update = _LIVE_BUILDERS[name](comparison, person)
+            # its own Agg canvas: savefig would otherwise make a new canvas for each PNG, with
+            # a new renderer, so that matplotlib's cache of text sizes never hit
+            FigureCanvasAgg(figure)
             # a layout engine starts from the axes' positions, so a redraw starts where a
             # fresh figure does (else the layout of another week leaves a trace)
             start = [(ax, ax.get_position(original=True).frozen()) for ax in figure.axes]
