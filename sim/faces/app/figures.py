@@ -10,17 +10,21 @@ solid blue line, context B a dashed orange one (Okabe-Ito colours, as in
 
 from __future__ import annotations
 
+import io
 import textwrap
-from collections.abc import Sequence
+import threading
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 from matplotlib.axes import Axes
+from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure, SubFigure
 from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
 from matplotlib.ticker import MaxNLocator
+from matplotlib.transforms import Bbox
 
 from sim.core.logic_model import MECHANISMS, STAGES
 from sim.core.scales import N_STAGES, QPR_MAX
@@ -33,7 +37,9 @@ __all__ = [
     "EFFECT_PANELS",
     "NETWORK_FULL_MAX",
     "NETWORK_SAMPLE",
+    "PNG_OPTIONS",
     "RUN_STYLES",
+    "chart_png",
     "doses_figure",
     "effect_figure",
     "effect_readout",
@@ -179,14 +185,46 @@ def _min_span(ax: Axes, span: float, floor: float | None = None) -> None:
     ax.set_ylim(bottom, top)
 
 
+def _autoscale_y(ax: Axes, lines: Sequence[Line2D], *, zero: bool = False) -> None:
+    """Fit the y-axis to ``lines`` (and to y = 0 with a zero line), as fresh axes would.
+
+    The data limits are set from the lines' data, not by ``Axes.relim``: relim would
+    put an ``axhline`` through the current view's transform, and its rounding error
+    (1e-17) turns an all-zero series from a degenerate range into a tiny one.
+    """
+    limits = Bbox.null()
+    for line in lines:
+        limits.update_from_path(line.get_path(), ignore=False)
+    if zero:
+        limits.update_from_data_y(np.zeros(1), ignore=False)
+    ax.dataLim.set_points(limits.get_points())
+    ax.set_autoscaley_on(True)
+    ax.autoscale_view(scalex=False)
+
+
+# A chart kept between redraws: its figure and a function that puts the run's current
+# weeks into the figure's artists (line data, offsets, texts).
+_Chart = tuple[Figure, Callable[[], None]]
+
+
+def _drawn(chart: _Chart) -> Figure:
+    figure, update = chart
+    update()
+    return figure
+
+
 def outcomes_figure(comparison: ContextComparison) -> Figure:
     """The three outcome domains week by week: functional, existential, social."""
+    return _drawn(_outcomes_chart(comparison))
+
+
+def _outcomes_chart(comparison: ContextComparison) -> _Chart:
     width, height = 13.0, 3.5
     fig = _fixed_figure(width, height)
     weeks = int(comparison.settings["weeks"])
     widths = [len(panels) for panels in DOMAIN_PANELS.values()]
     subfigs = fig.subfigures(1, len(DOMAIN_PANELS), width_ratios=widths, wspace=0.0)
-    frames = {run.key: metric_frame(run.model) for run in comparison.runs}
+    drawn = []  # (axes, metric, scale, span, {run key: (line, last-week dot)})
     for subfig, (domain, panels), share in zip(subfigs, DOMAIN_PANELS.items(), widths, strict=True):
         subfig.suptitle(  # below the legend's row, above the panel titles
             f"{domain} outcomes",
@@ -200,34 +238,42 @@ def outcomes_figure(comparison: ContextComparison) -> Figure:
         sub_width = width * share / sum(widths)
         axes = _fixed_axes(subfig, sub_width, height, len(panels), top_in=1.0)[0]
         for ax, (metric, title, unit, scale, span) in zip(axes, panels, strict=True):
+            lines = {}
             for run in comparison.runs:
                 colour, style = RUN_STYLES[run.key]
-                series = frames[run.key][metric] * scale
-                ax.plot(series.index, series.to_numpy(), color=colour, linestyle=style, lw=2)
-                ax.plot(series.index[-1:], series.to_numpy()[-1:], "o", color=colour, ms=4)
+                (line,) = ax.plot([], [], color=colour, linestyle=style, lw=2)
+                (dot,) = ax.plot([], [], "o", color=colour, ms=4)
+                lines[run.key] = (line, dot)
             _style(ax, title, unit, weeks)
-            _min_span(ax, span, floor=0.0)
+            drawn.append((ax, metric, scale, span, lines))
     _run_legend(fig, comparison.runs, (width, height))
-    return fig
+
+    def update() -> None:
+        frames = {run.key: metric_frame(run.model) for run in comparison.runs}
+        for ax, metric, scale, span, lines in drawn:
+            for key, (line, dot) in lines.items():
+                series = frames[key][metric] * scale
+                x, y = series.index.to_numpy(), series.to_numpy()
+                line.set_data(x, y)
+                dot.set_data(x[-1:], y[-1:])
+            _autoscale_y(ax, [drawn for pair in lines.values() for drawn in pair])
+            _min_span(ax, span, floor=0.0)
+
+    return fig, update
 
 
 def stages_figure(comparison: ContextComparison) -> Figure:
     """Share of users in each recovery stage over time, one panel per context."""
+    return _drawn(_stages_chart(comparison))
+
+
+def _stages_chart(comparison: ContextComparison) -> _Chart:
     runs = comparison.runs
     width, height = 6.5 * len(runs), 3.5
     fig = _fixed_figure(width, height)
     axes = _fixed_axes(fig, width, height, len(runs), top_in=0.95)[0]
     names = [f"stage_{s}" for s in STAGES]
     for ax, run in zip(axes, runs, strict=True):
-        table = metric_frame(run.model, names)
-        ax.stackplot(
-            table.index,
-            (100 * table.to_numpy()).T,
-            colors=STAGE_COLOURS,
-            labels=[s.capitalize() for s in STAGES],
-            edgecolor="white",
-            linewidth=0.3,
-        )
         ax.set_ylim(0, 100)
         _style(ax, f"{run.key}: {run.name}", "% of users", int(comparison.settings["weeks"]))
     handles = [
@@ -242,25 +288,56 @@ def stages_figure(comparison: ContextComparison) -> Figure:
         title="Recovery stage (Andresen et al. 2003), earliest first",
         title_fontsize=9,
     )
-    return fig
+    stacks: dict[int, list] = {}
+
+    def update() -> None:
+        for i, (ax, run) in enumerate(zip(axes, runs, strict=True)):
+            for area in stacks.pop(i, []):
+                area.remove()
+            table = metric_frame(run.model, names)
+            stacks[i] = ax.stackplot(
+                table.index,
+                (100 * table.to_numpy()).T,
+                colors=STAGE_COLOURS,
+                labels=[s.capitalize() for s in STAGES],
+                edgecolor="white",
+                linewidth=0.3,
+            )
+
+    return fig, update
 
 
 def doses_figure(comparison: ContextComparison) -> Figure:
     """Mean weekly dose of each of the four mechanisms of the logic model."""
+    return _drawn(_doses_chart(comparison))
+
+
+def _doses_chart(comparison: ContextComparison) -> _Chart:
     width, height = 13.0, 3.1
     fig = _fixed_figure(width, height)
     axes = _fixed_axes(fig, width, height, len(MECHANISMS), top_in=0.7)[0]
     weeks = int(comparison.settings["weeks"])
+    drawn = []  # (axes, mechanism, {run key: line})
     for ax, mechanism in zip(axes, MECHANISMS, strict=True):
+        lines = {}
         for run in comparison.runs:
             colour, style = RUN_STYLES[run.key]
-            series = metric_frame(run.model, [f"dose_{mechanism}"]).iloc[:, 0]
-            ax.plot(series.index, series.to_numpy(), color=colour, linestyle=style, lw=2)
+            (lines[run.key],) = ax.plot([], [], color=colour, linestyle=style, lw=2)
         ax.axhline(0.0, color="#999999", lw=0.8)
         _style(ax, mechanism.replace("_", " ").capitalize(), "mean weekly dose", weeks)
-        _min_span(ax, 0.1)
+        drawn.append((ax, mechanism, lines))
     _run_legend(fig, comparison.runs, (width, height))
-    return fig
+    models = {run.key: run.model for run in comparison.runs}
+
+    def update() -> None:
+        for ax, mechanism, lines in drawn:
+            for key, line in lines.items():
+                series = metric_frame(models[key], [f"dose_{mechanism}"]).iloc[:, 0]
+                line.set_data(series.index.to_numpy(), series.to_numpy())
+            _autoscale_y(ax, list(lines.values()), zero=True)
+            _min_span(ax, 0.1)
+
+    return fig, update
 
 
 # Above NETWORK_FULL_MAX people every dot and tie is an unreadable hairball on a
@@ -335,58 +412,34 @@ def network_figure(comparison: ContextComparison, person: int | None = None) -> 
         comparison: The run.
         person: Mesa ``unique_id`` of a user to ring and label, if any.
     """
+    return _drawn(_network_chart(comparison, person))
+
+
+def _network_chart(comparison: ContextComparison, person: int | None) -> _Chart:
     runs = comparison.runs
     sampled = int(comparison.settings["n_agents"]) > NETWORK_FULL_MAX
     fig = _new_figure(5.2 * len(runs), 5.8 if sampled else 5.4)
     axes = fig.subplots(1, len(runs), squeeze=False)[0]
-    if sampled:
-        shown, _ = network_sample(comparison, person)
-        first = runs[0].model.network_graph()
-        at = np.full(first.number_of_nodes(), -1)
-        at[shown] = np.arange(len(shown))
-        sample_edges = np.array(
-            [(at[a], at[b]) for a, b in first.edges() if at[a] >= 0 and at[b] >= 0],
-            dtype=np.int64,
-        ).reshape(-1, 2)
-        pos = _sample_layout(len(shown), sample_edges)
-    else:
-        pos = comparison.layout()
-        shown = np.arange(len(pos))
-        at = shown
-    index = {name: i for i, name in enumerate(STAGES)}
+    panels = []  # (axes, run, ties, people, ring, label)
     for ax, run in zip(axes, runs, strict=True):
-        graph = run.model.network_graph()
-        edges = np.array(list(graph.edges()), dtype=np.int64).reshape(-1, 2)
-        if sampled and len(edges):
-            edges = at[edges]
-            edges = edges[(edges >= 0).all(axis=1)]
-        if len(edges):
-            segments = np.stack([pos[edges[:, 0]], pos[edges[:, 1]]], axis=1)
-            ax.add_collection(_segments(segments))
-        stage = np.array([index[graph.nodes[int(n)]["stage"]] for n in shown])
-        ax.scatter(
-            pos[:, 0],
-            pos[:, 1],
-            s=22,
-            c=[STAGE_COLOURS[s] for s in stage],
-            edgecolors="#555555",
-            linewidths=0.3,
-            zorder=2,
-            gid="people",
+        ties = ax.add_collection(_segments(np.empty((0, 2, 2))))
+        people = ax.scatter(
+            [], [], s=22, edgecolors="#555555", linewidths=0.3, zorder=2, gid="people"
         )
+        ring = label = None
         if person is not None:
-            column = at[run.model.user(person).column]
-            ax.scatter(
-                *pos[column],
+            ring = ax.scatter(
+                [],
+                [],
                 s=160,
                 facecolors="none",
                 edgecolors="#D55E00",
                 linewidths=2.2,
                 zorder=3,
             )
-            ax.annotate(
+            label = ax.annotate(
                 f"person {person}",
-                pos[column],
+                (0.0, 0.0),
                 xytext=(8, 8),
                 textcoords="offset points",
                 fontsize=9,
@@ -394,16 +447,11 @@ def network_figure(comparison: ContextComparison, person: int | None = None) -> 
                 fontweight="bold",
                 zorder=4,
             )
-        ties = f"{len(edges)} of {graph.number_of_edges()} ties" if sampled else None
-        ax.set_title(
-            f"{run.key}: {run.name} ({ties or f'{graph.number_of_edges()} ties'})",
-            fontsize=11,
-            loc="left",
-        )
         ax.set_xlim(-0.03, 1.03)
         ax.set_ylim(-0.03, 1.03)
         ax.set_aspect("equal")
         ax.axis("off")
+        panels.append((ax, run, ties, people, ring, label))
     if sampled:
         fig.suptitle(
             textwrap.fill(network_caption(comparison, person), 60 * len(runs)),
@@ -417,7 +465,45 @@ def network_figure(comparison: ContextComparison, person: int | None = None) -> 
     fig.legend(
         handles=handles, loc="outside lower center", ncols=len(STAGES), fontsize=9, frameon=False
     )
-    return fig
+    index = {name: i for i, name in enumerate(STAGES)}
+
+    def update() -> None:
+        graphs = [run.model.network_graph() for run in runs]
+        if sampled:
+            shown, _ = network_sample(comparison, person)
+            first = graphs[0]
+            at = np.full(first.number_of_nodes(), -1)
+            at[shown] = np.arange(len(shown))
+            sample_edges = np.array(
+                [(at[a], at[b]) for a, b in first.edges() if at[a] >= 0 and at[b] >= 0],
+                dtype=np.int64,
+            ).reshape(-1, 2)
+            pos = _sample_layout(len(shown), sample_edges)
+        else:
+            pos = comparison.layout()
+            shown = np.arange(len(pos))
+            at = shown
+        for (ax, run, ties, people, ring, label), graph in zip(panels, graphs, strict=True):
+            edges = np.array(list(graph.edges()), dtype=np.int64).reshape(-1, 2)
+            if sampled and len(edges):
+                edges = at[edges]
+                edges = edges[(edges >= 0).all(axis=1)]
+            ties.set_segments(np.stack([pos[edges[:, 0]], pos[edges[:, 1]]], axis=1))
+            stage = np.array([index[graph.nodes[int(n)]["stage"]] for n in shown])
+            people.set_offsets(pos)
+            people.set_facecolor([STAGE_COLOURS[s] for s in stage])
+            if person is not None:
+                column = at[run.model.user(person).column]
+                ring.set_offsets([pos[column]])
+                label.xy = pos[column]
+            ties_text = f"{len(edges)} of {graph.number_of_edges()} ties" if sampled else None
+            ax.set_title(
+                f"{run.key}: {run.name} ({ties_text or f'{graph.number_of_edges()} ties'})",
+                fontsize=11,
+                loc="left",
+            )
+
+    return fig, update
 
 
 def _sample_layout(n: int, edges: np.ndarray) -> np.ndarray:
@@ -442,6 +528,10 @@ def pathway_figure(comparison: ContextComparison, person: int) -> Figure:
     Raises:
         sim.faces.mesa_model.ModelError: If no service user has that id.
     """
+    return _drawn(_pathway_chart(comparison, person))
+
+
+def _pathway_chart(comparison: ContextComparison, person: int) -> _Chart:
     fig = _new_figure(9.0, 4.2)
     top, bottom = fig.subplots(2, 1, sharex=True, height_ratios=[4, 1])
     weeks = int(comparison.settings["weeks"])
@@ -457,12 +547,12 @@ def pathway_figure(comparison: ContextComparison, person: int) -> Figure:
             color="#333333",
             clip_on=False,
         )
+    drawn = []  # (model, line, work marks)
     for row, run in enumerate(comparison.runs):
-        path = run.model.agent_pathway(person)
         colour, style = RUN_STYLES[run.key]
-        top.plot(path.index, path["personal_recovery"], color=colour, linestyle=style, lw=2.2)
-        worked = path.index[path["employed"].to_numpy()]
-        bottom.scatter(worked, np.full(len(worked), row), marker="|", s=120, color=colour)
+        (line,) = top.plot([], [], color=colour, linestyle=style, lw=2.2)
+        marks = bottom.scatter(np.empty(0), np.full(0, row), marker="|", s=120, color=colour)
+        drawn.append((run.model, row, line, marks))
     top.set_ylim(0, QPR_MAX)
     _style(top, f"Person {person}: personal recovery and recovery stage", "QPR score (0-60)", weeks)
     top.set_xlabel("")
@@ -472,7 +562,15 @@ def pathway_figure(comparison: ContextComparison, person: int) -> Figure:
     _style(bottom, "", "", weeks)
     bottom.grid(False)
     _run_legend(fig, comparison.runs)
-    return fig
+
+    def update() -> None:
+        for model, row, line, marks in drawn:
+            path = model.agent_pathway(person)
+            line.set_data(path.index.to_numpy(), path["personal_recovery"].to_numpy())
+            worked = path.index.to_numpy()[path["employed"].to_numpy()]
+            marks.set_offsets(np.column_stack([worked, np.full(len(worked), row)]))
+
+    return fig, update
 
 
 def readout(comparison: ContextComparison) -> pd.DataFrame:
@@ -499,6 +597,92 @@ def readout(comparison: ContextComparison) -> pd.DataFrame:
 
 
 CHARTS = ("outcomes", "effect", "stages", "doses", "network", "pathway")
+
+
+# How the app encodes a chart: zlib's fastest level. The pixels are the same as at the
+# default level (6, lossless both); the PNG is ~5% larger and encoded ~1.7x faster (the
+# outcomes chart: 15 instead of 25 ms).
+PNG_OPTIONS = {"format": "png", "pil_kwargs": {"compress_level": 1}}
+
+_LIVE_BUILDERS: dict[str, Callable[[ContextComparison, int | None], _Chart]] = {
+    "outcomes": lambda comparison, _: _outcomes_chart(comparison),
+    "effect": lambda comparison, _: _effect_chart(comparison),
+    "stages": lambda comparison, _: _stages_chart(comparison),
+    "doses": lambda comparison, _: _doses_chart(comparison),
+    "network": _network_chart,
+    "pathway": _pathway_chart,
+}
+_LIVE_LOCK = threading.Lock()
+
+
+class _LiveChart:
+    """A chart kept between redraws of one run, and the lock that serialises its redraws."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.chart: _Chart | None = None
+        self.person: int | None = None
+        self.start: list[tuple[Axes, Bbox]] = []  # the axes' positions before any layout
+        self.frozen = False  # x-axis labels kept in place (_freeze_xlabels)
+
+
+def chart_png(comparison: ContextComparison, name: str, person: int | None = None) -> bytes:
+    """One of :data:`CHARTS` at the run's current week, as the PNG the app shows.
+
+    The first call for a run builds the figure; later calls keep its figure, axes and
+    artists and only put the current weeks into them (line data, offsets, titles)
+    before drawing it again, which is what makes a redraw cheap. The picture is that of
+    a freshly drawn figure (:func:`outcomes_figure` and the others). Another ``person``
+    builds the network or pathway figure anew (one kept per chart). Safe to call from
+    several threads: one redraw of a chart at a time.
+
+    Args:
+        comparison: The run.
+        name: The chart, one of :data:`CHARTS`.
+        person: The person of the pathway chart (required) or of the network (ringed).
+    """
+    person = person if name in ("network", "pathway") else None
+    with _LIVE_LOCK:
+        live = comparison.__dict__.setdefault("_live_charts", {}).setdefault(name, _LiveChart())
+    with live.lock:
+        if live.chart is None or live.person != person:
+            live.chart = None
+            figure, update = _LIVE_BUILDERS[name](comparison, person)
+            # its own Agg canvas: savefig would otherwise make a new canvas for each PNG, with
+            # a new renderer, so that matplotlib's cache of text sizes never hit
+            FigureCanvasAgg(figure)
+            # a layout engine starts from the axes' positions, so a redraw starts where a
+            # fresh figure does (else the layout of another week leaves a trace)
+            start = [(ax, ax.get_position(original=True).frozen()) for ax in figure.axes]
+            update()
+            live.chart, live.person, live.start = (figure, update), person, start
+            live.frozen = False
+        else:
+            live.chart[1]()
+            if live.chart[0].get_layout_engine() is not None:
+                for ax, position in live.start:
+                    ax.set_position(position, which="both")
+                    ax.set_in_layout(True)  # set_position takes an axes out of the layout
+        figure = live.chart[0]
+        buffer = io.BytesIO()
+        figure.savefig(buffer, **PNG_OPTIONS)
+        if figure.get_layout_engine() is None and not live.frozen:
+            _freeze_xlabels(figure)
+            live.frozen = True
+        return buffer.getvalue()
+
+
+def _freeze_xlabels(figure: Figure) -> None:
+    """Keep the x-axis labels where the last draw put them.
+
+    Matplotlib places an axis label below the tick labels' boxes, measured anew on every
+    draw (a tenth of a redraw). Below an x-axis that box's height does not depend on
+    the labels' text (a line of text is as high as "lp"), so in a figure of fixed
+    margins and size the place found by the first draw is the place of every later one.
+    """
+    for ax in figure.axes:
+        label = ax.xaxis.label
+        ax.xaxis.set_label_coords(*label.get_position(), transform=label.get_transform())
 
 
 def save_charts(
@@ -534,6 +718,10 @@ def effect_figure(comparison: ContextComparison) -> Figure:
     side by side, the interaction, effect in B - effect in A (dotted black). A flat
     zero line means the package changed nothing.
     """
+    return _drawn(_effect_chart(comparison))
+
+
+def _effect_chart(comparison: ContextComparison) -> _Chart:
     width, height = 13.0, 5.8
     fig = _fixed_figure(width, height)
     weeks = int(comparison.settings["weeks"])
@@ -542,20 +730,20 @@ def effect_figure(comparison: ContextComparison) -> Figure:
         for ax in axes:
             ax.axis("off")
         axes[1].text(0.5, 0.5, "Offer an intervention to see its effect", ha="center", fontsize=12)
-        return fig
-    effects = {run.key: effect_frame(run) for run in comparison.runs}
+        return fig, lambda: None
+    drawn = []  # (axes, metric, scale, span, {run key: line}, interaction line or None)
     for ax, (domain, metric, title, unit, scale, span) in zip(axes, EFFECT_PANELS, strict=True):
         ax.axhline(0.0, color="#999999", lw=0.8)
+        lines = {}
         for run in comparison.runs:
             colour, style = RUN_STYLES[run.key]
-            series = effects[run.key][metric] * scale
-            ax.plot(series.index, series.to_numpy(), color=colour, linestyle=style, lw=2)
+            (lines[run.key],) = ax.plot([], [], color=colour, linestyle=style, lw=2)
+        gap = None
         if comparison.side_by_side:
-            gap = (effects["B"][metric] - effects["A"][metric]) * scale
             colour, style = INTERACTION_STYLE
-            ax.plot(gap.index, gap.to_numpy(), color=colour, linestyle=style, lw=1.8)
+            (gap,) = ax.plot([], [], color=colour, linestyle=style, lw=1.8)
         _style(ax, f"{domain}: {title}", f"effect, {unit}", weeks)
-        _min_span(ax, span)
+        drawn.append((ax, metric, scale, span, lines, gap))
     handles = [
         Line2D(
             [],
@@ -579,7 +767,20 @@ def effect_figure(comparison: ContextComparison) -> Figure:
             )
         )
     _legend_top_right(fig, handles, width, height, fontsize=10)
-    return fig
+
+    def update() -> None:
+        effects = {run.key: effect_frame(run) for run in comparison.runs}
+        for ax, metric, scale, span, lines, gap in drawn:
+            for key, line in lines.items():
+                series = effects[key][metric] * scale
+                line.set_data(series.index.to_numpy(), series.to_numpy())
+            if gap is not None:
+                between = (effects["B"][metric] - effects["A"][metric]) * scale
+                gap.set_data(between.index.to_numpy(), between.to_numpy())
+            _autoscale_y(ax, [*lines.values(), *([gap] if gap is not None else [])], zero=True)
+            _min_span(ax, span)
+
+    return fig, update
 
 
 def effect_readout(comparison: ContextComparison) -> pd.DataFrame:

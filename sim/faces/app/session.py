@@ -302,6 +302,7 @@ class ContextComparison(mesa.Model):
                 # this, every model the app ever built would stay in memory for the server's life
                 getattr(mesa.Agent, "_ids", {}).pop(model, None)
         self.runs = ()
+        self.__dict__.pop("_live_charts", None)  # the app's charts kept between redraws
 
     def step(self) -> None:
         """Advance every run (with and without the package) by one week.

@@ -14,21 +14,16 @@ import os
 from collections.abc import Callable
 from pathlib import Path
 
+import reacton.ipywidgets as rw
 import solara
-from matplotlib.figure import Figure
 from mesa.visualization.utils import update_counter
 
 from sim.faces.app.figures import (
     DOMAIN_PANELS,
-    doses_figure,
-    effect_figure,
+    chart_png,
     effect_readout,
-    network_figure,
-    outcomes_figure,
-    pathway_figure,
     readout,
     save_charts,
-    stages_figure,
 )
 from sim.faces.app.session import ContextComparison, export_run
 from sim.faces.cli.app_server import OUT_ENV
@@ -48,10 +43,14 @@ __all__ = [
 
 
 @solara.component
-def Chart(figure: Figure, *, tag: str) -> solara.Element:
-    """A matplotlib figure as a PNG image in a container with CSS class ``rp-chart-<tag>``."""
+def Chart(png: bytes, *, tag: str) -> solara.Element:
+    """A chart's PNG (:func:`~sim.faces.app.figures.chart_png`) as an image.
+
+    In a container with CSS class ``rp-chart-<tag>``; the same image widget as
+    ``solara.FigureMatplotlib`` shows, given the PNG of a figure kept between redraws.
+    """
     with solara.Column(classes=[f"rp-chart-{tag}"], style={"width": "100%"}) as main:
-        solara.FigureMatplotlib(figure, format="png", dependencies=None)
+        rw.Image(value=png, format="png")
     return main
 
 
@@ -102,7 +101,7 @@ def OutcomesView(comparison: ContextComparison) -> solara.Element:
     """The three outcome domains over time, with the current values underneath."""
     update_counter.get()
     with solara.Column() as main:
-        Chart(outcomes_figure(comparison), tag="outcomes")
+        Chart(chart_png(comparison, "outcomes"), tag="outcomes")
         Readout(comparison)
     return main
 
@@ -157,7 +156,7 @@ def EffectView(comparison: ContextComparison) -> solara.Element:
             "interaction: how much more the package does in B than in A.",
             classes=["rp-note"],
         )
-        Chart(effect_figure(comparison), tag="effect")
+        Chart(chart_png(comparison, "effect"), tag="effect")
         EffectReadout(comparison)
     return main
 
@@ -167,8 +166,8 @@ def StagesView(comparison: ContextComparison) -> solara.Element:
     """The stage distribution and the four mechanism doses over time."""
     update_counter.get()
     with solara.Column() as main:
-        Chart(stages_figure(comparison), tag="stages")
-        Chart(doses_figure(comparison), tag="doses")
+        Chart(chart_png(comparison, "stages"), tag="stages")
+        Chart(chart_png(comparison, "doses"), tag="doses")
     return main
 
 
@@ -180,7 +179,7 @@ def NetworkView(comparison: ContextComparison, person: int | None) -> solara.Ele
     sample of ego networks, and its caption says which (so does an exported PNG).
     """
     update_counter.get()
-    return Chart(network_figure(comparison, person), tag="network")
+    return Chart(chart_png(comparison, "network", person), tag="network")
 
 
 def most_affected_person(comparison: ContextComparison) -> int:
@@ -242,7 +241,7 @@ def PersonView(comparison: ContextComparison, person: solara.Reactive[int]) -> s
             + "."
         )
         solara.Text(facts)
-        Chart(pathway_figure(comparison, chosen), tag="pathway")
+        Chart(chart_png(comparison, "pathway", chosen), tag="pathway")
     return main
 
 
