@@ -33,13 +33,15 @@ METRICS = [f"in_{k}" for k in INTERVENTION_KEYS] + [
     "ever_employed",
     "bed_days",
     "compulsory_admissions",
+    "in_service",
 ]
 
 
 def series(per_replicate: dict[int, dict[str, list[float]]], weeks: int = 2) -> pd.DataFrame:
-    """A tidy frame: replicate -> metric -> values over weeks 0..H (absent metrics 0)."""
+    """A tidy frame: replicate -> metric -> values over weeks 0..H (absent metrics 0, but
+    ``in_service`` 1: a closed cohort)."""
     rows = [
-        (r, w, metric, float(values.get(metric, [0.0] * (weeks + 1))[w]))
+        (r, w, metric, float(values.get(metric, [float(metric == "in_service")] * (weeks + 1))[w]))
         for r, values in per_replicate.items()
         for metric in METRICS
         for w in range(weeks + 1)

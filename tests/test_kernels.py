@@ -23,6 +23,7 @@ from sim.core.compiled import CompiledStep
 from sim.core.engine import Simulation, run_batch
 from sim.core.logic_model import MECHANISMS, STAGES, USER_INTERVENTIONS
 from sim.core.metrics import METRICS, metrics_table, weekly_metrics
+from sim.core.open_service import FLOWS, NEVER
 from sim.core.parameters import validate
 from sim.core.rules import personal_recovery, recovery_stage
 from sim.core.seeding import RunSeed
@@ -56,6 +57,28 @@ def _row_means(values: np.ndarray) -> np.ndarray:
     """``values.mean(axis=1)`` of an (R, N) array: numpy's row sum, then a division by N."""
     total = np.add.reduce(values, axis=1, dtype=np.float64)
     return np.true_divide(total, values.shape[1], out=total)
+
+
+def _service_metrics(state) -> dict[str, np.ndarray]:
+    """The service flow metrics: counts from the state, events from its week's flows
+    (their bookkeeping is checked by Little's law in tests/test_open_service.py)."""
+    n_agents = state.shape[1]
+    flow = dict(zip(FLOWS, state.flow.T, strict=True))
+    in_service = (state.referral_week <= state.week) & (state.exit_week == NEVER)
+
+    def mean_of(total: str, count: str) -> np.ndarray:
+        with np.errstate(invalid="ignore", divide="ignore"):
+            return np.where(flow[count] > 0, flow[total] / flow[count], np.nan)
+
+    return {
+        "caseload": np.count_nonzero(in_service, axis=1).astype(float),
+        "in_service": np.count_nonzero(in_service, axis=1) / n_agents,
+        "list_length": np.count_nonzero(state.waiting, axis=(1, 2)).astype(float),
+        **{name: flow[name] for name in FLOWS if "weeks" not in name},
+        "waiting_weeks": mean_of("places_filled_waited_weeks", "places_filled"),
+        "removed_waiting_weeks": mean_of("list_removals_waited_weeks", "list_removals"),
+        "time_to_first_job_weeks": mean_of("first_jobs_weeks_since_referral", "first_jobs"),
+    }
 
 
 def metrics_from_state(simulation: Simulation) -> dict[str, np.ndarray]:
@@ -108,6 +131,7 @@ def metrics_from_state(simulation: Simulation) -> dict[str, np.ndarray]:
         **{
             f"in_{name}": share(state.enrolled[..., k]) for k, name in enumerate(USER_INTERVENTIONS)
         },
+        **_service_metrics(state),
     }
     assert sorted(values) == sorted(METRICS)
     return {name: values[name] for name in METRICS}
