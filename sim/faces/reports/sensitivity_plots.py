@@ -51,9 +51,13 @@ LABELLED = 6  # Morris points named on the plot
 def output_title(output: str) -> str:
     """A readable title of an output column, e.g. "Share in competitive employment, week 104"."""
     metric, _, week = output.rpartition("_w")
+    effect = metric.endswith("_effect")
+    metric = metric.removesuffix("_effect")
     if metric not in METRICS or not week.isdigit():
         return output
     text = METRICS[metric][1]
+    if effect:
+        return f"Package effect on {text}, week {week}"
     return f"{text[0].upper()}{text[1:]}, week {week}"
 
 
