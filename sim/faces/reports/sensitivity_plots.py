@@ -378,8 +378,10 @@ def plot_levels(indices: pd.DataFrame, path: str | Path, *, conf_level: float = 
         Patch(facecolor="white", edgecolor="#333333", hatch="////", label="first order (S1)"),
     ]
     fig.legend(handles=handles, loc="outside lower center", ncols=2, frameon=False, fontsize=9)
+    by_level = set(data["parameter"]) <= set(LEVEL_COLOURS)
+    kind = ("level", "moderator level") if by_level else ("group", "group")
     fig.suptitle(
-        f"Which level matters: Sobol' indices by moderator level ({_conf_text(data, conf_level)})",
+        f"Which {kind[0]} matters: Sobol' indices by {kind[1]} ({_conf_text(data, conf_level)})",
         fontsize=12,
         fontweight="bold",
     )
