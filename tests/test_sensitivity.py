@@ -429,6 +429,7 @@ def test_varied_environment_values_replace_the_scenarios_site_values(tmp_path):
 def test_shipped_experiments_state_their_cost_and_run_when_shrunk(tmp_path):
     assert [p.name for p in SHIPPED] == [
         "sa_morris_screening.toml",
+        "sa_policy_effects.toml",
         "sa_sobol_by_level.toml",
         "sa_sobol_levers.toml",
     ]
@@ -441,7 +442,9 @@ def test_shipped_experiments_state_their_cost_and_run_when_shrunk(tmp_path):
         small = re.sub(
             r"points = \d+",
             "points = 4" if "morris" in text else "points = 8",
-            text.replace("weeks = [104]", "weeks = [4]").replace("weeks = 104", "weeks = 4"),
+            text.replace("weeks = [104]", "weeks = [4]")
+            .replace("weeks = [78, 104]", "weeks = [2, 4]")
+            .replace("weeks = 104", "weeks = 4"),
         )
         small = small.replace("population.size=250", "population.size=30").replace(
             '"../scenarios/', f'"{ROOT / "scenarios"}/'

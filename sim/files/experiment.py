@@ -26,6 +26,12 @@ Layout::
     [execution]
     chunk_size = 32                           # runs per batched chunk
 
+With ``counterfactual = "<scenario file>"`` every run is simulated twice on common random
+numbers, in the base scenario (the package) and in the counterfactual (the same
+population size and horizon, e.g. usual care), and the outputs are the package's
+effects, ``<metric>_effect_w<week>`` = package minus counterfactual (with ``[outputs]
+levels = true`` the package's levels ``<metric>_w<week>`` are kept beside them).
+
 The SALib methods generate the design with SALib's samplers over
 :meth:`Experiment.problem` (the experiment's bounds, the registry's distributions
 unless a parameter sets ``distribution``), seeded by the experiment seed, so that
@@ -99,6 +105,11 @@ class Bounds(BaseModel):
         description="Sampling distribution over the bounds, SALib methods only "
         "(default: the registry's).",
     )
+    group: Annotated[str, Field(min_length=1, max_length=60)] | None = Field(
+        None,
+        description="The group of this parameter in a grouped design (design.grouped = "
+        'true), e.g. "what you can change" (default: its moderator level).',
+    )
 
 
 class OutputsSpec(BaseModel):
@@ -112,6 +123,12 @@ class OutputsSpec(BaseModel):
     weeks: list[Annotated[int, Field(ge=0, le=MAX_WEEKS), NotBool]] = Field(
         default_factory=list,
         description="Weeks at which the metrics are recorded (default: the last week).",
+    )
+    levels: bool = Field(
+        False,
+        description="With a counterfactual: also keep the package's levels "
+        "(`<metric>_w<week>`) as outputs beside its effects. Without one, levels are the "
+        "outputs.",
     )
 
 
@@ -168,6 +185,14 @@ class ExperimentSpec(BaseModel):
         description="Posterior ensemble file (.parquet), relative to this file: each run "
         "takes its own parameter draw.",
     )
+    counterfactual: str | None = Field(
+        None,
+        description="Scenario file (relative to this file) the package is compared with: "
+        "each run is simulated in both on common random numbers and the outputs are the "
+        "effects `<metric>_effect_w<week>` (package minus counterfactual). It must have "
+        "the base scenario's population size and no schedule; the design's values apply "
+        "to both.",
+    )
 
     @model_validator(mode="after")
     def _consistent(self) -> ExperimentSpec:
@@ -206,6 +231,8 @@ class Experiment:
         posterior: Optional weighted posterior ensemble; run (d, r) takes its own draw.
         replaced: Scenario values dropped because the design varies them
             (e.g. ``"sites.0.unemployment_rate = 0.07"``).
+        counterfactual: The scenario the package is compared with, or None (outputs are
+            levels); its per-site/team values of varied parameters are dropped too.
     """
 
     path: Path
@@ -216,6 +243,7 @@ class Experiment:
     text_sha256: str
     replaced: tuple[str, ...] = field(default=())
     posterior: pd.DataFrame | None = None
+    counterfactual: Scenario | None = None
 
     @property
     def weeks(self) -> int:
@@ -227,6 +255,24 @@ class Experiment:
         """Weeks at which outputs are recorded (default: the horizon)."""
         return sorted(set(self.spec.outputs.weeks)) or [self.weeks]
 
+    def level_columns(self) -> list[str]:
+        """The package's recorded levels, ``<metric>_w<week>``."""
+        metrics, weeks = self.spec.outputs.metrics, self.record_weeks
+        return [f"{metric}_w{week}" for metric in metrics for week in weeks]
+
+    def effect_columns(self) -> list[str]:
+        """The package's effects, ``<metric>_effect_w<week>`` (none without a counterfactual)."""
+        if self.counterfactual is None:
+            return []
+        metrics, weeks = self.spec.outputs.metrics, self.record_weeks
+        return [f"{metric}_effect_w{week}" for metric in metrics for week in weeks]
+
+    def output_columns(self) -> list[str]:
+        """The outputs an analysis ranks: effects (and levels if asked), or levels."""
+        if self.counterfactual is None or self.spec.outputs.levels:
+            return [*self.effect_columns(), *self.level_columns()]
+        return self.effect_columns()
+
     def problem(self) -> dict[str, Any]:
         """The SALib problem of the varied parameters, with the experiment's bounds.
 
@@ -235,6 +281,13 @@ class Experiment:
         """
         problem = salib_problem(self.names, grouped=self.spec.design.grouped)
         problem["bounds"] = self.bounds.tolist()
+        if "groups" in problem:
+            problem["groups"] = [
+                given.group or level
+                for given, level in zip(
+                    self.spec.parameters.values(), problem["groups"], strict=True
+                )
+            ]
         problem["dists"] = [
             DISTRIBUTIONS[given.distribution] if given.distribution else dist
             for given, dist in zip(self.spec.parameters.values(), problem["dists"], strict=True)
@@ -259,8 +312,9 @@ class Experiment:
     def digest(self) -> str:
         """Hash of what determines results: spec, resolved base scenario, posterior."""
         ensemble = None if self.posterior is None else self.posterior.to_json()
+        other = None if self.counterfactual is None else self.counterfactual.resolved
         text = json.dumps(
-            [self.spec.model_dump(), self.scenario.resolved, ensemble], sort_keys=True
+            [self.spec.model_dump(), self.scenario.resolved, ensemble, other], sort_keys=True
         )
         return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
@@ -297,10 +351,16 @@ def _check_outputs(spec: ExperimentSpec, weeks: int, where: str) -> None:
 
 
 def _check_groups(spec: ExperimentSpec, where: str) -> None:
-    if spec.design.grouped and len({REGISTRY[n].level for n in spec.parameters}) < 2:
+    named = [n for n, b in spec.parameters.items() if b.group is not None]
+    if named and not spec.design.grouped:
         raise ExperimentError(
-            f"{where}: design.grouped = true needs parameters from at least "
-            "two moderator levels (user, service, environment, structural)"
+            f"{where}: parameters.{named[0]}.group applies only with design.grouped = true"
+        )
+    groups = {b.group or REGISTRY[n].level for n, b in spec.parameters.items()}
+    if spec.design.grouped and len(groups) < 2:
+        raise ExperimentError(
+            f"{where}: design.grouped = true needs at least two groups (each parameter's "
+            "`group`, or its moderator level: user, service, environment, structural)"
         )
 
 
@@ -319,6 +379,7 @@ def load_experiment(path: str | Path) -> Experiment:
     scenario, replaced = _free_varied(_base_scenario(spec, path), tuple(spec.parameters), str(path))
     weeks = spec.weeks or scenario.spec.horizon_weeks
     _check_outputs(spec, weeks, str(path))
+    counterfactual = _counterfactual(spec, path, scenario, weeks)
     return Experiment(
         path=path,
         spec=spec,
@@ -328,7 +389,41 @@ def load_experiment(path: str | Path) -> Experiment:
         text_sha256=hashlib.sha256(data).hexdigest(),
         replaced=replaced,
         posterior=_posterior(spec, path),
+        counterfactual=counterfactual,
     )
+
+
+def _counterfactual(
+    spec: ExperimentSpec, path: Path, base: Scenario, weeks: int
+) -> Scenario | None:
+    """The counterfactual scenario, checked to pair with the base run for run."""
+    if spec.counterfactual is None:
+        if spec.outputs.levels:
+            raise ExperimentError(
+                f"{path}: outputs.levels = true applies only with a counterfactual "
+                "(without one, levels are the outputs already)"
+            )
+        return None
+    where = f"{path}: counterfactual"
+    try:
+        scenario = load_scenario(path.parent / spec.counterfactual, spec.overrides)
+    except ScenarioError as error:
+        raise ExperimentError(f"{where}: {error}") from None
+    if scenario.spec.schedule:
+        raise ExperimentError(f"{where}: {scenario.path} has a [[schedule]], not applied here")
+    size, other = base.spec.population.size, scenario.spec.population.size
+    if size != other:
+        raise ExperimentError(
+            f"{where}: population.size = {other}, but the base scenario has {size}; the runs "
+            "are paired user by user, so both need the same size"
+        )
+    if scenario.spec.horizon_weeks < weeks and spec.weeks is None:
+        raise ExperimentError(
+            f"{where}: horizon_weeks = {scenario.spec.horizon_weeks} is shorter than the "
+            f"base scenario's {weeks}; set `weeks` in the experiment"
+        )
+    free, _ = _free_varied(scenario, tuple(spec.parameters), where)
+    return free
 
 
 def _posterior(spec: ExperimentSpec, path: Path) -> pd.DataFrame | None:
@@ -427,4 +522,7 @@ def describe_design(experiment: Experiment) -> dict[str, Any]:
         )
     if experiment.replaced:
         summary["scenario_values_replaced_by_design"] = list(experiment.replaced)
+    if experiment.counterfactual is not None:
+        summary["counterfactual"] = experiment.counterfactual.name
+        summary["outputs"] = experiment.output_columns()
     return summary

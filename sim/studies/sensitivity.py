@@ -280,7 +280,8 @@ def stable_sizes(convergence: pd.DataFrame, *, top: int = 5) -> pd.DataFrame:
 
 def domain(output: str) -> str:
     """The outcome domain of an output column (functional, existential, social, ...)."""
-    return METRICS.get(output.rsplit("_w", 1)[0], ("analytic", ""))[0]
+    metric = output.rsplit("_w", 1)[0].removesuffix("_effect")
+    return METRICS.get(metric, ("analytic", ""))[0]
 
 
 def noise_warnings(noise: pd.DataFrame, threshold: float) -> list[str]:

@@ -56,7 +56,8 @@ class SensitivityPlan:
         problem: The SALib problem the design was sampled from (``groups`` if grouped).
         design: The design specification (method, base size, options).
         seed: The experiment seed; bootstrap and PAWN draws derive from it.
-        outputs: Output columns to analyse (``<metric>_w<week>``).
+        outputs: Output columns to analyse (``<metric>_w<week>``, or the package's effects
+            ``<metric>_effect_w<week>`` when the experiment has a counterfactual).
         points: Design points of the full sample.
         replicates: Runs per design point.
         levels: Moderator level of each parameter name (for labels and colours).
@@ -85,7 +86,7 @@ class SensitivityPlan:
                 f"{experiment.path}: design.method = {spec.design.method!r} cannot be analysed; "
                 "use saltelli (Sobol), morris or fast (eFAST)"
             )
-        outputs = tuple(f"{m}_w{w}" for m in spec.outputs.metrics for w in experiment.record_weeks)
+        outputs = tuple(experiment.output_columns())
         return cls(
             problem=experiment.problem(),
             design=spec.design,

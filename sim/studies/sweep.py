@@ -45,6 +45,7 @@ from sim.files.outputs import (
     write_json,
 )
 from sim.files.posterior import posterior_draw
+from sim.files.scenario import Scenario
 from sim.studies.processes import die_with_parent, sigterm_as_interrupt
 from sim.studies.run import run_simulations
 
@@ -126,20 +127,30 @@ def run_chunk(experiment: Experiment, chunk: int, chunk_size: int) -> pd.DataFra
         validate(_run_values(experiment, design, int(d), int(r)))
         for d, r in zip(points, replicates, strict=True)
     ]
-    runs = run_simulations(
-        experiment.scenario.world(),
-        params,
-        seeds,
-        experiment.weeks,
-        metrics=experiment.spec.outputs.metrics,
-        record_weeks=experiment.record_weeks,
-    )
+
+    def simulate(scenario: Scenario) -> Any:
+        return run_simulations(
+            scenario.world(),
+            params,
+            seeds,
+            experiment.weeks,
+            metrics=experiment.spec.outputs.metrics,
+            record_weeks=experiment.record_weeks,
+        )
+
+    runs = simulate(experiment.scenario)
     table: dict[str, Any] = {"design_point": points, "replicate": replicates}
     for j, name in enumerate(experiment.names):
         table[name] = design[points, j]
     for metric, values in runs.metrics.items():
         for i, week in enumerate(runs.weeks):
             table[f"{metric}_w{int(week)}"] = values[:, i]
+    if experiment.counterfactual is not None:  # the same runs without the package
+        without = simulate(experiment.counterfactual)
+        for metric, values in runs.metrics.items():
+            for i, week in enumerate(runs.weeks):
+                effect = values[:, i] - without.metrics[metric][:, i]
+                table[f"{metric}_effect_w{int(week)}"] = effect
     return pd.DataFrame(table)
 
 
@@ -209,12 +220,8 @@ def _read_manifest(folder: Path) -> dict[str, Any]:
 
 
 def _expected_columns(experiment: Experiment) -> list[str]:
-    metrics = [
-        f"{metric}_w{week}"
-        for metric in experiment.spec.outputs.metrics
-        for week in experiment.record_weeks
-    ]
-    return ["design_point", "replicate", *experiment.names, *metrics]
+    outputs = [*experiment.level_columns(), *experiment.effect_columns()]
+    return ["design_point", "replicate", *experiment.names, *outputs]
 
 
 def _chunk_problem(path: Path, experiment: Experiment, plan: SweepPlan, chunk: int) -> str | None:

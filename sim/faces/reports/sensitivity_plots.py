@@ -51,9 +51,13 @@ LABELLED = 6  # Morris points named on the plot
 def output_title(output: str) -> str:
     """A readable title of an output column, e.g. "Share in competitive employment, week 104"."""
     metric, _, week = output.rpartition("_w")
+    effect = metric.endswith("_effect")
+    metric = metric.removesuffix("_effect")
     if metric not in METRICS or not week.isdigit():
         return output
     text = METRICS[metric][1]
+    if effect:
+        return f"Package effect on {text}, week {week}"
     return f"{text[0].upper()}{text[1:]}, week {week}"
 
 
@@ -374,8 +378,10 @@ def plot_levels(indices: pd.DataFrame, path: str | Path, *, conf_level: float = 
         Patch(facecolor="white", edgecolor="#333333", hatch="////", label="first order (S1)"),
     ]
     fig.legend(handles=handles, loc="outside lower center", ncols=2, frameon=False, fontsize=9)
+    by_level = set(data["parameter"]) <= set(LEVEL_COLOURS)
+    kind = ("level", "moderator level") if by_level else ("group", "group")
     fig.suptitle(
-        f"Which level matters: Sobol' indices by moderator level ({_conf_text(data, conf_level)})",
+        f"Which {kind[0]} matters: Sobol' indices by {kind[1]} ({_conf_text(data, conf_level)})",
         fontsize=12,
         fontweight="bold",
     )

@@ -15,6 +15,7 @@ from typing import Any
 
 import pandas as pd
 
+from sim.core.parameter import LEVELS
 from sim.faces.reports import sensitivity_plots as plots
 from sim.faces.reports.html import Section, write_report
 from sim.files.outputs import write_atomic, write_json
@@ -33,8 +34,8 @@ def _interval(row: Any) -> str:
 
 
 def _name(row: Any) -> str:
-    if row.level == row.parameter:  # a moderator level (grouped indices)
-        return f"the {row.parameter} level"
+    if row.level == row.parameter:  # grouped indices: a moderator level or a named group
+        return f"the {row.parameter} {'level' if row.parameter in LEVELS else 'group'}"
     return f"{row.parameter} ({row.level})" if row.level else str(row.parameter)
 
 
@@ -61,7 +62,9 @@ def _variance_text(
     first = part[part["index"] == "S1"].set_index("parameter")["estimate"]
     has_ci = total["ci_low"].notna().any()
     clear = total[total["ci_low"] > 0] if has_ci else total[total["estimate"] > 0.01]
-    unit = "levels" if part["method"].iloc[0] == "sobol_by_level" else "levers"
+    unit = "levers"
+    if part["method"].iloc[0] == "sobol_by_level":
+        unit = "levels" if set(part["parameter"]) <= set(LEVELS) else "groups"
     if clear.empty:
         shown = "" if pd.isna(noise) else f"; stochastic noise is {noise:.0%} of its variance"
         return f"No {unit[:-1]}'s total-order index is distinguishable from zero{shown}."
