@@ -701,6 +701,7 @@ def scenarios_command() -> None:
 
 def _register_study_commands() -> None:
     from sim.faces.cli.app_server import app
+    from sim.faces.cli.discover import discover
     from sim.faces.cli.moderators import moderators
     from sim.faces.cli.results import results
     from sim.faces.cli.sensitivity import sensitivity
@@ -711,6 +712,7 @@ def _register_study_commands() -> None:
     commands = (sweep, results, sensitivity, trial, calibrate, validate_evidence, moderators, app)
     for command in commands:
         main.add_command(command)
+    main.add_command(discover)
 
 
 _register_study_commands()
