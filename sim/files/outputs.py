@@ -112,6 +112,8 @@ KINDS: dict[str, tuple[str, ...]] = {
         "equity.csv",
         "equity_gaps.csv",
         "equity.png",
+        "service.csv",
+        "service.png",
     ),
     "trial": ("manifest.json", "trials.csv", "summary.csv", "trial.png", "report.html"),
     "moderators": ("manifest.json", "effects.csv", "moderators.png", "report.html"),
@@ -135,6 +137,7 @@ KINDS: dict[str, tuple[str, ...]] = {
         "posterior_pairs.png",
         "report.html",
     ),
+    "discovery": ("manifest.json", "boxes.csv", "trajectory.csv", "tradeoff.png", "report.html"),
     # a sweep folder; `sensitivity` writes its analysis into it
     "sweep": ("manifest.json", "chunks/", "chunks/chunk-*.parquet", *_SENSITIVITY_FILES),
 }

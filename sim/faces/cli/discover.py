@@ -25,16 +25,9 @@ from sim.core.errors import UserError
 if TYPE_CHECKING:
     from sim.studies.discovery import Discovery
 
-__all__ = ["DISCOVERY_FILES", "discover"]
+__all__ = ["discover"]
 
-KIND = "discovery"
-DISCOVERY_FILES = (
-    "manifest.json",
-    "boxes.csv",
-    "trajectory.csv",
-    "tradeoff.png",
-    "report.html",
-)
+KIND = "discovery"  # its files: sim.files.outputs.KINDS["discovery"]
 
 
 _LIMIT_COLUMNS = (
@@ -47,17 +40,6 @@ _LIMIT_COLUMNS = (
     "qp_lower",
     "qp_upper",
 )
-
-
-def _register_kind() -> None:
-    """Let the output-folder rule (:mod:`sim.files.outputs`) recognise a discovery folder.
-
-    Registered when the command runs, so ``--force`` replaces only a folder this
-    command wrote (its manifest says ``kind = "discovery"`` and it holds nothing else).
-    """
-    from sim.files.outputs import KINDS
-
-    KINDS.setdefault(KIND, DISCOVERY_FILES)
 
 
 def _check_out(out_dir: Path, folder: Path) -> None:
@@ -135,7 +117,6 @@ def discover(
     from sim.studies.discovery import discover as run_discovery
     from sim.studies.results import missing_runs, parameter_columns, read_sweep
 
-    _register_kind()
     frame, sweep_manifest = read_sweep(folder)
     parameters = parameter_columns(frame, sweep_manifest)
     factors, values = design_points(frame, parameters, outcome)
