@@ -195,6 +195,10 @@ V2_VARIANTS = {
     "compulsory_admission_share": (0.9, ("compulsory_admissions",)),
     "crisis_plan_compulsory_rr": (0.2, ("compulsory_admissions",)),
     "discharge_probability_per_week": (0.5, ("bed_weeks",)),
+    "information_and_skills_profile_scale": (1.5, ("doses",)),
+    "working_alliance_profile_scale": (1.5, ("doses",)),
+    "role_modelling_profile_scale": (1.5, ("doses",)),
+    "increasing_choice_profile_scale": (1.5, ("doses",)),
 }
 V2_NAMES = list(V2_VARIANTS)
 

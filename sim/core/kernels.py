@@ -278,6 +278,11 @@ def processes(
                 in_group |= enrolled[r, i, k] and GROUP[k]
                 for m in range(N_MECHANISMS):
                     raw[m] += e * profile[k, m]
+            # the profiles' structural uncertainty (1 = as declared; x 1.0 is exact)
+            raw[INFORMATION] *= p.information_and_skills_profile_scale
+            raw[ALLIANCE] *= p.working_alliance_profile_scale
+            raw[ROLE_MODELLING] *= p.role_modelling_profile_scale
+            raw[CHOICE] *= p.increasing_choice_profile_scale
             team, site = team_of_agent[i], site_of_agent[i]
             fid = fidelity[r, team]
             stigma = public_stigma[r, site]

@@ -1451,4 +1451,60 @@ PARAMETERS: tuple[P, ...] = (
         "0.15% a year) times the median all-cause standardised mortality ratio 2.58 of "
         "Saha, Chant & McGrath 2007, Arch Gen Psychiatry 64:1123-31",
     ),
+    P(
+        "information_and_skills_profile_scale",
+        1.0,
+        0.5,
+        1.5,
+        "1",
+        "structural",
+        "scales the information and skills weight of every intervention's mechanism profile "
+        "(structural uncertainty of the logic model; 1 = the profiles of "
+        "sim/core/logic_model.py)",
+        "assumption: the typology-to-mechanism profiles are the project's reconstruction from "
+        + _WINSPER
+        + " and primary studies, not published weights; +-50% is the stated uncertainty",
+    ),
+    P(
+        "working_alliance_profile_scale",
+        1.0,
+        0.5,
+        1.5,
+        "1",
+        "structural",
+        "scales the working alliance weight of every intervention's mechanism profile "
+        "(structural uncertainty of the logic model; 1 = the profiles of "
+        "sim/core/logic_model.py)",
+        "assumption: the typology-to-mechanism profiles are the project's reconstruction from "
+        + _WINSPER
+        + " and primary studies, not published weights; +-50% is the stated uncertainty",
+    ),
+    P(
+        "role_modelling_profile_scale",
+        1.0,
+        0.5,
+        1.5,
+        "1",
+        "structural",
+        "scales the role modelling weight of every intervention's mechanism profile "
+        "(structural uncertainty of the logic model; 1 = the profiles of "
+        "sim/core/logic_model.py)",
+        "assumption: the typology-to-mechanism profiles are the project's reconstruction from "
+        + _WINSPER
+        + " and primary studies, not published weights; +-50% is the stated uncertainty",
+    ),
+    P(
+        "increasing_choice_profile_scale",
+        1.0,
+        0.5,
+        1.5,
+        "1",
+        "structural",
+        "scales the increasing choice weight of every intervention's mechanism profile "
+        "(structural uncertainty of the logic model; 1 = the profiles of "
+        "sim/core/logic_model.py)",
+        "assumption: the typology-to-mechanism profiles are the project's reconstruction from "
+        + _WINSPER
+        + " and primary studies, not published weights; +-50% is the stated uncertainty",
+    ),
 )

@@ -53,7 +53,7 @@ from collections.abc import Mapping
 import mesa
 import numpy as np
 
-from sim.core.logic_model import USER_INTERVENTIONS, intervention
+from sim.core.logic_model import MECHANISMS, USER_INTERVENTIONS, intervention
 from sim.core.parameters import validate
 from sim.core.scales import LAST_STAGE, QPR_PER_PROCESS, STAGES_PER_POINT
 from sim.core.seeding import STREAMS, stream_key
@@ -400,6 +400,7 @@ class ServiceUser(mesa.Agent):
         for k in range(K):
             if self.enrolled[k]:
                 raw = [r + w for r, w in zip(raw, PROFILES[k], strict=True)]
+        raw = [r * p[f"{m}_profile_scale"] for r, m in zip(raw, MECHANISMS, strict=True)]
         fid = team.fidelity
         peer = 0.0
         if self.ties:
