@@ -86,7 +86,7 @@ class CostCheckError(UserError):
 
 
 def cost_checks_file() -> Path:
-    """``calibration/cost_checks.toml`` (in a source checkout; not in the wheel's data)."""
+    """``calibration/cost_checks.toml`` (package data in a wheel, else the source tree's)."""
     return data_dir("calibration") / "cost_checks.toml"
 
 
