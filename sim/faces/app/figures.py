@@ -730,6 +730,7 @@ class _Panel:
         self.above = above  # static artists drawn after an axes' moving ones, over them
         self.blank: object = None  # the cell without its axes (the figure's background)
         self.background: object = None  # the cell with the first axes' static artists
+        self.xbackground: object = None  # the same without those that the y-limits move
         self.keys: list[tuple] = []  # the axes' _panel_key when they were last checked
         self.boxes: dict[Axes, Bbox] = {}  # the axes' boxes when the cell was made
 
@@ -919,8 +920,19 @@ def _blit_setup(live: _LiveChart, moving: list[Artist]) -> _Blit | None:
         for ax in figure.axes:
             ax.set_visible(True)
     for panel in panels:
+        first = panel.axes[0]
+        hidden = _y_artists(first)
+        for artist in hidden:
+            artist.set_visible(False)
+        try:
+            canvas.restore_region(panel.blank)
+            first.draw(renderer)
+            panel.xbackground = canvas.copy_from_bbox(panel.cell)
+        finally:
+            for artist in hidden:
+                artist.set_visible(True)
         canvas.restore_region(panel.blank)
-        panel.axes[0].draw(renderer)  # not saving: without the animated artists
+        first.draw(renderer)  # not saving: without the animated artists
         panel.background = canvas.copy_from_bbox(panel.cell)
         panel.keys = [_panel_key(ax) for ax in panel.axes]
         panel.boxes = {ax: _axes_box(ax, renderer) for ax in panel.axes}
@@ -944,8 +956,11 @@ def _redraw_panels(blit: _Blit, moving: list[Artist], renderer: object) -> int |
         if keys[0] == panel.keys[0]:
             canvas.restore_region(panel.background)
         else:
-            canvas.restore_region(panel.blank)
-            first.draw(renderer)  # not saving: without the animated artists
+            # the axes' patch, x-axis and titles, then what the y-limits move, in the
+            # order of a full draw (the titles, drawn earlier, share no pixel with those)
+            canvas.restore_region(panel.xbackground)
+            for artist in _y_artists(first):
+                artist.draw(renderer)
             if not _inside(_moved_box(panel, first, renderer), panel.cell):
                 return None
             panel.background = canvas.copy_from_bbox(panel.cell)
@@ -960,6 +975,20 @@ def _redraw_panels(blit: _Blit, moving: list[Artist], renderer: object) -> int |
             _draw_moving(ax, moving, panel.above[ax], renderer)
         panel.keys = keys
     return anew
+
+
+def _y_artists(ax: Axes) -> list[Artist]:
+    """The static artists of an axes that its y-limits move, in the order of a full draw.
+
+    All but its patch, x-axis and titles, which lie outside the axes' frame or span it
+    whatever its y-limits (the x-limits, in :func:`_panel_key`, stay), and but the moving
+    artists and those above them (animated).
+    """
+    kept = {id(ax.patch), id(ax.xaxis), id(ax.title)}
+    kept |= {id(getattr(ax, name)) for name in ("_left_title", "_right_title")}
+    return [
+        a for a in _draw_order(ax) if id(a) not in kept and a.get_visible() and not a.get_animated()
+    ]
 
 
 def _draw_moving(ax: Axes, moving: list[Artist], above: list[Artist], renderer: object) -> None:
