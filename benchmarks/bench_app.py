@@ -21,6 +21,9 @@ printed at the end compare like with like:
 - ``(rebuilt)``: a new figure for every redraw (:func:`~sim.faces.app.figures.outcomes_figure`
   and the others), PNG at matplotlib's default compression, as the app drew before it
   kept its figures between redraws.
+- ``(full draws)``: the effect, stages and doses charts kept between redraws but drawn
+  whole at every redraw, as the app drew them before it blitted them (only the moving
+  lines and areas drawn over a kept background).
 - ``(constrained)``: rebuilt and laid out by matplotlib's constrained layout, as the app
   drew before its redrawn views got fixed margins.
 
@@ -114,6 +117,11 @@ def measure(agents: int, weeks: int, every: int) -> dict[str, list[tuple[float, 
             _png(stages_figure(comparison)),
             _png(doses_figure(comparison)),
         ),
+        "effect (full draws)": lambda: chart_png(comparison, "effect", blit=False),
+        "stages+doses (full draws)": lambda: (
+            chart_png(comparison, "stages", blit=False),
+            chart_png(comparison, "doses", blit=False),
+        ),
         "network (rebuilt)": lambda: _png(network_figure(comparison, person)),
         "pathway (rebuilt)": lambda: _png(pathway_figure(comparison, person)),
         "outcomes (constrained)": lambda: _png_constrained(outcomes_figure(comparison)),
@@ -156,10 +164,10 @@ def main() -> None:
     times = measure(agents, weeks, every=max(1, weeks // 8))
     rows = [_row(name, values) for name, values in times.items()]
     print(f"teaching app, {agents} agents, contexts A and B side by side, {weeks} weeks")
-    print(f"{'part':<28}{'median ms':>11}{'p90 ms':>9}{'CPU ms':>9}{'samples':>9}")
+    print(f"{'part':<30}{'median ms':>11}{'p90 ms':>9}{'CPU ms':>9}{'samples':>9}")
     for row in rows:
         print(
-            f"{row['part']:<28}{row['median_ms']:>11}{row['p90_ms']:>9}"
+            f"{row['part']:<30}{row['median_ms']:>11}{row['p90_ms']:>9}"
             f"{row['cpu_median_ms']:>9}{row['samples']:>9}"
         )
     median = {r["part"]: r["median_ms"] for r in rows}
@@ -170,6 +178,9 @@ def main() -> None:
     for tab in tabs:
         ratio = median[f"{tab} (rebuilt)"] / median[tab]
         print(f"{tab}: a new figure per redraw (the baseline) takes {ratio:.2f}x the kept figure")
+    for tab in ("effect", "stages+doses"):
+        ratio = median[f"{tab} (full draws)"] / median[tab]
+        print(f"{tab}: drawing every artist (the baseline) takes {ratio:.2f}x the blitted redraw")
     for tab in ("outcomes", "stages+doses"):
         ratio = median[f"{tab} (constrained)"] / median[f"{tab} (rebuilt)"]
         print(f"{tab}: constrained layout (the baseline) takes {ratio:.2f}x the fixed margins")

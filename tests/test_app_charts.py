@@ -30,7 +30,7 @@ def comparison(n_agents: int, **settings) -> ContextComparison:
     return ContextComparison(
         n_agents=n_agents,
         seed=2,
-        weeks=8,
+        weeks=settings.pop("weeks", 8),
         context_a=a,
         name_a=name_a,
         context_b=b,
@@ -83,3 +83,30 @@ def test_an_unknown_person_raises_and_keeps_no_chart() -> None:
     with pytest.raises(ModelError):
         chart_png(run, "pathway", 10_000)
     assert run._live_charts["pathway"].chart is None
+
+
+def test_a_blitted_chart_redraws_the_picture_of_a_fresh_figure_every_week() -> None:
+    """The effect, stages and doses charts draw only their lines and areas over a kept
+    background; an axes whose limits changed is drawn anew, and a figure whose axes
+    cannot be kept apart is drawn whole. Week by week, the picture of a fresh figure."""
+    run = comparison(120, weeks=20, offer={"peer_support": 0.3, "supported_employment": 0.3})
+    for week in range(13):
+        if week:
+            run.step()
+        for name in ("effect", "stages", "doses"):
+            kept = pixels(chart_png(run, name))
+            assert np.array_equal(kept, pixels(fresh_png(run, name, None))), (name, week)
+    redraws = {name: run._live_charts[name].redraws for name in ("effect", "stages", "doses")}
+    assert all(counts["blit"] > 0 for counts in redraws.values()), redraws
+    assert redraws["stages"]["full"] == 1, redraws  # fixed limits: drawn whole once
+    assert redraws["doses"]["panels"] + redraws["effect"]["panels"] > 0, redraws
+
+
+def test_the_baseline_of_full_draws_is_the_same_picture() -> None:
+    run = comparison(40, offer={"peer_support": 0.3})
+    for _ in range(3):
+        run.step()
+        for name in ("effect", "doses"):
+            blitted = pixels(chart_png(run, name))
+            assert np.array_equal(blitted, pixels(chart_png(run, name, blit=False))), name
+    assert run._live_charts["doses (full draws)"].redraws["full"] == 3

@@ -13,11 +13,15 @@ from __future__ import annotations
 import io
 import textwrap
 import threading
+from collections import Counter
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 import pandas as pd
+from matplotlib import image as mimage
+from matplotlib.artist import Artist
 from matplotlib.axes import Axes
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure, SubFigure
@@ -202,15 +206,23 @@ def _autoscale_y(ax: Axes, lines: Sequence[Line2D], *, zero: bool = False) -> No
     ax.autoscale_view(scalex=False)
 
 
-# A chart kept between redraws: its figure and a function that puts the run's current
-# weeks into the figure's artists (line data, offsets, texts).
-_Chart = tuple[Figure, Callable[[], None]]
+class _Chart(NamedTuple):
+    """A chart kept between redraws.
+
+    Its figure, a function that puts the run's current weeks into the figure's artists
+    (line data, offsets, texts) and, for a chart that can be blitted (see
+    :func:`_blitted_png`), a function that lists the artists moved by ``update``: only
+    their data change from week to week, and the axes' limits, nothing else.
+    """
+
+    figure: Figure
+    update: Callable[[], None]
+    moving: Callable[[], list[Artist]] | None = None
 
 
 def _drawn(chart: _Chart) -> Figure:
-    figure, update = chart
-    update()
-    return figure
+    chart.update()
+    return chart.figure
 
 
 def outcomes_figure(comparison: ContextComparison) -> Figure:
@@ -259,7 +271,7 @@ def _outcomes_chart(comparison: ContextComparison) -> _Chart:
             _autoscale_y(ax, [drawn for pair in lines.values() for drawn in pair])
             _min_span(ax, span, floor=0.0)
 
-    return fig, update
+    return _Chart(fig, update)
 
 
 def stages_figure(comparison: ContextComparison) -> Figure:
@@ -304,7 +316,7 @@ def _stages_chart(comparison: ContextComparison) -> _Chart:
                 linewidth=0.3,
             )
 
-    return fig, update
+    return _Chart(fig, update, lambda: [area for areas in stacks.values() for area in areas])
 
 
 def doses_figure(comparison: ContextComparison) -> Figure:
@@ -337,7 +349,7 @@ def _doses_chart(comparison: ContextComparison) -> _Chart:
             _autoscale_y(ax, list(lines.values()), zero=True)
             _min_span(ax, 0.1)
 
-    return fig, update
+    return _Chart(fig, update, lambda: [line for _, _, lines in drawn for line in lines.values()])
 
 
 # Above NETWORK_FULL_MAX people every dot and tie is an unreadable hairball on a
@@ -503,7 +515,7 @@ def _network_chart(comparison: ContextComparison, person: int | None) -> _Chart:
                 loc="left",
             )
 
-    return fig, update
+    return _Chart(fig, update)
 
 
 def _sample_layout(n: int, edges: np.ndarray) -> np.ndarray:
@@ -570,7 +582,7 @@ def _pathway_chart(comparison: ContextComparison, person: int) -> _Chart:
             worked = path.index.to_numpy()[path["employed"].to_numpy()]
             marks.set_offsets(np.column_stack([worked, np.full(len(worked), row)]))
 
-    return fig, update
+    return _Chart(fig, update)
 
 
 def readout(comparison: ContextComparison) -> pd.DataFrame:
@@ -624,52 +636,419 @@ class _LiveChart:
         self.person: int | None = None
         self.start: list[tuple[Axes, Bbox]] = []  # the axes' positions before any layout
         self.frozen = False  # x-axis labels kept in place (_freeze_xlabels)
+        self.blit: _Blit | None = None  # the kept backgrounds of a blitted chart
+        self.blittable = True  # False once a chart turned out not to be (_can_blit)
+        self.unblittable: tuple | None = None  # the state in which _blit_setup failed
+        # how its redraws were made: "full" (every artist), "panels" (the panels whose
+        # limits changed, drawn anew) and "blit" (only the moving artists)
+        self.redraws: Counter[str] = Counter()
 
 
-def chart_png(comparison: ContextComparison, name: str, person: int | None = None) -> bytes:
+def chart_png(
+    comparison: ContextComparison, name: str, person: int | None = None, *, blit: bool = True
+) -> bytes:
     """One of :data:`CHARTS` at the run's current week, as the PNG the app shows.
 
     The first call for a run builds the figure; later calls keep its figure, axes and
     artists and only put the current weeks into them (line data, offsets, titles)
-    before drawing it again, which is what makes a redraw cheap. The picture is that of
-    a freshly drawn figure (:func:`outcomes_figure` and the others). Another ``person``
-    builds the network or pathway figure anew (one kept per chart). Safe to call from
-    several threads: one redraw of a chart at a time.
+    before drawing it again, which is what makes a redraw cheap. The charts whose static
+    parts (axes, ticks, titles, legend) rarely change, the effect, stages and doses, are
+    blitted: only the moving artists are drawn over a kept background
+    (:func:`_blitted_png`). The picture is that of a freshly drawn figure
+    (:func:`outcomes_figure` and the others). Another ``person`` builds the network or
+    pathway figure anew (one kept per chart). Safe to call from several threads: one
+    redraw of a chart at a time.
 
     Args:
         comparison: The run.
         name: The chart, one of :data:`CHARTS`.
         person: The person of the pathway chart (required) or of the network (ringed).
+        blit: False draws every artist at every redraw, in a figure of its own (the
+            benchmark's baseline for blitting).
     """
     person = person if name in ("network", "pathway") else None
+    key = name if blit else f"{name} (full draws)"
     with _LIVE_LOCK:
-        live = comparison.__dict__.setdefault("_live_charts", {}).setdefault(name, _LiveChart())
+        live = comparison.__dict__.setdefault("_live_charts", {}).setdefault(key, _LiveChart())
     with live.lock:
         if live.chart is None or live.person != person:
             live.chart = None
-            figure, update = _LIVE_BUILDERS[name](comparison, person)
+            chart = _LIVE_BUILDERS[name](comparison, person)
             # its own Agg canvas: savefig would otherwise make a new canvas for each PNG, with
             # a new renderer, so that matplotlib's cache of text sizes never hit
-            FigureCanvasAgg(figure)
+            FigureCanvasAgg(chart.figure)
             # a layout engine starts from the axes' positions, so a redraw starts where a
             # fresh figure does (else the layout of another week leaves a trace)
-            start = [(ax, ax.get_position(original=True).frozen()) for ax in figure.axes]
-            update()
-            live.chart, live.person, live.start = (figure, update), person, start
-            live.frozen = False
+            start = [(ax, ax.get_position(original=True).frozen()) for ax in chart.figure.axes]
+            chart.update()
+            live.chart, live.person, live.start = chart, person, start
+            live.frozen, live.blit, live.blittable, live.unblittable = False, None, True, None
         else:
-            live.chart[1]()
-            if live.chart[0].get_layout_engine() is not None:
+            live.chart.update()
+            if live.chart.figure.get_layout_engine() is not None:
                 for ax, position in live.start:
                     ax.set_position(position, which="both")
                     ax.set_in_layout(True)  # set_position takes an axes out of the layout
-        figure = live.chart[0]
+        figure = live.chart.figure
+        if blit and live.chart.moving is not None and live.blittable:
+            png = _blitted_png(live)
+            if png is not None:
+                return png
+        live.redraws["full"] += 1
         buffer = io.BytesIO()
         figure.savefig(buffer, **PNG_OPTIONS)
         if figure.get_layout_engine() is None and not live.frozen:
             _freeze_xlabels(figure)
             live.frozen = True
         return buffer.getvalue()
+
+
+# Blitting. A full draw of the effect chart spends two thirds of its time on ~70 texts
+# (tick labels, titles, legend) that do not change between most weeks. A blitted chart
+# divides its canvas into "cells": rectangles that each hold every pixel of a group of
+# axes and no pixel of any other artist. A group is one axes, or several whose boxes
+# overlap (wide tick labels can put an axes' y-label over its neighbour). For the first
+# axes of each group the cell's pixels without its moving artists are kept (the
+# background). A redraw restores each background and draws over it, in the order of a
+# full draw, that axes' moving artists and the artists above them (the spines, over a
+# line's ends), then the group's other axes whole; an axes whose limits changed (its ticks
+# moved) is drawn anew in its cell first. The pixels are those of a full draw, because
+# no other artist reaches into a cell (checked whenever an axes' ticks move, else the
+# figure is drawn fully).
+
+# Pixels around an axes' box that its drawing may reach: antialiased glyphs reach less
+# than one pixel beyond, the ends of the spines 2.2 pixels (measured).
+_PAD_PX = 3
+
+
+class _Panel:
+    """A group of axes of a blitted chart, its cell and the cell's kept pixels."""
+
+    def __init__(self, axes: list[Axes], cell: Bbox, above: dict[Axes, list[Artist]]) -> None:
+        self.axes = axes  # in drawing order; the first one's background is kept
+        self.cell = cell
+        self.above = above  # static artists drawn after an axes' moving ones, over them
+        self.blank: object = None  # the cell without its axes (the figure's background)
+        self.background: object = None  # the cell with the first axes' static artists
+        self.xbackground: object = None  # the same without those that the y-limits move
+        self.keys: list[tuple] = []  # the axes' _panel_key when they were last checked
+        self.boxes: dict[Axes, Bbox] = {}  # the axes' boxes when the cell was made
+
+
+class _Blit:
+    def __init__(self, key: tuple, panels: list[_Panel]) -> None:
+        self.key = key
+        self.panels = panels
+
+
+def _figure_key(figure: Figure) -> tuple:
+    """What a redraw of single axes does not draw: the figure's size and own texts."""
+    return (
+        tuple(figure.bbox.bounds),
+        tuple(figure.axes),
+        tuple(text.get_text() for text in figure.texts),
+        tuple(text.get_text() for legend in figure.legends for text in legend.get_texts()),
+    )
+
+
+def _panel_key(ax: Axes) -> tuple:
+    """What changes the static pixels of an axes: its limits (and so ticks), its texts.
+
+    A change of anything but the y-limits draws the figure fully (:func:`_redraw_panels`).
+    """
+    return (
+        ax.get_ylim(),
+        ax.get_xlim(),
+        tuple(ax.get_position().bounds),
+        ax.get_title("left"),
+        ax.get_title(),
+        ax.get_title("right"),
+        ax.get_xlabel(),
+        ax.get_ylabel(),
+    )
+
+
+def _pixel_box(box: Bbox, pad: float = _PAD_PX) -> Bbox:
+    x0, y0, x1, y1 = box.extents
+    return Bbox.from_extents(
+        np.floor(x0 - pad), np.floor(y0 - pad), np.ceil(x1 + pad), np.ceil(y1 + pad)
+    )
+
+
+def _on_canvas(box: Bbox, figure: Figure) -> Bbox:
+    """The part of ``box`` on the figure's canvas (a drawing beyond its edges is lost)."""
+    x0, y0, x1, y1 = box.extents
+    width, height = figure.bbox.width, figure.bbox.height
+    return Bbox.from_extents(max(x0, 0.0), max(y0, 0.0), min(x1, width), min(y1, height))
+
+
+def _overlap(a: Bbox, b: Bbox) -> bool:
+    """Whether two boxes of pixels (half-open, as the canvas copies them) share a pixel."""
+    return a.x0 < b.x1 and b.x0 < a.x1 and a.y0 < b.y1 and b.y0 < a.y1
+
+
+def _inside(inner: Bbox, outer: Bbox) -> bool:
+    return (
+        outer.x0 <= inner.x0 and outer.y0 <= inner.y0 and inner.x1 <= outer.x1
+        and inner.y1 <= outer.y1
+    )  # fmt: skip
+
+
+def _axes_box(ax: Axes, renderer: object) -> Bbox:
+    return _on_canvas(_pixel_box(ax.get_tightbbox(renderer)), ax.figure)
+
+
+def _moved_box(panel: _Panel, ax: Axes, renderer: object) -> Bbox:
+    """The box of an axes drawn after its y-limits changed, cheaper than its tight box.
+
+    Only the y-axis changed (the x-limits, titles and x-axis label are in the key): its
+    tick labels, which lie between the y-axis label (placed left of them) and the axes,
+    and no higher or lower than half a label above or below the axes, within the title
+    above it and the x-axis below it.
+    """
+    label = _pixel_box(ax.yaxis.label.get_window_extent(renderer))
+    return _on_canvas(Bbox.union([panel.boxes[ax], label]), ax.figure)
+
+
+def _draw_order(ax: Axes) -> list[Artist]:
+    """The axes' artists in the order :meth:`Axes.draw` draws them (a stable z-sort)."""
+    return sorted((a for a in ax.get_children() if a is not ax.patch), key=lambda a: a.zorder)
+
+
+def _can_blit(figure: Figure, moving: list[Artist]) -> bool:
+    """Whether a chart can ever be blitted.
+
+    Not if a layout engine or subfigures move things, nor if a moving artist is not
+    clipped to its axes.
+    """
+    if figure.get_layout_engine() is not None or figure.subfigs:
+        return False
+    for artist in moving:
+        clip = artist.get_clip_box()
+        if (
+            not artist.get_clip_on()
+            or clip is None
+            or not np.allclose(clip.extents, artist.axes.bbox.extents, rtol=0, atol=1e-6)
+        ):
+            return False
+    return True
+
+
+def _state_key(figure: Figure) -> tuple:
+    return _figure_key(figure), tuple(_panel_key(ax) for ax in figure.axes)
+
+
+def _groups(figure: Figure, renderer: object) -> list[tuple[list[Axes], Bbox]] | None:
+    """The figure's axes in groups of overlapping boxes, each with its cell.
+
+    Returns:
+        None if the cells cannot be kept apart from the figure's own artists.
+    """
+    groups = [([ax], _axes_box(ax, renderer)) for ax in figure.axes]
+    merged = True
+    while merged:  # merge any two groups whose boxes overlap
+        merged = False
+        pairs = [(i, j) for i in range(len(groups)) for j in range(i + 1, len(groups))]
+        for i, j in pairs:
+            (axes_i, box_i), (axes_j, box_j) = groups[i], groups[j]
+            if _overlap(box_i, box_j):
+                axes = sorted([*axes_i, *axes_j], key=figure.axes.index)
+                groups[i] = (axes, Bbox.union([box_i, box_j]))
+                del groups[j]
+                merged = True
+                break
+    cells = []
+    for axes, box in groups:
+        # room to the left, up to the next group in the row, for wider tick labels
+        left = max(
+            (b.x1 for _, b in groups if b.x1 <= box.x0 and b.y0 < box.y1 and box.y0 < b.y1),
+            default=0.0,
+        )
+        cells.append((axes, _on_canvas(Bbox.from_extents(left, box.y0, box.x1, box.y1), figure)))
+    others = [
+        _pixel_box(artist.get_window_extent(renderer))
+        for artist in figure.get_children()
+        if artist is not figure.patch and artist not in figure.axes and artist.get_visible()
+    ]
+    for i, (_, cell) in enumerate(cells):
+        if any(_overlap(cell, other) for other in [*(c for _, c in cells[i + 1 :]), *others]):
+            return None
+    return cells
+
+
+def _blit_setup(live: _LiveChart, moving: list[Artist]) -> _Blit | None:
+    """Draw the chart fully and keep its cells' backgrounds.
+
+    Returns:
+        None if the cells cannot be kept apart from one another and from the figure's
+        own artists (legend, suptitle) at these limits.
+    """
+    figure = live.chart.figure
+    canvas = figure.canvas
+    if not live.frozen:  # the x-axis labels' place, found by a first draw
+        canvas.draw()
+        _freeze_xlabels(figure)
+        live.frozen = True
+    renderer = canvas.get_renderer()
+    groups = _groups(figure, renderer)  # first, so that failing costs no draw
+    if groups is None:
+        live.unblittable = _state_key(figure)
+        return None
+    panels = []
+    for axes, cell in groups:
+        above: dict[Axes, list[Artist]] = {}
+        for ax in axes:
+            order = _draw_order(ax)
+            mine = [order.index(a) for a in moving if a.axes is ax]
+            area = _pixel_box(ax.bbox)
+            above[ax] = []
+            for artist in order[min(mine) + 1 :] if mine else []:
+                if artist in moving or not artist.get_visible():
+                    continue
+                box = artist.get_tightbbox(renderer)
+                if box is None or _overlap(_pixel_box(box), area):
+                    above[ax].append(artist)
+                    artist.set_animated(True)
+        panels.append(_Panel(axes, cell, above))
+    for ax in figure.axes:
+        ax.set_visible(False)
+    try:
+        canvas.draw()  # the figure's own artists: what a cell holds before its axes
+        for panel in panels:
+            panel.blank = canvas.copy_from_bbox(panel.cell)
+    finally:
+        for ax in figure.axes:
+            ax.set_visible(True)
+    for panel in panels:
+        first = panel.axes[0]
+        hidden = _y_artists(first)
+        for artist in hidden:
+            artist.set_visible(False)
+        try:
+            canvas.restore_region(panel.blank)
+            first.draw(renderer)
+            panel.xbackground = canvas.copy_from_bbox(panel.cell)
+        finally:
+            for artist in hidden:
+                artist.set_visible(True)
+        canvas.restore_region(panel.blank)
+        first.draw(renderer)  # not saving: without the animated artists
+        panel.background = canvas.copy_from_bbox(panel.cell)
+        panel.keys = [_panel_key(ax) for ax in panel.axes]
+        panel.boxes = {ax: _axes_box(ax, renderer) for ax in panel.axes}
+    return _Blit(_figure_key(figure), panels)
+
+
+def _redraw_panels(blit: _Blit, moving: list[Artist], renderer: object) -> int | None:
+    """Draw every cell: its background, an axes whose limits changed drawn anew.
+
+    Returns:
+        How many axes were drawn anew; None if one of them no longer fits its cell (then
+        only a full draw will do).
+    """
+    anew = 0
+    for panel in blit.panels:
+        first, *rest = panel.axes
+        canvas = first.figure.canvas
+        keys = [_panel_key(ax) for ax in panel.axes]
+        if any(key[1:] != known[1:] for key, known in zip(keys, panel.keys, strict=True)):
+            return None  # not only the y-limits changed (see _moved_box)
+        if keys[0] == panel.keys[0]:
+            canvas.restore_region(panel.background)
+        else:
+            # the axes' patch, x-axis and titles, then what the y-limits move, in the
+            # order of a full draw (the titles, drawn earlier, share no pixel with those)
+            canvas.restore_region(panel.xbackground)
+            for artist in _y_artists(first):
+                artist.draw(renderer)
+            if not _inside(_moved_box(panel, first, renderer), panel.cell):
+                return None
+            panel.background = canvas.copy_from_bbox(panel.cell)
+            anew += 1
+        _draw_moving(first, moving, panel.above[first], renderer)
+        for ax, key, known in zip(rest, keys[1:], panel.keys[1:], strict=True):
+            ax.draw(renderer)
+            if key != known:
+                if not _inside(_moved_box(panel, ax, renderer), panel.cell):
+                    return None
+                anew += 1
+            _draw_moving(ax, moving, panel.above[ax], renderer)
+        panel.keys = keys
+    return anew
+
+
+def _y_artists(ax: Axes) -> list[Artist]:
+    """The static artists of an axes that its y-limits move, in the order of a full draw.
+
+    All but its patch, x-axis and titles, which lie outside the axes' frame or span it
+    whatever its y-limits (the x-limits, in :func:`_panel_key`, stay), and but the moving
+    artists and those above them (animated).
+    """
+    kept = {id(ax.patch), id(ax.xaxis), id(ax.title)}
+    kept |= {id(getattr(ax, name)) for name in ("_left_title", "_right_title")}
+    return [
+        a for a in _draw_order(ax) if id(a) not in kept and a.get_visible() and not a.get_animated()
+    ]
+
+
+def _draw_moving(ax: Axes, moving: list[Artist], above: list[Artist], renderer: object) -> None:
+    """Draw the axes' moving artists and those above them, in the order of a full draw."""
+    drawn = {id(a) for a in moving if a.axes is ax} | {id(a) for a in above}
+    for artist in _draw_order(ax):
+        if id(artist) in drawn:
+            artist.draw(renderer)
+
+
+def _blitted_png(live: _LiveChart) -> bytes | None:
+    """The chart's PNG, its moving artists drawn over the kept backgrounds.
+
+    Returns:
+        None if the chart cannot be blitted (:func:`_can_blit`, :func:`_blit_setup`):
+        draw it fully.
+    """
+    figure = live.chart.figure
+    canvas = figure.canvas
+    moving = live.chart.moving()
+    if not _can_blit(figure, moving):
+        live.blittable = False
+        return None
+    for artist in moving:
+        artist.set_animated(True)  # skipped by a draw of an axes, drawn by _draw_moving
+    renderer = canvas.get_renderer()
+    blit = live.blit
+    anew = None
+    if blit is not None and blit.key == _figure_key(figure):
+        anew = _redraw_panels(blit, moving, renderer)
+    if anew is not None:
+        live.redraws["blit"] += 1
+        live.redraws["panels"] += anew
+    else:
+        live.blit = None
+        # a setup that failed at these limits fails again: draw fully, without trying
+        blit = None
+        if live.unblittable is None or live.unblittable != _state_key(figure):
+            blit = live.blit = _blit_setup(live, moving)
+        if blit is None:
+            for artist in [*moving, *(a for ax in figure.axes for a in ax.get_children())]:
+                artist.set_animated(False)
+            return None
+        live.redraws["full"] += 1
+        for panel in blit.panels:
+            canvas.restore_region(panel.background)
+            for i, ax in enumerate(panel.axes):
+                if i:
+                    ax.draw(renderer)
+                _draw_moving(ax, moving, panel.above[ax], renderer)
+    buffer = io.BytesIO()
+    mimage.imsave(
+        buffer,
+        canvas.buffer_rgba(),
+        format="png",
+        origin="upper",
+        dpi=figure.dpi,
+        pil_kwargs=PNG_OPTIONS["pil_kwargs"],
+    )
+    return buffer.getvalue()
 
 
 def _freeze_xlabels(figure: Figure) -> None:
@@ -730,7 +1109,7 @@ def _effect_chart(comparison: ContextComparison) -> _Chart:
         for ax in axes:
             ax.axis("off")
         axes[1].text(0.5, 0.5, "Offer an intervention to see its effect", ha="center", fontsize=12)
-        return fig, lambda: None
+        return _Chart(fig, lambda: None)
     drawn = []  # (axes, metric, scale, span, {run key: line}, interaction line or None)
     for ax, (domain, metric, title, unit, scale, span) in zip(axes, EFFECT_PANELS, strict=True):
         ax.axhline(0.0, color="#999999", lw=0.8)
@@ -780,7 +1159,12 @@ def _effect_chart(comparison: ContextComparison) -> _Chart:
             _autoscale_y(ax, [*lines.values(), *([gap] if gap is not None else [])], zero=True)
             _min_span(ax, span)
 
-    return fig, update
+    moving = [
+        line
+        for _, _, _, _, lines, gap in drawn
+        for line in [*lines.values(), *([gap] if gap is not None else [])]
+    ]
+    return _Chart(fig, update, lambda: moving)
 
 
 def effect_readout(comparison: ContextComparison) -> pd.DataFrame:
