@@ -55,6 +55,7 @@ from sim.core.parameters import REGISTRY, ParameterError, lookup
 from sim.files.inputs import read_toml_file
 from sim.files.outputs import check_output_name, output_lock
 from sim.files.scenario import NotBool, Number
+from sim.studies.processes import interrupts_allowed, interrupts_held
 from sim.studies.trials import TrialExperiment, load_trial, run_trial_sets
 
 __all__ = [
@@ -707,7 +708,9 @@ def _run_fit(fit: Fit, *, resume: bool, verbose: bool, workers: int) -> pd.DataF
         fit.database.unlink(missing_ok=True)  # checked: absent, empty or this fit's own
     scales = noise_scales(fit)
     final = fit.final_epsilon
-    with _BatchEvaluator(fit, workers) as evaluate:
+    # pyABC's database writes cannot be cut short safely: Ctrl+C and SIGTERM wait
+    # for the next simulation batch (see sim.studies.processes)
+    with interrupts_held(), _BatchEvaluator(fit, workers) as evaluate:
         # One generation per pyABC run, each by a fresh ABCSMC loaded from the database,
         # with numpy's global state seeded from (seed, generation) first: generation t is
         # computed from the stored generation t - 1 alone, the same whether the fit ran
@@ -776,6 +779,10 @@ class _BatchEvaluator:
             worker.join(timeout=10)
 
     def __call__(self, param_sets: list[dict[str, float]], seeds: list[int]) -> list[dict]:
+        with interrupts_allowed():
+            return self._simulate(param_sets, seeds)
+
+    def _simulate(self, param_sets: list[dict[str, float]], seeds: list[int]) -> list[dict]:
         replicates = self.fit.spec.replicates_per_evaluation
         if self.pool is None or len(param_sets) < 2 * self.workers:
             return simulate_means(self.fit, param_sets, seeds, replicates)

@@ -14,24 +14,40 @@ runs in the parent to stop them, so each child arranges its own end:
 Ctrl+C does (temporary files, locks, half-made folders, pool workers); a second
 SIGTERM during that clean-up is ignored. The command line then exits with
 :func:`exit_code`: 143 after SIGTERM, 130 after Ctrl+C.
+
+A signal can land where Python cannot raise: in a ``__del__`` method or a weakref
+callback run by the garbage collector, whose exceptions are reported as
+"unraisable" and dropped. A :class:`Terminated` lost that way is delivered again
+(see :func:`_redeliver_lost_termination`), so ``kill`` always stops the command.
+
+Some libraries cannot be stopped at an arbitrary line: pyABC's database writes have
+no ``finally`` and SQLAlchemy returns connections to its pool from weakref
+callbacks, so a signal there can leave a lock that pyABC's own clean-up then waits
+on (two minutes). :func:`interrupts_held` holds Ctrl+C and SIGTERM while such code
+runs; :func:`interrupts_allowed` marks the parts (simulation) where they are raised
+at once, a held one first.
 """
 
 from __future__ import annotations
 
 import contextlib
 import ctypes
+import gc
 import os
 import signal
 import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
+from typing import Any
 
 __all__ = [
     "Terminated",
     "die_with_parent",
     "exit_code",
     "install_sigterm_as_interrupt",
+    "interrupts_allowed",
+    "interrupts_held",
     "parent_death_preexec",
     "sigterm_as_interrupt",
 ]
@@ -108,10 +124,55 @@ def exit_code(interrupt: BaseException) -> int:
     return 128 + getattr(interrupt, "signum", signal.SIGINT)
 
 
+_held: list[int] | None = None  # signals received inside interrupts_held(), else None
+
+
+def _stopped_by(signum: int) -> KeyboardInterrupt:
+    return KeyboardInterrupt() if signum == signal.SIGINT else Terminated(signum)
+
+
 def _interrupt(signum: int, frame: object) -> None:
-    # one clean-up at a time: a second SIGTERM while cleaning up is ignored (kill -9 is not)
-    signal.signal(signal.SIGTERM, signal.SIG_IGN)
-    raise Terminated(signum)
+    if _held is not None:
+        _held.append(signum)
+        return
+    if signum == signal.SIGTERM:  # one clean-up at a time: a second SIGTERM is ignored
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    raise _stopped_by(signum)
+
+
+def _redeliver_lost_termination(unraisable: Any) -> None:
+    """``sys.unraisablehook``: a :class:`Terminated` that Python dropped is sent again.
+
+    The handler is re-armed and the signal re-sent from another thread once this
+    hook has returned, so it is raised in the main thread outside the garbage
+    collector's callback (and sent again if it lands in another one). Anything else
+    goes to the hook that was there before.
+    """
+    lost = unraisable.exc_value
+    if not isinstance(lost, Terminated):
+        _previous_unraisablehook(unraisable)
+        return
+    hook_done = threading.Event()
+
+    def send_again() -> None:
+        hook_done.wait()
+        time.sleep(0.01)  # the hook's own return
+        os.kill(os.getpid(), lost.signum)
+
+    signal.signal(lost.signum, _interrupt)
+    threading.Thread(target=send_again, name="redeliver-sigterm", daemon=True).start()
+    hook_done.set()
+
+
+_previous_unraisablehook = sys.unraisablehook
+
+
+def _arm() -> None:
+    global _previous_unraisablehook
+    if sys.unraisablehook is not _redeliver_lost_termination:
+        _previous_unraisablehook = sys.unraisablehook
+        sys.unraisablehook = _redeliver_lost_termination
+    signal.signal(signal.SIGTERM, _interrupt)
 
 
 def install_sigterm_as_interrupt() -> None:
@@ -120,7 +181,7 @@ def install_sigterm_as_interrupt() -> None:
         threading.current_thread() is threading.main_thread()
         and signal.getsignal(signal.SIGTERM) is signal.SIG_DFL
     ):
-        signal.signal(signal.SIGTERM, _interrupt)
+        _arm()
 
 
 @contextlib.contextmanager
@@ -137,8 +198,65 @@ def sigterm_as_interrupt() -> Iterator[None]:
     if previous is not signal.SIG_DFL:
         yield
         return
-    signal.signal(signal.SIGTERM, _interrupt)
+    hook = sys.unraisablehook
+    _arm()
     try:
         yield
     finally:
         signal.signal(signal.SIGTERM, previous)
+        sys.unraisablehook = hook
+
+
+@contextlib.contextmanager
+def interrupts_held() -> Iterator[None]:
+    """Within the block Ctrl+C and SIGTERM wait, to be raised when it ends.
+
+    Or earlier, inside :func:`interrupts_allowed`. Main thread only; SIGINT is
+    taken over only from Python's default handler and SIGTERM only from this
+    module's (the command line installs it), and both are restored afterwards.
+    """
+    global _held
+    if threading.current_thread() is not threading.main_thread() or _held is not None:
+        yield
+        return
+    previous = {
+        signum: signal.getsignal(signum)
+        for signum, ours in (
+            (signal.SIGINT, signal.default_int_handler),
+            (signal.SIGTERM, _interrupt),
+        )
+        if signal.getsignal(signum) is ours
+    }
+    for signum in previous:
+        signal.signal(signum, _interrupt)
+    _held = []
+    try:
+        yield
+    finally:
+        held, _held = _held, None
+        for signum, handler in previous.items():
+            if signal.getsignal(signum) is _interrupt:  # not ignored by a clean-up under way
+                signal.signal(signum, handler)
+    if held:
+        _interrupt(held[0], None)
+
+
+@contextlib.contextmanager
+def interrupts_allowed() -> Iterator[None]:
+    """Inside :func:`interrupts_held`: signals are raised at once (a held one first).
+
+    Garbage is collected first, while signals are still held, so no weakref
+    callback of the held code runs (and is cut short) inside the block.
+    """
+    global _held
+    if _held is None:
+        yield
+        return
+    gc.collect()
+    held, _held = _held, None
+    try:
+        if held:
+            _interrupt(held[0], None)
+        yield
+    finally:
+        _held = []
