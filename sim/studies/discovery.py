@@ -38,6 +38,7 @@ from sim.core.errors import UserError
 __all__ = [
     "BOX_COLUMNS",
     "DIRECTIONS",
+    "LIMIT_COLUMNS",
     "TRAJECTORY_COLUMNS",
     "Discovery",
     "DiscoveryError",
@@ -48,8 +49,7 @@ __all__ = [
 ]
 
 DIRECTIONS = (">=", "<=")
-BOX_COLUMNS = (
-    "box",
+LIMIT_COLUMNS = (  # a box's limit on one factor, and the design's range of it
     "factor",
     "lower",
     "upper",
@@ -58,6 +58,10 @@ BOX_COLUMNS = (
     "factor_max",
     "qp_lower",
     "qp_upper",
+)
+BOX_COLUMNS = (
+    "box",
+    *LIMIT_COLUMNS,
     "coverage",
     "density",
     "mass",

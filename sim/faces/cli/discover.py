@@ -30,18 +30,6 @@ __all__ = ["discover"]
 KIND = "discovery"  # its files: sim.files.outputs.KINDS["discovery"]
 
 
-_LIMIT_COLUMNS = (
-    "factor",
-    "lower",
-    "upper",
-    "restricted",
-    "factor_min",
-    "factor_max",
-    "qp_lower",
-    "qp_upper",
-)
-
-
 def _check_out(out_dir: Path, folder: Path) -> None:
     """Refuse an --out folder inside the sweep folder (it holds only the sweep's files)."""
     if out_dir.absolute().resolve().is_relative_to(folder.absolute().resolve()):
@@ -222,7 +210,7 @@ def _intro(found: Discovery, folder: Path, fewest: int, most: int) -> str:
 
 
 def _sections(found: Discovery, figure: Path, section: Any) -> list[Any]:
-    from sim.studies.discovery import box_sentence
+    from sim.studies.discovery import LIMIT_COLUMNS, box_sentence
 
     sections = []
     stats = found.box_stats()
@@ -234,7 +222,7 @@ def _sections(found: Discovery, figure: Path, section: Any) -> list[Any]:
             )
         )
     for record in stats.itertuples():
-        limits = found.boxes[found.boxes["box"] == record.box][list(_LIMIT_COLUMNS)].rename(
+        limits = found.boxes[found.boxes["box"] == record.box][list(LIMIT_COLUMNS)].rename(
             columns={"factor_min": "design_min", "factor_max": "design_max"}
         )
         sections.append(
