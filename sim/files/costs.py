@@ -21,6 +21,7 @@ from sim.files.shipped import costs_file
 
 __all__ = [
     "COST_KEYS",
+    "ECONOMIC_OUTPUTS",
     "INTERVENTION_KEYS",
     "CostItem",
     "CostTable",
@@ -42,6 +43,17 @@ INTERVENTION_KEYS = (
 )
 
 Perspective = Literal["health_and_social_care", "societal"]
+
+# Outputs a sweep can record beside the model's metrics (``[outputs] metrics``), per
+# person and accumulated over model weeks 1..W at each recorded week W, priced with a
+# costs file (sim.studies.economics.accumulated_economics): name -> (domain, description).
+ECONOMIC_OUTPUTS = {
+    "employed_weeks": ("economic", "weeks in competitive employment per person (undiscounted)"),
+    "qalys": ("economic", "QALYs per person (discounted)"),
+    "cost_gbp": ("economic", "cost per person in GBP (discounted, the file's perspective)"),
+    "nmb_20000": ("economic", "net monetary benefit per person at GBP 20,000/QALY"),
+    "nmb_30000": ("economic", "net monetary benefit per person at GBP 30,000/QALY"),
+}
 
 
 class CostsError(UserError):

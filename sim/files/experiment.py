@@ -75,6 +75,7 @@ from pydantic import (
 from sim.core.errors import MAX_DESIGN_POINTS, MAX_REPLICATES, MAX_WEEKS, UserError
 from sim.core.metrics import METRICS
 from sim.core.parameters import DISTRIBUTIONS, REGISTRY, ParameterError, lookup, salib_problem
+from sim.files.costs import ECONOMIC_OUTPUTS, CostsError, CostTable, load_costs
 from sim.files.design import SALIB_METHODS, DesignSpec, salib_sample, unit_design
 from sim.files.inputs import parse_toml, read_input_bytes
 from sim.files.kinds import wrong_kind
@@ -118,11 +119,19 @@ class OutputsSpec(BaseModel):
     model_config = ConfigDict(extra="forbid")
     metrics: list[str] = Field(
         default_factory=lambda: ["employed", "personal_recovery", "connectedness"],
-        description="Population metrics recorded per run (names from sim/core/metrics.py).",
+        description="Population metrics recorded per run (names from sim/core/metrics.py), "
+        "and economic outputs accumulated per person over weeks 1..W: employed_weeks, "
+        "qalys, cost_gbp, nmb_20000, nmb_30000 (priced with `costs`).",
     )
     weeks: list[Annotated[int, Field(ge=0, le=MAX_WEEKS), NotBool]] = Field(
         default_factory=list,
         description="Weeks at which the metrics are recorded (default: the last week).",
+    )
+    costs: str | None = Field(
+        None,
+        description="Costs file (relative to this file) that prices the economic outputs "
+        "(default: the shipped calibration/costs.toml; its perspective applies). Only with "
+        "an economic output among the metrics.",
     )
     levels: bool = Field(
         False,
@@ -233,6 +242,7 @@ class Experiment:
             (e.g. ``"sites.0.unemployment_rate = 0.07"``).
         counterfactual: The scenario the package is compared with, or None (outputs are
             levels); its per-site/team values of varied parameters are dropped too.
+        costs: The cost table pricing the economic outputs, or None if none is asked.
     """
 
     path: Path
@@ -244,6 +254,7 @@ class Experiment:
     replaced: tuple[str, ...] = field(default=())
     posterior: pd.DataFrame | None = None
     counterfactual: Scenario | None = None
+    costs: CostTable | None = None
 
     @property
     def weeks(self) -> int:
@@ -313,8 +324,10 @@ class Experiment:
         """Hash of what determines results: spec, resolved base scenario, posterior."""
         ensemble = None if self.posterior is None else self.posterior.to_json()
         other = None if self.counterfactual is None else self.counterfactual.resolved
+        costs = None if self.costs is None else self.costs.model_dump()
         text = json.dumps(
-            [self.spec.model_dump(), self.scenario.resolved, ensemble, other], sort_keys=True
+            [self.spec.model_dump(), self.scenario.resolved, ensemble, other, costs],
+            sort_keys=True,
         )
         return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
@@ -340,10 +353,10 @@ def _bounds(spec: ExperimentSpec, where: str) -> np.ndarray:
 
 def _check_outputs(spec: ExperimentSpec, weeks: int, where: str) -> None:
     for metric in spec.outputs.metrics:
-        if metric not in METRICS:
+        if metric not in METRICS and metric not in ECONOMIC_OUTPUTS:
             raise ExperimentError(
                 f"{where}: outputs.metrics: unknown metric {metric!r}; "
-                f"allowed: {', '.join(METRICS)}"
+                f"allowed: {', '.join([*METRICS, *ECONOMIC_OUTPUTS])}"
             )
     late = [w for w in spec.outputs.weeks if w > weeks]
     if late:
@@ -390,7 +403,24 @@ def load_experiment(path: str | Path) -> Experiment:
         replaced=replaced,
         posterior=_posterior(spec, path),
         counterfactual=counterfactual,
+        costs=_costs(spec, path),
     )
+
+
+def _costs(spec: ExperimentSpec, path: Path) -> CostTable | None:
+    """The cost table of the economic outputs (None if none is asked)."""
+    if not set(spec.outputs.metrics) & set(ECONOMIC_OUTPUTS):
+        if spec.outputs.costs is not None:
+            raise ExperimentError(
+                f"{path}: outputs.costs applies only with an economic output among "
+                f"outputs.metrics ({', '.join(ECONOMIC_OUTPUTS)}); add one or drop it"
+            )
+        return None
+    file = None if spec.outputs.costs is None else path.parent / spec.outputs.costs
+    try:
+        return load_costs(file)
+    except CostsError as error:
+        raise ExperimentError(f"{path}: outputs.costs: {error}") from None
 
 
 def _counterfactual(

@@ -27,17 +27,23 @@ Matplotlib is imported only inside the plotting functions.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 from scipy import stats
 
-from sim.files.costs import INTERVENTION_KEYS, CostTable
+from sim.core.schedule import STAFF_TRAINING
+from sim.files.costs import ECONOMIC_OUTPUTS, INTERVENTION_KEYS, CostTable
+
+if TYPE_CHECKING:
+    from sim.files.scenario import Scenario
 
 __all__ = [
+    "ECONOMIC_INPUTS",
     "WEEKS_PER_YEAR",
     "acceptability_curve",
+    "accumulated_economics",
     "cost_per_extra_person_employed",
     "costs_price_years",
     "economics_from_increments",
@@ -46,11 +52,23 @@ __all__ = [
     "replicate_increments",
     "run_costs",
     "run_qalys",
+    "staff_training_share",
     "value_for_money_sentences",
     "weekly_discount_factors",
 ]
 
 WEEKS_PER_YEAR = 52.1775  # 365.2425 / 7
+
+# The weekly metrics the costs and QALYs are computed from (every week 0..H)
+ECONOMIC_INPUTS = (
+    *(f"in_{key}" for key in INTERVENTION_KEYS),
+    "in_service",
+    "bed_days",
+    "compulsory_admissions",
+    "employed",
+    "in_relapse",
+    "in_hospital",
+)
 
 
 def weekly_discount_factors(weeks: Any, annual_rate: float) -> np.ndarray:
@@ -370,3 +388,60 @@ def value_for_money_sentences(table: pd.DataFrame) -> str:
             f"{sure}."
         )
     return "\n\n".join(lines)
+
+
+def staff_training_share(scenario: Scenario) -> float:
+    """Share of the scenario's users whose team receives staff training, at entry or by schedule.
+
+    A scheduled training is costed like one at entry (once, undiscounted).
+    """
+    world = scenario.world()
+    trained = world.staff_training.copy()
+    for change in scenario.schedule():
+        if change.key == STAFF_TRAINING:
+            trained[list(change.units)] = True
+    return float(np.mean(trained[world.team_of_agent]))
+
+
+def accumulated_economics(
+    weekly: dict[str, np.ndarray],
+    at_weeks: Sequence[int],
+    costs: CostTable,
+    staff_training_share: float = 0.0,
+) -> dict[str, np.ndarray]:
+    """Per run, the :data:`~sim.files.costs.ECONOMIC_OUTPUTS` over weeks 1..W, per W.
+
+    Args:
+        weekly: :data:`ECONOMIC_INPUTS` -> (runs, H + 1) array of records 0..H.
+        at_weeks: The weeks W (0..H) at which to report the accumulated totals.
+        costs: Unit costs, utilities, discount rates and perspective.
+        staff_training_share: As in :func:`run_costs` (counted from week 0).
+
+    Returns:
+        Output name -> (runs, len(at_weeks)) array: ``cost_gbp`` and ``qalys`` as
+        :func:`run_costs` and :func:`run_qalys` give them for the series cut at W,
+        ``employed_weeks`` the sum of the weekly share employed, and ``nmb_<lambda>`` =
+        lambda x QALYs - cost.
+    """
+    runs, records = weekly["employed"].shape
+    series = pd.DataFrame(
+        {
+            "replicate": np.tile(np.repeat(np.arange(runs), records), len(ECONOMIC_INPUTS)),
+            "week": np.tile(np.arange(records), runs * len(ECONOMIC_INPUTS)),
+            "metric": np.repeat(ECONOMIC_INPUTS, runs * records),
+            "value": np.concatenate([weekly[name].ravel() for name in ECONOMIC_INPUTS]),
+        }
+    )
+    out = {name: np.empty((runs, len(at_weeks))) for name in ECONOMIC_OUTPUTS}
+    for j, week in enumerate(at_weeks):
+        cut = series[series["week"] <= week]
+        cost = run_costs(cut, costs, staff_training_share=staff_training_share)
+        cost = cost["cost_gbp"].to_numpy()
+        qalys = run_qalys(cut, costs).to_numpy()
+        out["cost_gbp"][:, j] = cost
+        out["qalys"][:, j] = qalys
+        out["employed_weeks"][:, j] = _weekly(cut, "employed").sum(axis=1).to_numpy()
+        for name in ECONOMIC_OUTPUTS:
+            if name.startswith("nmb_"):  # nmb_<lambda in GBP per QALY>
+                out[name][:, j] = float(name.removeprefix("nmb_")) * qalys - cost
+    return out

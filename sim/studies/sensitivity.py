@@ -35,6 +35,7 @@ import pandas as pd
 
 from sim.core.metrics import METRICS
 from sim.core.seeding import stream_key
+from sim.files.costs import ECONOMIC_OUTPUTS
 from sim.files.design import DesignSpec, salib_sample
 from sim.studies.sensitivity_methods import (
     SensitivityError,
@@ -281,7 +282,7 @@ def stable_sizes(convergence: pd.DataFrame, *, top: int = 5) -> pd.DataFrame:
 def domain(output: str) -> str:
     """The outcome domain of an output column (functional, existential, social, ...)."""
     metric = output.rsplit("_w", 1)[0].removesuffix("_effect")
-    return METRICS.get(metric, ("analytic", ""))[0]
+    return {**METRICS, **ECONOMIC_OUTPUTS}.get(metric, ("analytic", ""))[0]
 
 
 def noise_warnings(noise: pd.DataFrame, threshold: float) -> list[str]:

@@ -34,6 +34,7 @@ import pyarrow.parquet as pq
 from sim.core.errors import UserError
 from sim.core.parameters import validate
 from sim.core.seeding import RunSeed
+from sim.files.costs import ECONOMIC_OUTPUTS
 from sim.files.experiment import Experiment, describe_design
 from sim.files.outputs import (
     OutputError,
@@ -46,6 +47,7 @@ from sim.files.outputs import (
 )
 from sim.files.posterior import posterior_draw
 from sim.files.scenario import Scenario
+from sim.studies.economics import ECONOMIC_INPUTS, accumulated_economics, staff_training_share
 from sim.studies.processes import die_with_parent, sigterm_as_interrupt
 from sim.studies.run import run_simulations
 
@@ -128,29 +130,48 @@ def run_chunk(experiment: Experiment, chunk: int, chunk_size: int) -> pd.DataFra
         for d, r in zip(points, replicates, strict=True)
     ]
 
-    def simulate(scenario: Scenario) -> Any:
-        return run_simulations(
+    outputs = experiment.spec.outputs.metrics
+    economic = [name for name in outputs if name in ECONOMIC_OUTPUTS]
+    metrics = [name for name in outputs if name not in ECONOMIC_OUTPUTS]
+    if economic:  # priced from weekly series, every week from entry
+        metrics = list(dict.fromkeys([*metrics, *ECONOMIC_INPUTS]))
+        record = list(range(experiment.weeks + 1))
+    else:
+        record = experiment.record_weeks
+
+    def simulate(scenario: Scenario) -> dict[str, np.ndarray]:
+        """Output name -> (runs, record weeks) array."""
+        runs = run_simulations(
             scenario.world(),
             params,
             seeds,
             experiment.weeks,
-            metrics=experiment.spec.outputs.metrics,
-            record_weeks=experiment.record_weeks,
+            metrics=metrics,
+            record_weeks=record,
         )
+        at = [list(runs.weeks).index(week) for week in experiment.record_weeks]
+        values = {name: runs.metrics[name][:, at] for name in outputs if name in runs.metrics}
+        if economic:
+            share = staff_training_share(scenario)
+            values.update(
+                accumulated_economics(
+                    runs.metrics, experiment.record_weeks, experiment.costs, share
+                )
+            )
+        return {name: values[name] for name in outputs}
 
-    runs = simulate(experiment.scenario)
+    package = simulate(experiment.scenario)
     table: dict[str, Any] = {"design_point": points, "replicate": replicates}
     for j, name in enumerate(experiment.names):
         table[name] = design[points, j]
-    for metric, values in runs.metrics.items():
-        for i, week in enumerate(runs.weeks):
-            table[f"{metric}_w{int(week)}"] = values[:, i]
+    for metric, values in package.items():
+        for i, week in enumerate(experiment.record_weeks):
+            table[f"{metric}_w{week}"] = values[:, i]
     if experiment.counterfactual is not None:  # the same runs without the package
         without = simulate(experiment.counterfactual)
-        for metric, values in runs.metrics.items():
-            for i, week in enumerate(runs.weeks):
-                effect = values[:, i] - without.metrics[metric][:, i]
-                table[f"{metric}_effect_w{int(week)}"] = effect
+        for metric, values in package.items():
+            for i, week in enumerate(experiment.record_weeks):
+                table[f"{metric}_effect_w{week}"] = values[:, i] - without[metric][:, i]
     return pd.DataFrame(table)
 
 

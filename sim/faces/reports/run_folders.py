@@ -16,7 +16,6 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from sim.core.schedule import STAFF_TRAINING
 from sim.faces.reports.figures import (
     plot_ce_plane,
     plot_ceac,
@@ -45,6 +44,7 @@ from sim.studies.economics import (
     costs_price_years,
     economics_from_increments,
     replicate_increments,
+    staff_training_share,
     value_for_money_sentences,
 )
 from sim.studies.equity import equity_tables
@@ -165,25 +165,12 @@ def write_run(
 _THRESHOLDS_GBP = np.arange(0.0, 100_001.0, 1_000.0)
 
 
-def _trained_share(result: ScenarioResult) -> float:
-    """Share of the scenario's users whose team receives staff training, at entry or by schedule.
-
-    A scheduled training is costed like one at entry (once, undiscounted).
-    """
-    world = result.scenario.world()
-    trained = world.staff_training.copy()
-    for change in result.scenario.schedule():
-        if change.key == STAFF_TRAINING:
-            trained[list(change.units)] = True
-    return float(np.mean(trained[world.team_of_agent]))
-
-
 def _economics_sections(
     results: Sequence[ScenarioResult], folder: Path, costs: CostTable, perspective: str | None
 ) -> list[Section]:
     """Write economics.csv, ce_plane.png and ceac.png; return the report's sections."""
     reference, others = results[0].series, pd.concat([r.series for r in results[1:]])
-    shares = {r.scenario.name: _trained_share(r) for r in results}
+    shares = {r.scenario.name: staff_training_share(r.scenario) for r in results}
     points = replicate_increments(reference, others, costs, perspective, shares)
     table = economics_from_increments(points)
     table.to_csv(folder / "economics.csv", index=False)

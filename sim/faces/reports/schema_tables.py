@@ -21,6 +21,7 @@ from pydantic.fields import FieldInfo
 from sim.core.logic_model import USER_INTERVENTIONS
 from sim.core.metrics import METRICS
 from sim.core.parameters import LEVELS, REGISTRY
+from sim.files.costs import ECONOMIC_OUTPUTS
 from sim.files.experiment import ExperimentSpec, OutputsSpec
 from sim.files.outputs import check_output_name
 from sim.files.scenario import ScenarioSpec, TeamSpec
@@ -43,7 +44,7 @@ _NAMED: dict[tuple[type[BaseModel], str], tuple[str | None, str]] = {
     (TeamSpec, "site"): (None, "a `[[sites]]` name, or an index from 0"),
     (ExperimentSpec, "parameters"): ("<parameter>", f"any registry parameter, {_SEE_PARAMETERS}"),
     (FitSpec, "free"): ("<parameter>", f"any registry parameter, {_SEE_PARAMETERS}"),
-    (OutputsSpec, "metrics"): (None, ", ".join(f"`{m}`" for m in METRICS)),
+    (OutputsSpec, "metrics"): (None, ", ".join(f"`{m}`" for m in [*METRICS, *ECONOMIC_OUTPUTS])),
     (TrialSpec, "intervention"): (None, f"{_INTERVENTIONS}, `staff_training`"),
     (MetricSpec, "outcome"): (
         None,

@@ -23,6 +23,7 @@ from matplotlib.figure import Figure
 from matplotlib.patches import Patch, Rectangle
 
 from sim.core.metrics import METRICS
+from sim.files.costs import ECONOMIC_OUTPUTS
 from sim.files.outputs import write_atomic
 
 __all__ = [
@@ -53,9 +54,10 @@ def output_title(output: str) -> str:
     metric, _, week = output.rpartition("_w")
     effect = metric.endswith("_effect")
     metric = metric.removesuffix("_effect")
-    if metric not in METRICS or not week.isdigit():
+    described = {**METRICS, **ECONOMIC_OUTPUTS}
+    if metric not in described or not week.isdigit():
         return output
-    text = METRICS[metric][1]
+    text = described[metric][1]
     if effect:
         return f"Package effect on {text}, week {week}"
     return f"{text[0].upper()}{text[1:]}, week {week}"
