@@ -43,6 +43,7 @@ from sim.studies.sensitivity_methods import (
     analyse_output,
     morris_indices,
     sobol_indices,
+    varies,
 )
 
 __all__ = [
@@ -331,7 +332,7 @@ def analyse(frame: pd.DataFrame, plan: SensitivityPlan) -> SensitivityResult:
     warnings: list[str] = []
     for output, record in zip(plan.outputs, noise.itertuples(index=False), strict=True):
         y = means[output].to_numpy(dtype=float)
-        if np.ptp(y) <= 1e-12 * max(1.0, float(np.abs(y).max())):
+        if not varies(plan, y):
             warnings.append(f"{output} does not vary across the design; it has no indices")
             continue
         noise_var = (

@@ -39,6 +39,7 @@ __all__ = [
     "morris_indices",
     "pawn_indices",
     "sobol_indices",
+    "varies",
 ]
 
 PAWN_SLICES = 10
@@ -275,6 +276,20 @@ def pawn_indices(plan: SensitivityPlan, x: np.ndarray, y: np.ndarray) -> Rows:
             plan, "pawn_median", names[:-1], median[:-1], None, median[-1], subtract=False
         )
     ]
+
+
+def varies(plan: SensitivityPlan, y: np.ndarray) -> bool:
+    """Whether the output varies where the plan's estimator needs it to.
+
+    Everywhere for Morris and eFAST; across the independent base rows (A and B) for
+    Sobol' designs, whose variance every index is divided by (an output that moves
+    only in the cross rows has no defined index).
+    """
+    if plan.method in ("morris", "efast"):
+        values = y
+    else:
+        values = y.reshape(-1, plan.step)[:, [0, -1]]
+    return bool(np.ptp(values) > 1e-12 * max(1.0, float(np.abs(values).max())))
 
 
 def analyse_output(plan: SensitivityPlan, x: np.ndarray, y: np.ndarray, noise_var: float) -> Rows:
