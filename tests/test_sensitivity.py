@@ -432,6 +432,7 @@ def test_shipped_experiments_state_their_cost_and_run_when_shrunk(tmp_path):
         "sa_policy_effects.toml",
         "sa_screening_all.toml",
         "sa_sobol_by_level.toml",
+        "sa_sobol_leaders.toml",
         "sa_sobol_levers.toml",
     ]
     for path in SHIPPED:
