@@ -430,8 +430,23 @@ def network_figure(comparison: ContextComparison, person: int | None = None) -> 
 def _network_chart(comparison: ContextComparison, person: int | None) -> _Chart:
     runs = comparison.runs
     sampled = int(comparison.settings["n_agents"]) > NETWORK_FULL_MAX
-    fig = _new_figure(5.2 * len(runs), 5.8 if sampled else 5.4)
-    axes = fig.subplots(1, len(runs), squeeze=False)[0]
+    width, height = 5.2 * len(runs), 5.8 if sampled else 5.4
+    # fixed margins (no layout engine: savefig would draw the figure twice, once to lay
+    # it out): the caption and the titles above, the legend below
+    fig = _fixed_figure(width, height)
+    top_in = 0.42 + (0.5 if sampled else 0.0)
+    axes = fig.subplots(
+        1,
+        len(runs),
+        squeeze=False,
+        gridspec_kw={
+            "left": 0.1 / width,
+            "right": 1 - 0.1 / width,
+            "bottom": 0.5 / height,
+            "top": 1 - top_in / height,
+            "wspace": 0.08,
+        },
+    )[0]
     panels = []  # (axes, run, ties, people, ring, label)
     for ax, run in zip(axes, runs, strict=True):
         ties = ax.add_collection(_segments(np.empty((0, 2, 2))))
@@ -469,13 +484,20 @@ def _network_chart(comparison: ContextComparison, person: int | None) -> _Chart:
             textwrap.fill(network_caption(comparison, person), 60 * len(runs)),
             fontsize=10,
             x=0.02,
+            y=1 - 0.06 / height,
             ha="left",
+            va="top",
         )
     handles = [
         Patch(color=c, label=s.capitalize()) for s, c in zip(STAGES, STAGE_COLOURS, strict=True)
     ]
     fig.legend(
-        handles=handles, loc="outside lower center", ncols=len(STAGES), fontsize=9, frameon=False
+        handles=handles,
+        loc="lower center",
+        bbox_to_anchor=(0.5, 0.02 / height),
+        ncols=len(STAGES),
+        fontsize=9,
+        frameon=False,
     )
     index = {name: i for i, name in enumerate(STAGES)}
 
