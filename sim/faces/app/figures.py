@@ -84,10 +84,6 @@ INTERACTION_STYLE = ("#000000", ":")
 DPI = 110
 
 
-def _new_figure(width: float, height: float) -> Figure:
-    return Figure(figsize=(width, height), dpi=DPI, layout="constrained")
-
-
 # Fixed margins, in inches, for the figures redrawn at every step: matplotlib's
 # constrained layout measures every tick label on every draw (~40% of a redraw), and
 # these views keep one shape, so their margins are set once here instead.
@@ -566,8 +562,21 @@ def pathway_figure(comparison: ContextComparison, person: int) -> Figure:
 
 
 def _pathway_chart(comparison: ContextComparison, person: int) -> _Chart:
-    fig = _new_figure(9.0, 4.2)
-    top, bottom = fig.subplots(2, 1, sharex=True, height_ratios=[4, 1])
+    width, height = 9.0, 4.2
+    fig = _fixed_figure(width, height)  # fixed margins: room for the stage names at right
+    top, bottom = fig.subplots(
+        2,
+        1,
+        sharex=True,
+        gridspec_kw={
+            "height_ratios": [4, 1],
+            "left": 0.78 / width,
+            "right": 1 - 0.95 / width,
+            "bottom": MARGIN_BOTTOM_IN / height,
+            "top": 1 - 0.62 / height,
+            "hspace": 0.12,
+        },
+    )
     weeks = int(comparison.settings["weeks"])
     band = QPR_MAX / N_STAGES  # equal stage bands (sim.core.scales)
     for i, (stage, colour) in enumerate(zip(STAGES, STAGE_COLOURS, strict=True)):
@@ -595,7 +604,7 @@ def _pathway_chart(comparison: ContextComparison, person: int) -> _Chart:
     bottom.set_ylim(-0.7, len(keys) - 0.3)
     _style(bottom, "", "", weeks)
     bottom.grid(False)
-    _run_legend(fig, comparison.runs)
+    _run_legend(fig, comparison.runs, (width, height))
 
     def update() -> None:
         for model, row, line, marks in drawn:
