@@ -1,0 +1,221 @@
+"""Generate ``docs/POLICY_BRIEF.md`` from the committed sensitivity and discovery results.
+
+For each of the combined package's effects (week 104, and employment at week 78 too)
+the brief says in plain words: the three factors that decide it most (Sobol' total
+order with its 95% interval, from ``experiments/results/sa_sobol_leaders``) and the kind
+of factor each is; the first factor a service controls; how much each kind of factor
+explains (the grouped analysis ``experiments/results/sa_policy_effects``), including
+the share of the model's own assumptions; what is certain and what is not; and the
+share of chance. Then the conditions the discoveries found
+(``experiments/results/discover_*``). It reads only the committed CSV and JSON files,
+so it cannot drift from them: ``tests/test_policy_brief.py`` fails when the committed
+brief differs from what they give.
+
+A parameter's kind is its ``group`` in ``experiments/sa_policy_effects.toml`` when it is
+varied there, else follows its registry level (service: levers, environment: context,
+user: population, structural: structure).
+
+Regenerate (after regenerating the results) with::
+
+    python -m sim.faces.reports.policy_brief
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import tomllib
+from pathlib import Path
+
+import pandas as pd
+
+from sim.core.errors import UserError
+from sim.core.parameters import REGISTRY
+from sim.faces.reports.docs_gen import write_atomic
+from sim.faces.reports.sensitivity_plots import output_title
+
+__all__ = ["DEFAULT_PATH", "EFFECTS", "brief_markdown", "main"]
+
+_SOURCE_TREE = Path(__file__).resolve().parents[3]
+DEFAULT_PATH = _SOURCE_TREE / "docs" / "POLICY_BRIEF.md"
+RESULTS = _SOURCE_TREE / "experiments" / "results"
+GROUPED = _SOURCE_TREE / "experiments" / "sa_policy_effects.toml"
+
+EFFECTS = (
+    "employed_effect_w78",
+    "employed_effect_w104",
+    "employed_weeks_effect_w104",
+    "personal_recovery_effect_w104",
+    "hope_effect_w104",
+    "social_inclusion_effect_w104",
+    "qalys_effect_w104",
+    "cost_gbp_effect_w104",
+    "nmb_20000_effect_w104",
+)
+KINDS = {
+    "levers": "what a service can change",
+    "context": "where it works",
+    "population": "whom it serves",
+    "structure": "what the model assumes",
+    "logic model": "how we wired the logic model",
+}
+_LEVEL_KIND = {
+    "service": "levers",
+    "environment": "context",
+    "user": "population",
+    "structural": "structure",
+}
+
+
+def _kinds() -> dict[str, str]:
+    """Parameter name -> its kind (see the module docstring)."""
+    declared = tomllib.loads(GROUPED.read_text(encoding="utf-8"))["parameters"]
+    return {
+        name: declared.get(name, {}).get("group") or _LEVEL_KIND[parameter.level]
+        for name, parameter in REGISTRY.items()
+    }
+
+
+def _read(folder: str, name: str) -> pd.DataFrame:
+    path = RESULTS / folder / name
+    if not path.is_file():
+        raise UserError(f"{path} is missing: run the analysis that writes it first")
+    return pd.read_csv(path)
+
+
+def _interval(row: pd.Series | object) -> str:
+    return f"{row.estimate:.2f} ({row.ci_low:.2f} to {row.ci_high:.2f})"
+
+
+def _effect_section(
+    output: str,
+    leaders: pd.DataFrame,
+    groups: pd.DataFrame,
+    noise: pd.Series,
+    kinds: dict[str, str],
+) -> list[str]:
+    ranked = (
+        leaders[(leaders["output"] == output) & (leaders["index"] == "ST")]
+        .sort_values("estimate", ascending=False)
+        .reset_index(drop=True)
+    )
+    top = ranked.head(3)
+    lines = [f"### {output_title(output)}", ""]
+    for rank, row in enumerate(top.itertuples(), start=1):
+        kind = kinds[row.parameter]
+        lines.append(
+            f"{rank}. `{row.parameter}` ({KINDS.get(kind, kind)}): total order {_interval(row)}"
+        )
+    lines.append("")
+    first, second = ranked.iloc[0], ranked.iloc[1]
+    if first.ci_low > second.ci_high:
+        certain = f"`{first.parameter}` is clearly first (its interval is above the second's)"
+    else:
+        certain = (
+            f"which of `{first.parameter}` and `{second.parameter}` matters more is not "
+            "certain (their intervals overlap)"
+        )
+    above = int((ranked["ci_low"] > 0).sum())
+    levers = ranked[[kinds[p] == "levers" for p in ranked["parameter"]]]
+    if levers.empty:
+        lever = "No lever a service controls is among the factors."
+    else:
+        row = levers.iloc[0]
+        lever = (
+            f"The first lever a service controls is `{row.parameter}`, ranked "
+            f"{int(levers.index[0]) + 1} of {len(ranked)}: {_interval(row)}."
+        )
+    lines.append(
+        f"Certain and not: {certain}; {above} of {len(ranked)} factors have an interval "
+        f"above zero. {lever} Chance is {noise[output]:.0%} of the variance of the "
+        "replicate means."
+    )
+    grouped = groups[(groups["output"] == output) & (groups["index"] == "ST")]
+    if not grouped.empty:
+        shares = ", ".join(
+            f"{KINDS.get(row.parameter, row.parameter)} {_interval(row)}"
+            for row in grouped.sort_values("estimate", ascending=False).itertuples()
+        )
+        lines += ["", f"By kind of factor (total order): {shares}."]
+    return [*lines, ""]
+
+
+def _box_lines(folder: Path) -> list[str]:
+    manifest = json.loads((folder / "manifest.json").read_text(encoding="utf-8"))
+    boxes = pd.read_csv(folder / "boxes.csv")
+    found = (
+        f"`{manifest['outcome']}` {manifest['direction']} {manifest['threshold']:g} in "
+        f"{manifest['points_of_interest']:,} of {manifest['design_points']:,} design "
+        f"points of `{manifest['sweep_folder']}`"
+    )
+    lines = [f"### {folder.name}", "", found + "."]
+    if boxes.empty:
+        lines.append(
+            f"No box reaches a density of {manifest['threshold_density']:.0%}: no simple "
+            "combination of limits picks these points out."
+        )
+    for box, part in boxes.groupby("box"):
+        first = part.iloc[0]
+        limits = "; ".join(
+            f"`{r.factor}` {r.lower:.3g} to {r.upper:.3g} (design {r.factor_min:.3g} to "
+            f"{r.factor_max:.3g})"
+            for r in part.itertuples()
+        )
+        lines.append(
+            f"Box {box}: {first.density:.0%} of its {first.points:,} points qualify "
+            f"(density), and it holds {first.coverage:.0%} of all that do (coverage), "
+            f"where {limits}."
+        )
+    return [*lines, ""]
+
+
+def brief_markdown() -> str:
+    """The brief, from the committed results."""
+    kinds = _kinds()
+    leaders = _read("sa_sobol_leaders", "indices.csv")
+    groups = _read("sa_policy_effects", "indices.csv")
+    noise = _read("sa_sobol_leaders", "noise.csv").set_index("output")["noise_share_mean"]
+    lines = [
+        "# Policy brief: what decides what the recovery package achieves",
+        "",
+        "Generated by `python -m sim.faces.reports.policy_brief` from the committed "
+        "results; do not edit by hand. The package is `scenarios/combined_package.toml` "
+        "against usual care (`scenarios/baseline.toml`), 250 people over 104 weeks on "
+        "common random numbers; each effect is package minus usual care. The factors are "
+        "the 28 of `experiments/sa_sobol_leaders.toml` (the registry-wide screen's "
+        "leaders and the logic model's moderators), varied over their registry bounds; "
+        "the kinds come from the grouped analysis `experiments/sa_policy_effects.toml`. "
+        "A total-order index is the share of the effect's variance over those ranges that "
+        "involves the factor; 95% bootstrap intervals. These rank the model's levers "
+        "over the stated ranges; they are not estimates of the world's. Cost and net "
+        "monetary benefit (NMB, GBP 20,000 per QALY) are priced with the shipped "
+        "`calibration/costs.toml`, whose unit costs are not varied.",
+        "",
+        "## The effects",
+        "",
+    ]
+    for output in EFFECTS:
+        lines += _effect_section(output, leaders, groups, noise, kinds)
+    lines += ["## Where the package works", ""]
+    for folder in sorted(RESULTS.glob("discover_*")):
+        lines += _box_lines(folder)
+    return "\n".join(lines).rstrip() + "\n"
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Command-line entry: ``python -m sim.faces.reports.policy_brief [PATH]``."""
+    args = sys.argv[1:] if argv is None else argv
+    if len(args) > 1 or (args and args[0].startswith("-")):
+        print("usage: python -m sim.faces.reports.policy_brief [PATH]", file=sys.stderr)
+        return 2
+    try:
+        path = write_atomic(args[0] if args else DEFAULT_PATH, brief_markdown())
+    except (OSError, UserError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    print(f"wrote {path}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
