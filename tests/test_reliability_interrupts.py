@@ -248,10 +248,8 @@ def test_a_sigterm_landing_in_a_destructor_still_stops_the_process():
     # Python drops an exception raised in __del__ or a weakref callback ("Exception
     # ignored in ..."); a SIGTERM that lands there once let `calibrate` run on
     # (a CI failure). The lost signal is delivered again.
-    started = time.monotonic()
     done = _run([sys.executable, "-c", LOST_SIGTERM], timeout=60)
-    assert done.returncode == 143, done.stderr
-    assert time.monotonic() - started < 15
+    assert done.returncode == 143, done.stderr  # a lost signal: exit 0 after the 20 s loop
     assert "Exception ignored" not in done.stderr, done.stderr
 
 
