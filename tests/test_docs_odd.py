@@ -119,8 +119,9 @@ def looks_like_parameter(name: str) -> bool:
 def code_identifiers() -> frozenset[str]:
     """Names the model code defines: module attributes, dataclass fields, arguments."""
     from sim.core.metrics import METRICS
+    from sim.files.costs import ECONOMIC_OUTPUTS
 
-    names: set[str] = set(METRICS)
+    names: set[str] = set(METRICS) | set(ECONOMIC_OUTPUTS)  # output names
     # the ids of the published targets (calibration/targets.toml) are quoted too
     targets = Path(__file__).resolve().parent.parent / "calibration" / "targets.toml"
     names.update(re.findall(r'^id = "([a-z0-9_]+)"', targets.read_text(), re.MULTILINE))
