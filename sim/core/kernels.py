@@ -22,6 +22,7 @@ import numpy as np
 
 from sim.core import rules
 from sim.core.logic_model import (
+    ALTERNATIVE_LINKS,
     MECHANISM_LINKS,
     MECHANISMS,
     PROCESSES,
@@ -123,10 +124,12 @@ def run_parameters(values) -> np.ndarray:
 # The mechanism -> process links of the logic model (sim.core.logic_model.MECHANISM_LINKS):
 # source mechanism, target process (in logic_model.PROCESSES order, self-stigma included)
 # and sign, read by the processes driver; their weights are registry parameters.
-LINK_SOURCE = np.array([MECHANISMS.index(x.source) for x in MECHANISM_LINKS], dtype=np.int64)
-LINK_TARGET = np.array([list(PROCESSES).index(x.target) for x in MECHANISM_LINKS], dtype=np.int64)
-LINK_SIGN = np.array([float(x.sign) for x in MECHANISM_LINKS])
-LINK_PARAMETERS = tuple(f"{x.source}_to_{x.target}_weight" for x in MECHANISM_LINKS)
+# The alternative wirings (ALTERNATIVE_LINKS, weight 0 by default) come last.
+LINKS = (*MECHANISM_LINKS, *ALTERNATIVE_LINKS)
+LINK_SOURCE = np.array([MECHANISMS.index(x.source) for x in LINKS], dtype=np.int64)
+LINK_TARGET = np.array([list(PROCESSES).index(x.target) for x in LINKS], dtype=np.int64)
+LINK_SIGN = np.array([float(x.sign) for x in LINKS])
+LINK_PARAMETERS = tuple(f"{x.source}_to_{x.target}_weight" for x in LINKS)
 N_LINK_TARGETS = len(PROCESSES)
 # the link target of each row of the process block (self-stigma is held apart)
 PROCESS_TARGET = np.array([list(PROCESSES).index(name) for name in PROCESS_NAMES], dtype=np.int64)
@@ -137,7 +140,7 @@ DOSE_KNOWLEDGE, DOSE_TRUST, DOSE_HOPE, DOSE_SELF_STIGMA, DOSE_EMPOWERMENT = (
 
 
 def link_weights(values) -> np.ndarray:
-    """The (R, links) weights of :data:`MECHANISM_LINKS`, from registry values by name."""
+    """The (R, links) weights of :data:`LINKS`, from registry values by name."""
     return np.ascontiguousarray(
         np.concatenate([np.reshape(values[name], (-1, 1)) for name in LINK_PARAMETERS], axis=1)
     )

@@ -20,6 +20,7 @@ import numpy as np
 
 __all__ = [
     "ADDITIONS",
+    "ALTERNATIVE_LINKS",
     "INTERVENTIONS",
     "MECHANISMS",
     "MECHANISM_LINKS",
@@ -222,6 +223,30 @@ MECHANISM_LINKS: tuple[Link, ...] = (
         +1,
         "choice over care and goals gives a sense of agency",
         "review",
+    ),
+)
+
+# Alternative wirings: mechanism -> process arrows the literature leaves open. They are
+# read by the processes driver like MECHANISM_LINKS, with registry weights that are 0 in
+# the shipped wiring (outputs unchanged) and may be raised in a sensitivity analysis
+# to ask how much an effect depends on how the logic model is wired.
+ALTERNATIVE_LINKS: tuple[Link, ...] = (
+    Link(
+        "role_modelling",
+        "empowerment",
+        +1,
+        "peers who have recovered model agency and speaking up for oneself",
+        "alternative: peer support raises empowerment (Lloyd-Evans et al. 2014, SMD 0.25) "
+        "while the review attributes empowerment to increasing choice; whether peers act "
+        "through role modelling or through choice is not settled",
+    ),
+    Link(
+        "working_alliance",
+        "empowerment",
+        +1,
+        "a collaborative relationship shares power with the person",
+        "alternative: shared decision-making raises empowerment (Stovell et al. 2016) and "
+        "works through the alliance and choice together; the review names choice alone",
     ),
 )
 

@@ -1158,6 +1158,32 @@ PARAMETERS: tuple[P, ...] = (
         "weight of the increasing-choice dose on empowerment",
         "assumption: the review's link (" + _WINSPER + "); unit weight, the rate sets the size",
     ),
+    # alternative wirings (sim.core.logic_model.ALTERNATIVE_LINKS): 0 = the shipped wiring
+    P(
+        "role_modelling_to_empowerment_weight",
+        0.0,
+        0.0,
+        1.0,
+        "1",
+        "structural",
+        "weight of the role-modelling dose on empowerment (an alternative wiring)",
+        "assumption: absent from the shipped wiring (the review attributes empowerment to "
+        "increasing choice); peer support's empowerment effect (" + _LLOYD + ") leaves "
+        "open whether peers act through role modelling; bounds up to the alliance's "
+        "weight on trust",
+    ),
+    P(
+        "working_alliance_to_empowerment_weight",
+        0.0,
+        0.0,
+        1.0,
+        "1",
+        "structural",
+        "weight of the working-alliance dose on empowerment (an alternative wiring)",
+        "assumption: absent from the shipped wiring (the review names increasing choice); "
+        "shared decision-making's empowerment effect (Stovell et al. 2016, Br J "
+        "Psychiatry 209:23-8) comes through the alliance and choice together",
+    ),
     # moderators as effect modifiers
     P(
         "attitude_dose_slope",

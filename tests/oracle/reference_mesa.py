@@ -426,7 +426,10 @@ class ServiceUser(mesa.Agent):
         shift = dict.fromkeys((*PROCESS_NAMES, "self_stigma"), 0.0)
         shift["trust"] = p["working_alliance_to_trust_weight"] * usual
         shift["hope"] = p["working_alliance_to_hope_weight"] * usual
-        shift["empowerment"] = p["increasing_choice_to_empowerment_weight"] * usual
+        shift["empowerment"] = (
+            p["increasing_choice_to_empowerment_weight"] * usual
+            + p["working_alliance_to_empowerment_weight"] * usual
+        )
         return shift
 
     def _update_processes(self) -> None:
@@ -448,7 +451,11 @@ class ServiceUser(mesa.Agent):
             + p["working_alliance_to_hope_weight"] * alliance
         )
         stigma_dose = -p["role_modelling_to_self_stigma_weight"] * role
-        empowerment_dose = p["increasing_choice_to_empowerment_weight"] * choice
+        empowerment_dose = (
+            p["increasing_choice_to_empowerment_weight"] * choice
+            + p["role_modelling_to_empowerment_weight"] * role
+            + p["working_alliance_to_empowerment_weight"] * alliance
+        )
         self.knowledge = move(
             self.knowledge,
             knowledge_dose,
