@@ -199,6 +199,8 @@ V2_VARIANTS = {
     "working_alliance_profile_scale": (1.5, ("doses",)),
     "role_modelling_profile_scale": (1.5, ("doses",)),
     "increasing_choice_profile_scale": (1.5, ("doses",)),
+    "role_modelling_to_empowerment_weight": (1.0, ("process_empowerment",)),
+    "working_alliance_to_empowerment_weight": (1.0, ("process_empowerment",)),
 }
 V2_NAMES = list(V2_VARIANTS)
 
