@@ -58,6 +58,7 @@ import pytest
 from scipy import stats
 
 from sim.core.engine import Simulation, agent_value, run_batch
+from sim.core.logic_model import ALTERNATIVE_LINKS
 from sim.core.metrics import METRICS
 from sim.core.parameters import validate
 from sim.core.seeding import RunSeed
@@ -556,3 +557,37 @@ def test_core_and_reference_agree_away_from_the_defaults():
             if not r["ok"]
         ]
     assert not failures, "core and reference disagree:\n" + "\n".join(failures)
+
+
+ALTERNATIVE_WIRING = {f"{x.source}_to_{x.target}_weight": 1.0 for x in ALTERNATIVE_LINKS}
+
+
+@pytest.fixture(scope="module")
+def rewired_core():
+    """Core runs of the reduced comparison with the logic model's alternative arrows on."""
+    make, params = CONFIGS[REDUCED_CONFIG]
+    world = make()
+    return core_sample(
+        world,
+        {**params, **ALTERNATIVE_WIRING},
+        REDUCED_CORE,
+        WEEKS,
+        seed=REDUCED_CORE_SEED,
+        early=True,
+    )
+
+
+def _failures(rows: list[dict]) -> list[str]:
+    return [f"{r['statistic']}/{r['outcome']}: diff {r['diff']:+.4f}" for r in rows if not r["ok"]]
+
+
+def test_core_and_reference_agree_with_the_alternative_wirings_on(rewired_core):
+    # both statements carry the arrows of sim.core.logic_model.ALTERNATIVE_LINKS (weight 1)
+    rows, _ = reduced_comparison(ALTERNATIVE_WIRING, core=rewired_core)
+    failures = _failures(rows)
+    assert not failures, "core and reference disagree:\n" + "\n".join(failures)
+
+
+def test_the_comparison_sees_a_reference_without_the_alternative_wirings(rewired_core):
+    rows, _ = reduced_comparison(None, core=rewired_core)  # the reference keeps weight 0
+    assert _failures(rows), "a reference without the alternative arrows went unnoticed"
