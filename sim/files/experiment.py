@@ -82,7 +82,11 @@ from sim.files.kinds import wrong_kind
 from sim.files.outputs import check_output_name
 from sim.files.scenario import NotBool, Number, Scenario, ScenarioError, from_mapping, load_scenario
 
-__all__ = ["Experiment", "ExperimentError", "describe_design", "load_experiment"]
+__all__ = ["OUTPUTS", "Experiment", "ExperimentError", "describe_design", "load_experiment"]
+
+# What an experiment may record (``[outputs] metrics``): the model's weekly metrics and
+# the economic outputs priced from them; name -> (domain, description)
+OUTPUTS: dict[str, tuple[str, str]] = {**METRICS, **ECONOMIC_OUTPUTS}
 
 _UNIT_LEVELS = {"environment": "sites", "service": "teams"}  # level -> scenario list
 
@@ -353,10 +357,10 @@ def _bounds(spec: ExperimentSpec, where: str) -> np.ndarray:
 
 def _check_outputs(spec: ExperimentSpec, weeks: int, where: str) -> None:
     for metric in spec.outputs.metrics:
-        if metric not in METRICS and metric not in ECONOMIC_OUTPUTS:
+        if metric not in OUTPUTS:
             raise ExperimentError(
                 f"{where}: outputs.metrics: unknown metric {metric!r}; "
-                f"allowed: {', '.join([*METRICS, *ECONOMIC_OUTPUTS])}"
+                f"allowed: {', '.join(OUTPUTS)}"
             )
     late = [w for w in spec.outputs.weeks if w > weeks]
     if late:

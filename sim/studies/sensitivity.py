@@ -33,10 +33,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from sim.core.metrics import METRICS
 from sim.core.seeding import stream_key
-from sim.files.costs import ECONOMIC_OUTPUTS
 from sim.files.design import DesignSpec, salib_sample
+from sim.files.experiment import OUTPUTS
 from sim.studies.sensitivity_methods import (
     SensitivityError,
     SensitivityPlan,
@@ -283,7 +282,7 @@ def stable_sizes(convergence: pd.DataFrame, *, top: int = 5) -> pd.DataFrame:
 def domain(output: str) -> str:
     """The outcome domain of an output column (functional, existential, social, ...)."""
     metric = output.rsplit("_w", 1)[0].removesuffix("_effect")
-    return {**METRICS, **ECONOMIC_OUTPUTS}.get(metric, ("analytic", ""))[0]
+    return OUTPUTS.get(metric, ("analytic", ""))[0]
 
 
 def noise_warnings(noise: pd.DataFrame, threshold: float) -> list[str]:

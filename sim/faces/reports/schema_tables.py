@@ -19,10 +19,8 @@ from pydantic import BaseModel
 from pydantic.fields import FieldInfo
 
 from sim.core.logic_model import USER_INTERVENTIONS
-from sim.core.metrics import METRICS
 from sim.core.parameters import LEVELS, REGISTRY
-from sim.files.costs import ECONOMIC_OUTPUTS
-from sim.files.experiment import ExperimentSpec, OutputsSpec
+from sim.files.experiment import OUTPUTS, ExperimentSpec, OutputsSpec
 from sim.files.outputs import check_output_name
 from sim.files.scenario import ScenarioSpec, TeamSpec
 from sim.studies.calibration import FitSpec
@@ -44,7 +42,7 @@ _NAMED: dict[tuple[type[BaseModel], str], tuple[str | None, str]] = {
     (TeamSpec, "site"): (None, "a `[[sites]]` name, or an index from 0"),
     (ExperimentSpec, "parameters"): ("<parameter>", f"any registry parameter, {_SEE_PARAMETERS}"),
     (FitSpec, "free"): ("<parameter>", f"any registry parameter, {_SEE_PARAMETERS}"),
-    (OutputsSpec, "metrics"): (None, ", ".join(f"`{m}`" for m in [*METRICS, *ECONOMIC_OUTPUTS])),
+    (OutputsSpec, "metrics"): (None, ", ".join(f"`{m}`" for m in OUTPUTS)),
     (TrialSpec, "intervention"): (None, f"{_INTERVENTIONS}, `staff_training`"),
     (MetricSpec, "outcome"): (
         None,

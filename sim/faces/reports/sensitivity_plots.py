@@ -22,8 +22,7 @@ from matplotlib.colors import Normalize
 from matplotlib.figure import Figure
 from matplotlib.patches import Patch, Rectangle
 
-from sim.core.metrics import METRICS
-from sim.files.costs import ECONOMIC_OUTPUTS
+from sim.files.experiment import OUTPUTS
 from sim.files.outputs import write_atomic
 
 __all__ = [
@@ -54,10 +53,9 @@ def output_title(output: str) -> str:
     metric, _, week = output.rpartition("_w")
     effect = metric.endswith("_effect")
     metric = metric.removesuffix("_effect")
-    described = {**METRICS, **ECONOMIC_OUTPUTS}
-    if metric not in described or not week.isdigit():
+    if metric not in OUTPUTS or not week.isdigit():
         return output
-    text = described[metric][1]
+    text = OUTPUTS[metric][1]
     if effect:
         return f"Package effect on {text}, week {week}"
     return f"{text[0].upper()}{text[1:]}, week {week}"
