@@ -665,7 +665,6 @@ class _LiveChart:
         self.lock = threading.Lock()
         self.chart: _Chart | None = None
         self.person: int | None = None
-        self.start: list[tuple[Axes, Bbox]] = []  # the axes' positions before any layout
         self.frozen = False  # x-axis labels kept in place (_freeze_xlabels)
         self.blit: _Blit | None = None  # the kept backgrounds of a blitted chart
         self.blittable = True  # False once a chart turned out not to be (_can_blit)
@@ -708,18 +707,14 @@ def chart_png(
             # its own Agg canvas: savefig would otherwise make a new canvas for each PNG, with
             # a new renderer, so that matplotlib's cache of text sizes never hit
             FigureCanvasAgg(chart.figure)
-            # a layout engine starts from the axes' positions, so a redraw starts where a
-            # fresh figure does (else the layout of another week leaves a trace)
-            start = [(ax, ax.get_position(original=True).frozen()) for ax in chart.figure.axes]
+            # fixed margins only: a layout engine would make savefig draw the figure twice
+            # and move the axes from week to week
+            assert chart.figure.get_layout_engine() is None, f"{name} chart has a layout engine"
             chart.update()
-            live.chart, live.person, live.start = chart, person, start
+            live.chart, live.person = chart, person
             live.frozen, live.blit, live.blittable, live.unblittable = False, None, True, None
         else:
             live.chart.update()
-            if live.chart.figure.get_layout_engine() is not None:
-                for ax, position in live.start:
-                    ax.set_position(position, which="both")
-                    ax.set_in_layout(True)  # set_position takes an axes out of the layout
         figure = live.chart.figure
         if blit and live.chart.moving is not None and live.blittable:
             png = _blitted_png(live)
@@ -728,7 +723,7 @@ def chart_png(
         live.redraws["full"] += 1
         buffer = io.BytesIO()
         figure.savefig(buffer, **PNG_OPTIONS)
-        if figure.get_layout_engine() is None and not live.frozen:
+        if not live.frozen:
             _freeze_xlabels(figure)
             live.frozen = True
         return buffer.getvalue()
