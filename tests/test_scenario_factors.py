@@ -223,3 +223,22 @@ def test_unit_costs_need_a_priced_output(tmp_path, metrics, message):
     )
     with pytest.raises(ExperimentError, match=re.escape(message)):
         load_experiment(path)
+
+
+def test_discovery_names_scenario_factors_in_its_boxes(tmp_path):
+    from click.testing import CliRunner
+
+    from sim.faces.cli.main import main
+
+    design = '[design]\nmethod = "latin"\npoints = 24\n'
+    factors = "[parameters.offers.peer_support]\n[parameters.motivation_median]\n"
+    experiment = load_experiment(_experiment(tmp_path, factors, design=design))
+    run_sweep(experiment, tmp_path / "sweep")
+    args = ["discover", str(tmp_path / "sweep"), "--outcome", "in_peer_support_w10"]
+    args += ["--threshold", "0.4", "--threshold-density", "0.8", "--out", str(tmp_path / "d")]
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 0, result.output
+    boxes = pd.read_csv(tmp_path / "d" / "boxes.csv")
+    first = boxes[(boxes["box"] == 1) & (boxes["factor"] == "offers.peer_support")]
+    assert first["restricted"].iloc[0] == "lower" and first["lower"].iloc[0] > 0.3
+    assert "offers.peer_support >= " in result.output
