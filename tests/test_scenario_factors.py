@@ -156,6 +156,10 @@ def test_results_do_not_depend_on_chunking_with_scenario_factors(tmp_path):
             "parameters.offer.peer_support: unknown factor kind 'offer' (did you mean 'offers'?)",
         ),
         (
+            "[parameters.offers]\nlow = 0.1\n",
+            "parameters.offers: name the intervention, e.g. [parameters.offers.peer_support]",
+        ),
+        (
             "[parameters.costs.peer_work]\nlow = 1\nhigh = 2\n",
             "parameters.costs.peer_work: unknown cost key 'peer_work'",
         ),

@@ -62,8 +62,8 @@ class FactorError(UserError):
 
 
 def is_factor(name: str) -> bool:
-    """Whether ``name`` names a scenario or cost factor (it has a dot), not a parameter."""
-    return "." in name
+    """Whether ``name`` names a scenario or cost factor (a dot, or a bare kind), not a parameter."""
+    return "." in name or name in FACTOR_KINDS
 
 
 def factor_level(name: str) -> str:
@@ -138,6 +138,12 @@ def parse_factor(name: str) -> Factor:
         FactorError: An unknown kind, intervention or cost key, with the allowed ones.
     """
     kind, _, target = name.partition(".")
+    if kind in FACTOR_KINDS and not target:
+        what = "cost key" if kind == "costs" else "intervention"
+        raise FactorError(
+            f"{name}: name the {what}, e.g. [parameters.{kind}."
+            f"{'bed_day' if kind == 'costs' else 'peer_support'}]"
+        )
     if kind not in FACTOR_KINDS:
         raise FactorError(
             f"{name}: unknown factor kind {kind!r}{_nearest(kind, FACTOR_KINDS)}; a name with "
