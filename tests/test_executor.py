@@ -205,6 +205,14 @@ def test_resume_refuses_a_changed_experiment(tmp_path):
         (("replicates = 2", "replicates = 0"), "replicates"),
         (('method = "latin"', 'method = "random"'), "design.method"),
         (('metrics = ["employed"', 'metrics = ["employment"'), "unknown metric 'employment'"),
+        (
+            ("[parameters.unemployment_rate]", "[parameters.offers.peer_suport]"),
+            "parameters.offers.peer_suport: unknown intervention 'peer_suport'",
+        ),
+        (
+            ("[parameters.unemployment_rate]", "[parameters.costs.bed_day]\nlow = 1\nhigh = 2"),
+            "parameters.costs.bed_day: a unit cost prices the economic outputs",
+        ),
     ],
 )
 def test_bad_experiments_exit_2_with_one_line(tmp_path, edit, message):

@@ -44,3 +44,31 @@ def test_it_writes_where_it_is_told(tmp_path):
     path = Path(tmp_path / "brief.md")
     assert main([str(path)]) == 0
     assert path.read_text(encoding="utf-8") == brief_markdown()
+
+
+def test_scenario_and_cost_factors_are_named_with_their_kind(tmp_path, monkeypatch):
+    """Dotted factors (offers.X, costs.K) in the results: labelled as levers, costs said."""
+    import json
+    import shutil
+
+    for folder in ("sa_sobol_leaders", "sa_policy_effects"):
+        shutil.copytree(policy_brief.RESULTS / folder, tmp_path / folder, ignore=_no_chunks)
+    leaders = pd.read_csv(tmp_path / "sa_sobol_leaders" / "indices.csv")
+    output = leaders[(leaders["output"] == EFFECTS[0]) & (leaders["index"] == "ST")]
+    first = output.sort_values("estimate").index[-1]
+    renamed = {leaders.at[first, "parameter"]: "places.self_management"}  # not declared
+    leaders["parameter"] = leaders["parameter"].replace(renamed)
+    leaders.to_csv(tmp_path / "sa_sobol_leaders" / "indices.csv", index=False)
+    path = tmp_path / "sa_policy_effects" / "manifest.json"
+    manifest = json.loads(path.read_text(encoding="utf-8"))
+    manifest["design"]["parameters"] += ["costs.peer_support", "offers.peer_support"]
+    path.write_text(json.dumps(manifest), encoding="utf-8")
+    monkeypatch.setattr(policy_brief, "RESULTS", tmp_path)
+    brief = brief_markdown()
+    assert "1. `places.self_management` (what a service can change)" in brief
+    assert "the first lever a service controls is `places.self_management`" in brief.lower()
+    assert "levers include the unit costs `costs.peer_support`" in brief
+
+
+def _no_chunks(folder: str, names: list[str]) -> list[str]:
+    return [name for name in names if name == "chunks" or name.endswith((".png", ".html"))]

@@ -1,8 +1,9 @@
 """Experiment files (TOML): which parameters vary, how, over which base scenario.
 
 An experiment turns a base scenario into a design: a matrix of design points
-(one row per point, one column per varied registry parameter) generated from
-the experiment's seed, so a worker can rebuild any point from its index alone.
+(one row per point, one column per varied registry parameter or scenario factor)
+generated from the experiment's seed, so a worker can rebuild any point from its
+index alone.
 
 Layout::
 
@@ -20,6 +21,7 @@ Layout::
     low = 0.03
     high = 0.20
     [parameters.motivation_median]
+    [parameters.offers.peer_support]          # a scenario factor (sim.files.factors)
     [outputs]
     metrics = ["employed", "personal_recovery"]
     weeks = [52, 104]
@@ -50,6 +52,12 @@ A varied environment- or service-level parameter takes the design value at every
 site or team: the base scenario's per-site or per-team values of it are dropped
 (:func:`describe_design` lists them), since they would otherwise silently override
 the design. A scenario whose sites or teams disagree on such a value is refused.
+
+Scenario and cost factors: a varied name with a dot is not a registry parameter but
+``offers.<intervention>`` (share offered), ``places.<intervention>`` (places at every
+team) or ``costs.<key>`` (a unit cost); offers and places change the base scenario
+(the package) only, a unit cost prices both arms. :mod:`sim.files.factors` gives their
+bounds and rules.
 """
 
 from __future__ import annotations
@@ -75,8 +83,19 @@ from pydantic import (
 from sim.core.errors import MAX_DESIGN_POINTS, MAX_REPLICATES, MAX_WEEKS, UserError
 from sim.core.metrics import METRICS
 from sim.core.parameters import DISTRIBUTIONS, REGISTRY, ParameterError, lookup, salib_problem
-from sim.files.costs import ECONOMIC_OUTPUTS, CostsError, CostTable, load_costs
+from sim.files.costs import ECONOMIC_OUTPUTS, CostsError, CostTable, load_costs, override_costs
 from sim.files.design import SALIB_METHODS, DesignSpec, salib_sample, unit_design
+from sim.files.factors import (
+    Factor,
+    FactorError,
+    check_priced,
+    factor_level,
+    flatten_factor_tables,
+    is_factor,
+    parse_factor,
+    replaced_by_factors,
+    with_scenario_factors,
+)
 from sim.files.inputs import parse_toml, read_input_bytes
 from sim.files.kinds import wrong_kind
 from sim.files.outputs import check_output_name
@@ -100,15 +119,19 @@ class Bounds(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
     low: Number | None = Field(
-        None, description="Lowest value varied (default: the registry's lower bound)."
+        None,
+        description="Lowest value varied (default: the registry's lower bound; offers: 0; "
+        "required for places and costs).",
     )
     high: Number | None = Field(
-        None, description="Highest value varied (default: the registry's upper bound)."
+        None,
+        description="Highest value varied (default: the registry's upper bound; offers: 1; "
+        "required for places and costs).",
     )
     distribution: Literal["uniform", "loguniform"] | None = Field(
         None,
         description="Sampling distribution over the bounds, SALib methods only "
-        "(default: the registry's).",
+        "(default: the registry's; uniform for a scenario or cost factor).",
     )
     group: Annotated[str, Field(min_length=1, max_length=60)] | None = Field(
         None,
@@ -185,7 +208,9 @@ class ExperimentSpec(BaseModel):
     )
     parameters: dict[str, Bounds] = Field(
         default_factory=dict,
-        description="The registry parameters varied, one table each (at least one).",
+        description="What is varied, one table each (at least one): a registry parameter, or "
+        "a scenario or cost factor `offers.<intervention>`, `places.<intervention>`, "
+        "`costs.<key>` (see Scenario and cost factors below).",
     )
     outputs: OutputsSpec = Field(
         default_factory=OutputsSpec, description="Which metrics are recorded, and when."
@@ -210,7 +235,9 @@ class ExperimentSpec(BaseModel):
     @model_validator(mode="after")
     def _consistent(self) -> ExperimentSpec:
         if not self.parameters:
-            raise ValueError("[parameters] must name at least one registry parameter to vary")
+            raise ValueError(
+                "[parameters] must name at least one registry parameter or factor to vary"
+            )
         self.design.check()
         points = self.design.point_count(len(self.parameters))
         if points * self.replicates > MAX_DESIGN_POINTS:
@@ -237,16 +264,18 @@ class Experiment:
     Attributes:
         path: The experiment file.
         spec: The validated specification.
-        scenario: The base scenario (with per-site/team values of varied parameters dropped).
-        names: Varied parameter names, in file order.
-        bounds: (low, high) per varied parameter, shape (P, 2).
+        scenario: The base scenario (with per-site/team values of varied parameters
+            dropped); a run's package is :meth:`package` of its design row.
+        names: Varied parameter and factor names, in file order.
+        bounds: (low, high) per varied name, shape (P, 2).
         text_sha256: SHA-256 of the experiment file's bytes.
         posterior: Optional weighted posterior ensemble; run (d, r) takes its own draw.
-        replaced: Scenario values dropped because the design varies them
-            (e.g. ``"sites.0.unemployment_rate = 0.07"``).
+        replaced: Scenario values dropped or replaced because the design varies them
+            (e.g. ``"sites.0.unemployment_rate = 0.07"``, ``"offers.peer_support = 0.4"``).
         counterfactual: The scenario the package is compared with, or None (outputs are
             levels); its per-site/team values of varied parameters are dropped too.
-        costs: The cost table pricing the economic outputs, or None if none is asked.
+        costs: The cost table pricing the economic outputs, or None if none is asked;
+            a run's is :meth:`cost_table` of its design row.
     """
 
     path: Path
@@ -289,24 +318,30 @@ class Experiment:
         return self.effect_columns()
 
     def problem(self) -> dict[str, Any]:
-        """The SALib problem of the varied parameters, with the experiment's bounds.
+        """The SALib problem of the varied names, with the experiment's bounds.
 
-        Distributions are the registry's unless a parameter sets ``distribution``;
-        ``groups`` (moderator levels) is present when ``design.grouped`` is true.
+        Distributions are the registry's (uniform for a factor) unless a name sets
+        ``distribution``; ``groups`` (each name's ``group``, else its moderator level)
+        is present when ``design.grouped`` is true.
         """
-        problem = salib_problem(self.names, grouped=self.spec.design.grouped)
-        problem["bounds"] = self.bounds.tolist()
-        if "groups" in problem:
+        given = list(self.spec.parameters.values())
+        registry = [n for n in self.names if not is_factor(n)]
+        dists = (
+            dict(zip(registry, salib_problem(registry)["dists"], strict=True)) if registry else {}
+        )
+        problem: dict[str, Any] = {
+            "num_vars": len(self.names),
+            "names": list(self.names),
+            "bounds": self.bounds.tolist(),
+            "dists": [
+                DISTRIBUTIONS[g.distribution] if g.distribution else dists.get(n, "unif")
+                for n, g in zip(self.names, given, strict=True)
+            ],
+        }
+        if self.spec.design.grouped:
             problem["groups"] = [
-                given.group or level
-                for given, level in zip(
-                    self.spec.parameters.values(), problem["groups"], strict=True
-                )
+                g.group or factor_level(n) for n, g in zip(self.names, given, strict=True)
             ]
-        problem["dists"] = [
-            DISTRIBUTIONS[given.distribution] if given.distribution else dist
-            for given, dist in zip(self.spec.parameters.values(), problem["dists"], strict=True)
-        ]
         return problem
 
     def design(self) -> np.ndarray:
@@ -318,11 +353,39 @@ class Experiment:
         return self.bounds[:, 0] + unit * (self.bounds[:, 1] - self.bounds[:, 0])
 
     def param_set(self, row: np.ndarray) -> dict[str, float]:
-        """The base scenario's parameters with one design row applied."""
+        """The base scenario's parameters with one design row's registry values applied."""
         values = self.scenario.parameters()
         for name, value in zip(self.names, row, strict=True):
-            values[name] = round(float(value)) if REGISTRY[name].integer else float(value)
+            if not is_factor(name):
+                values[name] = round(float(value)) if REGISTRY[name].integer else float(value)
         return values
+
+    def factors(self) -> dict[int, Factor]:
+        """The scenario and cost factors among the varied names, by design column."""
+        return {j: parse_factor(name) for j, name in enumerate(self.names) if is_factor(name)}
+
+    def scenario_values(self, row: np.ndarray) -> dict[Factor, float | int]:
+        """One design row's offers and places (places rounded): what the package changes."""
+        return {f: f.value(row[j]) for j, f in self.factors().items() if f.acts_on_scenario}
+
+    def package(self, row: np.ndarray) -> Scenario:
+        """The base scenario with one design row's offers and places set."""
+        values = self.scenario_values(row)
+        if not values:
+            return self.scenario
+        raw = with_scenario_factors(self.scenario.resolved, values)
+        return from_mapping(raw, path=self.scenario.path)
+
+    def cost_values(self, row: np.ndarray) -> dict[str, float]:
+        """One design row's unit costs, by cost key."""
+        return {f.target: f.value(row[j]) for j, f in self.factors().items() if f.kind == "costs"}
+
+    def cost_table(self, row: np.ndarray) -> CostTable | None:
+        """The cost table with one design row's unit costs set (both arms are priced so)."""
+        values = self.cost_values(row)
+        if self.costs is None or not values:
+            return self.costs
+        return override_costs(self.costs, values)
 
     def digest(self) -> str:
         """Hash of what determines results: spec, resolved base scenario, posterior."""
@@ -339,14 +402,20 @@ class Experiment:
 def _bounds(spec: ExperimentSpec, where: str) -> np.ndarray:
     rows = []
     for name, given in spec.parameters.items():
-        try:
-            parameter = lookup(name, where=f"{where}: parameters")
-        except ParameterError as error:
-            raise ExperimentError(str(error)) from None
-        try:
-            low, high = parameter.narrowed(given.low, given.high)
-        except ParameterError as error:
-            raise ExperimentError(f"{where}: parameters.{error}") from None
+        if is_factor(name):
+            try:
+                low, high = parse_factor(name).bounds(given.low, given.high)
+            except FactorError as error:
+                raise ExperimentError(f"{where}: parameters.{error}") from None
+        else:
+            try:
+                parameter = lookup(name, where=f"{where}: parameters")
+            except ParameterError as error:
+                raise ExperimentError(str(error)) from None
+            try:
+                low, high = parameter.narrowed(given.low, given.high)
+            except ParameterError as error:
+                raise ExperimentError(f"{where}: parameters.{error}") from None
         if given.distribution == "loguniform" and low <= 0:
             raise ExperimentError(
                 f"{where}: parameters.{name}: a loguniform distribution needs low > 0, got {low}"
@@ -373,7 +442,7 @@ def _check_groups(spec: ExperimentSpec, where: str) -> None:
         raise ExperimentError(
             f"{where}: parameters.{named[0]}.group applies only with design.grouped = true"
         )
-    groups = {b.group or REGISTRY[n].level for n, b in spec.parameters.items()}
+    groups = {b.group or factor_level(n) for n, b in spec.parameters.items()}
     if spec.design.grouped and len(groups) < 2:
         raise ExperimentError(
             f"{where}: design.grouped = true needs at least two groups (each parameter's "
@@ -397,6 +466,10 @@ def load_experiment(path: str | Path) -> Experiment:
     weeks = spec.weeks or scenario.spec.horizon_weeks
     _check_outputs(spec, weeks, str(path))
     counterfactual = _counterfactual(spec, path, scenario, weeks)
+    costs = _costs(spec, path)
+    factors = [parse_factor(name) for name in spec.parameters if is_factor(name)]
+    _check_factors(factors, spec, scenario, costs, str(path))
+    replaced += tuple(replaced_by_factors(scenario.resolved, factors))
     return Experiment(
         path=path,
         spec=spec,
@@ -407,8 +480,36 @@ def load_experiment(path: str | Path) -> Experiment:
         replaced=replaced,
         posterior=_posterior(spec, path),
         counterfactual=counterfactual,
-        costs=_costs(spec, path),
+        costs=costs,
     )
+
+
+def _check_factors(
+    factors: list[Factor],
+    spec: ExperimentSpec,
+    scenario: Scenario,
+    costs: CostTable | None,
+    where: str,
+) -> None:
+    """Refuse a factor that would not take effect: places without teams, costs unpriced."""
+    for factor in factors:
+        if factor.kind == "places" and not scenario.resolved.get("teams"):
+            raise ExperimentError(
+                f"{where}: parameters.{factor.name}: sets the places of every [[teams]] of the "
+                f"base scenario, and {scenario.path or 'it'} has no [[teams]]; add one, or "
+                "drop the factor"
+            )
+        if factor.kind == "costs":
+            if costs is None:
+                raise ExperimentError(
+                    f"{where}: parameters.{factor.name}: a unit cost prices the economic "
+                    "outputs, and outputs.metrics names none; add cost_gbp or nmb_20000 "
+                    f"(allowed: {', '.join(ECONOMIC_OUTPUTS)}), or drop the factor"
+                )
+            try:
+                check_priced(factor, spec.outputs.metrics, costs.perspective)
+            except FactorError as error:
+                raise ExperimentError(f"{where}: parameters.{error}") from None
 
 
 def _costs(spec: ExperimentSpec, path: Path) -> CostTable | None:
@@ -473,6 +574,11 @@ def _posterior(spec: ExperimentSpec, path: Path) -> pd.DataFrame | None:
 
 def _validated(raw: dict[str, Any], path: Path) -> ExperimentSpec:
     try:
+        if "parameters" in raw:  # [parameters.offers.X] is read as a nested table
+            raw = {**raw, "parameters": flatten_factor_tables(raw["parameters"])}
+    except FactorError as error:
+        raise ExperimentError(f"{path}: parameters.{error}") from None
+    try:
         return ExperimentSpec.model_validate(raw)
     except ValidationError as error:
         hint = wrong_kind(raw, "experiment", ExperimentSpec.model_fields)
@@ -517,7 +623,7 @@ def _free_varied(
     """Drop per-site/team values of varied parameters, so the design value applies."""
     raw = copy.deepcopy(scenario.resolved)
     replaced = []
-    for name in varied:
+    for name in (n for n in varied if not is_factor(n)):
         key = _UNIT_LEVELS.get(REGISTRY[name].level)
         units = (raw.get(key) or []) if key else []
         found = {i: unit.pop(name) for i, unit in enumerate(units) if name in unit}
@@ -551,7 +657,7 @@ def describe_design(experiment: Experiment) -> dict[str, Any]:
         summary.update(
             base_size=spec.points,
             dists=experiment.problem()["dists"],
-            levels=[REGISTRY[n].level for n in experiment.names],
+            levels=[factor_level(n) for n in experiment.names],
             **{key: getattr(spec, key) for key in options},
         )
     if experiment.replaced:

@@ -25,10 +25,10 @@ import pandas as pd
 from SALib.analyze import fast, morris, pawn, sobol
 
 from sim.core.errors import UserError
-from sim.core.parameters import REGISTRY
 from sim.core.seeding import stream_key
 from sim.files.design import DesignSpec
 from sim.files.experiment import Experiment
+from sim.files.factors import factor_level
 
 __all__ = [
     "PAWN_SLICES",
@@ -95,7 +95,7 @@ class SensitivityPlan:
             outputs=outputs,
             points=experiment.design().shape[0],
             replicates=spec.replicates,
-            levels={n: REGISTRY[n].level for n in experiment.names},
+            levels={n: factor_level(n) for n in experiment.names},
             **options,
         )
 

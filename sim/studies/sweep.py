@@ -116,11 +116,17 @@ def _design(experiment: Experiment) -> np.ndarray:
 
 
 def run_chunk(experiment: Experiment, chunk: int, chunk_size: int) -> pd.DataFrame:
-    """Simulate one chunk; one row per run with its parameters and recorded metrics."""
+    """Simulate one chunk; one row per run with its design values and recorded outputs.
+
+    Runs with the same offers and places (scenario factors) are simulated as one batch
+    in their package scenario; runs with the same unit costs (cost factors) are priced
+    together. A run's result does not depend on the others of its chunk.
+    """
     design = _design(experiment)
     plan = SweepPlan(design.shape[0], experiment.spec.replicates, chunk_size)
     runs = np.array(plan.runs(chunk))
     points, replicates = np.divmod(runs, experiment.spec.replicates)
+    rows = design[points]
     seeds = [
         RunSeed(experiment.spec.seed, int(d), int(r))
         for d, r in zip(points, replicates, strict=True)
@@ -129,50 +135,97 @@ def run_chunk(experiment: Experiment, chunk: int, chunk_size: int) -> pd.DataFra
         validate(_run_values(experiment, design, int(d), int(r)))
         for d, r in zip(points, replicates, strict=True)
     ]
-
-    outputs = experiment.spec.outputs.metrics
-    economic = [name for name in outputs if name in ECONOMIC_OUTPUTS]
-    metrics = [name for name in outputs if name not in ECONOMIC_OUTPUTS]
-    if economic:  # priced from weekly series, every week from entry
-        metrics = list(dict.fromkeys([*metrics, *ECONOMIC_INPUTS]))
-        record = list(range(experiment.weeks + 1))
-    else:
-        record = experiment.record_weeks
-
-    def simulate(scenario: Scenario) -> dict[str, np.ndarray]:
-        """Output name -> (runs, record weeks) array."""
-        runs = run_simulations(
-            scenario.world(),
-            params,
-            seeds,
-            experiment.weeks,
-            metrics=metrics,
-            record_weeks=record,
-        )
-        at = [list(runs.weeks).index(week) for week in experiment.record_weeks]
-        values = {name: runs.metrics[name][:, at] for name in outputs if name in runs.metrics}
-        if economic:
-            share = staff_training_share(scenario)
-            values.update(
-                accumulated_economics(
-                    runs.metrics, experiment.record_weeks, experiment.costs, share
-                )
-            )
-        return {name: values[name] for name in outputs}
-
-    package = simulate(experiment.scenario)
+    batch = _Batch(experiment, rows, seeds, params)
+    package = batch.outputs(experiment.package)
     table: dict[str, Any] = {"design_point": points, "replicate": replicates}
     for j, name in enumerate(experiment.names):
-        table[name] = design[points, j]
+        table[name] = rows[:, j]
     for metric, values in package.items():
         for i, week in enumerate(experiment.record_weeks):
             table[f"{metric}_w{week}"] = values[:, i]
     if experiment.counterfactual is not None:  # the same runs without the package
-        without = simulate(experiment.counterfactual)
+        counterfactual = experiment.counterfactual
+        without = batch.outputs(lambda _row: counterfactual)
         for metric, values in package.items():
             for i, week in enumerate(experiment.record_weeks):
                 table[f"{metric}_effect_w{week}"] = values[:, i] - without[metric][:, i]
     return pd.DataFrame(table)
+
+
+@dataclass(frozen=True)
+class _Batch:
+    """The runs of one chunk: design rows, seeds and parameter sets, in run order."""
+
+    experiment: Experiment
+    rows: np.ndarray
+    seeds: list[RunSeed]
+    params: list[dict[str, float]]
+
+    def outputs(self, scenario_of: Callable[[np.ndarray], Scenario]) -> dict[str, np.ndarray]:
+        """Output name -> (runs, record weeks) array, each run in ``scenario_of(its row)``.
+
+        Runs whose rows set the same offers and places share one simulation batch.
+        """
+        experiment = self.experiment
+        weeks = len(experiment.record_weeks)
+        out = {name: np.empty((len(self.rows), weeks)) for name in experiment.spec.outputs.metrics}
+        keys = [tuple(experiment.scenario_values(row).values()) for row in self.rows]
+        for runs in _buckets(keys):
+            values = self._simulate(scenario_of(self.rows[runs[0]]), runs)
+            for name, array in values.items():
+                out[name][runs] = array
+        return out
+
+    def _simulate(self, scenario: Scenario, runs: np.ndarray) -> dict[str, np.ndarray]:
+        """The outputs of ``runs`` (chunk indices) simulated as one batch in ``scenario``."""
+        experiment = self.experiment
+        outputs = experiment.spec.outputs.metrics
+        economic = [name for name in outputs if name in ECONOMIC_OUTPUTS]
+        metrics = [name for name in outputs if name not in ECONOMIC_OUTPUTS]
+        if economic:  # priced from weekly series, every week from entry
+            metrics = list(dict.fromkeys([*metrics, *ECONOMIC_INPUTS]))
+            record = list(range(experiment.weeks + 1))
+        else:
+            record = experiment.record_weeks
+        simulated = run_simulations(
+            scenario.world(),
+            [self.params[i] for i in runs],
+            [self.seeds[i] for i in runs],
+            experiment.weeks,
+            metrics=metrics,
+            record_weeks=record,
+        )
+        at = [list(simulated.weeks).index(week) for week in experiment.record_weeks]
+        values = {name: simulated.metrics[name][:, at] for name in outputs if name in metrics}
+        if economic:
+            values.update(self._priced(scenario, runs, simulated.metrics))
+        return {name: values[name] for name in outputs}
+
+    def _priced(
+        self, scenario: Scenario, runs: np.ndarray, weekly: dict[str, np.ndarray]
+    ) -> dict[str, np.ndarray]:
+        """The economic outputs of ``runs``, each priced with its row's unit costs."""
+        experiment = self.experiment
+        share = staff_training_share(scenario)
+        out = {
+            name: np.empty((len(runs), len(experiment.record_weeks))) for name in ECONOMIC_OUTPUTS
+        }
+        keys = [tuple(experiment.cost_values(self.rows[i]).values()) for i in runs]
+        for part in _buckets(keys):
+            costs = experiment.cost_table(self.rows[runs[part[0]]])
+            series = {name: array[part] for name, array in weekly.items()}
+            priced = accumulated_economics(series, experiment.record_weeks, costs, share)
+            for name, array in priced.items():
+                out[name][part] = array
+        return out
+
+
+def _buckets(keys: list[tuple[float, ...]]) -> list[np.ndarray]:
+    """Indices of equal keys, one array per distinct key, in order of first appearance."""
+    found: dict[tuple[float, ...], list[int]] = {}
+    for i, key in enumerate(keys):
+        found.setdefault(key, []).append(i)
+    return [np.array(indices) for indices in found.values()]
 
 
 def _run_values(

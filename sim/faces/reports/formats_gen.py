@@ -97,15 +97,19 @@ KINDS = (
         title="Experiment files (sweeps and sensitivity analysis)",
         model=ExperimentSpec,
         intro=(
-            "An experiment varies registry parameters over a base scenario: a design of "
-            "points (grid, Latin hypercube, Sobol') for a sweep, or a SALib design "
-            "(saltelli, morris, fast) for a sensitivity analysis.",
+            "An experiment varies registry parameters, and the package's offers, places "
+            "and unit costs, over a base scenario: a design of points (grid, Latin "
+            "hypercube, Sobol') for a sweep, or a SALib design (saltelli, morris, fast) "
+            "for a sensitivity analysis.",
             "Shipped experiments are in `experiments/`.",
         ),
         commands=("recovery-sim sweep FILE", "recovery-sim sensitivity FILE"),
         example="experiments/sweep_small.toml",
         load=load_experiment,
-        notes=(("Design methods", "sim.files.experiment", "The SALib methods", None),),
+        notes=(
+            ("Design methods", "sim.files.experiment", "The SALib methods", "Scenario and cost"),
+            ("Scenario and cost factors", "sim.files.factors", "An experiment's", None),
+        ),
     ),
     Kind(
         name="trial",

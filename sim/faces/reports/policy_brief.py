@@ -11,9 +11,10 @@ share of chance. Then the conditions the discoveries found
 so it cannot drift from them: ``tests/test_policy_brief.py`` fails when the committed
 brief differs from what they give.
 
-A parameter's kind is its ``group`` in ``experiments/sa_policy_effects.toml`` when it is
-varied there, else follows its registry level (service: levers, environment: context,
-user: population, structural: structure).
+A factor's kind is its ``group`` in ``experiments/sa_policy_effects.toml`` when it is
+varied there, else follows its moderator level (service: levers, environment: context,
+user: population, structural: structure; a scenario or cost factor such as
+``offers.peer_support`` or ``costs.peer_support`` is a service lever).
 
 Regenerate (after regenerating the results) with::
 
@@ -33,6 +34,7 @@ from sim.core.errors import UserError
 from sim.core.parameters import REGISTRY
 from sim.faces.reports.docs_gen import write_atomic
 from sim.faces.reports.sensitivity_plots import output_title
+from sim.files.factors import factor_level, flatten_factor_tables, is_factor
 
 __all__ = ["DEFAULT_PATH", "EFFECTS", "brief_markdown", "main"]
 
@@ -68,12 +70,36 @@ _LEVEL_KIND = {
 
 
 def _kinds() -> dict[str, str]:
-    """Parameter name -> its kind (see the module docstring)."""
-    declared = tomllib.loads(GROUPED.read_text(encoding="utf-8"))["parameters"]
-    return {
-        name: declared.get(name, {}).get("group") or _LEVEL_KIND[parameter.level]
-        for name, parameter in REGISTRY.items()
-    }
+    """Factor name -> its kind, for every registry parameter and declared factor."""
+    text = GROUPED.read_text(encoding="utf-8")
+    declared = flatten_factor_tables(tomllib.loads(text)["parameters"])
+    kinds = {name: _LEVEL_KIND[parameter.level] for name, parameter in REGISTRY.items()}
+    kinds.update(
+        {name: given.get("group") or _kind(kinds, name) for name, given in declared.items()}
+    )
+    return kinds
+
+
+def _kind(kinds: dict[str, str], name: str) -> str:
+    """The kind of ``name`` (see the module docstring), declared or not."""
+    return kinds.get(name) or _LEVEL_KIND[factor_level(name)]
+
+
+def _costs_sentence() -> str:
+    """Whether the grouped analysis's committed results varied unit costs, in words."""
+    manifest = RESULTS / "sa_policy_effects" / "manifest.json"
+    if not manifest.is_file():
+        raise UserError(f"{manifest} is missing: run the analysis that writes it first")
+    design = json.loads(manifest.read_text(encoding="utf-8")).get("design", {})
+    varied = [n for n in design.get("parameters", []) if is_factor(n) and n.startswith("costs.")]
+    if not varied:
+        return "whose unit costs are not varied."
+    names = ", ".join(f"`{name}`" for name in varied)
+    return (
+        "whose unit costs are not varied in the ranking; in the grouped analysis the "
+        f"levers include the unit costs {names} (the bounds in "
+        "`experiments/sa_policy_effects.toml`), beside the package's offers and places."
+    )
 
 
 def _read(folder: str, name: str) -> pd.DataFrame:
@@ -102,7 +128,7 @@ def _effect_section(
     top = ranked.head(3)
     lines = [f"### {output_title(output)}", ""]
     for rank, row in enumerate(top.itertuples(), start=1):
-        kind = kinds[row.parameter]
+        kind = _kind(kinds, row.parameter)
         lines.append(
             f"{rank}. `{row.parameter}` ({KINDS.get(kind, kind)}): total order {_interval(row)}"
         )
@@ -116,7 +142,7 @@ def _effect_section(
             "certain (their intervals overlap)"
         )
     above = int((ranked["ci_low"] > 0).sum())
-    levers = ranked[[kinds[p] == "levers" for p in ranked["parameter"]]]
+    levers = ranked[[_kind(kinds, p) == "levers" for p in ranked["parameter"]]]
     if levers.empty:
         lever = "No lever a service controls is among the factors."
     else:
@@ -189,7 +215,7 @@ def brief_markdown() -> str:
         "involves the factor; 95% bootstrap intervals. These rank the model's levers "
         "over the stated ranges; they are not estimates of the world's. Cost and net "
         "monetary benefit (NMB, GBP 20,000 per QALY) are priced with the shipped "
-        "`calibration/costs.toml`, whose unit costs are not varied.",
+        f"`calibration/costs.toml`, {_costs_sentence()}",
         "",
         "## The effects",
         "",

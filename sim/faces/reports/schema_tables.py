@@ -40,7 +40,12 @@ _NAMED: dict[tuple[type[BaseModel], str], tuple[str | None, str]] = {
     (ScenarioSpec, "offers"): ("<intervention>", f"keys: {_INTERVENTIONS}"),
     (TeamSpec, "places"): ("<intervention>", f"keys: {_INTERVENTIONS}"),
     (TeamSpec, "site"): (None, "a `[[sites]]` name, or an index from 0"),
-    (ExperimentSpec, "parameters"): ("<parameter>", f"any registry parameter, {_SEE_PARAMETERS}"),
+    (ExperimentSpec, "parameters"): (
+        "<parameter>",
+        f"any registry parameter, {_SEE_PARAMETERS}; or a scenario or cost factor "
+        "`offers.<intervention>`, `places.<intervention>`, `costs.<key>` (see Scenario and "
+        "cost factors below)",
+    ),
     (FitSpec, "free"): ("<parameter>", f"any registry parameter, {_SEE_PARAMETERS}"),
     (OutputsSpec, "metrics"): (None, ", ".join(f"`{m}`" for m in OUTPUTS)),
     (TrialSpec, "intervention"): (None, f"{_INTERVENTIONS}, `staff_training`"),
