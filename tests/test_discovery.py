@@ -237,3 +237,19 @@ def test_import_sim_cli_does_not_load_prim():
         check=True,
     )
     assert done.stdout.strip() == "[]"
+
+
+def test_factors_that_do_not_matter_are_left_out_of_the_box():
+    """Over many factors PRIM peels slivers off noise; the reported box keeps the real two."""
+    rng = np.random.default_rng(7)
+    n = 1500
+    factors = pd.DataFrame({f"noise{i}": rng.uniform(size=n) for i in range(20)})
+    factors["x1"], factors["x2"] = rng.uniform(size=n), rng.uniform(size=n)
+    inside = (factors.x1 >= 0.6) & (factors.x2 <= 0.4)
+    chance = rng.uniform(size=n)
+    values = pd.Series(np.where(inside, chance < 0.9, chance < 0.1).astype(float), name="o")
+    found = discover(factors, values, 0.5, threshold_density=0.7)
+    assert set(limits(found)) == {"x1", "x2"}
+    assert set(found.searched) >= {"x1", "x2"} and len(found.searched) < len(found.factors)
+    box = limits(found)
+    assert abs(box["x1"][0] - 0.6) < 0.15 and abs(box["x2"][1] - 0.4) < 0.15

@@ -59,15 +59,23 @@ def test_scenario_and_cost_factors_are_named_with_their_kind(tmp_path, monkeypat
     renamed = {leaders.at[first, "parameter"]: "places.self_management"}  # not declared
     leaders["parameter"] = leaders["parameter"].replace(renamed)
     leaders.to_csv(tmp_path / "sa_sobol_leaders" / "indices.csv", index=False)
-    path = tmp_path / "sa_policy_effects" / "manifest.json"
+    path = tmp_path / "sa_sobol_leaders" / "manifest.json"
     manifest = json.loads(path.read_text(encoding="utf-8"))
-    manifest["design"]["parameters"] += ["costs.peer_support", "offers.peer_support"]
+    registry = [n for n in manifest["design"]["parameters"] if "." not in n]
+    manifest["design"]["parameters"] = [*registry, "costs.peer_support", "offers.peer_support"]
     path.write_text(json.dumps(manifest), encoding="utf-8")
     monkeypatch.setattr(policy_brief, "RESULTS", tmp_path)
     brief = brief_markdown()
     assert "1. `places.self_management` (what a service can change)" in brief
     assert "the first lever a service controls is `places.self_management`" in brief.lower()
-    assert "levers include the unit costs `costs.peer_support`" in brief
+    assert f"The factors are the {len(registry) + 2} of" in brief
+    assert "with the package's 1 offers and places and 1 unit costs" in brief
+    assert "the ranking varies the unit costs `costs.peer_support`." in brief
+    manifest["design"]["parameters"] = registry  # no unit cost varied: said so
+    path.write_text(json.dumps(manifest), encoding="utf-8")
+    brief = brief_markdown()
+    assert f"The factors are the {len(registry)} of" in brief
+    assert "`calibration/costs.toml`, whose unit costs are not varied." in brief
 
 
 def _no_chunks(folder: str, names: list[str]) -> list[str]:

@@ -14,8 +14,13 @@ The implementation is EMA Workbench's (:mod:`ema_workbench.analysis.prim`, Kwakk
 2017), imported only inside :func:`discover`. Along each box's peeling trajectory
 the box chosen is the one of highest coverage whose density reaches
 ``threshold_density`` (the usual scenario-discovery choice, Bryant & Lempert 2010;
-of equal coverage, the densest); the points in it are then removed and the next
-box is sought among the rest, up to ``max_boxes`` boxes.
+of equal coverage, the densest). Restrictions chance could explain (no limit with a
+quasi-p value at or below :data:`QP_ALPHA`) are then dropped, least significant first,
+while the box keeps that density; the points in it are removed and the next box is
+sought among the rest, up to ``max_boxes`` boxes. Over many factors a box still keeps
+slivers peeled off factors that do not matter, so the boxes reported come from a second
+pass over only the factors some first-pass box restricted significantly
+(``Discovery.searched``).
 
 :func:`design_points` turns a sweep's runs (:func:`sim.studies.results.read_sweep`)
 into one row per design point: the varied parameters and the chosen output,
@@ -39,6 +44,7 @@ __all__ = [
     "BOX_COLUMNS",
     "DIRECTIONS",
     "LIMIT_COLUMNS",
+    "QP_ALPHA",
     "TRAJECTORY_COLUMNS",
     "Discovery",
     "DiscoveryError",
@@ -49,6 +55,9 @@ __all__ = [
 ]
 
 DIRECTIONS = (">=", "<=")
+# A box keeps a restriction only if some restricted limit has a quasi-p value at or below
+# this (Bryant & Lempert 2010; EMA Workbench's PrimBox.qp): the rest could be chance.
+QP_ALPHA = 0.05
 LIMIT_COLUMNS = (  # a box's limit on one factor, and the design's range of it
     "factor",
     "lower",
@@ -139,6 +148,10 @@ class Discovery:
         points: Design points analysed.
         points_of_interest: Of those, the points meeting the condition.
         factors: The factors PRIM could restrict (the varied, non-constant ones).
+        searched: The factors of the boxes reported: a first PRIM pass over ``factors``
+            keeps those with a restricted limit of quasi-p value <= :data:`QP_ALPHA` in
+            some box, and a second pass looks for the boxes over these alone (all of
+            ``factors`` if the first pass kept none or all).
         ranges: Each factor's smallest and largest value over the design.
         boxes: One row per box and restricted factor (:data:`BOX_COLUMNS`): the
             factor's limits in the box, whether each is a restriction, the factor's
@@ -158,6 +171,7 @@ class Discovery:
     points: int
     points_of_interest: int
     factors: list[str]
+    searched: list[str]
     ranges: dict[str, tuple[float, float]]
     boxes: pd.DataFrame
     trajectory: pd.DataFrame
@@ -224,17 +238,19 @@ def discover(
     _check_interest(outcome, direction, threshold, y, interest)
     x, whole = _numeric_factors(factors)
     ranges = {name: (float(x[name].min()), float(x[name].max())) for name in x.columns}
-    found = _run_prim(
-        x,
-        interest,
-        threshold_density=threshold_density,
-        max_boxes=max_boxes,
-        peel_alpha=peel_alpha,
-        paste_alpha=paste_alpha,
-        mass_min=mass_min,
-        whole=whole,
-    )
-    boxes, trajectory = found
+    settings = {
+        "threshold_density": threshold_density,
+        "max_boxes": max_boxes,
+        "peel_alpha": peel_alpha,
+        "paste_alpha": paste_alpha,
+        "mass_min": mass_min,
+    }
+    boxes, trajectory = _run_prim(x, interest, whole=whole, **settings)
+    kept = _significant(boxes, list(x.columns))
+    if 0 < len(kept) < x.shape[1]:  # PRIM again over the factors that mattered
+        boxes, trajectory = _run_prim(x[kept], interest, whole=whole & set(kept), **settings)
+    else:
+        kept = list(x.columns)
     return Discovery(
         outcome=outcome,
         direction=direction,
@@ -243,6 +259,7 @@ def discover(
         points=len(y),
         points_of_interest=int(interest.sum()),
         factors=list(x.columns),
+        searched=kept,
         ranges=ranges,
         boxes=boxes,
         trajectory=trajectory,
@@ -346,8 +363,8 @@ def _run_prim(
             order = good.sort_values(
                 ["coverage", "density", "res_dim", "id"], ascending=[False, False, True, True]
             )
-            chosen = int(order.index[0])
-            box.select(chosen)
+            chosen = _prune(box, int(order.index[0]), threshold_density)
+            table = box.peeling_trajectory.reset_index(drop=True)
             taken[box.yi] = True
             steps.append(_trajectory(number, table, chosen))
             box_rows += _box_rows(number, box, chosen, table.loc[chosen], initial, whole)
@@ -358,6 +375,41 @@ def _run_prim(
         else pd.DataFrame(columns=list(TRAJECTORY_COLUMNS))
     )
     return boxes, trajectory
+
+
+def _significant(boxes: pd.DataFrame, factors: list[str]) -> list[str]:
+    """The factors (in ``factors`` order) with a limit of quasi-p <= QP_ALPHA in some box."""
+    quasi_p = boxes[["qp_lower", "qp_upper"]].min(axis=1)
+    chosen = set(boxes.loc[quasi_p <= QP_ALPHA, "factor"])
+    return [name for name in factors if name in chosen]
+
+
+def _prune(box: Any, chosen: int, threshold_density: float) -> int:
+    """Select step ``chosen``, then drop the restrictions chance could explain; the step kept.
+
+    A restricted factor whose every restricted limit has a quasi-p value above
+    :data:`QP_ALPHA` (EMA Workbench's binomial test of the box against the same box
+    without that limit) is dropped, the least significant first, as long as the box keeps
+    ``threshold_density``. Each drop is a new step of the trajectory (PrimBox.update).
+    Without this, a box over many factors carries slivers peeled off factors that do not
+    matter (e.g. a unit cost in a box for an employment effect).
+    """
+    box.select(chosen)
+    while True:
+        quasi_p = {
+            name: min(v for v in sides if v is not None and v >= 0)
+            for name, sides in box.qp[chosen].items()
+            if any(v is not None and v >= 0 for v in sides)
+        }
+        weak = {name: qp for name, qp in quasi_p.items() if qp > QP_ALPHA}
+        if not weak or len(quasi_p) == 1:
+            return chosen
+        box.drop_restriction(max(weak, key=lambda name: (weak[name], name)))
+        pruned = len(box.peeling_trajectory) - 1
+        if box.peeling_trajectory["density"].iloc[pruned] < threshold_density:
+            box.select(chosen)  # the drop costs too much density: keep the step before it
+            return chosen
+        chosen = pruned
 
 
 def _trajectory(number: int, table: pd.DataFrame, chosen: int) -> pd.DataFrame:

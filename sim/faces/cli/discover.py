@@ -160,6 +160,7 @@ def _manifest(
         box_choice="highest coverage whose density reaches threshold_density",
         prim_settings=found.settings,
         factors=found.factors,
+        searched_factors=found.searched,
         design_points=found.points,
         points_of_interest=found.points_of_interest,
         boxes=found.box_stats().to_dict(orient="records"),
@@ -191,6 +192,8 @@ def _write(
 
 
 def _intro(found: Discovery, folder: Path, fewest: int, most: int) -> str:
+    from sim.studies.discovery import QP_ALPHA
+
     replicates = f"{most}" if fewest == most else f"{fewest}-{most}"
     return (
         f"Sweep {folder}: {found.points:,} design points varying {len(found.factors)} "
@@ -205,7 +208,20 @@ def _intro(found: Discovery, folder: Path, fewest: int, most: int) -> str:
         "of interest that lie in the box; density is the share of the box's points that "
         "are of interest; mass is the share of all design points in the box. Of the boxes "
         f"along the way whose density reaches {found.threshold_density:.0%}, the one of "
-        "highest coverage is kept; the next box is sought among the points left outside."
+        "highest coverage is kept; a restriction chance could explain (no limit with a "
+        f"quasi-p value of {QP_ALPHA:g} or less) is dropped while the density holds; the "
+        "next box is sought among the points left outside." + _searched(found)
+    )
+
+
+def _searched(found: Discovery) -> str:
+    left_out = [name for name in found.factors if name not in found.searched]
+    if not left_out:
+        return ""
+    return (
+        f" The boxes are from a second pass over {len(found.searched)} of the "
+        f"{len(found.factors)} factors, those a first pass over all of them restricted "
+        f"significantly; left out: {', '.join(left_out)}."
     )
 
 
