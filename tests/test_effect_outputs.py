@@ -131,3 +131,40 @@ def test_levels_without_a_counterfactual_are_refused(tmp_path):
         ExperimentError, match=r"outputs\.levels = true applies only with a counterfactual"
     ):
         load_experiment(_experiment(tmp_path, body, counterfactual=""))
+
+
+def test_a_lever_that_does_nothing_gets_an_effect_index_indistinguishable_from_zero(tmp_path):
+    """Issue 19: a dummy lever's total index for an EFFECT output has an interval with 0.
+
+    ``staff_training_attitude_gain`` moves only trained teams' attitudes, and no team of
+    either arm is trained, so it cannot change the package's effect on employment; the
+    package's IPS offer share plainly does. Two replicates per point, noise-corrected.
+    """
+    from sim.studies.sensitivity import analyse
+
+    body = """seed = 5
+overrides = ["population.size=200"]
+replicates = 2
+weeks = 26
+[design]
+method = "saltelli"
+points = 64
+second_order = false
+[parameters.offers.supported_employment]
+[parameters.unemployment_rate]
+[parameters.staff_training_attitude_gain]
+[outputs]
+metrics = ["employed"]
+weeks = [26]
+[execution]
+chunk_size = 64
+"""
+    experiment = load_experiment(_experiment(tmp_path, body))
+    run_sweep(experiment, tmp_path / "out", backend="serial")
+    result = analyse(read_results(tmp_path / "out"), SensitivityPlan.from_experiment(experiment))
+    rows = result.indices
+    total = rows[(rows["index"] == "ST") & (rows["method"] == "sobol")]
+    total = total[total["output"] == "employed_effect_w26"].set_index("parameter")
+    dummy = total.loc["staff_training_attitude_gain"]
+    assert dummy.ci_low <= 0.0 <= dummy.ci_high, dummy
+    assert total.at["offers.supported_employment", "ci_low"] > 0.2
