@@ -20,7 +20,8 @@ while the box keeps that density; the points in it are removed and the next box 
 sought among the rest, up to ``max_boxes`` boxes. Over many factors a box still keeps
 slivers peeled off factors that do not matter, so the boxes reported come from a second
 pass over only the factors some first-pass box restricted significantly
-(``Discovery.searched``).
+(``Discovery.searched``), unless that pass finds fewer boxes (few design points: limits
+too weak to be significant may still be needed to reach the density).
 
 :func:`design_points` turns a sweep's runs (:func:`sim.studies.results.read_sweep`)
 into one row per design point: the varied parameters and the chosen output,
@@ -150,8 +151,9 @@ class Discovery:
         factors: The factors PRIM could restrict (the varied, non-constant ones).
         searched: The factors of the boxes reported: a first PRIM pass over ``factors``
             keeps those with a restricted limit of quasi-p value <= :data:`QP_ALPHA` in
-            some box, and a second pass looks for the boxes over these alone (all of
-            ``factors`` if the first pass kept none or all).
+            some box, and a second pass looks for the boxes over these alone. The first
+            pass's boxes stand (and ``searched`` is all of ``factors``) if it kept none
+            or all, or if the second pass finds fewer boxes that reach the density.
         ranges: Each factor's smallest and largest value over the design.
         boxes: One row per box and restricted factor (:data:`BOX_COLUMNS`): the
             factor's limits in the box, whether each is a restriction, the factor's
@@ -248,7 +250,11 @@ def discover(
     boxes, trajectory = _run_prim(x, interest, whole=whole, **settings)
     kept = _significant(boxes, list(x.columns))
     if 0 < len(kept) < x.shape[1]:  # PRIM again over the factors that mattered
-        boxes, trajectory = _run_prim(x[kept], interest, whole=whole & set(kept), **settings)
+        again = _run_prim(x[kept], interest, whole=whole & set(kept), **settings)
+        if again[0]["box"].nunique() >= boxes["box"].nunique():  # no box lost: keep it
+            boxes, trajectory = again
+        else:  # the insignificant limits were needed to reach the density
+            kept = list(x.columns)
     else:
         kept = list(x.columns)
     return Discovery(
