@@ -15,12 +15,15 @@ from __future__ import annotations
 import os
 import sys
 import tempfile
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
+from sim.core.errors import UserError
 from sim.core.parameters import LEVELS, REGISTRY, Parameter
 
 __all__ = [
     "DEFAULT_PATH",
+    "generator_main",
     "main",
     "parameters_markdown",
     "write_atomic",
@@ -178,6 +181,38 @@ def _umask() -> int:
     return mask
 
 
+def generator_main(
+    argv: list[str] | None,
+    usage: str,
+    write: Callable[[str | os.PathLike[str] | None], Path | Sequence[Path]],
+    default: str | os.PathLike[str] | None,
+) -> int:
+    """The command line of a docs generator: ``python -m MODULE [DESTINATION]``.
+
+    Args:
+        argv: Arguments after the program name (default: ``sys.argv[1:]``).
+        usage: The usage line printed for bad arguments.
+        write: Writes the document(s) to a destination; returns what it wrote.
+        default: The destination when none is given.
+
+    Returns:
+        The process exit code: 0, or 2 for bad arguments, a file that cannot be
+        written or a missing input (the message on stderr).
+    """
+    args = sys.argv[1:] if argv is None else argv
+    if len(args) > 1 or (args and args[0].startswith("-")):
+        print(f"usage: {usage}", file=sys.stderr)
+        return 2
+    try:
+        written = write(args[0] if args else default)
+    except (OSError, UserError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    for path in [written] if isinstance(written, Path) else written:
+        print(f"wrote {path}")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     """Command-line entry: ``python -m sim.faces.reports.docs_gen [PATH]``.
 
@@ -188,17 +223,8 @@ def main(argv: list[str] | None = None) -> int:
     Returns:
         The process exit code.
     """
-    args = sys.argv[1:] if argv is None else argv
-    if len(args) > 1 or (args and args[0].startswith("-")):
-        print("usage: python -m sim.faces.reports.docs_gen [PATH]", file=sys.stderr)
-        return 2
-    try:
-        written = write_parameters_markdown(args[0] if args else DEFAULT_PATH)
-    except OSError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
-    print(f"wrote {written}")
-    return 0
+    usage = "python -m sim.faces.reports.docs_gen [PATH]"
+    return generator_main(argv, usage, write_parameters_markdown, DEFAULT_PATH)
 
 
 if __name__ == "__main__":

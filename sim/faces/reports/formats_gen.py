@@ -26,8 +26,7 @@ from pathlib import Path
 
 from pydantic import BaseModel
 
-from sim.core.errors import UserError
-from sim.faces.reports.docs_gen import write_atomic
+from sim.faces.reports.docs_gen import generator_main, write_atomic
 from sim.faces.reports.schema_tables import key_rows, key_table, schema_models, table_row
 from sim.files.costs import CostTable, load_costs
 from sim.files.experiment import ExperimentSpec, load_experiment
@@ -333,18 +332,7 @@ def main(argv: list[str] | None = None) -> int:
     Returns:
         The process exit code.
     """
-    args = sys.argv[1:] if argv is None else argv
-    if len(args) > 1 or (args and args[0].startswith("-")):
-        print(f"usage: {COMMAND} [FOLDER]", file=sys.stderr)
-        return 2
-    try:
-        written = write_format_pages(args[0] if args else DEFAULT_FOLDER)
-    except (OSError, UserError) as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
-    for path in written:
-        print(f"wrote {path}")
-    return 0
+    return generator_main(argv, f"{COMMAND} [FOLDER]", write_format_pages, DEFAULT_FOLDER)
 
 
 if __name__ == "__main__":

@@ -32,7 +32,7 @@ import pandas as pd
 
 from sim.core.errors import UserError
 from sim.core.parameters import REGISTRY
-from sim.faces.reports.docs_gen import write_atomic
+from sim.faces.reports.docs_gen import generator_main, write_atomic
 from sim.faces.reports.sensitivity_plots import output_title
 from sim.files.factors import factor_level, flatten_factor_tables, is_factor
 
@@ -246,17 +246,10 @@ def brief_markdown() -> str:
 
 def main(argv: list[str] | None = None) -> int:
     """Command-line entry: ``python -m sim.faces.reports.policy_brief [PATH]``."""
-    args = sys.argv[1:] if argv is None else argv
-    if len(args) > 1 or (args and args[0].startswith("-")):
-        print("usage: python -m sim.faces.reports.policy_brief [PATH]", file=sys.stderr)
-        return 2
-    try:
-        path = write_atomic(args[0] if args else DEFAULT_PATH, brief_markdown())
-    except (OSError, UserError) as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
-    print(f"wrote {path}")
-    return 0
+    usage = "python -m sim.faces.reports.policy_brief [PATH]"
+    return generator_main(
+        argv, usage, lambda path: write_atomic(path, brief_markdown()), DEFAULT_PATH
+    )
 
 
 if __name__ == "__main__":
