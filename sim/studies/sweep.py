@@ -136,7 +136,7 @@ def run_chunk(experiment: Experiment, chunk: int, chunk_size: int) -> pd.DataFra
         for d, r in zip(points, replicates, strict=True)
     ]
     batch = _Batch(experiment, rows, seeds, params)
-    package = batch.outputs(experiment.package)
+    package = batch.outputs()
     table: dict[str, Any] = {"design_point": points, "replicate": replicates}
     for j, name in enumerate(experiment.names):
         table[name] = rows[:, j]
@@ -144,8 +144,7 @@ def run_chunk(experiment: Experiment, chunk: int, chunk_size: int) -> pd.DataFra
         for i, week in enumerate(experiment.record_weeks):
             table[f"{metric}_w{week}"] = values[:, i]
     if experiment.counterfactual is not None:  # the same runs without the package
-        counterfactual = experiment.counterfactual
-        without = batch.outputs(lambda _row: counterfactual)
+        without = batch.outputs(experiment.counterfactual)
         for metric, values in package.items():
             for i, week in enumerate(experiment.record_weeks):
                 table[f"{metric}_effect_w{week}"] = values[:, i] - without[metric][:, i]
@@ -161,18 +160,24 @@ class _Batch:
     seeds: list[RunSeed]
     params: list[dict[str, float]]
 
-    def outputs(self, scenario_of: Callable[[np.ndarray], Scenario]) -> dict[str, np.ndarray]:
-        """Output name -> (runs, record weeks) array, each run in ``scenario_of(its row)``.
+    def outputs(self, fixed: Scenario | None = None) -> dict[str, np.ndarray]:
+        """Output name -> (runs, record weeks) array.
 
-        Runs whose rows set the same offers and places share one simulation batch.
+        By default each run is simulated in the package as its row sets it, and runs
+        whose rows set the same offers and places share one simulation batch. Given a
+        ``fixed`` scenario (the counterfactual, which the factors do not change), every
+        run is simulated in it, all in one batch.
         """
         experiment = self.experiment
         weeks = len(experiment.record_weeks)
         out = {name: np.empty((len(self.rows), weeks)) for name in experiment.spec.outputs.metrics}
-        keys = [tuple(experiment.scenario_values(row).values()) for row in self.rows]
+        if fixed is None:
+            keys = [tuple(experiment.scenario_values(row).values()) for row in self.rows]
+        else:
+            keys = [()] * len(self.rows)
         for runs in _buckets(keys):
-            values = self._simulate(scenario_of(self.rows[runs[0]]), runs)
-            for name, array in values.items():
+            scenario = experiment.package(self.rows[runs[0]]) if fixed is None else fixed
+            for name, array in self._simulate(scenario, runs).items():
                 out[name][runs] = array
         return out
 
