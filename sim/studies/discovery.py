@@ -248,15 +248,13 @@ def discover(
         "mass_min": mass_min,
     }
     boxes, trajectory = _run_prim(x, interest, whole=whole, **settings)
-    kept = _significant(boxes, list(x.columns))
-    if 0 < len(kept) < x.shape[1]:  # PRIM again over the factors that mattered
+    searched = list(x.columns)
+    kept = _significant(boxes, searched)
+    if 0 < len(kept) < len(searched):  # PRIM again over the factors that mattered
         again = _run_prim(x[kept], interest, whole=whole & set(kept), **settings)
-        if again[0]["box"].nunique() >= boxes["box"].nunique():  # no box lost: keep it
-            boxes, trajectory = again
-        else:  # the insignificant limits were needed to reach the density
-            kept = list(x.columns)
-    else:
-        kept = list(x.columns)
+        # unless a box is lost: the insignificant limits were needed for the density
+        if again[0]["box"].nunique() >= boxes["box"].nunique():
+            (boxes, trajectory), searched = again, kept
     return Discovery(
         outcome=outcome,
         direction=direction,
@@ -265,7 +263,7 @@ def discover(
         points=len(y),
         points_of_interest=int(interest.sum()),
         factors=list(x.columns),
-        searched=kept,
+        searched=searched,
         ranges=ranges,
         boxes=boxes,
         trajectory=trajectory,
@@ -390,6 +388,11 @@ def _significant(boxes: pd.DataFrame, factors: list[str]) -> list[str]:
     return [name for name in factors if name in chosen]
 
 
+def _limit_qp(sides: Sequence[float | None]) -> list[float]:
+    """The quasi-p values of a factor's restricted limits (EMA marks the others None or -1)."""
+    return [float(v) for v in sides if v is not None and v >= 0]
+
+
 def _prune(box: Any, chosen: int, threshold_density: float) -> int:
     """Select step ``chosen``, then drop the restrictions chance could explain; the step kept.
 
@@ -402,11 +405,8 @@ def _prune(box: Any, chosen: int, threshold_density: float) -> int:
     """
     box.select(chosen)
     while True:
-        quasi_p = {
-            name: min(v for v in sides if v is not None and v >= 0)
-            for name, sides in box.qp[chosen].items()
-            if any(v is not None and v >= 0 for v in sides)
-        }
+        limits = {name: _limit_qp(sides) for name, sides in box.qp[chosen].items()}
+        quasi_p = {name: min(qp) for name, qp in limits.items() if qp}
         weak = {name: qp for name, qp in quasi_p.items() if qp > QP_ALPHA}
         if not weak or len(quasi_p) == 1:
             return chosen
