@@ -87,43 +87,40 @@ def _kind(kinds: dict[str, str], name: str) -> str:
 
 def _ranked_factors() -> list[str]:
     """The factors of the committed ranking (sa_sobol_leaders), from its manifest."""
-    manifest = RESULTS / "sa_sobol_leaders" / "manifest.json"
-    if not manifest.is_file():
-        raise UserError(f"{manifest} is missing: run the analysis that writes it first")
-    design = json.loads(manifest.read_text(encoding="utf-8")).get("design", {})
-    return list(design.get("parameters", []))
+    manifest = json.loads(_result("sa_sobol_leaders", "manifest.json").read_text(encoding="utf-8"))
+    return list(manifest.get("design", {}).get("parameters", []))
 
 
 def _factors_sentence(factors: list[str]) -> tuple[str, str]:
     """Which factors the ranking varies and whether it varies unit costs, in words."""
     levers = [name for name in factors if is_factor(name)]
     costs = [name for name in levers if name.startswith("costs.")]
+    own = bounds = ""
+    if levers:
+        own = f", with the package's {len(levers) - len(costs)} offers and places"
+        own += f" and {len(costs)} unit costs" if costs else ""
+        bounds = " (the package's own levers over the bounds in that file)"
     text = (
         f"The factors are the {len(factors)} of `experiments/sa_sobol_leaders.toml` (the "
-        "registry-wide screens' leaders and the logic model's moderators"
-        + (
-            f", with the package's {len(levers) - len(costs)} offers and places"
-            f"{' and ' + str(len(costs)) + ' unit costs' if costs else ''}"
-            if levers
-            else ""
-        )
-        + "), varied over their registry bounds"
-        + (" (the package's own levers over the bounds in that file)" if levers else "")
-        + "; the kinds come from the grouped analysis `experiments/sa_policy_effects.toml`."
+        f"registry-wide screens' leaders and the logic model's moderators{own}), varied "
+        f"over their registry bounds{bounds}; the kinds come from the grouped analysis "
+        "`experiments/sa_policy_effects.toml`."
     )
-    priced = (
-        f"; the ranking varies the unit costs {', '.join(f'`{name}`' for name in costs)}."
-        if costs
-        else ", whose unit costs are not varied."
-    )
-    return text, priced
+    if not costs:
+        return text, ", whose unit costs are not varied."
+    return text, f"; the ranking varies the unit costs {', '.join(f'`{c}`' for c in costs)}."
 
 
-def _read(folder: str, name: str) -> pd.DataFrame:
+def _result(folder: str, name: str) -> Path:
+    """A committed result file; a missing one is refused with what to run."""
     path = RESULTS / folder / name
     if not path.is_file():
         raise UserError(f"{path} is missing: run the analysis that writes it first")
-    return pd.read_csv(path)
+    return path
+
+
+def _read(folder: str, name: str) -> pd.DataFrame:
+    return pd.read_csv(_result(folder, name))
 
 
 def _interval(row: pd.Series | object) -> str:
