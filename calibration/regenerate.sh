@@ -8,8 +8,8 @@
 # (calibration/set_defaults.py; DATE goes into their source, default today UTC), then
 # docs/PARAMETERS.md, the saved baseline (on purpose: the defaults changed), the
 # external validation report, the moderators figure, the shipped sensitivity results
-# and the scenario discoveries read from them, and the policy brief. About 25 minutes on
-# 2 cores (sa_sobol_leaders alone takes 13.5). The lesson numbers in
+# and the scenario discoveries read from them, and the policy brief. About 20 minutes on
+# 2 cores (sa_sobol_leaders alone takes 8.5). The lesson numbers in
 # docs/LESSONS.md (checked by tests/test_app_browser.py) are re-measured by hand.
 set -euo pipefail
 cd "$(dirname "$0")/.."
