@@ -709,7 +709,8 @@ def chart_png(
             FigureCanvasAgg(chart.figure)
             # fixed margins only: a layout engine would make savefig draw the figure twice
             # and move the axes from week to week
-            assert chart.figure.get_layout_engine() is None, f"{name} chart has a layout engine"
+            if chart.figure.get_layout_engine() is not None:  # a programming error
+                raise RuntimeError(f"{name} chart has a layout engine")
             chart.update()
             live.chart, live.person = chart, person
             live.frozen, live.blit, live.blittable, live.unblittable = False, None, True, None
